@@ -1,0 +1,8 @@
+//! wardgate: assurance-gated OpenID Connect for Vietnamese ward portals.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod assurance;
+pub mod clock;
+
+pub use assurance::{Assurance, Level};
+pub use clock::{Clock, SystemClock};
