@@ -71,9 +71,15 @@ pub trait Random: Debug + Send + Sync {
 }
 
 /// The operating system's generator, through ring.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct SystemRandom(ring::rand::SystemRandom);
+
+impl Default for SystemRandom {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl SystemRandom {
     /// The operating system's generator.

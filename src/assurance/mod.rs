@@ -13,10 +13,14 @@
 //! sign-in service, a Keycloak broker) and well-known foreign schemes used as references (eIDAS,
 //! FranceConnect(+), GOV.UK One Login).
 
+mod mapping;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use mapping::{AcrTable, LevelSource, LevelSourceError, ReturnedClaims, ValueTable};
 
 /// The level of a Vietnamese e-identity account (Decree 69/2024/NĐ-CP).
 ///
@@ -199,3 +203,6 @@ impl Assurance {
     }
 }
 
+
+#[cfg(test)]
+mod tests;
