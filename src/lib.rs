@@ -3,6 +3,8 @@
 
 pub mod assurance;
 pub mod clock;
+pub mod oidc;
 
 pub use assurance::{Assurance, Level};
 pub use clock::{Clock, SystemClock};
+pub use oidc::RelyingParty;
