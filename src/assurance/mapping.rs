@@ -161,7 +161,10 @@ impl LevelSource {
 
     /// Whether the level can only be read from the userinfo response.
     pub fn needs_userinfo(&self) -> bool {
-        matches!(self, Self::UserinfoClaim { .. } | Self::VerifiedClaims { .. })
+        matches!(
+            self,
+            Self::UserinfoClaim { .. } | Self::VerifiedClaims { .. }
+        )
     }
 
     /// The `acr` values to request for `required`, in order of preference: the required
@@ -217,7 +220,11 @@ impl LevelSource {
 
 /// `verified_claims` may be one object or an array of them (OIDC4IDA §5); the highest level
 /// whose trust framework matches wins.
-fn verified_claims_level(value: &Value, trust_framework: &str, table: &ValueTable) -> Option<Level> {
+fn verified_claims_level(
+    value: &Value,
+    trust_framework: &str,
+    table: &ValueTable,
+) -> Option<Level> {
     let one = |item: &Value| {
         let verification = item.get("verification")?;
         if verification.get("trust_framework")?.as_str()? != trust_framework {
@@ -493,7 +500,9 @@ impl TryFrom<RawLevelSource> for LevelSource {
 
     fn try_from(raw: RawLevelSource) -> Result<Self, Self::Error> {
         Ok(match raw {
-            RawLevelSource::Acr { level1, level2 } => Self::IdTokenAcr(AcrTable::new(level1, level2)?),
+            RawLevelSource::Acr { level1, level2 } => {
+                Self::IdTokenAcr(AcrTable::new(level1, level2)?)
+            }
             RawLevelSource::IdTokenClaim {
                 claim,
                 level1,

@@ -203,6 +203,5 @@ impl Assurance {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -17,19 +17,35 @@ fn levels_are_ordered() {
 #[test]
 fn level_serialises_as_number() {
     assert_eq!(serde_json::to_value(Level::Two).unwrap(), json!(2));
-    assert_eq!(serde_json::from_value::<Level>(json!(1)).unwrap(), Level::One);
+    assert_eq!(
+        serde_json::from_value::<Level>(json!(1)).unwrap(),
+        Level::One
+    );
     let err = serde_json::from_value::<Level>(json!(3)).unwrap_err();
-    assert!(err.to_string().contains("level must be 1 or 2, found 3"), "{err}");
+    assert!(
+        err.to_string().contains("level must be 1 or 2, found 3"),
+        "{err}"
+    );
 }
 
 #[test]
 fn assurance_meets_only_reached_levels() {
     let none = Assurance::new(None, "https://idp", SourceKind::IdTokenAcr, None);
     assert!(!none.meets(Level::One));
-    let one = Assurance::new(Some(Level::One), "https://idp", SourceKind::IdTokenAcr, None);
+    let one = Assurance::new(
+        Some(Level::One),
+        "https://idp",
+        SourceKind::IdTokenAcr,
+        None,
+    );
     assert!(one.meets(Level::One));
     assert!(!one.meets(Level::Two));
-    let two = Assurance::new(Some(Level::Two), "https://idp", SourceKind::UserinfoClaim, None);
+    let two = Assurance::new(
+        Some(Level::Two),
+        "https://idp",
+        SourceKind::UserinfoClaim,
+        None,
+    );
     assert!(two.meets(Level::One));
     assert!(two.meets(Level::Two));
 }
@@ -54,15 +70,21 @@ fn acr_table_refuses_malformed_tables() {
     );
     assert_eq!(
         AcrTable::new(["LoA 1"], ["LoA2"]).unwrap_err(),
-        LevelSourceError::MalformedValue { value: "LoA 1".into() }
+        LevelSourceError::MalformedValue {
+            value: "LoA 1".into()
+        }
     );
     assert_eq!(
         AcrTable::new([""], ["LoA2"]).unwrap_err(),
-        LevelSourceError::MalformedValue { value: String::new() }
+        LevelSourceError::MalformedValue {
+            value: String::new()
+        }
     );
     assert_eq!(
         AcrTable::new(["LoA2"], ["LoA2"]).unwrap_err(),
-        LevelSourceError::DuplicateValue { value: "LoA2".into() }
+        LevelSourceError::DuplicateValue {
+            value: "LoA2".into()
+        }
     );
 }
 
@@ -70,11 +92,15 @@ fn acr_table_refuses_malformed_tables() {
 fn value_table_refuses_non_scalar_values() {
     assert_eq!(
         ValueTable::new(vec![], vec![json!(true)]).unwrap_err(),
-        LevelSourceError::MalformedValue { value: "true".into() }
+        LevelSourceError::MalformedValue {
+            value: "true".into()
+        }
     );
     assert_eq!(
         ValueTable::new(vec![], vec![json!(2.5)]).unwrap_err(),
-        LevelSourceError::MalformedValue { value: "2.5".into() }
+        LevelSourceError::MalformedValue {
+            value: "2.5".into()
+        }
     );
 }
 
@@ -125,7 +151,10 @@ fn presets_round_trip_through_their_configuration_form() {
 fn acr_values_requested_follow_the_required_level() {
     let source = LevelSource::acr(AcrTable::new(["LoA1"], ["LoA2", "LoA3"]).unwrap());
     assert_eq!(source.acr_values_for(Level::Two), vec!["LoA2", "LoA3"]);
-    assert_eq!(source.acr_values_for(Level::One), vec!["LoA1", "LoA2", "LoA3"]);
+    assert_eq!(
+        source.acr_values_for(Level::One),
+        vec!["LoA1", "LoA2", "LoA3"]
+    );
     assert!(LevelSource::vneid().acr_values_for(Level::Two).is_empty());
 }
 
@@ -159,9 +188,13 @@ fn mapping_vectors() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let file: VectorFile = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!file.source.trim().is_empty(), "{}: no source", path.display());
+        let file: VectorFile =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            !file.source.trim().is_empty(),
+            "{}: no source",
+            path.display()
+        );
         for case in &file.cases {
             let claims = ReturnedClaims::new(case.id_token.as_ref(), case.userinfo.as_ref());
             assert_eq!(

@@ -29,9 +29,7 @@ const MAX_QUERY_BYTES: usize = 8 * 1024;
 impl Callback {
     /// Parses the raw query string (without the leading `?`).
     pub fn from_query(raw: &str) -> Self {
-        Self {
-            params: parse(raw),
-        }
+        Self { params: parse(raw) }
     }
 
     /// Whether the query could be parsed.

@@ -232,12 +232,15 @@ pub(crate) async fn discover(
                 value: value.to_owned(),
             })
     };
-    let optional = |field: &'static str, value: Option<&String>| {
-        value.map(|v| endpoint(field, v)).transpose()
-    };
+    let optional =
+        |field: &'static str, value: Option<&String>| value.map(|v| endpoint(field, v)).transpose();
     let token_endpoint = match &raw.token_endpoint {
         Some(value) => endpoint("token_endpoint", value)?,
-        None => return Err(DiscoveryError::Unsupported { what: "a token endpoint" }),
+        None => {
+            return Err(DiscoveryError::Unsupported {
+                what: "a token endpoint",
+            });
+        }
     };
     if !raw.response_types_supported.is_empty()
         && !raw.response_types_supported.iter().any(|t| t == "code")
@@ -247,9 +250,14 @@ pub(crate) async fn discover(
         });
     }
     if !raw.code_challenge_methods_supported.is_empty()
-        && !raw.code_challenge_methods_supported.iter().any(|m| m == "S256")
+        && !raw
+            .code_challenge_methods_supported
+            .iter()
+            .any(|m| m == "S256")
     {
-        return Err(DiscoveryError::Unsupported { what: "PKCE with S256" });
+        return Err(DiscoveryError::Unsupported {
+            what: "PKCE with S256",
+        });
     }
     Ok(ProviderMetadata {
         authorization_endpoint: endpoint("authorization_endpoint", &raw.authorization_endpoint)?,

@@ -294,7 +294,11 @@ struct CacheState {
 }
 
 impl JwksCache {
-    pub(crate) fn new(keys: Jwks, fetched_at: DateTime<Utc>, min_refresh_interval: Duration) -> Self {
+    pub(crate) fn new(
+        keys: Jwks,
+        fetched_at: DateTime<Utc>,
+        min_refresh_interval: Duration,
+    ) -> Self {
         Self {
             state: std::sync::RwLock::new(CacheState {
                 keys: Arc::new(keys),

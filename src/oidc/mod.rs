@@ -68,11 +68,11 @@ use url::Url;
 
 pub use callback::Callback;
 pub use discovery::{DiscoveryError, ProviderMetadata, is_loopback};
-pub use transport::{BoxFuture, HttpClient, HttpError, ReqwestHttp};
 pub use id_token::{
     Expectations, IdTokenError, IdTokenVerifier, MAX_ID_TOKEN_BYTES, VerifiedIdToken,
 };
 pub use jwk::{Jwks, JwksError};
+pub use transport::{BoxFuture, HttpClient, HttpError, ReqwestHttp};
 
 use crate::assurance::{Assurance, Level, LevelSource, ReturnedClaims};
 use crate::clock::{Clock, Random, random_token};
@@ -394,7 +394,10 @@ impl LoginError {
         }
     }
 
-    fn with_source(kind: LoginErrorKind, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    fn with_source(
+        kind: LoginErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self {
             kind,
             provider_error: None,
@@ -593,7 +596,8 @@ impl RelyingParty {
     pub async fn begin(&self, request: &LoginRequest) -> Result<(Url, PendingLogin), LoginError> {
         let inner = &*self.inner;
         let random = inner.random.as_ref();
-        let fresh = || random_token::<32>(random).map_err(|_| LoginError::new(LoginErrorKind::Random));
+        let fresh =
+            || random_token::<32>(random).map_err(|_| LoginError::new(LoginErrorKind::Random));
         let state = fresh()?;
         let nonce = fresh()?;
         let verifier = PkceCodeVerifier::new(fresh()?);
@@ -633,9 +637,13 @@ impl RelyingParty {
         }
 
         let mut url = inner.metadata.authorization_endpoint.clone();
-        let par = inner.metadata.pushed_authorization_request_endpoint.as_ref().filter(|_| {
-            inner.config.use_par || inner.metadata.require_pushed_authorization_requests
-        });
+        let par = inner
+            .metadata
+            .pushed_authorization_request_endpoint
+            .as_ref()
+            .filter(|_| {
+                inner.config.use_par || inner.metadata.require_pushed_authorization_requests
+            });
         if let Some(par_endpoint) = par {
             let request_uri = self.push_request(par_endpoint, &params).await?;
             url.query_pairs_mut()
@@ -687,7 +695,10 @@ impl RelyingParty {
         match callback.get("iss") {
             Some(iss) if iss == inner.metadata.issuer => {}
             Some(_) => return Err(LoginError::new(LoginErrorKind::IssuerMismatch)),
-            None if inner.metadata.authorization_response_iss_parameter_supported => {
+            None if inner
+                .metadata
+                .authorization_response_iss_parameter_supported =>
+            {
                 return Err(LoginError::new(LoginErrorKind::MissingIssuer));
             }
             None => {}
@@ -714,7 +725,10 @@ impl RelyingParty {
 
         let userinfo = if inner.config.level_source.needs_userinfo() || inner.config.fetch_userinfo
         {
-            Some(self.fetch_userinfo(&tokens.access_token, verified.subject()).await?)
+            Some(
+                self.fetch_userinfo(&tokens.access_token, verified.subject())
+                    .await?,
+            )
         } else {
             None
         };
@@ -757,7 +771,9 @@ impl RelyingParty {
     ) -> Result<VerifiedIdToken, IdTokenError> {
         let inner = &*self.inner;
         let expect = Expectations::new(Some(&pending.nonce), pending.max_age());
-        let first = inner.verifier.verify(token, &inner.jwks.keys(), expect, now);
+        let first = inner
+            .verifier
+            .verify(token, &inner.jwks.keys(), expect, now);
         if !matches!(first, Err(IdTokenError::UnknownKey)) {
             return first;
         }
@@ -765,12 +781,17 @@ impl RelyingParty {
         let uri = inner.metadata.jwks_uri.clone();
         let refreshed = inner
             .jwks
-            .refresh(now, || async move { fetch_jwks(http.as_ref(), &uri).await.ok() })
+            .refresh(
+                now,
+                || async move { fetch_jwks(http.as_ref(), &uri).await.ok() },
+            )
             .await;
         if !refreshed {
             return first;
         }
-        inner.verifier.verify(token, &inner.jwks.keys(), expect, now)
+        inner
+            .verifier
+            .verify(token, &inner.jwks.keys(), expect, now)
     }
 
     fn authenticated_form(
@@ -784,12 +805,17 @@ impl RelyingParty {
             form.append_pair(name, value);
         }
         let mut builder = http::Request::post(url.as_str())
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(http::header::ACCEPT, "application/json");
         match (inner.auth, &inner.config.client_secret) {
             (ClientAuth::Basic, Some(secret)) => {
                 // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
-                let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let encode = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 let credentials = format!(
                     "{}:{}",
                     encode(&inner.config.client_id),
@@ -842,7 +868,10 @@ impl RelyingParty {
             return Err(LoginError::new(LoginErrorKind::ProviderUnavailable));
         }
         if !status.is_success() {
-            return Err(oauth_error_response(response.body(), LoginErrorKind::ProviderError));
+            return Err(oauth_error_response(
+                response.body(),
+                LoginErrorKind::ProviderError,
+            ));
         }
         let body: ParResponse = parse_json(response.body())
             .ok_or_else(|| LoginError::new(LoginErrorKind::ProviderError))?;
@@ -857,13 +886,18 @@ impl RelyingParty {
             ("redirect_uri", inner.config.redirect_uri.to_string()),
             ("code_verifier", verifier.to_owned()),
         ];
-        let response = self.post_form(&inner.metadata.token_endpoint, &params).await?;
+        let response = self
+            .post_form(&inner.metadata.token_endpoint, &params)
+            .await?;
         let status = response.status();
         if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
             return Err(LoginError::new(LoginErrorKind::ProviderUnavailable));
         }
         if !status.is_success() {
-            return Err(oauth_error_response(response.body(), LoginErrorKind::TokenEndpoint));
+            return Err(oauth_error_response(
+                response.body(),
+                LoginErrorKind::TokenEndpoint,
+            ));
         }
         let tokens: TokenResponse = parse_json(response.body())
             .ok_or_else(|| LoginError::new(LoginErrorKind::TokenEndpoint))?;
@@ -885,7 +919,10 @@ impl RelyingParty {
             .as_ref()
             .ok_or_else(|| LoginError::new(LoginErrorKind::Userinfo))?;
         let request = http::Request::get(endpoint.as_str())
-            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {access_token}"),
+            )
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|e| LoginError::with_source(LoginErrorKind::Userinfo, e))?;
@@ -900,8 +937,8 @@ impl RelyingParty {
         if !response.status().is_success() {
             return Err(LoginError::new(LoginErrorKind::Userinfo));
         }
-        let claims: Map<String, Value> = parse_json(response.body())
-            .ok_or_else(|| LoginError::new(LoginErrorKind::Userinfo))?;
+        let claims: Map<String, Value> =
+            parse_json(response.body()).ok_or_else(|| LoginError::new(LoginErrorKind::Userinfo))?;
         // OIDC Core 5.3.4: the userinfo sub must equal the ID token's before it is used.
         match claims.get("sub").and_then(Value::as_str) {
             Some(sub) if sub == expected_subject => Ok(claims),
@@ -952,7 +989,9 @@ fn provider_error(code: &str) -> LoginError {
     let kind = match code {
         "access_denied" => LoginErrorKind::Cancelled,
         "unmet_authentication_requirements" => LoginErrorKind::LevelUnreachable,
-        "login_required" | "interaction_required" | "consent_required"
+        "login_required"
+        | "interaction_required"
+        | "consent_required"
         | "account_selection_required" => LoginErrorKind::InteractionRequired,
         "temporarily_unavailable" | "server_error" => LoginErrorKind::ProviderUnavailable,
         _ => LoginErrorKind::ProviderError,
@@ -974,7 +1013,12 @@ fn sanitize_code(code: &str) -> String {
 }
 
 async fn fetch_jwks(http: &dyn HttpClient, uri: &Url) -> Result<Jwks, DiscoveryError> {
-    let body = discovery::get_json(http, uri.as_str(), "application/json, application/jwk-set+json").await?;
+    let body = discovery::get_json(
+        http,
+        uri.as_str(),
+        "application/json, application/jwk-set+json",
+    )
+    .await?;
     Jwks::from_json(&body).map_err(|_| DiscoveryError::Malformed {
         url: uri.to_string(),
         document: "JWKS",

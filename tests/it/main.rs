@@ -1,1 +1,1 @@
-
+//! wardgate integration tests: one binary, real HTTP on loopback.
