@@ -166,8 +166,9 @@ impl fmt::Debug for UsedFlowValues {
 /// characters other than `\`, at most [`MAX_RETURN_PATH_LEN`] bytes long. It refuses
 /// protocol-relative `//host`, `/\host` (which browsers read as `//host`), any scheme, control
 /// characters and whitespace (browsers strip tabs and newlines, turning `/\t/host` into
-/// `//host`), and a percent-encoded `/`, `\` or `%` right after the leading slash (for
-/// frameworks that decode before redirecting). Deserialising re-applies the same checks.
+/// `//host`), a percent-encoded `/`, `\` or `%` right after the leading slash (for
+/// frameworks that decode before redirecting), and `.` or `..` segments, plain or
+/// percent-encoded (`/..//host` normalises to `//host`). Deserialising re-applies the checks.
 ///
 /// # Example
 ///
@@ -203,6 +204,15 @@ impl ReturnPath {
         }
         let start = rest.get(..3).map(str::to_ascii_lowercase);
         if matches!(start.as_deref(), Some("%2f" | "%5c" | "%25")) {
+            return None;
+        }
+        // Dot segments: `/..//host` normalises to `//host` in code that re-emits the path.
+        let path_part = path.split(['?', '#']).next().unwrap_or(path);
+        let has_dot_segment = path_part.split('/').any(|segment| {
+            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+            segment == "." || segment == ".."
+        });
+        if has_dot_segment {
             return None;
         }
         Some(Self(path.to_owned()))

@@ -752,6 +752,50 @@ fn replay_guard_is_bounded_and_forgets_expired_values() {
 }
 
 #[test]
+fn replay_guard_refuses_a_non_canonical_re_encoding() {
+    let ring = ring_with(1, 7);
+    let used = UsedFlowValues::default();
+    // Find a sealed value whose last base64 character carries unused low bits.
+    let (sealed, len) = (0..3)
+        .map(|extra| {
+            let mut value = pending();
+            value.state.push_str(&"x".repeat(extra));
+            let sealed = seal_login_flow(
+                &ring,
+                &CountingRandom::default(),
+                OTHER_COOKIE,
+                t0(),
+                &value,
+            )
+            .unwrap();
+            let len = URL_SAFE_NO_PAD.decode(&sealed).unwrap().len();
+            (sealed, len)
+        })
+        .find(|(_, len)| len % 3 != 0)
+        .unwrap();
+    assert_ne!(len % 3, 0);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = *sealed.as_bytes().last().unwrap();
+    let index = alphabet.iter().position(|&c| c == last).unwrap();
+    let mut twin = sealed[..sealed.len() - 1].to_owned();
+    twin.push(char::from(alphabet[index ^ 1]));
+
+    let _: Pending = used.open_once(&ring, OTHER_COOKIE, t0(), &sealed).unwrap();
+    let again: Result<Pending, _> = used.open_once(&ring, OTHER_COOKIE, t0(), &twin);
+    assert_eq!(again.unwrap_err().cause_for_audit(), UnsealCause::NotBase64);
+}
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<KeyRing>();
+    assert_send_sync::<UsedFlowValues>();
+    assert_send_sync::<Session>();
+    assert_send_sync::<CookieSettings>();
+    assert_send_sync::<UnsealError>();
+}
+
+#[test]
 fn replay_guard_is_shared_across_threads() {
     let ring = ring_with(1, 7);
     let used = UsedFlowValues::default();
@@ -791,6 +835,8 @@ fn return_path_accepts_same_origin_relative_paths() {
         "/a//b",
         "/javascript:alert(1)",
         "/.well-known/x",
+        "/a/...",
+        "/tim-kiem?q=../..",
     ] {
         let parsed = ReturnPath::parse(path).unwrap_or_else(|| panic!("refused {path:?}"));
         assert_eq!(parsed.as_str(), path);
@@ -836,6 +882,12 @@ fn return_path_refuses_open_redirect_payloads() {
         "/\u{2215}evil.example",
         "。/evil.example",
         "/thu-tục",
+        "/..//evil.example",
+        "/./evil.example",
+        "/a/../..//evil.example",
+        "/%2e%2e//evil.example",
+        "/%2E./x",
+        "/a/..",
         too_long.as_str(),
     ];
     for payload in payloads {
