@@ -48,6 +48,30 @@ pub fn seal_login_flow<T: Serialize + ?Sized>(
     )
 }
 
+/// What the login-flow cookie carries: the relying party's pending login and where to return.
+///
+/// `T` is the pending login (e.g. [`PendingLogin`](crate::oidc::PendingLogin), which holds
+/// state, nonce, PKCE verifier and requested level); `Debug` shows whatever `T`'s `Debug` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFlow<T> {
+    /// The pending login.
+    #[serde(rename = "p")]
+    pub pending: T,
+    /// Where to send the resident once the login completes.
+    #[serde(rename = "r")]
+    pub return_path: ReturnPath,
+}
+
+impl<T> LoginFlow<T> {
+    /// A login flow for `pending`, returning to `return_path`.
+    pub fn new(pending: T, return_path: ReturnPath) -> Self {
+        Self {
+            pending,
+            return_path,
+        }
+    }
+}
+
 /// The login-flow values already used on this instance: a bounded, thread-safe replay guard.
 ///
 /// [`open_once`](Self::open_once) opens a login-flow value and records a SHA-256 digest of it

@@ -80,8 +80,8 @@ pub use cookie::{
     LOGIN_FLOW_COOKIE_LOOPBACK, SESSION_COOKIE, SESSION_COOKIE_LOOPBACK, find_cookie,
 };
 pub use flow::{
-    LOGIN_FLOW_LIFETIME, LOGIN_FLOW_PURPOSE, MAX_RETURN_PATH_LEN, ReturnPath, ReturnPathError,
-    UsedFlowValues, seal_login_flow,
+    LOGIN_FLOW_LIFETIME, LOGIN_FLOW_PURPOSE, LoginFlow, MAX_RETURN_PATH_LEN, ReturnPath,
+    ReturnPathError, UsedFlowValues, seal_login_flow,
 };
 pub use seal::{
     KEY_LEN, KeyError, KeyId, KeyRing, KeyRingError, MAX_SEALED_LEN, SealError, SealingKey,

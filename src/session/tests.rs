@@ -704,6 +704,25 @@ fn login_flow_cookie_is_single_use() {
 }
 
 #[test]
+fn login_flow_wrapper_carries_pending_login_and_return_path() {
+    let ring = ring_with(1, 7);
+    let used = UsedFlowValues::default();
+    let flow = LoginFlow::new(
+        ("state", "nonce", Level::Two),
+        ReturnPath::parse("/thu-tuc/khai-sinh?phuong=30280").unwrap(),
+    );
+    let sealed =
+        seal_login_flow(&ring, &CountingRandom::default(), OTHER_COOKIE, t0(), &flow).unwrap();
+    let opened: LoginFlow<(String, String, Level)> =
+        used.open_once(&ring, OTHER_COOKIE, t0(), &sealed).unwrap();
+    assert_eq!(
+        opened.pending,
+        ("state".to_owned(), "nonce".to_owned(), Level::Two)
+    );
+    assert_eq!(opened.return_path, flow.return_path);
+}
+
+#[test]
 fn login_flow_cookie_expires_after_ten_minutes_and_is_bound_to_its_purpose() {
     let ring = ring_with(1, 7);
     let used = UsedFlowValues::default();
