@@ -4,6 +4,7 @@
 pub mod assurance;
 pub mod clock;
 pub mod oidc;
+pub mod session;
 
 pub use assurance::{Assurance, Level};
 pub use clock::{Clock, SystemClock};

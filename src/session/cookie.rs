@@ -1,0 +1,233 @@
+//! Cookie names and attributes, `Set-Cookie` rendering and `Cookie` header lookup.
+//!
+//! Every cookie wardgate sets is `Path=/; HttpOnly; SameSite=Lax` with a `Max-Age`. On an
+//! `https` public URL it is also `Secure` and its name carries the `__Host-` prefix, which makes
+//! the browser refuse it unless it is `Secure`, host-only (no `Domain`) and `Path=/`: a sibling
+//! subdomain cannot plant or overwrite it.
+//!
+//! On plain `http` the gateway only runs on a loopback host (`127.0.0.0/8`, `::1`, `localhost`),
+//! for development. There the cookies lose `Secure` and therefore the `__Host-` prefix, since
+//! browsers refuse a `__Host-` cookie without `Secure`. Plain `http` on any other host is
+//! refused: the session would travel in clear text.
+//!
+//! `SameSite=Lax` (not `Strict`) is needed for the login-flow cookie: the provider's redirect
+//! back to the callback is a cross-site top-level `GET`, on which browsers send `Lax` cookies.
+//! A provider answering with `response_mode=form_post` (a cross-site `POST`) would not get it.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use chrono::TimeDelta;
+use url::{Host, Url};
+
+use super::seal::is_cookie_token;
+
+/// Name of the session cookie on an `https` public URL.
+pub const SESSION_COOKIE: &str = "__Host-wardgate-session";
+/// Name of the login-flow cookie on an `https` public URL.
+pub const LOGIN_FLOW_COOKIE: &str = "__Host-wardgate-login";
+/// Name of the session cookie on plain `http` on a loopback host (development only).
+pub const SESSION_COOKIE_LOOPBACK: &str = "wardgate-session";
+/// Name of the login-flow cookie on plain `http` on a loopback host (development only).
+pub const LOGIN_FLOW_COOKIE_LOOPBACK: &str = "wardgate-login";
+
+/// The cookie names and attributes that fit the gateway's public URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieSettings {
+    secure: bool,
+}
+
+impl CookieSettings {
+    /// The settings for a gateway reached at `public_url`.
+    ///
+    /// `https` gives `Secure` cookies with the `__Host-` prefix; `http` on a loopback host gives
+    /// cookies without `Secure` and without the prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`CookieConfigError::InsecureRemoteHost`] for `http` on a host that is not loopback,
+    /// [`CookieConfigError::UnsupportedScheme`] for any scheme but `http` and `https`,
+    /// [`CookieConfigError::MissingHost`] for a URL without a host.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wardgate::session::CookieSettings;
+    ///
+    /// let settings = CookieSettings::for_public_url(&"https://dichvucong.example.vn/".parse()?)?;
+    /// assert_eq!(settings.session_cookie_name(), "__Host-wardgate-session");
+    ///
+    /// let local = CookieSettings::for_public_url(&"http://127.0.0.1:8080/".parse()?)?;
+    /// assert_eq!(local.session_cookie_name(), "wardgate-session");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_public_url(public_url: &Url) -> Result<Self, CookieConfigError> {
+        let host = public_url.host().ok_or(CookieConfigError::MissingHost)?;
+        match public_url.scheme() {
+            "https" => Ok(Self { secure: true }),
+            "http" if is_loopback(&host) => Ok(Self { secure: false }),
+            "http" => Err(CookieConfigError::InsecureRemoteHost {
+                host: host.to_string(),
+            }),
+            scheme => Err(CookieConfigError::UnsupportedScheme {
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+
+    /// Whether cookies carry `Secure` (and the `__Host-` prefix).
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The session cookie's name.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.secure {
+            SESSION_COOKIE
+        } else {
+            SESSION_COOKIE_LOOPBACK
+        }
+    }
+
+    /// The login-flow cookie's name.
+    pub fn login_flow_cookie_name(&self) -> &'static str {
+        if self.secure {
+            LOGIN_FLOW_COOKIE
+        } else {
+            LOGIN_FLOW_COOKIE_LOOPBACK
+        }
+    }
+
+    /// A `Set-Cookie` header value: `name=value; Path=/; Max-Age=…; HttpOnly; SameSite=Lax`,
+    /// then `; Secure` on `https`.
+    ///
+    /// A negative `max_age` is written as `0`, which removes the cookie.
+    ///
+    /// # Errors
+    ///
+    /// [`CookieValueError::InvalidName`] when `name` is not an RFC 6265 token,
+    /// [`CookieValueError::InvalidValue`] when `value` holds a character outside RFC 6265
+    /// cookie-octets (sealed values never do).
+    pub fn set_cookie(
+        &self,
+        name: &str,
+        value: &str,
+        max_age: TimeDelta,
+    ) -> Result<String, CookieValueError> {
+        if !is_cookie_token(name) {
+            return Err(CookieValueError::InvalidName);
+        }
+        if !value.bytes().all(is_cookie_octet) {
+            return Err(CookieValueError::InvalidValue);
+        }
+        Ok(self.render(name, value, max_age.num_seconds().max(0)))
+    }
+
+    /// A `Set-Cookie` header value that removes the cookie `name` (empty value, `Max-Age=0`,
+    /// the same attributes it was set with).
+    ///
+    /// # Errors
+    ///
+    /// [`CookieValueError::InvalidName`] when `name` is not an RFC 6265 token.
+    pub fn removal(&self, name: &str) -> Result<String, CookieValueError> {
+        if !is_cookie_token(name) {
+            return Err(CookieValueError::InvalidName);
+        }
+        Ok(self.render(name, "", 0))
+    }
+
+    fn render(&self, name: &str, value: &str, max_age: i64) -> String {
+        let mut header = String::with_capacity(name.len() + value.len() + 64);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            header,
+            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+        );
+        if self.secure {
+            header.push_str("; Secure");
+        }
+        header
+    }
+}
+
+/// The value of the first cookie called `name` in a `Cookie` request header value.
+///
+/// Pairs are split at `;`; surrounding spaces and tabs are ignored; pairs without `=` or with an
+/// empty name are skipped; one pair of surrounding double quotes is removed from the value.
+/// Names compare exactly (cookie names are case-sensitive).
+///
+/// # Example
+///
+/// ```
+/// use wardgate::session::find_cookie;
+///
+/// let header = "theme=dark; __Host-wardgate-session=AQE; broken";
+/// assert_eq!(find_cookie(header, "__Host-wardgate-session"), Some("AQE"));
+/// assert_eq!(find_cookie(header, "broken"), None);
+/// ```
+pub fn find_cookie<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
+    cookie_header.split(';').find_map(|pair| {
+        let (pair_name, value) = pair.split_once('=')?;
+        if pair_name.trim_matches([' ', '\t']) != name || name.is_empty() {
+            return None;
+        }
+        let value = value.trim_matches([' ', '\t']);
+        Some(
+            value
+                .strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'))
+                .unwrap_or(value),
+        )
+    })
+}
+
+/// The public URL does not allow safe cookies.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CookieConfigError {
+    /// Plain `http` on a host that is not loopback.
+    #[error(
+        "public url uses plain http on `{host}`: use https, or a loopback host for development"
+    )]
+    InsecureRemoteHost {
+        /// The host of the public URL.
+        host: String,
+    },
+    /// A scheme other than `http` or `https`.
+    #[error("public url scheme `{scheme}` is not http or https")]
+    UnsupportedScheme {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// The public URL has no host.
+    #[error("public url has no host")]
+    MissingHost,
+}
+
+/// A cookie could not be rendered.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CookieValueError {
+    /// The name is not an RFC 6265 token.
+    #[error("cookie name is not a valid token")]
+    InvalidName,
+    /// The value holds a character that is not an RFC 6265 cookie-octet.
+    #[error("cookie value holds a character not allowed in a cookie")]
+    InvalidValue,
+}
+
+fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(domain) => {
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            domain == "localhost" || domain.ends_with(".localhost")
+        }
+        Host::Ipv4(address) => Ipv4Addr::is_loopback(address),
+        Host::Ipv6(address) => Ipv6Addr::is_loopback(address),
+    }
+}
+
+/// RFC 6265 §4.1.1 cookie-octet.
+fn is_cookie_octet(byte: u8) -> bool {
+    matches!(byte, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
