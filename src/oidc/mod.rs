@@ -800,6 +800,9 @@ impl RelyingParty {
         params: &[(&str, String)],
     ) -> Result<http::Request<Vec<u8>>, LoginError> {
         let inner = &*self.inner;
+        // A pushed authorization request already carries client_id; sending it twice is an
+        // invalid_request (RFC 6749 §3.1).
+        let has_client_id = params.iter().any(|(name, _)| *name == "client_id");
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in params {
             form.append_pair(name, value);
@@ -827,12 +830,15 @@ impl RelyingParty {
                 );
             }
             (ClientAuth::Post, Some(secret)) => {
-                form.append_pair("client_id", &inner.config.client_id);
+                if !has_client_id {
+                    form.append_pair("client_id", &inner.config.client_id);
+                }
                 form.append_pair("client_secret", secret.secret());
             }
-            _ => {
+            _ if !has_client_id => {
                 form.append_pair("client_id", &inner.config.client_id);
             }
+            _ => {}
         }
         builder
             .body(form.finish().into_bytes())
