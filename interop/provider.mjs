@@ -8,6 +8,9 @@
 //                        (default http://127.0.0.1:8080/auth/callback)
 //   RS256_CLIENT_SECRET  secret of `wardgate-rs256` (default: the development value below)
 //   POST_CLIENT_SECRET   secret of `wardgate-post` (default: the development value below)
+//   CLIENT_AUTH_METHODS  comma-separated token endpoint authentication methods offered
+//                        (default client_secret_basic,client_secret_post,none); only the
+//                        clients registered with one of them exist
 //
 // Prints exactly one line `READY <issuer>` on standard output once it listens.
 
@@ -47,6 +50,10 @@ const redirectUris = (process.env.RP_REDIRECT_URIS || 'http://127.0.0.1:8080/aut
 // Development values for loopback-only test clients; the Rust harness passes random ones.
 const rs256Secret = process.env.RS256_CLIENT_SECRET || 'interop-rs256-development-secret-0123456789';
 const postSecret = process.env.POST_CLIENT_SECRET || 'interop-post-development-secret-0123456789';
+const clientAuthMethods = (process.env.CLIENT_AUTH_METHODS || 'client_secret_basic,client_secret_post,none')
+  .split(',')
+  .map((method) => method.trim())
+  .filter((method) => method.length > 0);
 
 function signingKey(type, options, alg) {
   const { privateKey } = generateKeyPairSync(type, options);
@@ -67,30 +74,35 @@ const common = {
   response_types: ['code'],
 };
 
+const clients = [
+  {
+    ...common,
+    client_id: 'wardgate-rs256',
+    client_secret: rs256Secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: 'RS256',
+  },
+  {
+    ...common,
+    client_id: 'wardgate-es256',
+    token_endpoint_auth_method: 'none',
+    id_token_signed_response_alg: 'ES256',
+  },
+  {
+    ...common,
+    client_id: 'wardgate-post',
+    client_secret: postSecret,
+    token_endpoint_auth_method: 'client_secret_post',
+    id_token_signed_response_alg: 'RS256',
+  },
+];
+
 const configuration = {
   acrValues: [LOA1, LOA2],
-  clients: [
-    {
-      ...common,
-      client_id: 'wardgate-rs256',
-      client_secret: rs256Secret,
-      token_endpoint_auth_method: 'client_secret_basic',
-      id_token_signed_response_alg: 'RS256',
-    },
-    {
-      ...common,
-      client_id: 'wardgate-es256',
-      token_endpoint_auth_method: 'none',
-      id_token_signed_response_alg: 'ES256',
-    },
-    {
-      ...common,
-      client_id: 'wardgate-post',
-      client_secret: postSecret,
-      token_endpoint_auth_method: 'client_secret_post',
-      id_token_signed_response_alg: 'RS256',
-    },
-  ],
+  // oidc-provider accepts client_secret_basic and client_secret_post interchangeably for a
+  // client registered with either; offering only one makes a relying party use that one.
+  clientAuthMethods,
+  clients: clients.filter((client) => clientAuthMethods.includes(client.token_endpoint_auth_method)),
   claims: {
     acr: null,
     amr: null,

@@ -25,19 +25,26 @@ const REDIRECT_URI: &str = "http://127.0.0.1:8080/auth/callback";
 
 type TestResult = Result<(), Box<dyn Error>>;
 
-/// The relying party for `client_id`, discovered from the provider; confidential clients get
-/// their secret.
-async fn relying_party(
+/// The configuration of `client_id`; confidential clients get their secret.
+fn client_config(
     provider: &OidcProvider,
     client_id: &str,
     confidential: bool,
-) -> Result<RelyingParty, Box<dyn Error>> {
+) -> Result<ClientConfig, Box<dyn Error>> {
     let mut config = ClientConfig::new(client_id, Url::parse(REDIRECT_URI)?).level_source(
         LevelSource::acr(AcrTable::new([ACR_LEVEL_1], [ACR_LEVEL_2])?),
     );
     if confidential {
         config = config.client_secret(provider.client_secret(client_id));
     }
+    Ok(config)
+}
+
+/// The relying party for `config`, discovered from the provider.
+async fn relying_party(
+    provider: &OidcProvider,
+    config: ClientConfig,
+) -> Result<RelyingParty, Box<dyn Error>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let random: Arc<dyn Random> = Arc::new(SystemRandom::new());
     let rp = RelyingParty::discover(
@@ -166,9 +173,14 @@ async fn provider_completes_a_hand_built_code_flow() -> TestResult {
 async fn level_2_resident_reaches_level_2_through_acr_values_with_client_secret_basic() -> TestResult
 {
     let provider = OidcProvider::start(&[REDIRECT_URI]);
-    let rp = relying_party(&provider, RS256_CLIENT, true).await?;
+    let config = client_config(&provider, RS256_CLIENT, true)?
+        .scopes(["profile"])
+        .fetch_userinfo(true);
+    let rp = relying_party(&provider, config).await?;
 
-    let (redirect_url, pending) = rp.begin(LoginRequest::new(Level::Two)).await?;
+    let (redirect_url, pending) = rp
+        .begin(&LoginRequest::new(Level::Two).essential_acr(false))
+        .await?;
     let callback = provider.drive_login(&redirect_url, "level2").await;
     assert_iss(&provider, &callback);
     let login = rp
@@ -180,6 +192,9 @@ async fn level_2_resident_reaches_level_2_through_acr_values_with_client_secret_
     assert_eq!(login.assurance().issuer(), provider.issuer_str());
     assert_eq!(login.assurance().amr(), ["pwd".to_owned()]);
     assert!(login.assurance().auth_time().is_some());
+    let userinfo = login.userinfo().ok_or("no userinfo")?;
+    assert_eq!(userinfo["name"], "Nguyễn Thị Thu Hà");
+    assert_eq!(userinfo["accountLevel"], 2);
     Ok(())
 }
 
@@ -187,10 +202,10 @@ async fn level_2_resident_reaches_level_2_through_acr_values_with_client_secret_
 #[ignore = "needs the oidc-provider npm package: npm ci --prefix interop"]
 async fn level_2_resident_meets_essential_acr_with_public_es256_client_and_pkce() -> TestResult {
     let provider = OidcProvider::start(&[REDIRECT_URI]);
-    let rp = relying_party(&provider, ES256_CLIENT, false).await?;
+    let rp = relying_party(&provider, client_config(&provider, ES256_CLIENT, false)?).await?;
 
     let (redirect_url, pending) = rp
-        .begin(LoginRequest::new(Level::Two).essential_acr(true))
+        .begin(&LoginRequest::new(Level::Two).essential_acr(true))
         .await?;
     let callback = provider.drive_login(&redirect_url, "level2").await;
     assert_iss(&provider, &callback);
@@ -207,11 +222,15 @@ async fn level_2_resident_meets_essential_acr_with_public_es256_client_and_pkce(
 #[ignore = "needs the oidc-provider npm package: npm ci --prefix interop"]
 async fn level_1_resident_asked_for_level_2_by_acr_values_logs_in_at_level_1() -> TestResult {
     let provider = OidcProvider::start(&[REDIRECT_URI]);
-    let rp = relying_party(&provider, POST_CLIENT, true).await?;
+    // Front channel only, so the request travels in the browser's URL rather than by PAR.
+    let config = client_config(&provider, POST_CLIENT, true)?.pushed_authorization_requests(false);
+    let rp = relying_party(&provider, config).await?;
 
     // acr_values is only a wish: the provider answers with the level the resident has, and
     // the policy decides later.
-    let (redirect_url, pending) = rp.begin(LoginRequest::new(Level::Two)).await?;
+    let (redirect_url, pending) = rp
+        .begin(&LoginRequest::new(Level::Two).essential_acr(false))
+        .await?;
     let callback = provider.drive_login(&redirect_url, "level1").await;
     assert_iss(&provider, &callback);
     let login = rp
@@ -228,10 +247,10 @@ async fn level_1_resident_asked_for_level_2_by_acr_values_logs_in_at_level_1() -
 #[ignore = "needs the oidc-provider npm package: npm ci --prefix interop"]
 async fn level_1_resident_asked_for_essential_level_2_acr_is_level_unreachable() -> TestResult {
     let provider = OidcProvider::start(&[REDIRECT_URI]);
-    let rp = relying_party(&provider, RS256_CLIENT, true).await?;
+    let rp = relying_party(&provider, client_config(&provider, RS256_CLIENT, true)?).await?;
 
     let (redirect_url, pending) = rp
-        .begin(LoginRequest::new(Level::Two).essential_acr(true))
+        .begin(&LoginRequest::new(Level::Two).essential_acr(true))
         .await?;
     let callback = provider.drive_login(&redirect_url, "level1").await;
     assert_iss(&provider, &callback);
@@ -259,11 +278,18 @@ async fn level_1_resident_asked_for_essential_level_2_acr_is_level_unreachable()
 #[ignore = "needs the oidc-provider npm package: npm ci --prefix interop"]
 async fn level_1_resident_asked_for_essential_level_1_acr_logs_in_with_client_secret_post()
 -> TestResult {
-    let provider = OidcProvider::start(&[REDIRECT_URI]);
-    let rp = relying_party(&provider, POST_CLIENT, true).await?;
+    // Offering only client_secret_post (and none) makes the relying party send its secret in
+    // the request body, to the PAR and token endpoints.
+    let provider =
+        OidcProvider::start_with_client_auth_methods(&[REDIRECT_URI], &["client_secret_post"]);
+    let rp = relying_party(&provider, client_config(&provider, POST_CLIENT, true)?).await?;
+    assert_eq!(
+        rp.metadata().token_endpoint_auth_methods_supported,
+        ["client_secret_post".to_owned()]
+    );
 
     let (redirect_url, pending) = rp
-        .begin(LoginRequest::new(Level::One).essential_acr(true))
+        .begin(&LoginRequest::new(Level::One).essential_acr(true))
         .await?;
     let callback = provider.drive_login(&redirect_url, "level1").await;
     let login = rp
@@ -279,9 +305,11 @@ async fn level_1_resident_asked_for_essential_level_1_acr_logs_in_with_client_se
 #[ignore = "needs the oidc-provider npm package: npm ci --prefix interop"]
 async fn resident_who_cancels_at_the_provider_is_cancelled() -> TestResult {
     let provider = OidcProvider::start(&[REDIRECT_URI]);
-    let rp = relying_party(&provider, ES256_CLIENT, false).await?;
+    let rp = relying_party(&provider, client_config(&provider, ES256_CLIENT, false)?).await?;
 
-    let (redirect_url, pending) = rp.begin(LoginRequest::new(Level::Two)).await?;
+    let (redirect_url, pending) = rp
+        .begin(&LoginRequest::new(Level::Two).essential_acr(false))
+        .await?;
     let callback = provider.drive_login(&redirect_url, "cancel").await;
     assert_iss(&provider, &callback);
     let error = rp

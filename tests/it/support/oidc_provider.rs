@@ -62,6 +62,15 @@ impl OidcProvider {
     ///
     /// Panics with the provider's output when it does not become ready within 20 seconds.
     pub(crate) fn start(redirect_uris: &[&str]) -> Self {
+        Self::start_with_client_auth_methods(redirect_uris, &[])
+    }
+
+    /// Like [`start`](Self::start), offering only the token endpoint authentication `methods`
+    /// (all when empty) and registering only the clients that use one of them.
+    ///
+    /// oidc-provider accepts `client_secret_basic` and `client_secret_post` interchangeably;
+    /// offering only `client_secret_post` is how a test makes a relying party use it.
+    pub(crate) fn start_with_client_auth_methods(redirect_uris: &[&str], methods: &[&str]) -> Self {
         let redirect_uris: Vec<Url> = redirect_uris
             .iter()
             .map(|uri| Url::parse(uri).unwrap_or_else(|e| panic!("redirect uri `{uri}`: {e}")))
@@ -75,7 +84,7 @@ impl OidcProvider {
 
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&script, &redirect_uris) {
+            match Self::try_start(&script, &redirect_uris, methods) {
                 Ok(provider) => return provider,
                 Err(failure) => failures.push(failure),
             }
@@ -146,12 +155,18 @@ impl OidcProvider {
         panic!("login took more than {MAX_HOPS} hops: {trail:?}");
     }
 
-    fn try_start(script: &Path, redirect_uris: &[Url]) -> Result<Self, String> {
+    fn try_start(script: &Path, redirect_uris: &[Url], methods: &[&str]) -> Result<Self, String> {
         let port = free_port();
         let rs256_secret = random_secret();
         let post_secret = random_secret();
         let joined: Vec<&str> = redirect_uris.iter().map(Url::as_str).collect();
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        if methods.is_empty() {
+            command.env_remove("CLIENT_AUTH_METHODS");
+        } else {
+            command.env("CLIENT_AUTH_METHODS", methods.join(","));
+        }
+        let mut child = command
             .arg(script)
             .current_dir(interop_dir())
             .env("PORT", port.to_string())
