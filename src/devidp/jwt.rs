@@ -6,8 +6,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-    RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RsaKeyPair, RsaPublicKeyComponents,
 };
 
 use super::SigningAlgorithm;
@@ -84,13 +84,17 @@ impl Signer {
                 let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                     .map_err(|_| KeyError::Generate { alg })?;
                 Key::Es256(
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                        .map_err(rejected)?,
+                    EcdsaKeyPair::from_pkcs8(
+                        &ECDSA_P256_SHA256_FIXED_SIGNING,
+                        pkcs8.as_ref(),
+                        &rng,
+                    )
+                    .map_err(rejected)?,
                 )
             }
             SigningAlgorithm::EdDsa => {
-                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-                    .map_err(|_| KeyError::Generate { alg })?;
+                let pkcs8 =
+                    Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate { alg })?;
                 Key::EdDsa(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(rejected)?)
             }
             SigningAlgorithm::Rs256 => {

@@ -41,10 +41,11 @@
 //!     DevIdpConfig::new().client("portal", Some("portal-secret"), ["http://127.0.0.1:3000/cb"]),
 //! )
 //! .await?;
-//! let discovery: serde_json::Value = reqwest::get(idp.issuer().join(".well-known/openid-configuration")?)
+//! let discovery = reqwest::get(idp.issuer().join(".well-known/openid-configuration")?)
 //!     .await?
-//!     .json()
+//!     .text()
 //!     .await?;
+//! let discovery: serde_json::Value = serde_json::from_str(&discovery)?;
 //! assert_eq!(discovery["issuer"], idp.issuer().as_str());
 //! assert_eq!(discovery["code_challenge_methods_supported"][0], "S256");
 //! idp.shutdown().await?;
@@ -367,13 +368,18 @@ impl DevIdpConfig {
 
     /// Checks the configuration before start.
     fn validate(&self) -> std::io::Result<()> {
-        let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+        let invalid =
+            |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
         if self.clients.is_empty() {
-            return Err(invalid("devidp configuration: no client is registered".to_owned()));
+            return Err(invalid(
+                "devidp configuration: no client is registered".to_owned(),
+            ));
         }
         for client in &self.clients {
             if client.id.is_empty() {
-                return Err(invalid("devidp configuration: a client id is empty".to_owned()));
+                return Err(invalid(
+                    "devidp configuration: a client id is empty".to_owned(),
+                ));
             }
             if client.redirect_uris.is_empty() {
                 return Err(invalid(format!(
@@ -395,17 +401,28 @@ impl DevIdpConfig {
             }
         }
         if self.personas.is_empty() {
-            return Err(invalid("devidp configuration: no persona is configured".to_owned()));
+            return Err(invalid(
+                "devidp configuration: no persona is configured".to_owned(),
+            ));
         }
         for (index, persona) in self.personas.iter().enumerate() {
-            if persona.id.is_empty() || self.personas.iter().skip(index + 1).any(|p| p.id == persona.id) {
+            if persona.id.is_empty()
+                || self
+                    .personas
+                    .iter()
+                    .skip(index + 1)
+                    .any(|p| p.id == persona.id)
+            {
                 return Err(invalid(format!(
                     "devidp configuration: persona id `{}` is empty or repeated",
                     persona.id
                 )));
             }
         }
-        if self.acr_level1.is_empty() || self.acr_level2.is_empty() || self.acr_level1 == self.acr_level2 {
+        if self.acr_level1.is_empty()
+            || self.acr_level2.is_empty()
+            || self.acr_level1 == self.acr_level2
+        {
             return Err(invalid(
                 "devidp configuration: the acr values for level 1 and level 2 must be non-empty and distinct"
                     .to_owned(),
@@ -442,8 +459,11 @@ impl DevIdp {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        let issuer = Url::parse(&format!("http://{}/", SocketAddr::new(announced, local_addr.port())))
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let issuer = Url::parse(&format!(
+            "http://{}/",
+            SocketAddr::new(announced, local_addr.port())
+        ))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let personas = config.personas.clone();
         let shared = Arc::new(server::Shared::new(issuer.clone(), config, signer));
         let router = server::router(Arc::clone(&shared));

@@ -227,7 +227,10 @@ impl Shared {
             Some(level) => Some(level),
             // OIDC Core 5.5.1.1: an essential acr that cannot be met ends the request in an
             // error (Unmet Authentication Requirements 1.0 §2).
-            None if request.essential && self.honour_essential_acr && !request.values.is_empty() => {
+            None if request.essential
+                && self.honour_essential_acr
+                && !request.values.is_empty() =>
+            {
                 None
             }
             None => Some(account),
@@ -250,7 +253,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwks", get(jwks))
         .route("/authorize", get(authorize_get).post(authorize_post))
-        .route("/interaction/{id}", get(interaction_get).post(interaction_post))
+        .route(
+            "/interaction/{id}",
+            get(interaction_get).post(interaction_post),
+        )
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo));
     if shared.par {
@@ -396,7 +402,10 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -437,7 +446,10 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
                 "pushed_authorization_request_endpoint".to_owned(),
                 shared.endpoint("par").into(),
             );
-            object.insert("require_pushed_authorization_requests".to_owned(), false.into());
+            object.insert(
+                "require_pushed_authorization_requests".to_owned(),
+                false.into(),
+            );
         }
     }
     let mut response = json(StatusCode::OK, &metadata);
@@ -446,7 +458,10 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "keys": [shared.signer.jwk()] }))
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "keys": [shared.signer.jwk()] }),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,7 +471,10 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
 /// Why an authorization request was refused.
 enum Rejection {
     /// The client or redirect URI cannot be trusted: never redirect (RFC 6749 §4.1.2.1).
-    Unredirectable { error: &'static str, description: String },
+    Unredirectable {
+        error: &'static str,
+        description: String,
+    },
     /// Sent back to the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207).
     Redirect {
         redirect_uri: String,
@@ -498,7 +516,10 @@ impl Shared {
         };
 
         if params.get("request").is_some() {
-            return Err(redirect("request_not_supported", "request objects are not supported"));
+            return Err(redirect(
+                "request_not_supported",
+                "request objects are not supported",
+            ));
         }
         if params.get("request_uri").is_some() {
             return Err(redirect(
@@ -516,8 +537,14 @@ impl Shared {
                 ));
             }
         }
-        if params.get("response_mode").is_some_and(|mode| mode != "query") {
-            return Err(redirect("invalid_request", "only response_mode=query is supported"));
+        if params
+            .get("response_mode")
+            .is_some_and(|mode| mode != "query")
+        {
+            return Err(redirect(
+                "invalid_request",
+                "only response_mode=query is supported",
+            ));
         }
         // OIDC Core 3.1.2.1: scope must contain openid.
         if !params
@@ -532,7 +559,10 @@ impl Shared {
             .get("code_challenge")
             .ok_or_else(|| redirect("invalid_request", "code_challenge is required (PKCE S256)"))?;
         if params.get("code_challenge_method") != Some("S256") {
-            return Err(redirect("invalid_request", "transform algorithm not supported: use S256"));
+            return Err(redirect(
+                "invalid_request",
+                "transform algorithm not supported: use S256",
+            ));
         }
         // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
         if code_challenge.len() != 43
@@ -540,21 +570,30 @@ impl Shared {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(redirect("invalid_request", "code_challenge is not a base64url SHA-256 value"));
+            return Err(redirect(
+                "invalid_request",
+                "code_challenge is not a base64url SHA-256 value",
+            ));
         }
         // OIDC Core 3.1.2.1 prompt: the simulator keeps no session, so `none` cannot succeed.
         if let Some(prompt) = params.get("prompt") {
             let values: Vec<&str> = prompt.split(' ').collect();
             if values.contains(&"none") {
                 if values.len() > 1 {
-                    return Err(redirect("invalid_request", "prompt=none cannot be combined"));
+                    return Err(redirect(
+                        "invalid_request",
+                        "prompt=none cannot be combined",
+                    ));
                 }
                 return Err(redirect("login_required", "the simulator keeps no session"));
             }
         }
         if let Some(max_age) = params.get("max_age") {
             if max_age.parse::<u64>().is_err() {
-                return Err(redirect("invalid_request", "max_age is not a non-negative integer"));
+                return Err(redirect(
+                    "invalid_request",
+                    "max_age is not a non-negative integer",
+                ));
             }
         }
         let acr = match params.get("claims") {
@@ -565,7 +604,13 @@ impl Shared {
         let acr = acr.unwrap_or_else(|| AcrRequest {
             values: params
                 .get("acr_values")
-                .map(|values| values.split(' ').filter(|v| !v.is_empty()).map(str::to_owned).collect())
+                .map(|values| {
+                    values
+                        .split(' ')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
             essential: false,
         });
@@ -693,7 +738,10 @@ fn parse_claims_acr(claims: &str) -> Result<Option<AcrRequest>, &'static str> {
     if !claims.is_object() {
         return Err("claims is not a json object");
     }
-    let acr = match claims.get("id_token").and_then(|id_token| id_token.get("acr")) {
+    let acr = match claims
+        .get("id_token")
+        .and_then(|id_token| id_token.get("acr"))
+    {
         None | Some(serde_json::Value::Null) => return Ok(None),
         Some(acr) if acr.is_object() => acr,
         Some(_) => return Err("claims.id_token.acr is not null or an object"),
@@ -705,12 +753,24 @@ fn parse_claims_acr(claims: &str) -> Result<Option<AcrRequest>, &'static str> {
     };
     let mut values = Vec::new();
     if let Some(value) = acr.get("value") {
-        values.push(value.as_str().ok_or("claims.id_token.acr.value is not a string")?.to_owned());
+        values.push(
+            value
+                .as_str()
+                .ok_or("claims.id_token.acr.value is not a string")?
+                .to_owned(),
+        );
     }
     if let Some(list) = acr.get("values") {
-        let list = list.as_array().ok_or("claims.id_token.acr.values is not an array")?;
+        let list = list
+            .as_array()
+            .ok_or("claims.id_token.acr.values is not an array")?;
         for value in list {
-            values.push(value.as_str().ok_or("claims.id_token.acr.values holds a non-string")?.to_owned());
+            values.push(
+                value
+                    .as_str()
+                    .ok_or("claims.id_token.acr.values holds a non-string")?
+                    .to_owned(),
+            );
         }
     }
     Ok(Some(AcrRequest { values, essential }))
@@ -720,7 +780,11 @@ async fn authorize_get(State(shared): State<Arc<Shared>>, RawQuery(query): RawQu
     shared.authorize(Params::parse(query.unwrap_or_default().as_bytes()))
 }
 
-async fn authorize_post(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn authorize_post(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     // OIDC Core 3.1.2.1: the authorization endpoint also accepts a form POST.
     if !is_form(&headers) {
         return error_page(
@@ -749,9 +813,16 @@ async fn interaction_get(State(shared): State<Arc<Shared>>, Path(id): Path<Strin
                 acr_values: &request.acr.values,
                 acr_essential: request.acr.essential,
             };
-            page(StatusCode::OK, html::chooser(&id, &summary, &shared.personas))
+            page(
+                StatusCode::OK,
+                html::chooser(&id, &summary, &shared.personas),
+            )
         }
-        _ => error_page(StatusCode::NOT_FOUND, "invalid_request", UNKNOWN_INTERACTION),
+        _ => error_page(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            UNKNOWN_INTERACTION,
+        ),
     }
 }
 
@@ -770,25 +841,40 @@ async fn interaction_post(
     }
     let form = match Params::parse(&body) {
         Ok(form) => form,
-        Err(description) => return error_page(StatusCode::BAD_REQUEST, "invalid_request", &description),
+        Err(description) => {
+            return error_page(StatusCode::BAD_REQUEST, "invalid_request", &description);
+        }
     };
     let Some(persona) = form
         .get("persona")
         .and_then(|id| shared.personas.iter().find(|p| p.id == id))
     else {
-        return error_page(StatusCode::BAD_REQUEST, "invalid_request", "choose one of the listed personas");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "choose one of the listed personas",
+        );
     };
     let now = shared.clock.now();
     let interaction = lock(&shared.store).interactions.remove(&id);
     let request = match interaction {
         Some(interaction) if interaction.expires_at > now => interaction.request,
-        _ => return error_page(StatusCode::NOT_FOUND, "invalid_request", UNKNOWN_INTERACTION),
+        _ => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "invalid_request",
+                UNKNOWN_INTERACTION,
+            );
+        }
     };
     let state = request.state.as_deref();
     match &persona.outcome {
         PersonaOutcome::Denies { error, description } => shared.respond(
             &request.redirect_uri,
-            &[("error", error.as_str()), ("error_description", description)],
+            &[
+                ("error", error.as_str()),
+                ("error_description", description),
+            ],
             state,
         ),
         PersonaOutcome::Authenticates { level: account, .. } => {
@@ -859,31 +945,41 @@ fn form_decode(value: &str) -> Option<String> {
 
 impl Shared {
     /// Authenticates the client of a token or PAR request (RFC 6749 §2.3.1, OIDC Core 9).
-    fn authenticate_client(&self, headers: &HeaderMap, params: &Params) -> Result<&Client, OAuthError> {
+    fn authenticate_client(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+    ) -> Result<&Client, OAuthError> {
         let basic = match headers.get(AUTHORIZATION) {
             None => None,
             Some(value) => {
-                let value = value
-                    .to_str()
-                    .map_err(|_| OAuthError::invalid_client("the authorization header is not ascii"))?;
-                let (scheme, credentials) = value
-                    .split_once(' ')
-                    .ok_or_else(|| OAuthError::invalid_client("the authorization header is malformed"))?;
+                let value = value.to_str().map_err(|_| {
+                    OAuthError::invalid_client("the authorization header is not ascii")
+                })?;
+                let (scheme, credentials) = value.split_once(' ').ok_or_else(|| {
+                    OAuthError::invalid_client("the authorization header is malformed")
+                })?;
                 if !scheme.eq_ignore_ascii_case("basic") {
-                    return Err(OAuthError::invalid_client("only basic client authentication is supported"));
+                    return Err(OAuthError::invalid_client(
+                        "only basic client authentication is supported",
+                    ));
                 }
                 let decoded = STANDARD
                     .decode(credentials.trim())
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or_else(|| OAuthError::invalid_client("the basic credentials are not base64 utf-8"))?;
-                let (id, secret) = decoded
-                    .split_once(':')
-                    .ok_or_else(|| OAuthError::invalid_client("the basic credentials have no `:`"))?;
-                let id = form_decode(id)
-                    .ok_or_else(|| OAuthError::invalid_client("the basic client id is not form-encoded"))?;
-                let secret = form_decode(secret)
-                    .ok_or_else(|| OAuthError::invalid_client("the basic client secret is not form-encoded"))?;
+                    .ok_or_else(|| {
+                        OAuthError::invalid_client("the basic credentials are not base64 utf-8")
+                    })?;
+                let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+                    OAuthError::invalid_client("the basic credentials have no `:`")
+                })?;
+                let id = form_decode(id).ok_or_else(|| {
+                    OAuthError::invalid_client("the basic client id is not form-encoded")
+                })?;
+                let secret = form_decode(secret).ok_or_else(|| {
+                    OAuthError::invalid_client("the basic client secret is not form-encoded")
+                })?;
                 Some((id, secret))
             }
         };
@@ -897,15 +993,20 @@ impl Shared {
                     ));
                 }
                 if params.get("client_id").is_some_and(|body_id| body_id != id) {
-                    return Err(OAuthError::invalid_client("client_id differs from the authenticated client"));
+                    return Err(OAuthError::invalid_client(
+                        "client_id differs from the authenticated client",
+                    ));
                 }
                 (id, Some(secret))
             }
             None => {
-                let id = params
-                    .get("client_id")
-                    .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
-                (id.to_owned(), params.get("client_secret").map(str::to_owned))
+                let id = params.get("client_id").ok_or_else(|| {
+                    OAuthError::invalid_client("client authentication is missing")
+                })?;
+                (
+                    id.to_owned(),
+                    params.get("client_secret").map(str::to_owned),
+                )
             }
         };
         let client = self
@@ -919,9 +1020,13 @@ impl Shared {
                     Err(OAuthError::invalid_client("client authentication failed"))
                 }
             }
-            (Some(_), None) => Err(OAuthError::invalid_client("this client must authenticate with its secret")),
+            (Some(_), None) => Err(OAuthError::invalid_client(
+                "this client must authenticate with its secret",
+            )),
             (None, None) => Ok(client),
-            (None, Some(_)) => Err(OAuthError::invalid_client("this public client has no secret")),
+            (None, Some(_)) => Err(OAuthError::invalid_client(
+                "this public client has no secret",
+            )),
         }
     }
 
@@ -930,7 +1035,10 @@ impl Shared {
         let client = self.authenticate_client(headers, params)?;
         // RFC 9126 §2.1: request_uri MUST NOT be pushed.
         if params.get("request_uri").is_some() {
-            return Err(OAuthError::bad_request("invalid_request", "request_uri cannot be pushed"));
+            return Err(OAuthError::bad_request(
+                "invalid_request",
+                "request_uri cannot be pushed",
+            ));
         }
         let mut pushed: Vec<(String, String)> = params
             .0
@@ -939,12 +1047,16 @@ impl Shared {
             .cloned()
             .collect();
         pushed.push(("client_id".to_owned(), client.id.clone()));
-        let request = self.validate(&Params(pushed)).map_err(|rejection| match rejection {
-            Rejection::Unredirectable { description, .. } => {
-                OAuthError::bad_request("invalid_request", description)
-            }
-            Rejection::Redirect { error, description, .. } => OAuthError::bad_request(error, description),
-        })?;
+        let request = self
+            .validate(&Params(pushed))
+            .map_err(|rejection| match rejection {
+                Rejection::Unredirectable { description, .. } => {
+                    OAuthError::bad_request("invalid_request", description)
+                }
+                Rejection::Redirect {
+                    error, description, ..
+                } => OAuthError::bad_request(error, description),
+            })?;
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.random_token()?);
         let now = self.clock.now();
         {
@@ -971,7 +1083,12 @@ impl Shared {
     fn exchange(&self, headers: &HeaderMap, params: &Params) -> Result<Response, OAuthError> {
         let client = self.authenticate_client(headers, params)?;
         match params.get("grant_type") {
-            None => return Err(OAuthError::bad_request("invalid_request", "grant_type is missing")),
+            None => {
+                return Err(OAuthError::bad_request(
+                    "invalid_request",
+                    "grant_type is missing",
+                ));
+            }
             Some("authorization_code") => {}
             Some(_) => {
                 return Err(OAuthError::bad_request(
@@ -991,7 +1108,9 @@ impl Shared {
             if let Some(token) = used.access_token {
                 store.access_tokens.remove(&token);
             }
-            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
         }
         let grant = store
             .codes
@@ -1006,14 +1125,20 @@ impl Shared {
             },
         );
         if grant.expires_at <= now {
-            return Err(OAuthError::invalid_grant("the authorization code has expired"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has expired",
+            ));
         }
         if grant.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
         }
         // RFC 6749 §4.1.3: redirect_uri must be identical to the one in the request.
         if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
         let verifier = params
@@ -1026,9 +1151,14 @@ impl Shared {
         {
             return Err(OAuthError::invalid_grant("code_verifier is malformed"));
         }
-        let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+        let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            verifier.as_bytes(),
+        ));
         if !bool::from(computed.as_bytes().ct_eq(grant.code_challenge.as_bytes())) {
-            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
         }
         let persona = self
             .personas
@@ -1036,7 +1166,9 @@ impl Shared {
             .find(|p| p.id == grant.persona_id)
             .and_then(Persona::account)
             .map(|(_, identity)| identity)
-            .ok_or_else(|| OAuthError::invalid_grant("the persona of this code no longer signs in"))?;
+            .ok_or_else(|| {
+                OAuthError::invalid_grant("the persona of this code no longer signs in")
+            })?;
 
         let access_token = self.random_token()?;
         let expires_at = now + self.token_lifetime;
@@ -1087,27 +1219,41 @@ impl Shared {
 
 async fn par(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if !is_form(&headers) {
-        return OAuthError::bad_request("invalid_request", "the body must be application/x-www-form-urlencoded")
-            .into_response();
+        return OAuthError::bad_request(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into_response();
     }
     let params = match Params::parse(&body) {
         Ok(params) => params,
-        Err(description) => return OAuthError::bad_request("invalid_request", description).into_response(),
+        Err(description) => {
+            return OAuthError::bad_request("invalid_request", description).into_response();
+        }
     };
     shared.record(RequestChannel::Pushed, &params);
-    shared.push(&headers, &params).unwrap_or_else(IntoResponse::into_response)
+    shared
+        .push(&headers, &params)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if !is_form(&headers) {
-        return OAuthError::bad_request("invalid_request", "the body must be application/x-www-form-urlencoded")
-            .into_response();
+        return OAuthError::bad_request(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into_response();
     }
     let params = match Params::parse(&body) {
         Ok(params) => params,
-        Err(description) => return OAuthError::bad_request("invalid_request", description).into_response(),
+        Err(description) => {
+            return OAuthError::bad_request("invalid_request", description).into_response();
+        }
     };
-    shared.exchange(&headers, &params).unwrap_or_else(IntoResponse::into_response)
+    shared
+        .exchange(&headers, &params)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 // ---------------------------------------------------------------------------------------------
