@@ -346,7 +346,7 @@ impl DevIdpConfig {
         self
     }
 
-    /// Lifetime of access tokens and ID tokens (default 10 minutes).
+    /// Lifetime of access tokens and ID tokens (default 10 minutes; 1 second to 1 day).
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
         self
@@ -400,6 +400,14 @@ impl DevIdpConfig {
                 }
             }
         }
+        if self.token_lifetime < Duration::from_secs(1)
+            || self.token_lifetime > Duration::from_secs(24 * 60 * 60)
+        {
+            return Err(invalid(
+                "devidp configuration: the token lifetime must be between 1 second and 1 day"
+                    .to_owned(),
+            ));
+        }
         if self.personas.is_empty() {
             return Err(invalid(
                 "devidp configuration: no persona is configured".to_owned(),
@@ -447,7 +455,7 @@ impl DevIdp {
     ///
     /// An [`std::io::Error`] of kind `InvalidInput` when the configuration is inconsistent (no
     /// client, a client without redirect URIs or with a malformed one, repeated persona ids,
-    /// equal `acr` values), `Other` when the signing key cannot be built, or the error of
+    /// equal `acr` values, a token lifetime outside 1 second to 1 day), `Other` when the signing key cannot be built, or the error of
     /// binding the address.
     pub async fn start(config: DevIdpConfig) -> std::io::Result<DevIdpHandle> {
         config.validate()?;

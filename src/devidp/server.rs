@@ -145,6 +145,7 @@ impl Shared {
             acr_level2: config.acr_level2,
             par: config.par,
             honour_essential_acr: config.honour_essential_acr,
+            // INVARIANT: validated to lie between 1 second and 1 day, so it always converts.
             token_lifetime: Duration::from_std(config.token_lifetime)
                 .unwrap_or(Duration::minutes(10)),
             signer,

@@ -1150,3 +1150,43 @@ fn default_personas_have_stable_ids_and_fake_id_numbers() {
         }
     }
 }
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_server() {
+    let idp = DevIdp::start(config()).await.unwrap();
+    let url = idp.issuer().join("jwks").unwrap();
+    drop(idp);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(http().get(url).send().await.is_err());
+}
+
+#[tokio::test]
+async fn authorize_accepts_a_form_post() {
+    let idp = DevIdp::start(config()).await.unwrap();
+    let response = http()
+        .post(idp.issuer().join("authorize").unwrap())
+        .form(&params(CLIENT))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let callback = query(&choose(&location(&response), "level2").await);
+    assert_eq!(callback["state"], "st-123");
+    assert!(callback.contains_key("code"));
+}
+
+#[tokio::test]
+async fn repeated_parameters_are_refused() {
+    let idp = DevIdp::start(config()).await.unwrap();
+    let mut sent = params(CLIENT);
+    sent.push(("scope", "openid profile".to_owned()));
+    let response = authorize(&idp, &sent).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("parameter `scope` is repeated")
+    );
+}
