@@ -1190,3 +1190,143 @@ async fn repeated_parameters_are_refused() {
             .contains("parameter `scope` is repeated")
     );
 }
+
+/// wardgate's own relying party against the simulator: discovery, PAR, essential acr, PKCE,
+/// RFC 9207, ID-token verification and userinfo, end to end.
+mod relying_party {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+    use crate::assurance::{AcrTable, LevelSource};
+    use crate::clock::{SystemClock, SystemRandom};
+    use crate::oidc::{
+        Callback, ClientConfig, LoginErrorKind, LoginRequest, RelyingParty, ReqwestHttp,
+    };
+
+    async fn relying_party(idp: &DevIdpHandle, secret: Option<&str>) -> RelyingParty {
+        let mut config = ClientConfig::new(
+            if secret.is_some() {
+                CLIENT
+            } else {
+                PUBLIC_CLIENT
+            },
+            Url::parse(REDIRECT).unwrap(),
+        )
+        .level_source(LevelSource::acr(
+            AcrTable::new([ACR_LEVEL_1], [ACR_LEVEL_2]).unwrap(),
+        ));
+        if let Some(secret) = secret {
+            config = config.client_secret(secret);
+        }
+        RelyingParty::discover(
+            idp.issuer().as_str(),
+            config,
+            ReqwestHttp::new().unwrap(),
+            Arc::new(SystemClock),
+            Arc::new(SystemRandom::new()),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Follows the browser's path from the authorization URL to the callback.
+    async fn browse(authorization_url: Url, persona: &str) -> Callback {
+        let response = http().get(authorization_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let callback = choose(&location(&response), persona).await;
+        Callback::from_query(callback.query().unwrap())
+    }
+
+    #[tokio::test]
+    async fn level2_resident_reaches_level_two() {
+        for algorithm in [
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::EdDsa,
+        ] {
+            let idp = DevIdp::start(config().signing_algorithm(algorithm))
+                .await
+                .unwrap();
+            let rp = relying_party(&idp, Some(SECRET)).await;
+            let (url, pending) = rp.begin(&LoginRequest::new(Level::Two)).await.unwrap();
+            let login = rp
+                .complete(pending, &browse(url, "level2").await)
+                .await
+                .unwrap();
+            assert!(login.assurance().meets(Level::Two));
+            assert_eq!(login.assurance().acr(), Some(ACR_LEVEL_2));
+            assert_eq!(login.subject(), "devidp-p2-7f3a91c4e0b25d68");
+            let pushed = idp.recorded_authorization_requests();
+            assert_eq!(pushed[0].channel(), RequestChannel::Pushed);
+        }
+    }
+
+    #[tokio::test]
+    async fn level1_resident_with_essential_acr_is_level_unreachable() {
+        let idp = DevIdp::start(config()).await.unwrap();
+        let rp = relying_party(&idp, Some(SECRET)).await;
+        let (url, pending) = rp.begin(&LoginRequest::new(Level::Two)).await.unwrap();
+        let error = rp
+            .complete(pending, &browse(url, "level1").await)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), LoginErrorKind::LevelUnreachable);
+    }
+
+    #[tokio::test]
+    async fn level1_resident_of_a_public_client_without_essential_acr_gets_level_one() {
+        let idp = DevIdp::start(config().pushed_authorization_requests(false))
+            .await
+            .unwrap();
+        // A public client, without PAR.
+        let rp = relying_party(&idp, None).await;
+        let request = LoginRequest::new(Level::Two).essential_acr(false);
+        let (url, pending) = rp.begin(&request).await.unwrap();
+        let login = rp
+            .complete(pending, &browse(url, "level1").await)
+            .await
+            .unwrap();
+        assert_eq!(login.assurance().level(), Some(Level::One));
+        assert!(!login.assurance().meets(Level::Two));
+    }
+
+    #[tokio::test]
+    async fn cancel_and_provider_error_become_typed_outcomes() {
+        let idp = DevIdp::start(config()).await.unwrap();
+        let rp = relying_party(&idp, Some(SECRET)).await;
+        for (persona, kind) in [
+            ("cancel", LoginErrorKind::Cancelled),
+            ("no_eid", LoginErrorKind::Cancelled),
+            ("error", LoginErrorKind::ProviderUnavailable),
+        ] {
+            let (url, pending) = rp.begin(&LoginRequest::new(Level::Two)).await.unwrap();
+            let error = rp
+                .complete(pending, &browse(url, persona).await)
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), kind, "persona {persona}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn par_refuses_a_repeated_client_id() {
+    // RFC 6749 §3.1: a public client that sends client_id twice is refused like any repetition.
+    let idp = DevIdp::start(config()).await.unwrap();
+    let mut sent = params(PUBLIC_CLIENT);
+    sent.push(("client_id", PUBLIC_CLIENT.to_owned()));
+    let response = http()
+        .post(idp.issuer().join("par").unwrap())
+        .form(&sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_request".to_owned(),
+            "parameter `client_id` is repeated".to_owned()
+        )
+    );
+}
