@@ -3,6 +3,9 @@
 
 pub mod assurance;
 pub mod clock;
+#[cfg(feature = "devidp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "devidp")))]
+pub mod devidp;
 pub mod oidc;
 pub mod session;
 
