@@ -17,7 +17,6 @@ pub trait Clock: Debug + Send + Sync {
 
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct SystemClock;
 
 impl Clock for SystemClock {

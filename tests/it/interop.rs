@@ -45,7 +45,7 @@ async fn relying_party(
     provider: &OidcProvider,
     config: ClientConfig,
 ) -> Result<RelyingParty, Box<dyn Error>> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let random: Arc<dyn Random> = Arc::new(SystemRandom::new());
     let rp = RelyingParty::discover(
         provider.issuer_str(),

@@ -1,6 +1,15 @@
 //! wardgate integration tests: one binary, real HTTP on loopback.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
 mod interop;
+mod oidc_flow;
 mod support {
+    pub(crate) mod devidp;
     pub(crate) mod oidc_provider;
 }
