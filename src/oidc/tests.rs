@@ -189,6 +189,7 @@ struct State {
     userinfo: Value,
     requests: Vec<(String, String, Option<String>, String)>,
     jwks_fetches: usize,
+    jwks_down: bool,
     expected_code: String,
 }
 
@@ -230,6 +231,7 @@ impl Mock {
                 userinfo: json!({"sub": "subject-1", "accountLevel": 2}),
                 requests: Vec::new(),
                 jwks_fetches: 0,
+                jwks_down: false,
                 expected_code: "code-1".into(),
             })),
         }
@@ -262,6 +264,9 @@ impl Mock {
             "/.well-known/openid-configuration" => json(200, &state.metadata),
             "/jwks" => {
                 state.jwks_fetches += 1;
+                if state.jwks_down {
+                    return json(503, &json!({}));
+                }
                 json(200, &state.jwks)
             }
             "/par" => json(
@@ -360,7 +365,11 @@ impl Harness {
     ) -> Result<VerifiedLogin, LoginError> {
         let (_, pending) = self.rp.begin(&request).await.unwrap();
         self.mock.with(|s| {
-            s.token.claims = Mock::standard_claims(&pending.nonce);
+            s.token = TokenSpec {
+                header: json!({"alg": "ES256", "kid": "ec-1", "typ": "JWT"}),
+                claims: Mock::standard_claims(&pending.nonce),
+                signer: Signer::Es256,
+            };
             edit(&mut s.token);
         });
         let code = self.mock.with(|s| s.expected_code.clone());
@@ -595,6 +604,19 @@ async fn unknown_kid_refreshes_the_key_set_once_within_the_interval() {
         assert_eq!(token_kind(result.await), IdTokenError::UnknownKey);
     }
     assert_eq!(h.mock.with(|s| s.jwks_fetches), 2);
+}
+
+#[tokio::test]
+async fn cached_keys_keep_verifying_while_the_key_endpoint_is_down() {
+    let h = harness().await;
+    h.mock.with(|s| s.jwks_down = true);
+    h.clock.advance(Duration::minutes(5));
+    // An unknown kid triggers a refresh that fails; the cache is kept...
+    let result = h.login(|t| t.header = json!({"alg": "ES256", "kid": "rotated"}));
+    assert_eq!(token_kind(result.await), IdTokenError::UnknownKey);
+    assert_eq!(h.mock.with(|s| s.jwks_fetches), 2);
+    // ...so tokens signed with the cached key still verify.
+    assert_eq!(h.login(|_| {}).await.unwrap().assurance().level(), Some(Level::Two));
 }
 
 #[tokio::test]
