@@ -68,8 +68,8 @@ impl SigningKey {
     ///
     /// [`KeyError::InvalidPkcs8`] when the bytes are not an Ed25519 PKCS#8 document.
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
-        let pair =
-            Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| KeyError::InvalidPkcs8)?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|_| KeyError::InvalidPkcs8)?;
         let kid = thumbprint(pair.public_key().as_ref());
         Ok(Self { pair, kid })
     }
@@ -143,7 +143,9 @@ impl VerifyingKey {
             return Err(KeyError::InvalidJwk);
         }
         let x = jwk["x"].as_str().ok_or(KeyError::InvalidJwk)?;
-        let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| KeyError::InvalidJwk)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(x)
+            .map_err(|_| KeyError::InvalidJwk)?;
         let public: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidJwk)?;
         Ok(Self {
             kid: thumbprint(&public),
@@ -316,15 +318,31 @@ mod tests {
         let key = key();
         let jws = key.sign("t", b"payload").unwrap();
         let parts: Vec<&str> = jws.split('.').collect();
-        let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(b"other"), parts[2]);
-        assert_eq!(key.verifying_key().verify(&forged), Err(JwsError::BadSignature));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(b"other"),
+            parts[2]
+        );
+        assert_eq!(
+            key.verifying_key().verify(&forged),
+            Err(JwsError::BadSignature)
+        );
 
-        let other = SigningKey::generate(&crate::clock::SystemRandom::new()).unwrap().0;
-        assert_eq!(other.verifying_key().verify(&jws), Err(JwsError::UnknownKey));
+        let other = SigningKey::generate(&crate::clock::SystemRandom::new())
+            .unwrap()
+            .0;
+        assert_eq!(
+            other.verifying_key().verify(&jws),
+            Err(JwsError::UnknownKey)
+        );
 
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
         let none = format!("{header}.{}.", parts[1]);
-        assert_eq!(key.verifying_key().verify(&none), Err(JwsError::WrongAlgorithm));
+        assert_eq!(
+            key.verifying_key().verify(&none),
+            Err(JwsError::WrongAlgorithm)
+        );
         assert_eq!(key.verifying_key().verify("a.b"), Err(JwsError::Malformed));
         let huge = "a".repeat(MAX_JWS_LEN + 1);
         assert_eq!(
@@ -366,7 +384,10 @@ mod tests {
         let x = URL_SAFE_NO_PAD
             .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
             .unwrap();
-        assert_eq!(thumbprint(&x), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            thumbprint(&x),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]

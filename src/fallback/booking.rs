@@ -100,7 +100,10 @@ pub async fn available_slots(
 /// [`BookingError::UnknownPoint`], [`BookingError::NotOffered`], [`BookingError::NotASlot`]
 /// (no slot starts then), [`BookingError::InThePast`], [`BookingError::Full`],
 /// [`BookingError::TicketAlreadyBooked`], [`BookingError::Random`], [`BookingError::Store`].
-#[expect(clippy::too_many_arguments, reason = "each argument is a distinct fact of the booking")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each argument is a distinct fact of the booking"
+)]
 pub async fn book(
     store: &dyn Store,
     ward: &Ward,
@@ -111,9 +114,11 @@ pub async fn book(
     now: DateTime<Utc>,
     random: &dyn Random,
 ) -> Result<Booking, BookingError> {
-    let point = ward.point(point_id).ok_or_else(|| BookingError::UnknownPoint {
-        point: point_id.to_owned(),
-    })?;
+    let point = ward
+        .point(point_id)
+        .ok_or_else(|| BookingError::UnknownPoint {
+            point: point_id.to_owned(),
+        })?;
     if !point.offers_booking() {
         return Err(BookingError::NotOffered);
     }
@@ -139,7 +144,9 @@ pub async fn book(
     };
     store.book(&request).await.map_err(|error| match error {
         StoreError::SlotFull { capacity } => BookingError::Full { capacity },
-        StoreError::TicketAlreadyBooked { booking } => BookingError::TicketAlreadyBooked { booking },
+        StoreError::TicketAlreadyBooked { booking } => {
+            BookingError::TicketAlreadyBooked { booking }
+        }
         other => BookingError::Store(other),
     })
 }

@@ -82,8 +82,9 @@ impl Serialize for WardCode {
 impl<'de> Deserialize<'de> for WardCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Self::parse(&text)
-            .map_err(|problem| serde::de::Error::custom(format!("invalid ward code `{text}`: {problem}")))
+        Self::parse(&text).map_err(|problem| {
+            serde::de::Error::custom(format!("invalid ward code `{text}`: {problem}"))
+        })
     }
 }
 
@@ -98,7 +99,12 @@ pub struct Interval {
 
 impl fmt::Display for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.start.format("%H:%M"), self.end.format("%H:%M"))
+        write!(
+            f,
+            "{}-{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
     }
 }
 
@@ -230,7 +236,10 @@ impl WeeklyHours {
             ("sat", &self.sat),
             ("sun", &self.sun),
         ] {
-            if day.windows(2).any(|w| matches!(w, [a, b] if b.start < a.end)) {
+            if day
+                .windows(2)
+                .any(|w| matches!(w, [a, b] if b.start < a.end))
+            {
                 return Err((
                     format!("hours.{name}"),
                     ConfigProblem::BadFormat {
@@ -386,7 +395,8 @@ impl Ward {
 
     /// The point `id` when it exists, else the default.
     pub fn point_or_default(&self, id: Option<&str>) -> Option<&ServicePoint> {
-        id.and_then(|id| self.point(id)).or_else(|| self.default_point())
+        id.and_then(|id| self.point(id))
+            .or_else(|| self.default_point())
     }
 
     /// Closed days (public holidays and the ward's own).
@@ -395,7 +405,11 @@ impl Ward {
     }
 
     /// When `hours` (of one of this ward's places) next opens at or after `now`.
-    pub fn next_open(&self, hours: &WeeklyHours, now: DateTime<Utc>) -> Option<DateTime<FixedOffset>> {
+    pub fn next_open(
+        &self,
+        hours: &WeeklyHours,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
         hours.next_open(&self.holidays, now)
     }
 }
@@ -466,7 +480,8 @@ impl Directory {
             if !seen.insert(ward.code) {
                 return Err(invalid(Some(ward.code), "code", ConfigProblem::Duplicate));
             }
-            validate_ward(ward).map_err(|(field, problem)| invalid(Some(ward.code), &field, problem))?;
+            validate_ward(ward)
+                .map_err(|(field, problem)| invalid(Some(ward.code), &field, problem))?;
             ward.holidays.extend(file.holidays.iter().copied());
         }
         Ok(Self {
@@ -501,7 +516,10 @@ fn check_coordinates(field: &str, lat: f64, lon: f64) -> Result<(), (String, Con
     if !(-180.0..=180.0).contains(&lon) {
         return Err((
             format!("{field}lon"),
-            ConfigProblem::CoordinateOutOfRange { min: -180, max: 180 },
+            ConfigProblem::CoordinateOutOfRange {
+                min: -180,
+                max: 180,
+            },
         ));
     }
     Ok(())
@@ -532,7 +550,11 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
             },
         ));
     }
-    let centres = ward.point.iter().filter(|p| p.kind == PointKind::Centre).count();
+    let centres = ward
+        .point
+        .iter()
+        .filter(|p| p.kind == PointKind::Centre)
+        .count();
     if centres != 1 {
         return Err((
             "point".into(),
@@ -545,8 +567,7 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
     for (i, p) in ward.point.iter().enumerate() {
         let at = |f: &str| format!("point[{i}].{f}");
         let id_ok = !p.id.is_empty()
-            && p
-                .id
+            && p.id
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !id_ok {
@@ -612,7 +633,10 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
     }
     for (i, b) in ward.police.bring.iter().enumerate() {
         if b.is_incomplete() {
-            return Err((format!("police.bring[{i}]"), ConfigProblem::MissingTranslation));
+            return Err((
+                format!("police.bring[{i}]"),
+                ConfigProblem::MissingTranslation,
+            ));
         }
     }
     for (i, desk) in ward.help_desk.iter().enumerate() {

@@ -10,7 +10,7 @@
 //! 3. A referral always names a place, its hours and next opening, what to bring, the reason in
 //!    Vietnamese and English, how to get level 2 at the commune police (about
 //!    [`LEVEL2_WORKING_DAYS`] working days) and where to get help.
-//! 4. Slots come only from opening hours; booking goes through [`Store::book`], which never
+//! 4. Slots come only from opening hours; booking goes through [`Store::book`](crate::store::Store::book), which never
 //!    overbooks.
 //! 5. A ticket code has a check symbol that catches any single typo and any swap of two
 //!    symbols; the signed ticket (Ed25519 compact JWS, in the QR code) verifies offline with

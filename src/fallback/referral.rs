@@ -178,7 +178,9 @@ impl Referral {
             return Err(ReferralError::WrongProcedure);
         }
         let code = route.ward.ok_or(ReferralError::NoWard)?;
-        let ward = directory.ward(code).ok_or(ReferralError::UnknownWard { ward: code })?;
+        let ward = directory
+            .ward(code)
+            .ok_or(ReferralError::UnknownWard { ward: code })?;
         let point = ward
             .point_or_default(route.reception_point.as_deref())
             .ok_or(ReferralError::UnknownWard { ward: code })?;
@@ -225,7 +227,11 @@ impl Referral {
                 duration: message(MessageId::Level2Duration),
                 working_days: LEVEL2_WORKING_DAYS,
             },
-            help: ward.help_desk.iter().map(|d| help_info(ward, d, now)).collect(),
+            help: ward
+                .help_desk
+                .iter()
+                .map(|d| help_info(ward, d, now))
+                .collect(),
             help_text: message(MessageId::HelpDeskHint),
             diagnostics: route.diagnostics,
         })

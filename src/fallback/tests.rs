@@ -82,8 +82,14 @@ fn sample_directory_has_both_wards_marked_sample() {
     assert!(ts.sample);
     assert_eq!(ts.point.len(), 2);
     assert_eq!(ts.default_point().unwrap().kind, PointKind::Centre);
-    assert_eq!(ts.point("nhon-hung").unwrap().kind, PointKind::ReceptionPoint);
-    assert!(ts.holidays().contains(&NaiveDate::from_ymd_opt(2026, 2, 17).unwrap()));
+    assert_eq!(
+        ts.point("nhon-hung").unwrap().kind,
+        PointKind::ReceptionPoint
+    );
+    assert!(
+        ts.holidays()
+            .contains(&NaiveDate::from_ymd_opt(2026, 2, 17).unwrap())
+    );
     assert_eq!(my_hiep().province_vi, "Tỉnh Đồng Tháp");
     assert!(!my_hiep().help_desk.is_empty());
 }
@@ -103,7 +109,10 @@ fn next_open_is_now_when_open() {
     let centre = ts.default_point().unwrap();
     let now = local(2026, 3, 2, 9, 0);
     assert!(centre.hours.is_open(ts.holidays(), now));
-    assert_eq!(ts.next_open(&centre.hours, now), Some(local_fixed(2026, 3, 2, 9, 0)));
+    assert_eq!(
+        ts.next_open(&centre.hours, now),
+        Some(local_fixed(2026, 3, 2, 9, 0))
+    );
 }
 
 #[test]
@@ -138,7 +147,10 @@ fn next_open_skips_lunch_evenings_weekends_and_holidays() {
         Some(local_fixed(2026, 2, 23, 7, 0))
     );
     // Never open: none.
-    assert_eq!(WeeklyHours::default().next_open(ts.holidays(), local(2026, 3, 2, 9, 0)), None);
+    assert_eq!(
+        WeeklyHours::default().next_open(ts.holidays(), local(2026, 3, 2, 9, 0)),
+        None
+    );
 }
 
 fn broken(name: &str) -> DirectoryError {
@@ -181,13 +193,25 @@ fn broken_directory_syntax_errors_name_ward_field_and_line() {
     let error = broken("unknown_field");
     let text = error.to_string();
     let (line, ward, field, message) = syntax(error);
-    assert_eq!((line, ward.as_deref(), field.as_deref()), (20, Some("30316"), Some("email")));
+    assert_eq!(
+        (line, ward.as_deref(), field.as_deref()),
+        (20, Some("30316"), Some("email"))
+    );
     assert!(message.contains("unknown field `email`"), "{message}");
-    assert!(text.contains("unknown_field.toml`:20:1: ward `30316`: field `email`"), "{text}");
+    assert!(
+        text.contains("unknown_field.toml`:20:1: ward `30316`: field `email`"),
+        "{text}"
+    );
 
     let (line, ward, field, message) = syntax(broken("bad_interval"));
-    assert_eq!((line, ward.as_deref(), field.as_deref()), (21, Some("30316"), Some("mon")));
-    assert!(message.contains("invalid opening interval `11:00-07:00`"), "{message}");
+    assert_eq!(
+        (line, ward.as_deref(), field.as_deref()),
+        (21, Some("30316"), Some("mon"))
+    );
+    assert!(
+        message.contains("invalid opening interval `11:00-07:00`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -195,14 +219,20 @@ fn broken_directory_invalid_values() {
     let ward = Some("30316".to_owned());
     assert_eq!(
         invalid(broken("lat_out_of_range")),
-        (ward.clone(), "point[0].lat".into(), ConfigProblem::CoordinateOutOfRange { min: -90, max: 90 })
+        (
+            ward.clone(),
+            "point[0].lat".into(),
+            ConfigProblem::CoordinateOutOfRange { min: -90, max: 90 }
+        )
     );
     assert_eq!(
         invalid(broken("overlapping_hours")),
         (
             ward.clone(),
             "point[0].hours.mon".into(),
-            ConfigProblem::BadFormat { expected: "intervals in order, not overlapping" }
+            ConfigProblem::BadFormat {
+                expected: "intervals in order, not overlapping"
+            }
         )
     );
     assert_eq!(
@@ -210,21 +240,32 @@ fn broken_directory_invalid_values() {
         (
             ward.clone(),
             "point".into(),
-            ConfigProblem::BadFormat { expected: "exactly one point with kind = \"centre\"" }
+            ConfigProblem::BadFormat {
+                expected: "exactly one point with kind = \"centre\""
+            }
         )
     );
     assert_eq!(
         invalid(broken("unknown_default_point")),
-        (ward.clone(), "default_point".into(), ConfigProblem::UnknownReference { id: "nhon-hung".into() })
+        (
+            ward.clone(),
+            "default_point".into(),
+            ConfigProblem::UnknownReference {
+                id: "nhon-hung".into()
+            }
+        )
     );
     assert_eq!(
         invalid(broken("duplicate_ward")),
-        (ward.clone(), "code".into(), ConfigProblem::Duplicate)
+        (ward, "code".into(), ConfigProblem::Duplicate)
     );
     let (_, field, _) = invalid(broken("bad_ticket_prefix"));
     assert_eq!(field, "ticket_prefix");
     let text = broken("no_centre").to_string();
-    assert!(text.contains("no_centre.toml`: ward `30316`: field `point`: expected exactly one"), "{text}");
+    assert!(
+        text.contains("no_centre.toml`: ward `30316`: field `point`: expected exactly one"),
+        "{text}"
+    );
 }
 
 // ---- referral ----
@@ -247,17 +288,29 @@ fn in_person_route(failure: LoginFailure, point: Option<&str>) -> crate::policy:
 fn referral_names_place_hours_documents_reason_level2_and_help() {
     let procedure = catalog().procedure("1.001193").unwrap();
     let now = local(2026, 3, 2, 9, 0);
-    let referral = Referral::build(directory(), procedure, &in_person_route(LoginFailure::NoEid, None), now).unwrap();
+    let referral = Referral::build(
+        directory(),
+        procedure,
+        &in_person_route(LoginFailure::NoEid, None),
+        now,
+    )
+    .unwrap();
     assert_eq!(referral.reason, ReasonCode::NoEid);
     assert!(referral.reason_text.vi.contains("mức độ 2"));
     assert!(referral.can_retry_sign_in);
     assert!(referral.retry_text.is_some());
     assert_eq!(referral.point.id, "trung-tam");
     assert!(referral.point.open_now);
-    assert_eq!(referral.point.next_open, Some(local_fixed(2026, 3, 2, 9, 0)));
+    assert_eq!(
+        referral.point.next_open,
+        Some(local_fixed(2026, 3, 2, 9, 0))
+    );
     assert_eq!(referral.point.hours.len(), 7);
     assert_eq!(referral.point.hours[0].day.vi, "Thứ Hai");
-    assert_eq!(referral.point.hours[0].intervals, vec!["07:00-11:00", "13:00-17:00"]);
+    assert_eq!(
+        referral.point.hours[0].intervals,
+        vec!["07:00-11:00", "13:00-17:00"]
+    );
     assert_eq!(referral.point.hours[6].intervals, Vec::<String>::new());
     assert_eq!(referral.other_points.len(), 1);
     assert_eq!(referral.other_points[0].id, "nhon-hung");
@@ -280,12 +333,24 @@ fn referral_names_place_hours_documents_reason_level2_and_help() {
 fn referral_uses_the_chosen_point_or_falls_back_to_the_default() {
     let procedure = catalog().procedure("1.001193").unwrap();
     let now = local(2026, 3, 3, 9, 0);
-    let chosen = Referral::build(directory(), procedure, &in_person_route(LoginFailure::Cancelled, Some("nhon-hung")), now).unwrap();
+    let chosen = Referral::build(
+        directory(),
+        procedure,
+        &in_person_route(LoginFailure::Cancelled, Some("nhon-hung")),
+        now,
+    )
+    .unwrap();
     assert_eq!(chosen.point.id, "nhon-hung");
     // Nhơn Hưng is closed on Tuesdays; next open Wednesday 07:00.
     assert!(!chosen.point.open_now);
     assert_eq!(chosen.point.next_open, Some(local_fixed(2026, 3, 4, 7, 0)));
-    let unknown = Referral::build(directory(), procedure, &in_person_route(LoginFailure::Cancelled, Some("no-such")), now).unwrap();
+    let unknown = Referral::build(
+        directory(),
+        procedure,
+        &in_person_route(LoginFailure::Cancelled, Some("no-such")),
+        now,
+    )
+    .unwrap();
     assert_eq!(unknown.point.id, "trung-tam");
 }
 
@@ -300,7 +365,10 @@ fn referral_errors_when_ward_missing_unknown_or_procedure_mismatched() {
         ReferralError::WrongProcedure
     );
     route.ward = None;
-    assert_eq!(Referral::build(directory(), procedure, &route, now).unwrap_err(), ReferralError::NoWard);
+    assert_eq!(
+        Referral::build(directory(), procedure, &route, now).unwrap_err(),
+        ReferralError::NoWard
+    );
     let unknown = WardCode::parse("00001").unwrap();
     route.ward = Some(unknown);
     assert_eq!(
@@ -341,29 +409,61 @@ async fn booking_checks_point_slot_time_and_capacity() {
     let now = local(2026, 3, 2, 9, 0);
     let start = local(2026, 3, 3, 7, 30);
     for _ in 0..3 {
-        book(&store, ts, "trung-tam", start, code, None, now, &random).await.unwrap();
+        book(&store, ts, "trung-tam", start, code, None, now, &random)
+            .await
+            .unwrap();
     }
     let full = book(&store, ts, "trung-tam", start, code, None, now, &random).await;
-    assert!(matches!(full, Err(BookingError::Full { capacity: 3 })), "{full:?}");
-    let odd = book(&store, ts, "trung-tam", local(2026, 3, 3, 7, 10), code, None, now, &random).await;
+    assert!(
+        matches!(full, Err(BookingError::Full { capacity: 3 })),
+        "{full:?}"
+    );
+    let odd = book(
+        &store,
+        ts,
+        "trung-tam",
+        local(2026, 3, 3, 7, 10),
+        code,
+        None,
+        now,
+        &random,
+    )
+    .await;
     assert!(matches!(odd, Err(BookingError::NotASlot)), "{odd:?}");
-    let past = book(&store, ts, "trung-tam", local(2026, 3, 2, 8, 0), code, None, now, &random).await;
+    let past = book(
+        &store,
+        ts,
+        "trung-tam",
+        local(2026, 3, 2, 8, 0),
+        code,
+        None,
+        now,
+        &random,
+    )
+    .await;
     assert!(matches!(past, Err(BookingError::InThePast)), "{past:?}");
     let nowhere = book(&store, ts, "nowhere", start, code, None, now, &random).await;
     assert!(matches!(nowhere, Err(BookingError::UnknownPoint { point }) if point == "nowhere"));
 
     let tuesday = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
     let centre = ts.default_point().unwrap();
-    let free = available_slots(&store, ts, centre, tuesday, now).await.unwrap();
+    let free = available_slots(&store, ts, centre, tuesday, now)
+        .await
+        .unwrap();
     assert_eq!(free.len(), 16);
     assert_eq!((free[1].taken, free[1].free), (3, 0));
     assert_eq!((free[0].taken, free[0].free), (0, 3));
     // Slots already started are not offered.
     let today = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-    let left_today = available_slots(&store, ts, centre, today, now).await.unwrap();
+    let left_today = available_slots(&store, ts, centre, today, now)
+        .await
+        .unwrap();
     assert_eq!(left_today[0].slot.start, local_fixed(2026, 3, 2, 9, 30));
 
-    let staff = store.bookings_on(ts.code, Some("trung-tam"), tuesday).await.unwrap();
+    let staff = store
+        .bookings_on(ts.code, Some("trung-tam"), tuesday)
+        .await
+        .unwrap();
     assert_eq!(staff.len(), 3);
 }
 
@@ -382,7 +482,17 @@ async fn concurrent_residents_never_overbook_the_last_seat() {
         tasks.push(tokio::spawn(async move {
             let random = TestRandom::new(seed + 1);
             barrier.wait().await;
-            book(store.as_ref(), thoi_son(), "nhon-hung", start, code, None, now, &random).await
+            book(
+                store.as_ref(),
+                thoi_son(),
+                "nhon-hung",
+                start,
+                code,
+                None,
+                now,
+                &random,
+            )
+            .await
         }));
     }
     let mut won = 0;
@@ -419,8 +529,14 @@ fn ticket_codes_look_right_and_parse_tolerantly() {
     assert_eq!(TicketCode::parse(&format!("  {sloppy} ")).unwrap(), code);
     assert_eq!(TicketCode::parse(&text.replace('-', "")).unwrap(), code);
     assert_eq!(TicketCode::parse("TS-1234"), Err(TicketError::BadCode));
-    assert_eq!(TicketCode::generate("TW", &random), Err(TicketError::BadPrefix));
-    assert_eq!(TicketCode::generate("T", &random), Err(TicketError::BadPrefix));
+    assert_eq!(
+        TicketCode::generate("TW", &random),
+        Err(TicketError::BadPrefix)
+    );
+    assert_eq!(
+        TicketCode::generate("T", &random),
+        Err(TicketError::BadPrefix)
+    );
 }
 
 #[test]
@@ -454,13 +570,21 @@ fn check_symbol_catches_every_single_typo_and_adjacent_swap() {
                 let mut typo = good.clone();
                 typo[i] = c;
                 let typed: String = typo.iter().collect();
-                assert_eq!(TicketCode::parse(&typed), Err(TicketError::BadCode), "{typed}");
+                assert_eq!(
+                    TicketCode::parse(&typed),
+                    Err(TicketError::BadCode),
+                    "{typed}"
+                );
             }
             if i + 1 < good.len() && good[i] != good[i + 1] {
                 let mut swapped = good.clone();
                 swapped.swap(i, i + 1);
                 let typed: String = swapped.iter().collect();
-                assert_eq!(TicketCode::parse(&typed), Err(TicketError::BadCode), "{typed}");
+                assert_eq!(
+                    TicketCode::parse(&typed),
+                    Err(TicketError::BadCode),
+                    "{typed}"
+                );
             }
         }
     }
@@ -479,7 +603,13 @@ fn issue(now: DateTime<Utc>) -> (Arc<SigningKey>, SignedTicket, Referral) {
     let random = TestRandom::new(11);
     let key = Arc::new(SigningKey::generate(&random).unwrap().0);
     let procedure = catalog().procedure("1.001193").unwrap();
-    let referral = Referral::build(directory(), procedure, &in_person_route(LoginFailure::NoEid, None), now).unwrap();
+    let referral = Referral::build(
+        directory(),
+        procedure,
+        &in_person_route(LoginFailure::NoEid, None),
+        now,
+    )
+    .unwrap();
     let draft = crate::store::DraftId::from_stored("draft-1");
     let signed = TicketIssuer::new(Arc::clone(&key))
         .issue(&referral, Some(draft), now, &random)
@@ -501,10 +631,17 @@ fn signed_ticket_verifies_offline_and_expires_after_fourteen_days() {
     assert_eq!(ticket.code.prefix(), "TS");
 
     let verifier = TicketVerifier::from_jwks(&key.jwks()).unwrap();
-    assert_eq!(&verifier.verify(&signed.jws, now + Duration::days(13)).unwrap(), ticket);
+    assert_eq!(
+        &verifier
+            .verify(&signed.jws, now + Duration::days(13))
+            .unwrap(),
+        ticket
+    );
     assert_eq!(
         verifier.verify(&signed.jws, now + Duration::days(14)),
-        Err(TicketError::Expired { expired_at: ticket.expires_at })
+        Err(TicketError::Expired {
+            expired_at: ticket.expires_at
+        })
     );
     let other = SigningKey::generate(&TestRandom::new(5)).unwrap().0;
     let stranger = TicketVerifier::new(vec![other.verifying_key()]);
@@ -515,7 +652,10 @@ fn signed_ticket_verifies_offline_and_expires_after_fourteen_days() {
     let mut tampered = signed.jws.clone();
     tampered.pop();
     tampered.push(if signed.jws.ends_with('A') { 'B' } else { 'A' });
-    assert!(matches!(verifier.verify(&tampered, now), Err(TicketError::Jws(_))));
+    assert!(matches!(
+        verifier.verify(&tampered, now),
+        Err(TicketError::Jws(_))
+    ));
 }
 
 #[test]

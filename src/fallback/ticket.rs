@@ -47,7 +47,11 @@ impl TicketCode {
     pub fn generate(prefix: &str, random: &dyn Random) -> Result<Self, TicketError> {
         let mut values = [0u8; CODE_SYMBOLS];
         let mut prefix_values = prefix.chars().map(symbol_value);
-        match (prefix_values.next(), prefix_values.next(), prefix_values.next()) {
+        match (
+            prefix_values.next(),
+            prefix_values.next(),
+            prefix_values.next(),
+        ) {
             (Some(Some(a)), Some(Some(b)), None) => {
                 values[0] = a;
                 values[1] = b;
@@ -297,7 +301,11 @@ impl TicketVerifier {
     pub fn from_jwks(jwks: &serde_json::Value) -> Result<Self, TicketError> {
         let keys = jwks["keys"]
             .as_array()
-            .map(|keys| keys.iter().map(VerifyingKey::from_jwk).collect::<Result<Vec<_>, _>>())
+            .map(|keys| {
+                keys.iter()
+                    .map(VerifyingKey::from_jwk)
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .unwrap_or(Ok(Vec::new()))
             .map_err(TicketError::Key)?;
         Ok(Self { keys })

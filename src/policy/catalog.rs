@@ -296,7 +296,10 @@ impl Field {
                 let s = text()?;
                 let digits = s.strip_prefix("+84").map_or(s.len(), |rest| rest.len() + 1);
                 if !(10..=11).contains(&digits)
-                    || !s.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit())
+                    || !s
+                        .trim_start_matches('+')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
                 {
                     return Err(FieldProblem::InvalidPhone);
                 }
@@ -414,7 +417,9 @@ impl fmt::Display for FieldProblem {
             Self::TooLong { max } => write!(f, "is longer than {max} characters"),
             Self::InvalidDate => f.write_str("is not a yyyy-mm-dd date"),
             Self::NotAnOption => f.write_str("is not one of the options"),
-            Self::InvalidCitizenId => f.write_str("is not a 12-digit personal identification number"),
+            Self::InvalidCitizenId => {
+                f.write_str("is not a 12-digit personal identification number")
+            }
             Self::InvalidPhone => f.write_str("is not a phone number"),
             Self::Unknown => f.write_str("is not a field of this form"),
             Self::NotAnObject => f.write_str("the dossier is not a json object"),
@@ -471,14 +476,13 @@ impl Catalog {
                 message: error.message().to_owned(),
             }
         })?;
-        let invalid = |procedure: Option<&ProcedureCode>, field: &str, problem| {
-            CatalogError::Invalid {
+        let invalid =
+            |procedure: Option<&ProcedureCode>, field: &str, problem| CatalogError::Invalid {
                 path: path.to_owned(),
                 procedure: procedure.map(|c| c.as_str().to_owned()),
                 field: field.to_owned(),
                 problem,
-            }
-        };
+            };
         if file.procedure.is_empty() {
             return Err(invalid(None, "procedure", ConfigProblem::Empty));
         }
@@ -487,7 +491,8 @@ impl Catalog {
             if !seen.insert(p.code) {
                 return Err(invalid(Some(&p.code), "code", ConfigProblem::Duplicate));
             }
-            validate_procedure(p).map_err(|(field, problem)| invalid(Some(&p.code), &field, problem))?;
+            validate_procedure(p)
+                .map_err(|(field, problem)| invalid(Some(&p.code), &field, problem))?;
         }
         Ok(Self {
             sample: file.sample,
@@ -658,6 +663,8 @@ impl fmt::Display for ConfigProblem {
     }
 }
 
+impl std::error::Error for ConfigProblem {}
+
 /// Loading the catalog failed.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -735,7 +742,10 @@ pub(crate) fn locate(text: &str, error: &toml::de::Error, header: &str, id_key: 
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    let line_text = text.get(line_start..).and_then(|s| s.lines().next()).unwrap_or("");
+    let line_text = text
+        .get(line_start..)
+        .and_then(|s| s.lines().next())
+        .unwrap_or("");
     let key = line_text
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_owned())

@@ -62,11 +62,11 @@ use chrono::Duration;
 
 use crate::assurance::Assurance;
 
+pub(crate) use catalog::locate;
 pub use catalog::{
     Catalog, CatalogError, ConfigProblem, DEFAULT_MAX_AUTH_AGE_MINUTES, Field, FieldError,
     FieldKind, FieldOption, FieldProblem, Procedure, ProcedureCode,
 };
-pub(crate) use catalog::locate;
 pub use decision::{
     Context, Decision, Diagnostics, Grant, InPersonRoute, LoginFailure, ReasonCode, Requirement,
     SignIn, StepUp,
@@ -118,9 +118,8 @@ pub fn decide(procedure: &Procedure, assurance: Option<&Assurance>, ctx: &Contex
     }
 
     let level_met = assurance.is_some_and(|a| a.meets(need));
-    let fresh = auth_age.is_some_and(|age| {
-        age <= max_age && age >= -Duration::seconds(AUTH_TIME_SKEW_SECONDS)
-    });
+    let fresh = auth_age
+        .is_some_and(|age| age <= max_age && age >= -Duration::seconds(AUTH_TIME_SKEW_SECONDS));
     if let (true, true, Some(a), Some(auth_time)) = (
         level_met,
         fresh,

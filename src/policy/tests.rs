@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use pretty_assertions::assert_eq;
@@ -13,12 +14,14 @@ fn manifest(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-fn catalog() -> Catalog {
-    Catalog::load(manifest("samples/catalog.toml")).unwrap()
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::load(manifest("samples/catalog.toml")).unwrap())
 }
 
-fn directory() -> Directory {
-    Directory::load(manifest("samples/wards.toml")).unwrap()
+fn directory() -> &'static Directory {
+    static DIRECTORY: OnceLock<Directory> = OnceLock::new();
+    DIRECTORY.get_or_init(|| Directory::load(manifest("samples/wards.toml")).unwrap())
 }
 
 fn t0() -> DateTime<Utc> {
@@ -243,7 +246,11 @@ fn failed_logins_go_in_person_with_their_reason() {
 
 #[test]
 fn level_one_procedure_accepts_level_one() {
-    let decision = decide(&level1_procedure(), Some(&login(Some(Level::One), 10)), &ctx());
+    let decision = decide(
+        &level1_procedure(),
+        Some(&login(Some(Level::One), 10)),
+        &ctx(),
+    );
     let Decision::Online(grant) = decision else {
         panic!("{decision:?}")
     };
@@ -343,7 +350,11 @@ fn context_strategy() -> impl Strategy<Value = Context> {
             Just(Some(LoginFailure::ProviderUnavailable)),
             Just(Some(LoginFailure::LevelNotReachable)),
         ],
-        prop_oneof![Just(None), Just(Some("nhon-hung")), Just(Some("no-such-point"))],
+        prop_oneof![
+            Just(None),
+            Just(Some("nhon-hung")),
+            Just(Some("no-such-point"))
+        ],
         any::<bool>(),
     )
         .prop_map(|(tried, chose, failure, point, english)| {
@@ -394,7 +405,7 @@ proptest! {
         let procedure = &procedures[index % procedures.len()];
         let assurance = p.level.map(|level| assurance_of(&p, level));
         let first = decide(procedure, assurance.as_ref(), &ctx);
-        let second = decide(procedure, assurance.as_ref(), &ctx.clone());
+        let second = decide(procedure, assurance.as_ref(), &ctx);
         prop_assert_eq!(first, second);
     }
 
@@ -425,7 +436,7 @@ proptest! {
                 prop_assert_eq!(step_up.requirement.level, procedure.online_level());
             }
             Decision::InPerson(route) => {
-                let referral = Referral::build(&directory(), procedure, route, ctx.now);
+                let referral = Referral::build(directory(), procedure, route, ctx.now);
                 let referral = referral.map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert!(!referral.procedure.documents.is_empty());
                 prop_assert!(!referral.reason_text.vi.is_empty() && !referral.reason_text.en.is_empty());
@@ -462,7 +473,9 @@ fn sample_catalog_has_the_ward_procedures() {
         "1.001193", "1.000656", "1.000894", "1.004873", "1.004222", "1.004194", "2.000815",
         "1.013124",
     ] {
-        let p = catalog.procedure(code).unwrap_or_else(|| panic!("missing {code}"));
+        let p = catalog
+            .procedure(code)
+            .unwrap_or_else(|| panic!("missing {code}"));
         assert_eq!(p.online_level(), Level::Two, "{code}");
         assert!(!p.documents().is_empty(), "{code}");
         assert!(p.validate_dossier(&p.example()).is_ok(), "{code}");
@@ -491,7 +504,10 @@ fn validate_dossier_names_every_bad_field_without_values() {
             ("child_name".to_owned(), FieldProblem::WrongType),
             ("child_birth_date".to_owned(), FieldProblem::InvalidDate),
             ("child_sex".to_owned(), FieldProblem::NotAnOption),
-            ("mother_citizen_id".to_owned(), FieldProblem::InvalidCitizenId),
+            (
+                "mother_citizen_id".to_owned(),
+                FieldProblem::InvalidCitizenId
+            ),
             ("phone".to_owned(), FieldProblem::InvalidPhone),
             ("nickname".to_owned(), FieldProblem::Unknown),
         ]
@@ -512,7 +528,10 @@ fn validate_dossier_names_every_bad_field_without_values() {
     let too_long = birth.validate_dossier(&long).unwrap_err();
     assert_eq!(too_long[0].problem, FieldProblem::TooLong { max: 100 });
     assert_eq!(too_long.len(), 1);
-    assert_eq!(too_long[0].to_string(), "field `child_name`: is longer than 100 characters");
+    assert_eq!(
+        too_long[0].to_string(),
+        "field `child_name`: is longer than 100 characters"
+    );
 }
 
 fn broken(name: &str) -> CatalogError {
@@ -557,7 +576,10 @@ fn broken_catalog_unknown_field_names_procedure_field_and_line() {
     assert_eq!(procedure.as_deref(), Some("1.001193"));
     assert_eq!(field.as_deref(), Some("fees"));
     assert!(message.contains("unknown field `fees`"), "{message}");
-    assert!(text.contains("unknown_field.toml`:31:1: procedure `1.001193`: field `fees`"), "{text}");
+    assert!(
+        text.contains("unknown_field.toml`:31:1: procedure `1.001193`: field `fees`"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -570,11 +592,20 @@ fn broken_catalog_missing_field_names_the_procedure() {
 #[test]
 fn broken_catalog_bad_level_and_bad_code() {
     let (line, procedure, field, message) = syntax(broken("bad_level"));
-    assert_eq!((line, procedure.as_deref(), field.as_deref()), (6, Some("1.001193"), Some("online_level")));
-    assert!(message.contains("level must be 1 or 2, found 3"), "{message}");
+    assert_eq!(
+        (line, procedure.as_deref(), field.as_deref()),
+        (6, Some("1.001193"), Some("online_level"))
+    );
+    assert!(
+        message.contains("level must be 1 or 2, found 3"),
+        "{message}"
+    );
     let (line, _, field, message) = syntax(broken("bad_code"));
     assert_eq!((line, field.as_deref()), (3, Some("code")));
-    assert!(message.contains("invalid procedure code `1 001193`"), "{message}");
+    assert!(
+        message.contains("invalid procedure code `1 001193`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -587,11 +618,19 @@ fn broken_catalog_malformed_toml_gives_a_line() {
 fn broken_catalog_invalid_values() {
     assert_eq!(
         invalid(broken("missing_translation")),
-        (Some("1.001193".into()), "documents[0]".into(), ConfigProblem::MissingTranslation)
+        (
+            Some("1.001193".into()),
+            "documents[0]".into(),
+            ConfigProblem::MissingTranslation
+        )
     );
     assert_eq!(
         invalid(broken("duplicate_code")),
-        (Some("1.001193".into()), "code".into(), ConfigProblem::Duplicate)
+        (
+            Some("1.001193".into()),
+            "code".into(),
+            ConfigProblem::Duplicate
+        )
     );
     assert_eq!(
         invalid(broken("bad_example")),
@@ -608,12 +647,20 @@ fn broken_catalog_invalid_values() {
         (
             Some("1.001193".into()),
             "max_auth_age_minutes".into(),
-            ConfigProblem::OutOfRange { min: 1, max: 1440, found: 0 }
+            ConfigProblem::OutOfRange {
+                min: 1,
+                max: 1440,
+                found: 0
+            }
         )
     );
     assert_eq!(
         invalid(broken("select_without_options")),
-        (Some("1.001193".into()), "fields[0].options".into(), ConfigProblem::Empty)
+        (
+            Some("1.001193".into()),
+            "fields[0].options".into(),
+            ConfigProblem::Empty
+        )
     );
     assert_eq!(
         invalid(broken("empty")),
@@ -625,12 +672,18 @@ fn broken_catalog_invalid_values() {
 fn broken_catalog_error_message_names_file_procedure_and_field() {
     let text = broken("duplicate_code").to_string();
     assert!(
-        text.ends_with("duplicate_code.toml`: procedure `1.001193`: field `code`: appears more than once"),
+        text.ends_with(
+            "duplicate_code.toml`: procedure `1.001193`: field `code`: appears more than once"
+        ),
         "{text}"
     );
     let missing = Catalog::load("/no/such/catalog.toml").unwrap_err();
     assert!(matches!(missing, CatalogError::Read { .. }));
-    assert!(missing.to_string().starts_with("catalog `/no/such/catalog.toml`: cannot read"));
+    assert!(
+        missing
+            .to_string()
+            .starts_with("catalog `/no/such/catalog.toml`: cannot read")
+    );
 }
 
 #[test]

@@ -29,9 +29,15 @@ use super::{Booking, BookingId, BookingRequest, Draft, SlotKey, Store, StoreErro
 ///
 /// The name of the first failing check and what went wrong.
 pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
-    books_until_full(make()).await.map_err(|e| format!("books_until_full: {e}"))?;
-    race_for_last_seat(make(), 64).await.map_err(|e| format!("race_for_last_seat: {e}"))?;
-    cancel_frees_a_seat(make()).await.map_err(|e| format!("cancel_frees_a_seat: {e}"))?;
+    books_until_full(make())
+        .await
+        .map_err(|e| format!("books_until_full: {e}"))?;
+    race_for_last_seat(make(), 64)
+        .await
+        .map_err(|e| format!("race_for_last_seat: {e}"))?;
+    cancel_frees_a_seat(make())
+        .await
+        .map_err(|e| format!("cancel_frees_a_seat: {e}"))?;
     one_active_booking_per_ticket(make())
         .await
         .map_err(|e| format!("one_active_booking_per_ticket: {e}"))?;
@@ -74,7 +80,11 @@ fn slot_at(point: &str, start: DateTime<Utc>) -> Result<SlotKey, String> {
     })
 }
 
-fn request(slot: &SlotKey, capacity: u32, ticket: Option<TicketCode>) -> Result<BookingRequest, String> {
+fn request(
+    slot: &SlotKey,
+    capacity: u32,
+    ticket: Option<TicketCode>,
+) -> Result<BookingRequest, String> {
     Ok(BookingRequest {
         id: BookingId::generate(&SystemRandom::new()).map_err(|e| e.to_string())?,
         slot: slot.clone(),
@@ -99,7 +109,10 @@ pub async fn books_until_full(store: Arc<dyn Store>) -> Result<(), String> {
     let slot = slot_at("trung-tam", t0()? + Duration::hours(2))?;
     let mut first: Option<Booking> = None;
     for _ in 0..3 {
-        let booking = store.book(&request(&slot, 3, None)?).await.map_err(|e| e.to_string())?;
+        let booking = store
+            .book(&request(&slot, 3, None)?)
+            .await
+            .map_err(|e| e.to_string())?;
         first.get_or_insert(booking);
     }
     match store.book(&request(&slot, 3, None)?).await {
@@ -107,10 +120,14 @@ pub async fn books_until_full(store: Arc<dyn Store>) -> Result<(), String> {
         other => return Err(format!("fourth booking: expected slot full, got {other:?}")),
     }
     let taken = store.seats_taken(&slot).await.map_err(|e| e.to_string())?;
-    check(taken == 3, || format!("seats taken: expected 3, got {taken}"))?;
+    check(taken == 3, || {
+        format!("seats taken: expected 3, got {taken}")
+    })?;
     let first = first.ok_or("no booking")?;
     let read = store.booking(&first.id).await.map_err(|e| e.to_string())?;
-    check(read.as_ref() == Some(&first), || format!("read back {read:?}, expected {first:?}"))?;
+    check(read.as_ref() == Some(&first), || {
+        format!("read back {read:?}, expected {first:?}")
+    })?;
     let duplicate = store
         .book(&BookingRequest {
             id: first.id.clone(),
@@ -156,10 +173,16 @@ pub async fn race_for_last_seat(store: Arc<dyn Store>, tasks: usize) -> Result<(
             Err(other) => return Err(format!("unexpected error: {other}")),
         }
     }
-    check(won == 1, || format!("{won} tasks got the last seat, expected 1"))?;
-    check(full == tasks - 1, || format!("{full} tasks were refused, expected {}", tasks - 1))?;
+    check(won == 1, || {
+        format!("{won} tasks got the last seat, expected 1")
+    })?;
+    check(full == tasks - 1, || {
+        format!("{full} tasks were refused, expected {}", tasks - 1)
+    })?;
     let taken = store.seats_taken(&slot).await.map_err(|e| e.to_string())?;
-    check(taken == capacity, || format!("seats taken {taken}, expected {capacity}"))
+    check(taken == capacity, || {
+        format!("seats taken {taken}, expected {capacity}")
+    })
 }
 
 /// Cancelling frees the seat for someone else; cancelling twice or an unknown id fails.
@@ -169,13 +192,20 @@ pub async fn race_for_last_seat(store: Arc<dyn Store>, tasks: usize) -> Result<(
 /// What deviated.
 pub async fn cancel_frees_a_seat(store: Arc<dyn Store>) -> Result<(), String> {
     let slot = slot_at("trung-tam", t0()? + Duration::hours(2))?;
-    let booking = store.book(&request(&slot, 1, None)?).await.map_err(|e| e.to_string())?;
+    let booking = store
+        .book(&request(&slot, 1, None)?)
+        .await
+        .map_err(|e| e.to_string())?;
     let full = store.book(&request(&slot, 1, None)?).await;
-    check(matches!(full, Err(StoreError::SlotFull { capacity: 1 })), || {
-        format!("expected slot full, got {full:?}")
-    })?;
+    check(
+        matches!(full, Err(StoreError::SlotFull { capacity: 1 })),
+        || format!("expected slot full, got {full:?}"),
+    )?;
     let later = t0()? + Duration::minutes(5);
-    let cancelled = store.cancel(&booking.id, later).await.map_err(|e| e.to_string())?;
+    let cancelled = store
+        .cancel(&booking.id, later)
+        .await
+        .map_err(|e| e.to_string())?;
     check(cancelled.cancelled_at == Some(later), || {
         format!("cancelled_at {:?}", cancelled.cancelled_at)
     })?;
@@ -188,7 +218,10 @@ pub async fn cancel_frees_a_seat(store: Arc<dyn Store>) -> Result<(), String> {
     check(matches!(missing, Err(StoreError::NotFound)), || {
         format!("unknown cancel: expected not found, got {missing:?}")
     })?;
-    store.book(&request(&slot, 1, None)?).await.map_err(|e| format!("rebook: {e}"))?;
+    store
+        .book(&request(&slot, 1, None)?)
+        .await
+        .map_err(|e| format!("rebook: {e}"))?;
     Ok(())
 }
 
@@ -201,12 +234,18 @@ pub async fn one_active_booking_per_ticket(store: Arc<dyn Store>) -> Result<(), 
     let ticket = code()?;
     let a = slot_at("trung-tam", t0()? + Duration::hours(2))?;
     let b = slot_at("trung-tam", t0()? + Duration::hours(3))?;
-    let first = store.book(&request(&a, 5, Some(ticket))?).await.map_err(|e| e.to_string())?;
+    let first = store
+        .book(&request(&a, 5, Some(ticket))?)
+        .await
+        .map_err(|e| e.to_string())?;
     match store.book(&request(&b, 5, Some(ticket))?).await {
         Err(StoreError::TicketAlreadyBooked { booking }) if booking == first.id => {}
         other => return Err(format!("expected ticket already booked, got {other:?}")),
     }
-    store.cancel(&first.id, t0()?).await.map_err(|e| e.to_string())?;
+    store
+        .cancel(&first.id, t0()?)
+        .await
+        .map_err(|e| e.to_string())?;
     store
         .book(&request(&b, 5, Some(ticket))?)
         .await
@@ -220,18 +259,41 @@ pub async fn one_active_booking_per_ticket(store: Arc<dyn Store>) -> Result<(), 
 ///
 /// What deviated.
 pub async fn staff_list_by_day_and_point(store: Arc<dyn Store>) -> Result<(), String> {
-    let day = t0()?.with_timezone(&crate::fallback::vietnam()).date_naive();
+    let day = t0()?
+        .with_timezone(&crate::fallback::vietnam())
+        .date_naive();
     let late = slot_at("trung-tam", t0()? + Duration::hours(6))?;
     let early = slot_at("trung-tam", t0()? + Duration::hours(1))?;
     let other_point = slot_at("diem-2", t0()? + Duration::hours(2))?;
     // 17:30 UTC = 00:30 the next day in Vietnam: not on this day's list.
-    let next_day = slot_at("trung-tam", t0()? + Duration::hours(16) + Duration::minutes(30))?;
-    let b_late = store.book(&request(&late, 5, None)?).await.map_err(|e| e.to_string())?;
-    let b_early = store.book(&request(&early, 5, None)?).await.map_err(|e| e.to_string())?;
-    let b_other = store.book(&request(&other_point, 5, None)?).await.map_err(|e| e.to_string())?;
-    store.book(&request(&next_day, 5, None)?).await.map_err(|e| e.to_string())?;
-    let cancelled = store.book(&request(&early, 5, None)?).await.map_err(|e| e.to_string())?;
-    store.cancel(&cancelled.id, t0()?).await.map_err(|e| e.to_string())?;
+    let next_day = slot_at(
+        "trung-tam",
+        t0()? + Duration::hours(16) + Duration::minutes(30),
+    )?;
+    let b_late = store
+        .book(&request(&late, 5, None)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let b_early = store
+        .book(&request(&early, 5, None)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let b_other = store
+        .book(&request(&other_point, 5, None)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .book(&request(&next_day, 5, None)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cancelled = store
+        .book(&request(&early, 5, None)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .cancel(&cancelled.id, t0()?)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let ward = ward()?;
     let centre = store
@@ -242,11 +304,19 @@ pub async fn staff_list_by_day_and_point(store: Arc<dyn Store>) -> Result<(), St
     check(ids == vec![b_early.id.clone(), b_late.id.clone()], || {
         format!("centre list {ids:?}")
     })?;
-    let all = store.bookings_on(ward, None, day).await.map_err(|e| e.to_string())?;
+    let all = store
+        .bookings_on(ward, None, day)
+        .await
+        .map_err(|e| e.to_string())?;
     let ids: Vec<_> = all.iter().map(|b| b.id.clone()).collect();
-    check(ids == vec![b_early.id, b_other.id, b_late.id], || format!("ward list {ids:?}"))?;
+    check(ids == vec![b_early.id, b_other.id, b_late.id], || {
+        format!("ward list {ids:?}")
+    })?;
     let other_ward = WardCode::parse("29950").map_err(|e| e.to_string())?;
-    let none = store.bookings_on(other_ward, None, day).await.map_err(|e| e.to_string())?;
+    let none = store
+        .bookings_on(other_ward, None, day)
+        .await
+        .map_err(|e| e.to_string())?;
     check(none.is_empty(), || format!("other ward list {none:?}"))
 }
 
@@ -267,25 +337,51 @@ pub async fn drafts_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), S
     )
     .map_err(|e| e.to_string())?;
     store.save_draft(&draft).await.map_err(|e| e.to_string())?;
-    let read = store.draft(&draft.id, now).await.map_err(|e| e.to_string())?;
-    check(read.as_ref() == Some(&draft), || "draft not read back".to_owned())?;
+    let read = store
+        .draft(&draft.id, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(read.as_ref() == Some(&draft), || {
+        "draft not read back".to_owned()
+    })?;
     draft.data = serde_json::json!({"child_name": "Nguyễn Văn Bình"});
     store.save_draft(&draft).await.map_err(|e| e.to_string())?;
-    let read = store.draft(&draft.id, now).await.map_err(|e| e.to_string())?;
-    check(read.as_ref() == Some(&draft), || "draft not replaced".to_owned())?;
+    let read = store
+        .draft(&draft.id, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(read.as_ref() == Some(&draft), || {
+        "draft not replaced".to_owned()
+    })?;
     let expired = store
         .draft(&draft.id, now + Duration::days(1))
         .await
         .map_err(|e| e.to_string())?;
     check(expired.is_none(), || "expired draft returned".to_owned())?;
-    let other = Draft::new(procedure()?, None, serde_json::json!({}), now, Duration::days(1), &SystemRandom::new())
-        .map_err(|e| e.to_string())?;
+    let other = Draft::new(
+        procedure()?,
+        None,
+        serde_json::json!({}),
+        now,
+        Duration::days(1),
+        &SystemRandom::new(),
+    )
+    .map_err(|e| e.to_string())?;
     store.save_draft(&other).await.map_err(|e| e.to_string())?;
-    let deleted = store.delete_draft(&other.id).await.map_err(|e| e.to_string())?;
+    let deleted = store
+        .delete_draft(&other.id)
+        .await
+        .map_err(|e| e.to_string())?;
     check(deleted, || "delete reported no draft".to_owned())?;
-    let gone = store.draft(&other.id, now).await.map_err(|e| e.to_string())?;
+    let gone = store
+        .draft(&other.id, now)
+        .await
+        .map_err(|e| e.to_string())?;
     check(gone.is_none(), || "deleted draft returned".to_owned())?;
-    let again = store.delete_draft(&other.id).await.map_err(|e| e.to_string())?;
+    let again = store
+        .delete_draft(&other.id)
+        .await
+        .map_err(|e| e.to_string())?;
     check(!again, || "second delete reported a draft".to_owned())
 }
 
@@ -306,11 +402,21 @@ pub async fn tickets_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), 
         issued_at: now,
         expires_at: now + Duration::days(14),
     };
-    store.save_ticket(&ticket).await.map_err(|e| e.to_string())?;
+    store
+        .save_ticket(&ticket)
+        .await
+        .map_err(|e| e.to_string())?;
     let dup = store.save_ticket(&ticket).await;
-    check(matches!(dup, Err(StoreError::Duplicate)), || format!("duplicate ticket: {dup:?}"))?;
-    let read = store.ticket(&ticket.code, now).await.map_err(|e| e.to_string())?;
-    check(read.as_ref() == Some(&ticket), || "ticket not read back".to_owned())?;
+    check(matches!(dup, Err(StoreError::Duplicate)), || {
+        format!("duplicate ticket: {dup:?}")
+    })?;
+    let read = store
+        .ticket(&ticket.code, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(read.as_ref() == Some(&ticket), || {
+        "ticket not read back".to_owned()
+    })?;
     let expired = store
         .ticket(&ticket.code, now + Duration::days(14))
         .await

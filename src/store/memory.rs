@@ -7,10 +7,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::fallback::{TicketCode, WardCode};
 use crate::fallback::Ticket;
+use crate::fallback::{TicketCode, WardCode};
 
-use super::{Booking, BookingId, BookingRequest, Draft, DraftId, SlotKey, Store, StoreError, day_bounds};
+use super::{
+    Booking, BookingId, BookingRequest, Draft, DraftId, SlotKey, Store, StoreError, day_bounds,
+};
 
 /// A [`Store`] in memory, behind one mutex (so booking is atomic). Lost on restart.
 #[derive(Debug, Default)]
@@ -140,7 +142,9 @@ impl Store for MemoryStore {
         &'a self,
         id: &'a BookingId,
     ) -> Pin<Box<dyn Future<Output = Result<Option<Booking>, StoreError>> + Send + 'a>> {
-        Box::pin(ready(self.lock().map(|inner| inner.bookings.get(id).cloned())))
+        Box::pin(ready(
+            self.lock().map(|inner| inner.bookings.get(id).cloned()),
+        ))
     }
 
     fn seats_taken<'a>(
@@ -189,7 +193,8 @@ impl Store for MemoryStore {
         id: &'a DraftId,
     ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
         Box::pin(ready(
-            self.lock().map(|mut inner| inner.drafts.remove(id).is_some()),
+            self.lock()
+                .map(|mut inner| inner.drafts.remove(id).is_some()),
         ))
     }
 

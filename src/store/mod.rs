@@ -60,8 +60,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Random, RandomError, random_token};
-use crate::fallback::{TicketCode, WardCode};
 use crate::fallback::Ticket;
+use crate::fallback::{TicketCode, WardCode};
 use crate::policy::ProcedureCode;
 
 pub use memory::MemoryStore;
@@ -254,7 +254,6 @@ pub struct SlotKey {
 
 /// A request to book a seat.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct BookingRequest {
     /// The id the booking gets.
     pub id: BookingId,
