@@ -6,8 +6,13 @@ pub mod clock;
 #[cfg(feature = "devidp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devidp")))]
 pub mod devidp;
+pub mod fallback;
+pub mod i18n;
+pub mod keys;
 pub mod oidc;
+pub mod policy;
 pub mod session;
+pub mod store;
 
 pub use assurance::{Assurance, Level};
 pub use clock::{Clock, SystemClock};
