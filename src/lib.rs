@@ -3,6 +3,7 @@
 
 pub mod assurance;
 pub mod clock;
+pub mod integrations;
 pub mod oidc;
 pub mod session;
 

@@ -1,0 +1,3 @@
+//! The axum integration: the building blocks of the ward gateway.
+
+pub mod config;

@@ -1,0 +1,4 @@
+//! Integrations with web frameworks.
+
+#[cfg(feature = "axum")]
+pub mod axum;
