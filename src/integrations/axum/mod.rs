@@ -1,3 +1,4 @@
 //! The axum integration: the building blocks of the ward gateway.
 
 pub mod config;
+pub mod metrics;
