@@ -197,7 +197,7 @@ impl GatewayConfig {
 
 /// Reads and validates a [`GatewayConfig`]; made by [`GatewayConfig::loader`].
 pub struct ConfigLoader {
-    env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: Box<EnvLookup>,
     file: Option<PathBuf>,
     defaults_base: Option<PathBuf>,
 }
@@ -621,10 +621,11 @@ impl SessionTimeouts {
 
     /// These timeouts on the session module's defaults.
     pub fn session_config(&self) -> SessionConfig {
-        let mut config = SessionConfig::default();
-        config.idle_timeout = TimeDelta::minutes(self.idle_minutes);
-        config.absolute_timeout = TimeDelta::minutes(self.absolute_minutes);
-        config
+        SessionConfig {
+            idle_timeout: TimeDelta::minutes(self.idle_minutes),
+            absolute_timeout: TimeDelta::minutes(self.absolute_minutes),
+            ..SessionConfig::default()
+        }
     }
 }
 
@@ -889,6 +890,9 @@ struct RawSession {
     absolute_minutes: Option<i64>,
 }
 
+/// Reads one environment variable.
+type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// A value and where it came from.
 struct Setting<T> {
     value: T,
@@ -896,7 +900,7 @@ struct Setting<T> {
 }
 
 struct Lookup<'a> {
-    env: &'a (dyn Fn(&str) -> Option<String> + Send + Sync),
+    env: &'a EnvLookup,
     file_name: &'a str,
 }
 
@@ -1123,7 +1127,7 @@ fn build_level_source(
         .map_or_else(|| Origin::env(ENV_ACR_LEVEL1), |s| s.origin.clone());
     let level1 = level1.map(|s| s.value).unwrap_or_default();
     let level2 = level2.map(|s| s.value).unwrap_or_default();
-    let table = AcrTable::new(level1.clone(), level2.clone()).map_err(|error| {
+    let table = AcrTable::new(level1.clone(), level2).map_err(|error| {
         // Name the list that holds the offending value; a value repeated across both lists is
         // reported where it repeats, in level 2.
         let in_level1 = match &error {
