@@ -86,6 +86,7 @@ pub mod clock;
 pub mod devidp;
 pub mod fallback;
 pub mod i18n;
+pub mod integrations;
 pub mod keys;
 pub mod manual;
 pub mod oidc;

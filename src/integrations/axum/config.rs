@@ -1,0 +1,1255 @@
+//! The gateway's configuration: an optional TOML file plus the environment.
+//!
+//! Rules this module enforces:
+//!
+//! 1. Every setting has one environment variable (listed below) or one TOML field, or both; when
+//!    both are set the **environment wins**. An empty environment variable counts as unset.
+//! 2. The configuration is validated completely before anything starts; a bad value is refused
+//!    with a [`ConfigError`] naming the variable (`WARDGATE_ISSUER`) or the file and field
+//!    (`gateway.toml: provider.issuer`) and what was wrong. Unknown TOML fields are refused.
+//! 3. The public URL is an absolute `https` URL, or `http` on a loopback host, at the root of its
+//!    host; the redirect URI is the public URL + `/auth/callback`.
+//! 4. An `http` issuer is accepted only on a loopback host. With an issuer the gateway is a
+//!    confidential client: the client id and secret are required, and so is a level source
+//!    (`WARDGATE_ACR_LEVEL2` or `provider.level_source`). Without an issuer the built-in provider
+//!    simulator runs, and a client id or secret is refused as a likely mistake.
+//! 5. `acr` values are validated through [`AcrTable`]: no empty items, no duplicates, not
+//!    Keycloak's default `"0"`/`"1"`.
+//! 6. Secrets (the client secret, a database password) never appear in `Debug` output or error
+//!    messages.
+//!
+//! | variable | TOML field | default |
+//! | --- | --- | --- |
+//! | `WARDGATE_BIND` | `bind` | `127.0.0.1:8080` |
+//! | `WARDGATE_PUBLIC_URL` | `public_url` | `http://127.0.0.1:8080` |
+//! | `WARDGATE_ISSUER` | `provider.issuer` | none: the built-in simulator |
+//! | `WARDGATE_CLIENT_ID` | `provider.client_id` | none |
+//! | `WARDGATE_CLIENT_SECRET` | `provider.client_secret` | none |
+//! | `WARDGATE_ACR_LEVEL1` | `provider.acr_level1` (array) | none |
+//! | `WARDGATE_ACR_LEVEL2` | `provider.acr_level2` (array) | none |
+//! | — | `provider.level_source` (inline table, see [`LevelSource`]) | none |
+//! | `WARDGATE_DATABASE_URL` | `database_url` | `sqlite://` + data dir + `/wardgate.db` |
+//! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
+//! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
+//! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
+//! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
+//!
+//! Relative paths in the file are relative to the file's directory; the default catalog and
+//! directory paths are relative to [`ConfigLoader::defaults_base`] (the example passes the crate
+//! root).
+//!
+//! # Adding a setting
+//!
+//! Add an `Option` field to the raw file struct (so the file may omit it), look it up with
+//! `lookup` if it also has an environment variable, validate it in `ConfigLoader::build`, and
+//! store the validated value in [`GatewayConfig`] behind a getter. Nothing else changes.
+//!
+//! # Example
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use wardgate::integrations::axum::config::{GatewayConfig, Provider};
+//!
+//! let env: HashMap<&str, &str> = HashMap::from([
+//!     ("WARDGATE_PUBLIC_URL", "https://dichvucong.example.vn"),
+//!     ("WARDGATE_ISSUER", "https://sso.example.vn"),
+//!     ("WARDGATE_CLIENT_ID", "ward-portal"),
+//!     ("WARDGATE_CLIENT_SECRET", "s3cret"),
+//!     ("WARDGATE_ACR_LEVEL1", "LoA1"),
+//!     ("WARDGATE_ACR_LEVEL2", "LoA2"),
+//! ]);
+//! let config = GatewayConfig::loader(move |name| env.get(name).map(|v| v.to_string()))
+//!     .load_str("gateway.toml", "[session]\nidle_minutes = 15\n")?;
+//!
+//! assert_eq!(config.redirect_uri().as_str(), "https://dichvucong.example.vn/auth/callback");
+//! assert!(matches!(config.provider(), Provider::External(p) if p.client_id() == "ward-portal"));
+//! assert_eq!(config.session().idle_minutes(), 15);
+//! assert!(!format!("{config:?}").contains("s3cret"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
+use crate::oidc::is_loopback;
+use crate::session::SessionConfig;
+
+/// `WARDGATE_BIND`: the socket address to listen on.
+pub const ENV_BIND: &str = "WARDGATE_BIND";
+/// `WARDGATE_PUBLIC_URL`: the URL residents reach the gateway at.
+pub const ENV_PUBLIC_URL: &str = "WARDGATE_PUBLIC_URL";
+/// `WARDGATE_ISSUER`: an external provider's issuer; unset runs the simulator.
+pub const ENV_ISSUER: &str = "WARDGATE_ISSUER";
+/// `WARDGATE_CLIENT_ID`: the client id registered at the external provider.
+pub const ENV_CLIENT_ID: &str = "WARDGATE_CLIENT_ID";
+/// `WARDGATE_CLIENT_SECRET`: the client secret registered at the external provider.
+pub const ENV_CLIENT_SECRET: &str = "WARDGATE_CLIENT_SECRET";
+/// `WARDGATE_ACR_LEVEL1`: comma-separated `acr` values that mean level 1.
+pub const ENV_ACR_LEVEL1: &str = "WARDGATE_ACR_LEVEL1";
+/// `WARDGATE_ACR_LEVEL2`: comma-separated `acr` values that mean level 2 (and are requested).
+pub const ENV_ACR_LEVEL2: &str = "WARDGATE_ACR_LEVEL2";
+/// `WARDGATE_DATABASE_URL`: `sqlite://…` or `postgres://…`.
+pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
+/// `WARDGATE_DATA_DIR`: keys and the default SQLite file.
+pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
+
+/// The default listening address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// The default public URL.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The SQLite file name inside the data directory when no database URL is set.
+pub const DEFAULT_SQLITE_FILE: &str = "wardgate.db";
+/// The path of the redirect URI below the public URL.
+pub const CALLBACK_PATH: &str = "/auth/callback";
+
+const DEFAULT_CATALOG: &str = "samples/catalog.toml";
+const DEFAULT_DIRECTORY: &str = "samples/wards.toml";
+const DEFAULT_IDLE_MINUTES: i64 = 30;
+const DEFAULT_ABSOLUTE_MINUTES: i64 = 8 * 60;
+/// A week: longer sessions are a configuration mistake, not a policy.
+const MAX_SESSION_MINUTES: i64 = 7 * 24 * 60;
+
+/// The validated gateway configuration.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    bind: SocketAddr,
+    public_url: Url,
+    redirect_uri: Url,
+    provider: Provider,
+    database: DatabaseUrl,
+    data_dir: PathBuf,
+    ward: WardConfig,
+    staff: StaffConfig,
+    session: SessionTimeouts,
+}
+
+impl GatewayConfig {
+    /// A loader reading variables through `env` (for example
+    /// `|name| std::env::var(name).ok()`, or a map in tests).
+    pub fn loader(env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> ConfigLoader {
+        ConfigLoader {
+            env: Box::new(env),
+            file: None,
+            defaults_base: None,
+        }
+    }
+
+    /// The socket address to listen on.
+    pub fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+
+    /// The URL residents reach the gateway at (always with path `/`).
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// The redirect URI registered at the provider: the public URL + `/auth/callback`.
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect_uri
+    }
+
+    /// Whether the gateway is served over https (cookies `Secure`, HSTS sent).
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The identity provider: the built-in simulator or an external one.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// The database.
+    pub fn database(&self) -> &DatabaseUrl {
+        &self.database
+    }
+
+    /// The data directory (keys, the default SQLite file).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The ward served and where its catalog and directory are read from.
+    pub fn ward(&self) -> &WardConfig {
+        &self.ward
+    }
+
+    /// Who is ward staff.
+    pub fn staff(&self) -> &StaffConfig {
+        &self.staff
+    }
+
+    /// Session timeouts.
+    pub fn session(&self) -> &SessionTimeouts {
+        &self.session
+    }
+}
+
+/// Reads and validates a [`GatewayConfig`]; made by [`GatewayConfig::loader`].
+pub struct ConfigLoader {
+    env: Box<EnvLookup>,
+    file: Option<PathBuf>,
+    defaults_base: Option<PathBuf>,
+}
+
+impl fmt::Debug for ConfigLoader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigLoader")
+            .field("file", &self.file)
+            .field("defaults_base", &self.defaults_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigLoader {
+    /// Reads the TOML file at `path` too (the `--config FILE` argument).
+    #[must_use]
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// Reads the TOML file at `path` too, if there is one.
+    #[must_use]
+    pub fn optional_file(mut self, path: Option<PathBuf>) -> Self {
+        self.file = path;
+        self
+    }
+
+    /// The directory the default catalog and directory paths (`samples/…`) are relative to;
+    /// without it they are relative to the working directory.
+    #[must_use]
+    pub fn defaults_base(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.defaults_base = Some(dir.into());
+        self
+    }
+
+    /// Reads the file, if any, and the environment, and validates the result.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the variable or the file and field that is wrong.
+    pub fn load(self) -> Result<GatewayConfig, ConfigError> {
+        let Some(path) = self.file.clone() else {
+            return self.build(RawFile::default(), None);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        let raw = parse_file(&path, &text)?;
+        self.build(raw, Some(&path))
+    }
+
+    /// Validates `text` as if it were the file `file_name`, plus the environment; the file set
+    /// with [`file`](Self::file) is not read.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the variable or the file and field that is wrong.
+    pub fn load_str(self, file_name: &str, text: &str) -> Result<GatewayConfig, ConfigError> {
+        let path = PathBuf::from(file_name);
+        let raw = parse_file(&path, text)?;
+        self.build(raw, Some(&path))
+    }
+
+    fn build(&self, raw: RawFile, file: Option<&Path>) -> Result<GatewayConfig, ConfigError> {
+        let file_name = file.map(|p| p.display().to_string()).unwrap_or_default();
+        let file_dir = file
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let cx = Lookup {
+            env: self.env.as_ref(),
+            file_name: &file_name,
+        };
+
+        let bind = match cx.lookup(ENV_BIND, raw.bind, "bind") {
+            Some(setting) => parse_bind(&setting)?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let public_url = match cx.lookup(ENV_PUBLIC_URL, raw.public_url, "public_url") {
+            Some(setting) => parse_public_url(&setting)?,
+            None => Url::parse(DEFAULT_PUBLIC_URL).map_err(|_| {
+                invalid(
+                    Origin::env(ENV_PUBLIC_URL),
+                    SettingError::InvalidUrl {
+                        value: DEFAULT_PUBLIC_URL.to_owned(),
+                    },
+                )
+            })?,
+        };
+        let redirect_uri = public_url.join(CALLBACK_PATH).map_err(|_| {
+            invalid(
+                Origin::env(ENV_PUBLIC_URL),
+                SettingError::InvalidUrl {
+                    value: public_url.to_string(),
+                },
+            )
+        })?;
+
+        let provider = build_provider(&cx, raw.provider)?;
+
+        let data_dir = match cx.lookup(ENV_DATA_DIR, raw.data_dir, "data_dir") {
+            Some(setting) => {
+                if setting.value.trim().is_empty() {
+                    return Err(invalid(setting.origin, SettingError::Empty));
+                }
+                resolve(&file_dir, &setting, PathBuf::from(&setting.value))
+            }
+            None => PathBuf::from(DEFAULT_DATA_DIR),
+        };
+
+        let database = match cx.lookup(ENV_DATABASE_URL, raw.database_url, "database_url") {
+            Some(setting) => DatabaseUrl::parse(&setting.value)
+                .map_err(|problem| invalid(setting.origin, problem))?,
+            None => DatabaseUrl {
+                kind: DatabaseKind::Sqlite,
+                url: format!("sqlite://{}", data_dir.join(DEFAULT_SQLITE_FILE).display()),
+            },
+        };
+
+        let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
+        let staff = build_staff(&cx, raw.staff)?;
+        let session = build_session(&cx, raw.session)?;
+
+        Ok(GatewayConfig {
+            bind,
+            public_url,
+            redirect_uri,
+            provider,
+            database,
+            data_dir,
+            ward,
+            staff,
+            session,
+        })
+    }
+}
+
+/// The path given after `--config` on the command line, if any.
+///
+/// Accepts `--config FILE` and `--config=FILE`; `args` excludes the program name.
+///
+/// # Errors
+///
+/// [`ConfigError::Arguments`] for an unknown argument or a `--config` without a file.
+///
+/// # Example
+///
+/// ```
+/// use wardgate::integrations::axum::config::config_file_from_args;
+///
+/// let args = ["--config".to_owned(), "gateway.toml".to_owned()];
+/// assert_eq!(config_file_from_args(args)?, Some("gateway.toml".into()));
+/// assert_eq!(config_file_from_args(Vec::<String>::new())?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn config_file_from_args<I>(args: I) -> Result<Option<PathBuf>, ConfigError>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut args = args.into_iter();
+    let mut file = None;
+    while let Some(arg) = args.next() {
+        let path = if arg == "--config" {
+            args.next().ok_or(ConfigError::Arguments {
+                problem: ArgumentError::MissingConfigFile,
+            })?
+        } else if let Some(path) = arg.strip_prefix("--config=") {
+            path.to_owned()
+        } else {
+            return Err(ConfigError::Arguments {
+                problem: ArgumentError::Unknown { argument: arg },
+            });
+        };
+        if path.is_empty() {
+            return Err(ConfigError::Arguments {
+                problem: ArgumentError::MissingConfigFile,
+            });
+        }
+        file = Some(PathBuf::from(path));
+    }
+    Ok(file)
+}
+
+/// The identity provider the gateway logs residents in with.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Provider {
+    /// No issuer is configured: the built-in provider simulator runs.
+    Simulator {
+        /// How to read the level, when configured; `None` uses the simulator's own.
+        level_source: Option<LevelSource>,
+    },
+    /// An external OpenID Provider.
+    External(ExternalProvider),
+}
+
+/// An external OpenID Provider, registered as a confidential client.
+#[derive(Clone, Debug)]
+pub struct ExternalProvider {
+    issuer: String,
+    client_id: String,
+    client_secret: ClientSecret,
+    level_source: LevelSource,
+}
+
+impl ExternalProvider {
+    /// The issuer, exactly as configured (compared exactly with the provider's `iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The client secret (`client_secret_basic`, or `client_secret_post` when that is all the
+    /// provider supports).
+    pub fn client_secret(&self) -> &ClientSecret {
+        &self.client_secret
+    }
+
+    /// Where the provider states the level.
+    pub fn level_source(&self) -> &LevelSource {
+        &self.level_source
+    }
+}
+
+/// The client secret; its `Debug` output is redacted and it is zeroed when dropped.
+#[derive(Clone)]
+pub struct ClientSecret(Zeroizing<String>);
+
+impl ClientSecret {
+    /// The secret.
+    ///
+    /// # Security
+    ///
+    /// Hand it only to the relying party; never log it or put it in an error.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+/// A database connection URL; `Debug` hides everything but the kind for PostgreSQL (the URL may
+/// carry a password).
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    kind: DatabaseKind,
+    url: String,
+}
+
+impl DatabaseUrl {
+    /// Which database.
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// The URL as configured.
+    ///
+    /// # Security
+    ///
+    /// A PostgreSQL URL may carry a password: hand it to the driver only, never log it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The SQLite file path (`sqlite://data/wardgate.db` → `data/wardgate.db`), without any
+    /// `?…` options; `None` for PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        if self.kind != DatabaseKind::Sqlite {
+            return None;
+        }
+        let rest = self
+            .url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.url.strip_prefix("sqlite:"))?;
+        rest.split('?').next()
+    }
+
+    fn parse(value: &str) -> Result<Self, SettingError> {
+        let value = value.trim();
+        let scheme = value.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => {
+                let url = Self {
+                    kind: DatabaseKind::Sqlite,
+                    url: value.to_owned(),
+                };
+                match url.sqlite_path() {
+                    Some(path) if !path.is_empty() => Ok(url),
+                    _ => Err(SettingError::NoDatabasePath),
+                }
+            }
+            "postgres" | "postgresql" => {
+                // Never echo the URL: it may carry a password.
+                let parsed = Url::parse(value).map_err(|_| SettingError::InvalidDatabaseUrl)?;
+                if parsed.host_str().is_none_or(str::is_empty) {
+                    return Err(SettingError::InvalidDatabaseUrl);
+                }
+                Ok(Self {
+                    kind: DatabaseKind::Postgres,
+                    url: value.to_owned(),
+                })
+            }
+            _ => Err(SettingError::UnsupportedDatabase {
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("DatabaseUrl");
+        out.field("kind", &self.kind);
+        match self.kind {
+            DatabaseKind::Sqlite => out.field("url", &self.url),
+            DatabaseKind::Postgres => out.field("url", &"[redacted]"),
+        };
+        out.finish()
+    }
+}
+
+/// Which database a [`DatabaseUrl`] points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseKind {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `sqlite://` (or `sqlite:`).
+    Sqlite,
+}
+
+/// The ward served and where its data is read from (`[ward]`).
+#[derive(Clone, Debug)]
+pub struct WardConfig {
+    code: Option<String>,
+    catalog: PathBuf,
+    directory: PathBuf,
+}
+
+impl WardConfig {
+    /// The 5-digit commune-level unit code of the default ward (Decision 19/2025/QĐ-TTg), if set;
+    /// otherwise the directory's ward is used.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The procedure catalog file.
+    pub fn catalog(&self) -> &Path {
+        &self.catalog
+    }
+
+    /// The ward directory file (service centres, hours, checklists).
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+}
+
+/// Who is ward staff (`[staff]`): listed subject pseudonyms, or a role claim.
+#[derive(Clone, Debug, Default)]
+pub struct StaffConfig {
+    subjects: Vec<String>,
+    role: Option<(String, String)>,
+}
+
+impl StaffConfig {
+    /// The subject pseudonyms (keyed hashes of `sub`) of staff members.
+    pub fn subjects(&self) -> &[String] {
+        &self.subjects
+    }
+
+    /// The claim name and value that mark staff, if configured.
+    pub fn role_claim(&self) -> Option<(&str, &str)> {
+        self.role.as_ref().map(|(c, v)| (c.as_str(), v.as_str()))
+    }
+
+    /// Whether `subject` (a pseudonym) with verified `claims` is staff: it is listed, or the role
+    /// claim equals the role value or is an array containing it.
+    pub fn is_staff(&self, subject: &str, claims: &Map<String, Value>) -> bool {
+        if self.subjects.iter().any(|s| s == subject) {
+            return true;
+        }
+        let Some((claim, value)) = self.role_claim() else {
+            return false;
+        };
+        match claims.get(claim) {
+            Some(Value::String(s)) => s == value,
+            Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(value)),
+            _ => false,
+        }
+    }
+}
+
+/// Session timeouts (`[session]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    idle_minutes: i64,
+    absolute_minutes: i64,
+}
+
+impl SessionTimeouts {
+    /// Minutes a session may go unused.
+    pub fn idle_minutes(&self) -> i64 {
+        self.idle_minutes
+    }
+
+    /// Minutes a session lasts at most.
+    pub fn absolute_minutes(&self) -> i64 {
+        self.absolute_minutes
+    }
+
+    /// These timeouts on the session module's defaults.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            idle_timeout: TimeDelta::minutes(self.idle_minutes),
+            absolute_timeout: TimeDelta::minutes(self.absolute_minutes),
+            ..SessionConfig::default()
+        }
+    }
+}
+
+impl Default for SessionTimeouts {
+    fn default() -> Self {
+        Self {
+            idle_minutes: DEFAULT_IDLE_MINUTES,
+            absolute_minutes: DEFAULT_ABSOLUTE_MINUTES,
+        }
+    }
+}
+
+/// Where a setting came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// An environment variable.
+    Env {
+        /// Its name.
+        variable: &'static str,
+    },
+    /// A field of the TOML file.
+    File {
+        /// The file, as given.
+        file: String,
+        /// The field's dotted path, such as `provider.issuer`.
+        field: &'static str,
+    },
+}
+
+impl Origin {
+    fn env(variable: &'static str) -> Self {
+        Self::Env { variable }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env { variable } => f.write_str(variable),
+            Self::File { file, field } => write!(f, "{file}: {field}"),
+        }
+    }
+}
+
+/// The configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A setting is invalid or missing.
+    #[error("{origin}: {problem}")]
+    Invalid {
+        /// The variable or file field.
+        origin: Origin,
+        /// What is wrong with it.
+        problem: SettingError,
+    },
+    /// The file cannot be read.
+    #[error("config file `{}`: cannot be read: {source}", .path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped field.
+    #[error("config file `{}`: line {line}: {message}", .path.display())]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the problem.
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The command line is wrong.
+    #[error("command line: {problem}")]
+    Arguments {
+        /// What is wrong.
+        problem: ArgumentError,
+    },
+}
+
+/// What is wrong with one setting.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingError {
+    /// The value is empty.
+    #[error("is empty")]
+    Empty,
+    /// Not a socket address.
+    #[error("`{value}` is not a socket address such as `127.0.0.1:8080`")]
+    NotSocketAddress {
+        /// The value.
+        value: String,
+    },
+    /// Not an absolute URL.
+    #[error("`{value}` is not an absolute URL")]
+    InvalidUrl {
+        /// The value.
+        value: String,
+    },
+    /// A scheme other than http or https.
+    #[error("scheme `{scheme}` is not supported: use https (http only on a loopback host)")]
+    UnsupportedScheme {
+        /// The scheme.
+        scheme: String,
+    },
+    /// `http` on a host that is not loopback.
+    #[error("plain http is accepted only on a loopback host, not `{host}`: use https")]
+    InsecureHttp {
+        /// The host.
+        host: String,
+    },
+    /// The public URL has a path.
+    #[error("path `{path}` is not supported: serve the gateway at the root of its host")]
+    HasPath {
+        /// The path.
+        path: String,
+    },
+    /// A query or fragment.
+    #[error("`{value}` must not have a query or fragment")]
+    HasQueryOrFragment {
+        /// The value.
+        value: String,
+    },
+    /// A user name or password in a URL.
+    #[error("must not contain a user name or password")]
+    HasCredentials,
+    /// Required because an issuer is set.
+    #[error("is required when an external provider is set (`WARDGATE_ISSUER` or provider.issuer)")]
+    RequiredWithIssuer,
+    /// Set although no issuer is.
+    #[error(
+        "is set but no issuer is: set `WARDGATE_ISSUER` too, or remove it to use the built-in \
+         provider simulator"
+    )]
+    NeedsIssuer,
+    /// An external provider has no level source.
+    #[error(
+        "is required when an external provider is set, unless the config file sets \
+         provider.level_source"
+    )]
+    NoLevelSource,
+    /// Both `acr_level*` and `level_source` are in the file.
+    #[error("cannot be combined with provider.acr_level1 or provider.acr_level2: choose one")]
+    ConflictingLevelSource,
+    /// A comma-separated list has an empty item.
+    #[error("`{value}` has an empty item")]
+    EmptyListItem {
+        /// The value.
+        value: String,
+    },
+    /// The `acr` values are invalid.
+    #[error(transparent)]
+    AcrValues(#[from] LevelSourceError),
+    /// A database scheme other than sqlite or postgres.
+    #[error("scheme `{scheme}` is not supported: use `sqlite://` or `postgres://`")]
+    UnsupportedDatabase {
+        /// The scheme.
+        scheme: String,
+    },
+    /// A `sqlite://` URL without a path.
+    #[error("names no SQLite file: use `sqlite://PATH`")]
+    NoDatabasePath,
+    /// A malformed PostgreSQL URL (not echoed: it may carry a password).
+    #[error("is not a valid `postgres://` URL with a host")]
+    InvalidDatabaseUrl,
+    /// Not a 5-digit commune-level unit code.
+    #[error("`{value}` is not a 5-digit commune-level unit code such as `30316`")]
+    InvalidWardCode {
+        /// The value.
+        value: String,
+    },
+    /// `role_claim` and `role_value` are not set together.
+    #[error("staff.role_claim and staff.role_value must be set together")]
+    IncompleteStaffRole,
+    /// A timeout out of range.
+    #[error("{value} minutes is out of range: use 1 to {MAX_SESSION_MINUTES}")]
+    TimeoutOutOfRange {
+        /// The value.
+        value: i64,
+    },
+    /// The idle timeout exceeds the absolute one.
+    #[error("the idle timeout ({idle} minutes) exceeds the absolute timeout ({absolute} minutes)")]
+    IdleExceedsAbsolute {
+        /// The idle timeout.
+        idle: i64,
+        /// The absolute timeout.
+        absolute: i64,
+    },
+}
+
+/// What is wrong with the command line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgumentError {
+    /// `--config` without a file.
+    #[error("`--config` needs a file: `--config FILE`")]
+    MissingConfigFile,
+    /// An argument other than `--config`.
+    #[error("unknown argument `{argument}`: the only argument is `--config FILE`")]
+    Unknown {
+        /// The argument.
+        argument: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw file and the lookup of values.
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    bind: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<String>,
+    #[serde(default)]
+    provider: RawProvider,
+    #[serde(default)]
+    ward: RawWard,
+    #[serde(default)]
+    staff: RawStaff,
+    #[serde(default)]
+    session: RawSession,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    acr_level1: Option<Vec<String>>,
+    acr_level2: Option<Vec<String>>,
+    level_source: Option<LevelSource>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWard {
+    code: Option<String>,
+    catalog: Option<String>,
+    directory: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaff {
+    #[serde(default)]
+    subjects: Vec<String>,
+    role_claim: Option<String>,
+    role_value: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    idle_minutes: Option<i64>,
+    absolute_minutes: Option<i64>,
+}
+
+/// Reads one environment variable.
+type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// A value and where it came from.
+struct Setting<T> {
+    value: T,
+    origin: Origin,
+}
+
+struct Lookup<'a> {
+    env: &'a EnvLookup,
+    file_name: &'a str,
+}
+
+impl Lookup<'_> {
+    /// The environment variable if set and not empty, else the file field.
+    fn lookup(
+        &self,
+        variable: &'static str,
+        from_file: Option<String>,
+        field: &'static str,
+    ) -> Option<Setting<String>> {
+        if let Some(value) = (self.env)(variable).filter(|v| !v.trim().is_empty()) {
+            return Some(Setting {
+                value,
+                origin: Origin::env(variable),
+            });
+        }
+        from_file.map(|value| Setting {
+            value,
+            origin: self.file(field),
+        })
+    }
+
+    /// A comma-separated variable, else the file's array.
+    fn lookup_list(
+        &self,
+        variable: &'static str,
+        from_file: Option<Vec<String>>,
+        field: &'static str,
+    ) -> Result<Option<Setting<Vec<String>>>, ConfigError> {
+        if let Some(value) = (self.env)(variable).filter(|v| !v.trim().is_empty()) {
+            let items: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+            if items.iter().any(String::is_empty) {
+                return Err(invalid(
+                    Origin::env(variable),
+                    SettingError::EmptyListItem { value },
+                ));
+            }
+            return Ok(Some(Setting {
+                value: items,
+                origin: Origin::env(variable),
+            }));
+        }
+        Ok(from_file.map(|value| Setting {
+            value,
+            origin: self.file(field),
+        }))
+    }
+
+    fn file(&self, field: &'static str) -> Origin {
+        Origin::File {
+            file: self.file_name.to_owned(),
+            field,
+        }
+    }
+}
+
+fn invalid(origin: Origin, problem: SettingError) -> ConfigError {
+    ConfigError::Invalid { origin, problem }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<RawFile, ConfigError> {
+    toml::from_str(text).map_err(|error| {
+        let line = error
+            .span()
+            .map(|span| text.get(..span.start).unwrap_or(text).matches('\n').count() + 1)
+            .unwrap_or(1);
+        ConfigError::ParseFile {
+            path: path.to_path_buf(),
+            line,
+            message: error.message().replace('\n', " "),
+        }
+    })
+}
+
+/// A path from the file is relative to the file's directory; one from the environment is used
+/// as given.
+fn resolve(file_dir: &Path, setting: &Setting<String>, path: PathBuf) -> PathBuf {
+    match setting.origin {
+        Origin::File { .. } if path.is_relative() => file_dir.join(path),
+        _ => path,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation, one function per setting or section.
+
+fn parse_bind(setting: &Setting<String>) -> Result<SocketAddr, ConfigError> {
+    setting.value.trim().parse().map_err(|_| {
+        invalid(
+            setting.origin.clone(),
+            SettingError::NotSocketAddress {
+                value: setting.value.clone(),
+            },
+        )
+    })
+}
+
+/// An absolute http(s) URL, http only on loopback, no credentials, no query or fragment.
+fn parse_web_url(setting: &Setting<String>) -> Result<Url, ConfigError> {
+    let fail = |problem| invalid(setting.origin.clone(), problem);
+    let value = setting.value.trim();
+    let url = Url::parse(value).map_err(|_| {
+        fail(SettingError::InvalidUrl {
+            value: value.to_owned(),
+        })
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(fail(SettingError::InsecureHttp {
+                host: url.host_str().unwrap_or_default().to_owned(),
+            }));
+        }
+        scheme => {
+            return Err(fail(SettingError::UnsupportedScheme {
+                scheme: scheme.to_owned(),
+            }));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(fail(SettingError::InvalidUrl {
+            value: value.to_owned(),
+        }));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(fail(SettingError::HasCredentials));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(fail(SettingError::HasQueryOrFragment {
+            value: value.to_owned(),
+        }));
+    }
+    Ok(url)
+}
+
+fn parse_public_url(setting: &Setting<String>) -> Result<Url, ConfigError> {
+    let url = parse_web_url(setting)?;
+    if url.path() != "/" {
+        return Err(invalid(
+            setting.origin.clone(),
+            SettingError::HasPath {
+                path: url.path().to_owned(),
+            },
+        ));
+    }
+    Ok(url)
+}
+
+fn build_provider(cx: &Lookup<'_>, raw: RawProvider) -> Result<Provider, ConfigError> {
+    let issuer = cx.lookup(ENV_ISSUER, raw.issuer, "provider.issuer");
+    let client_id = cx.lookup(ENV_CLIENT_ID, raw.client_id, "provider.client_id");
+    let client_secret = cx.lookup(
+        ENV_CLIENT_SECRET,
+        raw.client_secret,
+        "provider.client_secret",
+    );
+    let level_source = build_level_source(cx, raw.acr_level1, raw.acr_level2, raw.level_source)?;
+
+    let Some(issuer) = issuer else {
+        if let Some(setting) = client_id.or(client_secret) {
+            return Err(invalid(setting.origin, SettingError::NeedsIssuer));
+        }
+        return Ok(Provider::Simulator { level_source });
+    };
+    if issuer.value.trim().is_empty() {
+        return Err(invalid(issuer.origin, SettingError::Empty));
+    }
+    // The issuer is kept exactly as written: OIDC compares it character for character.
+    parse_web_url(&issuer)?;
+    let client_id = match client_id {
+        Some(setting) if !setting.value.trim().is_empty() => setting.value.trim().to_owned(),
+        Some(setting) => return Err(invalid(setting.origin, SettingError::Empty)),
+        None => {
+            return Err(invalid(
+                Origin::env(ENV_CLIENT_ID),
+                SettingError::RequiredWithIssuer,
+            ));
+        }
+    };
+    let client_secret = match client_secret {
+        Some(setting) if !setting.value.is_empty() => ClientSecret(Zeroizing::new(setting.value)),
+        Some(setting) => return Err(invalid(setting.origin, SettingError::Empty)),
+        None => {
+            return Err(invalid(
+                Origin::env(ENV_CLIENT_SECRET),
+                SettingError::RequiredWithIssuer,
+            ));
+        }
+    };
+    let level_source = level_source
+        .ok_or_else(|| invalid(Origin::env(ENV_ACR_LEVEL2), SettingError::NoLevelSource))?;
+    Ok(Provider::External(ExternalProvider {
+        issuer: issuer.value.trim().to_owned(),
+        client_id,
+        client_secret,
+        level_source,
+    }))
+}
+
+fn build_level_source(
+    cx: &Lookup<'_>,
+    file_level1: Option<Vec<String>>,
+    file_level2: Option<Vec<String>>,
+    file_source: Option<LevelSource>,
+) -> Result<Option<LevelSource>, ConfigError> {
+    if file_source.is_some() && (file_level1.is_some() || file_level2.is_some()) {
+        return Err(invalid(
+            cx.file("provider.level_source"),
+            SettingError::ConflictingLevelSource,
+        ));
+    }
+    let level1 = cx.lookup_list(ENV_ACR_LEVEL1, file_level1, "provider.acr_level1")?;
+    let level2 = cx.lookup_list(ENV_ACR_LEVEL2, file_level2, "provider.acr_level2")?;
+    if level1.is_none() && level2.is_none() {
+        return Ok(file_source);
+    }
+    let level2_origin = level2
+        .as_ref()
+        .map_or_else(|| Origin::env(ENV_ACR_LEVEL2), |s| s.origin.clone());
+    let level1_origin = level1
+        .as_ref()
+        .map_or_else(|| Origin::env(ENV_ACR_LEVEL1), |s| s.origin.clone());
+    let level1 = level1.map(|s| s.value).unwrap_or_default();
+    let level2 = level2.map(|s| s.value).unwrap_or_default();
+    let table = AcrTable::new(level1.clone(), level2).map_err(|error| {
+        // Name the list that holds the offending value; a value repeated across both lists is
+        // reported where it repeats, in level 2.
+        let in_level1 = match &error {
+            LevelSourceError::MalformedValue { value }
+            | LevelSourceError::KeycloakDefaultAcr { value } => level1.contains(value),
+            LevelSourceError::DuplicateValue { value } => {
+                level1.iter().filter(|v| *v == value).count() > 1
+            }
+            _ => false,
+        };
+        let origin = if in_level1 {
+            level1_origin.clone()
+        } else {
+            level2_origin.clone()
+        };
+        invalid(origin, SettingError::AcrValues(error))
+    })?;
+    Ok(Some(LevelSource::acr(table)))
+}
+
+fn build_ward(
+    cx: &Lookup<'_>,
+    raw: RawWard,
+    file_dir: &Path,
+    defaults_base: Option<&Path>,
+) -> Result<WardConfig, ConfigError> {
+    let code = match raw.code {
+        Some(code) => {
+            let valid =
+                code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) && code != "00000";
+            if !valid {
+                return Err(invalid(
+                    cx.file("ward.code"),
+                    SettingError::InvalidWardCode { value: code },
+                ));
+            }
+            Some(code)
+        }
+        None => None,
+    };
+    let path = |value: Option<String>, field: &'static str, default: &str| match value {
+        Some(value) if value.trim().is_empty() => Err(invalid(cx.file(field), SettingError::Empty)),
+        Some(value) if Path::new(&value).is_relative() => Ok(file_dir.join(value)),
+        Some(value) => Ok(PathBuf::from(value)),
+        None => Ok(defaults_base.map_or_else(|| PathBuf::from(default), |b| b.join(default))),
+    };
+    Ok(WardConfig {
+        code,
+        catalog: path(raw.catalog, "ward.catalog", DEFAULT_CATALOG)?,
+        directory: path(raw.directory, "ward.directory", DEFAULT_DIRECTORY)?,
+    })
+}
+
+fn build_staff(cx: &Lookup<'_>, raw: RawStaff) -> Result<StaffConfig, ConfigError> {
+    if raw.subjects.iter().any(|s| s.trim().is_empty()) {
+        return Err(invalid(cx.file("staff.subjects"), SettingError::Empty));
+    }
+    let role = match (raw.role_claim, raw.role_value) {
+        (None, None) => None,
+        (Some(claim), Some(value)) => {
+            if claim.trim().is_empty() {
+                return Err(invalid(cx.file("staff.role_claim"), SettingError::Empty));
+            }
+            if value.trim().is_empty() {
+                return Err(invalid(cx.file("staff.role_value"), SettingError::Empty));
+            }
+            Some((claim, value))
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                cx.file("staff.role_value"),
+                SettingError::IncompleteStaffRole,
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                cx.file("staff.role_claim"),
+                SettingError::IncompleteStaffRole,
+            ));
+        }
+    };
+    Ok(StaffConfig {
+        subjects: raw.subjects,
+        role,
+    })
+}
+
+fn build_session(cx: &Lookup<'_>, raw: RawSession) -> Result<SessionTimeouts, ConfigError> {
+    let check = |value: i64, field: &'static str| {
+        if (1..=MAX_SESSION_MINUTES).contains(&value) {
+            Ok(value)
+        } else {
+            Err(invalid(
+                cx.file(field),
+                SettingError::TimeoutOutOfRange { value },
+            ))
+        }
+    };
+    let idle = check(
+        raw.idle_minutes.unwrap_or(DEFAULT_IDLE_MINUTES),
+        "session.idle_minutes",
+    )?;
+    let absolute = check(
+        raw.absolute_minutes.unwrap_or(DEFAULT_ABSOLUTE_MINUTES),
+        "session.absolute_minutes",
+    )?;
+    if idle > absolute {
+        let field = if raw.idle_minutes.is_some() {
+            "session.idle_minutes"
+        } else {
+            "session.absolute_minutes"
+        };
+        return Err(invalid(
+            cx.file(field),
+            SettingError::IdleExceedsAbsolute { idle, absolute },
+        ));
+    }
+    Ok(SessionTimeouts {
+        idle_minutes: idle,
+        absolute_minutes: absolute,
+    })
+}
+
+#[cfg(test)]
+mod tests;

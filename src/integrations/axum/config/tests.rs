@@ -1,0 +1,651 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+use super::*;
+use crate::assurance::{Level, ReturnedClaims};
+
+const EXTERNAL: [(&str, &str); 5] = [
+    ("WARDGATE_ISSUER", "https://sso.example.vn/realms/ward"),
+    ("WARDGATE_CLIENT_ID", "ward-portal"),
+    ("WARDGATE_CLIENT_SECRET", "s3cret-value"),
+    ("WARDGATE_ACR_LEVEL1", "LoA1"),
+    ("WARDGATE_ACR_LEVEL2", "LoA2"),
+];
+
+fn loader(env: &[(&str, &str)]) -> ConfigLoader {
+    let map: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    GatewayConfig::loader(move |name| map.get(name).cloned())
+}
+
+fn load(env: &[(&str, &str)], toml: &str) -> Result<GatewayConfig, ConfigError> {
+    loader(env).load_str("gateway.toml", toml)
+}
+
+fn error(env: &[(&str, &str)], toml: &str) -> String {
+    match load(env, toml) {
+        Ok(config) => panic!("expected an error, got {config:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env: Vec<_> = EXTERNAL
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .copied()
+        .collect();
+    env.extend(extra.iter().filter(|(_, v)| !v.is_empty()).copied());
+    env
+}
+
+fn external(config: &GatewayConfig) -> &ExternalProvider {
+    match config.provider() {
+        Provider::External(provider) => provider,
+        Provider::Simulator { .. } => panic!("expected an external provider"),
+    }
+}
+
+#[test]
+fn defaults_run_the_simulator_on_loopback() {
+    let config = load(&[], "").unwrap();
+    assert_eq!(config.bind(), "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(config.public_url().as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(
+        config.redirect_uri().as_str(),
+        "http://127.0.0.1:8080/auth/callback"
+    );
+    assert!(!config.is_https());
+    assert!(matches!(
+        config.provider(),
+        Provider::Simulator { level_source: None }
+    ));
+    assert_eq!(config.data_dir(), Path::new("./data"));
+    assert_eq!(config.database().kind(), DatabaseKind::Sqlite);
+    assert_eq!(config.database().url(), "sqlite://./data/wardgate.db");
+    assert_eq!(config.database().sqlite_path(), Some("./data/wardgate.db"));
+    assert_eq!(config.ward().code(), None);
+    assert_eq!(config.ward().catalog(), Path::new("samples/catalog.toml"));
+    assert_eq!(config.ward().directory(), Path::new("samples/wards.toml"));
+    assert!(config.staff().subjects().is_empty());
+    assert_eq!(config.staff().role_claim(), None);
+    assert_eq!(config.session(), &SessionTimeouts::default());
+    assert_eq!(config.session().idle_minutes(), 30);
+    assert_eq!(config.session().absolute_minutes(), 480);
+}
+
+#[test]
+fn load_without_file_uses_the_environment_only() {
+    let config = loader(&[("WARDGATE_BIND", "0.0.0.0:9000")]).load().unwrap();
+    assert_eq!(config.bind(), "0.0.0.0:9000".parse().unwrap());
+}
+
+#[test]
+fn defaults_base_anchors_the_sample_paths() {
+    let config = loader(&[])
+        .defaults_base("/srv/wardgate")
+        .load_str("gateway.toml", "")
+        .unwrap();
+    assert_eq!(
+        config.ward().catalog(),
+        Path::new("/srv/wardgate/samples/catalog.toml")
+    );
+    assert_eq!(
+        config.ward().directory(),
+        Path::new("/srv/wardgate/samples/wards.toml")
+    );
+}
+
+#[test]
+fn external_provider_from_the_environment() {
+    let config = load(&EXTERNAL, "").unwrap();
+    let provider = external(&config);
+    assert_eq!(provider.issuer(), "https://sso.example.vn/realms/ward");
+    assert_eq!(provider.client_id(), "ward-portal");
+    assert_eq!(provider.client_secret().secret(), "s3cret-value");
+    let expected = LevelSource::acr(AcrTable::new(["LoA1"], ["LoA2"]).unwrap());
+    assert_eq!(provider.level_source(), &expected);
+}
+
+#[test]
+fn issuer_is_kept_exactly_as_written() {
+    let env = with(&[("WARDGATE_ISSUER", "https://sso.example.vn")]);
+    let config = load(&env, "").unwrap();
+    assert_eq!(external(&config).issuer(), "https://sso.example.vn");
+}
+
+#[test]
+fn environment_wins_over_the_file() {
+    let toml = r#"
+bind = "127.0.0.1:7000"
+public_url = "https://file.example.vn"
+database_url = "sqlite://file.db"
+data_dir = "file-data"
+
+[provider]
+issuer = "https://file-idp.example.vn"
+client_id = "file-client"
+client_secret = "file-secret"
+acr_level1 = ["file1"]
+acr_level2 = ["file2"]
+"#;
+    let env = [
+        ("WARDGATE_BIND", "127.0.0.1:9090"),
+        ("WARDGATE_PUBLIC_URL", "https://env.example.vn/"),
+        (
+            "WARDGATE_DATABASE_URL",
+            "postgres://wardgate:pw@db.example.vn/wardgate",
+        ),
+        ("WARDGATE_DATA_DIR", "/var/lib/wardgate"),
+        ("WARDGATE_ISSUER", "https://env-idp.example.vn"),
+        ("WARDGATE_CLIENT_ID", "env-client"),
+        ("WARDGATE_CLIENT_SECRET", "env-secret"),
+        ("WARDGATE_ACR_LEVEL1", " a1 , a1b "),
+        ("WARDGATE_ACR_LEVEL2", "a2"),
+    ];
+    let config = load(&env, toml).unwrap();
+    assert_eq!(config.bind(), "127.0.0.1:9090".parse().unwrap());
+    assert_eq!(config.public_url().as_str(), "https://env.example.vn/");
+    assert_eq!(config.database().kind(), DatabaseKind::Postgres);
+    assert_eq!(config.database().sqlite_path(), None);
+    assert_eq!(config.data_dir(), Path::new("/var/lib/wardgate"));
+    let provider = external(&config);
+    assert_eq!(provider.issuer(), "https://env-idp.example.vn");
+    assert_eq!(provider.client_id(), "env-client");
+    assert_eq!(provider.client_secret().secret(), "env-secret");
+    let expected = LevelSource::acr(AcrTable::new(["a1", "a1b"], ["a2"]).unwrap());
+    assert_eq!(provider.level_source(), &expected);
+}
+
+#[test]
+fn file_values_apply_when_the_environment_is_silent() {
+    let toml = r#"
+bind = "127.0.0.1:7000"
+public_url = "https://file.example.vn"
+data_dir = "file-data"
+
+[provider]
+issuer = "https://file-idp.example.vn"
+client_id = "file-client"
+client_secret = "file-secret"
+acr_level1 = ["file1"]
+acr_level2 = ["file2", "file3"]
+
+[ward]
+code = "30316"
+catalog = "catalog.toml"
+directory = "/etc/wardgate/wards.toml"
+
+[staff]
+subjects = ["c3RhZmYtMQ"]
+role_claim = "roles"
+role_value = "ward_staff"
+
+[session]
+idle_minutes = 20
+absolute_minutes = 240
+"#;
+    let config = loader(&[("WARDGATE_BIND", "")])
+        .load_str("/etc/wardgate/gateway.toml", toml)
+        .unwrap();
+    assert_eq!(config.bind(), "127.0.0.1:7000".parse().unwrap());
+    assert_eq!(
+        config.redirect_uri().as_str(),
+        "https://file.example.vn/auth/callback"
+    );
+    assert!(config.is_https());
+    assert_eq!(config.data_dir(), Path::new("/etc/wardgate/file-data"));
+    assert_eq!(
+        config.database().url(),
+        "sqlite:///etc/wardgate/file-data/wardgate.db"
+    );
+    let provider = external(&config);
+    assert_eq!(provider.client_id(), "file-client");
+    let expected = LevelSource::acr(AcrTable::new(["file1"], ["file2", "file3"]).unwrap());
+    assert_eq!(provider.level_source(), &expected);
+    assert_eq!(config.ward().code(), Some("30316"));
+    assert_eq!(
+        config.ward().catalog(),
+        Path::new("/etc/wardgate/catalog.toml")
+    );
+    assert_eq!(
+        config.ward().directory(),
+        Path::new("/etc/wardgate/wards.toml")
+    );
+    assert_eq!(config.staff().subjects(), ["c3RhZmYtMQ".to_owned()]);
+    assert_eq!(config.staff().role_claim(), Some(("roles", "ward_staff")));
+    assert_eq!(config.session().idle_minutes(), 20);
+    let session = config.session().session_config();
+    assert_eq!(session.idle_timeout, TimeDelta::minutes(20));
+    assert_eq!(session.absolute_timeout, TimeDelta::minutes(240));
+}
+
+#[test]
+fn level_source_from_the_file() {
+    let toml = r#"
+[provider]
+issuer = "https://sso.example.vn"
+client_id = "c"
+client_secret = "s"
+level_source = { source = "userinfo_claim", claim = "accountLevel", level1 = [1], level2 = [2, "2"] }
+"#;
+    let config = load(&[], toml).unwrap();
+    let source = external(&config).level_source();
+    let userinfo = json!({"accountLevel": "2"});
+    let claims = ReturnedClaims::new(None, userinfo.as_object());
+    assert_eq!(source.level(claims), Some(Level::Two));
+    assert!(source.needs_userinfo());
+}
+
+#[test]
+fn level_source_preset_and_simulator_override() {
+    let toml = "[provider]\nlevel_source = { source = \"preset\", preset = \"vneid\" }\n";
+    let config = load(&[], toml).unwrap();
+    match config.provider() {
+        Provider::Simulator {
+            level_source: Some(source),
+        } => assert_eq!(source, &LevelSource::vneid()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn acr_values_from_the_environment_replace_the_file_level_source() {
+    let toml = "[provider]\nlevel_source = { source = \"preset\", preset = \"vneid\" }\n";
+    let config = load(&EXTERNAL, toml).unwrap();
+    let expected = LevelSource::acr(AcrTable::new(["LoA1"], ["LoA2"]).unwrap());
+    assert_eq!(external(&config).level_source(), &expected);
+}
+
+#[test]
+fn config_file_is_read_from_disk() {
+    let dir = std::env::temp_dir().join(format!("wardgate-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        "bind = \"127.0.0.1:7001\"\n[ward]\ncatalog = \"c.toml\"\n",
+    )
+    .unwrap();
+    let config = loader(&[]).file(&path).load().unwrap();
+    assert_eq!(config.bind(), "127.0.0.1:7001".parse().unwrap());
+    assert_eq!(config.ward().catalog(), dir.join("c.toml"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn missing_config_file_names_it() {
+    let error = loader(&[])
+        .optional_file(Some(PathBuf::from("/nonexistent/gateway.toml")))
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("config file `/nonexistent/gateway.toml`: cannot be read: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn toml_errors_name_the_file_and_line() {
+    assert_eq!(
+        error(&[], "bind = \"127.0.0.1:1\"\n\n[provider]\nisuer = \"x\"\n"),
+        "config file `gateway.toml`: line 4: unknown field `isuer`, expected one of `issuer`, \
+         `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`"
+    );
+    assert_eq!(
+        error(&[], "[session]\nidle_minutes = \"ten\"\n"),
+        "config file `gateway.toml`: line 2: invalid type: string \"ten\", expected i64"
+    );
+    let keycloak = "[provider]\nlevel_source = { source = \"acr\", level2 = [\"1\"] }\n";
+    assert!(
+        error(&[], keycloak)
+            .starts_with("config file `gateway.toml`: line 2: acr value `1` is Keycloak's default")
+    );
+}
+
+#[test]
+fn bind_must_be_a_socket_address() {
+    assert_eq!(
+        error(&[("WARDGATE_BIND", "localhost")], ""),
+        "WARDGATE_BIND: `localhost` is not a socket address such as `127.0.0.1:8080`"
+    );
+    assert_eq!(
+        error(&[], "bind = \"8080\""),
+        "gateway.toml: bind: `8080` is not a socket address such as `127.0.0.1:8080`"
+    );
+}
+
+#[test]
+fn public_url_is_validated() {
+    let cases = [
+        (
+            "not a url",
+            "WARDGATE_PUBLIC_URL: `not a url` is not an absolute URL",
+        ),
+        (
+            "http://portal.example.vn",
+            "WARDGATE_PUBLIC_URL: plain http is accepted only on a loopback host, not \
+             `portal.example.vn`: use https",
+        ),
+        (
+            "ftp://portal.example.vn",
+            "WARDGATE_PUBLIC_URL: scheme `ftp` is not supported: use https (http only on a \
+             loopback host)",
+        ),
+        (
+            "https://portal.example.vn/ward",
+            "WARDGATE_PUBLIC_URL: path `/ward` is not supported: serve the gateway at the root \
+             of its host",
+        ),
+        (
+            "https://portal.example.vn/?a=b",
+            "WARDGATE_PUBLIC_URL: `https://portal.example.vn/?a=b` must not have a query or \
+             fragment",
+        ),
+        (
+            "https://admin:pw@portal.example.vn/",
+            "WARDGATE_PUBLIC_URL: must not contain a user name or password",
+        ),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(error(&[("WARDGATE_PUBLIC_URL", value)], ""), expected);
+    }
+    for loopback in [
+        "http://localhost:8080",
+        "http://[::1]:8080/",
+        "http://127.0.0.2",
+    ] {
+        assert!(
+            load(&[("WARDGATE_PUBLIC_URL", loopback)], "").is_ok(),
+            "{loopback}"
+        );
+    }
+    assert_eq!(
+        error(&[], "public_url = \"http://10.0.0.1\""),
+        "gateway.toml: public_url: plain http is accepted only on a loopback host, not \
+         `10.0.0.1`: use https"
+    );
+}
+
+#[test]
+fn issuer_http_only_on_loopback() {
+    assert_eq!(
+        error(&with(&[("WARDGATE_ISSUER", "http://sso.example.vn")]), ""),
+        "WARDGATE_ISSUER: plain http is accepted only on a loopback host, not `sso.example.vn`: \
+         use https"
+    );
+    assert!(load(&with(&[("WARDGATE_ISSUER", "http://127.0.0.1:9000")]), "").is_ok());
+    assert_eq!(
+        error(
+            &with(&[("WARDGATE_ISSUER", "https://sso.example.vn/#x")]),
+            ""
+        ),
+        "WARDGATE_ISSUER: `https://sso.example.vn/#x` must not have a query or fragment"
+    );
+    assert_eq!(
+        error(&[], "[provider]\nissuer = \"sso.example.vn\"\n"),
+        "gateway.toml: provider.issuer: `sso.example.vn` is not an absolute URL"
+    );
+}
+
+#[test]
+fn issuer_requires_client_id_secret_and_level_source() {
+    assert_eq!(
+        error(&with(&[("WARDGATE_CLIENT_ID", "")]), ""),
+        "WARDGATE_CLIENT_ID: is required when an external provider is set (`WARDGATE_ISSUER` \
+         or provider.issuer)"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_CLIENT_SECRET", "")]), ""),
+        "WARDGATE_CLIENT_SECRET: is required when an external provider is set \
+         (`WARDGATE_ISSUER` or provider.issuer)"
+    );
+    assert_eq!(
+        error(
+            &with(&[("WARDGATE_ACR_LEVEL1", ""), ("WARDGATE_ACR_LEVEL2", "")]),
+            ""
+        ),
+        "WARDGATE_ACR_LEVEL2: is required when an external provider is set, unless the config \
+         file sets provider.level_source"
+    );
+    assert_eq!(
+        error(
+            &with(&[("WARDGATE_CLIENT_ID", "")]),
+            "[provider]\nclient_id = \" \"\n"
+        ),
+        "gateway.toml: provider.client_id: is empty"
+    );
+}
+
+#[test]
+fn client_settings_without_issuer_are_refused() {
+    assert_eq!(
+        error(&[("WARDGATE_CLIENT_ID", "ward-portal")], ""),
+        "WARDGATE_CLIENT_ID: is set but no issuer is: set `WARDGATE_ISSUER` too, or remove it to \
+         use the built-in provider simulator"
+    );
+    assert_eq!(
+        error(&[], "[provider]\nclient_secret = \"s\"\n"),
+        "gateway.toml: provider.client_secret: is set but no issuer is: set `WARDGATE_ISSUER` \
+         too, or remove it to use the built-in provider simulator"
+    );
+}
+
+#[test]
+fn acr_values_are_validated() {
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL2", "LoA2,,LoA3")]), ""),
+        "WARDGATE_ACR_LEVEL2: `LoA2,,LoA3` has an empty item"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL1", "LoA1,")]), ""),
+        "WARDGATE_ACR_LEVEL1: `LoA1,` has an empty item"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL1", "1")]), ""),
+        "WARDGATE_ACR_LEVEL1: acr value `1` is Keycloak's default login-freshness value, not an \
+         identity level; map the level from a claim instead"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL2", "0")]), ""),
+        "WARDGATE_ACR_LEVEL2: acr value `0` is Keycloak's default login-freshness value, not an \
+         identity level; map the level from a claim instead"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL2", "LoA1")]), ""),
+        "WARDGATE_ACR_LEVEL2: value `LoA1` appears more than once"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL1", "LoA1,LoA1")]), ""),
+        "WARDGATE_ACR_LEVEL1: value `LoA1` appears more than once"
+    );
+    assert_eq!(
+        error(&with(&[("WARDGATE_ACR_LEVEL2", "")]), ""),
+        "WARDGATE_ACR_LEVEL2: no value is given for level 2"
+    );
+    assert_eq!(
+        error(&[], "[provider]\nacr_level2 = [\"a b\"]\n"),
+        "gateway.toml: provider.acr_level2: value `a b` is malformed: use a non-empty string \
+         without spaces, or an integer"
+    );
+}
+
+#[test]
+fn level_source_conflicts_with_acr_fields_in_the_file() {
+    let toml = "[provider]\nacr_level2 = [\"LoA2\"]\nlevel_source = { source = \"preset\", preset = \"vneid\" }\n";
+    assert_eq!(
+        error(&[], toml),
+        "gateway.toml: provider.level_source: cannot be combined with provider.acr_level1 or \
+         provider.acr_level2: choose one"
+    );
+}
+
+#[test]
+fn database_url_is_validated() {
+    let config = load(
+        &[("WARDGATE_DATABASE_URL", "sqlite:///var/lib/w.db?mode=rwc")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(config.database().sqlite_path(), Some("/var/lib/w.db"));
+    let config = load(
+        &[("WARDGATE_DATABASE_URL", "postgresql://db.example.vn/w")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(config.database().kind(), DatabaseKind::Postgres);
+    assert_eq!(
+        error(&[("WARDGATE_DATABASE_URL", "mysql://db/w")], ""),
+        "WARDGATE_DATABASE_URL: scheme `mysql` is not supported: use `sqlite://` or `postgres://`"
+    );
+    assert_eq!(
+        error(&[("WARDGATE_DATABASE_URL", "sqlite://")], ""),
+        "WARDGATE_DATABASE_URL: names no SQLite file: use `sqlite://PATH`"
+    );
+    let bad_postgres = error(&[("WARDGATE_DATABASE_URL", "postgres://user:hunter2@")], "");
+    assert_eq!(
+        bad_postgres,
+        "WARDGATE_DATABASE_URL: is not a valid `postgres://` URL with a host"
+    );
+    assert!(!bad_postgres.contains("hunter2"));
+    assert_eq!(
+        error(&[], "database_url = \"data.db\""),
+        "gateway.toml: database_url: scheme `data.db` is not supported: use `sqlite://` or \
+         `postgres://`"
+    );
+}
+
+#[test]
+fn data_dir_sets_the_default_database() {
+    let config = load(&[("WARDGATE_DATA_DIR", "/srv/data")], "").unwrap();
+    assert_eq!(config.data_dir(), Path::new("/srv/data"));
+    assert_eq!(config.database().url(), "sqlite:///srv/data/wardgate.db");
+    assert_eq!(
+        error(&[], "data_dir = \"\""),
+        "gateway.toml: data_dir: is empty"
+    );
+}
+
+#[test]
+fn ward_section_is_validated() {
+    for code in ["3031", "303160", "3031a", "00000"] {
+        assert_eq!(
+            error(&[], &format!("[ward]\ncode = \"{code}\"\n")),
+            format!(
+                "gateway.toml: ward.code: `{code}` is not a 5-digit commune-level unit code \
+                 such as `30316`"
+            )
+        );
+    }
+    assert_eq!(
+        error(&[], "[ward]\ncatalog = \"\"\n"),
+        "gateway.toml: ward.catalog: is empty"
+    );
+}
+
+#[test]
+fn staff_section_is_validated_and_matches() {
+    assert_eq!(
+        error(&[], "[staff]\nrole_claim = \"roles\"\n"),
+        "gateway.toml: staff.role_value: staff.role_claim and staff.role_value must be set \
+         together"
+    );
+    assert_eq!(
+        error(&[], "[staff]\nrole_value = \"x\"\n"),
+        "gateway.toml: staff.role_claim: staff.role_claim and staff.role_value must be set \
+         together"
+    );
+    assert_eq!(
+        error(&[], "[staff]\nsubjects = [\"\"]\n"),
+        "gateway.toml: staff.subjects: is empty"
+    );
+
+    let config = load(
+        &[],
+        "[staff]\nsubjects = [\"abc\"]\nrole_claim = \"roles\"\nrole_value = \"ward_staff\"\n",
+    )
+    .unwrap();
+    let staff = config.staff();
+    let none = Map::new();
+    assert!(staff.is_staff("abc", &none));
+    assert!(!staff.is_staff("xyz", &none));
+    let array = json!({"roles": ["resident", "ward_staff"]});
+    assert!(staff.is_staff("xyz", array.as_object().unwrap()));
+    let single = json!({"roles": "ward_staff"});
+    assert!(staff.is_staff("xyz", single.as_object().unwrap()));
+    let other = json!({"roles": ["resident"]});
+    assert!(!staff.is_staff("xyz", other.as_object().unwrap()));
+}
+
+#[test]
+fn session_section_is_validated() {
+    assert_eq!(
+        error(&[], "[session]\nidle_minutes = 0\n"),
+        "gateway.toml: session.idle_minutes: 0 minutes is out of range: use 1 to 10080"
+    );
+    assert_eq!(
+        error(&[], "[session]\nabsolute_minutes = 20000\n"),
+        "gateway.toml: session.absolute_minutes: 20000 minutes is out of range: use 1 to 10080"
+    );
+    assert_eq!(
+        error(&[], "[session]\nidle_minutes = 60\nabsolute_minutes = 30\n"),
+        "gateway.toml: session.idle_minutes: the idle timeout (60 minutes) exceeds the absolute \
+         timeout (30 minutes)"
+    );
+    assert_eq!(
+        error(&[], "[session]\nabsolute_minutes = 10\n"),
+        "gateway.toml: session.absolute_minutes: the idle timeout (30 minutes) exceeds the \
+         absolute timeout (10 minutes)"
+    );
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let env = with(&[(
+        "WARDGATE_DATABASE_URL",
+        "postgres://wardgate:db-password@db.example.vn/wardgate",
+    )]);
+    let config = load(&env, "").unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("s3cret-value"), "{debug}");
+    assert!(!debug.contains("db-password"), "{debug}");
+    assert!(debug.contains("ClientSecret([redacted])"), "{debug}");
+    assert!(debug.contains(r#"url: "[redacted]""#), "{debug}");
+    assert_eq!(
+        format!("{:?}", external(&config).client_secret()),
+        "ClientSecret([redacted])"
+    );
+    assert!(!format!("{:?}", loader(&EXTERNAL)).contains("s3cret"));
+}
+
+#[test]
+fn command_line_arguments() {
+    let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(config_file_from_args(args(&[])).unwrap(), None);
+    assert_eq!(
+        config_file_from_args(args(&["--config", "a.toml"])).unwrap(),
+        Some(PathBuf::from("a.toml"))
+    );
+    assert_eq!(
+        config_file_from_args(args(&["--config=b.toml"])).unwrap(),
+        Some(PathBuf::from("b.toml"))
+    );
+    assert_eq!(
+        config_file_from_args(args(&["--config"]))
+            .unwrap_err()
+            .to_string(),
+        "command line: `--config` needs a file: `--config FILE`"
+    );
+    assert_eq!(
+        config_file_from_args(args(&["--verbose"]))
+            .unwrap_err()
+            .to_string(),
+        "command line: unknown argument `--verbose`: the only argument is `--config FILE`"
+    );
+}

@@ -1,0 +1,312 @@
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use pretty_assertions::assert_eq;
+use tower::ServiceExt as _;
+
+use super::*;
+
+/// One parsed sample line.
+#[derive(Debug, PartialEq)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A strict parser for the subset of the exposition format we emit; fails the test on anything
+/// malformed, and checks that every sample's family was announced by HELP and TYPE lines.
+fn parse(text: &str) -> (Vec<Sample>, BTreeMap<String, String>) {
+    assert!(text.ends_with('\n'), "output must end with a newline");
+    let mut types = BTreeMap::new();
+    let mut helped = Vec::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("help text");
+            assert!(!help.is_empty());
+            helped.push(name.to_owned());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("type");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{kind}");
+            assert_eq!(
+                helped.last().map(String::as_str),
+                Some(name),
+                "HELP before TYPE"
+            );
+            types.insert(name.to_owned(), kind.to_owned());
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unexpected comment {line}");
+        let (series, value) = line.rsplit_once(' ').expect("value");
+        let value: f64 = value.parse().expect("numeric value");
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').expect("closing brace");
+                (name, parse_labels(body))
+            }
+            None => (series, BTreeMap::new()),
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| types.get(*base).map(String::as_str) == Some("histogram"))
+            .unwrap_or(name);
+        assert!(types.contains_key(family), "sample {name} without TYPE");
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    (samples, types)
+}
+
+fn parse_labels(body: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut chars = body.chars().peekable();
+    while chars.peek().is_some() {
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        loop {
+            match chars.next().expect("unterminated label value") {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(c @ ('\\' | '"')) => value.push(c),
+                    other => panic!("bad escape {other:?}"),
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.insert(name, value);
+        match chars.next() {
+            Some(',') | None => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    labels
+}
+
+fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
+    samples.iter().find(|s| {
+        s.name == name
+            && s.labels.len() == labels.len()
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+    })
+}
+
+#[test]
+fn empty_metrics_announce_every_family() {
+    let (samples, types) = parse(&Metrics::new().render());
+    let expected: BTreeMap<String, String> = [
+        ("wardgate_decisions_total", "counter"),
+        ("wardgate_http_request_duration_seconds", "histogram"),
+        ("wardgate_http_requests_in_flight", "gauge"),
+        ("wardgate_http_requests_total", "counter"),
+        ("wardgate_logins_total", "counter"),
+        ("wardgate_referrals_total", "counter"),
+        ("wardgate_submissions_total", "counter"),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_owned(), t.to_owned()))
+    .collect();
+    assert_eq!(types, expected);
+    assert_eq!(
+        samples,
+        vec![Sample {
+            name: "wardgate_http_requests_in_flight".to_owned(),
+            labels: BTreeMap::new(),
+            value: 0.0
+        }]
+    );
+}
+
+#[test]
+fn counters_are_rendered_with_their_labels() {
+    let metrics = Metrics::new();
+    metrics.record_decision("online", "level_sufficient");
+    metrics.record_decision("in_person", "level_too_low");
+    metrics.record_decision("in_person", "level_too_low");
+    metrics.record_login("success");
+    metrics.record_submission("accepted");
+    metrics.record_submission("accepted");
+    metrics.record_submission("invalid");
+    metrics.record_referral("no_eid");
+    let (samples, _) = parse(&metrics.render());
+    let value = |name, labels: &[(&str, &str)]| find(&samples, name, labels).map(|s| s.value);
+    assert_eq!(
+        value(
+            "wardgate_decisions_total",
+            &[("outcome", "in_person"), ("reason", "level_too_low")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            "wardgate_decisions_total",
+            &[("outcome", "online"), ("reason", "level_sufficient")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value("wardgate_logins_total", &[("result", "success")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value("wardgate_submissions_total", &[("result", "accepted")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value("wardgate_submissions_total", &[("result", "invalid")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value("wardgate_referrals_total", &[("reason", "no_eid")]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn histogram_buckets_are_cumulative() {
+    let metrics = Metrics::new();
+    let route = "/api/procedures/{code}/decision";
+    for micros in [100, 700, 3_000, 40_000, 2_000_000] {
+        metrics.record_request(route, StatusCode::OK, Duration::from_micros(micros));
+    }
+    metrics.record_request(route, StatusCode::NOT_FOUND, Duration::from_micros(200));
+    let (samples, _) = parse(&metrics.render());
+    let bucket = |le: &str| {
+        find(
+            &samples,
+            "wardgate_http_request_duration_seconds_bucket",
+            &[("route", route), ("le", le)],
+        )
+        .map(|s| s.value)
+    };
+    assert_eq!(bucket("0.0005"), Some(2.0));
+    assert_eq!(bucket("0.001"), Some(3.0));
+    assert_eq!(bucket("0.005"), Some(4.0));
+    assert_eq!(bucket("0.05"), Some(5.0));
+    assert_eq!(bucket("1"), Some(5.0));
+    assert_eq!(bucket("+Inf"), Some(6.0));
+    let count = find(
+        &samples,
+        "wardgate_http_request_duration_seconds_count",
+        &[("route", route)],
+    );
+    assert_eq!(count.map(|s| s.value), Some(6.0));
+    let sum = find(
+        &samples,
+        "wardgate_http_request_duration_seconds_sum",
+        &[("route", route)],
+    )
+    .map(|s| s.value)
+    .unwrap();
+    assert!((sum - 2.044).abs() < 1e-9, "{sum}");
+    let mut previous = 0.0;
+    for s in samples
+        .iter()
+        .filter(|s| s.name == "wardgate_http_request_duration_seconds_bucket")
+    {
+        assert!(s.value >= previous);
+        previous = s.value;
+    }
+    assert_eq!(
+        find(
+            &samples,
+            "wardgate_http_requests_total",
+            &[("route", route), ("status", "404")]
+        )
+        .map(|s| s.value),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn label_values_are_escaped() {
+    let metrics = Metrics::new();
+    metrics.record_request("/a\"b\\c\nd", StatusCode::OK, Duration::ZERO);
+    let text = metrics.render();
+    assert!(text.contains(r#"route="/a\"b\\c\nd""#), "{text}");
+    let (samples, _) = parse(&text);
+    assert!(
+        find(
+            &samples,
+            "wardgate_http_requests_total",
+            &[("route", "/a\"b\\c\nd"), ("status", "200")]
+        )
+        .is_some()
+    );
+}
+
+fn router(metrics: Arc<Metrics>) -> Router {
+    let for_handler = metrics.clone();
+    Router::new()
+        .route("/api/procedures/{code}/decision", get(|| async { "{}" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = for_handler.clone();
+                async move { metrics.response() }
+            }),
+        )
+        .layer(from_fn_with_state(metrics, metrics_middleware))
+}
+
+#[tokio::test]
+async fn middleware_labels_by_route_template_never_raw_path() {
+    let metrics = Arc::new(Metrics::new());
+    let app = router(metrics.clone());
+    for uri in [
+        "/api/procedures/079203001234/decision",
+        "/api/procedures/nguyen-van-a/decision",
+        "/no/such/079203001234",
+    ] {
+        let request = http::Request::get(uri).body(Body::empty()).unwrap();
+        app.clone().oneshot(request).await.unwrap();
+    }
+    let response = app
+        .oneshot(http::Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers().get(CONTENT_TYPE).unwrap(),
+        CONTENT_TYPE_TEXT
+    );
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(!text.contains("079203001234"), "{text}");
+    assert!(!text.contains("nguyen"), "{text}");
+    let (samples, _) = parse(&text);
+    let requests = |route, status| {
+        find(
+            &samples,
+            "wardgate_http_requests_total",
+            &[("route", route), ("status", status)],
+        )
+        .map(|s| s.value)
+    };
+    assert_eq!(
+        requests("/api/procedures/{code}/decision", "200"),
+        Some(2.0)
+    );
+    assert_eq!(requests(UNMATCHED_ROUTE, "404"), Some(1.0));
+    // The /metrics request itself is in flight while rendering.
+    assert_eq!(
+        find(&samples, "wardgate_http_requests_in_flight", &[]).map(|s| s.value),
+        Some(1.0)
+    );
+    assert_eq!(metrics.in_flight.load(Ordering::Relaxed), 0);
+}

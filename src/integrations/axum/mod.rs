@@ -1,0 +1,36 @@
+//! The axum integration: the building blocks of the ward gateway.
+//!
+//! Rules this module enforces:
+//!
+//! 1. Configuration is validated once at start-up ([`config`]); a bad value stops the gateway
+//!    with a message naming the environment variable or the file and field.
+//! 2. Every response carries the security headers and a request id ([`security`]).
+//! 3. Metrics labels are fixed enumerations and route templates only, never personal data
+//!    ([`metrics`]).
+//! 4. Pages are server-rendered, escaped by construction, Vietnamese first and usable without
+//!    JavaScript ([`html`]).
+//! 5. The JSON API is described by an OpenAPI 3.1 document ([`openapi`]).
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, middleware, routing::get};
+//! use wardgate::clock::SystemRandom;
+//! use wardgate::integrations::axum::{html, metrics, security};
+//!
+//! let metrics = Arc::new(metrics::Metrics::new());
+//! let public_url = "https://dichvucong.example.vn/".parse()?;
+//! let router: Router = Router::new()
+//!     .route(html::STYLESHEET_PATH, get(html::stylesheet))
+//!     .layer(middleware::from_fn_with_state(metrics.clone(), metrics::metrics_middleware))
+//!     .layer(security::security_layer(&public_url, Arc::new(SystemRandom::new())));
+//! # let _ = router;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod config;
+pub mod html;
+pub mod metrics;
+pub mod openapi;
+pub mod security;

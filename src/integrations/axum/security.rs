@@ -1,0 +1,234 @@
+//! Security headers and request ids on every response.
+//!
+//! Rules this module enforces:
+//!
+//! 1. Every response carries a strict `Content-Security-Policy` (no scripts, styles only from
+//!    this origin, forms only to this origin, never framed), `X-Content-Type-Options: nosniff`,
+//!    `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`,
+//!    `Cross-Origin-Opener-Policy: same-origin` and a `Permissions-Policy` that turns off the
+//!    powerful features pages never use.
+//! 2. `Strict-Transport-Security` is sent only when the public URL is https: on plain http
+//!    browsers ignore it, and on a loopback development host it would pin `localhost`.
+//! 3. A response without its own `Cache-Control` gets `no-store`: pages show personal data and
+//!    must not be cached by the browser or a proxy. Static assets (the stylesheet) set their own
+//!    `Cache-Control`, which is kept.
+//! 4. Every request has an `x-request-id`: a well-formed incoming one (1–64 characters of
+//!    `A–Z a–z 0–9 . _ -`) is kept, anything else is replaced by a random one, so a client
+//!    cannot inject text into logs. The id is put in the request headers and extensions
+//!    ([`RequestId`]) for handlers and logs, and echoed on the response.
+//! 5. A header a handler already set is kept, so a handler can tighten a policy for its
+//!    response; the request id is always the one chosen by rule 4.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, body::Body, routing::get};
+//! use tower::ServiceExt as _;
+//! use wardgate::clock::SystemRandom;
+//! use wardgate::integrations::axum::security::security_layer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let public_url = "https://dichvucong.example.vn/".parse()?;
+//! let app: Router = Router::new()
+//!     .route("/healthz", get(|| async { "ok" }))
+//!     .layer(security_layer(&public_url, Arc::new(SystemRandom::new())));
+//!
+//! let response = app.oneshot(http::Request::get("/healthz").body(Body::empty())?).await?;
+//! assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+//! assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000");
+//! assert!(response.headers().contains_key("x-request-id"));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use axum::extract::MatchedPath;
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderName, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use tower::{Layer, Service};
+use url::Url;
+
+pub use tower_http::request_id::RequestId;
+
+use crate::clock::{Random, random_token};
+
+/// The request id header.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The Content Security Policy of every response: pages have no scripts and no inline styles.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The Permissions Policy: features the pages never use are off.
+pub const PERMISSIONS_POLICY_VALUE: &str =
+    "camera=(), geolocation=(), microphone=(), payment=(), usb=()";
+
+/// The HSTS value sent over https: one year.
+pub const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";
+
+/// The default `Cache-Control`.
+pub const NO_STORE: &str = "no-store";
+
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+const CROSS_ORIGIN_OPENER_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-opener-policy");
+
+/// The layer setting security headers and request ids, for a gateway served at `public_url`.
+///
+/// Add it last (outermost) with [`Router::layer`](axum::Router::layer), after a `TraceLayer`,
+/// so the request id exists when the trace span is made (see [`request_span`]).
+pub fn security_layer(public_url: &Url, random: Arc<dyn Random>) -> SecurityLayer {
+    SecurityLayer {
+        settings: Arc::new(Settings {
+            hsts: public_url.scheme() == "https",
+            random,
+            fallback_ids: AtomicU64::new(0),
+        }),
+    }
+}
+
+/// A `tracing` span for a request naming its method, route template and request id — never its
+/// query string (a callback's `code` and `state` must not reach the logs).
+///
+/// For `tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span)`.
+pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+    )
+}
+
+/// Sets security headers and request ids; made by [`security_layer`].
+#[derive(Clone, Debug)]
+pub struct SecurityLayer {
+    settings: Arc<Settings>,
+}
+
+impl<S> Layer<S> for SecurityLayer {
+    type Service = SecurityHeaders<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SecurityHeaders {
+            inner,
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+/// The service made by [`SecurityLayer`].
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SecurityHeaders<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let id = match request.headers().get(REQUEST_ID_HEADER) {
+            Some(value) if is_well_formed_request_id(value) => value.clone(),
+            _ => self.settings.new_request_id(),
+        };
+        request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+        request.extensions_mut().insert(RequestId::new(id.clone()));
+        let hsts = self.settings.hsts;
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = future.await?;
+            set_headers(response.headers_mut(), hsts);
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+            Ok(response)
+        })
+    }
+}
+
+struct Settings {
+    hsts: bool,
+    random: Arc<dyn Random>,
+    fallback_ids: AtomicU64,
+}
+
+impl Settings {
+    /// A random 16-character base64url id; if the random generator fails, a process-local
+    /// counter keeps requests distinguishable.
+    fn new_request_id(&self) -> HeaderValue {
+        let id = random_token::<12>(self.random.as_ref()).unwrap_or_else(|_| {
+            format!(
+                "local-{}",
+                self.fallback_ids.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"))
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("hsts", &self.hsts)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_well_formed_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=MAX_REQUEST_ID_LEN).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn set_headers(headers: &mut HeaderMap, hsts: bool) {
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    };
+    set(CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE);
+    set(X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(REFERRER_POLICY, "no-referrer");
+    set(X_FRAME_OPTIONS, "DENY");
+    set(CROSS_ORIGIN_OPENER_POLICY, "same-origin");
+    set(PERMISSIONS_POLICY, PERMISSIONS_POLICY_VALUE);
+    set(CACHE_CONTROL, NO_STORE);
+    if hsts {
+        set(STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY_VALUE);
+    }
+}
+
+#[cfg(test)]
+mod tests;
