@@ -57,6 +57,48 @@ impl Lang {
             Self::Vi => "vi",
         }
     }
+
+    /// The BCP 47 code, `vi` or `en` (same as [`as_str`](Self::as_str)).
+    pub const fn code(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// The language for exactly `vi` or `en` (case-insensitive), if supported.
+    pub fn from_code(code: &str) -> Option<Self> {
+        if code.eq_ignore_ascii_case("vi") {
+            Some(Self::Vi)
+        } else if code.eq_ignore_ascii_case("en") {
+            Some(Self::En)
+        } else {
+            None
+        }
+    }
+
+    /// The language a query string's `lang` parameter asks for; Vietnamese otherwise.
+    pub fn from_query(query: Option<&str>) -> Self {
+        query
+            .into_iter()
+            .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+            .find(|(key, _)| key == "lang")
+            .and_then(|(_, value)| Self::from_code(&value))
+            .unwrap_or_default()
+    }
+
+    /// The other language, offered by the language switch.
+    pub const fn other(self) -> Self {
+        match self {
+            Self::En => Self::Vi,
+            Self::Vi => Self::En,
+        }
+    }
+
+    /// The text in this language.
+    pub const fn pick<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Self::En => en,
+            Self::Vi => vi,
+        }
+    }
 }
 
 /// A text given by configuration in both languages.

@@ -160,66 +160,11 @@ impl FromIterator<Markup> for Markup {
     }
 }
 
-/// The language of a page: Vietnamese by default, English on request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Lang {
-    /// English.
-    En,
-    /// Vietnamese (the default).
-    #[default]
-    Vi,
-}
+pub use crate::i18n::Lang;
 
-impl Lang {
-    /// The BCP 47 code: `vi` or `en`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Vi => "vi",
-        }
-    }
-
-    /// The language for `code` (`vi`, `en`, case-insensitive), if supported.
-    pub fn from_code(code: &str) -> Option<Self> {
-        if code.eq_ignore_ascii_case("vi") {
-            Some(Self::Vi)
-        } else if code.eq_ignore_ascii_case("en") {
-            Some(Self::En)
-        } else {
-            None
-        }
-    }
-
-    /// The language a query string's `lang` parameter asks for; Vietnamese otherwise.
-    pub fn from_query(query: Option<&str>) -> Self {
-        query
-            .into_iter()
-            .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
-            .find(|(key, _)| key == "lang")
-            .and_then(|(_, value)| Self::from_code(&value))
-            .unwrap_or_default()
-    }
-
-    /// The other language, offered by the switch.
-    pub fn other(self) -> Self {
-        match self {
-            Self::En => Self::Vi,
-            Self::Vi => Self::En,
-        }
-    }
-
-    /// The text in this language.
-    pub fn pick<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Self::En => en,
-            Self::Vi => vi,
-        }
-    }
-
-    /// The language's name in itself, for the switch.
-    fn autonym(self) -> &'static str {
-        self.pick("Tiếng Việt", "English")
-    }
+/// The language's name in itself, for the switch.
+fn autonym(lang: Lang) -> &'static str {
+    lang.pick("Tiếng Việt", "English")
 }
 
 /// A server-rendered page: head, header with the ward name and the language switch, a `main`
@@ -326,7 +271,7 @@ impl Page {
             language = lang.pick("Ngôn ngữ", "Language"),
             switch = escape(&self.switch_href()),
             other = other.code(),
-            autonym = other.autonym(),
+            autonym = autonym(other),
         );
         html.push_str(self.body.as_str());
         html.push_str("</main>\n<footer class=\"site-footer\">\n<div class=\"wrap\">\n");
