@@ -272,6 +272,15 @@ impl TicketIssuer {
             issued_at: now,
             expires_at: now + self.validity,
         };
+        self.sign(ticket)
+    }
+
+    /// Signs an existing ticket, for example one read back from the store to print it again.
+    ///
+    /// # Errors
+    ///
+    /// [`TicketError::Payload`] or [`TicketError::Sign`].
+    pub fn sign(&self, ticket: Ticket) -> Result<SignedTicket, TicketError> {
         let payload = serde_json::to_vec(&ticket).map_err(|_| TicketError::Payload)?;
         let jws = self
             .key

@@ -7,6 +7,7 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod gateway;
 mod interop;
 mod oidc_flow;
 mod support {

@@ -29,8 +29,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod api;
+mod auth;
 pub mod config;
+pub mod data_dir;
+mod gateway;
 pub mod html;
 pub mod metrics;
 pub mod openapi;
+mod pages;
+mod resident;
+mod router;
 pub mod security;
+
+pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use router::{MAX_BODY_BYTES, gateway_router};

@@ -1,0 +1,162 @@
+//! The JSON API and the operations routes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::gateway::Gateway;
+use super::resident::{ResidentQuery, referral_json};
+use crate::i18n::Lang;
+use crate::policy::{Decision, Procedure};
+
+/// A JSON error body: `{"error": code, "message": text}`.
+pub(crate) fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (status, Json(json!({"error": error, "message": message}))).into_response()
+}
+
+pub(crate) fn procedure_json(procedure: &Procedure, lang: Lang) -> Value {
+    let name = procedure.name();
+    json!({
+        "code": procedure.code().as_str(),
+        "name": lang.pick(&name.vi, &name.en),
+        "name_vi": name.vi,
+        "name_en": name.en,
+        "required_level": procedure.online_level().number(),
+        "max_auth_age_seconds": procedure.max_auth_age().num_seconds(),
+        "presence_required": procedure.presence_required(),
+        "assisted_submission": procedure.assisted_submission(),
+        "fee": procedure.fee(),
+        "processing_time": procedure.processing_time(),
+        "documents": procedure.documents(),
+        "fields": procedure.fields(),
+        "example": procedure.example(),
+    })
+}
+
+/// `GET /api/procedures`.
+pub(crate) async fn procedures(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<ResidentQuery>,
+) -> Response {
+    let lang = query.lang();
+    let list: Vec<Value> = gw
+        .catalog
+        .procedures()
+        .iter()
+        .map(|p| procedure_json(p, lang))
+        .collect();
+    Json(list).into_response()
+}
+
+/// `GET /api/procedures/{code}/decision`.
+pub(crate) async fn decision(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<ResidentQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(procedure) = gw.procedure(&code) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "unknown_procedure",
+            "no procedure has this code",
+        );
+    };
+    let session = gw.session(&headers);
+    let decision = gw.evaluate(procedure, session.as_ref(), &query);
+    let mut body = decision_json(&decision, procedure);
+    if let Some((referral, ticket)) = gw.referral_with_ticket(procedure, &decision).await {
+        body["referral"] = referral_json(&referral, &ticket);
+    }
+    if matches!(decision, Decision::SignIn(_) | Decision::StepUp(_)) {
+        body["login_url"] = Value::from(format!("/login?procedure={}", procedure.code()));
+    }
+    Json(body).into_response()
+}
+
+/// The contract's decision object (without the referral).
+pub(crate) fn decision_json(decision: &Decision, procedure: &Procedure) -> Value {
+    let diagnostics = decision.diagnostics();
+    let mut body = json!({
+        "decision": decision.kind_str(),
+        "level": diagnostics.have.map(crate::Level::number),
+        "required_level": procedure.online_level().number(),
+        "reason": decision.reason().as_str(),
+        "diagnostics": diagnostics,
+    });
+    match decision {
+        Decision::Online(grant) => {
+            body["grant"] =
+                json!({"expires_at": grant.expires_at, "max_age": grant.max_age_seconds});
+        }
+        Decision::StepUp(step_up) => {
+            body["max_age"] = Value::from(step_up.requirement.max_age_seconds);
+        }
+        Decision::SignIn(sign_in) => {
+            body["max_age"] = Value::from(sign_in.requirement.max_age_seconds);
+        }
+        Decision::InPerson(_) => {}
+    }
+    body
+}
+
+/// `GET /.well-known/jwks.json`: the keys that verify receipts and tickets.
+pub(crate) async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut response = Json(gw.signing_key.jwks()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+/// `GET /api/openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    Json(super::openapi::openapi_document()).into_response()
+}
+
+/// `GET /healthz`: the process is up.
+pub(crate) async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: whether the identity provider and the store answer.
+pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    let provider = gw.rp.is_reachable().await;
+    // A cheap read the store must answer: today's bookings at the home ward.
+    let today = gw
+        .clock
+        .now()
+        .with_timezone(&crate::fallback::vietnam())
+        .date_naive();
+    let store = gw
+        .store
+        .bookings_on(gw.default_ward, None, today)
+        .await
+        .is_ok();
+    let status = if provider && store {
+        "ready"
+    } else {
+        "unavailable"
+    };
+    let code = if provider && store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": status,
+        "identity_provider": if provider { "reachable" } else { "unreachable" },
+        "database": if store { "reachable" } else { "unreachable" },
+    });
+    (code, Json(body)).into_response()
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    gw.metrics.response()
+}

@@ -1,0 +1,135 @@
+//! The gateway's keys in its data directory: generated on first start, kept afterwards.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::clock::Random;
+use crate::keys::SigningKey;
+use crate::session::KeyRing;
+
+/// File holding the cookie-sealing key ring.
+pub const SESSION_KEYS_FILE: &str = "session.keyring";
+/// File holding the Ed25519 key that signs receipts and tickets (PKCS#8).
+pub const SIGNING_KEY_FILE: &str = "signing.pk8";
+/// File holding the key of the keyed hash that pseudonymises subjects.
+pub const PSEUDONYM_KEY_FILE: &str = "pseudonym.key";
+
+/// The gateway's long-lived keys.
+pub struct GatewayKeys {
+    /// Seals session and login-flow cookies.
+    pub key_ring: KeyRing,
+    /// Signs receipts and tickets.
+    pub signing_key: SigningKey,
+    /// Keys the subject pseudonyms (32 bytes).
+    pub pseudonym_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for GatewayKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayKeys")
+            .field("key_ring", &self.key_ring)
+            .field("signing_key", &self.signing_key)
+            .field("pseudonym_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A key file could not be read, created or understood.
+#[derive(Debug, thiserror::Error)]
+#[error("key file `{}`: {problem}", path.display())]
+pub struct DataDirError {
+    path: PathBuf,
+    problem: String,
+}
+
+impl DataDirError {
+    fn new(path: &Path, problem: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.to_owned(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+impl GatewayKeys {
+    /// Loads the keys from `dir`, generating (and saving, readable by the owner only) any that
+    /// are missing.
+    ///
+    /// # Errors
+    ///
+    /// [`DataDirError`] naming the file that could not be read, written or parsed.
+    pub fn load_or_create(dir: &Path, random: &dyn Random) -> Result<Self, DataDirError> {
+        fs::create_dir_all(dir).map_err(|e| DataDirError::new(dir, e))?;
+        let ring_path = dir.join(SESSION_KEYS_FILE);
+        let key_ring = match read(&ring_path)? {
+            Some(bytes) => {
+                KeyRing::from_bytes(&bytes).map_err(|e| DataDirError::new(&ring_path, e))?
+            }
+            None => {
+                let ring =
+                    KeyRing::generate(random).map_err(|e| DataDirError::new(&ring_path, e))?;
+                let mut bytes = Zeroizing::new(Vec::new());
+                ring.write_to(&mut *bytes)
+                    .map_err(|e| DataDirError::new(&ring_path, e))?;
+                write_private(&ring_path, &bytes)?;
+                ring
+            }
+        };
+        let signing_path = dir.join(SIGNING_KEY_FILE);
+        let signing_key = match read(&signing_path)? {
+            Some(bytes) => {
+                SigningKey::from_pkcs8(&bytes).map_err(|e| DataDirError::new(&signing_path, e))?
+            }
+            None => {
+                let (key, pkcs8) = SigningKey::generate(random)
+                    .map_err(|e| DataDirError::new(&signing_path, e))?;
+                write_private(&signing_path, &pkcs8)?;
+                key
+            }
+        };
+        let pseudonym_path = dir.join(PSEUDONYM_KEY_FILE);
+        let pseudonym_key = match read(&pseudonym_path)? {
+            Some(bytes) if bytes.len() >= 32 => bytes,
+            Some(_) => return Err(DataDirError::new(&pseudonym_path, "shorter than 32 bytes")),
+            None => {
+                let mut bytes = Zeroizing::new(vec![0u8; 32]);
+                random
+                    .fill(&mut bytes)
+                    .map_err(|e| DataDirError::new(&pseudonym_path, e))?;
+                write_private(&pseudonym_path, &bytes)?;
+                bytes
+            }
+        };
+        Ok(Self {
+            key_ring,
+            signing_key,
+            pseudonym_key,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, DataDirError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DataDirError::new(path, e)),
+    }
+}
+
+/// Writes a new key file that only the owner can read; never overwrites an existing one.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| DataDirError::new(path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| DataDirError::new(path, e))
+}

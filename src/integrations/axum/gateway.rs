@@ -1,0 +1,258 @@
+//! The gateway's shared state: everything a request handler needs, built once at start-up.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+use ring::hmac;
+use url::Url;
+
+use super::config::StaffConfig;
+use super::metrics::Metrics;
+use crate::clock::{Clock, Random};
+use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
+use crate::keys::SigningKey;
+use crate::oidc::RelyingParty;
+use crate::policy::{Catalog, Procedure};
+use crate::session::{
+    CookieSettings, KeyRing, Session, SessionConfig, UsedFlowValues, find_cookie,
+};
+use crate::store::Store;
+
+/// What a gateway is built from. Every field is required; build the values at start-up.
+#[non_exhaustive]
+pub struct GatewayParts {
+    /// The relying party for the identity provider.
+    pub relying_party: RelyingParty,
+    /// The procedure catalog.
+    pub catalog: Catalog,
+    /// The directory of wards.
+    pub directory: Directory,
+    /// The ward this portal serves by default.
+    pub default_ward: WardCode,
+    /// Where bookings, drafts, tickets (and submissions) live.
+    pub store: Arc<dyn Store>,
+    /// Keys sealing session and login-flow cookies.
+    pub key_ring: KeyRing,
+    /// Session timeouts.
+    pub sessions: SessionConfig,
+    /// The portal's public URL (cookie attributes, links, origin checks).
+    pub public_url: Url,
+    /// The key signing tickets and receipts, published in the JWKS.
+    pub signing_key: Arc<SigningKey>,
+    /// The key of the keyed hash that pseudonymises subjects (32 bytes or more).
+    pub pseudonym_key: Vec<u8>,
+    /// Who the staff are.
+    pub staff: StaffConfig,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The random generator.
+    pub random: Arc<dyn Random>,
+}
+
+impl fmt::Debug for GatewayParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayParts")
+            .field("issuer", &self.relying_party.issuer())
+            .field("default_ward", &self.default_ward)
+            .field("public_url", &self.public_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayParts {
+    /// Gathers the parts.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per required part, named at the call"
+    )]
+    pub fn new(
+        relying_party: RelyingParty,
+        catalog: Catalog,
+        directory: Directory,
+        default_ward: WardCode,
+        store: Arc<dyn Store>,
+        key_ring: KeyRing,
+        sessions: SessionConfig,
+        public_url: Url,
+        signing_key: Arc<SigningKey>,
+        pseudonym_key: Vec<u8>,
+        staff: StaffConfig,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
+        Self {
+            relying_party,
+            catalog,
+            directory,
+            default_ward,
+            store,
+            key_ring,
+            sessions,
+            public_url,
+            signing_key,
+            pseudonym_key,
+            staff,
+            metrics: Arc::new(Metrics::new()),
+            clock,
+            random,
+        }
+    }
+}
+
+/// The state behind every handler of the ward gateway.
+pub struct Gateway {
+    pub(crate) rp: RelyingParty,
+    pub(crate) catalog: Catalog,
+    pub(crate) directory: Directory,
+    pub(crate) default_ward: WardCode,
+    home_ward: Ward,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) key_ring: KeyRing,
+    pub(crate) sessions: SessionConfig,
+    pub(crate) cookies: CookieSettings,
+    pub(crate) used_flows: UsedFlowValues,
+    pub(crate) public_url: Url,
+    pub(crate) signing_key: Arc<SigningKey>,
+    pub(crate) tickets: TicketIssuer,
+    pseudonym_key: hmac::Key,
+    pub(crate) staff: StaffConfig,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("issuer", &self.rp.issuer())
+            .field("default_ward", &self.default_ward)
+            .field("public_url", &self.public_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The gateway could not be built from its parts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The public URL cannot carry the cookies (plain http off loopback).
+    #[error("the public URL cannot carry session cookies")]
+    Cookies(#[from] crate::session::CookieConfigError),
+    /// The default ward is not in the directory.
+    #[error("ward `{0}` is not in the directory")]
+    UnknownWard(String),
+    /// The pseudonym key is too short.
+    #[error("the pseudonym key must be at least 32 bytes")]
+    ShortPseudonymKey,
+}
+
+impl Gateway {
+    /// Builds the gateway state.
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError`] when the public URL cannot carry cookies, the default ward is unknown, or
+    /// the pseudonym key is shorter than 32 bytes.
+    pub fn new(parts: GatewayParts) -> Result<Arc<Self>, GatewayError> {
+        let cookies = CookieSettings::for_public_url(&parts.public_url)?;
+        let home_ward = parts
+            .directory
+            .ward(parts.default_ward)
+            .cloned()
+            .ok_or_else(|| GatewayError::UnknownWard(parts.default_ward.as_str().to_owned()))?;
+        if parts.pseudonym_key.len() < 32 {
+            return Err(GatewayError::ShortPseudonymKey);
+        }
+        Ok(Arc::new(Self {
+            tickets: TicketIssuer::new(Arc::clone(&parts.signing_key)),
+            pseudonym_key: hmac::Key::new(hmac::HMAC_SHA256, &parts.pseudonym_key),
+            home_ward,
+            rp: parts.relying_party,
+            catalog: parts.catalog,
+            directory: parts.directory,
+            default_ward: parts.default_ward,
+            store: parts.store,
+            key_ring: parts.key_ring,
+            sessions: parts.sessions,
+            cookies,
+            used_flows: UsedFlowValues::default(),
+            public_url: parts.public_url,
+            signing_key: parts.signing_key,
+            staff: parts.staff,
+            metrics: parts.metrics,
+            clock: parts.clock,
+            random: parts.random,
+        }))
+    }
+
+    /// The metrics this gateway records.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The relying party.
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.rp
+    }
+
+    /// The procedure catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub(crate) fn procedure(&self, code: &str) -> Option<&Procedure> {
+        self.catalog.procedure(code)
+    }
+
+    pub(crate) fn ward(&self, code: Option<&str>) -> &Ward {
+        code.and_then(|c| WardCode::parse(c).ok())
+            .and_then(|c| self.directory.ward(c))
+            .unwrap_or(&self.home_ward)
+    }
+
+    /// A stable pseudonym for a subject at an issuer: HMAC-SHA256, base64url. The provider's
+    /// `sub` itself is never stored.
+    pub(crate) fn pseudonym(&self, issuer: &str, subject: &str) -> String {
+        use base64::Engine as _;
+        let mut message = Vec::with_capacity(issuer.len() + subject.len() + 1);
+        message.extend_from_slice(issuer.as_bytes());
+        message.push(0);
+        message.extend_from_slice(subject.as_bytes());
+        let tag = hmac::sign(&self.pseudonym_key, &message);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// The resident's session, if the request carries a valid one.
+    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let value = find_cookie(cookies, self.cookies.session_cookie_name())?;
+        self.sessions
+            .open(
+                &self.key_ring,
+                self.cookies.session_cookie_name(),
+                self.clock.now(),
+                value,
+            )
+            .ok()
+    }
+
+    /// The `Set-Cookie` value carrying `session`.
+    pub(crate) fn session_cookie(&self, session: &Session) -> Option<String> {
+        let sealed = self
+            .sessions
+            .seal(
+                &self.key_ring,
+                self.random.as_ref(),
+                self.cookies.session_cookie_name(),
+                session,
+            )
+            .ok()?;
+        let max_age = self.sessions.max_age(session, self.clock.now());
+        self.cookies
+            .set_cookie(self.cookies.session_cookie_name(), &sealed, max_age)
+            .ok()
+    }
+}

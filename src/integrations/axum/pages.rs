@@ -1,0 +1,721 @@
+//! Server-rendered pages for residents: home, procedure, referral with booking, ticket.
+//!
+//! Vietnamese by default (`?lang=en` for English), usable without JavaScript, printable.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use serde::Deserialize;
+
+use super::auth::{internal_error, not_found};
+use super::gateway::Gateway;
+use super::html::{
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, button, definition_list, escape, form,
+    link_button, notice,
+};
+use super::resident::ResidentQuery;
+use crate::fallback::{
+    BookingError, DayHours, Referral, SignedTicket, TicketCode, available_slots, book, vietnam,
+};
+use crate::i18n::{Lang, LocalText};
+use crate::policy::{Decision, Procedure};
+use crate::session::Session;
+use crate::store::BookingId;
+
+/// Routes of this module beyond the home and procedure pages.
+pub(crate) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/procedures/{code}/book", post(book_slot))
+        .route("/tickets/{code}", get(ticket_page))
+}
+
+fn pick(lang: Lang, text: &LocalText) -> &str {
+    lang.pick(&text.vi, &text.en)
+}
+
+fn page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
+    let ward = gw.ward(None);
+    Page::new(lang, title)
+        .ward_name(pick(lang, &ward.name()).to_owned())
+        .current(uri.path(), uri.query())
+}
+
+fn local(at: DateTime<impl chrono::TimeZone>) -> DateTime<FixedOffset> {
+    at.with_timezone(&vietnam())
+}
+
+fn format_time(lang: Lang, at: DateTime<FixedOffset>) -> String {
+    match lang {
+        Lang::Vi => at.format("%H:%M ngày %d/%m/%Y").to_string(),
+        Lang::En => at.format("%H:%M on %d/%m/%Y").to_string(),
+    }
+}
+
+fn level_label(lang: Lang, level: crate::Level) -> &'static str {
+    match (lang, level) {
+        (Lang::Vi, crate::Level::One) => "Tài khoản định danh điện tử mức độ 1",
+        (Lang::Vi, crate::Level::Two) => "Tài khoản định danh điện tử mức độ 2",
+        (Lang::En, crate::Level::One) => "Level 1 e-identity account",
+        (Lang::En, crate::Level::Two) => "Level 2 e-identity account",
+    }
+}
+
+fn session_panel(lang: Lang, session: Option<&Session>) -> Markup {
+    let Some(session) = session else {
+        return Markup::new();
+    };
+    let level = session.assurance().level().map_or_else(
+        || {
+            lang.pick("chưa xác định được mức độ", "no recognised level")
+                .to_owned()
+        },
+        |l| level_label(lang, l).to_owned(),
+    );
+    let mut body = Markup::new();
+    body.push_text(&format!(
+        "{}: {level}. ",
+        lang.pick("Bạn đã đăng nhập", "You are signed in")
+    ));
+    body.push(&form(
+        FormMethod::Post,
+        "/logout",
+        Some(session.csrf_token().secret()),
+        button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
+    ));
+    notice(
+        NoticeKind::Info,
+        lang.pick("Phiên làm việc", "Your session"),
+        body,
+    )
+}
+
+/// `GET /`: the ward, its procedures and what each needs.
+pub(crate) async fn home(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<ResidentQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let lang = query.lang();
+    let session = gw.session(&headers);
+    let ward = gw.ward(query.ward.as_deref());
+    let mut list = Markup::preescaped(String::from("<ul class=\"procedure-list\">"));
+    for procedure in gw.catalog.procedures() {
+        let name = procedure.name();
+        let need = if procedure.presence_required() {
+            lang.pick("Cần có mặt trực tiếp", "Presence required")
+        } else {
+            level_label(lang, procedure.online_level())
+        };
+        let mut item = String::new();
+        let _ = write!(
+            item,
+            "<li><a href=\"/procedures/{code}?lang={lang}\">{name}</a> <span class=\"need\">{need}</span></li>",
+            code = escape(procedure.code().as_str()),
+            lang = lang.code(),
+            name = escape(pick(lang, &name)),
+            need = escape(need),
+        );
+        list.push(&Markup::preescaped(item));
+    }
+    list.push_static("</ul>");
+    let mut intro = Markup::new();
+    intro.push_text(lang.pick(
+        "Chọn thủ tục bạn cần. Thủ tục nộp trực tuyến cần tài khoản định danh điện tử VNeID mức độ 2; nếu chưa có, cổng sẽ hướng dẫn bạn nộp trực tiếp tại Trung tâm Phục vụ hành chính công, kèm giờ làm việc, giấy tờ cần mang và đặt lịch.",
+        "Choose the procedure you need. Filing online needs a level 2 VNeID e-identity account; if you do not have one, the portal tells you how to file in person at the Public Administrative Service Center, with opening hours, what to bring and a booking.",
+    ));
+    let title = pick(lang, &ward.name()).to_owned();
+    page(&gw, lang, &title, &uri)
+        .push(Markup::preescaped(format!("<h1>{}</h1>", escape(&title))))
+        .push(session_panel(lang, session.as_ref()))
+        .push(Markup::preescaped(format!("<p>{}</p>", intro.as_str())))
+        .push(Markup::preescaped(format!(
+            "<h2>{}</h2>",
+            escape(lang.pick("Thủ tục hành chính", "Administrative procedures"))
+        )))
+        .push(list)
+        .into_response()
+}
+
+/// `GET /procedures/{code}`: online or in person, and why.
+pub(crate) async fn procedure(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<ResidentQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let lang = query.lang();
+    let Some(procedure) = gw.procedure(&code) else {
+        return not_found(lang);
+    };
+    let session = gw.session(&headers);
+    let decision = gw.evaluate(procedure, session.as_ref(), &query);
+    let name = pick(lang, &procedure.name()).to_owned();
+    let mut page = page(&gw, lang, &name, &uri)
+        .push(Markup::preescaped(format!("<h1>{}</h1>", escape(&name))))
+        .push(session_panel(lang, session.as_ref()));
+    let reason = decision.reason().text(lang);
+    let login = format!("/login?procedure={}&lang={}", procedure.code(), lang.code());
+    let in_person = format!(
+        "/procedures/{}?lang={}&in_person=1",
+        procedure.code(),
+        lang.code()
+    );
+    match &decision {
+        Decision::Online(grant) => {
+            let mut body = Markup::new();
+            body.push_text(reason);
+            page = page.push(notice(
+                NoticeKind::Success,
+                lang.pick("Bạn có thể nộp trực tuyến", "You can file online"),
+                body,
+            ));
+            page = page.push(online_section(
+                lang,
+                procedure,
+                grant.expires_at,
+                session.as_ref(),
+            ));
+            page = page.push(link_button(
+                ButtonKind::Secondary,
+                &in_person,
+                lang.pick("Tôi muốn nộp trực tiếp", "I prefer to file in person"),
+            ));
+        }
+        Decision::SignIn(_) | Decision::StepUp(_) => {
+            let mut body = Markup::new();
+            body.push_text(reason);
+            let heading = if matches!(decision, Decision::SignIn(_)) {
+                lang.pick("Đăng nhập để nộp trực tuyến", "Sign in to file online")
+            } else {
+                lang.pick("Cần đăng nhập lại", "Please sign in again")
+            };
+            page = page.push(notice(NoticeKind::Info, heading, body));
+            page = page.push(link_button(
+                ButtonKind::Primary,
+                &login,
+                lang.pick("Đăng nhập bằng VNeID", "Sign in with VNeID"),
+            ));
+            let no_eid = format!(
+                "/procedures/{}?lang={}&outcome=no_eid",
+                procedure.code(),
+                lang.code()
+            );
+            page = page.push(link_button(
+                ButtonKind::Secondary,
+                &no_eid,
+                lang.pick(
+                    "Tôi chưa có tài khoản VNeID mức độ 2",
+                    "I do not have a level 2 VNeID account",
+                ),
+            ));
+            page = page.push(link_button(
+                ButtonKind::Secondary,
+                &in_person,
+                lang.pick(
+                    "Nộp trực tiếp tại bộ phận một cửa",
+                    "File in person at the one-stop desk",
+                ),
+            ));
+            page = page.push(checklist(lang, procedure));
+        }
+        Decision::InPerson(_) => match gw.referral_with_ticket(procedure, &decision).await {
+            Some((referral, ticket)) => {
+                let slots = slot_section(&gw, lang, procedure, &referral, &ticket).await;
+                page = page
+                    .push(referral_section(lang, &referral, &ticket, &login))
+                    .push(slots);
+            }
+            None => return internal_error(lang),
+        },
+    }
+    page.into_response()
+}
+
+fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
+    let mut html = format!(
+        "<h2>{}</h2><ul class=\"checklist\">",
+        escape(lang.pick("Giấy tờ cần chuẩn bị", "Documents to prepare"))
+    );
+    for document in procedure.documents() {
+        let _ = write!(html, "<li>{}</li>", escape(pick(lang, document)));
+    }
+    html.push_str("</ul>");
+    let items = [
+        (
+            lang.pick("Lệ phí", "Fee"),
+            Markup::text(pick(lang, &procedure.fee())),
+        ),
+        (
+            lang.pick("Thời gian giải quyết", "Processing time"),
+            Markup::text(pick(lang, &procedure.processing_time())),
+        ),
+    ];
+    let mut markup = Markup::preescaped(html);
+    markup.push(&definition_list(&items));
+    markup
+}
+
+fn online_section(
+    lang: Lang,
+    procedure: &Procedure,
+    expires_at: DateTime<Utc>,
+    session: Option<&Session>,
+) -> Markup {
+    let mut fields = Markup::new();
+    for field in procedure.fields() {
+        let label = lang.pick(&field.label_vi, &field.label_en);
+        fields.push(
+            &super::html::TextField::new(field.name.clone(), label.to_owned())
+                .required(field.required)
+                .render(lang),
+        );
+    }
+    fields.push(&button(
+        ButtonKind::Primary,
+        lang.pick("Nộp hồ sơ", "Submit the application"),
+    ));
+    let action = format!(
+        "/procedures/{}/submit?lang={}",
+        procedure.code(),
+        lang.code()
+    );
+    let mut markup = Markup::preescaped(format!(
+        "<h2>{}</h2><p>{} {}</p>",
+        escape(lang.pick("Tờ khai", "Application form")),
+        escape(lang.pick(
+            "Phiên đăng nhập đủ điều kiện nộp đến",
+            "Your sign-in allows filing until"
+        )),
+        escape(&format_time(lang, local(expires_at))),
+    ));
+    markup.push(&form(
+        FormMethod::Post,
+        &action,
+        session.map(|s| s.csrf_token().secret()),
+        fields,
+    ));
+    markup.push(&checklist(lang, procedure));
+    markup
+}
+
+fn hours_table(lang: Lang, hours: &[DayHours]) -> String {
+    let mut html = String::from("<table class=\"hours\"><tbody>");
+    for day in hours {
+        let intervals = if day.intervals.is_empty() {
+            lang.pick("Nghỉ", "Closed").to_owned()
+        } else {
+            day.intervals.join(", ")
+        };
+        let _ = write!(
+            html,
+            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+            escape(pick(lang, &day.day)),
+            escape(&intervals)
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, login: &str) -> Markup {
+    let mut why = Markup::new();
+    why.push_text(pick(lang, &referral.reason_text));
+    if let Some(retry) = &referral.retry_text {
+        why.push_static(" ");
+        why.push_text(pick(lang, retry));
+    }
+    let mut markup = notice(
+        NoticeKind::Warning,
+        lang.pick("Nộp hồ sơ trực tiếp", "File in person"),
+        why,
+    );
+    if referral.can_retry_sign_in {
+        markup.push(&link_button(
+            ButtonKind::Secondary,
+            login,
+            lang.pick("Thử đăng nhập lại", "Try signing in again"),
+        ));
+    }
+    let point = &referral.point;
+    let map = format!(
+        "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}",
+        lat = point.lat,
+        lon = point.lon
+    );
+    let next_open = point
+        .next_open
+        .map(|t| format_time(lang, t))
+        .unwrap_or_default();
+    let status = if point.open_now {
+        lang.pick("Đang mở cửa", "Open now").to_owned()
+    } else {
+        format!("{} {next_open}", lang.pick("Mở cửa lần tới:", "Next open:"))
+    };
+    let mut html = format!(
+        "<h2>{where_}</h2><p><strong>{name}</strong><br>{address}<br>{phone_label}: {phone}</p>\
+         <p><a href=\"{map}\">{map_label}</a></p><p class=\"status\">{status}</p>\
+         <h3>{hours_label}</h3>{hours}",
+        where_ = escape(lang.pick("Nơi nộp hồ sơ", "Where to go")),
+        name = escape(pick(lang, &point.name)),
+        address = escape(&point.address),
+        phone_label = escape(lang.pick("Điện thoại", "Phone")),
+        phone = escape(&point.phone),
+        map = escape(&map),
+        map_label = escape(lang.pick("Xem bản đồ", "Open the map")),
+        status = escape(&status),
+        hours_label = escape(lang.pick("Giờ làm việc", "Opening hours")),
+        hours = hours_table(lang, &point.hours),
+    );
+    let _ = write!(
+        html,
+        "<h2>{}</h2><ul class=\"checklist\">",
+        escape(lang.pick("Giấy tờ cần mang theo", "What to bring"))
+    );
+    for document in &referral.procedure.documents {
+        let _ = write!(html, "<li>{}</li>", escape(pick(lang, document)));
+    }
+    html.push_str("</ul>");
+    let _ = write!(
+        html,
+        "<p>{}: {}. {}: {}.</p>",
+        escape(lang.pick("Lệ phí", "Fee")),
+        escape(pick(lang, &referral.procedure.fee)),
+        escape(lang.pick("Thời gian giải quyết", "Processing time")),
+        escape(pick(lang, &referral.procedure.processing_time)),
+    );
+    if let Some(assisted) = &referral.procedure.assisted_submission {
+        let _ = write!(html, "<p>{}</p>", escape(pick(lang, assisted)));
+    }
+    let _ = write!(
+        html,
+        "<h2>{title}</h2><p>{code_label}: <strong class=\"ticket-code\">{code}</strong></p>\
+         <p><a href=\"/tickets/{code}?lang={lang}\">{print}</a></p>",
+        title = escape(lang.pick("Mã hồ sơ hẹn của bạn", "Your reference")),
+        code_label = escape(lang.pick("Mã", "Code")),
+        code = escape(&ticket.ticket.code.to_string()),
+        lang = lang.code(),
+        print = escape(lang.pick(
+            "Xem và in phiếu hẹn (có mã QR)",
+            "View and print the ticket (with QR code)"
+        )),
+    );
+    let level2 = &referral.level2;
+    let _ = write!(
+        html,
+        "<h2>{title}</h2><p>{steps}</p><p><strong>{police}</strong><br>{address}<br>{phone}</p><p>{duration}</p><ul>",
+        title = escape(lang.pick(
+            "Cách có tài khoản định danh điện tử mức độ 2",
+            "How to get a level 2 e-identity account"
+        )),
+        steps = escape(pick(lang, &level2.steps)),
+        police = escape(pick(lang, &level2.police_name)),
+        address = escape(&level2.address),
+        phone = escape(&level2.phone),
+        duration = escape(pick(lang, &level2.duration)),
+    );
+    for item in &level2.bring {
+        let _ = write!(html, "<li>{}</li>", escape(pick(lang, item)));
+    }
+    html.push_str("</ul>");
+    let _ = write!(
+        html,
+        "<h2>{}</h2><p>{}</p><ul>",
+        escape(lang.pick("Nơi được hỗ trợ", "Where to get help")),
+        escape(pick(lang, &referral.help_text)),
+    );
+    for desk in &referral.help {
+        let _ = write!(
+            html,
+            "<li><strong>{}</strong>, {}{}</li>",
+            escape(pick(lang, &desk.name)),
+            escape(&desk.address),
+            desk.phone
+                .as_deref()
+                .map(|p| format!(", {}", escape(p)))
+                .unwrap_or_default(),
+        );
+    }
+    html.push_str("</ul>");
+    markup.push(&Markup::preescaped(html));
+    markup
+}
+
+/// How many days ahead the booking section offers slots.
+const BOOKING_DAYS: i64 = 7;
+
+async fn slot_section(
+    gw: &Gateway,
+    lang: Lang,
+    procedure: &Procedure,
+    referral: &Referral,
+    ticket: &SignedTicket,
+) -> Markup {
+    let ward = gw.ward(Some(referral.ward.code.as_str()));
+    let Some(point) = ward.point(&referral.point.id) else {
+        return Markup::new();
+    };
+    if !point.offers_booking() {
+        return Markup::new();
+    }
+    let now = gw.clock.now();
+    let today = local(now).date_naive();
+    let mut options = String::new();
+    for offset in 0..BOOKING_DAYS {
+        let Some(day) = today.checked_add_signed(Duration::days(offset)) else {
+            continue;
+        };
+        let Ok(slots) = available_slots(gw.store.as_ref(), ward, point, day, now).await else {
+            continue;
+        };
+        for slot in slots.iter().filter(|s| s.free > 0) {
+            let start = slot.slot.start;
+            let _ = write!(
+                options,
+                "<option value=\"{value}\">{label} ({free} {seats})</option>",
+                value = escape(&start.with_timezone(&Utc).to_rfc3339()),
+                label = escape(&format_time(lang, start)),
+                free = slot.free,
+                seats = escape(lang.pick("chỗ trống", "free")),
+            );
+        }
+    }
+    let mut markup = Markup::preescaped(format!(
+        "<h2>{}</h2>",
+        escape(lang.pick("Đặt lịch hẹn", "Book a time"))
+    ));
+    if options.is_empty() {
+        markup.push_text(lang.pick(
+            "Hiện chưa có lịch trống trong 7 ngày tới. Bạn vẫn có thể đến trong giờ làm việc.",
+            "There is no free slot in the next 7 days. You can still come during opening hours.",
+        ));
+        return markup;
+    }
+    let fields = Markup::preescaped(format!(
+        "<input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
+         <input type=\"hidden\" name=\"point\" value=\"{point}\">\
+         <div class=\"field\"><label for=\"start\">{label}</label>\
+         <select id=\"start\" name=\"start\" required>{options}</select></div>",
+        ticket = escape(&ticket.ticket.code.to_string()),
+        point = escape(&point.id),
+        label = escape(lang.pick("Chọn giờ hẹn", "Choose a time")),
+    ));
+    let mut content = fields;
+    content.push(&button(ButtonKind::Primary, lang.pick("Đặt lịch", "Book")));
+    let action = format!("/procedures/{}/book?lang={}", procedure.code(), lang.code());
+    markup.push(&form(FormMethod::Post, &action, None, content));
+    markup
+}
+
+/// `POST /procedures/{code}/book` form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BookForm {
+    ticket: String,
+    point: String,
+    start: String,
+}
+
+/// `POST /procedures/{code}/book`: books a slot for a referral's ticket.
+pub(crate) async fn book_slot(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<ResidentQuery>,
+    Form(input): Form<BookForm>,
+) -> Response {
+    let lang = query.lang();
+    let Some(procedure) = gw.procedure(&code) else {
+        return not_found(lang);
+    };
+    let now = gw.clock.now();
+    let (Ok(ticket_code), Ok(start)) = (
+        TicketCode::parse(&input.ticket),
+        DateTime::parse_from_rfc3339(&input.start),
+    ) else {
+        return bad_request(
+            lang,
+            lang.pick(
+                "Thông tin đặt lịch không hợp lệ.",
+                "The booking form is not valid.",
+            ),
+        );
+    };
+    // Only a ticket this portal issued, for this procedure and still valid, can book.
+    let ticket = match gw.store.ticket(&ticket_code, now).await {
+        Ok(Some(ticket)) if ticket.procedure == procedure.code() => ticket,
+        Ok(_) => {
+            return bad_request(
+                lang,
+                lang.pick(
+                    "Mã hẹn không còn hiệu lực.",
+                    "This reference is no longer valid.",
+                ),
+            );
+        }
+        Err(_) => return internal_error(lang),
+    };
+    let ward = gw.ward(Some(ticket.ward.as_str()));
+    let result = book(
+        gw.store.as_ref(),
+        ward,
+        &input.point,
+        start.with_timezone(&Utc),
+        procedure.code(),
+        Some(ticket_code.clone()),
+        now,
+        gw.random.as_ref(),
+    )
+    .await;
+    let booking = match result {
+        Ok(booking) => booking.id,
+        Err(BookingError::TicketAlreadyBooked { booking }) => booking,
+        Err(BookingError::Full { .. }) => {
+            return bad_request(
+                lang,
+                lang.pick(
+                    "Giờ này vừa hết chỗ. Vui lòng chọn giờ khác.",
+                    "This time was just taken. Please choose another.",
+                ),
+            );
+        }
+        Err(BookingError::Store(_) | BookingError::Random) => return internal_error(lang),
+        Err(_) => {
+            return bad_request(
+                lang,
+                lang.pick("Không đặt được giờ này.", "This time cannot be booked."),
+            );
+        }
+    };
+    Redirect::to(&format!(
+        "/tickets/{ticket_code}?lang={}&booking={}",
+        lang.code(),
+        booking.as_str()
+    ))
+    .into_response()
+}
+
+/// `GET /tickets/{code}` query.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TicketQuery {
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    booking: Option<String>,
+}
+
+/// `GET /tickets/{code}`: the printable ticket with its QR code (the signed ticket, verifiable
+/// offline at the counter).
+pub(crate) async fn ticket_page(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<TicketQuery>,
+    uri: Uri,
+) -> Response {
+    let lang = query
+        .lang
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_default();
+    let now = gw.clock.now();
+    let Ok(code) = TicketCode::parse(&code) else {
+        return not_found(lang);
+    };
+    let ticket = match gw.store.ticket(&code, now).await {
+        Ok(Some(ticket)) => ticket,
+        Ok(None) => return not_found(lang),
+        Err(_) => return internal_error(lang),
+    };
+    let Some(procedure) = gw.procedure(ticket.procedure.as_str()) else {
+        return not_found(lang);
+    };
+    let ward = gw.ward(Some(ticket.ward.as_str()));
+    let point = ward.point(&ticket.reception_point);
+    let booking = match query.booking.as_deref() {
+        Some(id) => gw
+            .store
+            .booking(&BookingId::from_stored(id))
+            .await
+            .ok()
+            .flatten()
+            .filter(|b| b.ticket.as_ref() == Some(&code) && b.is_active()),
+        None => None,
+    };
+    let Ok(signed) = gw.tickets.sign(ticket.clone()) else {
+        return internal_error(lang);
+    };
+    let qr = signed.qr_svg().unwrap_or_default();
+    let title = lang.pick("Phiếu hẹn nộp hồ sơ", "Appointment ticket");
+    let mut items = vec![
+        (
+            lang.pick("Mã", "Code"),
+            Markup::preescaped(format!(
+                "<strong class=\"ticket-code\">{}</strong>",
+                escape(&code.to_string())
+            )),
+        ),
+        (
+            lang.pick("Thủ tục", "Procedure"),
+            Markup::text(pick(lang, &procedure.name())),
+        ),
+        (
+            lang.pick("Phường, xã", "Ward"),
+            Markup::text(pick(lang, &ward.name())),
+        ),
+    ];
+    if let Some(point) = point {
+        items.push((
+            lang.pick("Nơi nộp", "Where"),
+            Markup::text(&format!("{}, {}", pick(lang, &point.name()), point.address)),
+        ));
+    }
+    if let Some(booking) = &booking {
+        items.push((
+            lang.pick("Giờ hẹn", "Appointment"),
+            Markup::text(&format_time(lang, local(booking.slot.start))),
+        ));
+    }
+    items.push((
+        lang.pick("Hiệu lực đến", "Valid until"),
+        Markup::text(&format_time(lang, local(ticket.expires_at))),
+    ));
+    let mut body = Markup::preescaped(format!("<h1>{}</h1>", escape(title)));
+    body.push(&definition_list(&items));
+    body.push(&Markup::preescaped(format!(
+        "<figure class=\"qr\" aria-label=\"{label}\">{qr}<figcaption>{caption}</figcaption></figure>",
+        label = escape(lang.pick("Mã QR của phiếu hẹn", "QR code of the ticket")),
+        caption = escape(lang.pick(
+            "Cán bộ quét mã này để kiểm tra phiếu hẹn, kể cả khi không có mạng.",
+            "Staff scan this code to check the ticket, even without a network connection.",
+        )),
+    )));
+    body.push(&checklist(lang, procedure));
+    page(&gw, lang, title, &uri).push(body).into_response()
+}
+
+fn bad_request(lang: Lang, message: &str) -> Response {
+    let page =
+        Page::new(lang, lang.pick("Không thực hiện được", "Could not be done")).push(notice(
+            NoticeKind::Error,
+            message,
+            link_button(
+                ButtonKind::Secondary,
+                "/",
+                lang.pick("Về trang chủ", "Back to the home page"),
+            ),
+        ));
+    (StatusCode::BAD_REQUEST, page).into_response()
+}
+
+/// Any other path: a 404 page (JSON for API paths).
+pub(crate) async fn fallback(uri: Uri, RawQuery(query): RawQuery) -> Response {
+    if uri.path().starts_with("/api/") {
+        return super::api::json_error(StatusCode::NOT_FOUND, "not_found", "no such route");
+    }
+    not_found(Lang::from_query(query.as_deref()))
+}

@@ -1,0 +1,56 @@
+//! The ward gateway's router: every route of the portal, with its layers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use super::config::CALLBACK_PATH;
+use super::gateway::Gateway;
+use super::html::{STYLESHEET_PATH, stylesheet};
+use super::metrics::metrics_middleware;
+use super::openapi::OPENAPI_PATH;
+use super::security::{request_span, security_layer};
+use super::{api, auth, pages};
+
+/// Largest request body accepted anywhere (dossiers are small JSON or form posts).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The complete ward portal: pages, sign-in, the JSON API and the operations routes.
+///
+/// Tests drive it with `tower::ServiceExt::oneshot`, no socket needed; the example gateway
+/// serves exactly this router.
+pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
+    let metrics = Arc::clone(gateway.metrics());
+    let security = security_layer(&gateway.public_url, Arc::clone(&gateway.random));
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/procedures/{code}", get(pages::procedure))
+        .route("/login", get(auth::login))
+        .route(CALLBACK_PATH, get(auth::callback))
+        .route("/logout", post(auth::logout))
+        .route("/api/procedures", get(api::procedures))
+        .route("/api/procedures/{code}/decision", get(api::decision))
+        .route("/.well-known/jwks.json", get(api::jwks))
+        .route(OPENAPI_PATH, get(api::openapi))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route(STYLESHEET_PATH, get(stylesheet))
+        .merge(pages::routes())
+        .fallback(pages::fallback)
+        .with_state(gateway)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::COOKIE,
+            header::AUTHORIZATION,
+        ]))
+        .layer(from_fn_with_state(metrics, metrics_middleware))
+        .layer(security)
+}

@@ -1,0 +1,429 @@
+//! The ward gateway's router, in process (`oneshot`), against the provider simulator on
+//! loopback: every route, decision and status code of the contract.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+use url::Url;
+use wardgate::assurance::{AcrTable, LevelSource};
+use wardgate::clock::SystemRandom;
+use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
+use wardgate::fallback::{Directory, WardCode};
+use wardgate::integrations::axum::config::StaffConfig;
+use wardgate::integrations::axum::data_dir::GatewayKeys;
+use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
+use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
+use wardgate::policy::Catalog;
+use wardgate::session::SessionConfig;
+use wardgate::store::MemoryStore;
+
+use crate::support::devidp::choose_persona;
+
+const PUBLIC: &str = "http://127.0.0.1:8080";
+const BIRTH: &str = "1.001193";
+
+pub(crate) struct TestGateway {
+    pub(crate) router: Router,
+    _idp: DevIdpHandle,
+    _dir: tempdir::TempDir,
+}
+
+mod tempdir {
+    /// A directory removed on drop.
+    pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "wardgate-{tag}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl TestGateway {
+    pub(crate) async fn start() -> Self {
+        let redirect = format!("{PUBLIC}/auth/callback");
+        let idp = DevIdp::start(DevIdpConfig::new().client(
+            devidp::DEFAULT_CLIENT_ID,
+            Some(devidp::DEFAULT_CLIENT_SECRET),
+            [redirect.as_str()],
+        ))
+        .await
+        .unwrap();
+        let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
+            .client_secret(devidp::DEFAULT_CLIENT_SECRET)
+            .level_source(LevelSource::acr(
+                AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2]).unwrap(),
+            ));
+        let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
+        let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
+        let rp = RelyingParty::discover(
+            idp.issuer().as_str(),
+            client,
+            ReqwestHttp::new().unwrap(),
+            Arc::clone(&clock),
+            Arc::clone(&random),
+        )
+        .await
+        .unwrap();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let catalog = Catalog::load(format!("{root}/samples/catalog.toml")).unwrap();
+        let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
+        let ward: WardCode = directory.wards()[0].code;
+        let dir = tempdir::TempDir::new("gateway");
+        let keys = GatewayKeys::load_or_create(&dir.0, random.as_ref()).unwrap();
+        let parts = GatewayParts::new(
+            rp,
+            catalog,
+            directory,
+            ward,
+            Arc::new(MemoryStore::new()),
+            keys.key_ring,
+            SessionConfig::default(),
+            Url::parse(PUBLIC).unwrap(),
+            Arc::new(keys.signing_key),
+            keys.pseudonym_key.to_vec(),
+            StaffConfig::default(),
+            clock,
+            random,
+        );
+        Self {
+            router: gateway_router(Gateway::new(parts).unwrap()),
+            _idp: idp,
+            _dir: dir,
+        }
+    }
+
+    pub(crate) async fn send(&self, request: Request<Body>) -> Response<Body> {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Response<Body> {
+        let mut request = Request::get(path).header(header::ACCEPT, "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// Signs `persona` in for the birth registration and returns the session cookie (or the
+    /// final callback response when the login fails).
+    pub(crate) async fn sign_in(&self, persona: &str) -> (Response<Body>, Option<String>) {
+        let login = self.get(&format!("/login?procedure={BIRTH}"), None).await;
+        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+        let flow_cookie = cookie_pair(&login).expect("login-flow cookie");
+        let provider = Url::parse(location(&login)).unwrap();
+        let callback = choose_persona(&provider, persona).await;
+        let path = format!("{}?{}", callback.path(), callback.query().unwrap_or(""));
+        let response = self.get(&path, Some(&flow_cookie)).await;
+        let session = set_cookies(&response)
+            .into_iter()
+            .find(|c| c.starts_with("wardgate-session=") && !c.starts_with("wardgate-session=;"))
+            .map(|c| c.split(';').next().unwrap().to_owned());
+        (response, session)
+    }
+}
+
+pub(crate) fn location(response: &Response<Body>) -> &str {
+    response.headers()[header::LOCATION].to_str().unwrap()
+}
+
+pub(crate) fn set_cookies(response: &Response<Body>) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_pair(response: &Response<Body>) -> Option<String> {
+    set_cookies(response)
+        .first()
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+pub(crate) async fn body_text(response: Response<Body>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+pub(crate) async fn body_json(response: Response<Body>) -> Value {
+    serde_json::from_str(&body_text(response).await).unwrap()
+}
+
+#[tokio::test]
+async fn home_page_lists_procedures_with_security_headers() {
+    let gw = TestGateway::start().await;
+    let response = gw.get("/", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    assert!(headers.contains_key("x-request-id"));
+    let html = body_text(response).await;
+    assert!(html.contains("<html lang=\"vi\">"));
+    assert!(
+        html.contains("Đăng ký khai sinh"),
+        "birth registration listed"
+    );
+    let english = body_text(gw.get("/?lang=en", None).await).await;
+    assert!(english.contains("<html lang=\"en\">"));
+}
+
+#[tokio::test]
+async fn procedures_api_follows_the_contract() {
+    let gw = TestGateway::start().await;
+    let list = body_json(gw.get("/api/procedures", None).await).await;
+    let list = list.as_array().unwrap();
+    assert!(list.len() >= 8);
+    for procedure in list {
+        for key in ["code", "name", "required_level", "fields", "example"] {
+            assert!(procedure.get(key).is_some(), "{key} missing in {procedure}");
+        }
+        for field in procedure["fields"].as_array().unwrap() {
+            assert!(
+                field["name"].is_string()
+                    && field["type"].is_string()
+                    && field["required"].is_boolean()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_a_session_the_decision_is_sign_in() {
+    let gw = TestGateway::start().await;
+    let response = gw
+        .get(&format!("/api/procedures/{BIRTH}/decision"), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(response).await;
+    assert_eq!(body["decision"], "sign_in");
+    assert_eq!(body["level"], Value::Null);
+    assert_eq!(body["required_level"], 2);
+    assert_eq!(body["reason"], "no_session");
+    assert!(body.get("referral").is_none());
+}
+
+#[tokio::test]
+async fn level_two_resident_is_online() {
+    let gw = TestGateway::start().await;
+    let (callback, session) = gw.sign_in("level2").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&callback), format!("/procedures/{BIRTH}?lang=vi"));
+    let session = session.expect("a session cookie");
+    let body = body_json(
+        gw.get(&format!("/api/procedures/{BIRTH}/decision"), Some(&session))
+            .await,
+    )
+    .await;
+    assert_eq!(body["decision"], "online");
+    assert_eq!(body["level"], 2);
+    assert_eq!(body["reason"], "level_met");
+    let page = body_text(
+        gw.get(&format!("/procedures/{BIRTH}"), Some(&session))
+            .await,
+    )
+    .await;
+    assert!(page.contains("Bạn có thể nộp trực tuyến"), "online notice");
+}
+
+#[tokio::test]
+async fn level_one_resident_is_referred_in_person_with_a_ticket() {
+    let gw = TestGateway::start().await;
+    // The login asks for an essential level-2 acr: the simulator answers that it cannot.
+    let (callback, session) = gw.sign_in("level1").await;
+    assert!(session.is_none());
+    assert_eq!(
+        location(&callback),
+        format!("/procedures/{BIRTH}?lang=vi&outcome=level_unreachable")
+    );
+    let body = body_json(
+        gw.get(
+            &format!("/api/procedures/{BIRTH}/decision?outcome=level_unreachable"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["decision"], "in_person");
+    assert_eq!(body["reason"], "level_below_required");
+    let referral = &body["referral"];
+    assert!(referral["point"]["address"].is_string());
+    assert!(!referral["point"]["hours"].as_array().unwrap().is_empty());
+    assert!(
+        !referral["procedure"]["documents"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(referral["ticket_code"].as_str().unwrap().len() >= 11);
+}
+
+#[tokio::test]
+async fn cancelled_login_ends_on_a_referral() {
+    let gw = TestGateway::start().await;
+    let (callback, session) = gw.sign_in("cancel").await;
+    assert!(session.is_none());
+    let target = location(&callback).to_owned();
+    assert!(target.ends_with("outcome=cancelled"), "{target}");
+    let page = gw.get(&target, None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = body_text(page).await;
+    assert!(html.contains("Bạn đã hủy đăng nhập"), "reason shown");
+    assert!(html.contains("/tickets/"), "ticket link shown");
+}
+
+#[tokio::test]
+async fn provider_error_routes_in_person_with_reason_provider_unavailable() {
+    let gw = TestGateway::start().await;
+    let (callback, _) = gw.sign_in("error").await;
+    let target = location(&callback).to_owned();
+    let api = target
+        .replace("/procedures/", "/api/procedures/")
+        .replace("?", "/decision?");
+    let body = body_json(gw.get(&api, None).await).await;
+    assert_eq!(body["decision"], "in_person");
+    assert_eq!(body["reason"], "provider_unavailable");
+}
+
+#[tokio::test]
+async fn a_login_flow_cookie_works_once() {
+    let gw = TestGateway::start().await;
+    let login = gw.get(&format!("/login?procedure={BIRTH}"), None).await;
+    let flow_cookie = cookie_pair(&login).unwrap();
+    let callback = choose_persona(&Url::parse(location(&login)).unwrap(), "level2").await;
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    assert_eq!(
+        gw.get(&path, Some(&flow_cookie)).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        gw.get(&path, Some(&flow_cookie)).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // And no flow cookie at all is refused the same way.
+    assert_eq!(gw.get(&path, None).await.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn resident_books_a_slot_and_opens_the_printable_ticket() {
+    let gw = TestGateway::start().await;
+    let body = body_json(
+        gw.get(
+            &format!("/api/procedures/{BIRTH}/decision?in_person=1"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["reason"], "resident_chose_in_person");
+    let code = body["referral"]["ticket_code"].as_str().unwrap().to_owned();
+    let point = body["referral"]["point"]["id"].as_str().unwrap().to_owned();
+    // Find a bookable time on the referral page.
+    let page = body_text(
+        gw.get(&format!("/procedures/{BIRTH}?in_person=1"), None)
+            .await,
+    )
+    .await;
+    let start = page
+        .split("<option value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a free slot is offered")
+        .replace("&#43;", "+");
+    let form = format!(
+        "ticket={}&point={}&start={}",
+        code,
+        point,
+        url::form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>()
+    );
+    let response = gw
+        .send(
+            Request::post(format!("/procedures/{BIRTH}/book"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        body_text(response).await
+    );
+    let ticket_url = location(&response).to_owned();
+    assert!(ticket_url.starts_with(&format!("/tickets/{code}")));
+    let ticket = gw.get(&ticket_url, None).await;
+    assert_eq!(ticket.status(), StatusCode::OK);
+    let html = body_text(ticket).await;
+    assert!(html.contains("<svg"), "QR code rendered");
+    assert!(html.contains("Giờ hẹn"), "appointment shown");
+}
+
+#[tokio::test]
+async fn logout_needs_the_session_csrf_token() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.unwrap();
+    let post = |body: &'static str| {
+        Request::post("/logout")
+            .header(header::COOKIE, session.as_str())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    assert_eq!(
+        gw.send(post("csrf_token=wrong")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn operations_routes_answer() {
+    let gw = TestGateway::start().await;
+    assert_eq!(
+        body_json(gw.get("/healthz", None).await).await["status"],
+        "ok"
+    );
+    let ready = gw.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(body_json(ready).await["identity_provider"], "reachable");
+    let jwks = body_json(gw.get("/.well-known/jwks.json", None).await).await;
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    let openapi = body_json(gw.get("/api/openapi.json", None).await).await;
+    assert_eq!(openapi["openapi"], "3.1.0");
+    gw.get(&format!("/api/procedures/{BIRTH}/decision"), None)
+        .await;
+    let metrics = body_text(gw.get("/metrics", None).await).await;
+    assert!(
+        metrics.contains("wardgate_decisions_total{outcome=\"sign_in\",reason=\"no_session\"} 1"),
+        "{metrics}"
+    );
+    let missing = gw.get("/api/procedures/9.999999/decision", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body_json(missing).await["error"], "unknown_procedure");
+}
