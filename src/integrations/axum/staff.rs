@@ -402,15 +402,9 @@ async fn statistics(
         return (StatusCode::BAD_REQUEST, page).into_response();
     };
     let ward = gw.ward(None);
-    let stats = match crate::stats::compute(
-        gw.store.as_ref(),
-        &crate::stats::StatsQuery::new(ward.code, from, to),
-        now,
-    )
-    .await
-    {
-        Ok(stats) => stats,
-        Err(_) => return internal_error(lang),
+    let query = crate::stats::StatsQuery::new(ward.code, from, to);
+    let Ok(stats) = crate::stats::compute(gw.store.as_ref(), &query, now).await else {
+        return internal_error(lang);
     };
     let wants_json = headers
         .get(header::ACCEPT)
