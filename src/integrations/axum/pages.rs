@@ -27,7 +27,7 @@ use crate::fallback::{
 use crate::i18n::{Lang, LocalText};
 use crate::policy::{Decision, FieldKind, Procedure};
 use crate::session::Session;
-use crate::store::BookingId;
+use crate::store::{BookingId, Draft};
 
 /// Routes of this module beyond the home and procedure pages.
 pub(crate) fn routes() -> Router<Arc<Gateway>> {
@@ -182,12 +182,24 @@ pub(crate) async fn procedure(
             let Ok(key) = crate::clock::random_token::<16>(gw.random.as_ref()) else {
                 return internal_error(lang);
             };
+            let draft = gw.held_draft(&headers, procedure).await;
+            if query.saved.is_some() && draft.is_some() {
+                page = page.push(notice(
+                    NoticeKind::Success,
+                    lang.pick("Đã lưu nháp", "Draft saved"),
+                    Markup::text(lang.pick(
+                        "Hồ sơ nháp được lưu trên hệ thống đến khi bạn nộp, và được chuyển cho cán bộ nếu bạn nộp trực tiếp.",
+                        "The draft is kept on the server until you file it, and passed to the officer if you file in person.",
+                    )),
+                ));
+            }
             page = page.push(online_section(
                 lang,
                 procedure,
                 grant.expires_at,
                 session.as_ref(),
                 &key,
+                draft.as_ref(),
             ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
@@ -233,7 +245,12 @@ pub(crate) async fn procedure(
             page = page.push(checklist(lang, procedure));
         }
         Decision::InPerson(_) => match gw
-            .referral_with_ticket(procedure, &decision, gw.held_ticket(&headers, procedure))
+            .referral_with_ticket(
+                procedure,
+                &decision,
+                gw.held_ticket(&headers, procedure),
+                gw.held_draft(&headers, procedure).await,
+            )
             .await
         {
             Some((referral, ticket)) => {
@@ -283,7 +300,16 @@ fn online_section(
     expires_at: DateTime<Utc>,
     session: Option<&Session>,
     idempotency_key: &str,
+    draft: Option<&Draft>,
 ) -> Markup {
+    let saved = |name: &str| -> Option<String> {
+        let value = draft?.data.get(name)?;
+        Some(
+            value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned),
+        )
+    };
     // A fresh key per rendered form: submitting twice (double click, reload) files once.
     let mut fields = Markup::preescaped(format!(
         "<input type=\"hidden\" name=\"idempotency_key\" value=\"{}\">",
@@ -298,10 +324,16 @@ fn online_section(
                 label = escape(label),
                 required = if field.required { " required" } else { "" },
             );
+            let chosen = saved(&field.name);
             for option in &field.options {
+                let selected = if chosen.as_deref() == Some(option.value.as_str()) {
+                    " selected"
+                } else {
+                    ""
+                };
                 let _ = write!(
                     select,
-                    "<option value=\"{}\">{}</option>",
+                    "<option value=\"{}\"{selected}>{}</option>",
                     escape(&option.value),
                     escape(lang.pick(&option.label_vi, &option.label_en))
                 );
@@ -316,17 +348,25 @@ fn online_section(
             FieldKind::Phone => "tel",
             _ => "text",
         };
-        fields.push(
-            &super::html::TextField::new(field.name.clone(), label.to_owned())
-                .input_type(input_type)
-                .required(field.required)
-                .render(lang),
-        );
+        let mut input = super::html::TextField::new(field.name.clone(), label.to_owned())
+            .input_type(input_type)
+            .required(field.required);
+        if let Some(value) = saved(&field.name) {
+            input = input.value(value);
+        }
+        fields.push(&input.render(lang));
     }
     fields.push(&button(
         ButtonKind::Primary,
         lang.pick("Nộp hồ sơ", "Submit the application"),
     ));
+    // A second submit button saves the form as a draft instead (no JavaScript needed).
+    fields.push(&Markup::preescaped(format!(
+        "<button type=\"submit\" class=\"button secondary\" formaction=\"/procedures/{}/draft?lang={}\" formnovalidate>{}</button>",
+        escape(procedure.code().as_str()),
+        lang.code(),
+        escape(lang.pick("Lưu nháp", "Save as draft")),
+    )));
     let action = format!(
         "/procedures/{}/submit?lang={}",
         procedure.code(),

@@ -12,6 +12,7 @@ use crate::i18n::Lang;
 use crate::policy::{Context, Decision, LoginFailure, Procedure, decide};
 use crate::session::Session;
 use crate::session::find_cookie;
+use crate::store::Draft;
 
 /// The query parameters a resident-facing route understands. Each can only lead the resident
 /// *away* from online filing (a login outcome, a choice of in-person service), never towards it:
@@ -28,6 +29,8 @@ pub(crate) struct ResidentQuery {
     pub(crate) outcome: Option<String>,
     #[serde(default)]
     pub(crate) in_person: Option<String>,
+    #[serde(default)]
+    pub(crate) saved: Option<String>,
 }
 
 impl ResidentQuery {
@@ -101,7 +104,8 @@ impl Gateway {
         decision
     }
 
-    /// Builds the referral for an in-person decision with its ticket: the resident's earlier
+    /// Builds the referral for an in-person decision with its ticket (linked to the resident's
+    /// saved `draft`, if any): the resident's earlier
     /// ticket for the same procedure when `reuse` names a valid one (reloading the page must not
     /// count a second referral), else a new one, stored so the counter can look it up by code.
     pub(crate) async fn referral_with_ticket(
@@ -109,6 +113,7 @@ impl Gateway {
         procedure: &Procedure,
         decision: &Decision,
         reuse: Option<TicketCode>,
+        draft: Option<Draft>,
     ) -> Option<(Referral, SignedTicket)> {
         let Decision::InPerson(route) = decision else {
             return None;
@@ -124,9 +129,21 @@ impl Gateway {
         }
         let ticket = self
             .tickets
-            .issue(&referral, None, now, self.random.as_ref())
+            .issue(
+                &referral,
+                draft.as_ref().map(|d| d.id.clone()),
+                now,
+                self.random.as_ref(),
+            )
             .ok()?;
         self.store.save_ticket(&ticket.ticket).await.ok()?;
+        if let Some(draft) = draft {
+            // The counter opens the draft with the ticket: keep it as long as the ticket.
+            let kept = draft.keep_until(ticket.ticket.expires_at);
+            if self.store.save_draft(&kept).await.is_err() {
+                tracing::warn!("could not extend the draft linked to a ticket");
+            }
+        }
         self.metrics.record_referral(route.reason.as_str());
         let event = ReferralRecorded::new(procedure.code(), route.reason, referral.ward.code);
         self.audit(None, AuditEvent::Referral(event)).await;

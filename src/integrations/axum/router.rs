@@ -16,7 +16,7 @@ use super::html::{STYLESHEET_PATH, stylesheet};
 use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::security::{request_span, security_layer};
-use super::{api, auth, pages, staff, submit};
+use super::{api, auth, drafts, pages, staff, submit};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -41,6 +41,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
             post(submit::submit_json),
         )
         .route("/procedures/{code}/submit", post(submit::submit_form))
+        .route("/procedures/{code}/draft", post(drafts::save_draft))
         .route("/receipts/{code}", get(submit::receipt_page))
         .route("/.well-known/jwks.json", get(api::jwks))
         .route(OPENAPI_PATH, get(api::openapi))

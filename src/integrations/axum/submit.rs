@@ -60,6 +60,7 @@ impl Gateway {
         session: &Session,
         dossier: Value,
         key: IdempotencyKey,
+        draft: Option<crate::store::DraftId>,
     ) -> Result<Submitted, SubmitError> {
         let subject = SubjectPseudonym::from_stored(session.subject());
         let result = self
@@ -71,7 +72,7 @@ impl Gateway {
                 ward: self.default_ward,
                 dossier,
                 idempotency_key: key,
-                draft: None,
+                draft,
             })
             .await;
         let label = match &result {
@@ -133,8 +134,9 @@ impl Gateway {
             Decision::InPerson(_) | Decision::Online(_) => {
                 let mut body = decision_json(&decision, procedure);
                 body["error"] = Value::from("in_person_required");
-                if let Some((referral, ticket)) =
-                    self.referral_with_ticket(procedure, &decision, None).await
+                if let Some((referral, ticket)) = self
+                    .referral_with_ticket(procedure, &decision, None, None)
+                    .await
                 {
                     body["referral"] = referral_json(&referral, &ticket);
                 }
@@ -244,7 +246,10 @@ pub(crate) async fn submit_json(
             );
         }
     };
-    match gw.submit_dossier(procedure, &session, dossier, key).await {
+    match gw
+        .submit_dossier(procedure, &session, dossier, key, None)
+        .await
+    {
         Ok(submitted) => {
             let status = if submitted.replayed {
                 StatusCode::OK
@@ -281,7 +286,7 @@ pub(crate) async fn submit_json(
 }
 
 /// Turns the form's text values into the dossier's JSON types.
-fn dossier_from_form(procedure: &Procedure, form: &[(String, String)]) -> Value {
+pub(crate) fn dossier_from_form(procedure: &Procedure, form: &[(String, String)]) -> Value {
     let mut dossier = Map::new();
     for field in procedure.fields() {
         let Some((_, raw)) = form.iter().find(|(name, _)| *name == field.name) else {
@@ -340,7 +345,11 @@ pub(crate) async fn submit_form(
         return Redirect::to(&back).into_response();
     };
     let dossier = dossier_from_form(procedure, &form);
-    match gw.submit_dossier(procedure, &session, dossier, key).await {
+    let draft = gw.held_draft(&headers, procedure).await.map(|d| d.id);
+    match gw
+        .submit_dossier(procedure, &session, dossier, key, draft)
+        .await
+    {
         Ok(submitted) => Redirect::to(&format!(
             "/receipts/{}?lang={}",
             submitted.receipt.dossier_code,
