@@ -1,0 +1,115 @@
+// The resident suite for one provider set-up: one gateway, one Chromium, one node:test test per
+// flow (each ≤ 60 s, in a fresh browser context), an accessibility report at the end.
+
+import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
+
+import {
+  Flow,
+  accessibility,
+  failingAccessibilityReport,
+  launchBrowser,
+  writeAccessibilityReport,
+} from './browser.mjs';
+import {
+  MissingRoute,
+  cancelledLoginRefers,
+  languageSwitch,
+  level1BooksInPerson,
+  level2FilesOnline,
+} from './flows.mjs';
+import { ARTIFACTS } from './processes.mjs';
+
+const FLOW_TIMEOUT_MS = 60_000;
+const SETUP_TIMEOUT_MS = 90_000;
+
+const FLOWS = [
+  ['level2-online', 'a level-2 resident files online and gets a receipt', level2FilesOnline],
+  ['level1-in-person', 'a level-1 resident is routed in person, books a slot and opens the printable ticket', level1BooksInPerson],
+  ['cancelled-login', 'a cancelled login ends on a referral', cancelledLoginRefers],
+  ['language-switch', 'the language switch works', languageSwitch],
+];
+
+/** The last lines of a process's output, for failure messages. */
+function tail(text, lines = 40) {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Defines the suite `mode` (`simulator`, `oidc-provider`). `setUp()` starts what the gateway
+ * needs and resolves with `{ gateway, output(), stop() }`.
+ */
+export function residentSuite(mode, setUp) {
+  describe(`ward portal with ${mode}`, () => {
+    let env;
+    let browser;
+
+    before(async () => {
+      env = await setUp();
+      browser = await launchBrowser();
+      console.log(`${mode}: gateway ${env.gateway}, Chromium ${browser.version()}`);
+    }, { timeout: SETUP_TIMEOUT_MS });
+
+    after(async () => {
+      try {
+        await browser?.close();
+      } finally {
+        await env?.stop();
+      }
+      const pages = accessibility.pages;
+      if (pages.length > 0) {
+        const path = writeAccessibilityReport(`accessibility-${mode}.json`, pages);
+        const counts = {};
+        for (const page of pages) {
+          for (const v of page.violations) {
+            counts[v.impact] = (counts[v.impact] ?? 0) + 1;
+          }
+        }
+        const found = Object.entries(counts).map(([impact, n]) => `${n} ${impact}`).join(', ') || 'no violations';
+        console.log(`${mode}: axe-core ${accessibility.axeVersion} scanned ${pages.length} pages: ${found} (${path})`);
+        const failing = failingAccessibilityReport(pages);
+        if (failing) {
+          console.log(`serious or critical accessibility violations:\n${failing}`);
+        }
+      }
+    }, { timeout: 30_000 });
+
+    for (const [name, title, run] of FLOWS) {
+      test(title, { timeout: FLOW_TIMEOUT_MS }, async (t) => {
+        const flowName = `${mode}-${name}`;
+        const flow = await Flow.open(browser, flowName, { log: (line) => t.diagnostic(line) });
+        try {
+          await run(flow, env.gateway);
+        } catch (error) {
+          if (error instanceof MissingRoute) {
+            flow.assertAccessible();
+            const problems = flow.problems.filter((p) => !/status of 404/.test(p));
+            if (problems.length > 0) {
+              throw new Error(`the pages reported problems:\n${problems.join('\n')}`);
+            }
+            const line = `SKIPPED ${flowName}: ${error.route} answers 404 on this gateway; ` +
+              'every step before it ran and passed';
+            console.log(line);
+            t.diagnostic(line);
+            t.skip(line);
+            return;
+          }
+          await flow.page
+            .screenshot({ path: join(flow.dir, 'failure.png'), fullPage: true })
+            .catch(() => {});
+          error.message += `\n  at ${flow.page.url()} (screenshot ${join(flow.dir, 'failure.png')})` +
+            `\n  gateway output (last lines):\n${tail(env.output())}`;
+          throw error;
+        } finally {
+          await flow.close();
+        }
+        flow.assertAccessible();
+        if (flow.problems.length > 0) {
+          throw new Error(`the pages reported problems:\n${flow.problems.join('\n')}`);
+        }
+      });
+    }
+  });
+}
+
+export { ARTIFACTS };
