@@ -12,7 +12,9 @@ use wardgate::assurance::{AcrTable, LevelSource};
 use wardgate::clock::{Random, SystemRandom};
 use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
-use wardgate::integrations::axum::config::{GatewayConfig, Provider, config_file_from_args};
+use wardgate::integrations::axum::config::{
+    GatewayConfig, Provider, StaffConfig, config_file_from_args,
+};
 use wardgate::integrations::axum::data_dir::GatewayKeys;
 use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
 use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
@@ -91,10 +93,18 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Provider::External(provider) => {
             let client = ClientConfig::new(provider.client_id(), config.redirect_uri().clone())
                 .client_secret(provider.client_secret().secret())
-                .level_source(provider.level_source().clone());
+                .level_source(provider.level_source().clone())
+                .fetch_userinfo(config.staff().role_claim().is_some());
             (provider.issuer().to_owned(), client)
         }
         _ => return Err("unsupported provider configuration".into()),
+    };
+    let staff = match (config.provider(), config.staff().is_empty()) {
+        (Provider::Simulator { .. }, true) => StaffConfig::new(
+            Vec::new(),
+            Some(("roles".to_owned(), devidp::STAFF_ROLE.to_owned())),
+        ),
+        _ => config.staff().clone(),
     };
     let relying_party = discover(&issuer, client, &clock, &random).await?;
 
@@ -111,7 +121,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         config.public_url().clone(),
         Arc::new(keys.signing_key),
         keys.pseudonym_key.to_vec(),
-        config.staff().clone(),
+        staff,
         Arc::clone(&clock),
         Arc::clone(&random),
     );

@@ -82,6 +82,9 @@ pub struct Identity {
     pub full_name: String,
     /// The date of birth (`birthDate`, as `YYYY-MM-DD`).
     pub birth_date: NaiveDate,
+    /// Roles sent in the userinfo `roles` claim (for example `ward_officer` for staff); none
+    /// for residents.
+    pub roles: Vec<String>,
 }
 
 impl Identity {
@@ -97,7 +100,15 @@ impl Identity {
             citizen_pid: citizen_pid.into(),
             full_name: full_name.into(),
             birth_date,
+            roles: Vec::new(),
         }
+    }
+
+    /// The same identity with userinfo `roles`.
+    #[must_use]
+    pub fn with_roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -108,6 +119,7 @@ impl fmt::Debug for Identity {
             .field("citizen_pid", &"[redacted]")
             .field("full_name", &"[redacted]")
             .field("birth_date", &"[redacted]")
+            .field("roles", &self.roles)
             .finish()
     }
 }
@@ -175,6 +187,19 @@ impl Persona {
                     date(2001, 9, 2),
                 ),
             ),
+            Self::authenticates(
+                "officer",
+                "Cán bộ bộ phận một cửa (trang dành cho cán bộ)",
+                "One-stop desk officer (staff pages)",
+                Level::Two,
+                Identity::new(
+                    "devidp-staff-9d41c7a2e85b3f06",
+                    "000190002417",
+                    "Lê Hoàng Nam",
+                    date(1990, 6, 21),
+                )
+                .with_roles([STAFF_ROLE]),
+            ),
             Self::denies(
                 "cancel",
                 "Công dân hủy đăng nhập",
@@ -207,6 +232,9 @@ impl Persona {
         }
     }
 }
+
+/// The role the `officer` persona carries in userinfo `roles`.
+pub const STAFF_ROLE: &str = "ward_officer";
 
 fn date(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).unwrap_or_default()

@@ -1306,15 +1306,16 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
         return bearer_challenge("Bearer realm=\"wardgate-devidp\", error=\"invalid_token\"");
     };
     // OIDC Core 5.3.2, with VNeID's observed attribute names.
-    json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "sub": identity.sub,
-            "name": identity.full_name,
-            "fullName": identity.full_name,
-            "citizenPid": identity.citizen_pid,
-            "birthDate": identity.birth_date.format("%Y-%m-%d").to_string(),
-            "accountLevel": level.number(),
-        }),
-    )
+    let mut claims = serde_json::json!({
+        "sub": identity.sub,
+        "name": identity.full_name,
+        "fullName": identity.full_name,
+        "citizenPid": identity.citizen_pid,
+        "birthDate": identity.birth_date.format("%Y-%m-%d").to_string(),
+        "accountLevel": level.number(),
+    });
+    if !identity.roles.is_empty() {
+        claims["roles"] = serde_json::json!(identity.roles);
+    }
+    json(StatusCode::OK, &claims)
 }

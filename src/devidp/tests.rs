@@ -1112,7 +1112,7 @@ fn debug_output_hides_secrets_and_identity_data() {
     let printed = format!("{identity:?}");
     assert_eq!(
         printed,
-        "Identity { sub: \"sub-1\", citizen_pid: \"[redacted]\", full_name: \"[redacted]\", birth_date: \"[redacted]\" }"
+        "Identity { sub: \"sub-1\", citizen_pid: \"[redacted]\", full_name: \"[redacted]\", birth_date: \"[redacted]\", roles: [] }"
     );
     let personas = format!("{:?}", Persona::defaults());
     assert!(!personas.contains("000187004821"));
@@ -1138,7 +1138,10 @@ fn debug_output_hides_secrets_and_identity_data() {
 fn default_personas_have_stable_ids_and_fake_id_numbers() {
     let personas = Persona::defaults();
     let ids: Vec<&str> = personas.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, ["level2", "level1", "cancel", "error", "no_eid"]);
+    assert_eq!(
+        ids,
+        ["level2", "level1", "officer", "cancel", "error", "no_eid"]
+    );
     for persona in &personas {
         if let PersonaOutcome::Authenticates { identity, .. } = &persona.outcome {
             assert_eq!(identity.citizen_pid.len(), 12);

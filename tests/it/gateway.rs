@@ -71,7 +71,8 @@ impl TestGateway {
             .client_secret(devidp::DEFAULT_CLIENT_SECRET)
             .level_source(LevelSource::acr(
                 AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2]).unwrap(),
-            ));
+            ))
+            .fetch_userinfo(true);
         let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
         let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
         let rp = RelyingParty::discover(
@@ -100,7 +101,10 @@ impl TestGateway {
             Url::parse(PUBLIC).unwrap(),
             Arc::new(keys.signing_key),
             keys.pseudonym_key.to_vec(),
-            StaffConfig::default(),
+            StaffConfig::new(
+                Vec::new(),
+                Some(("roles".into(), devidp::STAFF_ROLE.into())),
+            ),
             clock,
             random,
         );
@@ -426,4 +430,68 @@ async fn operations_routes_answer() {
     let missing = gw.get("/api/procedures/9.999999/decision", None).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(body_json(missing).await["error"], "unknown_procedure");
+}
+
+#[tokio::test]
+async fn staff_pages_need_a_staff_sign_in() {
+    let gw = TestGateway::start().await;
+    let anonymous = gw.get("/staff", None).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // A resident who is not staff is refused and told which code to give the administrator.
+    let refused = staff_login(&gw, "level2").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(body_text(refused).await.contains("staff.subjects"));
+
+    let accepted = staff_login(&gw, "officer").await;
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    let staff_cookie = set_cookies(&accepted)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-staff="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("staff cookie");
+    let dashboard = gw.get("/staff", Some(&staff_cookie)).await;
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    assert!(body_text(dashboard).await.contains("Lịch hẹn hôm nay"));
+
+    // A ticket issued to a resident can be looked up by its code, typed loosely.
+    let body = body_json(
+        gw.get(
+            &format!("/api/procedures/{BIRTH}/decision?in_person=1"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let code = body["referral"]["ticket_code"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace('-', " ");
+    let lookup = gw
+        .get(
+            &format!(
+                "/staff/tickets?code={}",
+                url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
+            ),
+            Some(&staff_cookie),
+        )
+        .await;
+    assert_eq!(lookup.status(), StatusCode::OK);
+    assert!(body_text(lookup).await.contains("Mã hẹn hợp lệ"));
+    // A resident session does not open staff pages.
+    let (_, session) = gw.sign_in("level2").await;
+    assert_eq!(
+        gw.get("/staff", session.as_deref()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
+    let login = gw.get("/staff/login", None).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    let flow = cookie_pair(&login).unwrap();
+    let callback = choose_persona(&Url::parse(location(&login)).unwrap(), persona).await;
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap_or(""));
+    gw.get(&path, Some(&flow)).await
 }

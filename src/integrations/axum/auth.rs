@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::gateway::Gateway;
 use super::html::{ButtonKind, Markup, NoticeKind, Page, link_button, notice};
 use super::resident::outcome_code;
+use super::staff::{is_staff_return, not_staff};
 use crate::i18n::Lang;
 use crate::oidc::{Callback, LoginErrorKind, LoginRequest, PendingLogin};
 use crate::policy::LoginFailure;
@@ -107,7 +108,7 @@ pub(crate) async fn callback(
     let clear_flow = gw.cookies.removal(name).ok();
 
     let callback = Callback::from_query(raw.as_deref().unwrap_or(""));
-    let mut response = match gw.rp.complete(flow.pending, &callback).await {
+    let response = match gw.rp.complete(flow.pending, &callback).await {
         Ok(login) => {
             let subject = gw.pseudonym(login.issuer(), login.subject());
             let previous = gw.session(&headers);
@@ -125,6 +126,19 @@ pub(crate) async fn callback(
                         source = login.assurance().source().as_str(),
                         "login verified"
                     );
+                    if is_staff_return(&return_path) {
+                        return with_cleared_flow(
+                            match gw.staff_cookie(session.subject(), login.userinfo()) {
+                                Some(cookie) => {
+                                    let mut response = Redirect::to(&return_path).into_response();
+                                    append_cookie(&mut response, &cookie);
+                                    response
+                                }
+                                None => not_staff(lang, session.subject()),
+                            },
+                            clear_flow.as_deref(),
+                        );
+                    }
                     let mut response = Redirect::to(&return_path).into_response();
                     if let Some(cookie) = gw.session_cookie(&session) {
                         append_cookie(&mut response, &cookie);
@@ -158,8 +172,12 @@ pub(crate) async fn callback(
             }
         }
     };
-    if let Some(clear) = clear_flow {
-        append_cookie(&mut response, &clear);
+    with_cleared_flow(response, clear_flow.as_deref())
+}
+
+fn with_cleared_flow(mut response: Response, clear: Option<&str>) -> Response {
+    if let Some(clear) = clear {
+        append_cookie(&mut response, clear);
     }
     response
 }

@@ -574,6 +574,17 @@ pub struct StaffConfig {
 }
 
 impl StaffConfig {
+    /// Staff are the listed subject pseudonyms, plus whoever carries `role` (claim name and
+    /// value) in their verified claims.
+    pub fn new(subjects: Vec<String>, role: Option<(String, String)>) -> Self {
+        Self { subjects, role }
+    }
+
+    /// Whether no staff member can ever match (no subjects and no role).
+    pub fn is_empty(&self) -> bool {
+        self.subjects.is_empty() && self.role.is_none()
+    }
+
     /// The subject pseudonyms (keyed hashes of `sub`) of staff members.
     pub fn subjects(&self) -> &[String] {
         &self.subjects

@@ -41,6 +41,7 @@ mod pages;
 mod resident;
 mod router;
 pub mod security;
+mod staff;
 
 pub use gateway::{Gateway, GatewayError, GatewayParts};
 pub use router::{MAX_BODY_BYTES, gateway_router};

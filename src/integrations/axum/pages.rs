@@ -564,7 +564,7 @@ pub(crate) async fn book_slot(
         &input.point,
         start.with_timezone(&Utc),
         procedure.code(),
-        Some(ticket_code.clone()),
+        Some(ticket_code),
         now,
         gw.random.as_ref(),
     )

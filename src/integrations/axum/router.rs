@@ -16,7 +16,7 @@ use super::html::{STYLESHEET_PATH, stylesheet};
 use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::security::{request_span, security_layer};
-use super::{api, auth, pages};
+use super::{api, auth, pages, staff};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -43,6 +43,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(api::metrics))
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
+        .merge(staff::routes())
         .fallback(pages::fallback)
         .with_state(gateway)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

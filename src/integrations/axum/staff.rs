@@ -1,0 +1,365 @@
+//! Staff pages, behind their own sign-in: today's bookings, ticket look-up, statistics.
+//!
+//! A staff member signs in through the same provider (`/staff/login`); the gateway then checks
+//! the configured staff list (subject pseudonyms) or role claim, and seals a separate staff
+//! cookie. A resident session never opens the staff pages.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{append_cookie, internal_error};
+use super::gateway::Gateway;
+use super::html::{
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, escape, form, link_button, notice,
+};
+use crate::fallback::{TicketCode, vietnam};
+use crate::i18n::Lang;
+use crate::oidc::LoginRequest;
+use crate::session::{LoginFlow, ReturnPath, find_cookie, seal_login_flow};
+
+/// Purpose bound into the staff cookie's associated data.
+const STAFF_PURPOSE: &str = "staff-session";
+/// How long a staff sign-in lasts.
+const STAFF_SESSION: Duration = Duration::hours(8);
+
+/// What the staff cookie holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct StaffSession {
+    #[serde(rename = "s")]
+    subject: String,
+}
+
+pub(crate) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/staff", get(dashboard))
+        .route("/staff/login", get(staff_login))
+        .route("/staff/tickets", get(ticket_lookup))
+}
+
+impl Gateway {
+    fn staff_cookie_name(&self) -> &'static str {
+        if self.cookies.is_secure() {
+            "__Host-wardgate-staff"
+        } else {
+            "wardgate-staff"
+        }
+    }
+
+    /// The `Set-Cookie` value of a staff sign-in, when `subject` is staff.
+    pub(crate) fn staff_cookie(
+        &self,
+        subject: &str,
+        claims: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Option<String> {
+        let empty = serde_json::Map::new();
+        if !self.staff.is_staff(subject, claims.unwrap_or(&empty)) {
+            return None;
+        }
+        let name = self.staff_cookie_name();
+        let session = StaffSession {
+            subject: subject.to_owned(),
+        };
+        let expires = self.clock.now() + STAFF_SESSION;
+        let sealed = self
+            .key_ring
+            .seal(self.random.as_ref(), STAFF_PURPOSE, name, expires, &session)
+            .ok()?;
+        self.cookies.set_cookie(name, &sealed, STAFF_SESSION).ok()
+    }
+
+    fn staff_session(&self, headers: &HeaderMap) -> Option<StaffSession> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let name = self.staff_cookie_name();
+        let value = find_cookie(cookies, name)?;
+        self.key_ring
+            .open(STAFF_PURPOSE, name, self.clock.now(), value)
+            .ok()
+    }
+}
+
+/// Whether a login returning to `path` is a staff sign-in.
+pub(crate) fn is_staff_return(path: &str) -> bool {
+    path == "/staff" || path.starts_with("/staff?") || path.starts_with("/staff/")
+}
+
+/// The page shown to someone who signed in on the staff route but is not staff.
+pub(crate) fn not_staff(lang: Lang, subject: &str) -> Response {
+    let mut body = Markup::new();
+    body.push_text(lang.pick(
+        "Tài khoản này chưa được cấp quyền cán bộ. Đề nghị quản trị viên thêm mã sau vào danh sách cán bộ (staff.subjects): ",
+        "This account is not registered as staff. Ask the administrator to add this code to the staff list (staff.subjects): ",
+    ));
+    body.push(&Markup::preescaped(format!(
+        "<code>{}</code>",
+        escape(subject)
+    )));
+    let page = Page::new(lang, lang.pick("Không có quyền cán bộ", "Not staff")).push(notice(
+        NoticeKind::Error,
+        lang.pick("Không có quyền truy cập", "Access refused"),
+        body,
+    ));
+    (StatusCode::FORBIDDEN, page).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StaffQuery {
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+impl StaffQuery {
+    fn lang(&self) -> Lang {
+        self.lang
+            .as_deref()
+            .and_then(Lang::from_code)
+            .unwrap_or_default()
+    }
+}
+
+/// `GET /staff/login`: a login whose callback checks the staff list.
+async fn staff_login(State(gw): State<Arc<Gateway>>, Query(query): Query<StaffQuery>) -> Response {
+    let lang = query.lang();
+    let Ok((url, pending)) = gw.rp.begin(&LoginRequest::new(crate::Level::Two)).await else {
+        return internal_error(lang);
+    };
+    let Some(return_path) = ReturnPath::parse(&format!("/staff?lang={}", lang.code())) else {
+        return internal_error(lang);
+    };
+    let flow = LoginFlow::new(pending, return_path);
+    let name = gw.cookies.login_flow_cookie_name();
+    let Some(cookie) = seal_login_flow(
+        &gw.key_ring,
+        gw.random.as_ref(),
+        name,
+        gw.clock.now(),
+        &flow,
+    )
+    .ok()
+    .and_then(|sealed| {
+        gw.cookies
+            .set_cookie(name, &sealed, crate::session::LOGIN_FLOW_LIFETIME)
+            .ok()
+    }) else {
+        return internal_error(lang);
+    };
+    let mut response = Redirect::to(url.as_str()).into_response();
+    append_cookie(&mut response, &cookie);
+    response
+}
+
+fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
+    let ward = gw.ward(None);
+    Page::new(lang, title)
+        .ward_name(lang.pick(&ward.name().vi, &ward.name().en).to_owned())
+        .current(uri.path(), uri.query())
+}
+
+fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
+    let mut body = Markup::new();
+    body.push_text(lang.pick(
+        "Trang này dành cho cán bộ bộ phận một cửa. Vui lòng đăng nhập bằng tài khoản cán bộ.",
+        "These pages are for one-stop desk staff. Please sign in with a staff account.",
+    ));
+    let href = format!("/staff/login?lang={}", lang.code());
+    body.push(&link_button(
+        ButtonKind::Primary,
+        &href,
+        lang.pick("Đăng nhập cán bộ", "Staff sign-in"),
+    ));
+    let page = staff_page(gw, lang, lang.pick("Trang cán bộ", "Staff"), uri).push(notice(
+        NoticeKind::Info,
+        lang.pick("Cần đăng nhập", "Sign-in required"),
+        body,
+    ));
+    (StatusCode::UNAUTHORIZED, page).into_response()
+}
+
+fn local_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&vietnam()).format("%H:%M").to_string()
+}
+
+/// `GET /staff`: today's bookings and the ticket look-up form.
+async fn dashboard(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<StaffQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let lang = query.lang();
+    if gw.staff_session(&headers).is_none() {
+        return sign_in_page(&gw, lang, &uri);
+    }
+    let ward = gw.ward(None);
+    let today = gw.clock.now().with_timezone(&vietnam()).date_naive();
+    let Ok(mut bookings) = gw.store.bookings_on(ward.code, None, today).await else {
+        return internal_error(lang);
+    };
+    bookings.sort_by_key(|b| b.slot.start);
+    let mut html = format!(
+        "<h1>{}</h1><h2>{} ({})</h2>",
+        escape(lang.pick("Trang cán bộ", "Staff")),
+        escape(lang.pick("Lịch hẹn hôm nay", "Today's bookings")),
+        today.format("%d/%m/%Y"),
+    );
+    if bookings.is_empty() {
+        let _ = write!(
+            html,
+            "<p>{}</p>",
+            escape(lang.pick("Chưa có lịch hẹn nào.", "No bookings yet."))
+        );
+    } else {
+        let _ = write!(
+            html,
+            "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            escape(lang.pick("Giờ", "Time")),
+            escape(lang.pick("Nơi tiếp nhận", "Reception point")),
+            escape(lang.pick("Thủ tục", "Procedure")),
+            escape(lang.pick("Mã hẹn", "Ticket")),
+        );
+        for booking in &bookings {
+            let procedure = gw
+                .procedure(booking.procedure.as_str())
+                .map(|p| p.name())
+                .map(|n| lang.pick(&n.vi, &n.en).to_owned())
+                .unwrap_or_else(|| booking.procedure.as_str().to_owned());
+            let point = ward
+                .point(&booking.slot.point)
+                .map(|p| p.name())
+                .map(|n| lang.pick(&n.vi, &n.en).to_owned())
+                .unwrap_or_else(|| booking.slot.point.clone());
+            let ticket = booking
+                .ticket
+                .as_ref()
+                .map(|t| {
+                    format!(
+                        "<a href=\"/staff/tickets?code={code}&amp;lang={lang}\">{code}</a>",
+                        code = escape(&t.to_string()),
+                        lang = lang.code()
+                    )
+                })
+                .unwrap_or_default();
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{ticket}</td></tr>",
+                local_time(booking.slot.start),
+                escape(&point),
+                escape(&procedure),
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    let mut body = Markup::preescaped(html);
+    body.push(&lookup_form(lang, None));
+    staff_page(&gw, lang, lang.pick("Trang cán bộ", "Staff"), &uri)
+        .push(body)
+        .into_response()
+}
+
+fn lookup_form(lang: Lang, value: Option<&str>) -> Markup {
+    let mut content = Markup::preescaped(format!(
+        "<input type=\"hidden\" name=\"lang\" value=\"{lang}\">\
+         <div class=\"field\"><label for=\"code\">{label}</label>\
+         <input id=\"code\" name=\"code\" autocomplete=\"off\" value=\"{value}\"></div>",
+        lang = lang.code(),
+        label = escape(lang.pick("Mã hẹn của người dân", "Resident's ticket code")),
+        value = escape(value.unwrap_or("")),
+    ));
+    content.push(&super::html::button(
+        ButtonKind::Primary,
+        lang.pick("Tra cứu", "Look up"),
+    ));
+    let mut markup = Markup::preescaped(format!(
+        "<h2>{}</h2>",
+        escape(lang.pick("Tra cứu mã hẹn", "Look up a ticket"))
+    ));
+    markup.push(&form(FormMethod::Get, "/staff/tickets", None, content));
+    markup
+}
+
+/// `GET /staff/tickets?code=…`: verifies a ticket typed or read aloud by a resident.
+async fn ticket_lookup(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<StaffQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let lang = query.lang();
+    if gw.staff_session(&headers).is_none() {
+        return sign_in_page(&gw, lang, &uri);
+    }
+    let typed = query.code.as_deref().unwrap_or("");
+    let mut body = Markup::preescaped(format!(
+        "<h1>{}</h1>",
+        escape(lang.pick("Tra cứu mã hẹn", "Ticket look-up"))
+    ));
+    match TicketCode::parse(typed) {
+        Err(_) => body.push(&notice(
+            NoticeKind::Error,
+            lang.pick("Mã không hợp lệ", "Invalid code"),
+            Markup::text(lang.pick(
+                "Mã này sai định dạng hoặc sai ký tự kiểm tra. Hãy đọc lại từng ký tự với người dân.",
+                "This code is malformed or its check character is wrong. Read it again with the resident.",
+            )),
+        )),
+        Ok(code) => match gw.store.ticket(&code, gw.clock.now()).await {
+            Err(_) => return internal_error(lang),
+            Ok(None) => body.push(&notice(
+                NoticeKind::Warning,
+                lang.pick("Không tìm thấy", "Not found"),
+                Markup::text(lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code.")),
+            )),
+            Ok(Some(ticket)) => {
+                let procedure = gw
+                    .procedure(ticket.procedure.as_str())
+                    .map(|p| p.name())
+                    .map(|n| lang.pick(&n.vi, &n.en).to_owned())
+                    .unwrap_or_default();
+                let draft = match &ticket.draft {
+                    Some(id) => gw.store.draft(id, gw.clock.now()).await.ok().flatten().is_some(),
+                    None => false,
+                };
+                let items = [
+                    (lang.pick("Mã", "Code"), Markup::text(&ticket.code.to_string())),
+                    (lang.pick("Thủ tục", "Procedure"), Markup::text(&procedure)),
+                    (lang.pick("Lý do nộp trực tiếp", "Why in person"), Markup::text(ticket.reason.text(lang))),
+                    (
+                        lang.pick("Hồ sơ nháp", "Saved draft"),
+                        Markup::text(if draft {
+                            lang.pick("Có — mở hồ sơ nháp để không phải nhập lại", "Yes — open it instead of retyping")
+                        } else {
+                            lang.pick("Không có", "None")
+                        }),
+                    ),
+                    (
+                        lang.pick("Hiệu lực đến", "Valid until"),
+                        Markup::text(&ticket.expires_at.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()),
+                    ),
+                ];
+                body.push(&notice(
+                    NoticeKind::Success,
+                    lang.pick("Mã hẹn hợp lệ", "Valid ticket"),
+                    super::html::definition_list(&items),
+                ));
+            }
+        },
+    }
+    body.push(&lookup_form(lang, Some(typed)));
+    staff_page(
+        &gw,
+        lang,
+        lang.pick("Tra cứu mã hẹn", "Ticket look-up"),
+        &uri,
+    )
+    .push(body)
+    .into_response()
+}
