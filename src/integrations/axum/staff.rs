@@ -206,8 +206,7 @@ async fn dashboard(
     };
     bookings.sort_by_key(|b| b.slot.start);
     let mut html = format!(
-        "<h1>{}</h1><h2>{} ({})</h2>",
-        escape(lang.pick("Trang cán bộ", "Staff")),
+        "<h2>{} ({})</h2>",
         escape(lang.pick("Lịch hẹn hôm nay", "Today's bookings")),
         today.format("%d/%m/%Y"),
     );
@@ -298,10 +297,7 @@ async fn ticket_lookup(
         return sign_in_page(&gw, lang, &uri);
     }
     let typed = query.code.as_deref().unwrap_or("");
-    let mut body = Markup::preescaped(format!(
-        "<h1>{}</h1>",
-        escape(lang.pick("Tra cứu mã hẹn", "Ticket look-up"))
-    ));
+    let mut body = Markup::new();
     match TicketCode::parse(typed) {
         Err(_) => body.push(&notice(
             NoticeKind::Error,
