@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 
 import { ARTIFACTS, freePort, startGateway, startProvider } from './lib/processes.mjs';
-import { residentSuite } from './lib/suite.mjs';
+import { STAFF_REFUSED, residentSuite } from './lib/suite.mjs';
 
 const ACR_LEVEL_1 = 'urn:wardgate:interop:loa:1';
 const ACR_LEVEL_2 = 'urn:wardgate:interop:loa:2';
@@ -49,4 +49,4 @@ residentSuite('oidc-provider', async () => {
     }
   }
   throw new Error(`could not start oidc-provider and the gateway:\n${failures.join('\n---\n')}`);
-});
+}, [STAFF_REFUSED]);

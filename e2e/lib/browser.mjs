@@ -121,9 +121,19 @@ export class Flow {
     const flow = new Flow(browser, name, dir, context, page, log);
     page.on('pageerror', (error) => flow.problems.push(`page error: ${error.message}`));
     page.on('console', (message) => {
-      if (message.type() === 'error') {
+      // A document's own error status (a 401 sign-in page, a 404) is asserted by the flows;
+      // failing subresources are caught below with their URL.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
         flow.problems.push(`console error: ${message.text()}`);
       }
+    });
+    page.on('response', (response) => {
+      if (!response.request().isNavigationRequest() && response.status() >= 400) {
+        flow.problems.push(`${response.status()} for ${response.request().resourceType()} ${response.url()}`);
+      }
+    });
+    page.on('requestfailed', (request) => {
+      flow.problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
     });
     return flow;
   }

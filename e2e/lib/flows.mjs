@@ -36,14 +36,15 @@ function assertAt(page, gateway, path) {
 }
 
 /**
- * From a procedure page: follows "Đăng nhập bằng VNeID" to the provider, chooses `persona` on
+ * From a procedure page (or the staff sign-in page, with its link's selector): follows the
+ * sign-in link to the provider, chooses `persona` on
  * its sign-in page (radio buttons and a submit button on the simulator, one button per persona
  * on oidc-provider) and waits until the browser is back on the gateway.
  */
-async function signIn(flow, gateway, persona) {
+async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
   const { page } = flow;
-  const link = page.locator('main a.button[href^="/login?"]');
-  assert.equal(await link.count(), 1, 'one sign-in link on the procedure page');
+  const link = page.locator(linkSelector);
+  assert.equal(await link.count(), 1, `one sign-in link (${linkSelector}) on ${page.url()}`);
   await Promise.all([page.waitForURL((u) => u.origin !== origin(gateway)), link.click()]);
   assert.match(new URL(page.url()).pathname, /^\/interaction\//, `provider sign-in page, at ${page.url()}`);
   await flow.capture(`provider-sign-in-${persona}`);
@@ -287,4 +288,97 @@ export async function languageSwitch(flow, gateway) {
   assert.equal(url.searchParams.get('in_person'), '1');
   assert.equal(await text(page, '.notice-warning h2'), 'Nộp hồ sơ trực tiếp');
   await flow.capture('referral-vi');
+}
+
+/**
+ * A resident chooses to file in person and books a slot: the referral's ticket code and the
+ * booked time as the booking form labelled it (`HH:MM ngày DD/MM/YYYY`).
+ */
+async function residentBooks(flow, gateway) {
+  const { page } = flow;
+  await page.goto(`${gateway}/procedures/${BIRTH}?in_person=1`);
+  assert.equal(await text(page, '.notice-warning h2'), 'Nộp hồ sơ trực tiếp');
+  const code = await text(page, 'main .ticket-code');
+  const select = page.locator('main select[name="start"]');
+  const first = await select.locator('option').first();
+  const time = (await first.innerText()).replace(/\s*\(.*\)\s*$/, '').trim();
+  await select.selectOption(await first.getAttribute('value'));
+  await flow.capture('resident-referral');
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `/tickets/${code}`),
+    page.locator(`main form[action^="/procedures/${BIRTH}/book"] button[type="submit"]`).click(),
+  ]);
+  assert.ok((await text(page, 'main dl.details')).includes(`Giờ hẹn ${time}`));
+  await flow.capture('resident-ticket');
+  return { code, time };
+}
+
+/** Opens `/staff` without a staff sign-in: the staff sign-in page, answered 401. */
+async function staffSignInPage(flow, gateway) {
+  const { page } = flow;
+  const response = await page.goto(`${gateway}/staff`);
+  assert.equal(response.status(), 401, 'the staff pages need a staff sign-in');
+  assert.equal(await text(page, 'h1'), 'Trang cán bộ');
+  assert.equal(await text(page, '.notice-info h2'), 'Cần đăng nhập');
+  await flow.capture('staff-sign-in');
+}
+
+/**
+ * Ward staff (the simulator's `officer` persona, with the `ward_officer` role) sign in on the
+ * staff pages, see today's bookings and look up a resident's ticket; a mistyped code is refused.
+ */
+export async function staffDesk(flow, gateway) {
+  const { page } = flow;
+  const { code, time } = await residentBooks(flow, gateway);
+
+  await staffSignInPage(flow, gateway);
+  await signIn(flow, gateway, 'officer', 'main a.button[href^="/staff/login"]');
+  assertAt(page, gateway, '/staff');
+  assert.equal(await text(page, 'h1'), 'Trang cán bộ');
+  const heading = await text(page, 'main h2');
+  const today = /^Lịch hẹn hôm nay \((\d\d\/\d\d\/\d{4})\)$/.exec(heading);
+  assert.ok(today, `today's bookings heading, got \`${heading}\``);
+  const listed = page.locator(`main table a[href^="/staff/tickets?code=${code}"]`);
+  // The dashboard lists today's bookings only: the resident's slot is there when it is today.
+  assert.equal(await listed.count(), time.endsWith(today[1]) ? 1 : 0, `booking ${time} on ${today[1]}`);
+  await flow.capture('staff-dashboard');
+
+  await page.locator('main input#code').fill(code);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/staff/tickets'),
+    page.locator('main form[action="/staff/tickets"] button[type="submit"]').click(),
+  ]);
+  assert.equal(await text(page, 'h1'), 'Tra cứu mã hẹn');
+  assert.equal(await text(page, '.notice-success h2'), 'Mã hẹn hợp lệ');
+  const details = await text(page, '.notice-success dl');
+  assert.ok(details.includes(`Mã ${code}`), details);
+  assert.ok(details.includes('Thủ tục Đăng ký khai sinh'), details);
+  assert.match(details, /Lý do nộp trực tiếp \S/);
+  await flow.capture('staff-ticket-valid');
+
+  await page.locator('main input#code').fill('TS-0000-KHONG');
+  await Promise.all([
+    page.waitForURL((u) => u.searchParams.get('code') === 'TS-0000-KHONG'),
+    page.locator('main form[action="/staff/tickets"] button[type="submit"]').click(),
+  ]);
+  assert.equal(await text(page, '.notice-error h2'), 'Mã không hợp lệ');
+  await flow.capture('staff-ticket-invalid');
+}
+
+/**
+ * With no staff list configured (oidc-provider set up only through the WARDGATE_* variables),
+ * a resident who signs in on the staff pages is refused, and the staff pages stay closed.
+ */
+export async function staffRefused(flow, gateway) {
+  const { page } = flow;
+  await staffSignInPage(flow, gateway);
+  const refused = page.waitForResponse((r) => new URL(r.url()).pathname === '/auth/callback');
+  await signIn(flow, gateway, 'level2', 'main a.button[href^="/staff/login"]');
+  assert.equal((await refused).status(), 403, 'the callback refuses a resident on the staff pages');
+  assert.equal(await text(page, 'h1'), 'Không có quyền cán bộ');
+  assert.equal(await text(page, '.notice-error h2'), 'Không có quyền truy cập');
+  await flow.capture('staff-refused');
+
+  const again = await page.goto(`${gateway}/staff`);
+  assert.equal(again.status(), 401, 'no staff cookie was set');
 }

@@ -17,6 +17,8 @@ import {
   languageSwitch,
   level1BooksInPerson,
   level2FilesOnline,
+  staffDesk,
+  staffRefused,
 } from './flows.mjs';
 import { ARTIFACTS } from './processes.mjs';
 
@@ -30,6 +32,10 @@ const FLOWS = [
   ['language-switch', 'the language switch works', languageSwitch],
 ];
 
+/** Flows beyond the resident ones, by suite. */
+export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings and look up a ticket', staffDesk];
+export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
+
 /** The last lines of a process's output, for failure messages. */
 function tail(text, lines = 40) {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -39,7 +45,7 @@ function tail(text, lines = 40) {
  * Defines the suite `mode` (`simulator`, `oidc-provider`). `setUp()` starts what the gateway
  * needs and resolves with `{ gateway, output(), stop() }`.
  */
-export function residentSuite(mode, setUp) {
+export function residentSuite(mode, setUp, extraFlows = []) {
   describe(`ward portal with ${mode}`, () => {
     let env;
     let browser;
@@ -74,7 +80,7 @@ export function residentSuite(mode, setUp) {
       }
     }, { timeout: 30_000 });
 
-    for (const [name, title, run] of FLOWS) {
+    for (const [name, title, run] of [...FLOWS, ...extraFlows]) {
       test(title, { timeout: FLOW_TIMEOUT_MS }, async (t) => {
         const flowName = `${mode}-${name}`;
         const flow = await Flow.open(browser, flowName, { log: (line) => t.diagnostic(line) });
@@ -83,7 +89,7 @@ export function residentSuite(mode, setUp) {
         } catch (error) {
           if (error instanceof MissingRoute) {
             flow.assertAccessible();
-            const problems = flow.problems.filter((p) => !/status of 404/.test(p));
+            const problems = flow.problems;
             if (problems.length > 0) {
               throw new Error(`the pages reported problems:\n${problems.join('\n')}`);
             }
