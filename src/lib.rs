@@ -80,6 +80,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod assurance;
+pub mod audit;
 pub mod clock;
 #[cfg(feature = "devidp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devidp")))]
@@ -91,8 +92,11 @@ pub mod keys;
 pub mod manual;
 pub mod oidc;
 pub mod policy;
+pub mod pseudonym;
 pub mod session;
+pub mod stats;
 pub mod store;
+pub mod submission;
 
 pub use assurance::{Assurance, Level};
 pub use clock::{Clock, SystemClock};

@@ -192,6 +192,11 @@ impl ClientConfig {
         self
     }
 
+    /// Where the provider states the level.
+    pub fn assurance_source(&self) -> &LevelSource {
+        &self.level_source
+    }
+
     /// The client id.
     pub fn client_id(&self) -> &str {
         &self.client_id

@@ -495,3 +495,231 @@ async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
     let path = format!("{}?{}", callback.path(), callback.query().unwrap_or(""));
     gw.get(&path, Some(&flow)).await
 }
+
+fn submission(path: &str, cookie: Option<&str>, key: Option<&str>, body: &str) -> Request<Body> {
+    let mut request = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
+}
+
+async fn example_dossier(gw: &TestGateway, code: &str) -> String {
+    let list = body_json(gw.get("/api/procedures", None).await).await;
+    let procedure = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == code)
+        .unwrap();
+    procedure["example"].to_string()
+}
+
+#[tokio::test]
+async fn level_two_resident_files_online_once_per_idempotency_key() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.unwrap();
+    let dossier = example_dossier(&gw, BIRTH).await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+
+    let first = gw
+        .send(submission(&path, Some(&session), Some("key-1"), &dossier))
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = body_json(first).await;
+    let code = first["dossier_code"].as_str().unwrap().to_owned();
+
+    let again = gw
+        .send(submission(&path, Some(&session), Some("key-1"), &dossier))
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(body_json(again).await["dossier_code"], code.as_str());
+
+    // The receipt verifies against the published keys.
+    let jwks = body_json(gw.get("/.well-known/jwks.json", None).await).await;
+    let verifier = wardgate::submission::ReceiptVerifier::from_jwks(&jwks).unwrap();
+    let receipt = verifier.verify(first["receipt"].as_str().unwrap()).unwrap();
+    assert_eq!(receipt.dossier_code.to_string(), code);
+    assert_eq!(receipt.level, wardgate::Level::Two);
+
+    // The same key with another dossier is a conflict, not a second dossier.
+    let other = dossier.replacen('{', "{\"unexpected\":1,", 1);
+    let conflict = gw
+        .send(submission(&path, Some(&session), Some("key-1"), &other))
+        .await;
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+
+    // The printable receipt is the resident's.
+    let page = gw.get(&format!("/receipts/{code}"), Some(&session)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(body_text(page).await.contains(&code));
+    assert_eq!(
+        gw.get(&format!("/receipts/{code}"), None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_dossier_gets_422_naming_each_bad_field() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let response = gw
+        .send(submission(&path, session.as_deref(), Some("key-2"), "{}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = body_json(response).await;
+    assert_eq!(body["error"], "invalid_dossier");
+    let errors = body["errors"].as_array().unwrap();
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["field"].is_string() && e["problem"] == "is required"),
+        "{body}"
+    );
+    let broken = gw
+        .send(submission(
+            &path,
+            session.as_deref(),
+            Some("key-3"),
+            "{not json",
+        ))
+        .await;
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(broken).await["error"], "malformed_json");
+}
+
+#[tokio::test]
+async fn without_a_session_submission_gets_the_rfc9470_challenge() {
+    let gw = TestGateway::start().await;
+    let dossier = example_dossier(&gw, BIRTH).await;
+    let response = gw
+        .send(submission(
+            &format!("/api/procedures/{BIRTH}/submissions"),
+            None,
+            Some("k"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_user_authentication\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(&format!("acr_values=\"{}\"", devidp::ACR_LEVEL_2)),
+        "{challenge}"
+    );
+    assert!(challenge.contains("max_age=\""), "{challenge}");
+    assert_eq!(body_json(response).await["decision"], "sign_in");
+}
+
+#[tokio::test]
+async fn a_procedure_requiring_presence_answers_403_with_the_referral() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let presence = "2.000815";
+    let dossier = example_dossier(&gw, presence).await;
+    let response = gw
+        .send(submission(
+            &format!("/api/procedures/{presence}/submissions"),
+            session.as_deref(),
+            Some("k"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = body_json(response).await;
+    assert_eq!(body["error"], "in_person_required");
+    assert_eq!(body["reason"], "presence_required");
+    assert!(body["referral"]["ticket_code"].is_string());
+}
+
+#[tokio::test]
+async fn cross_site_and_non_json_submissions_are_refused() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let mut cross = submission(&path, session.as_deref(), Some("k"), "{}");
+    cross
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert_eq!(gw.send(cross).await.status(), StatusCode::FORBIDDEN);
+    let mut form = submission(&path, session.as_deref(), Some("k"), "a=b");
+    form.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    assert_eq!(
+        gw.send(form).await.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let missing = gw
+        .send(submission(&path, session.as_deref(), None, "{}"))
+        .await;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(missing).await["error"], "missing_idempotency_key");
+}
+
+#[tokio::test]
+async fn the_browser_form_files_once_and_shows_the_receipt() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.unwrap();
+    let page = body_text(
+        gw.get(&format!("/procedures/{BIRTH}"), Some(&session))
+            .await,
+    )
+    .await;
+    let hidden = |name: &str| {
+        page.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {name} field"))
+            .to_owned()
+    };
+    let example: Value = serde_json::from_str(&example_dossier(&gw, BIRTH).await).unwrap();
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("csrf_token", &hidden("csrf_token"));
+    form.append_pair("idempotency_key", &hidden("idempotency_key"));
+    for (name, value) in example.as_object().unwrap() {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        form.append_pair(name, &text);
+    }
+    let body = form.finish();
+    let post = || {
+        Request::post(format!("/procedures/{BIRTH}/submit"))
+            .header(header::COOKIE, session.as_str())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let response = gw.send(post()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        body_text(response).await
+    );
+    let receipt = location(&response).to_owned();
+    assert!(receipt.starts_with("/receipts/"));
+    // A double submit lands on the same receipt.
+    let again = gw.send(post()).await;
+    assert_eq!(location(&again), receipt);
+    let page = gw.get(&receipt, Some(&session)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(body_text(page).await.contains("Giấy tiếp nhận hồ sơ"));
+}

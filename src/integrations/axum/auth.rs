@@ -112,7 +112,12 @@ pub(crate) async fn callback(
         Ok(login) => {
             let subject = gw.pseudonym(login.issuer(), login.subject());
             let previous = gw.session(&headers);
-            match Session::new(subject, login.assurance().clone(), now, gw.random.as_ref()) {
+            match Session::new(
+                subject.as_str().to_owned(),
+                login.assurance().clone(),
+                now,
+                gw.random.as_ref(),
+            ) {
                 Ok(mut session) => {
                     if let Some(previous) = &previous {
                         session.carry_step_ups_from(previous);

@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
-use ring::hmac;
 use url::Url;
 
 use super::config::StaffConfig;
@@ -14,10 +13,12 @@ use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::keys::SigningKey;
 use crate::oidc::RelyingParty;
 use crate::policy::{Catalog, Procedure};
+use crate::pseudonym::{Pseudonymizer, SubjectPseudonym};
 use crate::session::{
     CookieSettings, KeyRing, Session, SessionConfig, UsedFlowValues, find_cookie,
 };
 use crate::store::Store;
+use crate::submission::Submitter;
 
 /// What a gateway is built from. Every field is required; build the values at start-up.
 #[non_exhaustive]
@@ -40,7 +41,7 @@ pub struct GatewayParts {
     pub public_url: Url,
     /// The key signing tickets and receipts, published in the JWKS.
     pub signing_key: Arc<SigningKey>,
-    /// The key of the keyed hash that pseudonymises subjects (32 bytes or more).
+    /// The key of the keyed hash that pseudonymises subjects (32 bytes).
     pub pseudonym_key: Vec<u8>,
     /// Who the staff are.
     pub staff: StaffConfig,
@@ -117,7 +118,8 @@ pub struct Gateway {
     pub(crate) public_url: Url,
     pub(crate) signing_key: Arc<SigningKey>,
     pub(crate) tickets: TicketIssuer,
-    pseudonym_key: hmac::Key,
+    pub(crate) submitter: Submitter,
+    pseudonyms: Pseudonymizer,
     pub(crate) staff: StaffConfig,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -144,9 +146,9 @@ pub enum GatewayError {
     /// The default ward is not in the directory.
     #[error("ward `{0}` is not in the directory")]
     UnknownWard(String),
-    /// The pseudonym key is too short.
-    #[error("the pseudonym key must be at least 32 bytes")]
-    ShortPseudonymKey,
+    /// The pseudonym key is not 32 bytes.
+    #[error("the pseudonym key must be 32 bytes")]
+    PseudonymKey,
 }
 
 impl Gateway {
@@ -163,12 +165,17 @@ impl Gateway {
             .ward(parts.default_ward)
             .cloned()
             .ok_or_else(|| GatewayError::UnknownWard(parts.default_ward.as_str().to_owned()))?;
-        if parts.pseudonym_key.len() < 32 {
-            return Err(GatewayError::ShortPseudonymKey);
-        }
+        let pseudonyms =
+            Pseudonymizer::new(&parts.pseudonym_key).map_err(|_| GatewayError::PseudonymKey)?;
         Ok(Arc::new(Self {
             tickets: TicketIssuer::new(Arc::clone(&parts.signing_key)),
-            pseudonym_key: hmac::Key::new(hmac::HMAC_SHA256, &parts.pseudonym_key),
+            submitter: Submitter::new(
+                Arc::clone(&parts.store),
+                Arc::clone(&parts.signing_key),
+                Arc::clone(&parts.clock),
+                Arc::clone(&parts.random),
+            ),
+            pseudonyms,
             home_ward,
             rp: parts.relying_party,
             catalog: parts.catalog,
@@ -213,16 +220,10 @@ impl Gateway {
             .unwrap_or(&self.home_ward)
     }
 
-    /// A stable pseudonym for a subject at an issuer: HMAC-SHA256, base64url. The provider's
-    /// `sub` itself is never stored.
-    pub(crate) fn pseudonym(&self, issuer: &str, subject: &str) -> String {
-        use base64::Engine as _;
-        let mut message = Vec::with_capacity(issuer.len() + subject.len() + 1);
-        message.extend_from_slice(issuer.as_bytes());
-        message.push(0);
-        message.extend_from_slice(subject.as_bytes());
-        let tag = hmac::sign(&self.pseudonym_key, &message);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+    /// A stable pseudonym for a subject at an issuer (keyed hash): the provider's `sub`
+    /// itself is never stored.
+    pub(crate) fn pseudonym(&self, issuer: &str, subject: &str) -> SubjectPseudonym {
+        self.pseudonyms.subject(issuer, subject)
     }
 
     /// The resident's session, if the request carries a valid one.

@@ -42,6 +42,7 @@ mod resident;
 mod router;
 pub mod security;
 mod staff;
+mod submit;
 
 pub use gateway::{Gateway, GatewayError, GatewayParts};
 pub use router::{MAX_BODY_BYTES, gateway_router};

@@ -24,7 +24,7 @@ use crate::fallback::{
     BookingError, DayHours, Referral, SignedTicket, TicketCode, available_slots, book, vietnam,
 };
 use crate::i18n::{Lang, LocalText};
-use crate::policy::{Decision, Procedure};
+use crate::policy::{Decision, FieldKind, Procedure};
 use crate::session::Session;
 use crate::store::BookingId;
 
@@ -174,11 +174,15 @@ pub(crate) async fn procedure(
                 lang.pick("Bạn có thể nộp trực tuyến", "You can file online"),
                 body,
             ));
+            let Ok(key) = crate::clock::random_token::<16>(gw.random.as_ref()) else {
+                return internal_error(lang);
+            };
             page = page.push(online_section(
                 lang,
                 procedure,
                 grant.expires_at,
                 session.as_ref(),
+                &key,
             ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
@@ -265,12 +269,43 @@ fn online_section(
     procedure: &Procedure,
     expires_at: DateTime<Utc>,
     session: Option<&Session>,
+    idempotency_key: &str,
 ) -> Markup {
-    let mut fields = Markup::new();
+    // A fresh key per rendered form: submitting twice (double click, reload) files once.
+    let mut fields = Markup::preescaped(format!(
+        "<input type=\"hidden\" name=\"idempotency_key\" value=\"{}\">",
+        escape(idempotency_key)
+    ));
     for field in procedure.fields() {
         let label = lang.pick(&field.label_vi, &field.label_en);
+        if field.kind == FieldKind::Select {
+            let mut select = format!(
+                "<div class=\"field\"><label for=\"f-{name}\">{label}</label><select id=\"f-{name}\" name=\"{name}\"{required}>",
+                name = escape(&field.name),
+                label = escape(label),
+                required = if field.required { " required" } else { "" },
+            );
+            for option in &field.options {
+                let _ = write!(
+                    select,
+                    "<option value=\"{}\">{}</option>",
+                    escape(&option.value),
+                    escape(lang.pick(&option.label_vi, &option.label_en))
+                );
+            }
+            select.push_str("</select></div>");
+            fields.push(&Markup::preescaped(select));
+            continue;
+        }
+        let input_type = match field.kind {
+            FieldKind::Date => "date",
+            FieldKind::Number => "number",
+            FieldKind::Phone => "tel",
+            _ => "text",
+        };
         fields.push(
             &super::html::TextField::new(field.name.clone(), label.to_owned())
+                .input_type(input_type)
                 .required(field.required)
                 .render(lang),
         );

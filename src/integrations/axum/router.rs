@@ -16,7 +16,7 @@ use super::html::{STYLESHEET_PATH, stylesheet};
 use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::security::{request_span, security_layer};
-use super::{api, auth, pages, staff};
+use super::{api, auth, pages, staff, submit};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -36,6 +36,12 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/logout", post(auth::logout))
         .route("/api/procedures", get(api::procedures))
         .route("/api/procedures/{code}/decision", get(api::decision))
+        .route(
+            "/api/procedures/{code}/submissions",
+            post(submit::submit_json),
+        )
+        .route("/procedures/{code}/submit", post(submit::submit_form))
+        .route("/receipts/{code}", get(submit::receipt_page))
         .route("/.well-known/jwks.json", get(api::jwks))
         .route(OPENAPI_PATH, get(api::openapi))
         .route("/healthz", get(api::healthz))
