@@ -443,18 +443,14 @@ pub(crate) async fn receipt_page(
             )),
         ),
     ];
-    let mut body = Markup::preescaped(format!(
-        "<h1>{}</h1>",
-        escape(lang.pick("Giấy tiếp nhận hồ sơ", "Receipt"))
-    ));
-    body.push(&notice(
+    let mut body = notice(
         NoticeKind::Success,
         lang.pick(
             "Hồ sơ đã được tiếp nhận và lưu an toàn",
             "Your dossier was received and stored safely",
         ),
         definition_list(&items),
-    ));
+    );
     body.push(&Markup::preescaped(format!(
         "<h2>{}</h2><p>{}</p><pre class=\"receipt-jws\">{}</pre>",
         escape(lang.pick("Chữ ký số của giấy tiếp nhận", "The receipt's digital signature")),
