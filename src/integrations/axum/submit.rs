@@ -41,16 +41,18 @@ impl Gateway {
     fn same_origin(&self, headers: &HeaderMap) -> bool {
         // Browsers send Origin on cross-site POSTs; a mismatch is refused. Fetch metadata adds
         // a second signal where available.
+        let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             None => true,
+            // Under this gateway's `Referrer-Policy: no-referrer`, browsers send `Origin: null`
+            // even on same-origin form posts (Fetch, "append a request Origin header"); only
+            // fetch metadata then tells them from a sandboxed or cross-site sender.
+            Some("null") => fetch_site == Some("same-origin"),
             Some(origin) => {
                 origin.trim_end_matches('/') == self.public_url.origin().ascii_serialization()
             }
         };
-        let fetch_ok = !matches!(
-            headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
-            Some("cross-site")
-        );
+        let fetch_ok = !matches!(fetch_site, Some("cross-site"));
         origin_ok && fetch_ok
     }
 
