@@ -210,6 +210,24 @@ export class Flow {
       };
       accessibility.pages.push(entry);
       this.scans.push(entry);
+      // Reflow (WCAG 1.4.10): at 320 CSS pixels wide, nothing scrolls sideways.
+      await page.setViewportSize({ width: 320, height: 640 });
+      const wide = await page.evaluate(() => {
+        const width = document.documentElement.clientWidth;
+        const overflowing = [...document.querySelectorAll('body *')]
+          .filter((el) => el.getBoundingClientRect().right > width + 1)
+          .filter((el) => !el.parentElement.closest('[data-overflowing]'))
+          .map((el) => {
+            el.setAttribute('data-overflowing', '');
+            return [el.tagName.toLowerCase(), ...el.classList].join('.');
+          });
+        return { scrollWidth: document.documentElement.scrollWidth, width, overflowing };
+      });
+      if (wide.scrollWidth > wide.width) {
+        this.problems.push(
+          `${step}: ${wide.scrollWidth} px wide at a 320 px viewport (reflow); too wide: ${wide.overflowing.slice(0, 5).join(', ')}`,
+        );
+      }
     } finally {
       await context.close();
     }
