@@ -479,6 +479,20 @@ async fn staff_pages_need_a_staff_sign_in() {
         .await;
     assert_eq!(lookup.status(), StatusCode::OK);
     assert!(body_text(lookup).await.contains("Mã hẹn hợp lệ"));
+    let stats = gw
+        .send(
+            Request::get("/staff/stats")
+                .header(header::COOKIE, staff_cookie.as_str())
+                .header(header::ACCEPT, "application/json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(stats.status(), StatusCode::OK);
+    let stats = body_json(stats).await;
+    assert_eq!(stats["in_person_referrals"], 1, "{stats}");
+    assert_eq!(stats["dossiers_received"], 1, "{stats}");
+
     // A resident session does not open staff pages.
     let (_, session) = gw.sign_in("level2").await;
     assert_eq!(
@@ -722,6 +736,33 @@ async fn the_browser_form_files_once_and_shows_the_receipt() {
     let page = gw.get(&receipt, Some(&session)).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(body_text(page).await.contains("Giấy tiếp nhận hồ sơ"));
+}
+
+#[tokio::test]
+async fn reloading_a_referral_keeps_the_same_ticket() {
+    let gw = TestGateway::start().await;
+    let first = gw
+        .get(&format!("/procedures/{BIRTH}?in_person=1"), None)
+        .await;
+    let cookie = set_cookies(&first)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-ticket="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("ticket cookie");
+    let code_of = |html: &str| {
+        html.split("/tickets/")
+            .nth(1)
+            .and_then(|r| r.split('?').next())
+            .unwrap()
+            .to_owned()
+    };
+    let first_code = code_of(&body_text(first).await);
+    let again = body_text(
+        gw.get(&format!("/procedures/{BIRTH}?in_person=1"), Some(&cookie))
+            .await,
+    )
+    .await;
+    assert_eq!(code_of(&again), first_code);
 }
 
 #[tokio::test]

@@ -67,9 +67,9 @@ pub(crate) async fn decision(
         );
     };
     let session = gw.session(&headers);
-    let decision = gw.evaluate(procedure, session.as_ref(), &query);
+    let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     let mut body = decision_json(&decision, procedure);
-    if let Some((referral, ticket)) = gw.referral_with_ticket(procedure, &decision).await {
+    if let Some((referral, ticket)) = gw.referral_with_ticket(procedure, &decision, None).await {
         body["referral"] = referral_json(&referral, &ticket);
     }
     if matches!(decision, Decision::SignIn(_) | Decision::StepUp(_)) {

@@ -11,6 +11,7 @@ use super::gateway::Gateway;
 use super::html::{ButtonKind, Markup, NoticeKind, Page, link_button, notice};
 use super::resident::outcome_code;
 use super::staff::{is_staff_return, not_staff};
+use crate::audit::{AuditEvent, LoginRecorded, LoginResult};
 use crate::i18n::Lang;
 use crate::oidc::{Callback, LoginErrorKind, LoginRequest, PendingLogin};
 use crate::policy::LoginFailure;
@@ -126,6 +127,13 @@ pub(crate) async fn callback(
                     // again would loop (rule 3), so it counts as tried.
                     session.record_step_up(level, max_age);
                     gw.metrics.record_login("success");
+                    let event = LoginRecorded::new(
+                        LoginResult::Succeeded,
+                        login.assurance().level(),
+                        Some(login.assurance().source()),
+                    );
+                    gw.audit(Some(session.subject()), AuditEvent::Login(event))
+                        .await;
                     tracing::info!(
                         level = ?login.assurance().level().map(crate::Level::number),
                         source = login.assurance().source().as_str(),
@@ -168,10 +176,14 @@ pub(crate) async fn callback(
             match failure {
                 Some(failure) => {
                     gw.metrics.record_login(outcome_code(failure));
+                    let event = LoginRecorded::new(LoginResult::Failed(failure), None, None);
+                    gw.audit(None, AuditEvent::Login(event)).await;
                     Redirect::to(&with_outcome(&return_path, outcome_code(failure))).into_response()
                 }
                 None => {
                     gw.metrics.record_login("refused");
+                    let event = LoginRecorded::new(LoginResult::Rejected, None, None);
+                    gw.audit(None, AuditEvent::Login(event)).await;
                     refused_login(lang, &return_path)
                 }
             }

@@ -226,6 +226,19 @@ impl Gateway {
         self.pseudonyms.subject(issuer, subject)
     }
 
+    /// Appends `event` to the audit chain. An audit failure is logged, never shown to the
+    /// resident: it must not block a referral or a booking.
+    pub(crate) async fn audit(&self, subject: Option<&str>, event: crate::audit::AuditEvent) {
+        let entry = crate::audit::AuditEntry::new(
+            self.clock.now(),
+            subject.map(SubjectPseudonym::from_stored),
+            event,
+        );
+        if let Err(error) = self.store.append_audit(&entry).await {
+            tracing::error!(%error, "could not append to the audit log");
+        }
+    }
+
     /// The resident's session, if the request carries a valid one.
     pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let cookies = headers.get(header::COOKIE)?.to_str().ok()?;

@@ -20,6 +20,7 @@ use super::html::{
     link_button, notice,
 };
 use super::resident::ResidentQuery;
+use crate::audit::{AuditEvent, BookingAction, BookingRecorded, PointRef};
 use crate::fallback::{
     BookingError, DayHours, Referral, SignedTicket, TicketCode, available_slots, book, vietnam,
 };
@@ -155,10 +156,11 @@ pub(crate) async fn procedure(
         return not_found(lang);
     };
     let session = gw.session(&headers);
-    let decision = gw.evaluate(procedure, session.as_ref(), &query);
+    let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     let name = pick(lang, &procedure.name()).to_owned();
     let mut page = page(&gw, lang, &name, &uri).push(session_panel(lang, session.as_ref()));
     let reason = decision.reason().text(lang);
+    let mut ticket_cookie = None;
     let login = format!("/login?procedure={}&lang={}", procedure.code(), lang.code());
     let in_person = format!(
         "/procedures/{}?lang={}&in_person=1",
@@ -227,8 +229,12 @@ pub(crate) async fn procedure(
             ));
             page = page.push(checklist(lang, procedure));
         }
-        Decision::InPerson(_) => match gw.referral_with_ticket(procedure, &decision).await {
+        Decision::InPerson(_) => match gw
+            .referral_with_ticket(procedure, &decision, gw.held_ticket(&headers, procedure))
+            .await
+        {
             Some((referral, ticket)) => {
+                ticket_cookie = gw.ticket_cookie(&ticket);
                 let slots = slot_section(&gw, lang, procedure, &referral, &ticket).await;
                 page = page
                     .push(referral_section(lang, &referral, &ticket, &login))
@@ -237,7 +243,11 @@ pub(crate) async fn procedure(
             None => return internal_error(lang),
         },
     }
-    page.into_response()
+    let mut response = page.into_response();
+    if let Some(cookie) = ticket_cookie {
+        super::auth::append_cookie(&mut response, &cookie);
+    }
+    response
 }
 
 fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
@@ -605,7 +615,14 @@ pub(crate) async fn book_slot(
     )
     .await;
     let booking = match result {
-        Ok(booking) => booking.id,
+        Ok(booking) => {
+            if let Some(point) = PointRef::parse(&booking.slot.point) {
+                let event =
+                    BookingRecorded::new(ward.code, point, procedure.code(), BookingAction::Booked);
+                gw.audit(None, AuditEvent::Booking(event)).await;
+            }
+            booking.id
+        }
         Err(BookingError::TicketAlreadyBooked { booking }) => booking,
         Err(BookingError::Full { .. }) => {
             return bad_request(

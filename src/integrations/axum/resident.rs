@@ -4,10 +4,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::gateway::Gateway;
-use crate::fallback::{Referral, SignedTicket};
+use crate::audit::{AuditEvent, ReferralRecorded};
+use axum::http::{HeaderMap, header};
+
+use crate::fallback::{Referral, SignedTicket, TicketCode};
 use crate::i18n::Lang;
 use crate::policy::{Context, Decision, LoginFailure, Procedure, decide};
 use crate::session::Session;
+use crate::session::find_cookie;
 
 /// The query parameters a resident-facing route understands. Each can only lead the resident
 /// *away* from online filing (a login outcome, a choice of in-person service), never towards it:
@@ -66,7 +70,7 @@ pub(crate) fn max_age_key(procedure: &Procedure) -> Option<u32> {
 
 impl Gateway {
     /// Decides for `procedure` with the resident's session and query.
-    pub(crate) fn evaluate(
+    pub(crate) async fn evaluate(
         &self,
         procedure: &Procedure,
         session: Option<&Session>,
@@ -89,29 +93,103 @@ impl Gateway {
         let decision = decide(procedure, session.map(Session::assurance), &ctx);
         self.metrics
             .record_decision(decision.kind_str(), decision.reason().as_str());
+        self.audit(
+            session.map(Session::subject),
+            AuditEvent::decision(&decision, Some(ward.code)),
+        )
+        .await;
         decision
     }
 
-    /// Builds the referral for an in-person decision and issues its ticket (stored, so the
-    /// counter can look it up by code).
+    /// Builds the referral for an in-person decision with its ticket: the resident's earlier
+    /// ticket for the same procedure when `reuse` names a valid one (reloading the page must not
+    /// count a second referral), else a new one, stored so the counter can look it up by code.
     pub(crate) async fn referral_with_ticket(
         &self,
         procedure: &Procedure,
         decision: &Decision,
+        reuse: Option<TicketCode>,
     ) -> Option<(Referral, SignedTicket)> {
         let Decision::InPerson(route) = decision else {
             return None;
         };
         let now = self.clock.now();
         let referral = Referral::build(&self.directory, procedure, route, now).ok()?;
+        if let Some(code) = reuse {
+            if let Ok(Some(ticket)) = self.store.ticket(&code, now).await {
+                if ticket.procedure == procedure.code() {
+                    return Some((referral, self.tickets.sign(ticket).ok()?));
+                }
+            }
+        }
         let ticket = self
             .tickets
             .issue(&referral, None, now, self.random.as_ref())
             .ok()?;
         self.store.save_ticket(&ticket.ticket).await.ok()?;
         self.metrics.record_referral(route.reason.as_str());
+        let event = ReferralRecorded::new(procedure.code(), route.reason, referral.ward.code);
+        self.audit(None, AuditEvent::Referral(event)).await;
         Some((referral, ticket))
     }
+
+    fn ticket_cookie_name(&self) -> &'static str {
+        if self.cookies.is_secure() {
+            "__Host-wardgate-ticket"
+        } else {
+            "wardgate-ticket"
+        }
+    }
+
+    /// The ticket the resident's browser already holds for `procedure`, if any.
+    pub(crate) fn held_ticket(
+        &self,
+        headers: &HeaderMap,
+        procedure: &Procedure,
+    ) -> Option<TicketCode> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let name = self.ticket_cookie_name();
+        let held: HeldTicket = self
+            .key_ring
+            .open(
+                TICKET_PURPOSE,
+                name,
+                self.clock.now(),
+                find_cookie(cookies, name)?,
+            )
+            .ok()?;
+        (held.procedure == procedure.code().as_str())
+            .then(|| TicketCode::parse(&held.code).ok())
+            .flatten()
+    }
+
+    /// The `Set-Cookie` value remembering `ticket` in the resident's browser until it expires.
+    pub(crate) fn ticket_cookie(&self, ticket: &SignedTicket) -> Option<String> {
+        let name = self.ticket_cookie_name();
+        let held = HeldTicket {
+            procedure: ticket.ticket.procedure.as_str().to_owned(),
+            code: ticket.ticket.code.to_string(),
+        };
+        let expires = ticket.ticket.expires_at;
+        let sealed = self
+            .key_ring
+            .seal(self.random.as_ref(), TICKET_PURPOSE, name, expires, &held)
+            .ok()?;
+        self.cookies
+            .set_cookie(name, &sealed, expires - self.clock.now())
+            .ok()
+    }
+}
+
+/// Purpose bound into the ticket cookie.
+const TICKET_PURPOSE: &str = "referral-ticket";
+
+#[derive(serde::Serialize, Deserialize)]
+struct HeldTicket {
+    #[serde(rename = "p")]
+    procedure: String,
+    #[serde(rename = "c")]
+    code: String,
 }
 
 /// The referral as the JSON API shows it: the referral itself plus its ticket.

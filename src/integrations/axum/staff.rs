@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/staff", get(dashboard))
         .route("/staff/login", get(staff_login))
         .route("/staff/tickets", get(ticket_lookup))
+        .route("/staff/stats", get(statistics))
 }
 
 impl Gateway {
@@ -115,6 +116,10 @@ struct StaffQuery {
     lang: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
 }
 
 impl StaffQuery {
@@ -358,4 +363,75 @@ async fn ticket_lookup(
     )
     .push(body)
     .into_response()
+}
+
+/// `GET /staff/stats?from=YYYY-MM-DD&to=YYYY-MM-DD`: what the ward reports upward (default: the
+/// last 30 days). `Accept: application/json` gets the figures as JSON.
+async fn statistics(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<StaffQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let lang = query.lang();
+    if gw.staff_session(&headers).is_none() {
+        return sign_in_page(&gw, lang, &uri);
+    }
+    let now = gw.clock.now();
+    let today = now.with_timezone(&vietnam()).date_naive();
+    let parse = |value: Option<&str>, default| match value {
+        None | Some("") => Some(default),
+        Some(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+    };
+    let (Some(from), Some(to)) = (
+        parse(query.from.as_deref(), today - Duration::days(29)),
+        parse(query.to.as_deref(), today),
+    ) else {
+        let page = staff_page(&gw, lang, lang.pick("Thống kê", "Statistics"), &uri).push(notice(
+            NoticeKind::Error,
+            lang.pick("Ngày không hợp lệ", "Invalid date"),
+            Markup::text(lang.pick(
+                "Nhập ngày theo dạng năm-tháng-ngày, ví dụ 2026-03-02.",
+                "Enter dates as year-month-day, for example 2026-03-02.",
+            )),
+        ));
+        return (StatusCode::BAD_REQUEST, page).into_response();
+    };
+    let ward = gw.ward(None);
+    let query = crate::stats::StatsQuery::new(ward.code, from, to);
+    let Ok(stats) = crate::stats::compute(gw.store.as_ref(), &query, now).await else {
+        return internal_error(lang);
+    };
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return axum::Json(stats.to_json()).into_response();
+    }
+    let mut html = format!(
+        "<h1>{}</h1>",
+        escape(lang.pick("Thống kê hồ sơ", "Dossier statistics"))
+    );
+    for line in stats.to_text(lang).lines() {
+        let _ = write!(html, "<p>{}</p>", escape(line));
+    }
+    let mut body = Markup::preescaped(html);
+    let content = Markup::preescaped(format!(
+        "<input type=\"hidden\" name=\"lang\" value=\"{lang}\">\
+         <div class=\"field\"><label for=\"from\">{from_label}</label><input type=\"date\" id=\"from\" name=\"from\" value=\"{from}\"></div>\
+         <div class=\"field\"><label for=\"to\">{to_label}</label><input type=\"date\" id=\"to\" name=\"to\" value=\"{to}\"></div>",
+        lang = lang.code(),
+        from_label = escape(lang.pick("Từ ngày", "From")),
+        to_label = escape(lang.pick("Đến ngày", "To")),
+    ));
+    let mut content = content;
+    content.push(&super::html::button(
+        ButtonKind::Primary,
+        lang.pick("Xem", "Show"),
+    ));
+    body.push(&form(FormMethod::Get, "/staff/stats", None, content));
+    staff_page(&gw, lang, lang.pick("Thống kê", "Statistics"), &uri)
+        .push(body)
+        .into_response()
 }

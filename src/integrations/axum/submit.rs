@@ -127,14 +127,16 @@ impl Gateway {
 
     /// 401 or 403 for a resident whose session cannot file this procedure now.
     async fn refuse(&self, procedure: &Procedure, session: Option<&Session>) -> Response {
-        let decision = self.evaluate(procedure, session, &ResidentQuery::default());
+        let decision = self
+            .evaluate(procedure, session, &ResidentQuery::default())
+            .await;
         match &decision {
             Decision::SignIn(_) | Decision::StepUp(_) => self.challenge(procedure, &decision),
             Decision::InPerson(_) | Decision::Online(_) => {
                 let mut body = decision_json(&decision, procedure);
                 body["error"] = Value::from("in_person_required");
                 if let Some((referral, ticket)) =
-                    self.referral_with_ticket(procedure, &decision).await
+                    self.referral_with_ticket(procedure, &decision, None).await
                 {
                     body["referral"] = referral_json(&referral, &ticket);
                 }
