@@ -12,7 +12,6 @@ import {
   writeAccessibilityReport,
 } from './browser.mjs';
 import {
-  MissingRoute,
   cancelledLoginRefers,
   languageSwitch,
   level1BooksInPerson,
@@ -20,7 +19,6 @@ import {
   staffDesk,
   staffRefused,
 } from './flows.mjs';
-import { ARTIFACTS } from './processes.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -87,19 +85,6 @@ export function residentSuite(mode, setUp, extraFlows = []) {
         try {
           await run(flow, env.gateway);
         } catch (error) {
-          if (error instanceof MissingRoute) {
-            flow.assertAccessible();
-            const problems = flow.problems;
-            if (problems.length > 0) {
-              throw new Error(`the pages reported problems:\n${problems.join('\n')}`);
-            }
-            const line = `SKIPPED ${flowName}: ${error.route} answers 404 on this gateway; ` +
-              'every step before it ran and passed';
-            console.log(line);
-            t.diagnostic(line);
-            t.skip(line);
-            return;
-          }
           await flow.page
             .screenshot({ path: join(flow.dir, 'failure.png'), fullPage: true })
             .catch(() => {});
@@ -118,4 +103,3 @@ export function residentSuite(mode, setUp, extraFlows = []) {
   });
 }
 
-export { ARTIFACTS };
