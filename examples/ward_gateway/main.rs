@@ -19,7 +19,8 @@ use wardgate::integrations::axum::data_dir::GatewayKeys;
 use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
 use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
 use wardgate::policy::Catalog;
-use wardgate::store::MemoryStore;
+use wardgate::store::{MemoryStore, Store};
+use wardgate::submission::Outbox;
 use wardgate::{Clock, SystemClock};
 
 #[tokio::main]
@@ -112,7 +113,31 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let relying_party = discover(&issuer, client, &clock, &random).await?;
 
     let keys = GatewayKeys::load_or_create(config.data_dir(), random.as_ref())?;
-    let store = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let signing_key = Arc::new(keys.signing_key);
+
+    // Dossiers wait in the outbox until the back office takes them; without a back office
+    // configured they stay there, safe.
+    let outbox = match config.backoffice_url() {
+        Some(url) => {
+            let http: Arc<dyn wardgate::oidc::HttpClient> = Arc::new(ReqwestHttp::new()?);
+            let outbox = Outbox::new(
+                Arc::clone(&store),
+                http,
+                url.clone(),
+                Arc::clone(&clock),
+                Arc::clone(&random),
+            );
+            Some(Arc::new(outbox).spawn(Duration::from_secs(5)))
+        }
+        None => {
+            tracing::warn!(
+                "no back office configured (WARDGATE_BACKOFFICE_URL): dossiers stay in the outbox"
+            );
+            None
+        }
+    };
+    let retention = spawn_retention(Arc::clone(&store), Arc::clone(&clock));
     let parts = GatewayParts::new(
         relying_party,
         catalog,
@@ -122,7 +147,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         keys.key_ring,
         config.session().session_config(),
         config.public_url().clone(),
-        Arc::new(keys.signing_key),
+        signing_key,
         keys.pseudonym_key.to_vec(),
         staff,
         Arc::clone(&clock),
@@ -137,8 +162,29 @@ async fn run() -> Result<(), Box<dyn Error>> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    retention.abort();
+    if let Some(outbox) = outbox {
+        outbox.stop().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long bookings are kept after their slot (drafts and tickets expire on their own dates).
+const BOOKING_RETENTION: chrono::Duration = chrono::Duration::days(90);
+
+/// Deletes expired drafts, tickets and old bookings every hour.
+fn spawn_retention(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            ticker.tick().await;
+            match store.purge_expired(clock.now(), BOOKING_RETENTION).await {
+                Ok(report) => tracing::info!(?report, "retention: expired records deleted"),
+                Err(error) => tracing::error!(%error, "retention job failed"),
+            }
+        }
+    })
 }
 
 /// Discovers the provider, retrying for a short while (it may still be starting).

@@ -89,6 +89,16 @@ impl CookieSettings {
         }
     }
 
+    /// The name of another cookie of this portal: `__Host-` + `base` over https, `base` alone on
+    /// plain-http loopback (browsers refuse `__Host-` without `Secure`).
+    pub fn cookie_name(&self, base: &str) -> String {
+        if self.secure {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
     /// The login-flow cookie's name.
     pub fn login_flow_cookie_name(&self) -> &'static str {
         if self.secure {

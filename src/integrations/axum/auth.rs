@@ -52,30 +52,37 @@ pub(crate) async fn login(
             return Redirect::to(&target).into_response();
         }
     };
-    let flow = LoginFlow::new(
-        pending,
-        ReturnPath::parse(&return_path).unwrap_or_else(ReturnPath::root),
-    );
-    let name = gw.cookies.login_flow_cookie_name();
-    let cookie = seal_login_flow(
-        &gw.key_ring,
-        gw.random.as_ref(),
-        name,
-        gw.clock.now(),
-        &flow,
-    )
-    .ok()
-    .and_then(|sealed| {
-        gw.cookies
+    gw.redirect_to_provider(&url, pending, &return_path)
+        .unwrap_or_else(|| internal_error(lang))
+}
+
+impl Gateway {
+    /// The redirect to the provider, carrying the sealed login-flow cookie that binds the
+    /// callback to this browser and says where to return.
+    pub(crate) fn redirect_to_provider(
+        &self,
+        url: &url::Url,
+        pending: PendingLogin,
+        return_path: &str,
+    ) -> Option<Response> {
+        let flow = LoginFlow::new(pending, ReturnPath::parse(return_path)?);
+        let name = self.cookies.login_flow_cookie_name();
+        let sealed = seal_login_flow(
+            &self.key_ring,
+            self.random.as_ref(),
+            name,
+            self.clock.now(),
+            &flow,
+        )
+        .ok()?;
+        let cookie = self
+            .cookies
             .set_cookie(name, &sealed, crate::session::LOGIN_FLOW_LIFETIME)
-            .ok()
-    });
-    let Some(cookie) = cookie else {
-        return internal_error(lang);
-    };
-    let mut response = Redirect::to(url.as_str()).into_response();
-    append_cookie(&mut response, &cookie);
-    response
+            .ok()?;
+        let mut response = Redirect::to(url.as_str()).into_response();
+        append_cookie(&mut response, &cookie);
+        Some(response)
+    }
 }
 
 /// `GET /auth/callback`: completes the login, verifying everything the provider returned.

@@ -30,6 +30,7 @@
 //! | — | `provider.level_source` (inline table, see [`LevelSource`]) | none |
 //! | `WARDGATE_DATABASE_URL` | `database_url` | `sqlite://` + data dir + `/wardgate.db` |
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
+//! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
@@ -100,6 +101,8 @@ pub const ENV_ACR_LEVEL2: &str = "WARDGATE_ACR_LEVEL2";
 pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
 /// `WARDGATE_DATA_DIR`: keys and the default SQLite file.
 pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
+/// The back office that receives dossiers (the outbox forwards signed envelopes to it).
+pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
 
 /// The default listening address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -128,6 +131,7 @@ pub struct GatewayConfig {
     provider: Provider,
     database: DatabaseUrl,
     data_dir: PathBuf,
+    backoffice_url: Option<Url>,
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
@@ -177,6 +181,11 @@ impl GatewayConfig {
     /// The data directory (keys, the default SQLite file).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Where the outbox delivers dossiers; `None` keeps them in the store until one is set.
+    pub fn backoffice_url(&self) -> Option<&Url> {
+        self.backoffice_url.as_ref()
     }
 
     /// The ward served and where its catalog and directory are read from.
@@ -320,6 +329,11 @@ impl ConfigLoader {
             },
         };
 
+        let backoffice_url = cx
+            .lookup(ENV_BACKOFFICE_URL, raw.backoffice_url, "backoffice_url")
+            .map(|setting| parse_web_url(&setting))
+            .transpose()?;
+
         let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
         let staff = build_staff(&cx, raw.staff)?;
         let session = build_session(&cx, raw.session)?;
@@ -331,6 +345,7 @@ impl ConfigLoader {
             provider,
             database,
             data_dir,
+            backoffice_url,
             ward,
             staff,
             session,
@@ -856,6 +871,7 @@ struct RawFile {
     public_url: Option<String>,
     database_url: Option<String>,
     data_dir: Option<String>,
+    backoffice_url: Option<String>,
     #[serde(default)]
     provider: RawProvider,
     #[serde(default)]

@@ -133,12 +133,8 @@ impl Gateway {
         Some((referral, ticket))
     }
 
-    fn ticket_cookie_name(&self) -> &'static str {
-        if self.cookies.is_secure() {
-            "__Host-wardgate-ticket"
-        } else {
-            "wardgate-ticket"
-        }
+    fn ticket_cookie_name(&self) -> String {
+        self.cookies.cookie_name("wardgate-ticket")
     }
 
     /// The ticket the resident's browser already holds for `procedure`, if any.
@@ -153,9 +149,9 @@ impl Gateway {
             .key_ring
             .open(
                 TICKET_PURPOSE,
-                name,
+                &name,
                 self.clock.now(),
-                find_cookie(cookies, name)?,
+                find_cookie(cookies, &name)?,
             )
             .ok()?;
         (held.procedure == procedure.code().as_str())
@@ -173,10 +169,10 @@ impl Gateway {
         let expires = ticket.ticket.expires_at;
         let sealed = self
             .key_ring
-            .seal(self.random.as_ref(), TICKET_PURPOSE, name, expires, &held)
+            .seal(self.random.as_ref(), TICKET_PURPOSE, &name, expires, &held)
             .ok()?;
         self.cookies
-            .set_cookie(name, &sealed, expires - self.clock.now())
+            .set_cookie(&name, &sealed, expires - self.clock.now())
             .ok()
     }
 }

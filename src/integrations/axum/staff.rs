@@ -10,12 +10,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{append_cookie, internal_error};
+use super::auth::internal_error;
 use super::gateway::Gateway;
 use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, Page, escape, form, link_button, notice,
@@ -23,7 +23,7 @@ use super::html::{
 use crate::fallback::{TicketCode, vietnam};
 use crate::i18n::Lang;
 use crate::oidc::LoginRequest;
-use crate::session::{LoginFlow, ReturnPath, find_cookie, seal_login_flow};
+use crate::session::find_cookie;
 
 /// Purpose bound into the staff cookie's associated data.
 const STAFF_PURPOSE: &str = "staff-session";
@@ -46,12 +46,8 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
 }
 
 impl Gateway {
-    fn staff_cookie_name(&self) -> &'static str {
-        if self.cookies.is_secure() {
-            "__Host-wardgate-staff"
-        } else {
-            "wardgate-staff"
-        }
+    fn staff_cookie_name(&self) -> String {
+        self.cookies.cookie_name("wardgate-staff")
     }
 
     /// The `Set-Cookie` value of a staff sign-in, when `subject` is staff.
@@ -71,18 +67,37 @@ impl Gateway {
         let expires = self.clock.now() + STAFF_SESSION;
         let sealed = self
             .key_ring
-            .seal(self.random.as_ref(), STAFF_PURPOSE, name, expires, &session)
+            .seal(
+                self.random.as_ref(),
+                STAFF_PURPOSE,
+                &name,
+                expires,
+                &session,
+            )
             .ok()?;
-        self.cookies.set_cookie(name, &sealed, STAFF_SESSION).ok()
+        self.cookies.set_cookie(&name, &sealed, STAFF_SESSION).ok()
     }
 
     fn staff_session(&self, headers: &HeaderMap) -> Option<StaffSession> {
         let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
         let name = self.staff_cookie_name();
-        let value = find_cookie(cookies, name)?;
+        let value = find_cookie(cookies, &name)?;
         self.key_ring
-            .open(STAFF_PURPOSE, name, self.clock.now(), value)
+            .open(STAFF_PURPOSE, &name, self.clock.now(), value)
             .ok()
+    }
+}
+
+impl Gateway {
+    /// The procedure's name in `lang`, or its code when the catalog no longer has it.
+    pub(crate) fn procedure_name(&self, code: &str, lang: Lang) -> String {
+        self.procedure(code).map_or_else(
+            || code.to_owned(),
+            |p| {
+                let name = p.name();
+                lang.pick(&name.vi, &name.en).to_owned()
+            },
+        )
     }
 }
 
@@ -137,29 +152,8 @@ async fn staff_login(State(gw): State<Arc<Gateway>>, Query(query): Query<StaffQu
     let Ok((url, pending)) = gw.rp.begin(&LoginRequest::new(crate::Level::Two)).await else {
         return internal_error(lang);
     };
-    let Some(return_path) = ReturnPath::parse(&format!("/staff?lang={}", lang.code())) else {
-        return internal_error(lang);
-    };
-    let flow = LoginFlow::new(pending, return_path);
-    let name = gw.cookies.login_flow_cookie_name();
-    let Some(cookie) = seal_login_flow(
-        &gw.key_ring,
-        gw.random.as_ref(),
-        name,
-        gw.clock.now(),
-        &flow,
-    )
-    .ok()
-    .and_then(|sealed| {
-        gw.cookies
-            .set_cookie(name, &sealed, crate::session::LOGIN_FLOW_LIFETIME)
-            .ok()
-    }) else {
-        return internal_error(lang);
-    };
-    let mut response = Redirect::to(url.as_str()).into_response();
-    append_cookie(&mut response, &cookie);
-    response
+    gw.redirect_to_provider(&url, pending, &format!("/staff?lang={}", lang.code()))
+        .unwrap_or_else(|| internal_error(lang))
 }
 
 fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
@@ -231,11 +225,7 @@ async fn dashboard(
             escape(lang.pick("Mã hẹn", "Ticket")),
         );
         for booking in &bookings {
-            let procedure = gw
-                .procedure(booking.procedure.as_str())
-                .map(|p| p.name())
-                .map(|n| lang.pick(&n.vi, &n.en).to_owned())
-                .unwrap_or_else(|| booking.procedure.as_str().to_owned());
+            let procedure = gw.procedure_name(booking.procedure.as_str(), lang);
             let point = ward
                 .point(&booking.slot.point)
                 .map(|p| p.name())
@@ -320,11 +310,7 @@ async fn ticket_lookup(
                 Markup::text(lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code.")),
             )),
             Ok(Some(ticket)) => {
-                let procedure = gw
-                    .procedure(ticket.procedure.as_str())
-                    .map(|p| p.name())
-                    .map(|n| lang.pick(&n.vi, &n.en).to_owned())
-                    .unwrap_or_default();
+                let procedure = gw.procedure_name(ticket.procedure.as_str(), lang);
                 let draft = match &ticket.draft {
                     Some(id) => gw.store.draft(id, gw.clock.now()).await.ok().flatten().is_some(),
                     None => false,

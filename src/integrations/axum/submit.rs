@@ -417,10 +417,7 @@ pub(crate) async fn receipt_page(
         Ok(_) => return not_found(lang),
         Err(_) => return internal_error(lang),
     };
-    let procedure = gw
-        .procedure(record.procedure.as_str())
-        .map(|p| lang.pick(&p.name().vi, &p.name().en).to_owned())
-        .unwrap_or_else(|| record.procedure.as_str().to_owned());
+    let procedure = gw.procedure_name(record.procedure.as_str(), lang);
     let issued = record.created_at.with_timezone(&vietnam());
     let items = [
         (

@@ -649,3 +649,25 @@ fn command_line_arguments() {
         "command line: unknown argument `--verbose`: the only argument is `--config FILE`"
     );
 }
+
+#[test]
+fn backoffice_url_is_optional_and_must_be_https_off_loopback() {
+    assert_eq!(load(&[], "").unwrap().backoffice_url(), None);
+    let config = load(
+        &[("WARDGATE_BACKOFFICE_URL", "https://motcua.example.vn/hoso")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        config.backoffice_url().unwrap().as_str(),
+        "https://motcua.example.vn/hoso"
+    );
+    let file = load(&[], "backoffice_url = \"http://127.0.0.1:9100/intake\"").unwrap();
+    assert_eq!(file.backoffice_url().unwrap().port(), Some(9100));
+    let err = load(
+        &[("WARDGATE_BACKOFFICE_URL", "http://motcua.example.vn")],
+        "",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("WARDGATE_BACKOFFICE_URL"), "{err}");
+}
