@@ -395,10 +395,7 @@ async fn statistics(
     if wants_json {
         return axum::Json(stats.to_json()).into_response();
     }
-    let mut html = format!(
-        "<h1>{}</h1>",
-        escape(lang.pick("Thống kê hồ sơ", "Dossier statistics"))
-    );
+    let mut html = String::new();
     for line in stats.to_text(lang).lines() {
         let _ = write!(html, "<p>{}</p>", escape(line));
     }
@@ -417,7 +414,12 @@ async fn statistics(
         lang.pick("Xem", "Show"),
     ));
     body.push(&form(FormMethod::Get, "/staff/stats", None, content));
-    staff_page(&gw, lang, lang.pick("Thống kê", "Statistics"), &uri)
-        .push(body)
-        .into_response()
+    staff_page(
+        &gw,
+        lang,
+        lang.pick("Thống kê hồ sơ", "Dossier statistics"),
+        &uri,
+    )
+    .push(body)
+    .into_response()
 }
