@@ -314,7 +314,8 @@ async function staffSignInPage(flow, gateway) {
 
 /**
  * Ward staff (the simulator's `officer` persona, with the `ward_officer` role) sign in on the
- * staff pages, see today's bookings and look up a resident's ticket; a mistyped code is refused.
+ * staff pages, see today's bookings and look up a resident's ticket (a mistyped code is
+ * refused), and open the ward's statistics.
  */
 export async function staffDesk(flow, gateway) {
   const { page } = flow;
@@ -352,6 +353,15 @@ export async function staffDesk(flow, gateway) {
   ]);
   assert.equal(await text(page, '.notice-error h2'), 'Mã không hợp lệ');
   await flow.capture('staff-ticket-invalid');
+
+  // The ward's statistics: the referral and the booking above are counted.
+  const stats = await page.goto(`${gateway}/staff/stats`);
+  assert.equal(stats.status(), 200);
+  assert.equal(await text(page, 'h1'), 'Thống kê hồ sơ');
+  const summary = await text(page, 'main p');
+  assert.match(summary, /^Phường\/xã \d+, từ \d\d\/\d\d\/\d{4} đến \d\d\/\d\d\/\d{4}: \d+ hồ sơ/, summary);
+  assert.equal(await page.locator('main form[action="/staff/stats"] input[type="date"]').count(), 2);
+  await flow.capture('staff-statistics');
 }
 
 /**

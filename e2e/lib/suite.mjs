@@ -31,7 +31,7 @@ const FLOWS = [
 ];
 
 /** Flows beyond the resident ones, by suite. */
-export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings and look up a ticket', staffDesk];
+export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings, look up a ticket and open the statistics', staffDesk];
 export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
 
 /** The last lines of a process's output, for failure messages. */
