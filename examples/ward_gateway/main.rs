@@ -65,6 +65,15 @@ async fn run() -> Result<(), Box<dyn Error>> {
             .ok_or("the directory has no ward")?,
     };
 
+    // Who is staff; a role claim is read from userinfo, so the client then fetches it.
+    let staff = match (config.provider(), config.staff().is_empty()) {
+        (Provider::Simulator { .. }, true) => StaffConfig::new(
+            Vec::new(),
+            Some(("roles".to_owned(), devidp::STAFF_ROLE.to_owned())),
+        ),
+        _ => config.staff().clone(),
+    };
+
     // With no provider configured, the built-in simulator plays the identity provider.
     let mut _simulator: Option<DevIdpHandle> = None;
     let (issuer, client) = match config.provider() {
@@ -88,24 +97,18 @@ async fn run() -> Result<(), Box<dyn Error>> {
             let client =
                 ClientConfig::new(devidp::DEFAULT_CLIENT_ID, config.redirect_uri().clone())
                     .client_secret(devidp::DEFAULT_CLIENT_SECRET)
-                    .level_source(source);
+                    .level_source(source)
+                    .fetch_userinfo(staff.role_claim().is_some());
             (issuer, client)
         }
         Provider::External(provider) => {
             let client = ClientConfig::new(provider.client_id(), config.redirect_uri().clone())
                 .client_secret(provider.client_secret().secret())
                 .level_source(provider.level_source().clone())
-                .fetch_userinfo(config.staff().role_claim().is_some());
+                .fetch_userinfo(staff.role_claim().is_some());
             (provider.issuer().to_owned(), client)
         }
         _ => return Err("unsupported provider configuration".into()),
-    };
-    let staff = match (config.provider(), config.staff().is_empty()) {
-        (Provider::Simulator { .. }, true) => StaffConfig::new(
-            Vec::new(),
-            Some(("roles".to_owned(), devidp::STAFF_ROLE.to_owned())),
-        ),
-        _ => config.staff().clone(),
     };
     let relying_party = discover(&issuer, client, &clock, &random).await?;
 

@@ -764,3 +764,40 @@ async fn reloading_a_referral_keeps_the_same_ticket() {
     .await;
     assert_eq!(code_of(&again), first_code);
 }
+
+#[tokio::test]
+async fn origin_null_is_same_origin_only_with_fetch_metadata_saying_so() {
+    // What a browser sends on a same-origin form post from a `Referrer-Policy: no-referrer`
+    // page: `Origin: null` and `Sec-Fetch-Site: same-origin`.
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let dossier = example_dossier(&gw, BIRTH).await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let with = |key: &str, site: Option<&str>| {
+        let mut request = submission(&path, session.as_deref(), Some(key), &dossier);
+        request
+            .headers_mut()
+            .insert(header::ORIGIN, "null".parse().unwrap());
+        if let Some(site) = site {
+            request
+                .headers_mut()
+                .insert("sec-fetch-site", site.parse().unwrap());
+        }
+        request
+    };
+    for (key, site) in [
+        ("k-cross", Some("cross-site")),
+        ("k-bare", None),
+        ("k-sibling", Some("same-site")),
+    ] {
+        assert_eq!(
+            gw.send(with(key, site)).await.status(),
+            StatusCode::FORBIDDEN,
+            "Origin: null with Sec-Fetch-Site {site:?}"
+        );
+    }
+    assert_eq!(
+        gw.send(with("k-same", Some("same-origin"))).await.status(),
+        StatusCode::CREATED
+    );
+}

@@ -133,7 +133,6 @@ pub(crate) async fn home(
     ));
     let title = pick(lang, &ward.name()).to_owned();
     page(&gw, lang, &title, &uri)
-        .push(Markup::preescaped(format!("<h1>{}</h1>", escape(&title))))
         .push(session_panel(lang, session.as_ref()))
         .push(Markup::preescaped(format!("<p>{}</p>", intro.as_str())))
         .push(Markup::preescaped(format!(
@@ -159,9 +158,7 @@ pub(crate) async fn procedure(
     let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     let name = pick(lang, &procedure.name()).to_owned();
-    let mut page = page(&gw, lang, &name, &uri)
-        .push(Markup::preescaped(format!("<h1>{}</h1>", escape(&name))))
-        .push(session_panel(lang, session.as_ref()));
+    let mut page = page(&gw, lang, &name, &uri).push(session_panel(lang, session.as_ref()));
     let reason = decision.reason().text(lang);
     let mut ticket_cookie = None;
     let login = format!("/login?procedure={}&lang={}", procedure.code(), lang.code());
@@ -776,8 +773,7 @@ pub(crate) async fn ticket_page(
         lang.pick("Hiệu lực đến", "Valid until"),
         Markup::text(&format_time(lang, local(ticket.expires_at))),
     ));
-    let mut body = Markup::preescaped(format!("<h1>{}</h1>", escape(title)));
-    body.push(&definition_list(&items));
+    let mut body = definition_list(&items);
     body.push(&Markup::preescaped(format!(
         "<figure class=\"qr\" aria-label=\"{label}\">{qr}<figcaption>{caption}</figcaption></figure>",
         label = escape(lang.pick("Mã QR của phiếu hẹn", "QR code of the ticket")),

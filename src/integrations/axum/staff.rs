@@ -205,8 +205,7 @@ async fn dashboard(
     };
     bookings.sort_by_key(|b| b.slot.start);
     let mut html = format!(
-        "<h1>{}</h1><h2>{} ({})</h2>",
-        escape(lang.pick("Trang cán bộ", "Staff")),
+        "<h2>{} ({})</h2>",
         escape(lang.pick("Lịch hẹn hôm nay", "Today's bookings")),
         today.format("%d/%m/%Y"),
     );
@@ -293,10 +292,7 @@ async fn ticket_lookup(
         return sign_in_page(&gw, lang, &uri);
     }
     let typed = query.code.as_deref().unwrap_or("");
-    let mut body = Markup::preescaped(format!(
-        "<h1>{}</h1>",
-        escape(lang.pick("Tra cứu mã hẹn", "Ticket look-up"))
-    ));
+    let mut body = Markup::new();
     match TicketCode::parse(typed) {
         Err(_) => body.push(&notice(
             NoticeKind::Error,
@@ -399,10 +395,7 @@ async fn statistics(
     if wants_json {
         return axum::Json(stats.to_json()).into_response();
     }
-    let mut html = format!(
-        "<h1>{}</h1>",
-        escape(lang.pick("Thống kê hồ sơ", "Dossier statistics"))
-    );
+    let mut html = String::new();
     for line in stats.to_text(lang).lines() {
         let _ = write!(html, "<p>{}</p>", escape(line));
     }
@@ -421,7 +414,12 @@ async fn statistics(
         lang.pick("Xem", "Show"),
     ));
     body.push(&form(FormMethod::Get, "/staff/stats", None, content));
-    staff_page(&gw, lang, lang.pick("Thống kê", "Statistics"), &uri)
-        .push(body)
-        .into_response()
+    staff_page(
+        &gw,
+        lang,
+        lang.pick("Thống kê hồ sơ", "Dossier statistics"),
+        &uri,
+    )
+    .push(body)
+    .into_response()
 }

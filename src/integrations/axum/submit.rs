@@ -41,16 +41,18 @@ impl Gateway {
     fn same_origin(&self, headers: &HeaderMap) -> bool {
         // Browsers send Origin on cross-site POSTs; a mismatch is refused. Fetch metadata adds
         // a second signal where available.
+        let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             None => true,
+            // Under this gateway's `Referrer-Policy: no-referrer`, browsers send `Origin: null`
+            // even on same-origin form posts (Fetch, "append a request Origin header"); only
+            // fetch metadata then tells them from a sandboxed or cross-site sender.
+            Some("null") => fetch_site == Some("same-origin"),
             Some(origin) => {
                 origin.trim_end_matches('/') == self.public_url.origin().ascii_serialization()
             }
         };
-        let fetch_ok = !matches!(
-            headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
-            Some("cross-site")
-        );
+        let fetch_ok = !matches!(fetch_site, Some("cross-site"));
         origin_ok && fetch_ok
     }
 
@@ -451,18 +453,14 @@ pub(crate) async fn receipt_page(
             )),
         ),
     ];
-    let mut body = Markup::preescaped(format!(
-        "<h1>{}</h1>",
-        escape(lang.pick("Giấy tiếp nhận hồ sơ", "Receipt"))
-    ));
-    body.push(&notice(
+    let mut body = notice(
         NoticeKind::Success,
         lang.pick(
             "Hồ sơ đã được tiếp nhận và lưu an toàn",
             "Your dossier was received and stored safely",
         ),
         definition_list(&items),
-    ));
+    );
     body.push(&Markup::preescaped(format!(
         "<h2>{}</h2><p>{}</p><pre class=\"receipt-jws\">{}</pre>",
         escape(lang.pick("Chữ ký số của giấy tiếp nhận", "The receipt's digital signature")),
