@@ -801,3 +801,86 @@ async fn origin_null_is_same_origin_only_with_fetch_metadata_saying_so() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn a_saved_draft_prefills_the_form_and_reaches_the_counter_with_the_ticket() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.unwrap();
+    let page = body_text(
+        gw.get(&format!("/procedures/{BIRTH}"), Some(&session))
+            .await,
+    )
+    .await;
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let example: Value = serde_json::from_str(&example_dossier(&gw, BIRTH).await).unwrap();
+    let (field, value) = example
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, v)| v.is_string())
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .unwrap();
+    let form = format!(
+        "csrf_token={csrf}&{field}={}",
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+    );
+    let saved = gw
+        .send(
+            Request::post(format!("/procedures/{BIRTH}/draft"))
+                .header(header::COOKIE, session.as_str())
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let draft_cookie = set_cookies(&saved)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-draft="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("draft cookie");
+    let cookies = format!("{session}; {draft_cookie}");
+    let prefilled = body_text(gw.get(location(&saved), Some(&cookies)).await).await;
+    assert!(prefilled.contains("Đã lưu nháp"));
+    assert!(prefilled.contains(&format!(
+        "value=\"{}\"",
+        wardgate::integrations::axum::html::escape(&value)
+    )));
+
+    // The resident goes in person instead: the ticket carries the draft to the counter.
+    let referral = body_text(
+        gw.get(
+            &format!("/procedures/{BIRTH}?in_person=1"),
+            Some(&draft_cookie),
+        )
+        .await,
+    )
+    .await;
+    let code = referral
+        .split("/tickets/")
+        .nth(1)
+        .and_then(|r| r.split('?').next())
+        .unwrap()
+        .to_owned();
+    let officer = staff_login(&gw, "officer").await;
+    let staff_cookie = set_cookies(&officer)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-staff="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let lookup = body_text(
+        gw.get(&format!("/staff/tickets?code={code}"), Some(&staff_cookie))
+            .await,
+    )
+    .await;
+    assert!(
+        lookup.contains(&wardgate::integrations::axum::html::escape(&value)),
+        "the draft's answer is shown to the officer"
+    );
+}

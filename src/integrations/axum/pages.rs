@@ -40,7 +40,7 @@ fn pick(lang: Lang, text: &LocalText) -> &str {
     lang.pick(&text.vi, &text.en)
 }
 
-fn page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
+pub(crate) fn page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
     Page::new(lang, title)
         .ward_name(pick(lang, &ward.name()).to_owned())

@@ -312,8 +312,8 @@ async fn ticket_lookup(
             Ok(Some(ticket)) => {
                 let procedure = gw.procedure_name(ticket.procedure.as_str(), lang);
                 let draft = match &ticket.draft {
-                    Some(id) => gw.store.draft(id, gw.clock.now()).await.ok().flatten().is_some(),
-                    None => false,
+                    Some(id) => gw.store.draft(id, gw.clock.now()).await.ok().flatten(),
+                    None => None,
                 };
                 let items = [
                     (lang.pick("Mã", "Code"), Markup::text(&ticket.code.to_string())),
@@ -321,11 +321,10 @@ async fn ticket_lookup(
                     (lang.pick("Lý do nộp trực tiếp", "Why in person"), Markup::text(ticket.reason.text(lang))),
                     (
                         lang.pick("Hồ sơ nháp", "Saved draft"),
-                        Markup::text(if draft {
-                            lang.pick("Có — mở hồ sơ nháp để không phải nhập lại", "Yes — open it instead of retyping")
-                        } else {
-                            lang.pick("Không có", "None")
-                        }),
+                        draft.as_ref().map_or_else(
+                            || Markup::text(lang.pick("Không có", "None")),
+                            |draft| draft_markup(&gw, lang, draft),
+                        ),
                     ),
                     (
                         lang.pick("Hiệu lực đến", "Valid until"),
@@ -422,4 +421,27 @@ async fn statistics(
     )
     .push(body)
     .into_response()
+}
+
+/// The saved draft's answers, labelled, so the officer does not retype them.
+fn draft_markup(gw: &Gateway, lang: Lang, draft: &crate::store::Draft) -> Markup {
+    let mut html = String::from("<dl class=\"draft\">");
+    let fields = gw
+        .procedure(draft.procedure.as_str())
+        .map(crate::policy::Procedure::fields)
+        .unwrap_or_default();
+    if let Some(answers) = draft.data.as_object() {
+        for (name, value) in answers {
+            let label = fields
+                .iter()
+                .find(|f| &f.name == name)
+                .map_or(name.as_str(), |f| lang.pick(&f.label_vi, &f.label_en));
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(label), escape(&text));
+        }
+    }
+    html.push_str("</dl>");
+    Markup::preescaped(html)
 }

@@ -470,8 +470,12 @@ pub(crate) async fn receipt_page(
         )),
         escape(&record.receipt),
     )));
-    Page::new(lang, lang.pick("Giấy tiếp nhận hồ sơ", "Receipt"))
-        .current(uri.path(), uri.query())
-        .push(body)
-        .into_response()
+    super::pages::page(
+        &gw,
+        lang,
+        lang.pick("Giấy tiếp nhận hồ sơ", "Receipt"),
+        &uri,
+    )
+    .push(body)
+    .into_response()
 }
