@@ -48,6 +48,11 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 #[doc(hidden)]
 pub mod conformance;
@@ -65,6 +70,13 @@ use crate::fallback::{TicketCode, WardCode};
 use crate::policy::ProcedureCode;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PgOptions, PgStore};
+pub use sql::open;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteStore;
 
 /// Where bookings, drafts and tickets live.
 ///
@@ -397,6 +409,36 @@ pub enum StoreError {
     /// The storage backend failed.
     #[error("the storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store URL or options are malformed.
+    #[error("invalid store configuration: {reason}")]
+    BadConfig {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The store URL names a scheme wardgate has no backend for.
+    #[error(
+        "unsupported store url scheme `{scheme}`: expected `sqlite://`, `postgres://` or `postgresql://`"
+    )]
+    UnsupportedScheme {
+        /// The scheme, lowercased.
+        scheme: String,
+    },
+    /// The backend the URL names was left out of this build.
+    #[error("the `{feature}` store backend is not compiled in: enable the crate feature `{feature}`")]
+    BackendNotCompiled {
+        /// The crate feature to enable.
+        feature: &'static str,
+    },
+    /// The database was migrated by a newer wardgate.
+    #[error(
+        "the database schema is at version {found}, newer than version {known} that this wardgate knows: upgrade wardgate"
+    )]
+    SchemaTooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
 }
 
 /// The UTC bounds `[start, end)` of local `day` in Vietnam.

@@ -1,0 +1,272 @@
+//! What the SQL stores share: time columns, row decoding, migrations and the URL dispatch.
+//!
+//! Times are stored as whole nanoseconds since the Unix epoch (`BIGINT`), so every timestamp
+//! reads back exactly as written on both backends (PostgreSQL's `timestamptz` would round to
+//! microseconds) and compares as a plain integer. Codes and ids are stored as their text form
+//! and parsed back on read: a row that no longer parses is reported, never guessed at.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::fallback::{Ticket, TicketCode, WardCode};
+use crate::policy::{ProcedureCode, ReasonCode};
+
+use super::{Booking, BookingId, Draft, DraftId, SlotKey, Store, StoreError};
+
+/// One schema migration: applied in order, once, inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// Its version: 1, 2, 3, … with no gaps.
+    pub(crate) version: i64,
+    /// The SQL script (several statements).
+    pub(crate) sql: &'static str,
+}
+
+/// The newest version in `migrations` (0 for none).
+pub(crate) fn newest(migrations: &[Migration]) -> i64 {
+    migrations.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Opens the store a URL names: `sqlite://…` (or `sqlite:…`) or `postgres://…` /
+/// `postgresql://…`.
+///
+/// # Errors
+///
+/// [`StoreError::BadConfig`] when the text has no scheme; [`StoreError::UnsupportedScheme`] for
+/// any other scheme; [`StoreError::BackendNotCompiled`] when the backend's crate feature is
+/// off; otherwise what the backend's `open`/`connect` returns.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .ok_or(StoreError::BadConfig {
+            reason: "the url does not start with a scheme such as `sqlite://` or `postgres://`",
+        })?
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => open_sqlite(url).await,
+        "postgres" | "postgresql" => open_postgres(url).await,
+        _ => Err(StoreError::UnsupportedScheme { scheme }),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(super::SqliteStore::open(url).await?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Err(StoreError::BackendNotCompiled { feature: "sqlite" })
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(super::PgStore::connect(url).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Err(StoreError::BackendNotCompiled {
+        feature: "postgres",
+    })
+}
+
+/// A timestamp as stored: nanoseconds since the Unix epoch.
+///
+/// # Errors
+///
+/// [`StoreError::Backend`] for a time outside 1677–2262, which a nanosecond count cannot hold.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn nanos(at: DateTime<Utc>, what: &'static str) -> Result<i64, StoreError> {
+    at.timestamp_nanos_opt().ok_or_else(|| {
+        StoreError::Backend(format!("the {what} time is outside the years 1677 to 2262").into())
+    })
+}
+
+/// A bound of a time range as stored, clamped to what a nanosecond count holds.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn nanos_clamped(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt()
+        .unwrap_or(if at < DateTime::UNIX_EPOCH {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
+}
+
+/// A stored timestamp.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn from_nanos(nanos: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(nanos)
+}
+
+/// A backend failure.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// Whether a database error is a unique-constraint violation.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A stored value that no longer parses.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn corrupt(table: &'static str, column: &'static str) -> StoreError {
+    StoreError::Backend(format!("the stored {table}.{column} holds an invalid value").into())
+}
+
+/// A row of the `bookings` table, as read.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug)]
+pub(crate) struct BookingRow {
+    pub(crate) id: String,
+    pub(crate) ward: String,
+    pub(crate) point: String,
+    pub(crate) slot_start_ns: i64,
+    pub(crate) procedure: String,
+    pub(crate) ticket: Option<String>,
+    pub(crate) created_ns: i64,
+    pub(crate) cancelled_ns: Option<i64>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl BookingRow {
+    /// The columns, in the order of the fields, for `SELECT`.
+    pub(crate) const COLUMNS: &'static str =
+        "id, ward, point, slot_start_ns, procedure, ticket, created_ns, cancelled_ns";
+
+    pub(crate) fn decode(row: &impl RowLike) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.text("id")?,
+            ward: row.text("ward")?,
+            point: row.text("point")?,
+            slot_start_ns: row.int("slot_start_ns")?,
+            procedure: row.text("procedure")?,
+            ticket: row.opt_text("ticket")?,
+            created_ns: row.int("created_ns")?,
+            cancelled_ns: row.opt_int("cancelled_ns")?,
+        })
+    }
+
+    pub(crate) fn into_booking(self) -> Result<Booking, StoreError> {
+        Ok(Booking {
+            id: BookingId::from_stored(self.id),
+            slot: SlotKey {
+                ward: WardCode::parse(&self.ward).map_err(|_| corrupt("bookings", "ward"))?,
+                point: self.point,
+                start: from_nanos(self.slot_start_ns),
+            },
+            procedure: ProcedureCode::parse(&self.procedure)
+                .map_err(|_| corrupt("bookings", "procedure"))?,
+            ticket: self
+                .ticket
+                .map(|t| TicketCode::parse(&t))
+                .transpose()
+                .map_err(|_| corrupt("bookings", "ticket"))?,
+            created_at: from_nanos(self.created_ns),
+            cancelled_at: self.cancelled_ns.map(from_nanos),
+        })
+    }
+}
+
+/// The `drafts` columns, in order, for `SELECT`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const DRAFT_COLUMNS: &str = "id, procedure, ward, data, saved_ns, expires_ns";
+
+/// A draft from its row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_draft(row: &impl RowLike) -> Result<Draft, StoreError> {
+    Ok(Draft {
+        id: DraftId::from_stored(row.text("id")?),
+        procedure: ProcedureCode::parse(&row.text("procedure")?)
+            .map_err(|_| corrupt("drafts", "procedure"))?,
+        ward: row
+            .opt_text("ward")?
+            .map(|w| WardCode::parse(&w))
+            .transpose()
+            .map_err(|_| corrupt("drafts", "ward"))?,
+        data: serde_json::from_str(&row.text("data")?).map_err(|_| corrupt("drafts", "data"))?,
+        saved_at: from_nanos(row.int("saved_ns")?),
+        expires_at: from_nanos(row.int("expires_ns")?),
+    })
+}
+
+/// A draft's dossier as stored: JSON text.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn draft_data(draft: &Draft) -> Result<String, StoreError> {
+    serde_json::to_string(&draft.data).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+/// The `tickets` columns, in order, for `SELECT`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const TICKET_COLUMNS: &str =
+    "code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns";
+
+/// A ticket from its row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_ticket(row: &impl RowLike) -> Result<Ticket, StoreError> {
+    let reason = row.text("reason")?;
+    Ok(Ticket {
+        code: TicketCode::parse(&row.text("code")?).map_err(|_| corrupt("tickets", "code"))?,
+        procedure: ProcedureCode::parse(&row.text("procedure")?)
+            .map_err(|_| corrupt("tickets", "procedure"))?,
+        ward: WardCode::parse(&row.text("ward")?).map_err(|_| corrupt("tickets", "ward"))?,
+        reception_point: row.text("reception_point")?,
+        reason: ReasonCode::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == reason)
+            .ok_or_else(|| corrupt("tickets", "reason"))?,
+        draft: row.opt_text("draft")?.map(DraftId::from_stored),
+        issued_at: from_nanos(row.int("issued_ns")?),
+        expires_at: from_nanos(row.int("expires_ns")?),
+    })
+}
+
+/// Typed column access shared by the SQLite and PostgreSQL rows.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) trait RowLike {
+    /// A `TEXT NOT NULL` column.
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    /// A nullable `TEXT` column.
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    /// A `BIGINT NOT NULL` column.
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    /// A nullable `BIGINT` column.
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! row_like {
+    ($row:ty) => {
+        impl RowLike for $row {
+            fn text(&self, column: &str) -> Result<String, StoreError> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn int(&self, column: &str) -> Result<i64, StoreError> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+row_like!(sqlx::sqlite::SqliteRow);
+#[cfg(feature = "postgres")]
+row_like!(sqlx::postgres::PgRow);

@@ -1,0 +1,709 @@
+//! [`SqliteStore`]: the embedded, durable [`Store`] in one SQLite file.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions as _, Connection as _, Row as _};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fallback::{Ticket, TicketCode, WardCode};
+
+use super::sql::{
+    BookingRow, DRAFT_COLUMNS, Migration, TICKET_COLUMNS, backend, decode_draft, decode_ticket,
+    draft_data, is_unique_violation, nanos, nanos_clamped, newest,
+};
+use super::{
+    Booking, BookingId, BookingRequest, Draft, DraftId, SlotKey, Store, StoreError, day_bounds,
+};
+
+/// The schema scripts, in order.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("sql/sqlite/0001_init.sql"),
+}];
+
+/// Read connections kept open (WAL lets them read while the writer commits).
+const READERS: u32 = 4;
+/// Writes waiting for the writer before callers wait to enqueue.
+const QUEUE: usize = 4096;
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A durable [`Store`] in one SQLite file.
+///
+/// Rules it enforces, beyond those of [`Store`]:
+///
+/// 1. Durable before acknowledged: the file is in WAL mode with `synchronous = FULL`, and a write
+///    returns only after the transaction holding it has committed, so an acknowledged write
+///    survives a crash or a power cut.
+/// 2. All writes go through one writer task that commits whatever has queued up (up to 512
+///    writes) in one transaction — a group commit, so many concurrent writers share one `fsync`.
+///    Each write runs inside its own savepoint: one write's refusal (a full slot, a duplicate)
+///    never undoes another's.
+/// 3. Writes are serialised: a booking's capacity check and insert cannot interleave with another
+///    booking, and `BEGIN IMMEDIATE` keeps another process from writing in between.
+/// 4. Reads use a small pool of separate connections and never wait for the writer.
+/// 5. The schema is migrated on open; a file written by a newer wardgate is refused.
+/// 6. SQL statements and their parameters are never logged.
+///
+/// The writer task lives on the Tokio runtime that opened the store: open and use it on the
+/// same runtime.
+///
+/// # Example
+///
+/// ```
+/// use wardgate::store::{SqliteStore, Store};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// # let dir = std::env::temp_dir().join(format!("wardgate-doc-{}", std::process::id()));
+/// let store = SqliteStore::open(dir.join("wardgate.db").to_str().ok_or("path")?).await?;
+/// assert!(store.booking(&wardgate::store::BookingId::from_stored("none")).await?.is_none());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: SqlitePool,
+    writer: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// The newest schema version this build knows.
+    pub const SCHEMA_VERSION: i64 = 1;
+
+    /// Opens (creating it, and its parent directory, if missing) the SQLite file at
+    /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
+    /// `sqlite://data/wardgate.db`, or a plain path. Migrates the schema to
+    /// [`SCHEMA_VERSION`](Self::SCHEMA_VERSION) and starts the writer task on the current Tokio
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BadConfig`] for an in-memory database (not durable: use
+    /// [`MemoryStore`](super::MemoryStore)) or a URL SQLite cannot parse;
+    /// [`StoreError::SchemaTooNew`] when a newer wardgate wrote the file;
+    /// [`StoreError::Backend`] when the directory or the file cannot be created or opened.
+    pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
+        if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
+            return Err(StoreError::BadConfig {
+                reason: "an in-memory SQLite database is not durable: use `MemoryStore`",
+            });
+        }
+        let options = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path).map_err(|_| StoreError::BadConfig {
+                reason: "SQLite cannot parse the url",
+            })?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        }
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // Durability: FULL syncs the WAL at every commit, so a commit survives a power cut.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true)
+        .disable_statement_logging();
+        let path = options.get_filename().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        }
+
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(backend)?;
+        migrate(&mut writer, MIGRATIONS).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .map_err(backend)?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(writer, receiver));
+        Ok(Self {
+            path,
+            readers,
+            writer: sender,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Queues `write` for the writer and waits until it is committed (or refused).
+    async fn write(&self, write: Write) -> Result<Done, StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.writer
+            .send(Pending { write, reply })
+            .await
+            .map_err(|_| writer_gone())?;
+        done.await.map_err(|_| writer_gone())?
+    }
+
+    async fn book_now(&self, request: &BookingRequest) -> Result<Booking, StoreError> {
+        match self.write(Write::Book(request.clone())).await? {
+            Done::Booking(booking) => Ok(booking),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    async fn cancel_now(&self, id: &BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        match self.write(Write::Cancel(id.clone(), now)).await? {
+            Done::Booking(booking) => Ok(booking),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    async fn booking_now(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
+        let sql = format!("SELECT {} FROM bookings WHERE id = ?", BookingRow::COLUMNS);
+        sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+            .map(|row| BookingRow::decode(&row)?.into_booking())
+            .transpose()
+    }
+
+    async fn seats_taken_now(&self, slot: &SlotKey) -> Result<u32, StoreError> {
+        let mut reader = self.readers.acquire().await.map_err(backend)?;
+        seats_taken(&mut reader, slot).await
+    }
+
+    async fn bookings_on_now(
+        &self,
+        ward: WardCode,
+        point: Option<&str>,
+        day: NaiveDate,
+    ) -> Result<Vec<Booking>, StoreError> {
+        let (from, to) = day_bounds(day);
+        let sql = format!(
+            "SELECT {} FROM bookings \
+             WHERE ward = ? AND slot_start_ns >= ? AND slot_start_ns < ? \
+               AND (? IS NULL OR point = ?) AND cancelled_ns IS NULL \
+             ORDER BY slot_start_ns, created_ns, id",
+            BookingRow::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(ward.as_str())
+            .bind(nanos_clamped(from))
+            .bind(nanos_clamped(to))
+            .bind(point)
+            .bind(point)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| BookingRow::decode(row)?.into_booking())
+            .collect()
+    }
+
+    async fn draft_now(
+        &self,
+        id: &DraftId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Draft>, StoreError> {
+        let sql = format!("SELECT {DRAFT_COLUMNS} FROM drafts WHERE id = ? AND expires_ns > ?");
+        sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(nanos_clamped(now))
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_draft(&row))
+            .transpose()
+    }
+
+    async fn ticket_now(
+        &self,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE code = ? AND expires_ns > ?");
+        sqlx::query(&sql)
+            .bind(code.to_string())
+            .bind(nanos_clamped(now))
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_ticket(&row))
+            .transpose()
+    }
+
+    async fn simple_write(&self, write: Write) -> Result<(), StoreError> {
+        match self.write(write).await? {
+            Done::Written => Ok(()),
+            other => Err(mismatch(&other)),
+        }
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Backend("the SQLite store's writer task has stopped (its runtime shut down)".into())
+}
+
+fn mismatch(done: &Done) -> StoreError {
+    StoreError::Backend(format!("the SQLite writer answered with the wrong kind: {done:?}").into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations.
+// ---------------------------------------------------------------------------------------------
+
+/// Applies the missing `migrations` in one `BEGIN IMMEDIATE` transaction.
+async fn migrate(conn: &mut SqliteConnection, migrations: &[Migration]) -> Result<(), StoreError> {
+    control(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(backend)?;
+    let applied = apply_migrations(conn, migrations).await;
+    let end = if applied.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    let ended = control(conn, end).await.map_err(backend);
+    applied.and(ended.map(drop))
+}
+
+async fn apply_migrations(
+    conn: &mut SqliteConnection,
+    migrations: &[Migration],
+) -> Result<(), StoreError> {
+    control(
+        conn,
+        "CREATE TABLE IF NOT EXISTS wardgate_migrations (\
+             version INTEGER NOT NULL PRIMARY KEY, \
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\
+         ) STRICT",
+    )
+    .await
+    .map_err(backend)?;
+    let found: i64 = sqlx::query("SELECT coalesce(max(version), 0) FROM wardgate_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(backend)?;
+    let known = newest(migrations);
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for migration in migrations.iter().filter(|m| m.version > found) {
+        control(conn, migration.sql).await.map_err(backend)?;
+        sqlx::query("INSERT INTO wardgate_migrations (version) VALUES (?)")
+            .bind(migration.version)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer: group commit.
+// ---------------------------------------------------------------------------------------------
+
+/// A write waiting for the writer task.
+struct Pending {
+    write: Write,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// A write operation.
+#[derive(Debug)]
+enum Write {
+    Book(BookingRequest),
+    Cancel(BookingId, DateTime<Utc>),
+    SaveDraft(Draft),
+    DeleteDraft(DraftId),
+    SaveTicket(Ticket),
+}
+
+/// What a write produced.
+#[derive(Debug)]
+enum Done {
+    Booking(Booking),
+    Written,
+    Deleted(bool),
+}
+
+/// Takes whatever writes have queued up and commits them together, until the store is dropped.
+async fn write_loop(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit_batch(&mut conn, std::mem::take(&mut batch)).await;
+    }
+    // The store was dropped; closing cleanly checkpoints the WAL. A failure here loses nothing.
+    let _closed = conn.close().await;
+}
+
+/// Commits `batch` in one transaction and answers each write once it is durable.
+///
+/// A write refused for a reason of its own (a full slot, a duplicate) is rolled back to its
+/// savepoint and answered with that refusal when the others commit. A write failing in the
+/// backend aborts the transaction: it is answered with the failure and the others are run
+/// again in a new transaction, so none is acknowledged without having been committed.
+async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Pending>) {
+    while !batch.is_empty() {
+        match run_batch(conn, &batch).await {
+            Ok(outcomes) => {
+                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                    // A caller that stopped waiting no longer needs the answer.
+                    let _sent = pending.reply.send(outcome);
+                }
+                return;
+            }
+            Err(Abort::Write(index, error)) => {
+                let _rolled_back = control(conn, "ROLLBACK").await;
+                if index < batch.len() {
+                    let failed = batch.remove(index);
+                    let _sent = failed.reply.send(Err(error));
+                }
+            }
+            Err(Abort::Transaction(error)) => {
+                let _rolled_back = control(conn, "ROLLBACK").await;
+                let error = Arc::new(error);
+                for pending in batch {
+                    let _sent = pending
+                        .reply
+                        .send(Err(StoreError::Backend(Box::new(Arc::clone(&error)))));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Why a batch's transaction was abandoned.
+enum Abort {
+    /// The write at this index failed in the backend.
+    Write(usize, StoreError),
+    /// Beginning or committing failed.
+    Transaction(sqlx::Error),
+}
+
+/// Runs `sql`, one or several statements without parameters (`COMMIT`, a migration).
+// Boxed with an explicit `Send` bound: through sqlx's executor lifetimes the compiler cannot
+// otherwise prove that the writer task and `open` are `Send`.
+fn control<'c>(
+    conn: &'c mut SqliteConnection,
+    statement: &'static str,
+) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>> {
+    Box::pin(async move { sqlx::Executor::execute(conn, statement).await.map(drop) })
+}
+
+/// The outcome of each write of a batch, or why the batch was abandoned.
+type BatchOutcome = Result<Vec<Result<Done, StoreError>>, Abort>;
+
+// Boxed with an explicit `Send` bound: the writer task's future must be `Send`, and the
+// compiler cannot prove it for sqlx's executor lifetimes through nested `async fn`s.
+fn run_batch<'c>(
+    conn: &'c mut SqliteConnection,
+    batch: &'c [Pending],
+) -> Pin<Box<dyn Future<Output = BatchOutcome> + Send + 'c>> {
+    Box::pin(run_batch_inner(conn, batch))
+}
+
+async fn run_batch_inner(conn: &mut SqliteConnection, batch: &[Pending]) -> BatchOutcome {
+    control(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(Abort::Transaction)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (index, pending) in batch.iter().enumerate() {
+        let abort = |e: sqlx::Error| Abort::Write(index, backend(e));
+        control(conn, "SAVEPOINT wardgate_write")
+            .await
+            .map_err(abort)?;
+        match apply(conn, &pending.write).await {
+            Ok(done) => outcomes.push(Ok(done)),
+            Err(error @ StoreError::Backend(_)) => return Err(Abort::Write(index, error)),
+            Err(refused) => {
+                control(conn, "ROLLBACK TO wardgate_write")
+                    .await
+                    .map_err(abort)?;
+                outcomes.push(Err(refused));
+            }
+        }
+        control(conn, "RELEASE wardgate_write")
+            .await
+            .map_err(abort)?;
+    }
+    control(conn, "COMMIT")
+        .await
+        .map_err(Abort::Transaction)?;
+    Ok(outcomes)
+}
+
+/// Runs one write inside the batch's transaction.
+fn apply<'c>(
+    conn: &'c mut SqliteConnection,
+    write: &'c Write,
+) -> Pin<Box<dyn Future<Output = Result<Done, StoreError>> + Send + 'c>> {
+    Box::pin(apply_inner(conn, write))
+}
+
+async fn apply_inner(conn: &mut SqliteConnection, write: &Write) -> Result<Done, StoreError> {
+    match write {
+        Write::Book(request) => book(conn, request).await.map(Done::Booking),
+        Write::Cancel(id, now) => cancel(conn, id, *now).await.map(Done::Booking),
+        Write::SaveDraft(draft) => save_draft(conn, draft).await.map(|()| Done::Written),
+        Write::DeleteDraft(id) => sqlx::query("DELETE FROM drafts WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map(|done| Done::Deleted(done.rows_affected() > 0))
+            .map_err(backend),
+        Write::SaveTicket(ticket) => save_ticket(conn, ticket).await.map(|()| Done::Written),
+    }
+}
+
+async fn seats_taken(conn: &mut SqliteConnection, slot: &SlotKey) -> Result<u32, StoreError> {
+    let taken: i64 = sqlx::query(
+        "SELECT count(*) FROM bookings \
+         WHERE ward = ? AND slot_start_ns = ? AND point = ? AND cancelled_ns IS NULL",
+    )
+    .bind(slot.ward.as_str())
+    .bind(nanos(slot.start, "slot start")?)
+    .bind(&slot.point)
+    .fetch_one(&mut *conn)
+    .await
+    .and_then(|row| row.try_get(0))
+    .map_err(backend)?;
+    Ok(u32::try_from(taken).unwrap_or(u32::MAX))
+}
+
+async fn book(conn: &mut SqliteConnection, request: &BookingRequest) -> Result<Booking, StoreError> {
+    let exists = sqlx::query("SELECT 1 FROM bookings WHERE id = ?")
+        .bind(request.id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if exists.is_some() {
+        return Err(StoreError::Duplicate);
+    }
+    if let Some(ticket) = request.ticket {
+        let held = sqlx::query("SELECT id FROM bookings WHERE ticket = ? AND cancelled_ns IS NULL")
+            .bind(ticket.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .and_then(|row| row.map(|r| r.try_get::<String, _>(0)).transpose())
+            .map_err(backend)?;
+        if let Some(booking) = held {
+            return Err(StoreError::TicketAlreadyBooked {
+                booking: BookingId::from_stored(booking),
+            });
+        }
+    }
+    if seats_taken(conn, &request.slot).await? >= request.capacity {
+        return Err(StoreError::SlotFull {
+            capacity: request.capacity,
+        });
+    }
+    let booking = Booking::from_request(request);
+    sqlx::query(
+        "INSERT INTO bookings \
+         (id, ward, point, slot_start_ns, procedure, ticket, created_ns, cancelled_ns) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+    )
+    .bind(booking.id.as_str())
+    .bind(booking.slot.ward.as_str())
+    .bind(&booking.slot.point)
+    .bind(nanos(booking.slot.start, "slot start")?)
+    .bind(booking.procedure.as_str())
+    .bind(booking.ticket.map(|t| t.to_string()))
+    .bind(nanos(booking.created_at, "booking")?)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        // Unreachable while this process is the only writer (the checks above ran under the
+        // write lock); kept so that a constraint never surfaces as a backend failure.
+        if is_unique_violation(&e) {
+            StoreError::Duplicate
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(booking)
+}
+
+async fn cancel(
+    conn: &mut SqliteConnection,
+    id: &BookingId,
+    now: DateTime<Utc>,
+) -> Result<Booking, StoreError> {
+    let sql = format!(
+        "UPDATE bookings SET cancelled_ns = ? WHERE id = ? AND cancelled_ns IS NULL RETURNING {}",
+        BookingRow::COLUMNS
+    );
+    let updated = sqlx::query(&sql)
+        .bind(nanos(now, "cancellation")?)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if let Some(row) = updated {
+        return BookingRow::decode(&row)?.into_booking();
+    }
+    let exists = sqlx::query("SELECT 1 FROM bookings WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Err(if exists.is_some() {
+        StoreError::AlreadyCancelled
+    } else {
+        StoreError::NotFound
+    })
+}
+
+async fn save_draft(conn: &mut SqliteConnection, draft: &Draft) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO drafts (id, procedure, ward, data, saved_ns, expires_ns) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET procedure = excluded.procedure, ward = excluded.ward, \
+           data = excluded.data, saved_ns = excluded.saved_ns, expires_ns = excluded.expires_ns",
+    )
+    .bind(draft.id.as_str())
+    .bind(draft.procedure.as_str())
+    .bind(draft.ward.as_ref().map(WardCode::as_str))
+    .bind(draft_data(draft)?)
+    .bind(nanos(draft.saved_at, "draft saving")?)
+    .bind(nanos(draft.expires_at, "draft expiry")?)
+    .execute(&mut *conn)
+    .await
+    .map(drop)
+    .map_err(backend)
+}
+
+async fn save_ticket(conn: &mut SqliteConnection, ticket: &Ticket) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tickets \
+         (code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(ticket.code.to_string())
+    .bind(ticket.procedure.as_str())
+    .bind(ticket.ward.as_str())
+    .bind(&ticket.reception_point)
+    .bind(ticket.reason.as_str())
+    .bind(ticket.draft.as_ref().map(DraftId::as_str))
+    .bind(nanos(ticket.issued_at, "ticket issue")?)
+    .bind(nanos(ticket.expires_at, "ticket expiry")?)
+    .execute(&mut *conn)
+    .await
+    .map(drop)
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate
+        } else {
+            backend(e)
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trait.
+// ---------------------------------------------------------------------------------------------
+
+impl Store for SqliteStore {
+    fn book<'a>(
+        &'a self,
+        request: &'a BookingRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+        Box::pin(self.book_now(request))
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        id: &'a BookingId,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+        Box::pin(self.cancel_now(id, now))
+    }
+
+    fn booking<'a>(
+        &'a self,
+        id: &'a BookingId,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Booking>, StoreError>> + Send + 'a>> {
+        Box::pin(self.booking_now(id))
+    }
+
+    fn seats_taken<'a>(
+        &'a self,
+        slot: &'a SlotKey,
+    ) -> Pin<Box<dyn Future<Output = Result<u32, StoreError>> + Send + 'a>> {
+        Box::pin(self.seats_taken_now(slot))
+    }
+
+    fn bookings_on<'a>(
+        &'a self,
+        ward: WardCode,
+        point: Option<&'a str>,
+        day: NaiveDate,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Booking>, StoreError>> + Send + 'a>> {
+        Box::pin(self.bookings_on_now(ward, point, day))
+    }
+
+    fn save_draft<'a>(
+        &'a self,
+        draft: &'a Draft,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.simple_write(Write::SaveDraft(draft.clone())))
+    }
+
+    fn draft<'a>(
+        &'a self,
+        id: &'a DraftId,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Draft>, StoreError>> + Send + 'a>> {
+        Box::pin(self.draft_now(id, now))
+    }
+
+    fn delete_draft<'a>(
+        &'a self,
+        id: &'a DraftId,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.write(Write::DeleteDraft(id.clone())).await? {
+                Done::Deleted(deleted) => Ok(deleted),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn save_ticket<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.simple_write(Write::SaveTicket(ticket.clone())))
+    }
+
+    fn ticket<'a>(
+        &'a self,
+        code: &'a TicketCode,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>> {
+        Box::pin(self.ticket_now(code, now))
+    }
+}
