@@ -185,8 +185,23 @@ impl VerifyingKey {
     ///
     /// As [`verify`](Self::verify), plus [`JwsError::WrongType`].
     pub fn verify_typed(&self, jws: &str, typ: Option<&str>) -> Result<Vec<u8>, JwsError> {
-        if jws.len() > MAX_JWS_LEN {
-            return Err(JwsError::TooLarge { max: MAX_JWS_LEN });
+        self.verify_typed_with_limit(jws, typ, MAX_JWS_LEN)
+    }
+
+    /// As [`verify_typed`](Self::verify_typed), accepting a JWS of up to `max_len` bytes instead
+    /// of 16 KiB (for documents that carry a whole dossier, such as hand-off envelopes).
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_typed`](Self::verify_typed); [`JwsError::TooLarge`] names `max_len`.
+    pub fn verify_typed_with_limit(
+        &self,
+        jws: &str,
+        typ: Option<&str>,
+        max_len: usize,
+    ) -> Result<Vec<u8>, JwsError> {
+        if jws.len() > max_len {
+            return Err(JwsError::TooLarge { max: max_len });
         }
         let mut parts = jws.split('.');
         let (Some(header), Some(payload), Some(signature), None) =

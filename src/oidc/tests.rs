@@ -616,7 +616,10 @@ async fn cached_keys_keep_verifying_while_the_key_endpoint_is_down() {
     assert_eq!(token_kind(result.await), IdTokenError::UnknownKey);
     assert_eq!(h.mock.with(|s| s.jwks_fetches), 2);
     // ...so tokens signed with the cached key still verify.
-    assert_eq!(h.login(|_| {}).await.unwrap().assurance().level(), Some(Level::Two));
+    assert_eq!(
+        h.login(|_| {}).await.unwrap().assurance().level(),
+        Some(Level::Two)
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,17 @@ use crate::fallback::Ticket;
 use crate::fallback::{TicketCode, WardCode};
 use crate::policy::{ProcedureCode, ReasonCode};
 
-use super::{Booking, BookingId, BookingRequest, Draft, SlotKey, Store, StoreError};
+use crate::assurance::{Level, SourceKind};
+use crate::audit::{
+    AuditEntry, AuditEvent, ChainHash, ReferralRecorded, SubmissionRecorded, verify_chain,
+};
+use crate::pseudonym::SubjectPseudonym;
+use crate::submission::{DossierCode, IdempotencyKey};
+
+use super::{
+    Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxStatus,
+    SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord,
+};
 
 /// Runs every check, each on a fresh store from `make`.
 ///
@@ -50,6 +60,21 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     tickets_round_trip_and_expire(make())
         .await
         .map_err(|e| format!("tickets_round_trip_and_expire: {e}"))?;
+    submission_commit_and_replay(make())
+        .await
+        .map_err(|e| format!("submission_commit_and_replay: {e}"))?;
+    idempotency_race(make(), 32)
+        .await
+        .map_err(|e| format!("idempotency_race: {e}"))?;
+    outbox_lease_retry_deliver_park(make())
+        .await
+        .map_err(|e| format!("outbox_lease_retry_deliver_park: {e}"))?;
+    audit_chain_appends_and_pages(make(), 24)
+        .await
+        .map_err(|e| format!("audit_chain_appends_and_pages: {e}"))?;
+    purge_removes_only_what_expired(make())
+        .await
+        .map_err(|e| format!("purge_removes_only_what_expired: {e}"))?;
     Ok(())
 }
 
@@ -422,4 +447,651 @@ pub async fn tickets_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), 
         .await
         .map_err(|e| e.to_string())?;
     check(expired.is_none(), || "expired ticket returned".to_owned())
+}
+
+fn dossier_code() -> Result<DossierCode, String> {
+    let day = t0()?
+        .with_timezone(&crate::fallback::vietnam())
+        .date_naive();
+    DossierCode::generate(ward()?, day, &SystemRandom::new()).map_err(|e| e.to_string())
+}
+
+fn subject(name: &str) -> SubjectPseudonym {
+    SubjectPseudonym::from_stored(format!("pseudonym-{name}"))
+}
+
+fn idempotency_key(key: &str) -> Result<IdempotencyKey, String> {
+    IdempotencyKey::parse(key).map_err(|e| e.to_string())
+}
+
+/// A commit as the submitter builds it (with a stand-in receipt and envelope: stores treat
+/// both as opaque text).
+fn commit_for(
+    subject: &SubjectPseudonym,
+    key: &IdempotencyKey,
+    code: DossierCode,
+    draft: Option<DraftId>,
+    at: DateTime<Utc>,
+) -> Result<SubmissionCommit, String> {
+    let record = SubmissionRecord::new(
+        code,
+        subject.clone(),
+        key.clone(),
+        procedure()?,
+        ward()?,
+        serde_json::json!({
+            "child_name": "Nguyễn Thị Mai",
+            "child_birth_date": "2026-02-20",
+            "nested": {"b": [1, 2.5, true, null], "a": "ạ"},
+        }),
+        Level::Two,
+        SourceKind::UserinfoClaim,
+        at,
+        format!("receipt.{code}.signature"),
+    );
+    let outbox = OutboxEntry::pending(code, format!("envelope.{code}.signature"), at);
+    let audit = AuditEntry::new(
+        at,
+        Some(subject.clone()),
+        AuditEvent::Submission(SubmissionRecorded::new(
+            code,
+            procedure()?,
+            ward()?,
+            Level::Two,
+        )),
+    );
+    Ok(SubmissionCommit::new(record, outbox, audit, draft))
+}
+
+async fn audit_all(store: &dyn Store) -> Result<Vec<crate::audit::AuditRecord>, String> {
+    store
+        .audit_range(1, 10_000)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A commit writes the record, the outbox entry and the audit record and deletes the draft; a
+/// second commit with the same subject and key writes nothing and returns the first record; the
+/// same key of another subject is a different submission; a reused dossier code is a duplicate.
+/// Times with nanoseconds come back truncated to microseconds, equal to what was built.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn submission_commit_and_replay(store: Arc<dyn Store>) -> Result<(), String> {
+    // Nanoseconds on purpose: records keep whole microseconds.
+    let at = t0()? + Duration::nanoseconds(123_456_789);
+    let draft = Draft::new(
+        procedure()?,
+        Some(ward()?),
+        serde_json::json!({"child_name": "Nguyễn Thị Mai"}),
+        at,
+        Duration::days(14),
+        &SystemRandom::new(),
+    )
+    .map_err(|e| e.to_string())?;
+    store.save_draft(&draft).await.map_err(|e| e.to_string())?;
+    let alice = subject("alice");
+    let key = idempotency_key("5b0c9f1e-2a41-4c55-9d0e-1f6a2b3c4d5e")?;
+    let commit = commit_for(&alice, &key, dossier_code()?, Some(draft.id.clone()), at)?;
+    let code = commit.record.dossier_code;
+    match store
+        .commit_submission(&commit)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        CommitOutcome::Created(audit) => {
+            check(
+                audit.seq == 1 && audit.prev_hash == ChainHash::GENESIS,
+                || format!("first audit record {audit:?}"),
+            )?;
+            check(audit.subject.as_ref() == Some(&alice), || {
+                "audit subject".to_owned()
+            })?;
+        }
+        other => return Err(format!("first commit: expected created, got {other:?}")),
+    }
+    let by_key = store
+        .submission_by_key(&alice, &key)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(by_key.as_ref() == Some(&commit.record), || {
+        format!("by key: {by_key:?}, expected {:?}", commit.record)
+    })?;
+    let by_code = store.submission(&code).await.map_err(|e| e.to_string())?;
+    check(by_code.as_ref() == Some(&commit.record), || {
+        format!("by code: {by_code:?}")
+    })?;
+    let outbox = store.outbox_entry(&code).await.map_err(|e| e.to_string())?;
+    check(outbox.as_ref() == Some(&commit.outbox), || {
+        format!("outbox: {outbox:?}, expected {:?}", commit.outbox)
+    })?;
+    let gone = store
+        .draft(&draft.id, at)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(gone.is_none(), || "the draft was not deleted".to_owned())?;
+
+    // Replay: same subject and key, new code: nothing written.
+    let replay = commit_for(
+        &alice,
+        &key,
+        dossier_code()?,
+        None,
+        at + Duration::minutes(1),
+    )?;
+    match store
+        .commit_submission(&replay)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        CommitOutcome::AlreadyExists(existing) if *existing == commit.record => {}
+        other => return Err(format!("replay: expected the first record, got {other:?}")),
+    }
+    let none = store
+        .submission(&replay.record.dossier_code)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(none.is_none(), || {
+        "the replay wrote a submission".to_owned()
+    })?;
+    let none = store
+        .outbox_entry(&replay.record.dossier_code)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(none.is_none(), || {
+        "the replay wrote an outbox entry".to_owned()
+    })?;
+    let audit = audit_all(store.as_ref()).await?;
+    check(audit.len() == 1, || {
+        format!("the replay appended audit: {} records", audit.len())
+    })?;
+
+    // The same key of another resident is another submission.
+    let bob = subject("bob");
+    let other = commit_for(&bob, &key, dossier_code()?, None, at)?;
+    let outcome = store
+        .commit_submission(&other)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        matches!(outcome, CommitOutcome::Created(ref r) if r.seq == 2),
+        || format!("other subject: {outcome:?}"),
+    )?;
+
+    // A reused dossier code under a new key is refused, and nothing is written.
+    let clash = commit_for(&alice, &idempotency_key("another-key")?, code, None, at)?;
+    let clash_result = store.commit_submission(&clash).await;
+    check(matches!(clash_result, Err(StoreError::Duplicate)), || {
+        format!("reused dossier code: expected duplicate, got {clash_result:?}")
+    })?;
+    let none = store
+        .submission_by_key(&alice, &clash.record.idempotency_key)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(none.is_none(), || {
+        "the refused commit wrote a key".to_owned()
+    })?;
+    let audit = audit_all(store.as_ref()).await?;
+    check(audit.len() == 2, || {
+        format!("the refused commit appended audit: {} records", audit.len())
+    })?;
+    verify_chain(&audit).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `tasks` concurrent commits with the same subject and idempotency key (each with its own
+/// dossier code): exactly one is created, all others get that one back, and there is exactly one
+/// submission, one outbox entry and one audit record.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn idempotency_race(store: Arc<dyn Store>, tasks: usize) -> Result<(), String> {
+    let alice = subject("alice");
+    let key = idempotency_key("double-click")?;
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let mut handles = Vec::with_capacity(tasks);
+    let mut codes = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let commit = commit_for(&alice, &key, dossier_code()?, None, t0()?)?;
+        codes.push(commit.record.dossier_code);
+        let store = Arc::clone(&store);
+        let barrier = Arc::clone(&barrier);
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .commit_submission(&commit)
+                .await
+                .map(|outcome| (commit.record.dossier_code, outcome))
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut returned = Vec::new();
+    for handle in handles {
+        match handle.await.map_err(|e| e.to_string())? {
+            Ok((code, CommitOutcome::Created(_))) => winners.push(code),
+            Ok((_, CommitOutcome::AlreadyExists(existing))) => {
+                returned.push(existing.dossier_code);
+            }
+            Err(error) => return Err(format!("unexpected error: {error}")),
+        }
+    }
+    check(winners.len() == 1, || {
+        format!("{} commits were created, expected 1", winners.len())
+    })?;
+    let winner = winners[0];
+    check(returned.iter().all(|c| *c == winner), || {
+        "a replay returned another record than the winner".to_owned()
+    })?;
+    let mut stored = 0;
+    let mut queued = 0;
+    for code in &codes {
+        if store
+            .submission(code)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            stored += 1;
+        }
+        if store
+            .outbox_entry(code)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            queued += 1;
+        }
+    }
+    check(stored == 1 && queued == 1, || {
+        format!("{stored} submissions and {queued} outbox entries, expected 1 and 1")
+    })?;
+    let audit = audit_all(store.as_ref()).await?;
+    check(audit.len() == 1, || {
+        format!("{} audit records, expected 1", audit.len())
+    })
+}
+
+/// The outbox hands out due entries under a lease, keeps rescheduled entries until due, marks
+/// delivery once, never hands out delivered or parked entries, and names unknown codes.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn outbox_lease_retry_deliver_park(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let mut codes = Vec::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let at = now + Duration::seconds(i as i64);
+        let commit = commit_for(
+            &subject(name),
+            &idempotency_key(name)?,
+            dossier_code()?,
+            None,
+            at,
+        )?;
+        codes.push(commit.record.dossier_code);
+        store
+            .commit_submission(&commit)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let (a, b, c) = (codes[0], codes[1], codes[2]);
+    let later = now + Duration::seconds(10);
+    let lease = later + Duration::minutes(5);
+    let first = store
+        .due_outbox(later, lease, 2)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<_> = first.iter().map(|e| e.dossier_code).collect();
+    check(got == vec![a, b], || {
+        format!("first claim {got:?}, expected [{a}, {b}]")
+    })?;
+    check(first.iter().all(|e| e.next_attempt_at == lease), || {
+        "claimed entries do not show the lease".to_owned()
+    })?;
+    let second = store
+        .due_outbox(later, lease, 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<_> = second.iter().map(|e| e.dossier_code).collect();
+    check(got == vec![c], || {
+        format!("second claim {got:?}, expected [{c}]")
+    })?;
+    let none = store
+        .due_outbox(later, lease, 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(none.is_empty(), || {
+        format!("leased entries handed out again: {none:?}")
+    })?;
+
+    // a: delivered once.
+    let delivered = store
+        .mark_delivered(&a, later)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(delivered, || "first delivery not reported".to_owned())?;
+    let again = store
+        .mark_delivered(&a, later)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(!again, || "second delivery reported".to_owned())?;
+    let entry = store
+        .outbox_entry(&a)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("delivered entry missing")?;
+    check(
+        entry.status == OutboxStatus::Delivered && entry.delivered_at == Some(later),
+        || format!("delivered entry {entry:?}"),
+    )?;
+
+    // b: failed, retried after a backoff.
+    let retry_at = later + Duration::seconds(2);
+    store
+        .reschedule(&b, retry_at, 1, "http status 503")
+        .await
+        .map_err(|e| e.to_string())?;
+    let early = store
+        .due_outbox(retry_at - Duration::seconds(1), lease, 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(early.is_empty(), || format!("not yet due: {early:?}"))?;
+    let due = store
+        .due_outbox(retry_at, retry_at + Duration::minutes(5), 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        due.len() == 1
+            && due[0].dossier_code == b
+            && due[0].attempts == 1
+            && due[0].last_error.as_deref() == Some("http status 503"),
+        || format!("retry claim {due:?}"),
+    )?;
+
+    // c: parked for good.
+    store
+        .park(&c, 1, "http status 422")
+        .await
+        .map_err(|e| e.to_string())?;
+    let parked = store
+        .outbox_entry(&c)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("parked entry missing")?;
+    check(
+        parked.status == OutboxStatus::Parked
+            && parked.last_error.as_deref() == Some("http status 422"),
+        || format!("parked entry {parked:?}"),
+    )?;
+    let delivered_parked = store
+        .mark_delivered(&c, later)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(!delivered_parked, || {
+        "a parked entry was marked delivered".to_owned()
+    })?;
+    let none = store
+        .due_outbox(later + Duration::days(30), later + Duration::days(31), 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<_> = none.iter().map(|e| e.dossier_code).collect();
+    check(got == vec![b], || {
+        format!("far future claim {got:?}, expected [{b}]")
+    })?;
+
+    let unknown = dossier_code()?;
+    let missing = store.mark_delivered(&unknown, later).await;
+    check(
+        matches!(missing, Err(StoreError::UnknownDossier { code }) if code == unknown),
+        || format!("unknown mark_delivered: {missing:?}"),
+    )?;
+    let missing = store.reschedule(&unknown, later, 1, "x").await;
+    check(
+        matches!(missing, Err(StoreError::UnknownDossier { .. })),
+        || format!("unknown reschedule: {missing:?}"),
+    )?;
+    let missing = store.park(&unknown, 1, "x").await;
+    check(
+        matches!(missing, Err(StoreError::UnknownDossier { .. })),
+        || format!("unknown park: {missing:?}"),
+    )
+}
+
+/// `tasks` concurrent appends get sequence numbers 1..=tasks without gaps and form one valid
+/// chain; pages of `audit_range` and the ward and time filter of `audit_between` return what
+/// they should, exactly as stored.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn audit_chain_appends_and_pages(
+    store: Arc<dyn Store>,
+    tasks: usize,
+) -> Result<(), String> {
+    let other_ward = WardCode::parse("29950").map_err(|e| e.to_string())?;
+    let mut handles = Vec::with_capacity(tasks);
+    for i in 0..tasks {
+        let store = Arc::clone(&store);
+        let ward = if i % 2 == 0 { ward()? } else { other_ward };
+        let entry = AuditEntry::new(
+            t0()? + Duration::minutes(i as i64) + Duration::nanoseconds(999),
+            (i % 3 == 0).then(|| subject("carol")),
+            AuditEvent::Referral(ReferralRecorded::new(
+                procedure()?,
+                ReasonCode::ALL[i % ReasonCode::ALL.len()],
+                ward,
+            )),
+        );
+        handles.push(tokio::spawn(
+            async move { store.append_audit(&entry).await },
+        ));
+    }
+    let mut seqs = Vec::new();
+    for handle in handles {
+        let record = handle
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        seqs.push(record.seq);
+    }
+    seqs.sort_unstable();
+    let expected: Vec<u64> = (1..=tasks as u64).collect();
+    check(seqs == expected, || format!("sequence numbers {seqs:?}"))?;
+    let all = audit_all(store.as_ref()).await?;
+    let head = verify_chain(&all).map_err(|e| e.to_string())?;
+    check(head.seq == tasks as u64, || format!("head {head:?}"))?;
+
+    let page = store.audit_range(5, 3).await.map_err(|e| e.to_string())?;
+    let got: Vec<u64> = page.iter().map(|r| r.seq).collect();
+    check(got == vec![5, 6, 7], || format!("page {got:?}"))?;
+    check(page.as_slice() == &all[4..7], || {
+        "page differs from the full read".to_owned()
+    })?;
+
+    // Minutes 4..10 of one ward, after seq 6.
+    let from = t0()? + Duration::minutes(4);
+    let to = t0()? + Duration::minutes(10);
+    let this_ward = ward()?;
+    let between = store
+        .audit_between(Some(this_ward), from, to, 6, 100)
+        .await
+        .map_err(|e| e.to_string())?;
+    let expected: Vec<&crate::audit::AuditRecord> = all
+        .iter()
+        .filter(|r| r.seq > 6 && r.at >= from && r.at < to && r.event.ward() == Some(this_ward))
+        .collect();
+    check(
+        between.iter().collect::<Vec<_>>() == expected && !between.is_empty(),
+        || format!("between: {between:?}"),
+    )?;
+    let any_ward = store
+        .audit_between(None, from, to, 0, 2)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<u64> = any_ward.iter().map(|r| r.seq).collect();
+    let expected: Vec<u64> = all
+        .iter()
+        .filter(|r| r.at >= from && r.at < to)
+        .map(|r| r.seq)
+        .take(2)
+        .collect();
+    check(got == expected, || {
+        format!("any ward {got:?}, expected {expected:?}")
+    })
+}
+
+/// Purging deletes expired drafts and tickets, old bookings and long-delivered outbox entries,
+/// and keeps everything else.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn purge_removes_only_what_expired(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let random = SystemRandom::new();
+    let make_draft = |ttl| {
+        Draft::new(procedure()?, None, serde_json::json!({}), now, ttl, &random)
+            .map_err(|e| e.to_string())
+    };
+    let old_draft = make_draft(Duration::days(1))?;
+    let live_draft = make_draft(Duration::days(20))?;
+    store
+        .save_draft(&old_draft)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .save_draft(&live_draft)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ticket = |days| -> Result<Ticket, String> {
+        Ok(Ticket {
+            code: code()?,
+            procedure: procedure()?,
+            ward: ward()?,
+            reception_point: "trung-tam".into(),
+            reason: ReasonCode::NoEid,
+            draft: None,
+            issued_at: now,
+            expires_at: now + Duration::days(days),
+        })
+    };
+    let old_ticket = ticket(1)?;
+    let live_ticket = ticket(20)?;
+    store
+        .save_ticket(&old_ticket)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .save_ticket(&live_ticket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let old_booking = store
+        .book(&request(
+            &slot_at("trung-tam", now + Duration::hours(2))?,
+            5,
+            None,
+        )?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let live_booking = store
+        .book(&request(
+            &slot_at("trung-tam", now + Duration::days(9))?,
+            5,
+            None,
+        )?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let delivered = commit_for(
+        &subject("d"),
+        &idempotency_key("d")?,
+        dossier_code()?,
+        None,
+        now,
+    )?;
+    let pending = commit_for(
+        &subject("p"),
+        &idempotency_key("p")?,
+        dossier_code()?,
+        None,
+        now,
+    )?;
+    for commit in [&delivered, &pending] {
+        store
+            .commit_submission(commit)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    store
+        .mark_delivered(&delivered.record.dossier_code, now)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let report = store
+        .purge_expired(now + Duration::days(10), Duration::days(7))
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        (
+            report.drafts,
+            report.tickets,
+            report.bookings,
+            report.outbox,
+        ) == (1, 1, 1, 1),
+        || format!("purge report {report:?}"),
+    )?;
+    let later = now + Duration::days(10);
+    check(
+        store
+            .draft(&live_draft.id, later)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        || "live draft purged".to_owned(),
+    )?;
+    check(
+        store
+            .ticket(&live_ticket.code, later)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        || "live ticket purged".to_owned(),
+    )?;
+    check(
+        store
+            .booking(&old_booking.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none(),
+        || "old booking kept".to_owned(),
+    )?;
+    check(
+        store
+            .booking(&live_booking.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        || "live booking purged".to_owned(),
+    )?;
+    check(
+        store
+            .outbox_entry(&pending.record.dossier_code)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        || "pending outbox entry purged".to_owned(),
+    )?;
+    check(
+        store
+            .submission(&delivered.record.dossier_code)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some(),
+        || "a submission was purged".to_owned(),
+    )?;
+    check(audit_all(store.as_ref()).await?.len() == 2, || {
+        "audit records were purged".to_owned()
+    })
 }

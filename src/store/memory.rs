@@ -1,17 +1,21 @@
 //! In-memory [`Store`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::audit::{AuditEntry, AuditRecord, ChainHash};
 use crate::fallback::Ticket;
 use crate::fallback::{TicketCode, WardCode};
+use crate::pseudonym::SubjectPseudonym;
+use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::{
-    Booking, BookingId, BookingRequest, Draft, DraftId, SlotKey, Store, StoreError, day_bounds,
+    Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxStatus,
+    PurgeReport, SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// A [`Store`] in memory, behind one mutex (so booking is atomic). Lost on restart.
@@ -25,6 +29,10 @@ struct Inner {
     bookings: HashMap<BookingId, Booking>,
     drafts: HashMap<DraftId, Draft>,
     tickets: HashMap<TicketCode, Ticket>,
+    submissions: HashMap<DossierCode, SubmissionRecord>,
+    by_key: HashMap<(SubjectPseudonym, IdempotencyKey), DossierCode>,
+    outbox: BTreeMap<DossierCode, OutboxEntry>,
+    audit: Vec<AuditRecord>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -33,6 +41,9 @@ impl std::fmt::Debug for Inner {
             .field("bookings", &self.bookings.len())
             .field("drafts", &self.drafts.len())
             .field("tickets", &self.tickets.len())
+            .field("submissions", &self.submissions.len())
+            .field("outbox", &self.outbox.len())
+            .field("audit", &self.audit.len())
             .finish()
     }
 }
@@ -110,6 +121,94 @@ impl MemoryStore {
             (a.slot.start, a.created_at, &a.id).cmp(&(b.slot.start, b.created_at, &b.id))
         });
         Ok(list)
+    }
+}
+
+impl Inner {
+    fn append(&mut self, entry: &AuditEntry) -> AuditRecord {
+        let (seq, prev) = self
+            .audit
+            .last()
+            .map_or((1, ChainHash::GENESIS), |last| (last.seq + 1, last.hash));
+        let record = entry.clone().seal(seq, &prev);
+        self.audit.push(record.clone());
+        record
+    }
+
+    fn commit(&mut self, commit: &SubmissionCommit) -> Result<CommitOutcome, StoreError> {
+        let record = &commit.record;
+        let key = (record.subject.clone(), record.idempotency_key.clone());
+        if let Some(existing) = self
+            .by_key
+            .get(&key)
+            .and_then(|code| self.submissions.get(code))
+        {
+            return Ok(CommitOutcome::AlreadyExists(Box::new(existing.clone())));
+        }
+        if self.submissions.contains_key(&record.dossier_code)
+            || self.outbox.contains_key(&commit.outbox.dossier_code)
+        {
+            return Err(StoreError::Duplicate);
+        }
+        self.submissions.insert(record.dossier_code, record.clone());
+        self.by_key.insert(key, record.dossier_code);
+        self.outbox
+            .insert(commit.outbox.dossier_code, commit.outbox.clone());
+        if let Some(draft) = &commit.delete_draft {
+            self.drafts.remove(draft);
+        }
+        Ok(CommitOutcome::Created(self.append(&commit.audit)))
+    }
+
+    fn pending(&mut self, code: &DossierCode) -> Result<Option<&mut OutboxEntry>, StoreError> {
+        let entry = self
+            .outbox
+            .get_mut(code)
+            .ok_or(StoreError::UnknownDossier { code: *code })?;
+        Ok((entry.status == OutboxStatus::Pending).then_some(entry))
+    }
+
+    fn due(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<OutboxEntry> {
+        let mut due: Vec<&mut OutboxEntry> = self
+            .outbox
+            .values_mut()
+            .filter(|e| e.status == OutboxStatus::Pending && e.next_attempt_at <= now)
+            .collect();
+        due.sort_by(|a, b| {
+            (a.next_attempt_at, a.dossier_code).cmp(&(b.next_attempt_at, b.dossier_code))
+        });
+        due.into_iter()
+            .take(limit)
+            .map(|entry| {
+                entry.next_attempt_at = lease_until;
+                entry.clone()
+            })
+            .collect()
+    }
+
+    fn purge(&mut self, now: DateTime<Utc>, retention: chrono::Duration) -> PurgeReport {
+        let before = now - retention;
+        let counted = |before: usize, after: usize| (before - after) as u64;
+        let n = self.drafts.len();
+        self.drafts.retain(|_, d| d.expires_at > now);
+        let drafts = counted(n, self.drafts.len());
+        let n = self.tickets.len();
+        self.tickets.retain(|_, t| t.expires_at > now);
+        let tickets = counted(n, self.tickets.len());
+        let n = self.bookings.len();
+        self.bookings.retain(|_, b| b.slot.start >= before);
+        let bookings = counted(n, self.bookings.len());
+        let n = self.outbox.len();
+        self.outbox.retain(|_, e| {
+            e.status != OutboxStatus::Delivered || e.delivered_at.is_none_or(|at| at >= before)
+        });
+        let outbox = counted(n, self.outbox.len());
+        PurgeReport::new(drafts, tickets, bookings, outbox)
     }
 }
 
@@ -223,5 +322,170 @@ impl Store for MemoryStore {
                 .filter(|t| now < t.expires_at)
                 .cloned()
         })))
+    }
+
+    fn commit_submission<'a>(
+        &'a self,
+        commit: &'a SubmissionCommit,
+    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>> {
+        Box::pin(ready(
+            self.lock().and_then(|mut inner| inner.commit(commit)),
+        ))
+    }
+
+    fn submission_by_key<'a>(
+        &'a self,
+        subject: &'a SubjectPseudonym,
+        key: &'a IdempotencyKey,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
+    {
+        Box::pin(ready(self.lock().map(|inner| {
+            inner
+                .by_key
+                .get(&(subject.clone(), key.clone()))
+                .and_then(|code| inner.submissions.get(code))
+                .cloned()
+        })))
+    }
+
+    fn submission<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
+    {
+        Box::pin(ready(
+            self.lock()
+                .map(|inner| inner.submissions.get(code).cloned()),
+        ))
+    }
+
+    fn due_outbox<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>> {
+        Box::pin(ready(
+            self.lock()
+                .map(|mut inner| inner.due(now, lease_until, limit)),
+        ))
+    }
+
+    fn outbox_entry<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>> {
+        Box::pin(ready(
+            self.lock().map(|inner| inner.outbox.get(code).cloned()),
+        ))
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+        use chrono::SubsecRound as _;
+        Box::pin(ready(self.lock().and_then(|mut inner| {
+            Ok(match inner.pending(code)? {
+                Some(entry) => {
+                    entry.status = OutboxStatus::Delivered;
+                    entry.delivered_at = Some(now.trunc_subsecs(6));
+                    true
+                }
+                None => false,
+            })
+        })))
+    }
+
+    fn reschedule<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        next_attempt_at: DateTime<Utc>,
+        attempts: u32,
+        last_error: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        use chrono::SubsecRound as _;
+        Box::pin(ready(self.lock().and_then(|mut inner| {
+            if let Some(entry) = inner.pending(code)? {
+                entry.next_attempt_at = next_attempt_at.trunc_subsecs(6);
+                entry.attempts = attempts;
+                entry.last_error = Some(last_error.to_owned());
+            }
+            Ok(())
+        })))
+    }
+
+    fn park<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        attempts: u32,
+        reason: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(ready(self.lock().and_then(|mut inner| {
+            if let Some(entry) = inner.pending(code)? {
+                entry.status = OutboxStatus::Parked;
+                entry.attempts = attempts;
+                entry.last_error = Some(reason.to_owned());
+            }
+            Ok(())
+        })))
+    }
+
+    fn append_audit<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>> {
+        Box::pin(ready(self.lock().map(|mut inner| inner.append(entry))))
+    }
+
+    fn audit_range<'a>(
+        &'a self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+        Box::pin(ready(self.lock().map(|inner| {
+            inner
+                .audit
+                .iter()
+                .filter(|r| r.seq >= from_seq)
+                .take(limit)
+                .cloned()
+                .collect()
+        })))
+    }
+
+    fn audit_between<'a>(
+        &'a self,
+        ward: Option<WardCode>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+        Box::pin(ready(self.lock().map(|inner| {
+            inner
+                .audit
+                .iter()
+                .filter(|r| {
+                    r.seq > after_seq
+                        && r.at >= from
+                        && r.at < to
+                        && ward.is_none_or(|w| r.event.ward() == Some(w))
+                })
+                .take(limit)
+                .cloned()
+                .collect()
+        })))
+    }
+
+    fn purge_expired<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>> {
+        Box::pin(ready(
+            self.lock().map(|mut inner| inner.purge(now, retention)),
+        ))
     }
 }

@@ -64,10 +64,16 @@ use std::pin::Pin;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::assurance::{Level, SourceKind};
+#[cfg(doc)]
+use crate::audit::ChainHash;
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::clock::{Random, RandomError, random_token};
 use crate::fallback::Ticket;
 use crate::fallback::{TicketCode, WardCode};
 use crate::policy::ProcedureCode;
+use crate::pseudonym::SubjectPseudonym;
+use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -189,6 +195,163 @@ pub trait Store: fmt::Debug + Send + Sync {
         code: &'a TicketCode,
         now: DateTime<Utc>,
     ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>>;
+
+    /// Commits a submission atomically, in one transaction: inserts `commit.record` and
+    /// `commit.outbox`, appends `commit.audit` to the audit chain, and deletes
+    /// `commit.delete_draft` if set. Nothing is written when it fails.
+    ///
+    /// When a submission with the same `(record.subject, record.idempotency_key)` exists, writes
+    /// nothing and returns it as [`CommitOutcome::AlreadyExists`]; this is decided atomically
+    /// (a unique constraint), so of concurrent commits with one key exactly one is `Created`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] when another submission already has `record.dossier_code`
+    /// (the caller draws a new code), [`StoreError::Backend`].
+    fn commit_submission<'a>(
+        &'a self,
+        commit: &'a SubmissionCommit,
+    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>>;
+
+    /// The submission of `subject` made with idempotency `key`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn submission_by_key<'a>(
+        &'a self,
+        subject: &'a SubjectPseudonym,
+        key: &'a IdempotencyKey,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>;
+
+    /// The submission with dossier `code`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn submission<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>;
+
+    /// Claims up to `limit` pending outbox entries due at `now` (`next_attempt_at <= now`),
+    /// oldest `next_attempt_at` first (then by dossier code), and atomically moves their
+    /// `next_attempt_at` to `lease_until`, so another worker does not send them at the same time;
+    /// an entry whose worker died becomes due again when the lease ends. Returns the entries as
+    /// they are after the update.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn due_outbox<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>>;
+
+    /// The outbox entry of dossier `code`, in any state.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn outbox_entry<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>>;
+
+    /// Marks the entry delivered at `now` if it is pending: returns `true` when this call did it,
+    /// `false` when it was already delivered or parked (the state is not changed then).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownDossier`], [`StoreError::Backend`].
+    fn mark_delivered<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
+
+    /// Sets a pending entry's next attempt, attempt count and last error (no effect on an entry
+    /// that is no longer pending).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownDossier`], [`StoreError::Backend`].
+    fn reschedule<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        next_attempt_at: DateTime<Utc>,
+        attempts: u32,
+        last_error: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+    /// Parks a pending entry for good (the back office refused it): it is never sent again
+    /// until staff act. Records `attempts` and `reason` as `last_error` (no effect on an entry
+    /// that is no longer pending).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownDossier`], [`StoreError::Backend`].
+    fn park<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        attempts: u32,
+        reason: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+    /// Appends `entry` to the audit chain atomically: the store assigns the next sequence number
+    /// (1 for the first record) and seals it with [`AuditEntry::seal`] over the previous record's
+    /// hash ([`ChainHash::GENESIS`] for the first), so concurrent appends never fork the chain.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn append_audit<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>>;
+
+    /// Up to `limit` audit records with `seq >= from_seq`, in sequence order, exactly as stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn audit_range<'a>(
+        &'a self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>>;
+
+    /// Up to `limit` audit records with `from <= at < to` and `seq > after_seq`, in sequence
+    /// order, restricted to events whose [`AuditEvent::ward`](crate::audit::AuditEvent::ward) is
+    /// `ward` when given (stores keep the ward in an indexed column). Statistics page through it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn audit_between<'a>(
+        &'a self,
+        ward: Option<WardCode>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>>;
+
+    /// Deletes what has outlived its purpose at `now`: drafts and tickets whose `expires_at` is
+    /// at or before `now`; bookings whose slot started before `now - retention`; outbox entries
+    /// delivered before `now - retention`. Submissions, pending or parked outbox entries and the
+    /// audit trail are never purged.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn purge_expired<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>>;
 }
 
 /// A booking id: 16 random bytes, base64url.
@@ -381,6 +544,244 @@ impl fmt::Debug for Draft {
     }
 }
 
+/// A received dossier, as stored. `Debug` never shows the dossier content.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SubmissionRecord {
+    /// The dossier code on the receipt (unique).
+    pub dossier_code: DossierCode,
+    /// The resident, pseudonymous.
+    pub subject: SubjectPseudonym,
+    /// The client's idempotency key; unique together with `subject`.
+    pub idempotency_key: IdempotencyKey,
+    /// The procedure.
+    pub procedure: ProcedureCode,
+    /// The ward that receives the dossier.
+    pub ward: WardCode,
+    /// The dossier as submitted (personal data: never logged).
+    pub dossier: serde_json::Value,
+    /// SHA-256 of the canonical JSON of `dossier`.
+    pub payload_digest: PayloadDigest,
+    /// The level used.
+    pub level: Level,
+    /// Where the level came from.
+    pub assurance_source: SourceKind,
+    /// When received (whole microseconds).
+    pub created_at: DateTime<Utc>,
+    /// The signed receipt (compact JWS), returned again on a replay.
+    pub receipt: String,
+}
+
+impl SubmissionRecord {
+    /// A record as built by the submitter or read back by a store.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a plain record constructor for stores"
+    )]
+    pub fn new(
+        dossier_code: DossierCode,
+        subject: SubjectPseudonym,
+        idempotency_key: IdempotencyKey,
+        procedure: ProcedureCode,
+        ward: WardCode,
+        dossier: serde_json::Value,
+        level: Level,
+        assurance_source: SourceKind,
+        created_at: DateTime<Utc>,
+        receipt: String,
+    ) -> Self {
+        use chrono::SubsecRound as _;
+        Self {
+            dossier_code,
+            subject,
+            idempotency_key,
+            procedure,
+            ward,
+            payload_digest: PayloadDigest::of(&dossier),
+            dossier,
+            level,
+            assurance_source,
+            created_at: created_at.trunc_subsecs(6),
+            receipt,
+        }
+    }
+}
+
+impl fmt::Debug for SubmissionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmissionRecord")
+            .field("dossier_code", &self.dossier_code)
+            .field("subject", &self.subject)
+            .field("procedure", &self.procedure)
+            .field("ward", &self.ward)
+            .field("dossier", &"[redacted]")
+            .field("payload_digest", &self.payload_digest)
+            .field("level", &self.level)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an outbox entry stands.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting to be sent (or being sent under a lease).
+    Pending,
+    /// The back office acknowledged it.
+    Delivered,
+    /// The back office refused it for good; staff must act.
+    Parked,
+}
+
+impl OutboxStatus {
+    /// The stable snake_case name (for a text column).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Parked => "parked",
+        }
+    }
+
+    /// The status named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "pending" => Some(Self::Pending),
+            "delivered" => Some(Self::Delivered),
+            "parked" => Some(Self::Parked),
+            _ => None,
+        }
+    }
+}
+
+/// The hand-off of one dossier to the back office: exactly one per dossier, keyed by its code.
+/// `Debug` never shows the envelope (it carries the dossier).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboxEntry {
+    /// The dossier (the key).
+    pub dossier_code: DossierCode,
+    /// The signed envelope (compact JWS).
+    pub envelope: String,
+    /// Pending, delivered or parked.
+    pub status: OutboxStatus,
+    /// When queued.
+    pub created_at: DateTime<Utc>,
+    /// When it is next due (or when its lease ends).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The last failure (a status code or error kind, never content).
+    pub last_error: Option<String>,
+    /// When delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxEntry {
+    /// A pending entry, due at once.
+    pub fn pending(dossier_code: DossierCode, envelope: String, now: DateTime<Utc>) -> Self {
+        use chrono::SubsecRound as _;
+        let now = now.trunc_subsecs(6);
+        Self {
+            dossier_code,
+            envelope,
+            status: OutboxStatus::Pending,
+            created_at: now,
+            next_attempt_at: now,
+            attempts: 0,
+            last_error: None,
+            delivered_at: None,
+        }
+    }
+}
+
+impl fmt::Debug for OutboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxEntry")
+            .field("dossier_code", &self.dossier_code)
+            .field("envelope", &"[redacted]")
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .field("attempts", &self.attempts)
+            .field("last_error", &self.last_error)
+            .field("delivered_at", &self.delivered_at)
+            .finish()
+    }
+}
+
+/// Everything one submission writes, committed together by [`Store::commit_submission`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SubmissionCommit {
+    /// The submission.
+    pub record: SubmissionRecord,
+    /// Its hand-off to the back office.
+    pub outbox: OutboxEntry,
+    /// Its audit entry.
+    pub audit: AuditEntry,
+    /// The draft to delete, if the dossier came from one.
+    pub delete_draft: Option<DraftId>,
+}
+
+impl SubmissionCommit {
+    /// The writes of one submission.
+    pub fn new(
+        record: SubmissionRecord,
+        outbox: OutboxEntry,
+        audit: AuditEntry,
+        delete_draft: Option<DraftId>,
+    ) -> Self {
+        Self {
+            record,
+            outbox,
+            audit,
+            delete_draft,
+        }
+    }
+}
+
+/// What [`Store::commit_submission`] did.
+#[expect(
+    clippy::exhaustive_enums,
+    reason = "an idempotent insert either inserts or finds the existing row"
+)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommitOutcome {
+    /// Everything was written; the audit record appended is returned.
+    Created(AuditRecord),
+    /// A submission with the same subject and idempotency key exists; nothing was written.
+    AlreadyExists(Box<SubmissionRecord>),
+}
+
+/// What [`Store::purge_expired`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Drafts deleted.
+    pub drafts: u64,
+    /// Tickets deleted.
+    pub tickets: u64,
+    /// Bookings deleted.
+    pub bookings: u64,
+    /// Delivered outbox entries deleted.
+    pub outbox: u64,
+}
+
+impl PurgeReport {
+    /// A report (for stores).
+    pub fn new(drafts: u64, tickets: u64, bookings: u64, outbox: u64) -> Self {
+        Self {
+            drafts,
+            tickets,
+            bookings,
+            outbox,
+        }
+    }
+}
+
 /// A storage operation failed.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -406,6 +807,12 @@ pub enum StoreError {
     /// The booking was already cancelled.
     #[error("the booking was already cancelled")]
     AlreadyCancelled,
+    /// No submission or outbox entry with this dossier code.
+    #[error("no submission or outbox entry with dossier code `{code}`")]
+    UnknownDossier {
+        /// The code looked up.
+        code: DossierCode,
+    },
     /// The storage backend failed.
     #[error("the storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

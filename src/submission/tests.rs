@@ -1,0 +1,1 @@
+//! Submission, receipt and outbox tests.
