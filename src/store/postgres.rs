@@ -4,25 +4,37 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr as _;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound as _, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Row as _};
 
+use crate::audit::{AuditEntry, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
+use crate::pseudonym::SubjectPseudonym;
+use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::sql::{
-    BookingRow, DRAFT_COLUMNS, Migration, TICKET_COLUMNS, backend, decode_draft, decode_ticket,
-    draft_data, is_unique_violation, nanos, nanos_clamped, newest,
+    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, SUBMISSION_COLUMNS,
+    TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox, decode_submission,
+    decode_ticket, draft_data, is_unique_violation, json_text, nanos, nanos_clamped, newest,
+    sql_limit, sql_seq,
 };
 use super::{
-    Booking, BookingId, BookingRequest, Draft, DraftId, SlotKey, Store, StoreError, day_bounds,
+    Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
+    SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("sql/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("sql/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("sql/postgres/0002_submissions.sql"),
+    },
+];
 
 /// The advisory lock held while migrating, so that instances starting together migrate once.
 /// (The bytes of "wardgate" as a big-endian integer.)
@@ -110,7 +122,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 1;
+    pub const SCHEMA_VERSION: i64 = 2;
 
     /// Connects with the default [`PgOptions`] and migrates the schema.
     ///
@@ -354,6 +366,374 @@ impl PgStore {
             .map(|row| decode_ticket(&row))
             .transpose()
     }
+}
+
+impl PgStore {
+    async fn commit_submission_now(
+        &self,
+        commit: &SubmissionCommit,
+    ) -> Result<CommitOutcome, StoreError> {
+        let record = &commit.record;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The unique constraints decide, atomically across instances: a concurrent commit with
+        // the same key makes this insert wait for it, then do nothing.
+        let inserted = sqlx::query(
+            "INSERT INTO submissions (dossier_code, subject, idempotency_key, procedure, ward, \
+               dossier, payload_digest, level, assurance_source, created_ns, receipt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(record.dossier_code.as_str())
+        .bind(record.subject.as_str())
+        .bind(record.idempotency_key.as_str())
+        .bind(record.procedure.as_str())
+        .bind(record.ward.as_str())
+        .bind(json_text(&record.dossier)?)
+        .bind(record.payload_digest.to_hex())
+        .bind(i64::from(record.level.number()))
+        .bind(record.assurance_source.as_str())
+        .bind(nanos(record.created_at, "submission")?)
+        .bind(&record.receipt)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await.map_err(backend)?;
+            // Either the key was used (a replay) or the dossier code was (draw another).
+            return match self
+                .submission_by_key_now(&record.subject, &record.idempotency_key)
+                .await?
+            {
+                Some(existing) => Ok(CommitOutcome::AlreadyExists(Box::new(existing))),
+                None => Err(StoreError::Duplicate),
+            };
+        }
+        let outbox = &commit.outbox;
+        sqlx::query(
+            "INSERT INTO outbox (dossier_code, envelope, status, created_ns, next_attempt_ns, \
+               attempts, last_error, delivered_ns) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(outbox.dossier_code.as_str())
+        .bind(&outbox.envelope)
+        .bind(outbox.status.as_str())
+        .bind(nanos(outbox.created_at, "outbox")?)
+        .bind(nanos(outbox.next_attempt_at, "next attempt")?)
+        .bind(i64::from(outbox.attempts))
+        .bind(outbox.last_error.as_deref())
+        .bind(outbox.delivered_at.map(|at| nanos(at, "delivery")).transpose()?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate
+            } else {
+                backend(e)
+            }
+        })?;
+        if let Some(draft) = &commit.delete_draft {
+            sqlx::query("DELETE FROM drafts WHERE id = $1")
+                .bind(draft.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        // Last, so that the chain's head stays locked only until the commit.
+        let audit = append_audit(&mut tx, &commit.audit).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(CommitOutcome::Created(audit))
+    }
+
+    async fn submission_by_key_now(
+        &self,
+        subject: &SubjectPseudonym,
+        key: &IdempotencyKey,
+    ) -> Result<Option<SubmissionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions \
+             WHERE subject = $1 AND idempotency_key = $2"
+        );
+        sqlx::query(&sql)
+            .bind(subject.as_str())
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_submission(&row))
+            .transpose()
+    }
+
+    async fn submission_now(
+        &self,
+        code: &DossierCode,
+    ) -> Result<Option<SubmissionRecord>, StoreError> {
+        let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE dossier_code = $1");
+        sqlx::query(&sql)
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_submission(&row))
+            .transpose()
+    }
+
+    async fn due_outbox_now(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // SKIP LOCKED: workers of several instances claim disjoint entries without waiting.
+        let sql = format!(
+            "WITH due AS (\
+               SELECT dossier_code, next_attempt_ns AS was FROM outbox \
+               WHERE status = 'pending' AND next_attempt_ns <= $1 \
+               ORDER BY next_attempt_ns, dossier_code COLLATE \"C\" LIMIT $3 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox SET next_attempt_ns = $2 FROM due \
+             WHERE outbox.dossier_code = due.dossier_code \
+             RETURNING due.was, {}",
+            OUTBOX_COLUMNS
+                .split(", ")
+                .map(|column| format!("outbox.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(nanos_clamped(now))
+            .bind(nanos(lease_until, "lease")?)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let was: i64 = row.try_get("was").map_err(backend)?;
+                Ok((was, decode_outbox(row)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by(|(a, x), (b, y)| (a, x.dossier_code).cmp(&(b, y.dossier_code)));
+        Ok(claimed.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    async fn outbox_entry_now(&self, code: &DossierCode) -> Result<Option<OutboxEntry>, StoreError> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dossier_code = $1");
+        sqlx::query(&sql)
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_outbox(&row))
+            .transpose()
+    }
+
+    /// `Ok` when the outbox has an entry for `code`, else [`StoreError::UnknownDossier`].
+    async fn outbox_exists(&self, code: &DossierCode) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM outbox WHERE dossier_code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(drop)
+            .ok_or(StoreError::UnknownDossier { code: *code })
+    }
+
+    async fn mark_delivered_now(
+        &self,
+        code: &DossierCode,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let delivered = sqlx::query(
+            "UPDATE outbox SET status = 'delivered', delivered_ns = $1 \
+             WHERE dossier_code = $2 AND status = 'pending'",
+        )
+        .bind(nanos(now.trunc_subsecs(6), "delivery")?)
+        .bind(code.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        if !delivered {
+            self.outbox_exists(code).await?;
+        }
+        Ok(delivered)
+    }
+
+    async fn reschedule_now(
+        &self,
+        code: &DossierCode,
+        next_attempt_at: DateTime<Utc>,
+        attempts: u32,
+        last_error: &str,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE outbox SET next_attempt_ns = $1, attempts = $2, last_error = $3 \
+             WHERE dossier_code = $4 AND status = 'pending'",
+        )
+        .bind(nanos(next_attempt_at.trunc_subsecs(6), "next attempt")?)
+        .bind(i64::from(attempts))
+        .bind(last_error)
+        .bind(code.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            self.outbox_exists(code).await?;
+        }
+        Ok(())
+    }
+
+    async fn park_now(
+        &self,
+        code: &DossierCode,
+        attempts: u32,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE outbox SET status = 'parked', attempts = $1, last_error = $2 \
+             WHERE dossier_code = $3 AND status = 'pending'",
+        )
+        .bind(i64::from(attempts))
+        .bind(reason)
+        .bind(code.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            self.outbox_exists(code).await?;
+        }
+        Ok(())
+    }
+
+    async fn append_audit_now(&self, entry: &AuditEntry) -> Result<AuditRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let record = append_audit(&mut tx, entry).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn audit_range_now(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2");
+        sqlx::query(&sql)
+            .bind(sql_seq(from_seq))
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(decode_audit)
+            .collect()
+    }
+
+    async fn audit_between_now(
+        &self,
+        ward: Option<WardCode>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit \
+             WHERE seq > $1 AND at_ns >= $2 AND at_ns < $3 AND ($4::text IS NULL OR ward = $4) \
+             ORDER BY seq LIMIT $5"
+        );
+        sqlx::query(&sql)
+            .bind(sql_seq(after_seq))
+            .bind(nanos_clamped(from))
+            .bind(nanos_clamped(to))
+            .bind(ward.as_ref().map(WardCode::as_str))
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(decode_audit)
+            .collect()
+    }
+
+    async fn purge_now(
+        &self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<PurgeReport, StoreError> {
+        let now_ns = nanos_clamped(now);
+        let before = nanos_clamped(now - retention);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut deleted = [0u64; 4];
+        let statements = [
+            ("DELETE FROM drafts WHERE expires_ns <= $1", now_ns),
+            ("DELETE FROM tickets WHERE expires_ns <= $1", now_ns),
+            ("DELETE FROM bookings WHERE slot_start_ns < $1", before),
+            (
+                "DELETE FROM outbox WHERE status = 'delivered' AND delivered_ns < $1",
+                before,
+            ),
+        ];
+        for (count, (sql, bound)) in deleted.iter_mut().zip(statements) {
+            *count = sqlx::query(sql)
+                .bind(bound)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        // The lock rows of slots whose bookings are gone.
+        sqlx::query("DELETE FROM slots WHERE start_ns < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let [drafts, tickets, bookings, outbox] = deleted;
+        Ok(PurgeReport::new(drafts, tickets, bookings, outbox))
+    }
+}
+
+/// Appends `entry` inside `conn`'s open transaction, holding the chain head's row lock until
+/// that transaction ends.
+async fn append_audit(
+    conn: &mut PgConnection,
+    entry: &AuditEntry,
+) -> Result<AuditRecord, StoreError> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let seq: i64 = head.try_get("seq").map_err(backend)?;
+    let hash: String = head.try_get("hash").map_err(backend)?;
+    let corrupt = || StoreError::Backend("the stored audit_head holds an invalid value".into());
+    let prev = ChainHash::from_hex(&hash).ok_or_else(corrupt)?;
+    let seq = u64::try_from(seq).map_err(|_| corrupt())? + 1;
+    let record = entry.clone().seal(seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit (seq, at_ns, subject, ward, event, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(sql_seq(record.seq))
+    .bind(nanos(record.at, "audit")?)
+    .bind(record.subject.as_ref().map(SubjectPseudonym::as_str))
+    .bind(record.event.ward().map(|w| w.as_str().to_owned()))
+    .bind(json_text(&record.event)?)
+    .bind(record.prev_hash.to_hex())
+    .bind(record.hash.to_hex())
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(sql_seq(record.seq))
+        .bind(record.hash.to_hex())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(record)
 }
 
 /// Whether `schema` is a plain lowercase identifier (so it needs no quoting rules of its own).
@@ -620,5 +1000,106 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>> {
         Box::pin(self.ticket_now(code, now))
+    }
+
+    fn commit_submission<'a>(
+        &'a self,
+        commit: &'a SubmissionCommit,
+    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>> {
+        Box::pin(self.commit_submission_now(commit))
+    }
+
+    fn submission_by_key<'a>(
+        &'a self,
+        subject: &'a SubjectPseudonym,
+        key: &'a IdempotencyKey,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
+    {
+        Box::pin(self.submission_by_key_now(subject, key))
+    }
+
+    fn submission<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
+    {
+        Box::pin(self.submission_now(code))
+    }
+
+    fn due_outbox<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>> {
+        Box::pin(self.due_outbox_now(now, lease_until, limit))
+    }
+
+    fn outbox_entry<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>> {
+        Box::pin(self.outbox_entry_now(code))
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+        Box::pin(self.mark_delivered_now(code, now))
+    }
+
+    fn reschedule<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        next_attempt_at: DateTime<Utc>,
+        attempts: u32,
+        last_error: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.reschedule_now(code, next_attempt_at, attempts, last_error))
+    }
+
+    fn park<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        attempts: u32,
+        reason: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.park_now(code, attempts, reason))
+    }
+
+    fn append_audit<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>> {
+        Box::pin(self.append_audit_now(entry))
+    }
+
+    fn audit_range<'a>(
+        &'a self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+        Box::pin(self.audit_range_now(from_seq, limit))
+    }
+
+    fn audit_between<'a>(
+        &'a self,
+        ward: Option<WardCode>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+        Box::pin(self.audit_between_now(ward, from, to, after_seq, limit))
+    }
+
+    fn purge_expired<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>> {
+        Box::pin(self.purge_now(now, retention))
     }
 }

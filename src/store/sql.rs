@@ -9,10 +9,25 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::assurance::{Level, SourceKind};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::audit::{AuditEvent, AuditRecord, ChainHash};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::fallback::{Ticket, TicketCode, WardCode};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::policy::{ProcedureCode, ReasonCode};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::pseudonym::SubjectPseudonym;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
-use super::{Booking, BookingId, Draft, DraftId, SlotKey, Store, StoreError};
+use super::Store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::{
+    Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, SlotKey, StoreError,
+    SubmissionRecord,
+};
 
 /// One schema migration: applied in order, once, inside a transaction.
 #[derive(Debug, Clone, Copy)]
@@ -231,6 +246,112 @@ pub(crate) fn decode_ticket(row: &impl RowLike) -> Result<Ticket, StoreError> {
         issued_at: from_nanos(row.int("issued_ns")?),
         expires_at: from_nanos(row.int("expires_ns")?),
     })
+}
+
+/// The `submissions` columns, in order, for `SELECT`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const SUBMISSION_COLUMNS: &str = "dossier_code, subject, idempotency_key, procedure, \
+     ward, dossier, payload_digest, level, assurance_source, created_ns, receipt";
+
+/// A submission from its row. The digest is the stored one, not recomputed: what was
+/// acknowledged is what is compared.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_submission(row: &impl RowLike) -> Result<SubmissionRecord, StoreError> {
+    let source = row.text("assurance_source")?;
+    Ok(SubmissionRecord {
+        dossier_code: DossierCode::parse(&row.text("dossier_code")?).map_err(|_| corrupt("submissions", "dossier_code"))?,
+        subject: SubjectPseudonym::from_stored(row.text("subject")?),
+        idempotency_key: IdempotencyKey::parse(&row.text("idempotency_key")?)
+            .map_err(|_| corrupt("submissions", "idempotency_key"))?,
+        procedure: ProcedureCode::parse(&row.text("procedure")?).map_err(|_| corrupt("submissions", "procedure"))?,
+        ward: WardCode::parse(&row.text("ward")?).map_err(|_| corrupt("submissions", "ward"))?,
+        dossier: serde_json::from_str(&row.text("dossier")?).map_err(|_| corrupt("submissions", "dossier"))?,
+        payload_digest: PayloadDigest::from_hex(&row.text("payload_digest")?)
+            .ok_or_else(|| corrupt("submissions", "payload_digest"))?,
+        level: u8::try_from(row.int("level")?)
+            .ok()
+            .and_then(Level::from_number)
+            .ok_or_else(|| corrupt("submissions", "level"))?,
+        assurance_source: source_kind(&source)
+            .ok_or_else(|| corrupt("submissions", "assurance_source"))?,
+        created_at: from_nanos(row.int("created_ns")?),
+        receipt: row.text("receipt")?,
+    })
+}
+
+/// The stored name of an assurance source.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn source_kind(name: &str) -> Option<SourceKind> {
+    [
+        SourceKind::IdTokenAcr,
+        SourceKind::UserinfoClaim,
+        SourceKind::VerifiedClaims,
+        SourceKind::VectorOfTrust,
+    ]
+    .into_iter()
+    .find(|kind| kind.as_str() == name)
+}
+
+/// A dossier as stored: JSON text.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+/// The `outbox` columns, in order, for `SELECT`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const OUTBOX_COLUMNS: &str = "dossier_code, envelope, status, created_ns, \
+     next_attempt_ns, attempts, last_error, delivered_ns";
+
+/// An outbox entry from its row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_outbox(row: &impl RowLike) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        dossier_code: DossierCode::parse(&row.text("dossier_code")?)
+            .map_err(|_| corrupt("outbox", "dossier_code"))?,
+        envelope: row.text("envelope")?,
+        status: OutboxStatus::from_name(&row.text("status")?)
+            .ok_or_else(|| corrupt("outbox", "status"))?,
+        created_at: from_nanos(row.int("created_ns")?),
+        next_attempt_at: from_nanos(row.int("next_attempt_ns")?),
+        attempts: u32::try_from(row.int("attempts")?)
+            .map_err(|_| corrupt("outbox", "attempts"))?,
+        last_error: row.opt_text("last_error")?,
+        delivered_at: row.opt_int("delivered_ns")?.map(from_nanos),
+    })
+}
+
+/// A row count or limit as SQL wants it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A sequence number as stored.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn sql_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// The `audit` columns, in order, for `SELECT`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const AUDIT_COLUMNS: &str = "seq, at_ns, subject, event, prev_hash, hash";
+
+/// An audit record from its row, exactly as stored (the chain is checked by
+/// [`verify_chain`](crate::audit::verify_chain), not here).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_audit(row: &impl RowLike) -> Result<AuditRecord, StoreError> {
+    let event: AuditEvent =
+        serde_json::from_str(&row.text("event")?).map_err(|_| corrupt("audit", "event"))?;
+    Ok(AuditRecord::from_stored(
+        u64::try_from(row.int("seq")?).map_err(|_| corrupt("audit", "seq"))?,
+        from_nanos(row.int("at_ns")?),
+        row.opt_text("subject")?.map(SubjectPseudonym::from_stored),
+        event,
+        ChainHash::from_hex(&row.text("prev_hash")?)
+            .ok_or_else(|| corrupt("audit", "prev_hash"))?,
+        ChainHash::from_hex(&row.text("hash")?).ok_or_else(|| corrupt("audit", "hash"))?,
+    ))
 }
 
 /// Typed column access shared by the SQLite and PostgreSQL rows.

@@ -7,7 +7,7 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound as _, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -15,21 +15,33 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions as _, Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::{AuditEntry, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
+use crate::pseudonym::SubjectPseudonym;
+use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::sql::{
-    BookingRow, DRAFT_COLUMNS, Migration, TICKET_COLUMNS, backend, decode_draft, decode_ticket,
-    draft_data, is_unique_violation, nanos, nanos_clamped, newest,
+    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, SUBMISSION_COLUMNS,
+    TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox, decode_submission,
+    decode_ticket, draft_data, is_unique_violation, json_text, nanos, nanos_clamped, newest,
+    sql_limit, sql_seq,
 };
 use super::{
-    Booking, BookingId, BookingRequest, Draft, DraftId, SlotKey, Store, StoreError, day_bounds,
+    Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
+    SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("sql/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("sql/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("sql/sqlite/0002_submissions.sql"),
+    },
+];
 
 /// Read connections kept open (WAL lets them read while the writer commits).
 const READERS: u32 = 4;
@@ -90,7 +102,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 1;
+    pub const SCHEMA_VERSION: i64 = 2;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -252,6 +264,86 @@ impl SqliteStore {
             .transpose()
     }
 
+    async fn submission_now(
+        &self,
+        code: &DossierCode,
+    ) -> Result<Option<SubmissionRecord>, StoreError> {
+        let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE dossier_code = ?");
+        sqlx::query(&sql)
+            .bind(code.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_submission(&row))
+            .transpose()
+    }
+
+    async fn submission_by_key_now(
+        &self,
+        subject: &SubjectPseudonym,
+        key: &IdempotencyKey,
+    ) -> Result<Option<SubmissionRecord>, StoreError> {
+        let mut reader = self.readers.acquire().await.map_err(backend)?;
+        submission_by_key(&mut reader, subject, key).await
+    }
+
+    async fn outbox_entry_now(&self, code: &DossierCode) -> Result<Option<OutboxEntry>, StoreError> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dossier_code = ?");
+        sqlx::query(&sql)
+            .bind(code.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_outbox(&row))
+            .transpose()
+    }
+
+    async fn audit_range_now(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?");
+        sqlx::query(&sql)
+            .bind(sql_seq(from_seq))
+            .bind(sql_limit(limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(decode_audit)
+            .collect()
+    }
+
+    async fn audit_between_now(
+        &self,
+        ward: Option<WardCode>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let ward = ward.as_ref().map(WardCode::as_str);
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit \
+             WHERE seq > ? AND at_ns >= ? AND at_ns < ? AND (? IS NULL OR ward = ?) \
+             ORDER BY seq LIMIT ?"
+        );
+        sqlx::query(&sql)
+            .bind(sql_seq(after_seq))
+            .bind(nanos_clamped(from))
+            .bind(nanos_clamped(to))
+            .bind(ward)
+            .bind(ward)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(decode_audit)
+            .collect()
+    }
+
     async fn simple_write(&self, write: Write) -> Result<(), StoreError> {
         match self.write(write).await? {
             Done::Written => Ok(()),
@@ -338,6 +430,26 @@ enum Write {
     SaveDraft(Draft),
     DeleteDraft(DraftId),
     SaveTicket(Ticket),
+    CommitSubmission(Box<SubmissionCommit>),
+    DueOutbox {
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    },
+    MarkDelivered(DossierCode, DateTime<Utc>),
+    Reschedule {
+        code: DossierCode,
+        next_attempt_at: DateTime<Utc>,
+        attempts: u32,
+        last_error: String,
+    },
+    Park {
+        code: DossierCode,
+        attempts: u32,
+        reason: String,
+    },
+    AppendAudit(AuditEntry),
+    Purge(DateTime<Utc>, chrono::Duration),
 }
 
 /// What a write produced.
@@ -346,6 +458,10 @@ enum Done {
     Booking(Booking),
     Written,
     Deleted(bool),
+    Committed(CommitOutcome),
+    Outbox(Vec<OutboxEntry>),
+    Audit(AuditRecord),
+    Purged(PurgeReport),
 }
 
 /// Takes whatever writes have queued up and commits them together, until the store is dropped.
@@ -475,7 +591,273 @@ async fn apply_inner(conn: &mut SqliteConnection, write: &Write) -> Result<Done,
             .map(|done| Done::Deleted(done.rows_affected() > 0))
             .map_err(backend),
         Write::SaveTicket(ticket) => save_ticket(conn, ticket).await.map(|()| Done::Written),
+        Write::CommitSubmission(commit) => commit_submission(conn, commit)
+            .await
+            .map(Done::Committed),
+        Write::DueOutbox {
+            now,
+            lease_until,
+            limit,
+        } => due_outbox(conn, *now, *lease_until, *limit)
+            .await
+            .map(Done::Outbox),
+        Write::MarkDelivered(code, now) => {
+            let delivered = sqlx::query(
+                "UPDATE outbox SET status = 'delivered', delivered_ns = ? \
+                 WHERE dossier_code = ? AND status = 'pending'",
+            )
+            .bind(nanos(now.trunc_subsecs(6), "delivery")?)
+            .bind(code.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            if delivered.rows_affected() == 0 {
+                outbox_exists(conn, code).await?;
+            }
+            Ok(Done::Deleted(delivered.rows_affected() > 0))
+        }
+        Write::Reschedule {
+            code,
+            next_attempt_at,
+            attempts,
+            last_error,
+        } => {
+            let updated = sqlx::query(
+                "UPDATE outbox SET next_attempt_ns = ?, attempts = ?, last_error = ? \
+                 WHERE dossier_code = ? AND status = 'pending'",
+            )
+            .bind(nanos(next_attempt_at.trunc_subsecs(6), "next attempt")?)
+            .bind(i64::from(*attempts))
+            .bind(last_error)
+            .bind(code.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            if updated.rows_affected() == 0 {
+                outbox_exists(conn, code).await?;
+            }
+            Ok(Done::Written)
+        }
+        Write::Park {
+            code,
+            attempts,
+            reason,
+        } => {
+            let updated = sqlx::query(
+                "UPDATE outbox SET status = 'parked', attempts = ?, last_error = ? \
+                 WHERE dossier_code = ? AND status = 'pending'",
+            )
+            .bind(i64::from(*attempts))
+            .bind(reason)
+            .bind(code.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            if updated.rows_affected() == 0 {
+                outbox_exists(conn, code).await?;
+            }
+            Ok(Done::Written)
+        }
+        Write::AppendAudit(entry) => append_audit(conn, entry).await.map(Done::Audit),
+        Write::Purge(now, retention) => purge(conn, *now, *retention).await.map(Done::Purged),
     }
+}
+
+/// `Ok` when the outbox has an entry for `code`, else [`StoreError::UnknownDossier`].
+async fn outbox_exists(conn: &mut SqliteConnection, code: &DossierCode) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM outbox WHERE dossier_code = ?")
+        .bind(code.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?
+        .map(drop)
+        .ok_or(StoreError::UnknownDossier { code: *code })
+}
+
+async fn submission_by_key(
+    conn: &mut SqliteConnection,
+    subject: &SubjectPseudonym,
+    key: &IdempotencyKey,
+) -> Result<Option<SubmissionRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE subject = ? AND idempotency_key = ?"
+    );
+    sqlx::query(&sql)
+        .bind(subject.as_str())
+        .bind(key.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?
+        .map(|row| decode_submission(&row))
+        .transpose()
+}
+
+fn duplicate_or_backend(error: sqlx::Error) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::Duplicate
+    } else {
+        backend(error)
+    }
+}
+
+async fn commit_submission(
+    conn: &mut SqliteConnection,
+    commit: &SubmissionCommit,
+) -> Result<CommitOutcome, StoreError> {
+    let record = &commit.record;
+    if let Some(existing) = submission_by_key(conn, &record.subject, &record.idempotency_key).await? {
+        return Ok(CommitOutcome::AlreadyExists(Box::new(existing)));
+    }
+    sqlx::query(
+        "INSERT INTO submissions (dossier_code, subject, idempotency_key, procedure, ward, \
+           dossier, payload_digest, level, assurance_source, created_ns, receipt) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(record.dossier_code.as_str())
+    .bind(record.subject.as_str())
+    .bind(record.idempotency_key.as_str())
+    .bind(record.procedure.as_str())
+    .bind(record.ward.as_str())
+    .bind(json_text(&record.dossier)?)
+    .bind(record.payload_digest.to_hex())
+    .bind(i64::from(record.level.number()))
+    .bind(record.assurance_source.as_str())
+    .bind(nanos(record.created_at, "submission")?)
+    .bind(&record.receipt)
+    .execute(&mut *conn)
+    .await
+    .map_err(duplicate_or_backend)?;
+    let outbox = &commit.outbox;
+    sqlx::query(
+        "INSERT INTO outbox (dossier_code, envelope, status, created_ns, next_attempt_ns, \
+           attempts, last_error, delivered_ns) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(outbox.dossier_code.as_str())
+    .bind(&outbox.envelope)
+    .bind(outbox.status.as_str())
+    .bind(nanos(outbox.created_at, "outbox")?)
+    .bind(nanos(outbox.next_attempt_at, "next attempt")?)
+    .bind(i64::from(outbox.attempts))
+    .bind(outbox.last_error.as_deref())
+    .bind(outbox.delivered_at.map(|at| nanos(at, "delivery")).transpose()?)
+    .execute(&mut *conn)
+    .await
+    .map_err(duplicate_or_backend)?;
+    if let Some(draft) = &commit.delete_draft {
+        sqlx::query("DELETE FROM drafts WHERE id = ?")
+            .bind(draft.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    append_audit(conn, &commit.audit)
+        .await
+        .map(CommitOutcome::Created)
+}
+
+async fn append_audit(
+    conn: &mut SqliteConnection,
+    entry: &AuditEntry,
+) -> Result<AuditRecord, StoreError> {
+    // The writer is the only one appending, inside its transaction: the head cannot move.
+    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let (seq, prev) = match head {
+        Some(row) => {
+            let seq: i64 = row.try_get(0).map_err(backend)?;
+            let hash: String = row.try_get(1).map_err(backend)?;
+            let prev = ChainHash::from_hex(&hash).ok_or_else(|| {
+                StoreError::Backend("the stored audit.hash holds an invalid value".into())
+            })?;
+            let seq = u64::try_from(seq).map_err(|_| {
+                StoreError::Backend("the stored audit.seq holds an invalid value".into())
+            })?;
+            (seq + 1, prev)
+        }
+        None => (1, ChainHash::GENESIS),
+    };
+    let record = entry.clone().seal(seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit (seq, at_ns, subject, ward, event, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(sql_seq(record.seq))
+    .bind(nanos(record.at, "audit")?)
+    .bind(record.subject.as_ref().map(SubjectPseudonym::as_str))
+    .bind(record.event.ward().map(|w| w.as_str().to_owned()))
+    .bind(json_text(&record.event)?)
+    .bind(record.prev_hash.to_hex())
+    .bind(record.hash.to_hex())
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(record)
+}
+
+async fn due_outbox(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_ns <= ? \
+         ORDER BY next_attempt_ns, dossier_code LIMIT ?"
+    );
+    let due = sqlx::query(&sql)
+        .bind(nanos_clamped(now))
+        .bind(sql_limit(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(decode_outbox)
+        .collect::<Result<Vec<_>, _>>()?;
+    let lease = nanos(lease_until, "lease")?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for mut entry in due {
+        sqlx::query("UPDATE outbox SET next_attempt_ns = ? WHERE dossier_code = ?")
+            .bind(lease)
+            .bind(entry.dossier_code.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        entry.next_attempt_at = super::sql::from_nanos(lease);
+        claimed.push(entry);
+    }
+    Ok(claimed)
+}
+
+async fn purge(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> Result<PurgeReport, StoreError> {
+    let now_ns = nanos_clamped(now);
+    let before = nanos_clamped(now - retention);
+    let mut deleted = [0u64; 4];
+    let statements = [
+        ("DELETE FROM drafts WHERE expires_ns <= ?", now_ns),
+        ("DELETE FROM tickets WHERE expires_ns <= ?", now_ns),
+        ("DELETE FROM bookings WHERE slot_start_ns < ?", before),
+        (
+            "DELETE FROM outbox WHERE status = 'delivered' AND delivered_ns < ?",
+            before,
+        ),
+    ];
+    for (count, (sql, bound)) in deleted.iter_mut().zip(statements) {
+        *count = sqlx::query(sql)
+            .bind(bound)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+    }
+    let [drafts, tickets, bookings, outbox] = deleted;
+    Ok(PurgeReport::new(drafts, tickets, bookings, outbox))
 }
 
 async fn seats_taken(conn: &mut SqliteConnection, slot: &SlotKey) -> Result<u32, StoreError> {
@@ -705,5 +1087,146 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>> {
         Box::pin(self.ticket_now(code, now))
+    }
+
+    fn commit_submission<'a>(
+        &'a self,
+        commit: &'a SubmissionCommit,
+    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            let write = Write::CommitSubmission(Box::new(commit.clone()));
+            match self.write(write).await? {
+                Done::Committed(outcome) => Ok(outcome),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn submission_by_key<'a>(
+        &'a self,
+        subject: &'a SubjectPseudonym,
+        key: &'a IdempotencyKey,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
+    {
+        Box::pin(self.submission_by_key_now(subject, key))
+    }
+
+    fn submission<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
+    {
+        Box::pin(self.submission_now(code))
+    }
+
+    fn due_outbox<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            let write = Write::DueOutbox {
+                now,
+                lease_until,
+                limit,
+            };
+            match self.write(write).await? {
+                Done::Outbox(entries) => Ok(entries),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn outbox_entry<'a>(
+        &'a self,
+        code: &'a DossierCode,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>> {
+        Box::pin(self.outbox_entry_now(code))
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.write(Write::MarkDelivered(*code, now)).await? {
+                Done::Deleted(delivered) => Ok(delivered),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn reschedule<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        next_attempt_at: DateTime<Utc>,
+        attempts: u32,
+        last_error: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.simple_write(Write::Reschedule {
+            code: *code,
+            next_attempt_at,
+            attempts,
+            last_error: last_error.to_owned(),
+        }))
+    }
+
+    fn park<'a>(
+        &'a self,
+        code: &'a DossierCode,
+        attempts: u32,
+        reason: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.simple_write(Write::Park {
+            code: *code,
+            attempts,
+            reason: reason.to_owned(),
+        }))
+    }
+
+    fn append_audit<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.write(Write::AppendAudit(entry.clone())).await? {
+                Done::Audit(record) => Ok(record),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn audit_range<'a>(
+        &'a self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+        Box::pin(self.audit_range_now(from_seq, limit))
+    }
+
+    fn audit_between<'a>(
+        &'a self,
+        ward: Option<WardCode>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+        Box::pin(self.audit_between_now(ward, from, to, after_seq, limit))
+    }
+
+    fn purge_expired<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.write(Write::Purge(now, retention)).await? {
+                Done::Purged(report) => Ok(report),
+                other => Err(mismatch(&other)),
+            }
+        })
     }
 }
