@@ -24,11 +24,11 @@
 //! use wardgate::policy::{ProcedureCode, ReasonCode};
 //!
 //! let at = Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).single().ok_or("time")?;
-//! let event = AuditEvent::Referral(ReferralRecorded {
-//!     procedure: ProcedureCode::parse("1.001193")?,
-//!     reason: ReasonCode::NoEid,
-//!     ward: WardCode::parse("30316")?,
-//! });
+//! let event = AuditEvent::Referral(ReferralRecorded::new(
+//!     ProcedureCode::parse("1.001193")?,
+//!     ReasonCode::NoEid,
+//!     WardCode::parse("30316")?,
+//! ));
 //! let first = AuditEntry::new(at, None, event.clone()).seal(1, &ChainHash::GENESIS);
 //! let second = AuditEntry::new(at, None, event).seal(2, &first.hash);
 //! let head = verify_chain(&[first, second.clone()])?;

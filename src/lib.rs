@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod policy;
 pub mod pseudonym;
 pub mod session;
+pub mod stats;
 pub mod store;
 pub mod submission;
 

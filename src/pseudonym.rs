@@ -9,8 +9,8 @@
 //!    stored only as `HMAC-SHA256(key, "wardgate-citizen-id\0" ‖ digits)`, for lookups.
 //! 3. The two kinds of input are domain-separated, so a subject can never collide with a
 //!    citizen ID hash.
-//! 4. The key is exactly 32 bytes, the caller's copy is zeroized by [`Pseudonymizer::new`]'s
-//!    callers holding it in [`zeroize::Zeroizing`], and `Debug` never shows it.
+//! 4. The key is exactly 32 bytes and `Debug` never shows it; [`Pseudonymizer::new`] does not
+//!    copy the bytes, so a caller holding them in [`zeroize::Zeroizing`] has them wiped.
 //!
 //! # Example
 //!

@@ -74,7 +74,7 @@ impl Decision {
 
 /// Why a decision was taken; stable snake_case names for JSON, audit and statistics.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// No session: the resident has not signed in.

@@ -134,8 +134,9 @@ impl fmt::Debug for Submitter {
 }
 
 /// One submission, as the portal hands it over from the resident's session and request.
+///
+/// Built with a struct literal; every field is required.
 #[derive(Clone)]
-#[non_exhaustive]
 pub struct SubmissionRequest<'a> {
     /// The procedure, from the catalog.
     pub procedure: &'a Procedure,

@@ -1,1 +1,915 @@
 //! Submission, receipt and outbox tests.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+use super::*;
+use crate::assurance::{Level, SourceKind};
+use crate::audit::verify_chain;
+use crate::clock::{FixedClock, RandomError};
+use crate::keys::{JwsError, VerifyingKey};
+use crate::oidc::{HttpClient, HttpError};
+use crate::policy::{Catalog, FieldProblem, ReasonCode};
+use crate::store::{Draft, MemoryStore, OutboxStatus};
+
+#[derive(Debug)]
+struct TestRandom(AtomicU64);
+
+impl TestRandom {
+    fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed.max(1)))
+    }
+}
+
+impl Random for TestRandom {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), RandomError> {
+        for b in dest {
+            let mut x = self.0.load(Ordering::Relaxed);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0.store(x, Ordering::Relaxed);
+            *b = (x >> 24) as u8;
+        }
+        Ok(())
+    }
+}
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        Catalog::load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/catalog.toml"))
+            .unwrap()
+    })
+}
+
+fn birth() -> &'static Procedure {
+    catalog().procedure("1.001193").unwrap()
+}
+
+/// Monday 2 March 2026, 09:00 in Vietnam.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().unwrap()
+}
+
+fn ward() -> WardCode {
+    WardCode::parse("30316").unwrap()
+}
+
+fn subject() -> SubjectPseudonym {
+    crate::pseudonym::Pseudonymizer::new(&[9u8; 32])
+        .unwrap()
+        .subject("https://sso.example.vn", "resident-1")
+}
+
+fn level2(auth_time: DateTime<Utc>) -> Assurance {
+    Assurance::new(
+        Some(Level::Two),
+        "https://sso.example.vn",
+        SourceKind::UserinfoClaim,
+        Some(auth_time),
+    )
+    .with_acr(Some("urn:vn:eid:loa:2".into()))
+}
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    key: Arc<SigningKey>,
+    clock: Arc<FixedClock>,
+    random: Arc<TestRandom>,
+    submitter: Submitter,
+}
+
+fn fixture() -> Fixture {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let random = Arc::new(TestRandom::new(11));
+    let key = Arc::new(SigningKey::generate(random.as_ref()).unwrap().0);
+    let clock = Arc::new(FixedClock::new(t0()));
+    let submitter = Submitter::new(
+        Arc::clone(&store),
+        Arc::clone(&key),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        Arc::clone(&random) as Arc<dyn Random>,
+    );
+    Fixture {
+        store,
+        key,
+        clock,
+        random,
+        submitter,
+    }
+}
+
+fn request<'a>(
+    assurance: &'a Assurance,
+    subject: &'a SubjectPseudonym,
+    key: &str,
+) -> SubmissionRequest<'a> {
+    SubmissionRequest {
+        procedure: birth(),
+        assurance,
+        subject,
+        ward: ward(),
+        dossier: birth().example(),
+        idempotency_key: IdempotencyKey::parse(key).unwrap(),
+        draft: None,
+    }
+}
+
+fn payload_of(jws: &str) -> serde_json::Value {
+    let part = jws.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+// ---- submit ----
+
+#[tokio::test]
+async fn submit_commits_everything_before_returning_a_verifiable_receipt() {
+    let f = fixture();
+    let assurance = level2(t0() - Duration::minutes(5));
+    let subject = subject();
+    let draft = Draft::new(
+        birth().code(),
+        Some(ward()),
+        json!({"child_name": "Nguyễn Thị Mai"}),
+        t0(),
+        Duration::days(14),
+        f.random.as_ref(),
+    )
+    .unwrap();
+    f.store.save_draft(&draft).await.unwrap();
+    let mut req = request(&assurance, &subject, "key-1");
+    req.draft = Some(draft.id.clone());
+
+    let submitted = f.submitter.submit(req).await.unwrap();
+    assert!(!submitted.replayed);
+    let receipt = &submitted.receipt;
+    let code = receipt.dossier_code;
+    assert!(code.as_str().starts_with("30316-20260302-"), "{code}");
+    assert_eq!(receipt.issued_at, t0());
+    assert_eq!(receipt.procedure, birth().code());
+    assert_eq!(receipt.ward, ward());
+    assert_eq!(receipt.level, Level::Two);
+    assert_eq!(receipt.assurance_source, SourceKind::UserinfoClaim);
+    assert_eq!(
+        receipt.payload_digest,
+        PayloadDigest::of(&birth().example())
+    );
+    assert_eq!(receipt.kid, f.key.kid());
+    assert_eq!(receipt.version, RECEIPT_VERSION);
+
+    // The receipt's wire form.
+    let payload = payload_of(receipt.jws());
+    assert_eq!(
+        payload,
+        json!({
+            "v": 1,
+            "dossier_code": code.as_str(),
+            "issued_at": "2026-03-02T02:00:00Z",
+            "procedure": "1.001193",
+            "ward": "30316",
+            "level": 2,
+            "assurance_source": "userinfo_claim",
+            "payload_digest": PayloadDigest::of(&birth().example()).to_hex(),
+            "kid": f.key.kid(),
+        })
+    );
+    let verified = ReceiptVerifier::from_jwks(&f.key.jwks())
+        .unwrap()
+        .verify(receipt.jws())
+        .unwrap();
+    assert_eq!(&verified, receipt);
+
+    // Durable: record, outbox entry, audit record; the draft is gone.
+    let record = f.store.submission(&code).await.unwrap().unwrap();
+    assert_eq!(record.dossier, birth().example());
+    assert_eq!(record.subject, subject);
+    assert_eq!(record.receipt, receipt.jws());
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    assert_eq!(entry.status, OutboxStatus::Pending);
+    assert_eq!(entry.next_attempt_at, t0());
+    let audit = f.store.audit_range(1, 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit[0].event,
+        AuditEvent::Submission(SubmissionRecorded::new(
+            code,
+            birth().code(),
+            ward(),
+            Level::Two
+        ))
+    );
+    assert_eq!(audit[0].subject.as_ref(), Some(&subject));
+    verify_chain(&audit).unwrap();
+    assert!(f.store.draft(&draft.id, t0()).await.unwrap().is_none());
+
+    // The hand-off envelope: pseudonym, assurance, digest and dossier, verifiable.
+    let handoff = Handoff::verify(&entry.envelope, &[f.key.verifying_key()]).unwrap();
+    assert_eq!(handoff.dossier_code, code);
+    assert_eq!(handoff.subject, subject);
+    assert_eq!(handoff.payload, birth().example());
+    assert_eq!(handoff.payload_digest, receipt.payload_digest);
+    assert_eq!(handoff.assurance.level, Level::Two);
+    assert_eq!(handoff.assurance.issuer, "https://sso.example.vn");
+    assert_eq!(handoff.assurance.acr.as_deref(), Some("urn:vn:eid:loa:2"));
+    assert_eq!(
+        handoff.assurance.auth_time,
+        Some(t0() - Duration::minutes(5))
+    );
+    assert_eq!(handoff.assurance.source, SourceKind::UserinfoClaim);
+    // A receipt is not an envelope and vice versa.
+    assert!(matches!(
+        Handoff::verify(receipt.jws(), &[f.key.verifying_key()]),
+        Err(ReceiptError::Jws(JwsError::WrongType))
+    ));
+    assert!(matches!(
+        ReceiptVerifier::from_jwks(&f.key.jwks())
+            .unwrap()
+            .verify(&entry.envelope),
+        Err(ReceiptError::Jws(JwsError::WrongType))
+    ));
+}
+
+#[tokio::test]
+async fn the_same_key_returns_the_same_receipt_and_never_a_second_dossier() {
+    let f = fixture();
+    let assurance = level2(t0());
+    let subject = subject();
+    let first = f
+        .submitter
+        .submit(request(&assurance, &subject, "key-1"))
+        .await
+        .unwrap();
+    // Even after the login has aged past the maximum, a replay returns the stored receipt.
+    f.clock.advance(Duration::hours(3));
+    let again = f
+        .submitter
+        .submit(request(&assurance, &subject, "key-1"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.receipt, first.receipt);
+    assert_eq!(again.receipt.jws(), first.receipt.jws());
+    assert_eq!(f.store.audit_range(1, 10).await.unwrap().len(), 1);
+
+    // Same key, another dossier: conflict naming the first dossier.
+    let mut changed = request(&assurance, &subject, "key-1");
+    changed.dossier["child_name"] = json!("Nguyễn Văn An");
+    match f.submitter.submit(changed).await {
+        Err(SubmitError::IdempotencyConflict { dossier_code }) => {
+            assert_eq!(dossier_code, first.receipt.dossier_code);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same dossier with its keys in another order is the same dossier.
+    let mut reordered = request(&assurance, &subject, "key-1");
+    let mut map = serde_json::Map::new();
+    let original = birth().example();
+    for (k, v) in original.as_object().unwrap().iter().rev() {
+        map.insert(k.clone(), v.clone());
+    }
+    reordered.dossier = serde_json::Value::Object(map);
+    assert!(f.submitter.submit(reordered).await.unwrap().replayed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submissions_with_one_key_create_one_dossier() {
+    let f = Arc::new(fixture());
+    let assurance = Arc::new(level2(t0()));
+    let subject = Arc::new(subject());
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let f = Arc::clone(&f);
+        let assurance = Arc::clone(&assurance);
+        let subject = Arc::clone(&subject);
+        tasks.push(tokio::spawn(async move {
+            f.submitter
+                .submit(request(&assurance, &subject, "double-click"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut codes = std::collections::BTreeSet::new();
+    for task in tasks {
+        let submitted = task.await.unwrap();
+        if !submitted.replayed {
+            created += 1;
+        }
+        codes.insert(submitted.receipt.dossier_code);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(codes.len(), 1);
+    assert_eq!(f.store.audit_range(1, 100).await.unwrap().len(), 1);
+    let due = f
+        .store
+        .due_outbox(t0(), t0() + Duration::minutes(5), 100)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+}
+
+#[tokio::test]
+async fn level_and_age_are_checked_again_at_submission() {
+    let f = fixture();
+    let subject = subject();
+
+    // Level 1: step-up (401).
+    let level1 = Assurance::new(
+        Some(Level::One),
+        "https://sso.example.vn",
+        SourceKind::UserinfoClaim,
+        Some(t0()),
+    );
+    let error = f
+        .submitter
+        .submit(request(&level1, &subject, "k"))
+        .await
+        .unwrap_err();
+    match &error {
+        SubmitError::Insufficient(decision) => {
+            assert_eq!(decision.kind_str(), "step_up");
+            assert_eq!(decision.reason(), ReasonCode::LevelBelowRequired);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.http_status(), http::StatusCode::UNAUTHORIZED);
+
+    // Level 2, but the login is 31 minutes old (the procedure allows 30): step-up.
+    let old = level2(t0() - Duration::minutes(31));
+    let error = f
+        .submitter
+        .submit(request(&old, &subject, "k"))
+        .await
+        .unwrap_err();
+    match &error {
+        SubmitError::Insufficient(decision) => {
+            assert_eq!(decision.reason(), ReasonCode::AuthenticationTooOld);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Exactly at the limit is still fine.
+    let edge = level2(t0() - Duration::minutes(30));
+    f.submitter
+        .submit(request(&edge, &subject, "edge"))
+        .await
+        .unwrap();
+
+    // A login that was fresh at sign-in but aged while the form was filled.
+    let fresh = level2(t0());
+    f.clock.advance(Duration::minutes(45));
+    assert!(matches!(
+        f.submitter.submit(request(&fresh, &subject, "late")).await,
+        Err(SubmitError::Insufficient(_))
+    ));
+
+    // A procedure that needs presence: in person (403).
+    let presence = catalog().procedure("2.000815").unwrap();
+    let mut req = request(&fresh, &subject, "presence");
+    req.procedure = presence;
+    let error = f.submitter.submit(req).await.unwrap_err();
+    match &error {
+        SubmitError::Insufficient(decision) => {
+            assert_eq!(decision.reason(), ReasonCode::PresenceRequired);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.http_status(), http::StatusCode::FORBIDDEN);
+    // Nothing was stored by any refusal.
+    assert_eq!(f.store.audit_range(1, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_dossier_is_refused_with_field_errors() {
+    let f = fixture();
+    let assurance = level2(t0());
+    let subject = subject();
+    let mut req = request(&assurance, &subject, "k");
+    req.dossier["mother_citizen_id"] = json!("12345");
+    req.dossier["extra"] = json!("x");
+    let error = f.submitter.submit(req).await.unwrap_err();
+    assert_eq!(error.http_status(), http::StatusCode::UNPROCESSABLE_ENTITY);
+    let SubmitError::Invalid(fields) = error else {
+        panic!("{error:?}")
+    };
+    let problems: Vec<_> = fields
+        .iter()
+        .map(|e| (e.field.as_str(), e.problem))
+        .collect();
+    assert!(problems.contains(&("mother_citizen_id", FieldProblem::InvalidCitizenId)));
+    assert!(problems.contains(&("extra", FieldProblem::Unknown)));
+    // The error message never echoes the dossier.
+    let shown = SubmitError::Invalid(fields).to_string();
+    assert!(!shown.contains("12345"), "{shown}");
+    assert!(f.store.audit_range(1, 10).await.unwrap().is_empty());
+}
+
+#[test]
+fn http_statuses_for_conflict_and_store_failures() {
+    let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
+    assert_eq!(
+        SubmitError::IdempotencyConflict { dossier_code: code }.http_status(),
+        http::StatusCode::CONFLICT
+    );
+    assert_eq!(
+        SubmitError::Store(StoreError::Backend("down".into())).http_status(),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[test]
+fn debug_output_never_shows_the_dossier() {
+    let assurance = level2(t0());
+    let subject = subject();
+    let mut req = request(&assurance, &subject, "k");
+    req.dossier["child_name"] = json!("Trần Thị Bí Mật");
+    let shown = format!("{req:?}");
+    assert!(!shown.contains("Bí Mật"), "{shown}");
+    assert!(shown.contains("[redacted]"));
+    let record = SubmissionRecord::new(
+        DossierCode::parse("30316-20260302-7K4M9Q").unwrap(),
+        subject.clone(),
+        IdempotencyKey::parse("k").unwrap(),
+        birth().code(),
+        ward(),
+        req.dossier.clone(),
+        Level::Two,
+        SourceKind::UserinfoClaim,
+        t0(),
+        "a.b.c".into(),
+    );
+    let shown = format!("{record:?}");
+    assert!(!shown.contains("Bí Mật"), "{shown}");
+    let handoff = Handoff {
+        v: 1,
+        dossier_code: record.dossier_code,
+        issued_at: t0(),
+        procedure: birth().code(),
+        ward: ward(),
+        subject: subject.clone(),
+        assurance: HandoffAssurance::new(&assurance, Level::Two),
+        payload_digest: record.payload_digest,
+        payload: record.dossier.clone(),
+    };
+    assert!(!format!("{handoff:?}").contains("Bí Mật"));
+    let entry = OutboxEntry::pending(record.dossier_code, "secret.envelope.sig".into(), t0());
+    assert!(!format!("{entry:?}").contains("secret.envelope"));
+}
+
+// ---- receipts ----
+
+#[tokio::test]
+async fn receipts_fail_verification_when_tampered_or_signed_by_another_key() {
+    let f = fixture();
+    let assurance = level2(t0());
+    let subject = subject();
+    let submitted = f
+        .submitter
+        .submit(request(&assurance, &subject, "k"))
+        .await
+        .unwrap();
+    let jws = submitted.receipt.jws();
+    let verifier = ReceiptVerifier::from_jwks(&f.key.jwks()).unwrap();
+
+    let parts: Vec<&str> = jws.split('.').collect();
+    let mut claims = payload_of(jws);
+    claims["level"] = json!(2);
+    claims["procedure"] = json!("1.000000");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    assert_eq!(
+        verifier.verify(&forged),
+        Err(ReceiptError::Jws(JwsError::BadSignature))
+    );
+
+    let other = SigningKey::generate(&TestRandom::new(99)).unwrap().0;
+    let stranger = ReceiptVerifier::from_jwks(&other.jwks()).unwrap();
+    assert_eq!(
+        stranger.verify(jws),
+        Err(ReceiptError::Jws(JwsError::UnknownKey))
+    );
+
+    // A verifier trusting both keys (rotation) accepts it.
+    let both = ReceiptVerifier::new(vec![other.verifying_key(), f.key.verifying_key()]);
+    assert_eq!(both.verify(jws).unwrap(), submitted.receipt);
+
+    // A JWKS without Ed25519 keys is refused up front.
+    assert_eq!(
+        ReceiptVerifier::from_jwks(&json!({"keys": [{"kty": "RSA", "n": "x", "e": "AQAB"}]}))
+            .unwrap_err(),
+        ReceiptError::NoKeys
+    );
+
+    // A signed payload of another version is refused.
+    let mut v2 = payload_of(jws);
+    v2["v"] = json!(2);
+    let signed = f
+        .key
+        .sign(RECEIPT_JWS_TYPE, &serde_json::to_vec(&v2).unwrap())
+        .unwrap();
+    assert_eq!(
+        verifier.verify(&signed),
+        Err(ReceiptError::Version { found: 2 })
+    );
+    // A signed receipt naming another kid is refused.
+    let mut wrong_kid = payload_of(jws);
+    wrong_kid["kid"] = json!(other.kid());
+    let signed = f
+        .key
+        .sign(RECEIPT_JWS_TYPE, &serde_json::to_vec(&wrong_kid).unwrap())
+        .unwrap();
+    assert_eq!(verifier.verify(&signed), Err(ReceiptError::KeyMismatch));
+}
+
+#[test]
+fn handoff_verification_checks_the_digest() {
+    let random = TestRandom::new(5);
+    let key = SigningKey::generate(&random).unwrap().0;
+    let assurance = level2(t0());
+    let dossier = json!({"child_name": "Nguyễn Thị Mai"});
+    let mut handoff = Handoff {
+        v: 1,
+        dossier_code: DossierCode::parse("30316-20260302-7K4M9Q").unwrap(),
+        issued_at: t0(),
+        procedure: birth().code(),
+        ward: ward(),
+        subject: subject(),
+        assurance: HandoffAssurance::new(&assurance, Level::Two),
+        payload_digest: PayloadDigest::of(&dossier),
+        payload: dossier,
+    };
+    let keys: Vec<VerifyingKey> = vec![key.verifying_key()];
+    let good = key
+        .sign(HANDOFF_JWS_TYPE, &serde_json::to_vec(&handoff).unwrap())
+        .unwrap();
+    assert_eq!(Handoff::verify(&good, &keys).unwrap(), handoff);
+    handoff.payload = json!({"child_name": "Nguyễn Văn An"});
+    let bad = key
+        .sign(HANDOFF_JWS_TYPE, &serde_json::to_vec(&handoff).unwrap())
+        .unwrap();
+    assert_eq!(Handoff::verify(&bad, &keys), Err(ReceiptError::Payload));
+}
+
+// ---- codes, keys and digests ----
+
+#[test]
+fn canonical_json_sorts_keys_and_has_a_fixed_digest() {
+    let value = json!({"b": "Nguyễn", "a": {"d": [1, "x"], "c": null}});
+    assert_eq!(
+        String::from_utf8(canonical_json(&value)).unwrap(),
+        r#"{"a":{"c":null,"d":[1,"x"]},"b":"Nguyễn"}"#
+    );
+    // printf '%s' '{"a":{"c":null,"d":[1,"x"]},"b":"Nguyễn"}' | sha256sum
+    assert_eq!(
+        PayloadDigest::of(&value).to_hex(),
+        "61b51e776207eef6de3691ab49ad84ab36a01228399b735003cde61b9fc7eaa3"
+    );
+    let digest = PayloadDigest::of(&value);
+    assert_eq!(PayloadDigest::from_hex(&digest.to_hex()), Some(digest));
+    assert_eq!(PayloadDigest::from_hex("zz"), None);
+}
+
+#[test]
+fn dossier_codes_are_readable_and_parse_tolerantly() {
+    let random = TestRandom::new(3);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let code = DossierCode::generate(ward(), day, &random).unwrap();
+    let text = code.as_str();
+    assert_eq!(text.len(), 21);
+    assert!(text.starts_with("30316-20260302-"));
+    assert!(
+        text[15..]
+            .chars()
+            .all(|c| crate::fallback::ALPHABET.contains(c))
+    );
+    assert_eq!(code.ward(), Some(ward()));
+    assert_eq!(DossierCode::parse(&text.to_lowercase()).unwrap(), code);
+    assert_eq!(
+        DossierCode::parse("30316-20260302-7k4m9o")
+            .unwrap()
+            .as_str(),
+        "30316-20260302-7K4M90"
+    );
+    for bad in [
+        "",
+        "30316-20260302-7K4M9",
+        "30316-20260230-7K4M9Q",
+        "3031A-20260302-7K4M9Q",
+        "30316_20260302-7K4M9Q",
+        "30316-20260302-7K4M9W",
+    ] {
+        assert_eq!(DossierCode::parse(bad), Err(CodeError::Malformed), "{bad}");
+    }
+    let json = serde_json::to_string(&code).unwrap();
+    assert_eq!(serde_json::from_str::<DossierCode>(&json).unwrap(), code);
+}
+
+#[test]
+fn idempotency_keys_are_bounded_visible_ascii() {
+    assert_eq!(
+        IdempotencyKey::parse("\"8e03978e-40d5-43e8\"")
+            .unwrap()
+            .as_str(),
+        "8e03978e-40d5-43e8"
+    );
+    assert_eq!(IdempotencyKey::parse(""), Err(IdempotencyKeyError));
+    assert_eq!(IdempotencyKey::parse("a b"), Err(IdempotencyKeyError));
+    assert_eq!(IdempotencyKey::parse("khóa"), Err(IdempotencyKeyError));
+    assert_eq!(
+        IdempotencyKey::parse(&"k".repeat(256)),
+        Err(IdempotencyKeyError)
+    );
+    assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+}
+
+// ---- outbox ----
+
+/// A fake back office: answers from a script (the last answer repeats) and records requests.
+#[derive(Clone, Default)]
+struct BackOffice {
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Status(u16),
+    Timeout,
+}
+
+impl BackOffice {
+    fn answering(answers: &[Answer]) -> Self {
+        let office = Self::default();
+        office.set(answers);
+        office
+    }
+
+    fn set(&self, answers: &[Answer]) {
+        *self.script.lock().unwrap() = answers.iter().copied().collect();
+    }
+
+    fn client(&self) -> Arc<dyn HttpClient> {
+        let office = self.clone();
+        Arc::new(move |request: http::Request<Vec<u8>>| {
+            let office = office.clone();
+            async move {
+                let key = request
+                    .headers()
+                    .get("Idempotency-Key")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(request.method(), http::Method::POST);
+                assert_eq!(
+                    request.headers()[http::header::CONTENT_TYPE],
+                    "application/json"
+                );
+                let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+                office.seen.lock().unwrap().push((key, body));
+                let answer = {
+                    let mut script = office.script.lock().unwrap();
+                    if script.len() > 1 {
+                        script.pop_front().unwrap()
+                    } else {
+                        *script.front().unwrap()
+                    }
+                };
+                match answer {
+                    Answer::Status(status) => Ok(http::Response::builder()
+                        .status(status)
+                        .body(Vec::new())
+                        .unwrap()),
+                    Answer::Timeout => Err(HttpError::Timeout {
+                        host: "backoffice.example".into(),
+                    }),
+                }
+            }
+        })
+    }
+
+    fn seen(&self) -> Vec<(String, serde_json::Value)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn outbox(f: &Fixture, office: &BackOffice) -> Outbox {
+    Outbox::new(
+        Arc::clone(&f.store),
+        office.client(),
+        "https://backoffice.example/dossiers".parse().unwrap(),
+        Arc::clone(&f.clock) as Arc<dyn Clock>,
+        Arc::clone(&f.random) as Arc<dyn Random>,
+    )
+}
+
+async fn submit_one(f: &Fixture, key: &str) -> DossierCode {
+    let assurance = level2(f.clock.now());
+    let subject = subject();
+    f.submitter
+        .submit(request(&assurance, &subject, key))
+        .await
+        .unwrap()
+        .receipt
+        .dossier_code
+}
+
+#[tokio::test]
+async fn back_office_down_keeps_entries_and_delivers_once_when_back() {
+    let f = fixture();
+    let office = BackOffice::answering(&[Answer::Status(503)]);
+    let code = submit_one(&f, "k1").await;
+    let worker = outbox(&f, &office);
+
+    // Down: the submission succeeded anyway; the entry is kept and rescheduled.
+    let report = worker.run_once(f.clock.now()).await.unwrap();
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 0,
+            retried: 1,
+            parked: 0
+        }
+    );
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    assert_eq!(entry.status, OutboxStatus::Pending);
+    assert_eq!(entry.attempts, 1);
+    assert_eq!(entry.last_error.as_deref(), Some("http status 503"));
+    let wait = entry.next_attempt_at - t0();
+    assert!(
+        wait >= Duration::seconds(2) && wait <= Duration::milliseconds(2500),
+        "{wait}"
+    );
+
+    // Not due yet: nothing is sent.
+    let report = worker.run_once(t0() + Duration::seconds(1)).await.unwrap();
+    assert_eq!(report, DeliveryReport::default());
+    assert_eq!(office.seen().len(), 1);
+
+    // A timeout is retried too, with a longer wait.
+    office.set(&[Answer::Timeout]);
+    f.clock.set(entry.next_attempt_at);
+    let report = worker.run_once(f.clock.now()).await.unwrap();
+    assert_eq!(report.retried, 1);
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    assert_eq!(entry.attempts, 2);
+    assert_eq!(entry.last_error.as_deref(), Some("timeout"));
+    let wait = entry.next_attempt_at - f.clock.now();
+    assert!(
+        wait >= Duration::seconds(4) && wait <= Duration::seconds(5),
+        "{wait}"
+    );
+
+    // Back up; a restarted worker (a new instance on the same store) delivers it once.
+    office.set(&[Answer::Status(202)]);
+    f.clock.set(entry.next_attempt_at);
+    let restarted = outbox(&f, &office);
+    let report = restarted.run_once(f.clock.now()).await.unwrap();
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 1,
+            retried: 0,
+            parked: 0
+        }
+    );
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    assert_eq!(entry.status, OutboxStatus::Delivered);
+    assert_eq!(entry.delivered_at, Some(f.clock.now()));
+    let report = restarted
+        .run_once(f.clock.now() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(report, DeliveryReport::default());
+
+    let seen = office.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|(key, _)| key == code.as_str()));
+    assert_eq!(seen[2].1, json!({ "envelope": entry.envelope }));
+}
+
+#[tokio::test]
+async fn a_refusal_parks_the_entry_and_408_429_are_retried() {
+    let f = fixture();
+    let office = BackOffice::answering(&[
+        Answer::Status(422),
+        Answer::Status(429),
+        Answer::Status(408),
+    ]);
+    let a = submit_one(&f, "a").await;
+    f.clock.advance(Duration::seconds(1));
+    let b = submit_one(&f, "b").await;
+    f.clock.advance(Duration::seconds(1));
+    let c = submit_one(&f, "c").await;
+    let report = outbox(&f, &office).run_once(f.clock.now()).await.unwrap();
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 0,
+            retried: 2,
+            parked: 1
+        }
+    );
+    let parked = f.store.outbox_entry(&a).await.unwrap().unwrap();
+    assert_eq!(parked.status, OutboxStatus::Parked);
+    assert_eq!(parked.last_error.as_deref(), Some("http status 422"));
+    for code in [b, c] {
+        let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+        assert_eq!(entry.status, OutboxStatus::Pending);
+    }
+    // A parked entry is never sent again.
+    office.set(&[Answer::Status(200)]);
+    let report = outbox(&f, &office)
+        .run_once(f.clock.now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 2);
+    assert_eq!(
+        office
+            .seen()
+            .iter()
+            .filter(|(k, _)| k == a.as_str())
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_died_mid_round_loses_nothing() {
+    let f = fixture();
+    let office = BackOffice::answering(&[Answer::Status(200)]);
+    let code = submit_one(&f, "k").await;
+    // A worker claims the entry and dies before answering.
+    let claimed = f
+        .store
+        .due_outbox(t0(), t0() + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let worker = outbox(&f, &office);
+    // Under the lease, nobody else sends it.
+    assert_eq!(
+        worker.run_once(t0() + Duration::minutes(4)).await.unwrap(),
+        DeliveryReport::default()
+    );
+    // After the lease it is delivered.
+    let report = worker.run_once(t0() + Duration::minutes(5)).await.unwrap();
+    assert_eq!(report.delivered, 1);
+    assert_eq!(office.seen().len(), 1);
+    assert_eq!(
+        f.store.outbox_entry(&code).await.unwrap().unwrap().status,
+        OutboxStatus::Delivered
+    );
+}
+
+#[test]
+fn backoff_doubles_and_is_capped_at_an_hour_plus_jitter() {
+    let random = TestRandom::new(1);
+    for (attempts, base) in [(1, 2), (2, 4), (5, 32), (11, 2048), (12, 3600), (40, 3600)] {
+        let wait = backoff(attempts, &random);
+        assert!(
+            wait >= Duration::seconds(base) && wait <= Duration::milliseconds(base * 1250),
+            "attempt {attempts}: {wait}"
+        );
+    }
+    assert!(backoff(u32::MAX, &random) <= Duration::seconds(4500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_loop_delivers_and_stops_gracefully() {
+    let f = fixture();
+    let office = BackOffice::answering(&[Answer::Status(200)]);
+    let code = submit_one(&f, "k").await;
+    let worker = Arc::new(outbox(&f, &office)).spawn(std::time::Duration::from_millis(10));
+    for _ in 0..200 {
+        if f.store.outbox_entry(&code).await.unwrap().unwrap().status == OutboxStatus::Delivered {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    worker.stop().await;
+    assert_eq!(
+        f.store.outbox_entry(&code).await.unwrap().unwrap().status,
+        OutboxStatus::Delivered
+    );
+    // Stopped: a new dossier is not sent.
+    let later = submit_one(&f, "k2").await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        f.store.outbox_entry(&later).await.unwrap().unwrap().status,
+        OutboxStatus::Pending
+    );
+    assert_eq!(office.seen().len(), 1);
+}
