@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use chrono::{DateTime, Utc};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -113,18 +113,26 @@ impl SqliteStore {
     /// # Errors
     ///
     /// [`StoreError::BadConfig`] for an in-memory database (not durable: use
-    /// [`MemoryStore`](super::MemoryStore)) or a URL SQLite cannot parse;
+    /// [`MemoryStore`](super::MemoryStore)), a URL SQLite cannot parse, or no Tokio runtime;
     /// [`StoreError::SchemaTooNew`] when a newer wardgate wrote the file;
     /// [`StoreError::Backend`] when the directory or the file cannot be created or opened.
     pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StoreError::BadConfig {
+            reason: "a SQLite store must be opened on a Tokio runtime (it runs a writer task)",
+        })?;
         if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
             return Err(StoreError::BadConfig {
                 reason: "an in-memory SQLite database is not durable: use `MemoryStore`",
             });
         }
-        let options = if url_or_path.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url_or_path).map_err(|_| StoreError::BadConfig {
-                reason: "SQLite cannot parse the url",
+        let scheme = url_or_path.get(..7);
+        let options = if scheme.is_some_and(|s| s.eq_ignore_ascii_case("sqlite:")) {
+            // The driver knows the scheme in lowercase only.
+            let rest = url_or_path.get(7..).unwrap_or_default();
+            SqliteConnectOptions::from_str(&format!("sqlite:{rest}")).map_err(|_| {
+                StoreError::BadConfig {
+                    reason: "SQLite cannot parse the url",
+                }
             })?
         } else {
             SqliteConnectOptions::new().filename(url_or_path)
@@ -151,7 +159,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(writer, receiver));
+        runtime.spawn(write_loop(writer, receiver));
         Ok(Self {
             path,
             readers,
@@ -464,25 +472,37 @@ enum Done {
     Purged(PurgeReport),
 }
 
+/// The writer task's state: its connection and the audit chain's head as last committed.
+struct Writer {
+    conn: SqliteConnection,
+    /// `(seq, hash)` of the last audit record, when known; `None` after a rollback (read again).
+    audit_head: Option<(u64, ChainHash)>,
+}
+
 /// Takes whatever writes have queued up and commits them together, until the store is dropped.
-async fn write_loop(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Pending>) {
+async fn write_loop(conn: SqliteConnection, mut queue: mpsc::Receiver<Pending>) {
+    let mut writer = Writer {
+        conn,
+        audit_head: None,
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&mut conn, std::mem::take(&mut batch)).await;
+        commit_batch(&mut writer, std::mem::take(&mut batch)).await;
     }
     // The store was dropped; closing cleanly checkpoints the WAL. A failure here loses nothing.
-    let _closed = conn.close().await;
+    let _closed = writer.conn.close().await;
 }
 
 /// Commits `batch` in one transaction and answers each write once it is durable.
 ///
-/// A write refused for a reason of its own (a full slot, a duplicate) is rolled back to its
-/// savepoint and answered with that refusal when the others commit. A write failing in the
-/// backend aborts the transaction: it is answered with the failure and the others are run
-/// again in a new transaction, so none is acknowledged without having been committed.
-async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Pending>) {
+/// A write refused for a reason of its own (a full slot, a used ticket) is refused before it
+/// writes anything, so it is answered with the refusal when the others commit. A write that
+/// fails after writing (a backend failure, a clash caught by a constraint) aborts the
+/// transaction: it is answered with its error and the others run again in a new transaction,
+/// so none is acknowledged without having been committed.
+async fn commit_batch(writer: &mut Writer, mut batch: Vec<Pending>) {
     while !batch.is_empty() {
-        match run_batch(conn, &batch).await {
+        match run_batch(writer, &batch).await {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     // A caller that stopped waiting no longer needs the answer.
@@ -491,14 +511,14 @@ async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Pending>) {
                 return;
             }
             Err(Abort::Write(index, error)) => {
-                let _rolled_back = control(conn, "ROLLBACK").await;
+                rollback(writer).await;
                 if index < batch.len() {
                     let failed = batch.remove(index);
                     let _sent = failed.reply.send(Err(error));
                 }
             }
             Err(Abort::Transaction(error)) => {
-                let _rolled_back = control(conn, "ROLLBACK").await;
+                rollback(writer).await;
                 let error = Arc::new(error);
                 for pending in batch {
                     let _sent = pending
@@ -511,12 +531,42 @@ async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Pending>) {
     }
 }
 
+async fn rollback(writer: &mut Writer) {
+    writer.audit_head = None;
+    // Fails only when SQLite already rolled back (after some I/O errors): nothing to undo.
+    let _rolled_back = control(&mut writer.conn, "ROLLBACK").await;
+}
+
 /// Why a batch's transaction was abandoned.
 enum Abort {
-    /// The write at this index failed in the backend.
+    /// The write at this index failed after writing.
     Write(usize, StoreError),
     /// Beginning or committing failed.
     Transaction(sqlx::Error),
+}
+
+/// How one write failed.
+#[derive(Debug)]
+enum Failure {
+    /// Refused before writing anything: the batch goes on.
+    Refused(StoreError),
+    /// Failed after writing, or in the backend: the batch's transaction must be rolled back.
+    Abort(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Backend(_) => Self::Abort(error),
+            refusal => Self::Refused(refusal),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Abort(backend(error))
+    }
 }
 
 /// Runs `sql`, one or several statements without parameters (`COMMIT`, a migration).
@@ -535,132 +585,128 @@ type BatchOutcome = Result<Vec<Result<Done, StoreError>>, Abort>;
 // Boxed with an explicit `Send` bound: the writer task's future must be `Send`, and the
 // compiler cannot prove it for sqlx's executor lifetimes through nested `async fn`s.
 fn run_batch<'c>(
-    conn: &'c mut SqliteConnection,
+    writer: &'c mut Writer,
     batch: &'c [Pending],
 ) -> Pin<Box<dyn Future<Output = BatchOutcome> + Send + 'c>> {
-    Box::pin(run_batch_inner(conn, batch))
-}
-
-async fn run_batch_inner(conn: &mut SqliteConnection, batch: &[Pending]) -> BatchOutcome {
-    control(conn, "BEGIN IMMEDIATE")
-        .await
-        .map_err(Abort::Transaction)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (index, pending) in batch.iter().enumerate() {
-        let abort = |e: sqlx::Error| Abort::Write(index, backend(e));
-        control(conn, "SAVEPOINT wardgate_write")
+    Box::pin(async move {
+        control(&mut writer.conn, "BEGIN IMMEDIATE")
             .await
-            .map_err(abort)?;
-        match apply(conn, &pending.write).await {
-            Ok(done) => outcomes.push(Ok(done)),
-            Err(error @ StoreError::Backend(_)) => return Err(Abort::Write(index, error)),
-            Err(refused) => {
-                control(conn, "ROLLBACK TO wardgate_write")
-                    .await
-                    .map_err(abort)?;
-                outcomes.push(Err(refused));
+            .map_err(Abort::Transaction)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (index, pending) in batch.iter().enumerate() {
+            match apply(writer, &pending.write).await {
+                Ok(done) => outcomes.push(Ok(done)),
+                Err(Failure::Refused(refusal)) => outcomes.push(Err(refusal)),
+                Err(Failure::Abort(error)) => return Err(Abort::Write(index, error)),
             }
         }
-        control(conn, "RELEASE wardgate_write")
+        control(&mut writer.conn, "COMMIT")
             .await
-            .map_err(abort)?;
-    }
-    control(conn, "COMMIT")
-        .await
-        .map_err(Abort::Transaction)?;
-    Ok(outcomes)
+            .map_err(Abort::Transaction)?;
+        Ok(outcomes)
+    })
 }
 
 /// Runs one write inside the batch's transaction.
 fn apply<'c>(
-    conn: &'c mut SqliteConnection,
+    writer: &'c mut Writer,
     write: &'c Write,
-) -> Pin<Box<dyn Future<Output = Result<Done, StoreError>> + Send + 'c>> {
-    Box::pin(apply_inner(conn, write))
-}
-
-async fn apply_inner(conn: &mut SqliteConnection, write: &Write) -> Result<Done, StoreError> {
-    match write {
-        Write::Book(request) => book(conn, request).await.map(Done::Booking),
-        Write::Cancel(id, now) => cancel(conn, id, *now).await.map(Done::Booking),
-        Write::SaveDraft(draft) => save_draft(conn, draft).await.map(|()| Done::Written),
-        Write::DeleteDraft(id) => sqlx::query("DELETE FROM drafts WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map(|done| Done::Deleted(done.rows_affected() > 0))
-            .map_err(backend),
-        Write::SaveTicket(ticket) => save_ticket(conn, ticket).await.map(|()| Done::Written),
-        Write::CommitSubmission(commit) => commit_submission(conn, commit)
-            .await
-            .map(Done::Committed),
-        Write::DueOutbox {
-            now,
-            lease_until,
-            limit,
-        } => due_outbox(conn, *now, *lease_until, *limit)
-            .await
-            .map(Done::Outbox),
-        Write::MarkDelivered(code, now) => {
-            let delivered = sqlx::query(
-                "UPDATE outbox SET status = 'delivered', delivered_ns = ? \
-                 WHERE dossier_code = ? AND status = 'pending'",
-            )
-            .bind(nanos(now.trunc_subsecs(6), "delivery")?)
-            .bind(code.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if delivered.rows_affected() == 0 {
-                outbox_exists(conn, code).await?;
+) -> Pin<Box<dyn Future<Output = Result<Done, Failure>> + Send + 'c>> {
+    Box::pin(async move {
+        let conn = &mut writer.conn;
+        Ok(match write {
+            Write::Book(request) => Done::Booking(book(conn, request).await?),
+            Write::Cancel(id, now) => Done::Booking(cancel(conn, id, *now).await?),
+            Write::SaveDraft(draft) => {
+                save_draft(conn, draft).await?;
+                Done::Written
             }
-            Ok(Done::Deleted(delivered.rows_affected() > 0))
-        }
-        Write::Reschedule {
-            code,
-            next_attempt_at,
-            attempts,
-            last_error,
-        } => {
-            let updated = sqlx::query(
-                "UPDATE outbox SET next_attempt_ns = ?, attempts = ?, last_error = ? \
-                 WHERE dossier_code = ? AND status = 'pending'",
-            )
-            .bind(nanos(next_attempt_at.trunc_subsecs(6), "next attempt")?)
-            .bind(i64::from(*attempts))
-            .bind(last_error)
-            .bind(code.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if updated.rows_affected() == 0 {
-                outbox_exists(conn, code).await?;
+            Write::DeleteDraft(id) => {
+                let deleted = sqlx::query("DELETE FROM drafts WHERE id = ?")
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                Done::Deleted(deleted.rows_affected() > 0)
             }
-            Ok(Done::Written)
-        }
-        Write::Park {
-            code,
-            attempts,
-            reason,
-        } => {
-            let updated = sqlx::query(
-                "UPDATE outbox SET status = 'parked', attempts = ?, last_error = ? \
-                 WHERE dossier_code = ? AND status = 'pending'",
-            )
-            .bind(i64::from(*attempts))
-            .bind(reason)
-            .bind(code.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if updated.rows_affected() == 0 {
-                outbox_exists(conn, code).await?;
+            Write::SaveTicket(ticket) => {
+                save_ticket(conn, ticket).await?;
+                Done::Written
             }
-            Ok(Done::Written)
-        }
-        Write::AppendAudit(entry) => append_audit(conn, entry).await.map(Done::Audit),
-        Write::Purge(now, retention) => purge(conn, *now, *retention).await.map(Done::Purged),
-    }
+            Write::CommitSubmission(commit) => {
+                Done::Committed(commit_submission(writer, commit).await?)
+            }
+            Write::DueOutbox {
+                now,
+                lease_until,
+                limit,
+            } => Done::Outbox(due_outbox(conn, *now, *lease_until, *limit).await?),
+            Write::MarkDelivered(code, now) => {
+                let delivered = sqlx::query(
+                    "UPDATE outbox SET status = 'delivered', delivered_ns = ? \
+                     WHERE dossier_code = ? AND status = 'pending'",
+                )
+                .bind(nanos(now.trunc_subsecs(6), "delivery")?)
+                .bind(code.as_str())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    > 0;
+                if !delivered {
+                    outbox_exists(conn, code).await?;
+                }
+                Done::Deleted(delivered)
+            }
+            Write::Reschedule {
+                code,
+                next_attempt_at,
+                attempts,
+                last_error,
+            } => {
+                let updated = sqlx::query(
+                    "UPDATE outbox SET next_attempt_ns = ?, attempts = ?, last_error = ? \
+                     WHERE dossier_code = ? AND status = 'pending'",
+                )
+                .bind(nanos(next_attempt_at.trunc_subsecs(6), "next attempt")?)
+                .bind(i64::from(*attempts))
+                .bind(last_error)
+                .bind(code.as_str())
+                .execute(&mut *conn)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    outbox_exists(conn, code).await?;
+                }
+                Done::Written
+            }
+            Write::Park {
+                code,
+                attempts,
+                reason,
+            } => {
+                let updated = sqlx::query(
+                    "UPDATE outbox SET status = 'parked', attempts = ?, last_error = ? \
+                     WHERE dossier_code = ? AND status = 'pending'",
+                )
+                .bind(i64::from(*attempts))
+                .bind(reason)
+                .bind(code.as_str())
+                .execute(&mut *conn)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    outbox_exists(conn, code).await?;
+                }
+                Done::Written
+            }
+            Write::AppendAudit(entry) => {
+                let record = next_audit(writer, entry).await?;
+                bind_audit(sqlx::query(AUDIT_INSERT), &record)?
+                    .execute(&mut writer.conn)
+                    .await?;
+                writer.audit_head = Some((record.seq, record.hash));
+                Done::Audit(record)
+            }
+            Write::Purge(now, retention) => Done::Purged(purge(conn, *now, *retention).await?),
+        })
+    })
 }
 
 /// `Ok` when the outbox has an entry for `code`, else [`StoreError::UnknownDossier`].
@@ -692,110 +738,117 @@ async fn submission_by_key(
         .transpose()
 }
 
-fn duplicate_or_backend(error: sqlx::Error) -> StoreError {
-    if is_unique_violation(&error) {
-        StoreError::Duplicate
-    } else {
-        backend(error)
-    }
-}
+/// One submission's writes as one script, sent to SQLite in one round trip: the submission, its
+/// outbox entry, the draft's deletion (its id NULL when there is none) and its audit record.
+/// The driver binds anonymous parameters across the statements in order (numbered ones it
+/// binds wrongly past the first statement).
+const COMMIT_SCRIPT: &str = "\
+    INSERT INTO submissions (dossier_code, subject, idempotency_key, procedure, ward, dossier, \
+      payload_digest, level, assurance_source, created_ns, receipt) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); \
+    INSERT INTO outbox (dossier_code, envelope, status, created_ns, next_attempt_ns, attempts, \
+      last_error, delivered_ns) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?); \
+    DELETE FROM drafts WHERE id = ?; \
+    INSERT INTO audit (seq, at_ns, subject, ward, event, prev_hash, hash) \
+    VALUES (?, ?, ?, ?, ?, ?, ?)";
 
 async fn commit_submission(
-    conn: &mut SqliteConnection,
+    writer: &mut Writer,
     commit: &SubmissionCommit,
-) -> Result<CommitOutcome, StoreError> {
+) -> Result<CommitOutcome, Failure> {
     let record = &commit.record;
+    let conn = &mut writer.conn;
     if let Some(existing) = submission_by_key(conn, &record.subject, &record.idempotency_key).await? {
         return Ok(CommitOutcome::AlreadyExists(Box::new(existing)));
     }
-    sqlx::query(
-        "INSERT INTO submissions (dossier_code, subject, idempotency_key, procedure, ward, \
-           dossier, payload_digest, level, assurance_source, created_ns, receipt) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(record.dossier_code.as_str())
-    .bind(record.subject.as_str())
-    .bind(record.idempotency_key.as_str())
-    .bind(record.procedure.as_str())
-    .bind(record.ward.as_str())
-    .bind(json_text(&record.dossier)?)
-    .bind(record.payload_digest.to_hex())
-    .bind(i64::from(record.level.number()))
-    .bind(record.assurance_source.as_str())
-    .bind(nanos(record.created_at, "submission")?)
-    .bind(&record.receipt)
-    .execute(&mut *conn)
-    .await
-    .map_err(duplicate_or_backend)?;
     let outbox = &commit.outbox;
-    sqlx::query(
-        "INSERT INTO outbox (dossier_code, envelope, status, created_ns, next_attempt_ns, \
-           attempts, last_error, delivered_ns) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(outbox.dossier_code.as_str())
-    .bind(&outbox.envelope)
-    .bind(outbox.status.as_str())
-    .bind(nanos(outbox.created_at, "outbox")?)
-    .bind(nanos(outbox.next_attempt_at, "next attempt")?)
-    .bind(i64::from(outbox.attempts))
-    .bind(outbox.last_error.as_deref())
-    .bind(outbox.delivered_at.map(|at| nanos(at, "delivery")).transpose()?)
-    .execute(&mut *conn)
-    .await
-    .map_err(duplicate_or_backend)?;
-    if let Some(draft) = &commit.delete_draft {
-        sqlx::query("DELETE FROM drafts WHERE id = ?")
-            .bind(draft.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-    }
-    append_audit(conn, &commit.audit)
-        .await
-        .map(CommitOutcome::Created)
+    let audit = next_audit(writer, &commit.audit).await?;
+    let script = sqlx::query(COMMIT_SCRIPT)
+        .bind(record.dossier_code.as_str())
+        .bind(record.subject.as_str())
+        .bind(record.idempotency_key.as_str())
+        .bind(record.procedure.as_str())
+        .bind(record.ward.as_str())
+        .bind(json_text(&record.dossier)?)
+        .bind(record.payload_digest.to_hex())
+        .bind(i64::from(record.level.number()))
+        .bind(record.assurance_source.as_str())
+        .bind(nanos(record.created_at, "submission")?)
+        .bind(&record.receipt)
+        .bind(outbox.dossier_code.as_str())
+        .bind(&outbox.envelope)
+        .bind(outbox.status.as_str())
+        .bind(nanos(outbox.created_at, "outbox")?)
+        .bind(nanos(outbox.next_attempt_at, "next attempt")?)
+        .bind(i64::from(outbox.attempts))
+        .bind(outbox.last_error.as_deref())
+        .bind(outbox.delivered_at.map(|at| nanos(at, "delivery")).transpose()?)
+        .bind(commit.delete_draft.as_ref().map(DraftId::as_str));
+    let script = bind_audit(script, &audit)?;
+    // A clash (a dossier code in use) may surface after the first insert: abort the batch.
+    script.execute(&mut writer.conn).await.map_err(|e| {
+        Failure::Abort(if is_unique_violation(&e) {
+            StoreError::Duplicate
+        } else {
+            backend(e)
+        })
+    })?;
+    writer.audit_head = Some((audit.seq, audit.hash));
+    Ok(CommitOutcome::Created(audit))
 }
 
-async fn append_audit(
-    conn: &mut SqliteConnection,
-    entry: &AuditEntry,
-) -> Result<AuditRecord, StoreError> {
-    // The writer is the only one appending, inside its transaction: the head cannot move.
-    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-    let (seq, prev) = match head {
-        Some(row) => {
-            let seq: i64 = row.try_get(0).map_err(backend)?;
-            let hash: String = row.try_get(1).map_err(backend)?;
-            let prev = ChainHash::from_hex(&hash).ok_or_else(|| {
-                StoreError::Backend("the stored audit.hash holds an invalid value".into())
-            })?;
-            let seq = u64::try_from(seq).map_err(|_| {
-                StoreError::Backend("the stored audit.seq holds an invalid value".into())
-            })?;
-            (seq + 1, prev)
+/// The record `entry` becomes after the chain's current head (read once, then kept).
+async fn next_audit(writer: &mut Writer, entry: &AuditEntry) -> Result<AuditRecord, StoreError> {
+    let (seq, prev) = match writer.audit_head {
+        Some(head) => head,
+        None => {
+            let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut writer.conn)
+                .await
+                .map_err(backend)?;
+            match head {
+                Some(row) => {
+                    let corrupt = || {
+                        StoreError::Backend("the stored last audit record is invalid".into())
+                    };
+                    let seq: i64 = row.try_get(0).map_err(backend)?;
+                    let hash: String = row.try_get(1).map_err(backend)?;
+                    let seq = u64::try_from(seq).map_err(|_| corrupt())?;
+                    (seq, ChainHash::from_hex(&hash).ok_or_else(corrupt)?)
+                }
+                None => (0, ChainHash::GENESIS),
+            }
         }
-        None => (1, ChainHash::GENESIS),
     };
-    let record = entry.clone().seal(seq, &prev);
-    sqlx::query(
-        "INSERT INTO audit (seq, at_ns, subject, ward, event, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(sql_seq(record.seq))
-    .bind(nanos(record.at, "audit")?)
-    .bind(record.subject.as_ref().map(SubjectPseudonym::as_str))
-    .bind(record.event.ward().map(|w| w.as_str().to_owned()))
-    .bind(json_text(&record.event)?)
-    .bind(record.prev_hash.to_hex())
-    .bind(record.hash.to_hex())
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    Ok(record)
+    Ok(entry.clone().seal(seq + 1, &prev))
 }
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds an audit record's seven columns.
+fn bind_audit<'q>(
+    query: SqliteQuery<'q>,
+    record: &'q AuditRecord,
+) -> Result<SqliteQuery<'q>, StoreError> {
+    Ok(query
+        .bind(sql_seq(record.seq))
+        .bind(nanos(record.at, "audit")?)
+        .bind(record.subject.as_ref().map(SubjectPseudonym::as_str))
+        .bind(record.event.ward().map(|w| w.as_str().to_owned()))
+        .bind(json_text(&record.event)?)
+        .bind(record.prev_hash.to_hex())
+        .bind(record.hash.to_hex()))
+}
+
+/// Appends one audit record (bound by [`bind_audit`]).
+const AUDIT_INSERT: &str = "INSERT INTO audit (seq, at_ns, subject, ward, event, prev_hash, hash) \
+     VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+/// The pending entries due at a time: `?1` is the time, `?2` the limit.
+const DUE: &str = "SELECT dossier_code FROM outbox \
+     WHERE status = 'pending' AND next_attempt_ns <= ?1 \
+     ORDER BY next_attempt_ns, dossier_code LIMIT ?2";
 
 async fn due_outbox(
     conn: &mut SqliteConnection,
@@ -804,10 +857,10 @@ async fn due_outbox(
     limit: usize,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     let sql = format!(
-        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_ns <= ? \
-         ORDER BY next_attempt_ns, dossier_code LIMIT ?"
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dossier_code IN ({DUE}) \
+         ORDER BY next_attempt_ns, dossier_code"
     );
-    let due = sqlx::query(&sql)
+    let mut due = sqlx::query(&sql)
         .bind(nanos_clamped(now))
         .bind(sql_limit(limit))
         .fetch_all(&mut *conn)
@@ -816,19 +869,21 @@ async fn due_outbox(
         .iter()
         .map(decode_outbox)
         .collect::<Result<Vec<_>, _>>()?;
+    // The same set: nothing else writes between the two statements.
     let lease = nanos(lease_until, "lease")?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for mut entry in due {
-        sqlx::query("UPDATE outbox SET next_attempt_ns = ? WHERE dossier_code = ?")
-            .bind(lease)
-            .bind(entry.dossier_code.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+    sqlx::query(&format!(
+        "UPDATE outbox SET next_attempt_ns = ?3 WHERE dossier_code IN ({DUE})"
+    ))
+    .bind(nanos_clamped(now))
+    .bind(sql_limit(limit))
+    .bind(lease)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    for entry in &mut due {
         entry.next_attempt_at = super::sql::from_nanos(lease);
-        claimed.push(entry);
     }
-    Ok(claimed)
+    Ok(due)
 }
 
 async fn purge(
@@ -876,28 +931,33 @@ async fn seats_taken(conn: &mut SqliteConnection, slot: &SlotKey) -> Result<u32,
 }
 
 async fn book(conn: &mut SqliteConnection, request: &BookingRequest) -> Result<Booking, StoreError> {
-    let exists = sqlx::query("SELECT 1 FROM bookings WHERE id = ?")
-        .bind(request.id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-    if exists.is_some() {
+    // The three checks in one round trip: the id in use, the ticket's active booking, the seats.
+    let checks = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM bookings WHERE id = ?1), \
+           (SELECT id FROM bookings WHERE ticket = ?2 AND cancelled_ns IS NULL), \
+           (SELECT count(*) FROM bookings \
+             WHERE ward = ?3 AND slot_start_ns = ?4 AND point = ?5 AND cancelled_ns IS NULL)",
+    )
+    .bind(request.id.as_str())
+    .bind(request.ticket.map(|t| t.to_string()))
+    .bind(request.slot.ward.as_str())
+    .bind(nanos(request.slot.start, "slot start")?)
+    .bind(&request.slot.point)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let exists: bool = checks.try_get(0).map_err(backend)?;
+    let held: Option<String> = checks.try_get(1).map_err(backend)?;
+    let taken: i64 = checks.try_get(2).map_err(backend)?;
+    if exists {
         return Err(StoreError::Duplicate);
     }
-    if let Some(ticket) = request.ticket {
-        let held = sqlx::query("SELECT id FROM bookings WHERE ticket = ? AND cancelled_ns IS NULL")
-            .bind(ticket.to_string())
-            .fetch_optional(&mut *conn)
-            .await
-            .and_then(|row| row.map(|r| r.try_get::<String, _>(0)).transpose())
-            .map_err(backend)?;
-        if let Some(booking) = held {
-            return Err(StoreError::TicketAlreadyBooked {
-                booking: BookingId::from_stored(booking),
-            });
-        }
+    if let Some(booking) = held {
+        return Err(StoreError::TicketAlreadyBooked {
+            booking: BookingId::from_stored(booking),
+        });
     }
-    if seats_taken(conn, &request.slot).await? >= request.capacity {
+    if u32::try_from(taken).unwrap_or(u32::MAX) >= request.capacity {
         return Err(StoreError::SlotFull {
             capacity: request.capacity,
         });

@@ -7,7 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::Duration;
 use pretty_assertions::assert_eq;
 use sqlx::{Connection as _, Row as _};
-use wardgate::store::{self, SqliteStore, Store, StoreError};
+use wardgate::clock::SystemRandom;
+use wardgate::pseudonym::Pseudonymizer;
+use wardgate::store::{
+    self, CommitOutcome, OutboxEntry, SqliteStore, Store, StoreError, SubmissionCommit,
+    SubmissionRecord,
+};
+use wardgate::submission::{DossierCode, IdempotencyKey};
 
 use crate::support::store::{TempDir, booking_request, draft, t0, ticket};
 
@@ -153,7 +159,9 @@ async fn an_in_memory_database_is_refused() {
 async fn open_dispatches_on_the_url_scheme() {
     let dir = TempDir::new("sqlite-open");
     let path = dir.file("wardgate.db");
+    // The scheme is case-insensitive, as in any URL.
     let store = store::open(&format!("SQLite://{path}")).await.unwrap();
+    assert!(std::path::Path::new(&path).is_file());
     let request = booking_request(None);
     store.book(&request).await.unwrap();
     assert_eq!(store.seats_taken(&request.slot).await.unwrap(), 1);
@@ -218,4 +226,156 @@ async fn debug_output_shows_the_path_only() {
         format!("{store:?}"),
         format!("SqliteStore {{ path: {path:?}, .. }}")
     );
+}
+
+/// A submission commit as the submitter builds it, with stand-in receipt and envelope texts.
+fn commit(dossier: serde_json::Value, key: &str) -> SubmissionCommit {
+    use wardgate::assurance::{Level, SourceKind};
+    use wardgate::audit::{AuditEntry, AuditEvent, SubmissionRecorded};
+
+    let ward = crate::support::store::ward();
+    let procedure = crate::support::store::procedure();
+    let subject = Pseudonymizer::new(&[9u8; 32])
+        .unwrap()
+        .subject("https://sso.example.vn", PROVIDER_SUB);
+    let code = DossierCode::generate(ward, t0().date_naive(), &SystemRandom::new()).unwrap();
+    let record = SubmissionRecord::new(
+        code,
+        subject.clone(),
+        IdempotencyKey::parse(key).unwrap(),
+        procedure,
+        ward,
+        dossier,
+        Level::Two,
+        SourceKind::UserinfoClaim,
+        t0(),
+        format!("receipt.{code}"),
+    );
+    let outbox = OutboxEntry::pending(code, format!("envelope.{code}"), t0());
+    let audit = AuditEntry::new(
+        t0(),
+        Some(subject),
+        AuditEvent::Submission(SubmissionRecorded::new(code, procedure, ward, Level::Two)),
+    );
+    SubmissionCommit::new(record, outbox, audit, None)
+}
+
+const PROVIDER_SUB: &str = "vneid-subject-0123456789";
+const CITIZEN_ID: &str = "089190000001";
+
+#[tokio::test]
+async fn citizen_id_numbers_and_provider_subjects_stay_out_of_the_file() {
+    let dir = TempDir::new("sqlite-pii");
+    let path = dir.file("wardgate.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    // The portal keeps only the keyed hash of an ID number in a dossier.
+    let id_hash = Pseudonymizer::new(&[9u8; 32]).unwrap().citizen_id(CITIZEN_ID).unwrap();
+    let dossier = serde_json::json!({"child_name": "Trần Minh Khang", "father_id_hash": id_hash});
+    let outcome = store.commit_submission(&commit(dossier, "pii-1")).await.unwrap();
+    assert!(matches!(outcome, CommitOutcome::Created(_)));
+    drop(store);
+
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.unwrap();
+    let columns: Vec<String> = sqlx::query(
+        "SELECT p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>(0))
+    .collect();
+    assert!(columns.contains(&"subject".to_owned()), "{columns:?}");
+    for column in &columns {
+        for banned in ["citizen", "cccd", "cmnd", "id_number", "national_id"] {
+            assert!(!column.contains(banned), "column `{column}`");
+        }
+    }
+    conn.close().await.unwrap();
+
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains(&id_hash.to_hex()), "the scan must see the stored dossier");
+    assert!(!text.contains(CITIZEN_ID));
+    assert!(!text.contains(PROVIDER_SUB));
+}
+
+/// Set in the child process of the crash test: the database path it writes to.
+const CRASH_CHILD: &str = "WARDGATE_TEST_CRASH_CHILD";
+
+/// The test binary runs itself as a child that commits submissions from 16 tasks and prints
+/// each dossier code once acknowledged; the parent kills it (SIGKILL) mid-stream, reopens the
+/// file and finds every acknowledged submission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_a_killed_process() {
+    if let Ok(path) = std::env::var(CRASH_CHILD) {
+        return crash_child(&path).await;
+    }
+    use tokio::io::AsyncBufReadExt as _;
+
+    let dir = TempDir::new("sqlite-crash");
+    let path = dir.file("wardgate.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "store_sqlite::acknowledged_writes_survive_a_killed_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, &path)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acknowledged = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acknowledged.len() < 400 {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("the child acknowledges 400 submissions within 60 s")
+            .unwrap()
+            .expect("the child keeps writing until killed");
+        if let Some(code) = line.strip_prefix("ACK ") {
+            acknowledged.push(DossierCode::parse(code).unwrap());
+        }
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    for code in &acknowledged {
+        assert!(store.submission(code).await.unwrap().is_some(), "lost {code}");
+        assert!(store.outbox_entry(code).await.unwrap().is_some(), "lost outbox {code}");
+    }
+    let audit = store.audit_range(1, 100_000).await.unwrap();
+    assert!(audit.len() >= acknowledged.len());
+    wardgate::audit::verify_chain(&audit).unwrap();
+}
+
+async fn crash_child(path: &str) {
+    use std::io::Write as _;
+
+    let store = Arc::new(SqliteStore::open(path).await.unwrap());
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            // Bounded: the parent kills the child long before.
+            for n in 0..2_000 {
+                let commit = commit(serde_json::json!({"n": n}), &format!("crash-{task}-{n}"));
+                store.commit_submission(&commit).await.unwrap();
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "ACK {}", commit.record.dossier_code).unwrap();
+                out.flush().unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
 }
