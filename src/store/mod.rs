@@ -10,8 +10,11 @@
 //! 4. Drafts and tickets are not returned after they expire.
 //! 5. `Debug` output never shows a draft's content (personal data).
 //!
-//! [`MemoryStore`] keeps everything in memory (tests, single-instance demos); durable SQLite and
-//! PostgreSQL stores implement the same trait and run the same [`conformance`] suite.
+//! [`MemoryStore`] keeps everything in memory (tests, single-instance demos); the durable
+//! `SqliteStore` (feature `sqlite`, the embedded default: one file, WAL, group commit) and
+//! `PgStore` (feature `postgres`, for several gateway instances sharing state) implement the same
+//! trait and run the same [`conformance`] suite. [`open`] picks one from a URL (`sqlite://…`,
+//! `postgres://…`).
 //!
 //! # Example
 //!
@@ -48,8 +51,10 @@
 //! ```
 
 mod memory;
+mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -76,10 +81,10 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
 pub use memory::MemoryStore;
+pub use open::open;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PgOptions, PgStore};
-pub use sql::open;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
@@ -831,7 +836,9 @@ pub enum StoreError {
         scheme: String,
     },
     /// The backend the URL names was left out of this build.
-    #[error("the `{feature}` store backend is not compiled in: enable the crate feature `{feature}`")]
+    #[error(
+        "the `{feature}` store backend is not compiled in: enable the crate feature `{feature}`"
+    )]
     BackendNotCompiled {
         /// The crate feature to enable.
         feature: &'static str,

@@ -421,7 +421,12 @@ impl PgStore {
         .bind(nanos(outbox.next_attempt_at, "next attempt")?)
         .bind(i64::from(outbox.attempts))
         .bind(outbox.last_error.as_deref())
-        .bind(outbox.delivered_at.map(|at| nanos(at, "delivery")).transpose()?)
+        .bind(
+            outbox
+                .delivered_at
+                .map(|at| nanos(at, "delivery"))
+                .transpose()?,
+        )
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -517,7 +522,10 @@ impl PgStore {
         Ok(claimed.into_iter().map(|(_, entry)| entry).collect())
     }
 
-    async fn outbox_entry_now(&self, code: &DossierCode) -> Result<Option<OutboxEntry>, StoreError> {
+    async fn outbox_entry_now(
+        &self,
+        code: &DossierCode,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dossier_code = $1");
         sqlx::query(&sql)
             .bind(code.as_str())
@@ -774,9 +782,12 @@ async fn migrate(
         .map_err(backend)?;
     if let Some(schema) = schema {
         // INVARIANT: `valid_schema` admitted only [a-z0-9_], so the quoted name is literal.
-        script(&mut tx, &format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await
-            .map_err(backend)?;
+        script(
+            &mut tx,
+            &format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
+        )
+        .await
+        .map_err(backend)?;
     }
     script(
         &mut tx,
@@ -787,11 +798,12 @@ async fn migrate(
     )
     .await
     .map_err(backend)?;
-    let found: i64 = sqlx::query("SELECT coalesce(max(version), 0)::BIGINT FROM wardgate_migrations")
-        .fetch_one(&mut *tx)
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(backend)?;
+    let found: i64 =
+        sqlx::query("SELECT coalesce(max(version), 0)::BIGINT FROM wardgate_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(backend)?;
     let known = newest(migrations);
     if found > known {
         tx.rollback().await.map_err(backend)?;
@@ -912,10 +924,9 @@ async fn book(conn: &mut PgConnection, request: &BookingRequest) -> Result<Booki
         Err(sqlx::Error::Database(db))
             if db.is_unique_violation() && db.constraint() == Some("bookings_active_ticket") =>
         {
-            Err(request.ticket.map_or(
-                Refused::Store(StoreError::Duplicate),
-                Refused::TicketRace,
-            ))
+            Err(request
+                .ticket
+                .map_or(Refused::Store(StoreError::Duplicate), Refused::TicketRace))
         }
         Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate.into()),
         Err(e) => Err(backend(e).into()),

@@ -1,33 +1,22 @@
-//! What the SQL stores share: time columns, row decoding, migrations and the URL dispatch.
+//! What the SQL stores share: time columns, row decoding and migrations.
 //!
 //! Times are stored as whole nanoseconds since the Unix epoch (`BIGINT`), so every timestamp
 //! reads back exactly as written on both backends (PostgreSQL's `timestamptz` would round to
 //! microseconds) and compares as a plain integer. Codes and ids are stored as their text form
 //! and parsed back on read: a row that no longer parses is reported, never guessed at.
 
-use std::sync::Arc;
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use chrono::{DateTime, Utc};
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::assurance::{Level, SourceKind};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::audit::{AuditEvent, AuditRecord, ChainHash};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::fallback::{Ticket, TicketCode, WardCode};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::policy::{ProcedureCode, ReasonCode};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::pseudonym::SubjectPseudonym;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
-use super::Store;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::StoreError;
 use super::{
-    Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, SlotKey, StoreError,
-    SubmissionRecord,
+    Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, SlotKey, SubmissionRecord,
 };
 
 /// One schema migration: applied in order, once, inside a transaction.
@@ -44,62 +33,11 @@ pub(crate) fn newest(migrations: &[Migration]) -> i64 {
     migrations.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Opens the store a URL names: `sqlite://…` (or `sqlite:…`) or `postgres://…` /
-/// `postgresql://…`.
-///
-/// # Errors
-///
-/// [`StoreError::BadConfig`] when the text has no scheme; [`StoreError::UnsupportedScheme`] for
-/// any other scheme; [`StoreError::BackendNotCompiled`] when the backend's crate feature is
-/// off; otherwise what the backend's `open`/`connect` returns.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    let scheme = url
-        .split_once(':')
-        .map(|(scheme, _)| scheme)
-        .filter(|s| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        })
-        .ok_or(StoreError::BadConfig {
-            reason: "the url does not start with a scheme such as `sqlite://` or `postgres://`",
-        })?
-        .to_ascii_lowercase();
-    match scheme.as_str() {
-        "sqlite" => open_sqlite(url).await,
-        "postgres" | "postgresql" => open_postgres(url).await,
-        _ => Err(StoreError::UnsupportedScheme { scheme }),
-    }
-}
-
-#[cfg(feature = "sqlite")]
-async fn open_sqlite(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(super::SqliteStore::open(url).await?))
-}
-
-#[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(_url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    Err(StoreError::BackendNotCompiled { feature: "sqlite" })
-}
-
-#[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(super::PgStore::connect(url).await?))
-}
-
-#[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    Err(StoreError::BackendNotCompiled {
-        feature: "postgres",
-    })
-}
-
 /// A timestamp as stored: nanoseconds since the Unix epoch.
 ///
 /// # Errors
 ///
 /// [`StoreError::Backend`] for a time outside 1677–2262, which a nanosecond count cannot hold.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn nanos(at: DateTime<Utc>, what: &'static str) -> Result<i64, StoreError> {
     at.timestamp_nanos_opt().ok_or_else(|| {
         StoreError::Backend(format!("the {what} time is outside the years 1677 to 2262").into())
@@ -107,7 +45,6 @@ pub(crate) fn nanos(at: DateTime<Utc>, what: &'static str) -> Result<i64, StoreE
 }
 
 /// A bound of a time range as stored, clamped to what a nanosecond count holds.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn nanos_clamped(at: DateTime<Utc>) -> i64 {
     at.timestamp_nanos_opt()
         .unwrap_or(if at < DateTime::UNIX_EPOCH {
@@ -118,31 +55,26 @@ pub(crate) fn nanos_clamped(at: DateTime<Utc>) -> i64 {
 }
 
 /// A stored timestamp.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn from_nanos(nanos: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(nanos)
 }
 
 /// A backend failure.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn backend(error: sqlx::Error) -> StoreError {
     StoreError::Backend(Box::new(error))
 }
 
 /// Whether a database error is a unique-constraint violation.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// A stored value that no longer parses.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn corrupt(table: &'static str, column: &'static str) -> StoreError {
     StoreError::Backend(format!("the stored {table}.{column} holds an invalid value").into())
 }
 
 /// A row of the `bookings` table, as read.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Debug)]
 pub(crate) struct BookingRow {
     pub(crate) id: String,
@@ -155,7 +87,6 @@ pub(crate) struct BookingRow {
     pub(crate) cancelled_ns: Option<i64>,
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl BookingRow {
     /// The columns, in the order of the fields, for `SELECT`.
     pub(crate) const COLUMNS: &'static str =
@@ -196,11 +127,9 @@ impl BookingRow {
 }
 
 /// The `drafts` columns, in order, for `SELECT`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const DRAFT_COLUMNS: &str = "id, procedure, ward, data, saved_ns, expires_ns";
 
 /// A draft from its row.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_draft(row: &impl RowLike) -> Result<Draft, StoreError> {
     Ok(Draft {
         id: DraftId::from_stored(row.text("id")?),
@@ -218,18 +147,15 @@ pub(crate) fn decode_draft(row: &impl RowLike) -> Result<Draft, StoreError> {
 }
 
 /// A draft's dossier as stored: JSON text.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn draft_data(draft: &Draft) -> Result<String, StoreError> {
     serde_json::to_string(&draft.data).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 /// The `tickets` columns, in order, for `SELECT`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const TICKET_COLUMNS: &str =
     "code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns";
 
 /// A ticket from its row.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_ticket(row: &impl RowLike) -> Result<Ticket, StoreError> {
     let reason = row.text("reason")?;
     Ok(Ticket {
@@ -250,23 +176,24 @@ pub(crate) fn decode_ticket(row: &impl RowLike) -> Result<Ticket, StoreError> {
 }
 
 /// The `submissions` columns, in order, for `SELECT`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const SUBMISSION_COLUMNS: &str = "dossier_code, subject, idempotency_key, procedure, \
      ward, dossier, payload_digest, level, assurance_source, created_ns, receipt";
 
 /// A submission from its row. The digest is the stored one, not recomputed: what was
 /// acknowledged is what is compared.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_submission(row: &impl RowLike) -> Result<SubmissionRecord, StoreError> {
     let source = row.text("assurance_source")?;
     Ok(SubmissionRecord {
-        dossier_code: DossierCode::parse(&row.text("dossier_code")?).map_err(|_| corrupt("submissions", "dossier_code"))?,
+        dossier_code: DossierCode::parse(&row.text("dossier_code")?)
+            .map_err(|_| corrupt("submissions", "dossier_code"))?,
         subject: SubjectPseudonym::from_stored(row.text("subject")?),
         idempotency_key: IdempotencyKey::parse(&row.text("idempotency_key")?)
             .map_err(|_| corrupt("submissions", "idempotency_key"))?,
-        procedure: ProcedureCode::parse(&row.text("procedure")?).map_err(|_| corrupt("submissions", "procedure"))?,
+        procedure: ProcedureCode::parse(&row.text("procedure")?)
+            .map_err(|_| corrupt("submissions", "procedure"))?,
         ward: WardCode::parse(&row.text("ward")?).map_err(|_| corrupt("submissions", "ward"))?,
-        dossier: serde_json::from_str(&row.text("dossier")?).map_err(|_| corrupt("submissions", "dossier"))?,
+        dossier: serde_json::from_str(&row.text("dossier")?)
+            .map_err(|_| corrupt("submissions", "dossier"))?,
         payload_digest: PayloadDigest::from_hex(&row.text("payload_digest")?)
             .ok_or_else(|| corrupt("submissions", "payload_digest"))?,
         level: u8::try_from(row.int("level")?)
@@ -281,7 +208,6 @@ pub(crate) fn decode_submission(row: &impl RowLike) -> Result<SubmissionRecord, 
 }
 
 /// The stored name of an assurance source.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn source_kind(name: &str) -> Option<SourceKind> {
     [
         SourceKind::IdTokenAcr,
@@ -294,18 +220,15 @@ fn source_kind(name: &str) -> Option<SourceKind> {
 }
 
 /// A dossier as stored: JSON text.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 /// The `outbox` columns, in order, for `SELECT`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const OUTBOX_COLUMNS: &str = "dossier_code, envelope, status, created_ns, \
      next_attempt_ns, attempts, last_error, delivered_ns";
 
 /// An outbox entry from its row.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_outbox(row: &impl RowLike) -> Result<OutboxEntry, StoreError> {
     Ok(OutboxEntry {
         dossier_code: DossierCode::parse(&row.text("dossier_code")?)
@@ -315,32 +238,27 @@ pub(crate) fn decode_outbox(row: &impl RowLike) -> Result<OutboxEntry, StoreErro
             .ok_or_else(|| corrupt("outbox", "status"))?,
         created_at: from_nanos(row.int("created_ns")?),
         next_attempt_at: from_nanos(row.int("next_attempt_ns")?),
-        attempts: u32::try_from(row.int("attempts")?)
-            .map_err(|_| corrupt("outbox", "attempts"))?,
+        attempts: u32::try_from(row.int("attempts")?).map_err(|_| corrupt("outbox", "attempts"))?,
         last_error: row.opt_text("last_error")?,
         delivered_at: row.opt_int("delivered_ns")?.map(from_nanos),
     })
 }
 
 /// A row count or limit as SQL wants it.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 /// A sequence number as stored.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn sql_seq(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// The `audit` columns, in order, for `SELECT`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const AUDIT_COLUMNS: &str = "seq, at_ns, subject, event, prev_hash, hash";
 
 /// An audit record from its row, exactly as stored (the chain is checked by
 /// [`verify_chain`](crate::audit::verify_chain), not here).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_audit(row: &impl RowLike) -> Result<AuditRecord, StoreError> {
     let event: AuditEvent =
         serde_json::from_str(&row.text("event")?).map_err(|_| corrupt("audit", "event"))?;
@@ -356,7 +274,6 @@ pub(crate) fn decode_audit(row: &impl RowLike) -> Result<AuditRecord, StoreError
 }
 
 /// Typed column access shared by the SQLite and PostgreSQL rows.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) trait RowLike {
     /// A `TEXT NOT NULL` column.
     fn text(&self, column: &str) -> Result<String, StoreError>;
@@ -368,7 +285,6 @@ pub(crate) trait RowLike {
     fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! row_like {
     ($row:ty) => {
         impl RowLike for $row {

@@ -295,7 +295,10 @@ impl SqliteStore {
         submission_by_key(&mut reader, subject, key).await
     }
 
-    async fn outbox_entry_now(&self, code: &DossierCode) -> Result<Option<OutboxEntry>, StoreError> {
+    async fn outbox_entry_now(
+        &self,
+        code: &DossierCode,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dossier_code = ?");
         sqlx::query(&sql)
             .bind(code.as_str())
@@ -374,9 +377,7 @@ fn mismatch(done: &Done) -> StoreError {
 
 /// Applies the missing `migrations` in one `BEGIN IMMEDIATE` transaction.
 async fn migrate(conn: &mut SqliteConnection, migrations: &[Migration]) -> Result<(), StoreError> {
-    control(conn, "BEGIN IMMEDIATE")
-        .await
-        .map_err(backend)?;
+    control(conn, "BEGIN IMMEDIATE").await.map_err(backend)?;
     let applied = apply_migrations(conn, migrations).await;
     let end = if applied.is_ok() {
         "COMMIT"
@@ -759,7 +760,9 @@ async fn commit_submission(
 ) -> Result<CommitOutcome, Failure> {
     let record = &commit.record;
     let conn = &mut writer.conn;
-    if let Some(existing) = submission_by_key(conn, &record.subject, &record.idempotency_key).await? {
+    if let Some(existing) =
+        submission_by_key(conn, &record.subject, &record.idempotency_key).await?
+    {
         return Ok(CommitOutcome::AlreadyExists(Box::new(existing)));
     }
     let outbox = &commit.outbox;
@@ -783,7 +786,12 @@ async fn commit_submission(
         .bind(nanos(outbox.next_attempt_at, "next attempt")?)
         .bind(i64::from(outbox.attempts))
         .bind(outbox.last_error.as_deref())
-        .bind(outbox.delivered_at.map(|at| nanos(at, "delivery")).transpose()?)
+        .bind(
+            outbox
+                .delivered_at
+                .map(|at| nanos(at, "delivery"))
+                .transpose()?,
+        )
         .bind(commit.delete_draft.as_ref().map(DraftId::as_str));
     let script = bind_audit(script, &audit)?;
     // A clash (a dossier code in use) may surface after the first insert: abort the batch.
@@ -809,9 +817,8 @@ async fn next_audit(writer: &mut Writer, entry: &AuditEntry) -> Result<AuditReco
                 .map_err(backend)?;
             match head {
                 Some(row) => {
-                    let corrupt = || {
-                        StoreError::Backend("the stored last audit record is invalid".into())
-                    };
+                    let corrupt =
+                        || StoreError::Backend("the stored last audit record is invalid".into());
                     let seq: i64 = row.try_get(0).map_err(backend)?;
                     let hash: String = row.try_get(1).map_err(backend)?;
                     let seq = u64::try_from(seq).map_err(|_| corrupt())?;
@@ -930,7 +937,10 @@ async fn seats_taken(conn: &mut SqliteConnection, slot: &SlotKey) -> Result<u32,
     Ok(u32::try_from(taken).unwrap_or(u32::MAX))
 }
 
-async fn book(conn: &mut SqliteConnection, request: &BookingRequest) -> Result<Booking, StoreError> {
+async fn book(
+    conn: &mut SqliteConnection,
+    request: &BookingRequest,
+) -> Result<Booking, StoreError> {
     // The three checks in one round trip: the id in use, the ticket's active booking, the seats.
     let checks = sqlx::query(
         "SELECT EXISTS (SELECT 1 FROM bookings WHERE id = ?1), \

@@ -45,7 +45,9 @@ impl Schemas {
 
     async fn store(&self) -> PgStore {
         let options = PgOptions::default().max_connections(8).schema(self.fresh());
-        PgStore::connect_with(&database_url(), options).await.unwrap()
+        PgStore::connect_with(&database_url(), options)
+            .await
+            .unwrap()
     }
 
     async fn drop_all(&self) {
@@ -84,7 +86,9 @@ async fn two_instances_race_for_the_last_seat() {
     let connect = || {
         PgStore::connect_with(
             &url,
-            PgOptions::default().max_connections(16).schema(schema.clone()),
+            PgOptions::default()
+                .max_connections(16)
+                .schema(schema.clone()),
         )
     };
     let (a, b) = tokio::join!(connect(), connect());
@@ -135,9 +139,11 @@ async fn two_instances_cannot_both_book_with_one_ticket() {
     let schemas = Schemas::default();
     let schema = schemas.fresh();
     let url = database_url();
-    let connect =
-        || PgStore::connect_with(&url, PgOptions::default().schema(schema.clone()));
-    let instances = [Arc::new(connect().await.unwrap()), Arc::new(connect().await.unwrap())];
+    let connect = || PgStore::connect_with(&url, PgOptions::default().schema(schema.clone()));
+    let instances = [
+        Arc::new(connect().await.unwrap()),
+        Arc::new(connect().await.unwrap()),
+    ];
     let ticket = ticket(&draft()).code;
     let mut handles = Vec::new();
     for i in 0..32 {
@@ -172,12 +178,16 @@ async fn reconnecting_keeps_everything() {
     let ticket = ticket(&draft);
     let request = booking_request(Some(ticket.code));
     let booking = {
-        let store = PgStore::connect_with(&database_url(), options.clone()).await.unwrap();
+        let store = PgStore::connect_with(&database_url(), options.clone())
+            .await
+            .unwrap();
         store.save_draft(&draft).await.unwrap();
         store.save_ticket(&ticket).await.unwrap();
         store.book(&request).await.unwrap()
     };
-    let store = PgStore::connect_with(&database_url(), options).await.unwrap();
+    let store = PgStore::connect_with(&database_url(), options)
+        .await
+        .unwrap();
     let read = (
         store.booking(&booking.id).await.unwrap(),
         store.draft(&draft.id, t0()).await.unwrap(),
@@ -207,9 +217,13 @@ async fn instances_starting_together_migrate_once() {
     let schema = schemas.fresh();
     let mut handles = Vec::new();
     for _ in 0..6 {
-        let options = PgOptions::default().max_connections(2).schema(schema.clone());
+        let options = PgOptions::default()
+            .max_connections(2)
+            .schema(schema.clone());
         handles.push(tokio::spawn(async move {
-            PgStore::connect_with(&database_url(), options).await.map(drop)
+            PgStore::connect_with(&database_url(), options)
+                .await
+                .map(drop)
         }));
     }
     for handle in handles {
@@ -227,7 +241,11 @@ async fn a_newer_schema_is_refused() {
     let schemas = Schemas::default();
     let schema = schemas.fresh();
     let options = PgOptions::default().schema(schema.clone());
-    drop(PgStore::connect_with(&database_url(), options.clone()).await.unwrap());
+    drop(
+        PgStore::connect_with(&database_url(), options.clone())
+            .await
+            .unwrap(),
+    );
     let newer = PgStore::SCHEMA_VERSION + 1;
     let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
     sqlx::query(&format!(
@@ -237,7 +255,9 @@ async fn a_newer_schema_is_refused() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let error = PgStore::connect_with(&database_url(), options).await.unwrap_err();
+    let error = PgStore::connect_with(&database_url(), options)
+        .await
+        .unwrap_err();
     schemas.drop_all().await;
     assert!(
         matches!(error, StoreError::SchemaTooNew { found, known } if found == newer && known == PgStore::SCHEMA_VERSION),
@@ -283,13 +303,22 @@ async fn open_dispatches_postgres_urls_and_passes_their_options() {
 #[ignore = "needs PostgreSQL: run through .ci/run"]
 async fn debug_output_hides_the_url() {
     let url = database_url();
-    let password = url::Url::parse(&url).unwrap().password().unwrap().to_owned();
+    let password = url::Url::parse(&url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned();
     let schemas = Schemas::default();
     let store = schemas.store().await;
     let debug = format!("{store:?}");
     schemas.drop_all().await;
     assert!(!debug.contains(&password), "{debug}");
-    assert!(debug.starts_with("PgStore { options: PgOptions { max_connections: 8, schema: Some(\"wg_test_"), "{debug}");
+    assert!(
+        debug.starts_with(
+            "PgStore { options: PgOptions { max_connections: 8, schema: Some(\"wg_test_"
+        ),
+        "{debug}"
+    );
 }
 
 #[tokio::test]

@@ -21,10 +21,14 @@ use crate::support::store::{TempDir, booking_request, draft, t0, ticket};
 fn fresh_stores(dir: &TempDir) -> impl Fn() -> Arc<dyn Store> + '_ {
     let next = AtomicUsize::new(0);
     move || {
-        let path = dir.file(&format!("conformance-{}.db", next.fetch_add(1, Ordering::Relaxed)));
+        let path = dir.file(&format!(
+            "conformance-{}.db",
+            next.fetch_add(1, Ordering::Relaxed)
+        ));
         tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current()
-                .block_on(async { Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> })
+            tokio::runtime::Handle::current().block_on(async {
+                Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store>
+            })
         })
     }
 }
@@ -32,14 +36,18 @@ fn fresh_stores(dir: &TempDir) -> impl Fn() -> Arc<dyn Store> + '_ {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_passes_the_conformance_suite() {
     let dir = TempDir::new("sqlite-conformance");
-    store::conformance::run_all(fresh_stores(&dir)).await.unwrap();
+    store::conformance::run_all(fresh_stores(&dir))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_race_for_the_last_seat_with_many_tasks() {
     let dir = TempDir::new("sqlite-race");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.file("race.db")).await.unwrap());
-    store::conformance::race_for_last_seat(store, 256).await.unwrap();
+    store::conformance::race_for_last_seat(store, 256)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,17 +61,25 @@ async fn reopening_the_file_keeps_everything() {
         let store = SqliteStore::open(&path).await.unwrap();
         let booking = store.book(&request).await.unwrap();
         let other = store.book(&booking_request(None)).await.unwrap();
-        let cancelled = store.cancel(&other.id, t0() + Duration::minutes(1)).await.unwrap();
+        let cancelled = store
+            .cancel(&other.id, t0() + Duration::minutes(1))
+            .await
+            .unwrap();
         store.save_draft(&draft).await.unwrap();
         store.save_ticket(&ticket).await.unwrap();
         (booking, cancelled)
     };
-    let store = SqliteStore::open(&format!("sqlite://{path}")).await.unwrap();
+    let store = SqliteStore::open(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
     assert_eq!(store.booking(&booking.id).await.unwrap(), Some(booking));
     assert_eq!(store.booking(&cancelled.id).await.unwrap(), Some(cancelled));
     assert_eq!(store.seats_taken(&request.slot).await.unwrap(), 1);
     assert_eq!(store.draft(&draft.id, t0()).await.unwrap(), Some(draft));
-    assert_eq!(store.ticket(&ticket.code, t0()).await.unwrap(), Some(ticket));
+    assert_eq!(
+        store.ticket(&ticket.code, t0()).await.unwrap(),
+        Some(ticket)
+    );
 }
 
 #[tokio::test]
@@ -76,7 +92,9 @@ async fn opening_creates_the_parent_directories() {
 }
 
 async fn migration_versions(path: &str) -> Vec<i64> {
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
     sqlx::query("SELECT version FROM wardgate_migrations ORDER BY version")
         .fetch_all(&mut conn)
         .await
@@ -91,10 +109,18 @@ async fn migrations_run_once() {
     let dir = TempDir::new("sqlite-migrations");
     let path = dir.file("wardgate.db");
     let draft = draft();
-    SqliteStore::open(&path).await.unwrap().save_draft(&draft).await.unwrap();
+    SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .save_draft(&draft)
+        .await
+        .unwrap();
     for _ in 0..3 {
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.draft(&draft.id, t0()).await.unwrap(), Some(draft.clone()));
+        assert_eq!(
+            store.draft(&draft.id, t0()).await.unwrap(),
+            Some(draft.clone())
+        );
     }
     let expected: Vec<i64> = (1..=SqliteStore::SCHEMA_VERSION).collect();
     assert_eq!(migration_versions(&path).await, expected);
@@ -106,7 +132,9 @@ async fn a_newer_schema_is_refused() {
     let path = dir.file("wardgate.db");
     drop(SqliteStore::open(&path).await.unwrap());
     let newer = SqliteStore::SCHEMA_VERSION + 1;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO wardgate_migrations (version) VALUES (?)")
         .bind(newer)
         .execute(&mut conn)
@@ -134,7 +162,9 @@ async fn the_file_is_in_wal_mode() {
     let dir = TempDir::new("sqlite-wal");
     let path = dir.file("wardgate.db");
     let _store = SqliteStore::open(&path).await.unwrap();
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
     let mode: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
@@ -166,7 +196,9 @@ async fn open_dispatches_on_the_url_scheme() {
     store.book(&request).await.unwrap();
     assert_eq!(store.seats_taken(&request.slot).await.unwrap(), 1);
 
-    let error = store::open("mysql://wardgate:secret@127.0.0.1/wardgate").await.unwrap_err();
+    let error = store::open("mysql://wardgate:secret@127.0.0.1/wardgate")
+        .await
+        .unwrap_err();
     assert!(matches!(&error, StoreError::UnsupportedScheme { scheme } if scheme == "mysql"));
     assert_eq!(
         error.to_string(),
@@ -269,13 +301,21 @@ async fn citizen_id_numbers_and_provider_subjects_stay_out_of_the_file() {
     let path = dir.file("wardgate.db");
     let store = SqliteStore::open(&path).await.unwrap();
     // The portal keeps only the keyed hash of an ID number in a dossier.
-    let id_hash = Pseudonymizer::new(&[9u8; 32]).unwrap().citizen_id(CITIZEN_ID).unwrap();
+    let id_hash = Pseudonymizer::new(&[9u8; 32])
+        .unwrap()
+        .citizen_id(CITIZEN_ID)
+        .unwrap();
     let dossier = serde_json::json!({"child_name": "Trần Minh Khang", "father_id_hash": id_hash});
-    let outcome = store.commit_submission(&commit(dossier, "pii-1")).await.unwrap();
+    let outcome = store
+        .commit_submission(&commit(dossier, "pii-1"))
+        .await
+        .unwrap();
     assert!(matches!(outcome, CommitOutcome::Created(_)));
     drop(store);
 
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
     let columns: Vec<String> = sqlx::query(
         "SELECT p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'",
     )
@@ -298,7 +338,10 @@ async fn citizen_id_numbers_and_provider_subjects_stay_out_of_the_file() {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let text = String::from_utf8_lossy(&bytes);
-    assert!(text.contains(&id_hash.to_hex()), "the scan must see the stored dossier");
+    assert!(
+        text.contains(&id_hash.to_hex()),
+        "the scan must see the stored dossier"
+    );
     assert!(!text.contains(CITIZEN_ID));
     assert!(!text.contains(PROVIDER_SUB));
 }
@@ -349,8 +392,14 @@ async fn acknowledged_writes_survive_a_killed_process() {
 
     let store = SqliteStore::open(&path).await.unwrap();
     for code in &acknowledged {
-        assert!(store.submission(code).await.unwrap().is_some(), "lost {code}");
-        assert!(store.outbox_entry(code).await.unwrap().is_some(), "lost outbox {code}");
+        assert!(
+            store.submission(code).await.unwrap().is_some(),
+            "lost {code}"
+        );
+        assert!(
+            store.outbox_entry(code).await.unwrap().is_some(),
+            "lost outbox {code}"
+        );
     }
     let audit = store.audit_range(1, 100_000).await.unwrap();
     assert!(audit.len() >= acknowledged.len());
