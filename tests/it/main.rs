@@ -9,7 +9,10 @@
 
 mod interop;
 mod oidc_flow;
+mod store_postgres;
+mod store_sqlite;
 mod support {
     pub(crate) mod devidp;
     pub(crate) mod oidc_provider;
+    pub(crate) mod store;
 }
