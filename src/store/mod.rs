@@ -10,8 +10,11 @@
 //! 4. Drafts and tickets are not returned after they expire.
 //! 5. `Debug` output never shows a draft's content (personal data).
 //!
-//! [`MemoryStore`] keeps everything in memory (tests, single-instance demos); durable SQLite and
-//! PostgreSQL stores implement the same trait and run the same [`conformance`] suite.
+//! [`MemoryStore`] keeps everything in memory (tests, single-instance demos); the durable
+//! `SqliteStore` (feature `sqlite`, the embedded default: one file, WAL, group commit) and
+//! `PgStore` (feature `postgres`, for several gateway instances sharing state) implement the same
+//! trait and run the same [`conformance`] suite. [`open`] picks one from a URL (`sqlite://…`,
+//! `postgres://…`).
 //!
 //! # Example
 //!
@@ -48,6 +51,13 @@
 //! ```
 
 mod memory;
+mod open;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 #[doc(hidden)]
 pub mod conformance;
@@ -71,6 +81,13 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
 pub use memory::MemoryStore;
+pub use open::open;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PgOptions, PgStore};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteStore;
 
 /// Where bookings, drafts and tickets live.
 ///
@@ -804,6 +821,38 @@ pub enum StoreError {
     /// The storage backend failed.
     #[error("the storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store URL or options are malformed.
+    #[error("invalid store configuration: {reason}")]
+    BadConfig {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The store URL names a scheme wardgate has no backend for.
+    #[error(
+        "unsupported store url scheme `{scheme}`: expected `sqlite://`, `postgres://` or `postgresql://`"
+    )]
+    UnsupportedScheme {
+        /// The scheme, lowercased.
+        scheme: String,
+    },
+    /// The backend the URL names was left out of this build.
+    #[error(
+        "the `{feature}` store backend is not compiled in: enable the crate feature `{feature}`"
+    )]
+    BackendNotCompiled {
+        /// The crate feature to enable.
+        feature: &'static str,
+    },
+    /// The database was migrated by a newer wardgate.
+    #[error(
+        "the database schema is at version {found}, newer than version {known} that this wardgate knows: upgrade wardgate"
+    )]
+    SchemaTooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
 }
 
 /// The UTC bounds `[start, end)` of local `day` in Vietnam.

@@ -10,7 +10,10 @@
 mod gateway;
 mod interop;
 mod oidc_flow;
+mod store_postgres;
+mod store_sqlite;
 mod support {
     pub(crate) mod devidp;
     pub(crate) mod oidc_provider;
+    pub(crate) mod store;
 }
