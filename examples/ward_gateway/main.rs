@@ -19,7 +19,7 @@ use wardgate::integrations::axum::data_dir::GatewayKeys;
 use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
 use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
 use wardgate::policy::Catalog;
-use wardgate::store::{MemoryStore, Store};
+use wardgate::store::Store;
 use wardgate::submission::Outbox;
 use wardgate::{Clock, SystemClock};
 
@@ -112,8 +112,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     };
     let relying_party = discover(&issuer, client, &clock, &random).await?;
 
+    // Keys first: this also creates the data directory that holds the default SQLite file.
     let keys = GatewayKeys::load_or_create(config.data_dir(), random.as_ref())?;
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = wardgate::store::open(config.database().url())
+        .await
+        .map_err(|e| format!("database (WARDGATE_DATABASE_URL): {e}"))?;
     let signing_key = Arc::new(keys.signing_key);
 
     // Dossiers wait in the outbox until the back office takes them; without a back office

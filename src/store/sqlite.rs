@@ -148,6 +148,7 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
+        create_private(&path)?;
 
         let mut writer = SqliteConnection::connect_with(&options)
             .await
@@ -1299,4 +1300,20 @@ impl Store for SqliteStore {
             }
         })
     }
+}
+
+/// Creates the database file readable by its owner only (it holds dossiers), before SQLite
+/// opens it; SQLite gives its WAL and shared-memory files the same permissions.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Backend(Box::new(e)))
 }

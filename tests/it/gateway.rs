@@ -29,8 +29,70 @@ const BIRTH: &str = "1.001193";
 
 pub(crate) struct TestGateway {
     pub(crate) router: Router,
-    _idp: DevIdpHandle,
+    _idp: Arc<DevIdpHandle>,
     _dir: tempdir::TempDir,
+}
+
+async fn simulator() -> DevIdpHandle {
+    let redirect = format!("{PUBLIC}/auth/callback");
+    DevIdp::start(DevIdpConfig::new().client(
+        devidp::DEFAULT_CLIENT_ID,
+        Some(devidp::DEFAULT_CLIENT_SECRET),
+        [redirect.as_str()],
+    ))
+    .await
+    .unwrap()
+}
+
+/// The gateway's router on `idp`, with its keys in `dir` and `store`: building it twice on the
+/// same directory and store is a restart.
+async fn router_on(
+    idp: &DevIdpHandle,
+    dir: &std::path::Path,
+    store: Arc<dyn wardgate::store::Store>,
+) -> Router {
+    let redirect = format!("{PUBLIC}/auth/callback");
+    let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
+        .client_secret(devidp::DEFAULT_CLIENT_SECRET)
+        .level_source(LevelSource::acr(
+            AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2]).unwrap(),
+        ))
+        .fetch_userinfo(true);
+    let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
+    let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
+    let rp = RelyingParty::discover(
+        idp.issuer().as_str(),
+        client,
+        ReqwestHttp::new().unwrap(),
+        Arc::clone(&clock),
+        Arc::clone(&random),
+    )
+    .await
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let catalog = Catalog::load(format!("{root}/samples/catalog.toml")).unwrap();
+    let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
+    let ward: WardCode = directory.wards()[0].code;
+    let keys = GatewayKeys::load_or_create(dir, random.as_ref()).unwrap();
+    let parts = GatewayParts::new(
+        rp,
+        catalog,
+        directory,
+        ward,
+        store,
+        keys.key_ring,
+        SessionConfig::default(),
+        Url::parse(PUBLIC).unwrap(),
+        Arc::new(keys.signing_key),
+        keys.pseudonym_key.to_vec(),
+        StaffConfig::new(
+            Vec::new(),
+            Some(("roles".into(), devidp::STAFF_ROLE.into())),
+        ),
+        clock,
+        random,
+    );
+    gateway_router(Gateway::new(parts).unwrap())
 }
 
 mod tempdir {
@@ -59,57 +121,11 @@ mod tempdir {
 
 impl TestGateway {
     pub(crate) async fn start() -> Self {
-        let redirect = format!("{PUBLIC}/auth/callback");
-        let idp = DevIdp::start(DevIdpConfig::new().client(
-            devidp::DEFAULT_CLIENT_ID,
-            Some(devidp::DEFAULT_CLIENT_SECRET),
-            [redirect.as_str()],
-        ))
-        .await
-        .unwrap();
-        let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
-            .client_secret(devidp::DEFAULT_CLIENT_SECRET)
-            .level_source(LevelSource::acr(
-                AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2]).unwrap(),
-            ))
-            .fetch_userinfo(true);
-        let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
-        let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
-        let rp = RelyingParty::discover(
-            idp.issuer().as_str(),
-            client,
-            ReqwestHttp::new().unwrap(),
-            Arc::clone(&clock),
-            Arc::clone(&random),
-        )
-        .await
-        .unwrap();
-        let root = env!("CARGO_MANIFEST_DIR");
-        let catalog = Catalog::load(format!("{root}/samples/catalog.toml")).unwrap();
-        let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
-        let ward: WardCode = directory.wards()[0].code;
+        let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("gateway");
-        let keys = GatewayKeys::load_or_create(&dir.0, random.as_ref()).unwrap();
-        let parts = GatewayParts::new(
-            rp,
-            catalog,
-            directory,
-            ward,
-            Arc::new(MemoryStore::new()),
-            keys.key_ring,
-            SessionConfig::default(),
-            Url::parse(PUBLIC).unwrap(),
-            Arc::new(keys.signing_key),
-            keys.pseudonym_key.to_vec(),
-            StaffConfig::new(
-                Vec::new(),
-                Some(("roles".into(), devidp::STAFF_ROLE.into())),
-            ),
-            clock,
-            random,
-        );
+        let router = router_on(&idp, &dir.0, Arc::new(MemoryStore::new())).await;
         Self {
-            router: gateway_router(Gateway::new(parts).unwrap()),
+            router,
             _idp: idp,
             _dir: dir,
         }
@@ -883,4 +899,51 @@ async fn a_saved_draft_prefills_the_form_and_reaches_the_counter_with_the_ticket
         lookup.contains(&wardgate::integrations::axum::html::escape(&value)),
         "the draft's answer is shown to the officer"
     );
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_dossier_after_a_restart() {
+    let idp = Arc::new(simulator().await);
+    let dir = tempdir::TempDir::new("restart");
+    let db = format!("sqlite://{}", dir.0.join("wardgate.db").display());
+    let first = TestGateway {
+        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
+        _idp: Arc::clone(&idp),
+        _dir: tempdir::TempDir::new("unused-1"),
+    };
+    let (_, session) = first.sign_in("level2").await;
+    let session = session.unwrap();
+    let dossier = example_dossier(&first, BIRTH).await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let created = first
+        .send(submission(
+            &path,
+            Some(&session),
+            Some("restart-key"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let code = body_json(created).await["dossier_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(first);
+
+    // A new gateway process on the same data directory and database.
+    let second = TestGateway {
+        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
+        _idp: Arc::clone(&idp),
+        _dir: tempdir::TempDir::new("unused-2"),
+    };
+    let replay = second
+        .send(submission(
+            &path,
+            Some(&session),
+            Some("restart-key"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(replay.status(), StatusCode::OK);
+    assert_eq!(body_json(replay).await["dossier_code"], code.as_str());
 }
