@@ -53,10 +53,15 @@
 //! | [`policy`] | the procedure catalog and [`policy::decide`] |
 //! | [`fallback`] | the ward directory, referrals, slot booking, resumable signed tickets |
 //! | [`session`] | sealed cookies (AES-256-GCM key ring), sessions with timeouts, the login-flow cookie |
-//! | [`store`] | one storage trait for bookings, drafts and tickets |
+//! | [`submission`] | re-check at submission time, idempotency, signed receipts, the hand-off envelope and its outbox |
+//! | [`store`] | one storage trait for bookings, drafts, tickets, submissions, outbox and audit; memory, SQLite and PostgreSQL |
+//! | [`audit`] | the hash-chained audit log of decisions, logins, submissions, referrals and bookings |
+//! | [`stats`] | per ward and procedure: dossiers, online share, referrals by reason, bookings kept |
+//! | [`pseudonym`] | keyed hashes for subjects and citizen ID numbers |
 //! | [`keys`] | Ed25519 signing keys, compact JWS and the published JWKS |
 //! | [`i18n`] | Vietnamese first, English second, for every resident-facing string |
 //! | `devidp` | a local OpenID Provider simulator with personas (feature `devidp`) |
+//! | [`integrations::axum`] | the whole ward portal as an axum router (feature `axum`) |
 //! | [`manual`] | the assurance-mapping rationale and the threat model |
 //!
 //! ## Security model
@@ -77,6 +82,8 @@
 //! | --- | --- | --- | --- |
 //! | `axum` | the axum integration behind the example ward gateway | yes | adds HTTP handlers; cookies and `Authorization` are marked sensitive in traces |
 //! | `devidp` | the provider simulator | yes | issues level-2 logins to anyone who clicks: never point a production portal at it; disable with `default-features = false` |
+//! | `sqlite` | the SQLite store (WAL, `synchronous = FULL`, bundled SQLite) | yes | the database file holds dossiers: it is created readable by its owner only |
+//! | `postgres` | the PostgreSQL store, for several gateway instances | yes | connection URLs never appear in `Debug` output or logs |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod assurance;

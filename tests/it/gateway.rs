@@ -947,3 +947,108 @@ async fn the_same_idempotency_key_returns_the_same_dossier_after_a_restart() {
     assert_eq!(replay.status(), StatusCode::OK);
     assert_eq!(body_json(replay).await["dossier_code"], code.as_str());
 }
+
+/// Everything the test subscriber writes.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn personal_data_never_reaches_logs_metrics_or_the_database() {
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let idp = Arc::new(simulator().await);
+    let dir = tempdir::TempDir::new("personal-data");
+    let db = format!("sqlite://{}", dir.0.join("wardgate.db").display());
+    let gw = TestGateway {
+        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
+        _idp: Arc::clone(&idp),
+        _dir: tempdir::TempDir::new("unused"),
+    };
+    // Every flow: online filing, level 1, cancel, provider error, no e-ID, staff.
+    let (_, session) = gw.sign_in("level2").await;
+    let dossier = example_dossier(&gw, BIRTH).await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let filed = gw
+        .send(submission(
+            &path,
+            session.as_deref(),
+            Some("pd-1"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(filed.status(), StatusCode::CREATED);
+    for persona in ["level1", "cancel", "error", "no_eid"] {
+        let (callback, _) = gw.sign_in(persona).await;
+        gw.get(location(&callback), None).await;
+    }
+    let officer = staff_login(&gw, "officer").await;
+    assert_eq!(officer.status(), StatusCode::SEE_OTHER);
+    let metrics = body_text(gw.get("/metrics", None).await).await;
+    drop(gw);
+
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&dir.0).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let logs = logs.0.lock().unwrap().clone();
+    assert!(
+        contains(&logs, "login verified"),
+        "the subscriber captured the gateway's logs"
+    );
+    assert!(stored.len() > 10_000, "the database was written");
+    for persona in devidp::Persona::defaults() {
+        if let devidp::PersonaOutcome::Authenticates { identity, .. } = &persona.outcome {
+            for secret in [&identity.citizen_pid, &identity.full_name, &identity.sub] {
+                assert!(
+                    !contains(&logs, secret),
+                    "{} of {} in the logs",
+                    if secret == &identity.sub {
+                        "sub"
+                    } else {
+                        "identity data"
+                    },
+                    persona.id
+                );
+                assert!(
+                    !contains(&stored, secret),
+                    "identity data of {} in the database",
+                    persona.id
+                );
+                assert!(
+                    !metrics.contains(secret.as_str()),
+                    "identity data of {} in the metrics",
+                    persona.id
+                );
+            }
+        }
+    }
+}
