@@ -110,7 +110,8 @@ export async function level2FilesOnline(flow, gateway) {
   const submitted = page.waitForResponse(
     (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/procedures/${BIRTH}/submit`,
   );
-  await form.locator('button[type="submit"]').click();
+  // The form has two submit buttons: file (the form's own action) and save as draft (formaction).
+  await form.locator('button[type="submit"]:not([formaction])').click();
   const response = await submitted;
   await page.waitForLoadState('load');
   assert.ok(response.status() < 400, `the submission answered ${response.status()}`);
