@@ -152,3 +152,39 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
         .and_then(|()| file.sync_all())
         .map_err(|e| DataDirError::new(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemRandom;
+
+    #[test]
+    fn the_dossier_key_is_created_once_private_and_checked() {
+        let dir = std::env::temp_dir().join(format!(
+            "wardgate-datadir-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let random = SystemRandom::new();
+        let first = GatewayKeys::load_or_create(&dir, &random).unwrap();
+        assert_eq!(first.dossier_key.len(), 32);
+        assert!(format!("{first:?}").contains("dossier_key: \"[redacted]\""));
+        let path = dir.join(DOSSIER_KEY_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = GatewayKeys::load_or_create(&dir, &random).unwrap();
+        assert_eq!(*again.dossier_key, *first.dossier_key);
+
+        fs::write(&path, [1u8; 31]).unwrap();
+        let error = GatewayKeys::load_or_create(&dir, &random).unwrap_err();
+        assert!(error.to_string().contains(DOSSIER_KEY_FILE), "{error}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
