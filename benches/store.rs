@@ -41,7 +41,9 @@ use wardgate::store::{
     BookingId, BookingRequest, OutboxEntry, SlotKey, SqliteStore, Store, StoreError,
     SubmissionCommit, SubmissionRecord,
 };
-use wardgate::submission::{DossierCode, IdempotencyKey, SubmissionRequest, Submitter};
+use wardgate::submission::{
+    DossierCode, DossierSealer, IdempotencyKey, SubmissionRequest, Submitter,
+};
 
 const CONCURRENT: u64 = 64;
 
@@ -170,9 +172,11 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
     let fixture = Arc::new(Fixture::new());
     let random = Arc::new(SystemRandom::new());
     let (key, _pkcs8) = SigningKey::generate(random.as_ref()).unwrap();
+    let sealer = Arc::new(DossierSealer::from_bytes(&[3u8; 32], random.clone()).unwrap());
     let submitter = Arc::new(Submitter::new(
         Arc::clone(&store),
         Arc::new(key),
+        sealer,
         Arc::new(wardgate::SystemClock),
         random,
     ));

@@ -28,7 +28,7 @@ use wardgate::keys::SigningKey;
 use wardgate::policy::{Catalog, Procedure};
 use wardgate::pseudonym::Pseudonymizer;
 use wardgate::store::{MemoryStore, Store};
-use wardgate::submission::{IdempotencyKey, SubmissionRequest, Submitter};
+use wardgate::submission::{DossierSealer, IdempotencyKey, SubmissionRequest, Submitter};
 
 /// Unique idempotency keys across runs on one store.
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
@@ -49,9 +49,11 @@ pub async fn submit_many(store: Arc<dyn Store>, n: u64, concurrency: u64) -> Dur
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().unwrap();
     let random = Arc::new(SystemRandom::new());
     let key = Arc::new(SigningKey::generate(random.as_ref()).unwrap().0);
+    let sealer = Arc::new(DossierSealer::from_bytes(&[3u8; 32], random.clone()).unwrap());
     let submitter = Arc::new(Submitter::new(
         store,
         key,
+        sealer,
         Arc::new(FixedClock::new(now)),
         random,
     ));

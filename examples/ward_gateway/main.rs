@@ -20,7 +20,7 @@ use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
 use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
 use wardgate::policy::Catalog;
 use wardgate::store::Store;
-use wardgate::submission::Outbox;
+use wardgate::submission::{DossierSealer, Outbox};
 use wardgate::{Clock, SystemClock};
 
 #[tokio::main]
@@ -118,6 +118,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .await
         .map_err(|e| format!("database (WARDGATE_DATABASE_URL): {e}"))?;
     let signing_key = Arc::new(keys.signing_key);
+    let sealer = Arc::new(DossierSealer::from_bytes(
+        &keys.dossier_key,
+        Arc::clone(&random),
+    )?);
 
     // Dossiers wait in the outbox until the back office takes them; without a back office
     // configured they stay there, safe.
@@ -128,6 +132,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
                 Arc::clone(&store),
                 http,
                 url.clone(),
+                sealer,
                 Arc::clone(&clock),
                 Arc::clone(&random),
             );
@@ -152,6 +157,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         config.public_url().clone(),
         signing_key,
         keys.pseudonym_key.to_vec(),
+        keys.dossier_key.to_vec(),
         staff,
         Arc::clone(&clock),
         Arc::clone(&random),

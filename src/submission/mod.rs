@@ -20,7 +20,11 @@
 //! 6. The back office gets a signed envelope ([`Handoff`]) with the pseudonymous subject, the
 //!    verified assurance, the digest and the dossier, forwarded by the [`Outbox`] with retries;
 //!    a back office that is down never blocks or fails a submission.
-//! 7. The dossier is never logged: `Debug` of requests, records and envelopes redacts it, and
+//! 7. The dossier is encrypted at rest: the stored submission keeps it sealed
+//!    ([`DossierSealer::seal_dossier`]) and the outbox keeps the envelope sealed
+//!    ([`DossierSealer::seal_handoff`]), each bound to the dossier code and its purpose; the
+//!    receipt's digest is computed on the clear dossier before sealing.
+//! 8. The dossier is never logged: `Debug` of requests, records and envelopes redacts it, and
 //!    audit records carry only codes and pseudonyms.
 //!
 //! # Example
@@ -35,7 +39,9 @@
 //! use wardgate::policy::Catalog;
 //! use wardgate::pseudonym::Pseudonymizer;
 //! use wardgate::store::{MemoryStore, Store};
-//! use wardgate::submission::{IdempotencyKey, ReceiptVerifier, SubmissionRequest, Submitter};
+//! use wardgate::submission::{
+//!     DossierKey, DossierSealer, IdempotencyKey, ReceiptVerifier, SubmissionRequest, Submitter,
+//! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! let catalog = Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml"))?;
@@ -45,8 +51,10 @@
 //! let (key, _pkcs8) = SigningKey::generate(random.as_ref())?;
 //! let key = Arc::new(key);
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! let sealer = Arc::new(DossierSealer::new(DossierKey::generate(random.as_ref())?,
+//!     random.clone())?);
 //! let submitter = Submitter::new(Arc::clone(&store), Arc::clone(&key),
-//!     Arc::new(FixedClock::new(now)), random);
+//!     Arc::clone(&sealer), Arc::new(FixedClock::new(now)), random);
 //!
 //! let issuer = "https://sso.example.vn";
 //! let subject = Pseudonymizer::new(&[7u8; 32])?.subject(issuer, "provider-sub");
@@ -69,6 +77,12 @@
 //! let verified = ReceiptVerifier::from_jwks(&key.jwks())?.verify(submitted.receipt.jws())?;
 //! assert_eq!(verified, submitted.receipt);
 //!
+//! // The stored dossier is sealed; staff tooling opens it with the sealer.
+//! let code = submitted.receipt.dossier_code;
+//! let stored = store.submission(&code).await?.ok_or("not stored")?;
+//! assert_ne!(stored.dossier, birth.example());
+//! assert_eq!(sealer.open_dossier(code, &stored.dossier)?, birth.example());
+//!
 //! // A retry with the same key returns the same receipt.
 //! let again = submitter.submit(request).await?;
 //! assert!(again.replayed);
@@ -80,6 +94,7 @@
 
 mod outbox;
 mod receipt;
+mod sealing;
 mod types;
 
 #[cfg(test)]
@@ -106,6 +121,7 @@ pub use receipt::{
     HANDOFF_JWS_TYPE, Handoff, HandoffAssurance, MAX_HANDOFF_LEN, RECEIPT_JWS_TYPE,
     RECEIPT_VERSION, Receipt, ReceiptError, ReceiptVerifier,
 };
+pub use sealing::{DOSSIER_KEY_LEN, DossierKey, DossierSealer, SealError, SealKeyError};
 pub use types::{
     CodeError, DossierCode, IdempotencyKey, IdempotencyKeyError, MAX_IDEMPOTENCY_KEY_LEN,
     PayloadDigest, canonical_json,
@@ -120,6 +136,7 @@ const CODE_ATTEMPTS: usize = 4;
 pub struct Submitter {
     store: Arc<dyn Store>,
     key: Arc<SigningKey>,
+    sealer: Arc<DossierSealer>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 }
@@ -197,6 +214,9 @@ pub enum SubmitError {
     /// The random generator failed.
     #[error("the random generator failed while making a dossier code")]
     Random,
+    /// Sealing the dossier or the envelope for storage failed; nothing was stored.
+    #[error("the dossier could not be sealed for storage: {0}")]
+    Seal(#[source] SealError),
     /// Signing the receipt or the envelope failed.
     #[error("signing the receipt failed: {0}")]
     Sign(#[source] KeyError),
@@ -222,24 +242,29 @@ impl SubmitError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict { .. } => StatusCode::CONFLICT,
             Self::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Random | Self::Sign(_) | Self::StoredReceipt(_) | Self::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Random
+            | Self::Seal(_)
+            | Self::Sign(_)
+            | Self::StoredReceipt(_)
+            | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 impl Submitter {
-    /// A submitter writing to `store`, signing with `signing_key`.
+    /// A submitter writing to `store`, signing with `signing_key` and sealing the stored
+    /// dossier and envelope with `sealer`.
     pub fn new(
         store: Arc<dyn Store>,
         signing_key: Arc<SigningKey>,
+        sealer: Arc<DossierSealer>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
     ) -> Self {
         Self {
             store,
             key: signing_key,
+            sealer,
             clock,
             random,
         }
@@ -284,18 +309,29 @@ impl Submitter {
                 .map_err(|_| SubmitError::Random)?;
             let receipt = self.sign_receipt(&request, code, now, grant.level, &digest)?;
             let envelope = self.sign_envelope(&request, code, now, grant.level, &digest)?;
-            let record = SubmissionRecord::new(
+            let sealed_envelope = self
+                .sealer
+                .seal_handoff(code, &envelope)
+                .map_err(SubmitError::Seal)?;
+            let sealed_dossier = self
+                .sealer
+                .seal_dossier(code, &request.dossier)
+                .map_err(SubmitError::Seal)?;
+            let mut record = SubmissionRecord::new(
                 code,
                 request.subject.clone(),
                 request.idempotency_key.clone(),
                 request.procedure.code(),
                 request.ward,
-                request.dossier.clone(),
+                sealed_dossier,
                 grant.level,
                 request.assurance.source(),
                 now,
                 receipt.jws().to_owned(),
             );
+            // The record's digest must be that of the clear dossier (what the receipt and the
+            // replay check use), not of the sealed value it was built from.
+            record.payload_digest = digest;
             let audit = AuditEntry::new(
                 now,
                 Some(request.subject.clone()),
@@ -308,7 +344,7 @@ impl Submitter {
             );
             let commit = SubmissionCommit::new(
                 record,
-                OutboxEntry::pending(code, envelope, now),
+                OutboxEntry::pending(code, sealed_envelope, now),
                 audit,
                 request.draft.clone(),
             );
@@ -393,6 +429,9 @@ impl Submitter {
 }
 
 /// The stored receipt when the request repeats the stored submission, else a conflict.
+///
+/// Compares the digest of the clear dossier (kept in clear beside the sealed dossier), never
+/// the stored dossier itself, which is sealed under a fresh nonce.
 fn replay(
     existing: &SubmissionRecord,
     request: &SubmissionRequest<'_>,

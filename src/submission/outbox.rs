@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use url::Url;
 
+use super::DossierSealer;
 use crate::clock::{Clock, Random};
 use crate::oidc::{HttpClient, HttpError};
 use crate::store::{OutboxEntry, Store, StoreError};
@@ -51,7 +52,9 @@ pub struct DeliveryReport {
 
 /// Forwards pending hand-off envelopes from the store to the back office.
 ///
-/// Each envelope is POSTed as `{"envelope": "<compact JWS>"}` with the header
+/// Envelopes are stored sealed ([`DossierSealer::seal_handoff`]); each is opened just before it
+/// is sent, and one that does not open (tampered, moved, or sealed under another key) is parked
+/// at once with a reason that carries no content. Each envelope is POSTed as `{"envelope": "<compact JWS>"}` with the header
 /// `Idempotency-Key: <dossier code>`. A 2xx marks it delivered; 408, 429, 5xx and transport
 /// errors reschedule it with [`backoff`]; any other status parks it (no endless retries of a
 /// request the back office will never accept). Entries are claimed under a lease, so several
@@ -61,6 +64,7 @@ pub struct Outbox {
     store: Arc<dyn Store>,
     http: Arc<dyn HttpClient>,
     endpoint: Url,
+    sealer: Arc<DossierSealer>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     batch: usize,
@@ -80,11 +84,14 @@ impl fmt::Debug for Outbox {
 
 impl Outbox {
     /// A worker sending to the back office at `endpoint` through `http` (use
-    /// [`ReqwestHttp`](crate::oidc::ReqwestHttp): timeouts, no redirects, size limits).
+    /// [`ReqwestHttp`](crate::oidc::ReqwestHttp): timeouts, no redirects, size limits), opening
+    /// the sealed envelopes with `sealer` (the one the [`Submitter`](super::Submitter) seals
+    /// with).
     pub fn new(
         store: Arc<dyn Store>,
         http: Arc<dyn HttpClient>,
         endpoint: Url,
+        sealer: Arc<DossierSealer>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
     ) -> Self {
@@ -92,6 +99,7 @@ impl Outbox {
             store,
             http,
             endpoint,
+            sealer,
             clock,
             random,
             batch: DEFAULT_BATCH,
@@ -139,7 +147,18 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let code = entry.dossier_code;
         let attempts = entry.attempts.saturating_add(1);
-        let outcome = match self.request(entry) {
+        let envelope = match self.sealer.open_handoff(code, &entry.envelope) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::error!(dossier_code = %code, %error, "stored envelope cannot be opened; parked");
+                self.store
+                    .park(&code, attempts, "the sealed envelope could not be opened")
+                    .await?;
+                report.parked += 1;
+                return Ok(());
+            }
+        };
+        let outcome = match self.request(entry, &envelope) {
             Some(request) => self.http.execute(request).await,
             None => {
                 self.store
@@ -186,8 +205,8 @@ impl Outbox {
         Ok(())
     }
 
-    fn request(&self, entry: &OutboxEntry) -> Option<http::Request<Vec<u8>>> {
-        let body = serde_json::to_vec(&serde_json::json!({ "envelope": entry.envelope })).ok()?;
+    fn request(&self, entry: &OutboxEntry, envelope: &str) -> Option<http::Request<Vec<u8>>> {
+        let body = serde_json::to_vec(&serde_json::json!({ "envelope": envelope })).ok()?;
         http::Request::builder()
             .method(http::Method::POST)
             .uri(self.endpoint.as_str())

@@ -85,6 +85,7 @@ struct Fixture {
     key: Arc<SigningKey>,
     clock: Arc<FixedClock>,
     random: Arc<TestRandom>,
+    sealer: Arc<DossierSealer>,
     submitter: Submitter,
 }
 
@@ -93,9 +94,13 @@ fn fixture() -> Fixture {
     let random = Arc::new(TestRandom::new(11));
     let key = Arc::new(SigningKey::generate(random.as_ref()).unwrap().0);
     let clock = Arc::new(FixedClock::new(t0()));
+    let sealer = Arc::new(
+        DossierSealer::from_bytes(&[5u8; 32], Arc::clone(&random) as Arc<dyn Random>).unwrap(),
+    );
     let submitter = Submitter::new(
         Arc::clone(&store),
         Arc::clone(&key),
+        Arc::clone(&sealer),
         Arc::clone(&clock) as Arc<dyn Clock>,
         Arc::clone(&random) as Arc<dyn Random>,
     );
@@ -104,6 +109,7 @@ fn fixture() -> Fixture {
         key,
         clock,
         random,
+        sealer,
         submitter,
     }
 }
@@ -190,7 +196,10 @@ async fn submit_commits_everything_before_returning_a_verifiable_receipt() {
 
     // Durable: record, outbox entry, audit record; the draft is gone.
     let record = f.store.submission(&code).await.unwrap().unwrap();
-    assert_eq!(record.dossier, birth().example());
+    assert_eq!(
+        f.sealer.open_dossier(code, &record.dossier).unwrap(),
+        birth().example()
+    );
     assert_eq!(record.subject, subject);
     assert_eq!(record.receipt, receipt.jws());
     let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
@@ -212,7 +221,8 @@ async fn submit_commits_everything_before_returning_a_verifiable_receipt() {
     assert!(f.store.draft(&draft.id, t0()).await.unwrap().is_none());
 
     // The hand-off envelope: pseudonym, assurance, digest and dossier, verifiable.
-    let handoff = Handoff::verify(&entry.envelope, &[f.key.verifying_key()]).unwrap();
+    let envelope = f.sealer.open_handoff(code, &entry.envelope).unwrap();
+    let handoff = Handoff::verify(&envelope, &[f.key.verifying_key()]).unwrap();
     assert_eq!(handoff.dossier_code, code);
     assert_eq!(handoff.subject, subject);
     assert_eq!(handoff.payload, birth().example());
@@ -233,7 +243,7 @@ async fn submit_commits_everything_before_returning_a_verifiable_receipt() {
     assert!(matches!(
         ReceiptVerifier::from_jwks(&f.key.jwks())
             .unwrap()
-            .verify(&entry.envelope),
+            .verify(&envelope),
         Err(ReceiptError::Jws(JwsError::WrongType))
     ));
 }
@@ -710,6 +720,7 @@ fn outbox(f: &Fixture, office: &BackOffice) -> Outbox {
         Arc::clone(&f.store),
         office.client(),
         "https://backoffice.example/dossiers".parse().unwrap(),
+        Arc::clone(&f.sealer),
         Arc::clone(&f.clock) as Arc<dyn Clock>,
         Arc::clone(&f.random) as Arc<dyn Random>,
     )
@@ -797,7 +808,11 @@ async fn back_office_down_keeps_entries_and_delivers_once_when_back() {
     let seen = office.seen();
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|(key, _)| key == code.as_str()));
-    assert_eq!(seen[2].1, json!({ "envelope": entry.envelope }));
+    // The back office gets the clear envelope, opened from the sealed outbox entry.
+    let envelope = f.sealer.open_handoff(code, &entry.envelope).unwrap();
+    assert_eq!(seen[2].1, json!({ "envelope": envelope }));
+    let handoff = Handoff::verify(&envelope, &[f.key.verifying_key()]).unwrap();
+    assert_eq!(handoff.payload, birth().example());
 }
 
 #[tokio::test]
@@ -912,4 +927,247 @@ async fn the_background_loop_delivers_and_stops_gracefully() {
         OutboxStatus::Pending
     );
     assert_eq!(office.seen().len(), 1);
+}
+
+// ---- sealing at rest ----
+
+/// The example dossier's citizen ID numbers and names.
+fn personal_values() -> Vec<String> {
+    let example = birth().example();
+    birth()
+        .fields()
+        .iter()
+        .filter(|field| {
+            field.kind == policy::FieldKind::CitizenId
+                || field.name.contains("name")
+                || field.name.contains("ho_ten")
+        })
+        .filter_map(|field| example[field.name.as_str()].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `text`, and every base64url segment of it decoded, so that content merely encoded (as in a
+/// JWS payload) counts as clear.
+fn clear_views(text: &str) -> Vec<Vec<u8>> {
+    let mut views = vec![text.as_bytes().to_vec()];
+    for part in text.split(['.', '"', ':', '{', '}', ' ']) {
+        if let Ok(bytes) = URL_SAFE_NO_PAD.decode(part) {
+            views.push(bytes);
+        }
+    }
+    views
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn the_stored_dossier_and_envelope_hold_no_personal_data_in_clear() {
+    let f = fixture();
+    let assurance = level2(t0());
+    let subject = subject();
+    let submitted = f
+        .submitter
+        .submit(request(&assurance, &subject, "seal-1"))
+        .await
+        .unwrap();
+    let code = submitted.receipt.dossier_code;
+    let record = f.store.submission(&code).await.unwrap().unwrap();
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+
+    let personal = personal_values();
+    assert!(personal.len() >= 2, "{personal:?}");
+    // The test would see the data if it were there: in the clear dossier, and in the clear
+    // envelope (base64url inside the JWS).
+    let clear_envelope = f.sealer.open_handoff(code, &entry.envelope).unwrap();
+    for value in &personal {
+        assert!(holds(
+            &serde_json::to_vec(&birth().example()).unwrap(),
+            value
+        ));
+        assert!(clear_views(&clear_envelope).iter().any(|v| holds(v, value)));
+    }
+    let record_json = serde_json::to_string(&record).unwrap();
+    for value in &personal {
+        for view in clear_views(&record_json)
+            .iter()
+            .chain(clear_views(&entry.envelope).iter())
+        {
+            assert!(!holds(view, value), "personal data stored in clear");
+        }
+    }
+    // The sealed forms.
+    let token = record.dossier["sealed"].as_str().unwrap();
+    assert!(token.starts_with("v1."), "{token}");
+    assert_eq!(record.dossier.as_object().unwrap().len(), 1);
+    let envelope: serde_json::Value = serde_json::from_str(&entry.envelope).unwrap();
+    assert!(envelope["sealed"].as_str().unwrap().starts_with("v1."));
+    assert!(Handoff::verify(&entry.envelope, &[f.key.verifying_key()]).is_err());
+
+    // Staff tooling reads it back; the digest is the clear dossier's, as on the receipt.
+    assert_eq!(
+        f.sealer.open_dossier(code, &record.dossier).unwrap(),
+        birth().example()
+    );
+    assert_eq!(record.payload_digest, PayloadDigest::of(&birth().example()));
+    assert_eq!(record.payload_digest, submitted.receipt.payload_digest);
+
+    // A replay still returns the same receipt, and a changed dossier is still a conflict.
+    let again = f
+        .submitter
+        .submit(request(&assurance, &subject, "seal-1"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.receipt.jws(), submitted.receipt.jws());
+    let mut changed = request(&assurance, &subject, "seal-1");
+    changed.dossier["child_name"] = json!("Nguyễn Văn An");
+    assert!(matches!(
+        f.submitter.submit(changed).await,
+        Err(SubmitError::IdempotencyConflict { dossier_code }) if dossier_code == code
+    ));
+}
+
+#[test]
+fn sealed_values_open_only_for_their_dossier_purpose_and_key() {
+    let random: Arc<dyn Random> = Arc::new(TestRandom::new(3));
+    let sealer = DossierSealer::from_bytes(&[5u8; 32], Arc::clone(&random)).unwrap();
+    let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
+    let other = DossierCode::parse("30316-20260302-7K4M9R").unwrap();
+    let dossier = birth().example();
+
+    let sealed = sealer.seal_dossier(code, &dossier).unwrap();
+    assert_eq!(sealer.open_dossier(code, &sealed).unwrap(), dossier);
+    // Fresh nonce each time.
+    assert_ne!(sealer.seal_dossier(code, &dossier).unwrap(), sealed);
+
+    // Moved to another dossier.
+    assert!(matches!(
+        sealer.open_dossier(other, &sealed),
+        Err(SealError::Open)
+    ));
+    // Another purpose, both ways.
+    let as_handoff = serde_json::to_string(&sealed).unwrap();
+    assert!(matches!(
+        sealer.open_handoff(code, &as_handoff),
+        Err(SealError::Open)
+    ));
+    let handoff = sealer.seal_handoff(code, "a.b.c").unwrap();
+    assert_eq!(sealer.open_handoff(code, &handoff).unwrap(), "a.b.c");
+    assert!(matches!(
+        sealer.open_handoff(other, &handoff),
+        Err(SealError::Open)
+    ));
+    let handoff_value: serde_json::Value = serde_json::from_str(&handoff).unwrap();
+    assert!(matches!(
+        sealer.open_dossier(code, &handoff_value),
+        Err(SealError::Open)
+    ));
+    // Tampered: every byte of the token matters.
+    let token = sealed["sealed"].as_str().unwrap().to_owned();
+    let mut bytes = URL_SAFE_NO_PAD.decode(&token[3..]).unwrap();
+    for i in [0, 12, bytes.len() / 2, bytes.len() - 1] {
+        bytes[i] ^= 1;
+        let tampered = json!({ "sealed": format!("v1.{}", URL_SAFE_NO_PAD.encode(&bytes)) });
+        assert!(
+            matches!(sealer.open_dossier(code, &tampered), Err(SealError::Open)),
+            "byte {i}"
+        );
+        bytes[i] ^= 1;
+    }
+    // Another key.
+    let stranger = DossierSealer::from_bytes(&[6u8; 32], Arc::clone(&random)).unwrap();
+    assert!(matches!(
+        stranger.open_dossier(code, &sealed),
+        Err(SealError::Open)
+    ));
+    // Not a sealed value at all.
+    for value in [
+        dossier,
+        json!({ "sealed": token.replacen("v1.", "v2.", 1) }),
+        json!({ "sealed": "v1.AAAA" }),
+        json!({ "sealed": "v1.***" }),
+        json!({ "sealed": token, "extra": 1 }),
+        json!("v1.AAAA"),
+    ] {
+        assert!(matches!(
+            sealer.open_dossier(code, &value),
+            Err(SealError::Malformed)
+        ));
+    }
+    assert!(matches!(
+        sealer.open_handoff(code, "a.b.c"),
+        Err(SealError::Malformed)
+    ));
+}
+
+#[test]
+fn dossier_keys_are_exactly_32_bytes_and_never_shown() {
+    for len in [0, 16, 31, 33, 64] {
+        assert!(matches!(
+            DossierKey::from_bytes(&vec![1u8; len]),
+            Err(SealKeyError::WrongLength { expected: 32, found }) if found == len
+        ));
+    }
+    let random: Arc<dyn Random> = Arc::new(TestRandom::new(5));
+    assert!(DossierSealer::from_bytes(&[1u8; 31], Arc::clone(&random)).is_err());
+    let key = DossierKey::generate(random.as_ref()).unwrap();
+    assert_eq!(format!("{key:?}"), "DossierKey([redacted])");
+    let sealer = DossierSealer::new(key, random).unwrap();
+    assert!(format!("{sealer:?}").contains("[redacted]"));
+    assert_eq!(
+        SubmitError::Seal(SealError::Open).http_status(),
+        http::StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+#[tokio::test]
+async fn an_envelope_that_does_not_open_is_parked_not_sent() {
+    let f = fixture();
+    // Sealed under another key (a lost or rotated key): it can never be opened here.
+    let foreign = Submitter::new(
+        Arc::clone(&f.store),
+        Arc::clone(&f.key),
+        Arc::new(
+            DossierSealer::from_bytes(&[8u8; 32], Arc::clone(&f.random) as Arc<dyn Random>)
+                .unwrap(),
+        ),
+        Arc::clone(&f.clock) as Arc<dyn Clock>,
+        Arc::clone(&f.random) as Arc<dyn Random>,
+    );
+    let assurance = level2(f.clock.now());
+    let subject = subject();
+    let code = foreign
+        .submit(request(&assurance, &subject, "foreign"))
+        .await
+        .unwrap()
+        .receipt
+        .dossier_code;
+    let office = BackOffice::answering(&[Answer::Status(202)]);
+    let report = outbox(&f, &office).run_once(f.clock.now()).await.unwrap();
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 0,
+            retried: 0,
+            parked: 1
+        }
+    );
+    assert!(office.seen().is_empty());
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    assert_eq!(entry.status, OutboxStatus::Parked);
+    assert_eq!(entry.attempts, 1);
+    assert_eq!(
+        entry.last_error.as_deref(),
+        Some("the sealed envelope could not be opened")
+    );
+    // Parked for good: never retried.
+    let report = outbox(&f, &office)
+        .run_once(f.clock.now() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(report, DeliveryReport::default());
 }

@@ -18,7 +18,7 @@ use wardgate::integrations::axum::config::StaffConfig;
 use wardgate::integrations::axum::data_dir::GatewayKeys;
 use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
 use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
-use wardgate::policy::Catalog;
+use wardgate::policy::{Catalog, FieldKind};
 use wardgate::session::SessionConfig;
 use wardgate::store::MemoryStore;
 
@@ -85,6 +85,7 @@ async fn router_on(
         Url::parse(PUBLIC).unwrap(),
         Arc::new(keys.signing_key),
         keys.pseudonym_key.to_vec(),
+        keys.dossier_key.to_vec(),
         StaffConfig::new(
             Vec::new(),
             Some(("roles".into(), devidp::STAFF_ROLE.into())),
@@ -967,6 +968,83 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+#[tokio::test]
+async fn the_filed_dossier_is_sealed_in_the_database() {
+    let idp = Arc::new(simulator().await);
+    let dir = tempdir::TempDir::new("sealed-dossier");
+    let db = format!("sqlite://{}", dir.0.join("wardgate.db").display());
+    let gw = TestGateway {
+        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
+        _idp: Arc::clone(&idp),
+        _dir: tempdir::TempDir::new("unused"),
+    };
+    let (_, session) = gw.sign_in("level2").await;
+    let dossier = example_dossier(&gw, BIRTH).await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let filed = gw
+        .send(submission(
+            &path,
+            session.as_deref(),
+            Some("sealed-1"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(filed.status(), StatusCode::CREATED);
+    // A replay after the dossier was sealed still gets the same receipt.
+    let again = gw
+        .send(submission(
+            &path,
+            session.as_deref(),
+            Some("sealed-1"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    drop(gw);
+
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&dir.0).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(stored.len() > 10_000, "the database was written");
+    assert!(
+        contains(&stored, "\"sealed\""),
+        "the sealed dossier is in the database"
+    );
+    // The filed dossier's own personal data (citizen ID numbers, names) is sealed at rest.
+    let personal = dossier_personal_values(BIRTH);
+    assert!(
+        personal.len() >= 2,
+        "the example has names and citizen IDs: {}",
+        personal.len()
+    );
+    for value in &personal {
+        assert!(
+            !contains(&stored, value),
+            "a personal field of the filed dossier is in clear in the database"
+        );
+    }
+}
+
+/// The example dossier's values of citizen-ID fields and of fields holding names.
+fn dossier_personal_values(code: &str) -> Vec<String> {
+    let catalog =
+        Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml")).unwrap();
+    let procedure = catalog.procedure(code).unwrap();
+    let example = procedure.example();
+    procedure
+        .fields()
+        .iter()
+        .filter(|field| {
+            field.kind == FieldKind::CitizenId
+                || field.name.contains("name")
+                || field.name.contains("ho_ten")
+        })
+        .filter_map(|field| example[field.name.as_str()].as_str().map(str::to_owned))
+        .filter(|value| !value.is_empty())
+        .collect()
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -16,6 +16,8 @@ pub const SESSION_KEYS_FILE: &str = "session.keyring";
 pub const SIGNING_KEY_FILE: &str = "signing.pk8";
 /// File holding the key of the keyed hash that pseudonymises subjects.
 pub const PSEUDONYM_KEY_FILE: &str = "pseudonym.key";
+/// File holding the key that seals dossiers at rest (32 bytes).
+pub const DOSSIER_KEY_FILE: &str = "dossier.key";
 
 /// The gateway's long-lived keys.
 pub struct GatewayKeys {
@@ -25,6 +27,8 @@ pub struct GatewayKeys {
     pub signing_key: SigningKey,
     /// Keys the subject pseudonyms (32 bytes).
     pub pseudonym_key: Zeroizing<Vec<u8>>,
+    /// Seals dossiers at rest (32 bytes).
+    pub dossier_key: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GatewayKeys {
@@ -33,6 +37,7 @@ impl std::fmt::Debug for GatewayKeys {
             .field("key_ring", &self.key_ring)
             .field("signing_key", &self.signing_key)
             .field("pseudonym_key", &"[redacted]")
+            .field("dossier_key", &"[redacted]")
             .finish()
     }
 }
@@ -103,10 +108,24 @@ impl GatewayKeys {
                 bytes
             }
         };
+        let dossier_path = dir.join(DOSSIER_KEY_FILE);
+        let dossier_key = match read(&dossier_path)? {
+            Some(bytes) if bytes.len() == 32 => bytes,
+            Some(_) => return Err(DataDirError::new(&dossier_path, "not 32 bytes long")),
+            None => {
+                let mut bytes = Zeroizing::new(vec![0u8; 32]);
+                random
+                    .fill(&mut bytes)
+                    .map_err(|e| DataDirError::new(&dossier_path, e))?;
+                write_private(&dossier_path, &bytes)?;
+                bytes
+            }
+        };
         Ok(Self {
             key_ring,
             signing_key,
             pseudonym_key,
+            dossier_key,
         })
     }
 }
@@ -132,4 +151,40 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| DataDirError::new(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemRandom;
+
+    #[test]
+    fn the_dossier_key_is_created_once_private_and_checked() {
+        let dir = std::env::temp_dir().join(format!(
+            "wardgate-datadir-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let random = SystemRandom::new();
+        let first = GatewayKeys::load_or_create(&dir, &random).unwrap();
+        assert_eq!(first.dossier_key.len(), 32);
+        assert!(format!("{first:?}").contains("dossier_key: \"[redacted]\""));
+        let path = dir.join(DOSSIER_KEY_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = GatewayKeys::load_or_create(&dir, &random).unwrap();
+        assert_eq!(*again.dossier_key, *first.dossier_key);
+
+        fs::write(&path, [1u8; 31]).unwrap();
+        let error = GatewayKeys::load_or_create(&dir, &random).unwrap_err();
+        assert!(error.to_string().contains(DOSSIER_KEY_FILE), "{error}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

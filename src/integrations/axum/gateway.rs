@@ -18,7 +18,7 @@ use crate::session::{
     CookieSettings, KeyRing, Session, SessionConfig, UsedFlowValues, find_cookie,
 };
 use crate::store::Store;
-use crate::submission::Submitter;
+use crate::submission::{DossierSealer, Submitter};
 
 /// What a gateway is built from. Every field is required; build the values at start-up.
 #[non_exhaustive]
@@ -43,6 +43,9 @@ pub struct GatewayParts {
     pub signing_key: Arc<SigningKey>,
     /// The key of the keyed hash that pseudonymises subjects (32 bytes).
     pub pseudonym_key: Vec<u8>,
+    /// The key sealing dossiers at rest (32 bytes); the [`Outbox`](crate::submission::Outbox)
+    /// needs a [`DossierSealer`] with the same key.
+    pub dossier_key: Vec<u8>,
     /// Who the staff are.
     pub staff: StaffConfig,
     /// Metrics.
@@ -80,6 +83,7 @@ impl GatewayParts {
         public_url: Url,
         signing_key: Arc<SigningKey>,
         pseudonym_key: Vec<u8>,
+        dossier_key: Vec<u8>,
         staff: StaffConfig,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
@@ -95,6 +99,7 @@ impl GatewayParts {
             public_url,
             signing_key,
             pseudonym_key,
+            dossier_key,
             staff,
             metrics: Arc::new(Metrics::new()),
             clock,
@@ -149,6 +154,9 @@ pub enum GatewayError {
     /// The pseudonym key is not 32 bytes.
     #[error("the pseudonym key must be 32 bytes")]
     PseudonymKey,
+    /// The dossier key is not 32 bytes.
+    #[error("the dossier key must be 32 bytes")]
+    DossierKey,
 }
 
 impl Gateway {
@@ -157,7 +165,7 @@ impl Gateway {
     /// # Errors
     ///
     /// [`GatewayError`] when the public URL cannot carry cookies, the default ward is unknown, or
-    /// the pseudonym key is shorter than 32 bytes.
+    /// the pseudonym key is shorter than 32 bytes, or the dossier key is not 32 bytes.
     pub fn new(parts: GatewayParts) -> Result<Arc<Self>, GatewayError> {
         let cookies = CookieSettings::for_public_url(&parts.public_url)?;
         let home_ward = parts
@@ -167,11 +175,14 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownWard(parts.default_ward.as_str().to_owned()))?;
         let pseudonyms =
             Pseudonymizer::new(&parts.pseudonym_key).map_err(|_| GatewayError::PseudonymKey)?;
+        let sealer = DossierSealer::from_bytes(&parts.dossier_key, Arc::clone(&parts.random))
+            .map_err(|_| GatewayError::DossierKey)?;
         Ok(Arc::new(Self {
             tickets: TicketIssuer::new(Arc::clone(&parts.signing_key)),
             submitter: Submitter::new(
                 Arc::clone(&parts.store),
                 Arc::clone(&parts.signing_key),
+                Arc::new(sealer),
                 Arc::clone(&parts.clock),
                 Arc::clone(&parts.random),
             ),
