@@ -1047,6 +1047,24 @@ fn dossier_personal_values(code: &str) -> Vec<String> {
         .collect()
 }
 
+/// The test binary's global log subscriber, installed on first use: every event of every test
+/// from then on lands in one buffer. (A thread-scoped subscriber misses events when other tests
+/// run at the same time, as callsite interest is cached process-wide.)
+fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in the test binary");
+        logs
+    })
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -1055,13 +1073,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn personal_data_never_reaches_logs_metrics_or_the_database() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = captured_logs();
 
     let idp = Arc::new(simulator().await);
     let dir = tempdir::TempDir::new("personal-data");
