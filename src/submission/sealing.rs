@@ -41,6 +41,8 @@ enum Purpose {
     Dossier,
     /// The hand-off envelope in the outbox.
     Handoff,
+    /// A resident's saved draft.
+    Draft,
 }
 
 impl Purpose {
@@ -48,6 +50,7 @@ impl Purpose {
         match self {
             Self::Dossier => b"dossier",
             Self::Handoff => b"handoff",
+            Self::Draft => b"draft",
         }
     }
 }
@@ -190,7 +193,7 @@ impl DossierSealer {
         dossier: &serde_json::Value,
     ) -> Result<serde_json::Value, SealError> {
         let plaintext = Zeroizing::new(serde_json::to_vec(dossier).map_err(|_| SealError::Encode)?);
-        let token = self.seal(Purpose::Dossier, code, &plaintext)?;
+        let token = self.seal(Purpose::Dossier, code.as_str(), &plaintext)?;
         Ok(serde_json::json!({ FIELD: token }))
     }
 
@@ -212,7 +215,7 @@ impl DossierSealer {
             .and_then(|object| object.get(FIELD))
             .and_then(serde_json::Value::as_str)
             .ok_or(SealError::Malformed)?;
-        let plaintext = self.open(Purpose::Dossier, code, token)?;
+        let plaintext = self.open(Purpose::Dossier, code.as_str(), token)?;
         serde_json::from_slice(&plaintext).map_err(|_| SealError::Malformed)
     }
 
@@ -223,7 +226,7 @@ impl DossierSealer {
     ///
     /// [`SealError::Encode`] or [`SealError::Random`].
     pub fn seal_handoff(&self, code: DossierCode, envelope: &str) -> Result<String, SealError> {
-        let token = self.seal(Purpose::Handoff, code, envelope.as_bytes())?;
+        let token = self.seal(Purpose::Handoff, code.as_str(), envelope.as_bytes())?;
         serde_json::to_string(&serde_json::json!({ FIELD: token })).map_err(|_| SealError::Encode)
     }
 
@@ -244,16 +247,46 @@ impl DossierSealer {
             .and_then(|object| object.get(FIELD))
             .and_then(serde_json::Value::as_str)
             .ok_or(SealError::Malformed)?;
-        let plaintext = self.open(Purpose::Handoff, code, token)?;
+        let plaintext = self.open(Purpose::Handoff, code.as_str(), token)?;
         String::from_utf8(plaintext.to_vec()).map_err(|_| SealError::Malformed)
     }
 
-    fn seal(
+    /// Seals a resident's draft (keyed to its draft id), in the same `{"sealed": "v1.…"}` form.
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::Encode`] or [`SealError::Random`].
+    pub fn seal_draft(
         &self,
-        purpose: Purpose,
-        code: DossierCode,
-        plaintext: &[u8],
-    ) -> Result<String, SealError> {
+        draft_id: &str,
+        data: &serde_json::Value,
+    ) -> Result<serde_json::Value, SealError> {
+        let plaintext = Zeroizing::new(serde_json::to_vec(data).map_err(|_| SealError::Encode)?);
+        let token = self.seal(Purpose::Draft, draft_id, &plaintext)?;
+        Ok(serde_json::json!({ FIELD: token }))
+    }
+
+    /// Opens a draft sealed by [`seal_draft`](Self::seal_draft) for `draft_id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_dossier`](Self::open_dossier).
+    pub fn open_draft(
+        &self,
+        draft_id: &str,
+        sealed: &serde_json::Value,
+    ) -> Result<serde_json::Value, SealError> {
+        let token = sealed
+            .as_object()
+            .filter(|object| object.len() == 1)
+            .and_then(|object| object.get(FIELD))
+            .and_then(serde_json::Value::as_str)
+            .ok_or(SealError::Malformed)?;
+        let plaintext = self.open(Purpose::Draft, draft_id, token)?;
+        serde_json::from_slice(&plaintext).map_err(|_| SealError::Malformed)
+    }
+
+    fn seal(&self, purpose: Purpose, binding: &str, plaintext: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(SealError::Random)?;
         let mut buffer = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
@@ -263,7 +296,7 @@ impl DossierSealer {
             .key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(purpose, code)),
+                Aad::from(aad(purpose, binding)),
                 &mut buffer[NONCE_LEN..],
             )
             .map_err(|_| SealError::Encode)?;
@@ -278,7 +311,7 @@ impl DossierSealer {
     fn open(
         &self,
         purpose: Purpose,
-        code: DossierCode,
+        binding: &str,
         token: &str,
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         if token.len() > MAX_SEALED_LEN {
@@ -299,7 +332,7 @@ impl DossierSealer {
             .key
             .open_in_place(
                 nonce,
-                Aad::from(aad(purpose, code)),
+                Aad::from(aad(purpose, binding)),
                 &mut bytes[NONCE_LEN..],
             )
             .map_err(|_| SealError::Open)?
@@ -310,9 +343,9 @@ impl DossierSealer {
     }
 }
 
-/// `label || 0x00 || purpose || 0x00 || dossier code`.
-fn aad(purpose: Purpose, code: DossierCode) -> Vec<u8> {
-    let code = code.as_str().as_bytes();
+/// `label || 0x00 || purpose || 0x00 || binding` (the dossier code, or the draft id).
+fn aad(purpose: Purpose, binding: &str) -> Vec<u8> {
+    let code = binding.as_bytes();
     let purpose = purpose.as_bytes();
     let mut aad = Vec::with_capacity(AAD_LABEL.len() + 2 + purpose.len() + code.len());
     aad.extend_from_slice(AAD_LABEL);

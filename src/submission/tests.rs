@@ -1171,3 +1171,36 @@ async fn an_envelope_that_does_not_open_is_parked_not_sent() {
         .unwrap();
     assert_eq!(report, DeliveryReport::default());
 }
+
+#[test]
+fn drafts_are_sealed_to_their_id_and_purpose() {
+    let random: Arc<dyn Random> = Arc::new(TestRandom::new(9));
+    let sealer = DossierSealer::from_bytes(&[6u8; 32], Arc::clone(&random)).unwrap();
+    let answers = birth().example();
+    let sealed = sealer.seal_draft("draft-a", &answers).unwrap();
+    let text = sealed.to_string();
+    for value in answers
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(serde_json::Value::as_str)
+    {
+        if value.len() >= 4 {
+            assert!(
+                !text.contains(value),
+                "`{value}` in clear in the sealed draft"
+            );
+        }
+    }
+    assert_eq!(sealer.open_draft("draft-a", &sealed).unwrap(), answers);
+    assert!(matches!(
+        sealer.open_draft("draft-b", &sealed),
+        Err(SealError::Open)
+    ));
+    // A sealed draft is not a dossier, whatever its code.
+    let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
+    assert!(matches!(
+        sealer.open_dossier(code, &sealed),
+        Err(SealError::Open)
+    ));
+}

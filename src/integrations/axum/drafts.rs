@@ -36,7 +36,12 @@ impl Gateway {
         self.cookies.cookie_name("wardgate-draft")
     }
 
-    /// The draft this browser saved for `procedure`, if it is still kept.
+    /// The answers of a stored (sealed) draft, for the form or the counter.
+    pub(crate) fn draft_answers(&self, draft: &Draft) -> Option<serde_json::Value> {
+        self.sealer.open_draft(draft.id.as_str(), &draft.data).ok()
+    }
+
+    /// The draft this browser saved for `procedure`, if it is still kept (its data sealed).
     pub(crate) async fn held_draft(
         &self,
         headers: &HeaderMap,
@@ -111,10 +116,9 @@ pub(crate) async fn save_draft(
             .into_response();
     }
     let now = gw.clock.now();
-    let data = dossier_from_form(procedure, &form);
+    let answers = dossier_from_form(procedure, &form);
     let draft = match gw.held_draft(&headers, procedure).await {
         Some(mut draft) => {
-            draft.data = data;
             draft.saved_at = now;
             draft.keep_until(now + DRAFT_TTL)
         }
@@ -122,7 +126,7 @@ pub(crate) async fn save_draft(
             let Ok(draft) = Draft::new(
                 procedure.code(),
                 Some(gw.default_ward),
-                data,
+                serde_json::Value::Null,
                 now,
                 DRAFT_TTL,
                 gw.random.as_ref(),
@@ -131,6 +135,14 @@ pub(crate) async fn save_draft(
             };
             draft
         }
+    };
+    // Drafts hold the same personal data as dossiers: sealed at rest, bound to the draft id.
+    let Ok(sealed) = gw.sealer.seal_draft(draft.id.as_str(), &answers) else {
+        return internal_error(lang);
+    };
+    let draft = Draft {
+        data: sealed,
+        ..draft
     };
     if gw.store.save_draft(&draft).await.is_err() {
         return internal_error(lang);

@@ -125,6 +125,8 @@ pub struct Gateway {
     pub(crate) tickets: TicketIssuer,
     pub(crate) submitter: Submitter,
     pseudonyms: Pseudonymizer,
+    /// Seals drafts at rest with the dossier key (they hold the same personal data).
+    pub(crate) sealer: Arc<DossierSealer>,
     pub(crate) staff: StaffConfig,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -175,18 +177,21 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownWard(parts.default_ward.as_str().to_owned()))?;
         let pseudonyms =
             Pseudonymizer::new(&parts.pseudonym_key).map_err(|_| GatewayError::PseudonymKey)?;
-        let sealer = DossierSealer::from_bytes(&parts.dossier_key, Arc::clone(&parts.random))
-            .map_err(|_| GatewayError::DossierKey)?;
+        let sealer = Arc::new(
+            DossierSealer::from_bytes(&parts.dossier_key, Arc::clone(&parts.random))
+                .map_err(|_| GatewayError::DossierKey)?,
+        );
         Ok(Arc::new(Self {
             tickets: TicketIssuer::new(Arc::clone(&parts.signing_key)),
             submitter: Submitter::new(
                 Arc::clone(&parts.store),
                 Arc::clone(&parts.signing_key),
-                Arc::new(sealer),
+                Arc::clone(&sealer),
                 Arc::clone(&parts.clock),
                 Arc::clone(&parts.random),
             ),
             pseudonyms,
+            sealer,
             home_ward,
             rp: parts.relying_party,
             catalog: parts.catalog,

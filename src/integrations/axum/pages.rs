@@ -27,7 +27,7 @@ use crate::fallback::{
 use crate::i18n::{Lang, LocalText};
 use crate::policy::{Decision, FieldKind, Procedure};
 use crate::session::Session;
-use crate::store::{BookingId, Draft};
+use crate::store::BookingId;
 
 /// Routes of this module beyond the home and procedure pages.
 pub(crate) fn routes() -> Router<Arc<Gateway>> {
@@ -196,7 +196,7 @@ pub(crate) async fn procedure(
                 grant.expires_at,
                 session.as_ref(),
                 &key,
-                draft.as_ref(),
+                draft.as_ref().and_then(|d| gw.draft_answers(d)).as_ref(),
             ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
@@ -297,10 +297,10 @@ fn online_section(
     expires_at: DateTime<Utc>,
     session: Option<&Session>,
     idempotency_key: &str,
-    draft: Option<&Draft>,
+    draft: Option<&serde_json::Value>,
 ) -> Markup {
     let saved = |name: &str| -> Option<String> {
-        let value = draft?.data.get(name)?;
+        let value = draft?.get(name)?;
         Some(
             value
                 .as_str()

@@ -430,7 +430,8 @@ fn draft_markup(gw: &Gateway, lang: Lang, draft: &crate::store::Draft) -> Markup
         .procedure(draft.procedure.as_str())
         .map(crate::policy::Procedure::fields)
         .unwrap_or_default();
-    if let Some(answers) = draft.data.as_object() {
+    let answers = gw.draft_answers(draft).unwrap_or_default();
+    if let Some(answers) = answers.as_object() {
         for (name, value) in answers {
             let label = fields
                 .iter()
