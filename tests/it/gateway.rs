@@ -132,6 +132,17 @@ impl TestGateway {
         }
     }
 
+    /// A gateway on `idp` whose keys and SQLite database live in `dir` (which the caller keeps,
+    /// so a second gateway on the same `dir` is a restart).
+    pub(crate) async fn on_sqlite(idp: &Arc<DevIdpHandle>, dir: &std::path::Path) -> Self {
+        let db = format!("sqlite://{}", dir.join("wardgate.db").display());
+        Self {
+            router: router_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await,
+            _idp: Arc::clone(idp),
+            _dir: tempdir::TempDir::new("unused"),
+        }
+    }
+
     pub(crate) async fn send(&self, request: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(request).await.unwrap()
     }
@@ -906,12 +917,7 @@ async fn a_saved_draft_prefills_the_form_and_reaches_the_counter_with_the_ticket
 async fn the_same_idempotency_key_returns_the_same_dossier_after_a_restart() {
     let idp = Arc::new(simulator().await);
     let dir = tempdir::TempDir::new("restart");
-    let db = format!("sqlite://{}", dir.0.join("wardgate.db").display());
-    let first = TestGateway {
-        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
-        _idp: Arc::clone(&idp),
-        _dir: tempdir::TempDir::new("unused-1"),
-    };
+    let first = TestGateway::on_sqlite(&idp, &dir.0).await;
     let (_, session) = first.sign_in("level2").await;
     let session = session.unwrap();
     let dossier = example_dossier(&first, BIRTH).await;
@@ -932,11 +938,7 @@ async fn the_same_idempotency_key_returns_the_same_dossier_after_a_restart() {
     drop(first);
 
     // A new gateway process on the same data directory and database.
-    let second = TestGateway {
-        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
-        _idp: Arc::clone(&idp),
-        _dir: tempdir::TempDir::new("unused-2"),
-    };
+    let second = TestGateway::on_sqlite(&idp, &dir.0).await;
     let replay = second
         .send(submission(
             &path,
@@ -974,12 +976,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
 async fn the_filed_dossier_is_sealed_in_the_database() {
     let idp = Arc::new(simulator().await);
     let dir = tempdir::TempDir::new("sealed-dossier");
-    let db = format!("sqlite://{}", dir.0.join("wardgate.db").display());
-    let gw = TestGateway {
-        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
-        _idp: Arc::clone(&idp),
-        _dir: tempdir::TempDir::new("unused"),
-    };
+    let gw = TestGateway::on_sqlite(&idp, &dir.0).await;
     let (_, session) = gw.sign_in("level2").await;
     let dossier = example_dossier(&gw, BIRTH).await;
     let path = format!("/api/procedures/{BIRTH}/submissions");
@@ -1111,12 +1108,7 @@ async fn personal_data_never_reaches_logs_metrics_or_the_database() {
 
     let idp = Arc::new(simulator().await);
     let dir = tempdir::TempDir::new("personal-data");
-    let db = format!("sqlite://{}", dir.0.join("wardgate.db").display());
-    let gw = TestGateway {
-        router: router_on(&idp, &dir.0, wardgate::store::open(&db).await.unwrap()).await,
-        _idp: Arc::clone(&idp),
-        _dir: tempdir::TempDir::new("unused"),
-    };
+    let gw = TestGateway::on_sqlite(&idp, &dir.0).await;
     // Every flow: online filing, level 1, cancel, provider error, no e-ID, staff.
     let (_, session) = gw.sign_in("level2").await;
     let dossier = example_dossier(&gw, BIRTH).await;
