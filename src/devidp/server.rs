@@ -250,6 +250,10 @@ impl Shared {
     /// The `acr` level a persona with an account of `account` reaches for `request`, or `None`
     /// when an essential requirement cannot be met.
     fn choose_level(&self, account: Level, request: &AcrRequest) -> Option<Level> {
+        // A Keycloak realm without step-up configuration ignores what is asked of acr.
+        if self.profile == ProviderProfile::KeycloakBroker {
+            return Some(account);
+        }
         // OIDC Core 3.1.2.1 `acr_values` and 5.5.1.1: values in order of preference; the first
         // one this account can reach wins. A level-1 account never reaches level 2.
         let reachable = request
