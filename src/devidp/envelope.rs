@@ -219,3 +219,112 @@ fn decrypt(key: &[u8], aad: &str, sealed: Vec<u8>) -> Option<Zeroizing<Vec<u8>>>
     ciphertext.truncate(plain_len);
     Some(Zeroizing::new(ciphertext))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemRandom;
+
+    fn keys() -> (WrappingKey, TestEnvelopeDecryptor) {
+        let key = WrappingKey::generate(&SystemRandom::new()).unwrap();
+        (key.clone(), TestEnvelopeDecryptor::new(key))
+    }
+
+    #[test]
+    fn sealed_bodies_open_only_as_the_part_they_were_sealed_for() {
+        let (key, decryptor) = keys();
+        let random = SystemRandom::new();
+        let body = br#"{"citizenPid":"000187004821","accountLevel":2}"#;
+        let sealed = key
+            .seal_body(&random, EnvelopePart::Userinfo, body)
+            .unwrap();
+        assert_eq!(
+            decryptor.open(EnvelopePart::Userinfo, &sealed).unwrap(),
+            body
+        );
+        assert!(matches!(
+            decryptor.open(EnvelopePart::TokenResponse, &sealed),
+            Err(EnvelopeError::Decryption {
+                part: EnvelopePart::TokenResponse
+            })
+        ));
+        // Another simulator's key does not open it.
+        let (_, other) = keys();
+        assert!(matches!(
+            other.open(EnvelopePart::Userinfo, &sealed),
+            Err(EnvelopeError::Decryption { .. })
+        ));
+    }
+
+    #[test]
+    fn tampered_or_malformed_envelopes_are_refused() {
+        let (key, decryptor) = keys();
+        let sealed = key
+            .seal_body(&SystemRandom::new(), EnvelopePart::TokenResponse, b"{}")
+            .unwrap();
+        let mut envelope: serde_json::Value = serde_json::from_slice(&sealed).unwrap();
+        let mut data = STANDARD.decode(envelope["data"].as_str().unwrap()).unwrap();
+        if let Some(last) = data.last_mut() {
+            *last ^= 1;
+        }
+        envelope["data"] = STANDARD.encode(data).into();
+        let tampered = serde_json::to_vec(&envelope).unwrap();
+        assert!(matches!(
+            decryptor.open(EnvelopePart::TokenResponse, &tampered),
+            Err(EnvelopeError::Decryption { .. })
+        ));
+        for body in [
+            &br#"{"data":"***","key":"AAAA"}"#[..],
+            br#"{"data":"AAAA"}"#,
+            br#"{"data":"AAAA","key":"AAAA","extra":1}"#,
+            b"[]",
+        ] {
+            let err = decryptor
+                .open(EnvelopePart::TokenResponse, body)
+                .unwrap_err();
+            assert!(
+                matches!(err, EnvelopeError::Malformed { .. }),
+                "{}: {err:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Valid base64 that is too short to hold a nonce.
+        assert!(matches!(
+            decryptor.open(
+                EnvelopePart::TokenResponse,
+                br#"{"data":"AAAA","key":"AAAA"}"#
+            ),
+            Err(EnvelopeError::Decryption { .. })
+        ));
+    }
+
+    #[test]
+    fn encrypted_codes_round_trip_and_refuse_a_wrong_key() {
+        let (key, decryptor) = keys();
+        let random = SystemRandom::new();
+        let (sealed, encrypt_key) = key.seal_code(&random, "+code/with=").unwrap();
+        assert_eq!(
+            decryptor.decrypt_code(&sealed, &encrypt_key).unwrap(),
+            "+code/with="
+        );
+        let (_, other_key) = key.seal_code(&random, "other").unwrap();
+        assert!(matches!(
+            decryptor.decrypt_code(&sealed, &other_key),
+            Err(EnvelopeError::CodeDecryption)
+        ));
+        assert!(matches!(
+            decryptor.decrypt_code("not base64!", &encrypt_key),
+            Err(EnvelopeError::CodeDecryption)
+        ));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let (key, decryptor) = keys();
+        assert_eq!(format!("{key:?}"), "WrappingKey([redacted])");
+        assert_eq!(
+            format!("{decryptor:?}"),
+            r#"TestEnvelopeDecryptor { key: "[redacted]" }"#
+        );
+    }
+}
