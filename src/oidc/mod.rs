@@ -17,6 +17,14 @@
 //! 6. Claims from userinfo are used only when their `sub` equals the ID token's.
 //! 7. A level-1 login is a success with level 1, not an error: what it allows is the policy's
 //!    decision.
+//! 8. A [`ProviderProfile`] adapts these rules to a real provider by configuration only, and
+//!    only where that provider leaves no choice: a profile without ID token
+//!    ([`IdTokenExpectation::Absent`], VNeID direct) takes the identity and level from userinfo,
+//!    records that no signed ID token backed them
+//!    ([`Assurance::has_signed_id_token`](crate::assurance::Assurance::has_signed_id_token)),
+//!    and still requires PKCE, `state` and the exact redirect URI; an ID token that does arrive
+//!    is verified in full. Encrypted responses are opened only by an operator-supplied
+//!    [`EnvelopeDecryptor`], never guessed. See [`manual::profiles`](crate::manual::profiles).
 //!
 //! # Example
 //!
