@@ -61,6 +61,7 @@ mod callback;
 mod discovery;
 mod envelope;
 mod id_token;
+mod identity;
 mod jwk;
 mod profile;
 mod transport;
@@ -83,6 +84,7 @@ pub use envelope::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};
 pub use id_token::{
     Expectations, IdTokenError, IdTokenVerifier, MAX_ID_TOKEN_BYTES, VerifiedIdToken,
 };
+pub use identity::ResidentIdentity;
 pub use jwk::{Jwks, JwksError};
 pub use profile::{
     IdTokenExpectation, KEYCLOAK_LEVEL_CLAIM, NPSP_ACR_LEVEL_1, NPSP_ACR_LEVEL_2, NPSP_LEVEL_CLAIM,
@@ -495,6 +497,19 @@ impl VerifiedLogin {
     /// The profile of the provider that signed the resident in.
     pub fn profile(&self) -> ProviderProfile {
         self.profile
+    }
+
+    /// The resident's identity attributes from userinfo, under the profile's names (NPSP's
+    /// `HoVaTen`, `SoDinhDanh`, … or VNeID's `fullName`, `citizenPid`, …); `None` when userinfo
+    /// was not fetched.
+    ///
+    /// # Security
+    ///
+    /// Personal data: use for the dossier only, never log or keep it.
+    pub fn identity(&self) -> Option<ResidentIdentity> {
+        self.userinfo
+            .as_ref()
+            .map(|userinfo| ResidentIdentity::from_userinfo(self.profile, userinfo))
     }
 
     /// The issuer.
