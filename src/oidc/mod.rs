@@ -49,7 +49,9 @@
 //! # Ok(()) }
 //! ```
 
+mod breaker;
 mod callback;
+mod codes;
 mod discovery;
 mod id_token;
 mod jwk;
@@ -66,6 +68,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use url::Url;
 
+pub use breaker::{BreakerConfig, CircuitBreaker, CircuitMonitor, CircuitState};
 pub use callback::Callback;
 pub use discovery::{DiscoveryError, ProviderMetadata, is_loopback};
 pub use id_token::{
