@@ -8,12 +8,15 @@
 )]
 
 mod gateway;
+mod hostile;
 mod interop;
 mod oidc_flow;
+mod provider_faults;
 mod store_postgres;
 mod store_sqlite;
 mod support {
     pub(crate) mod devidp;
+    pub(crate) mod hostile_idp;
     pub(crate) mod oidc_provider;
     pub(crate) mod store;
 }
