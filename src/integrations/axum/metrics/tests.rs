@@ -164,7 +164,10 @@ fn counters_are_rendered_with_their_labels() {
         Some(1.0)
     );
     assert_eq!(
-        value("wardgate_login_failures_total", &[("kind", "state_mismatch")]),
+        value(
+            "wardgate_login_failures_total",
+            &[("kind", "state_mismatch")]
+        ),
         Some(1.0)
     );
     assert_eq!(
