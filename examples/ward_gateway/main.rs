@@ -17,7 +17,9 @@ use wardgate::integrations::axum::config::{
 };
 use wardgate::integrations::axum::data_dir::GatewayKeys;
 use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
-use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
+use wardgate::oidc::{
+    BreakerConfig, CircuitBreaker, CircuitMonitor, ClientConfig, RelyingParty, ReqwestHttp,
+};
 use wardgate::policy::Catalog;
 use wardgate::store::Store;
 use wardgate::submission::{DossierSealer, Outbox};
@@ -110,7 +112,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
         _ => return Err("unsupported provider configuration".into()),
     };
-    let relying_party = discover(&issuer, client, &clock, &random).await?;
+    let (relying_party, provider_circuit) = discover(&issuer, client, &clock, &random).await?;
 
     // Keys first: this also creates the data directory that holds the default SQLite file.
     let keys = GatewayKeys::load_or_create(config.data_dir(), random.as_ref())?;
@@ -162,7 +164,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Arc::clone(&clock),
         Arc::clone(&random),
     );
-    let router = gateway_router(Gateway::new(parts)?);
+    let router = gateway_router(Gateway::new(parts.with_provider_circuit(provider_circuit))?);
 
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
@@ -196,26 +198,34 @@ fn spawn_retention(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task:
     })
 }
 
-/// Discovers the provider, retrying for a short while (it may still be starting).
+/// Discovers the provider, retrying for a short while (it may still be starting). Provider
+/// calls go through a circuit breaker (timeouts, fail fast while the provider is down); its
+/// monitor feeds `/readyz` and sign-in.
 async fn discover(
     issuer: &str,
     client: ClientConfig,
     clock: &Arc<dyn Clock>,
     random: &Arc<dyn Random>,
-) -> Result<RelyingParty, Box<dyn Error>> {
+) -> Result<(RelyingParty, CircuitMonitor), Box<dyn Error>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let http = CircuitBreaker::new(
+            ReqwestHttp::new()?,
+            BreakerConfig::default(),
+            Arc::clone(clock),
+        );
+        let monitor = http.monitor();
         match RelyingParty::discover(
             issuer,
             client.clone(),
-            ReqwestHttp::new()?,
+            http,
             Arc::clone(clock),
             Arc::clone(random),
         )
         .await
         {
-            Ok(rp) => return Ok(rp),
+            Ok(rp) => return Ok((rp, monitor)),
             Err(error) if attempt < 5 => {
                 tracing::warn!(%error, attempt, "provider discovery failed; retrying");
                 tokio::time::sleep(Duration::from_secs(2)).await;

@@ -57,7 +57,9 @@
 //! # Ok(()) }
 //! ```
 
+mod breaker;
 mod callback;
+mod codes;
 mod discovery;
 mod envelope;
 mod id_token;
@@ -78,6 +80,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use url::Url;
 
+pub use breaker::{BreakerConfig, CircuitBreaker, CircuitMonitor, CircuitState};
 pub use callback::Callback;
 pub use discovery::{DiscoveryError, ProviderMetadata, is_loopback};
 pub use envelope::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};

@@ -65,6 +65,13 @@ pub enum HttpError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A [`CircuitBreaker`](super::CircuitBreaker) refused the call: the provider failed
+    /// repeatedly and its cool-down has not passed.
+    #[error("calls to `{host}` are suspended after repeated failures")]
+    CircuitOpen {
+        /// The host that was not called.
+        host: String,
+    },
     /// Any other transport failure.
     #[error("the request to `{host}` failed")]
     Other {

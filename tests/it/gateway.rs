@@ -17,19 +17,19 @@ use wardgate::fallback::{Directory, WardCode};
 use wardgate::integrations::axum::config::StaffConfig;
 use wardgate::integrations::axum::data_dir::GatewayKeys;
 use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
-use wardgate::oidc::{ClientConfig, RelyingParty, ReqwestHttp};
+use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, ReqwestHttp};
 use wardgate::policy::{Catalog, FieldKind};
 use wardgate::session::SessionConfig;
 use wardgate::store::MemoryStore;
 
 use crate::support::devidp::choose_persona;
 
-const PUBLIC: &str = "http://127.0.0.1:8080";
-const BIRTH: &str = "1.001193";
+pub(crate) const PUBLIC: &str = "http://127.0.0.1:8080";
+pub(crate) const BIRTH: &str = "1.001193";
 
 pub(crate) struct TestGateway {
     pub(crate) router: Router,
-    _idp: Arc<DevIdpHandle>,
+    _idp: Option<Arc<DevIdpHandle>>,
     _dir: tempdir::TempDir,
 }
 
@@ -58,12 +58,33 @@ async fn router_on(
             AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2]).unwrap(),
         ))
         .fetch_userinfo(true);
-    let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
-    let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
-    let rp = RelyingParty::discover(
+    router_for(
         idp.issuer().as_str(),
         client,
         ReqwestHttp::new().unwrap(),
+        None,
+        dir,
+        store,
+    )
+    .await
+}
+
+/// The gateway's router on any provider: `issuer` discovered through `http`, the relying party
+/// registered as `client`, and the breaker `circuit` watching `http` if there is one.
+async fn router_for(
+    issuer: &str,
+    client: ClientConfig,
+    http: impl HttpClient + 'static,
+    circuit: Option<CircuitMonitor>,
+    dir: &std::path::Path,
+    store: Arc<dyn wardgate::store::Store>,
+) -> Router {
+    let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
+    let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
+    let rp = RelyingParty::discover(
+        issuer,
+        client,
+        http,
         Arc::clone(&clock),
         Arc::clone(&random),
     )
@@ -74,7 +95,7 @@ async fn router_on(
     let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
     let ward: WardCode = directory.wards()[0].code;
     let keys = GatewayKeys::load_or_create(dir, random.as_ref()).unwrap();
-    let parts = GatewayParts::new(
+    let mut parts = GatewayParts::new(
         rp,
         catalog,
         directory,
@@ -93,6 +114,9 @@ async fn router_on(
         clock,
         random,
     );
+    if let Some(circuit) = circuit {
+        parts = parts.with_provider_circuit(circuit);
+    }
     gateway_router(Gateway::new(parts).unwrap())
 }
 
@@ -127,7 +151,31 @@ impl TestGateway {
         let router = router_on(&idp, &dir.0, Arc::new(MemoryStore::new())).await;
         Self {
             router,
-            _idp: idp,
+            _idp: Some(idp),
+            _dir: dir,
+        }
+    }
+
+    /// A gateway on any provider (see [`router_for`]), with an in-memory store.
+    pub(crate) async fn on_provider(
+        issuer: &str,
+        client: ClientConfig,
+        http: impl HttpClient + 'static,
+        circuit: Option<CircuitMonitor>,
+    ) -> Self {
+        let dir = tempdir::TempDir::new("gateway");
+        let router = router_for(
+            issuer,
+            client,
+            http,
+            circuit,
+            &dir.0,
+            Arc::new(MemoryStore::new()),
+        )
+        .await;
+        Self {
+            router,
+            _idp: None,
             _dir: dir,
         }
     }
@@ -138,7 +186,7 @@ impl TestGateway {
         let db = format!("sqlite://{}", dir.join("wardgate.db").display());
         Self {
             router: router_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await,
-            _idp: Arc::clone(idp),
+            _idp: Some(Arc::clone(idp)),
             _dir: tempdir::TempDir::new("unused"),
         }
     }
@@ -186,7 +234,7 @@ pub(crate) fn set_cookies(response: &Response<Body>) -> Vec<String> {
         .collect()
 }
 
-fn cookie_pair(response: &Response<Body>) -> Option<String> {
+pub(crate) fn cookie_pair(response: &Response<Body>) -> Option<String> {
     set_cookies(response)
         .first()
         .map(|c| c.split(';').next().unwrap().to_owned())
@@ -538,7 +586,12 @@ async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
     gw.get(&path, Some(&flow)).await
 }
 
-fn submission(path: &str, cookie: Option<&str>, key: Option<&str>, body: &str) -> Request<Body> {
+pub(crate) fn submission(
+    path: &str,
+    cookie: Option<&str>,
+    key: Option<&str>,
+    body: &str,
+) -> Request<Body> {
     let mut request = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json");
@@ -551,7 +604,7 @@ fn submission(path: &str, cookie: Option<&str>, key: Option<&str>, body: &str) -
     request.body(Body::from(body.to_owned())).unwrap()
 }
 
-async fn example_dossier(gw: &TestGateway, code: &str) -> String {
+pub(crate) async fn example_dossier(gw: &TestGateway, code: &str) -> String {
     let list = body_json(gw.get("/api/procedures", None).await).await;
     let procedure = list
         .as_array()

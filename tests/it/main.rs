@@ -8,13 +8,16 @@
 )]
 
 mod gateway;
+mod hostile;
 mod interop;
 mod oidc_flow;
 mod profiles;
+mod provider_faults;
 mod store_postgres;
 mod store_sqlite;
 mod support {
     pub(crate) mod devidp;
+    pub(crate) mod hostile_idp;
     pub(crate) mod oidc_provider;
     pub(crate) mod store;
 }

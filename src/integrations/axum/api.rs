@@ -128,6 +128,11 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: whether the identity provider and the store answer.
+///
+/// Without the store nothing works: `503` with `status: unavailable`, so the instance is taken
+/// out of rotation. Without the provider the portal still serves procedures, referrals,
+/// bookings and signed-in residents' submissions: `200` with `status: degraded`, so a load
+/// balancer keeps it in rotation while the body tells monitoring what is wrong.
 pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     let provider = gw.rp.is_reachable().await;
     // A cheap read the store must answer: today's bookings at the home ward.
@@ -141,21 +146,19 @@ pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         .bookings_on(gw.default_ward, None, today)
         .await
         .is_ok();
-    let status = if provider && store {
-        "ready"
-    } else {
-        "unavailable"
+    let (code, status) = match (store, provider) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (true, true) => (StatusCode::OK, "ready"),
     };
-    let code = if provider && store {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = json!({
+    let mut body = json!({
         "status": status,
         "identity_provider": if provider { "reachable" } else { "unreachable" },
         "database": if store { "reachable" } else { "unreachable" },
     });
+    if let Some(circuit) = gw.provider_circuit_state() {
+        body["identity_provider_circuit"] = Value::from(circuit.as_str());
+    }
     (code, Json(body)).into_response()
 }
 

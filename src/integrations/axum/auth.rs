@@ -40,10 +40,15 @@ pub(crate) async fn login(
     };
     let return_path = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
     let request = LoginRequest::new(procedure.online_level()).max_age(procedure.max_auth_age());
-    let (url, pending) = match gw.rp.begin(&request).await {
+    let started = if gw.provider_available().await {
+        gw.rp.begin(&request).await.map_err(|e| e.kind())
+    } else {
+        Err(LoginErrorKind::ProviderUnavailable)
+    };
+    let (url, pending) = match started {
         Ok(started) => started,
-        Err(error) => {
-            tracing::warn!(kind = ?error.kind(), "could not start a login");
+        Err(kind) => {
+            tracing::warn!(?kind, "could not start a login");
             gw.metrics.record_login("provider_unavailable");
             let target = with_outcome(
                 &return_path,
@@ -180,6 +185,7 @@ pub(crate) async fn callback(
                 _ => None,
             };
             tracing::info!(kind = ?error.kind(), provider_error = error.provider_error(), "login failed");
+            gw.metrics.record_login_failure(error.kind().code());
             match failure {
                 Some(failure) => {
                     gw.metrics.record_login(outcome_code(failure));

@@ -11,7 +11,7 @@ use super::metrics::Metrics;
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::keys::SigningKey;
-use crate::oidc::RelyingParty;
+use crate::oidc::{CircuitMonitor, RelyingParty};
 use crate::policy::{Catalog, Procedure};
 use crate::pseudonym::{Pseudonymizer, SubjectPseudonym};
 use crate::session::{
@@ -54,6 +54,9 @@ pub struct GatewayParts {
     pub clock: Arc<dyn Clock>,
     /// The random generator.
     pub random: Arc<dyn Random>,
+    /// The circuit breaker on calls to the provider, if the relying party's client has one:
+    /// `/readyz` reports it and sign-ins are not sent to a provider known to be down.
+    pub provider_circuit: Option<CircuitMonitor>,
 }
 
 impl fmt::Debug for GatewayParts {
@@ -104,7 +107,15 @@ impl GatewayParts {
             metrics: Arc::new(Metrics::new()),
             clock,
             random,
+            provider_circuit: None,
         }
+    }
+
+    /// Sets the [`provider_circuit`](Self::provider_circuit).
+    #[must_use]
+    pub fn with_provider_circuit(mut self, monitor: CircuitMonitor) -> Self {
+        self.provider_circuit = Some(monitor);
+        self
     }
 }
 
@@ -131,6 +142,7 @@ pub struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
+    pub(crate) provider_circuit: Option<CircuitMonitor>,
 }
 
 impl fmt::Debug for Gateway {
@@ -208,6 +220,7 @@ impl Gateway {
             metrics: parts.metrics,
             clock: parts.clock,
             random: parts.random,
+            provider_circuit: parts.provider_circuit,
         }))
     }
 

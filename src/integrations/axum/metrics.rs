@@ -61,6 +61,7 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 pub struct Metrics {
     decisions: Counter<(&'static str, &'static str)>,
     logins: Counter<&'static str>,
+    login_failures: Counter<&'static str>,
     submissions: Counter<&'static str>,
     referrals: Counter<&'static str>,
     requests: Counter<(String, u16)>,
@@ -84,6 +85,13 @@ impl Metrics {
     /// `provider_error`).
     pub fn record_login(&self, result: &'static str) {
         self.logins.increment(result);
+    }
+
+    /// Counts a failed login by the check or answer that stopped it: a
+    /// [`LoginErrorKind::code`](crate::oidc::LoginErrorKind::code) such as `state_mismatch` or
+    /// `id_token_bad_signature`.
+    pub fn record_login_failure(&self, kind: &'static str) {
+        self.login_failures.increment(kind);
     }
 
     /// Counts a submission by `result` (for example `accepted`, `replayed`, `invalid`,
@@ -146,6 +154,20 @@ impl Metrics {
             for (result, value) in counter.snapshot() {
                 sample(&mut out, name, &[("result", result)], value);
             }
+        }
+        family(
+            &mut out,
+            "wardgate_login_failures_total",
+            "counter",
+            "Failed logins by the check or provider answer that stopped them.",
+        );
+        for (kind, value) in self.login_failures.snapshot() {
+            sample(
+                &mut out,
+                "wardgate_login_failures_total",
+                &[("kind", kind)],
+                value,
+            );
         }
         family(
             &mut out,

@@ -39,6 +39,7 @@ pub mod html;
 pub mod metrics;
 pub mod openapi;
 mod pages;
+mod provider_health;
 mod resident;
 mod router;
 pub mod security;

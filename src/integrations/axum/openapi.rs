@@ -263,11 +263,11 @@ pub fn openapi_document() -> Value {
                     "security": [{}],
                     "responses": {
                         "200": {
-                            "description": "Ready: the database and the identity provider are reachable.",
+                            "description": "Ready (`status: ready`), or degraded (`status: degraded`): the database is reachable but the identity provider is not, so residents are referred in person while signed-in residents keep submitting; the instance should stay in rotation.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}
                         },
                         "503": {
-                            "description": "Not ready; the body says which dependency is unreachable.",
+                            "description": "Not ready: the database is unreachable.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}
                         }
                     }
@@ -485,8 +485,9 @@ pub fn openapi_document() -> Value {
                     "type": "object",
                     "required": ["status"],
                     "properties": {
-                        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+                        "status": {"type": "string", "enum": ["ready", "degraded", "unavailable"]},
                         "identity_provider": {"type": "string", "enum": ["reachable", "unreachable"]},
+                        "identity_provider_circuit": {"type": "string", "enum": ["closed", "open", "half_open"]},
                         "database": {"type": "string", "enum": ["reachable", "unreachable"]}
                     },
                     "additionalProperties": true

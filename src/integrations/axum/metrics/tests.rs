@@ -112,6 +112,7 @@ fn empty_metrics_announce_every_family() {
         ("wardgate_http_request_duration_seconds", "histogram"),
         ("wardgate_http_requests_in_flight", "gauge"),
         ("wardgate_http_requests_total", "counter"),
+        ("wardgate_login_failures_total", "counter"),
         ("wardgate_logins_total", "counter"),
         ("wardgate_referrals_total", "counter"),
         ("wardgate_submissions_total", "counter"),
@@ -137,6 +138,7 @@ fn counters_are_rendered_with_their_labels() {
     metrics.record_decision("in_person", "level_too_low");
     metrics.record_decision("in_person", "level_too_low");
     metrics.record_login("success");
+    metrics.record_login_failure("state_mismatch");
     metrics.record_submission("accepted");
     metrics.record_submission("accepted");
     metrics.record_submission("invalid");
@@ -159,6 +161,13 @@ fn counters_are_rendered_with_their_labels() {
     );
     assert_eq!(
         value("wardgate_logins_total", &[("result", "success")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "wardgate_login_failures_total",
+            &[("kind", "state_mismatch")]
+        ),
         Some(1.0)
     );
     assert_eq!(
