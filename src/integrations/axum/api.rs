@@ -129,7 +129,14 @@ pub(crate) async fn healthz() -> Response {
 
 /// `GET /readyz`: whether the identity provider and the store answer.
 pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    let provider = gw.rp.is_reachable().await;
+    // Every provider is probed; the gateway is ready only when all answer (a resident may
+    // choose any of them).
+    let mut reachable = Vec::with_capacity(gw.providers().len());
+    for candidate in gw.providers() {
+        let up = candidate.relying_party().is_reachable().await;
+        reachable.push((candidate.id().as_str(), up));
+    }
+    let provider = reachable.iter().all(|(_, up)| *up);
     // A cheap read the store must answer: today's bookings at the home ward.
     let today = gw
         .clock
@@ -151,11 +158,21 @@ pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": status,
         "identity_provider": if provider { "reachable" } else { "unreachable" },
         "database": if store { "reachable" } else { "unreachable" },
     });
+    if reachable.len() > 1 {
+        let each: serde_json::Map<String, Value> = reachable
+            .iter()
+            .map(|(id, up)| {
+                let state = if *up { "reachable" } else { "unreachable" };
+                ((*id).to_owned(), Value::from(state))
+            })
+            .collect();
+        body["identity_providers"] = Value::Object(each);
+    }
     (code, Json(body)).into_response()
 }
 

@@ -39,6 +39,7 @@ pub mod html;
 pub mod metrics;
 pub mod openapi;
 mod pages;
+mod providers;
 mod resident;
 mod router;
 pub mod security;
@@ -46,4 +47,7 @@ mod staff;
 mod submit;
 
 pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use providers::{
+    DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
+};
 pub use router::{MAX_BODY_BYTES, gateway_router};
