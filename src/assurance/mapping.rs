@@ -293,7 +293,7 @@ impl AcrTable {
         }
     }
 
-    fn values_at_least(&self, required: Level) -> Vec<&str> {
+    pub(crate) fn values_at_least(&self, required: Level) -> Vec<&str> {
         let mut values: Vec<&str> = Vec::new();
         if required == Level::One {
             values.extend(self.level1.iter().map(String::as_str));

@@ -123,6 +123,22 @@ pub struct Assurance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     auth_time: Option<DateTime<Utc>>,
     source: SourceKind,
+    /// `false` when the provider issued no ID token (a userinfo-only profile). Absent in
+    /// records written before profiles existed, all of which had one.
+    #[serde(default = "signed_by_default", skip_serializing_if = "is_signed")]
+    signed_id_token: bool,
+}
+
+fn signed_by_default() -> bool {
+    true
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_signed(signed: &bool) -> bool {
+    *signed
 }
 
 impl Assurance {
@@ -145,7 +161,16 @@ impl Assurance {
             amr: Vec::new(),
             auth_time,
             source,
+            signed_id_token: true,
         }
+    }
+
+    /// Records whether the identity and level rest on a verified, signed ID token (`true`, the
+    /// default) or only on a userinfo response (`false`: a provider profile without ID token).
+    #[must_use]
+    pub fn with_signed_id_token(mut self, signed: bool) -> Self {
+        self.signed_id_token = signed;
+        self
     }
 
     /// Records the `acr` value the provider returned.
@@ -195,6 +220,15 @@ impl Assurance {
     /// Which part of the provider's answer produced the level.
     pub fn source(&self) -> SourceKind {
         self.source
+    }
+
+    /// Whether a verified, signed ID token backed this login.
+    ///
+    /// `false` for providers that issue none (VNeID direct): the identity and level then come
+    /// from a userinfo response received over TLS, with no signature that could be checked
+    /// again later. Audit records should say so.
+    pub fn has_signed_id_token(&self) -> bool {
+        self.signed_id_token
     }
 
     /// Age of the authentication at `now`, or `None` when the provider gave no `auth_time`.

@@ -51,10 +51,13 @@
 
 mod callback;
 mod discovery;
+mod envelope;
 mod id_token;
 mod jwk;
+mod profile;
 mod transport;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -68,13 +71,18 @@ use url::Url;
 
 pub use callback::Callback;
 pub use discovery::{DiscoveryError, ProviderMetadata, is_loopback};
+pub use envelope::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};
 pub use id_token::{
     Expectations, IdTokenError, IdTokenVerifier, MAX_ID_TOKEN_BYTES, VerifiedIdToken,
 };
 pub use jwk::{Jwks, JwksError};
+pub use profile::{
+    IdTokenExpectation, KEYCLOAK_LEVEL_CLAIM, NPSP_ACR_LEVEL_1, NPSP_ACR_LEVEL_2, NPSP_LEVEL_CLAIM,
+    ProviderProfile, UnknownProfile, VNEID_LEVEL_CLAIM, VNEID_SUBJECT_CLAIM,
+};
 pub use transport::{BoxFuture, HttpClient, HttpError, ReqwestHttp};
 
-use crate::assurance::{Assurance, Level, LevelSource, ReturnedClaims};
+use crate::assurance::{AcrTable, Assurance, Level, LevelSource, ReturnedClaims};
 use crate::clock::{Clock, Random, random_token};
 use id_token::constant_time_eq;
 use jwk::JwksCache;
@@ -98,6 +106,11 @@ pub struct ClientConfig {
     use_par: bool,
     fetch_userinfo: bool,
     jwks_min_refresh: Duration,
+    profile: ProviderProfile,
+    id_token: IdTokenExpectation,
+    subject_claim: Option<String>,
+    requested_acr: Option<AcrTable>,
+    decryptor: Option<Arc<dyn EnvelopeDecryptor>>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -111,6 +124,11 @@ impl fmt::Debug for ClientConfig {
             .field("redirect_uri", &self.redirect_uri.as_str())
             .field("level_source", &self.level_source)
             .field("scopes", &self.scopes)
+            .field("profile", &self.profile)
+            .field("id_token", &self.id_token)
+            .field("subject_claim", &self.subject_claim)
+            .field("requested_acr", &self.requested_acr)
+            .field("envelope_decryptor", &self.decryptor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +148,104 @@ impl ClientConfig {
             use_par: true,
             fetch_userinfo: false,
             jwks_min_refresh: Duration::seconds(30),
+            profile: ProviderProfile::Standard,
+            id_token: IdTokenExpectation::Required,
+            subject_claim: None,
+            requested_acr: None,
+            decryptor: None,
         }
+    }
+
+    /// Applies the defaults of `profile`: the level source, whether an ID token is required,
+    /// whether userinfo is fetched, the claim that identifies the resident without an ID token,
+    /// and the `acr` values requested.
+    ///
+    /// Call it first: later builder calls override the profile's defaults, earlier ones are
+    /// overwritten. The decryptor, secret, scopes and other settings are kept.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use url::Url;
+    /// use wardgate::oidc::{ClientConfig, IdTokenExpectation, ProviderProfile};
+    ///
+    /// let config = ClientConfig::new("ward-portal", Url::parse("https://portal.example/cb")?)
+    ///     .profile(ProviderProfile::VneidDirect);
+    /// assert_eq!(config.provider_profile(), ProviderProfile::VneidDirect);
+    /// assert_eq!(config.id_token_expected(), IdTokenExpectation::Absent);
+    /// assert_eq!(config.userinfo_subject_claim(), Some("citizenPid"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn profile(mut self, profile: ProviderProfile) -> Self {
+        self.profile = profile;
+        self.level_source = profile.default_level_source();
+        self.id_token = profile.id_token();
+        self.fetch_userinfo = profile.fetches_userinfo();
+        self.subject_claim = profile.subject_claim().map(str::to_owned);
+        self.requested_acr = profile.requested_acr();
+        self
+    }
+
+    /// Opens encrypted token and userinfo responses and encrypted codes with `decryptor`.
+    ///
+    /// Without one, a login whose provider sends an envelope fails with
+    /// [`EnvelopeWithoutDecryptor`](LoginErrorKind::EnvelopeWithoutDecryptor).
+    #[must_use]
+    pub fn envelope_decryptor(mut self, decryptor: Arc<dyn EnvelopeDecryptor>) -> Self {
+        self.decryptor = Some(decryptor);
+        self
+    }
+
+    /// Whether the provider must issue an ID token (the profile's default).
+    ///
+    /// # Security
+    ///
+    /// [`IdTokenExpectation::Absent`] accepts logins with no signed ID token: the identity then
+    /// rests on a TLS-protected userinfo response, bound to the login by PKCE, `state` and the
+    /// exact redirect URI only. See [`manual::profiles`](crate::manual::profiles).
+    #[must_use]
+    pub fn id_token_expectation(mut self, expectation: IdTokenExpectation) -> Self {
+        self.id_token = expectation;
+        self
+    }
+
+    /// The userinfo claim that identifies the resident when the provider issues no ID token
+    /// (default: the profile's, `citizenPid` for VNeID direct; `None` means `sub`).
+    #[must_use]
+    pub fn subject_claim(mut self, claim: Option<String>) -> Self {
+        self.subject_claim = claim;
+        self
+    }
+
+    /// The `acr` values requested when the level source is not `acr` (default: the profile's,
+    /// `LoA1`/`LoA2` for NPSP). They are only a wish: the level still comes from the level
+    /// source.
+    #[must_use]
+    pub fn requested_acr(mut self, table: Option<AcrTable>) -> Self {
+        self.requested_acr = table;
+        self
+    }
+
+    /// The provider profile whose defaults were applied ([`ProviderProfile::Standard`] unless
+    /// [`profile`](Self::profile) was called).
+    pub fn provider_profile(&self) -> ProviderProfile {
+        self.profile
+    }
+
+    /// Whether the provider must issue an ID token, as configured.
+    pub fn id_token_expected(&self) -> IdTokenExpectation {
+        self.id_token
+    }
+
+    /// The userinfo claim that identifies the resident without an ID token (`None`: `sub`).
+    pub fn userinfo_subject_claim(&self) -> Option<&str> {
+        self.subject_claim.as_deref()
+    }
+
+    /// Whether an envelope decryptor is configured.
+    pub fn has_envelope_decryptor(&self) -> bool {
+        self.decryptor.is_some()
     }
 
     /// Makes this a confidential client authenticating with `secret` (`client_secret_basic`,
@@ -336,6 +451,7 @@ pub struct VerifiedLogin {
     subject: String,
     assurance: Assurance,
     userinfo: Option<Map<String, Value>>,
+    profile: ProviderProfile,
 }
 
 impl fmt::Debug for VerifiedLogin {
@@ -346,6 +462,7 @@ impl fmt::Debug for VerifiedLogin {
             .field("subject", &"[redacted]")
             .field("assurance", &self.assurance)
             .field("userinfo", &self.userinfo.as_ref().map(|_| "[redacted]"))
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -356,7 +473,9 @@ impl VerifiedLogin {
         &self.assurance
     }
 
-    /// The provider's `sub` for the resident.
+    /// The provider's identifier for the resident: the ID token's `sub`, or, for a provider
+    /// without ID token, the configured userinfo claim (VNeID direct: `citizenPid`, the personal
+    /// identification number).
     ///
     /// # Security
     ///
@@ -365,12 +484,18 @@ impl VerifiedLogin {
         &self.subject
     }
 
+    /// The profile of the provider that signed the resident in.
+    pub fn profile(&self) -> ProviderProfile {
+        self.profile
+    }
+
     /// The issuer.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
-    /// The userinfo claims, when they were fetched (their `sub` matched the ID token's).
+    /// The userinfo claims, when they were fetched (their `sub` matched the ID token's, when
+    /// there was one).
     ///
     /// # Security
     ///
@@ -479,6 +604,17 @@ pub enum LoginErrorKind {
     /// The system random generator failed.
     #[error("the random generator failed")]
     Random,
+    /// The provider sent an encrypted response (or an encrypted code) and no
+    /// [`EnvelopeDecryptor`] is configured.
+    #[error("the provider sent an encrypted response and no envelope decryptor is configured")]
+    EnvelopeWithoutDecryptor,
+    /// The configured [`EnvelopeDecryptor`] could not open an encrypted response or code; the
+    /// [`EnvelopeError`] is the source.
+    #[error("an encrypted response from the provider could not be opened")]
+    Envelope,
+    /// Without an ID token, the userinfo response lacks the claim that identifies the resident.
+    #[error("the userinfo response does not identify the resident")]
+    MissingSubject,
 }
 
 struct Inner {
@@ -619,6 +755,15 @@ impl RelyingParty {
             ("code_challenge_method", "S256".to_owned()),
         ];
         let acr_values = inner.config.level_source.acr_values_for(request.level);
+        // A profile whose level is not read from `acr` may still ask for one (NPSP's LoA2):
+        // a wish the provider can honour, never the source of the level.
+        let requested_acr = match &inner.config.requested_acr {
+            Some(table) if acr_values.is_empty() => table.values_at_least(request.level),
+            _ => Vec::new(),
+        };
+        if !requested_acr.is_empty() {
+            params.push(("acr_values", requested_acr.join(" ")));
+        }
         if !acr_values.is_empty() {
             params.push(("acr_values", acr_values.join(" ")));
             if request.essential_acr && inner.metadata.claims_parameter_supported {
@@ -718,42 +863,117 @@ impl RelyingParty {
             Some(code) if !code.is_empty() => code,
             _ => return Err(LoginError::new(LoginErrorKind::MalformedCallback)),
         };
+        // VNeID direct may encrypt the code, with its key in `encrypt_key` (domain brief §1.4 C).
+        let code: Cow<'_, str> = match callback.get("encrypt_key") {
+            Some(encrypt_key) => Cow::Owned(
+                self.decryptor()?
+                    .decrypt_code(code, encrypt_key)
+                    .map_err(|e| LoginError::with_source(LoginErrorKind::Envelope, e))?,
+            ),
+            None => Cow::Borrowed(code),
+        };
 
-        let tokens = self.exchange_code(code, &pending.code_verifier).await?;
-        let id_token = tokens
-            .id_token
-            .ok_or_else(|| LoginError::new(LoginErrorKind::MissingIdToken))?;
-        let verified = self
-            .verify_id_token(&id_token, &pending, now)
-            .await
-            .map_err(|e| LoginError::new(LoginErrorKind::IdToken(e)))?;
+        let tokens = self.exchange_code(&code, &pending.code_verifier).await?;
+        let verified = match (&tokens.id_token, inner.config.id_token) {
+            // An ID token is verified whenever one arrives, even from a profile that expects
+            // none: its signature and nonce only add to the binding.
+            (Some(id_token), _) => Some(
+                self.verify_id_token(id_token, &pending, now)
+                    .await
+                    .map_err(|e| LoginError::new(LoginErrorKind::IdToken(e)))?,
+            ),
+            (None, IdTokenExpectation::Required) => {
+                return Err(LoginError::new(LoginErrorKind::MissingIdToken));
+            }
+            (None, IdTokenExpectation::Absent) => None,
+        };
 
-        let userinfo = if inner.config.level_source.needs_userinfo() || inner.config.fetch_userinfo
+        let userinfo = if verified.is_none()
+            || inner.config.level_source.needs_userinfo()
+            || inner.config.fetch_userinfo
         {
             Some(
-                self.fetch_userinfo(&tokens.access_token, verified.subject())
-                    .await?,
+                self.fetch_userinfo(
+                    &tokens.access_token,
+                    verified.as_ref().map(VerifiedIdToken::subject),
+                )
+                .await?,
             )
         } else {
             None
         };
 
-        let returned = ReturnedClaims::new(Some(verified.claims()), userinfo.as_ref());
+        let subject = match (&verified, &userinfo) {
+            (Some(verified), _) => verified.subject().to_owned(),
+            (None, Some(userinfo)) => self.userinfo_subject(userinfo)?,
+            (None, None) => return Err(LoginError::new(LoginErrorKind::MissingSubject)),
+        };
+        let returned = ReturnedClaims::new(
+            verified.as_ref().map(VerifiedIdToken::claims),
+            userinfo.as_ref(),
+        );
         let level = inner.config.level_source.level(returned);
         let assurance = Assurance::new(
             level,
             inner.metadata.issuer.clone(),
             inner.config.level_source.kind(),
-            verified.auth_time(),
+            verified.as_ref().and_then(VerifiedIdToken::auth_time),
         )
-        .with_acr(verified.acr().map(str::to_owned))
-        .with_amr(verified.amr().to_vec());
+        .with_acr(
+            verified
+                .as_ref()
+                .and_then(VerifiedIdToken::acr)
+                .map(str::to_owned),
+        )
+        .with_amr(
+            verified
+                .as_ref()
+                .map(|v| v.amr().to_vec())
+                .unwrap_or_default(),
+        )
+        .with_signed_id_token(verified.is_some());
         Ok(VerifiedLogin {
             issuer: inner.metadata.issuer.clone(),
-            subject: verified.subject().to_owned(),
+            subject,
             assurance,
             userinfo,
+            profile: inner.config.profile,
         })
+    }
+
+    fn decryptor(&self) -> Result<&dyn EnvelopeDecryptor, LoginError> {
+        self.inner
+            .config
+            .decryptor
+            .as_deref()
+            .ok_or_else(|| LoginError::new(LoginErrorKind::EnvelopeWithoutDecryptor))
+    }
+
+    /// Opens `body` when it is an envelope; returns it unchanged otherwise.
+    fn open_envelope<'b>(
+        &self,
+        part: EnvelopePart,
+        body: &'b [u8],
+    ) -> Result<Cow<'b, [u8]>, LoginError> {
+        if body.len() > MAX_JSON_BYTES || !envelope::is_envelope(body) {
+            return Ok(Cow::Borrowed(body));
+        }
+        self.decryptor()?
+            .open(part, body)
+            .map(Cow::Owned)
+            .map_err(|e| LoginError::with_source(LoginErrorKind::Envelope, e))
+    }
+
+    /// The resident's identifier from userinfo, for a login without an ID token.
+    fn userinfo_subject(&self, userinfo: &Map<String, Value>) -> Result<String, LoginError> {
+        let claim = self.inner.config.subject_claim.as_deref().unwrap_or("sub");
+        match userinfo.get(claim) {
+            Some(Value::String(subject)) if !subject.trim().is_empty() => Ok(subject.clone()),
+            // Some providers send identifiers as JSON numbers; a personal ID number has a
+            // leading zero and is always a string, but a numeric `sub` is not wrong.
+            Some(Value::Number(n)) if n.is_u64() => Ok(n.to_string()),
+            _ => Err(LoginError::new(LoginErrorKind::MissingSubject)),
+        }
     }
 
     fn scope(&self) -> String {
@@ -910,18 +1130,20 @@ impl RelyingParty {
                 LoginErrorKind::TokenEndpoint,
             ));
         }
-        let tokens: TokenResponse = parse_json(response.body())
-            .ok_or_else(|| LoginError::new(LoginErrorKind::TokenEndpoint))?;
+        let body = self.open_envelope(EnvelopePart::TokenResponse, response.body())?;
+        let tokens: TokenResponse =
+            parse_json(&body).ok_or_else(|| LoginError::new(LoginErrorKind::TokenEndpoint))?;
         if !tokens.token_type.eq_ignore_ascii_case("bearer") {
             return Err(LoginError::new(LoginErrorKind::TokenEndpoint));
         }
         Ok(tokens)
     }
 
+    /// Fetches userinfo; with an ID token, its `sub` must equal `expected_subject`.
     async fn fetch_userinfo(
         &self,
         access_token: &str,
-        expected_subject: &str,
+        expected_subject: Option<&str>,
     ) -> Result<Map<String, Value>, LoginError> {
         let inner = &*self.inner;
         let endpoint = inner
@@ -948,8 +1170,14 @@ impl RelyingParty {
         if !response.status().is_success() {
             return Err(LoginError::new(LoginErrorKind::Userinfo));
         }
+        let body = self.open_envelope(EnvelopePart::Userinfo, response.body())?;
         let claims: Map<String, Value> =
-            parse_json(response.body()).ok_or_else(|| LoginError::new(LoginErrorKind::Userinfo))?;
+            parse_json(&body).ok_or_else(|| LoginError::new(LoginErrorKind::Userinfo))?;
+        let Some(expected_subject) = expected_subject else {
+            // No ID token to compare with: the response is bound to this login only by the
+            // access token it answered (see the profile's manual page).
+            return Ok(claims);
+        };
         // OIDC Core 5.3.4: the userinfo sub must equal the ID token's before it is used.
         match claims.get("sub").and_then(Value::as_str) {
             Some(sub) if sub == expected_subject => Ok(claims),
