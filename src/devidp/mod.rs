@@ -127,6 +127,7 @@
 //! The simulator is for loopback development and tests only: it signs in anyone who clicks,
 //! and its RS256 key is public. It binds `127.0.0.1:0` by default; never expose it.
 
+mod envelope;
 mod html;
 mod jwt;
 mod persona;
@@ -142,9 +143,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
 
+pub use self::envelope::TestEnvelopeDecryptor;
 pub use self::persona::{DenialError, Identity, Persona, PersonaOutcome, STAFF_ROLE};
 use crate::assurance::Level;
 use crate::clock::{Clock, Random, SystemClock, SystemRandom};
+use crate::oidc::{EnvelopeDecryptor, NPSP_ACR_LEVEL_1, NPSP_ACR_LEVEL_2, ProviderProfile};
 
 /// Client id of the client registered by default.
 pub const DEFAULT_CLIENT_ID: &str = "wardgate-dev";
@@ -229,6 +232,8 @@ pub struct DevIdpConfig {
     token_lifetime: Duration,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    profile: ProviderProfile,
+    encrypt_codes: bool,
 }
 
 impl fmt::Debug for DevIdpConfig {
@@ -243,6 +248,8 @@ impl fmt::Debug for DevIdpConfig {
             .field("honour_essential_acr", &self.honour_essential_acr)
             .field("personas", &self.personas.len())
             .field("token_lifetime", &self.token_lifetime)
+            .field("profile", &self.profile)
+            .field("encrypt_codes", &self.encrypt_codes)
             .finish_non_exhaustive()
     }
 }
@@ -265,6 +272,8 @@ impl Default for DevIdpConfig {
             token_lifetime: Duration::from_secs(600),
             clock: Arc::new(SystemClock),
             random: Arc::new(SystemRandom::new()),
+            profile: ProviderProfile::Standard,
+            encrypt_codes: false,
         }
     }
 }
@@ -367,6 +376,28 @@ impl DevIdpConfig {
         self
     }
 
+    /// Behaves like a provider of `profile`, quirks included (default
+    /// [`ProviderProfile::Standard`]); see the [module documentation](self#provider-profiles).
+    ///
+    /// For [`ProviderProfile::Npsp`] this also sets the `acr` values to `LoA1` and `LoA2`; a
+    /// later [`acr_value`](Self::acr_value) overrides them.
+    pub fn profile(mut self, profile: ProviderProfile) -> Self {
+        self.profile = profile;
+        if profile == ProviderProfile::Npsp {
+            self.acr_level1 = NPSP_ACR_LEVEL_1.to_owned();
+            self.acr_level2 = NPSP_ACR_LEVEL_2.to_owned();
+        }
+        self
+    }
+
+    /// With [`ProviderProfile::VneidDirect`], whether authorization codes are sent encrypted,
+    /// with the key in an `encrypt_key` callback parameter (default off). Ignored by the other
+    /// profiles.
+    pub fn encrypt_codes(mut self, encrypt: bool) -> Self {
+        self.encrypt_codes = encrypt;
+        self
+    }
+
     /// Checks the configuration before start.
     fn validate(&self) -> std::io::Result<()> {
         let invalid =
@@ -461,6 +492,8 @@ impl DevIdp {
     pub async fn start(config: DevIdpConfig) -> std::io::Result<DevIdpHandle> {
         config.validate()?;
         let signer = jwt::Signer::new(config.algorithm).map_err(std::io::Error::other)?;
+        let envelope_key = envelope::WrappingKey::generate(config.random.as_ref())
+            .map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let local_addr = listener.local_addr()?;
         let announced = match local_addr.ip() {
@@ -474,7 +507,14 @@ impl DevIdp {
         ))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let personas = config.personas.clone();
-        let shared = Arc::new(server::Shared::new(issuer.clone(), config, signer));
+        let profile = config.profile;
+        let decryptor = TestEnvelopeDecryptor::new(envelope_key.clone());
+        let shared = Arc::new(server::Shared::new(
+            issuer.clone(),
+            config,
+            signer,
+            envelope_key,
+        ));
         let router = server::router(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -484,11 +524,18 @@ impl DevIdp {
                 })
                 .await
         });
-        tracing::info!(target: "wardgate::devidp", %local_addr, "provider simulator listening");
+        tracing::info!(
+            target: "wardgate::devidp",
+            %local_addr,
+            profile = profile.as_str(),
+            "provider simulator listening"
+        );
         Ok(DevIdpHandle {
             issuer,
             local_addr,
             personas,
+            profile,
+            decryptor,
             shared,
             stop: Some(stop),
             task: Some(task),
@@ -501,6 +548,8 @@ pub struct DevIdpHandle {
     issuer: Url,
     local_addr: SocketAddr,
     personas: Vec<Persona>,
+    profile: ProviderProfile,
+    decryptor: TestEnvelopeDecryptor,
     shared: Arc<server::Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -511,6 +560,7 @@ impl fmt::Debug for DevIdpHandle {
         f.debug_struct("DevIdpHandle")
             .field("issuer", &self.issuer.as_str())
             .field("local_addr", &self.local_addr)
+            .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
 }
@@ -532,6 +582,20 @@ impl DevIdpHandle {
     /// The personas offered on the sign-in page.
     pub fn personas(&self) -> &[Persona] {
         &self.personas
+    }
+
+    /// The provider profile the simulator behaves like.
+    pub fn profile(&self) -> ProviderProfile {
+        self.profile
+    }
+
+    /// A decryptor for this simulator's test envelopes and encrypted codes (the
+    /// [`ProviderProfile::VneidDirect`] quirk), to pass to
+    /// [`ClientConfig::envelope_decryptor`](crate::oidc::ClientConfig::envelope_decryptor).
+    ///
+    /// It opens only this simulator's own test format, made with a key generated at start.
+    pub fn test_decryptor(&self) -> Arc<dyn EnvelopeDecryptor> {
+        self.decryptor.clone().into_arc()
     }
 
     /// Every authorization request received so far, oldest first: the query or form of

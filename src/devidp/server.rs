@@ -19,12 +19,14 @@ use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq as _;
 use url::Url;
 
+use super::envelope::WrappingKey;
 use super::html::{self, RequestSummary};
 use super::jwt::Signer;
-use super::persona::{Persona, PersonaOutcome};
+use super::persona::{Identity, Persona, PersonaOutcome};
 use super::{Client, DevIdpConfig, RecordedRequest, RequestChannel, lock};
 use crate::assurance::Level;
 use crate::clock::{Clock, Random, random_token};
+use crate::oidc::{EnvelopePart, KEYCLOAK_LEVEL_CLAIM, NPSP_LEVEL_CLAIM, ProviderProfile};
 
 /// Lifetime of an authorization code (brief: 60 s).
 const CODE_LIFETIME: Duration = Duration::seconds(60);
@@ -133,10 +135,18 @@ pub(super) struct Shared {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     store: Mutex<Store>,
+    profile: ProviderProfile,
+    envelope_key: WrappingKey,
+    encrypt_codes: bool,
 }
 
 impl Shared {
-    pub(super) fn new(issuer: Url, config: DevIdpConfig, signer: Signer) -> Self {
+    pub(super) fn new(
+        issuer: Url,
+        config: DevIdpConfig,
+        signer: Signer,
+        envelope_key: WrappingKey,
+    ) -> Self {
         Self {
             issuer,
             clients: config.clients,
@@ -152,7 +162,30 @@ impl Shared {
             clock: config.clock,
             random: config.random,
             store: Mutex::new(Store::default()),
+            profile: config.profile,
+            envelope_key,
+            encrypt_codes: config.encrypt_codes,
         }
+    }
+
+    /// Whether authorization responses carry RFC 9207 `iss`: not in the VNeID direct profile,
+    /// whose observed integration shows none.
+    fn sends_iss(&self) -> bool {
+        self.profile != ProviderProfile::VneidDirect
+    }
+
+    /// A code for the VNeID direct profile: standard base64 that always contains `+`, `/` and
+    /// `=`, as the observed provider's codes may, so a relying party that form-decodes the
+    /// callback query breaks.
+    fn base64_code(&self) -> Result<String, Failure> {
+        let mut bytes = [0u8; 32];
+        self.random.fill(&mut bytes).map_err(|_| Failure::Random)?;
+        // The first character encodes the top six bits of byte 0: 62 is `+`. The fifth encodes
+        // the top six bits of byte 3: 63 is `/`. 32 bytes end in one `=` of padding.
+        bytes[0] |= 0xF8;
+        bytes[0] &= 0xFB;
+        bytes[3] |= 0xFC;
+        Ok(STANDARD.encode(bytes))
     }
 
     pub(super) fn recorded(&self) -> Vec<RecordedRequest> {
@@ -217,6 +250,10 @@ impl Shared {
     /// The `acr` level a persona with an account of `account` reaches for `request`, or `None`
     /// when an essential requirement cannot be met.
     fn choose_level(&self, account: Level, request: &AcrRequest) -> Option<Level> {
+        // A Keycloak realm without step-up configuration ignores what is asked of acr.
+        if self.profile == ProviderProfile::KeycloakBroker {
+            return Some(account);
+        }
         // OIDC Core 3.1.2.1 `acr_values` and 5.5.1.1: values in order of preference; the first
         // one this account can reach wins. A level-1 account never reaches level 2.
         let reachable = request
@@ -246,6 +283,8 @@ enum Failure {
     Random,
     #[error("could not sign the id token: {0}")]
     Sign(#[source] super::jwt::SignError),
+    #[error("could not seal a test envelope")]
+    Seal,
 }
 
 /// The router for `shared`.
@@ -432,13 +471,14 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "acr_values_supported": [shared.acr_level1, shared.acr_level2],
-        "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
-            "name", "fullName", "citizenPid", "birthDate", "accountLevel"
-        ],
+        "acr_values_supported": match shared.profile {
+            // A Keycloak realm's built-in values: login freshness, not identity.
+            ProviderProfile::KeycloakBroker => serde_json::json!(["0", "1"]),
+            _ => serde_json::json!([shared.acr_level1, shared.acr_level2]),
+        },
+        "claims_supported": claims_supported(shared.profile),
         "claim_types_supported": ["normal"],
-        "authorization_response_iss_parameter_supported": true,
+        "authorization_response_iss_parameter_supported": shared.sends_iss(),
         "ui_locales_supported": ["vi", "en"],
     });
     if shared.par {
@@ -456,6 +496,75 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     let mut response = json(StatusCode::OK, &metadata);
     response.headers_mut().remove(PRAGMA);
     response
+}
+
+/// The claims each profile's ID tokens and userinfo carry.
+fn claims_supported(profile: ProviderProfile) -> serde_json::Value {
+    match profile {
+        ProviderProfile::Standard => serde_json::json!([
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "azp",
+            "name",
+            "fullName",
+            "citizenPid",
+            "birthDate",
+            "accountLevel"
+        ]),
+        ProviderProfile::Npsp => serde_json::json!([
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "azp",
+            "TechID",
+            "HoVaTen",
+            "SoDinhDanh",
+            "NgayThangNamSinh",
+            "LoaiTaiKhoan",
+            NPSP_LEVEL_CLAIM,
+            "loginIdp"
+        ]),
+        ProviderProfile::VneidDirect => serde_json::json!([
+            "citizenPid",
+            "fullName",
+            "birthDate",
+            "accountType",
+            "accountLevel"
+        ]),
+        ProviderProfile::KeycloakBroker => serde_json::json!([
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "azp",
+            "typ",
+            "sid",
+            "session_state",
+            "realm_access",
+            "resource_access",
+            "preferred_username",
+            "name",
+            "citizenPid",
+            "birthDate",
+            KEYCLOAK_LEVEL_CLAIM
+        ]),
+    }
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
@@ -663,8 +772,52 @@ impl Shared {
             if let Some(state) = state {
                 query.append_pair("state", state);
             }
-            query.append_pair("iss", self.iss());
+            if self.sends_iss() {
+                query.append_pair("iss", self.iss());
+            }
         }
+        see_other(url.as_str())
+    }
+
+    /// Sends a code to the client. In the VNeID direct profile the code (and `encrypt_key`)
+    /// is standard base64 written into the query unescaped, `+` included, as observed.
+    fn respond_code(&self, redirect_uri: &str, code: &str, state: Option<&str>) -> Response {
+        if self.profile != ProviderProfile::VneidDirect {
+            return self.respond(redirect_uri, &[("code", code)], state);
+        }
+        let Ok(mut url) = Url::parse(redirect_uri) else {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the registered redirect_uri is not a url",
+            );
+        };
+        let mut query = url.query().map(str::to_owned).unwrap_or_default();
+        let mut append = |name: &str, value: &str| {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(name);
+            query.push('=');
+            query.push_str(value);
+        };
+        if self.encrypt_codes {
+            match self.envelope_key.seal_code(self.random.as_ref(), code) {
+                Ok((sealed, key)) => {
+                    append("code", &sealed);
+                    append("encrypt_key", &key);
+                }
+                Err(_) => return OAuthError::from(Failure::Seal).into_response(),
+            }
+        } else {
+            append("code", code);
+        }
+        if let Some(state) = state {
+            let state: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
+            append("state", &state);
+        }
+        // `+`, `/` and `=` are legal in a query and left as they are.
+        url.set_query(Some(&query));
         see_other(url.as_str())
     }
 
@@ -892,7 +1045,12 @@ async fn interaction_post(
                     state,
                 );
             };
-            let code = match shared.random_token() {
+            let code = if shared.profile == ProviderProfile::VneidDirect {
+                shared.base64_code()
+            } else {
+                shared.random_token()
+            };
+            let code = match code {
                 Ok(code) => code,
                 Err(failure) => return OAuthError::from(failure).into_response(),
             };
@@ -914,7 +1072,7 @@ async fn interaction_post(
                     },
                 );
             }
-            shared.respond(&request.redirect_uri, &[("code", &code)], state)
+            shared.respond_code(&request.redirect_uri, &code, state)
         }
     }
 }
@@ -1161,38 +1319,25 @@ impl Shared {
                 "code_verifier does not match the code_challenge",
             ));
         }
-        let persona = self
+        let (account, persona) = self
             .personas
             .iter()
             .find(|p| p.id == grant.persona_id)
             .and_then(Persona::account)
-            .map(|(_, identity)| identity)
             .ok_or_else(|| {
                 OAuthError::invalid_grant("the persona of this code no longer signs in")
             })?;
 
         let access_token = self.random_token()?;
         let expires_at = now + self.token_lifetime;
-        let amr: &[&str] = match grant.level {
-            Level::One => &["pwd"],
-            Level::Two => &["pwd", "otp"],
+        let id_token = match self.profile {
+            // VNeID direct issues no ID token: identity comes from userinfo.
+            ProviderProfile::VneidDirect => None,
+            _ => {
+                let claims = self.id_token_claims(&client.id, persona, account, &grant, now)?;
+                Some(self.signer.sign(&claims).map_err(Failure::Sign)?)
+            }
         };
-        // OIDC Core 2 and 3.1.3.6.
-        let mut claims = serde_json::json!({
-            "iss": self.iss(),
-            "sub": persona.sub,
-            "aud": client.id,
-            "azp": client.id,
-            "exp": expires_at.timestamp(),
-            "iat": now.timestamp(),
-            "auth_time": grant.auth_time.timestamp(),
-            "acr": self.acr_for(grant.level),
-            "amr": amr,
-        });
-        if let (Some(nonce), Some(object)) = (&grant.nonce, claims.as_object_mut()) {
-            object.insert("nonce".to_owned(), nonce.clone().into());
-        }
-        let id_token = self.signer.sign(&claims).map_err(Failure::Sign)?;
         let token_digest = digest(&access_token);
         store.access_tokens.insert(
             token_digest,
@@ -1206,15 +1351,93 @@ impl Shared {
         }
         drop(store);
         tracing::debug!(target: "wardgate::devidp", "tokens issued");
-        Ok(json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "access_token": access_token,
-                "token_type": "Bearer",
-                "expires_in": self.token_lifetime.num_seconds(),
-                "id_token": id_token,
-            }),
-        ))
+        let mut body = serde_json::json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime.num_seconds(),
+        });
+        if let Some(id_token) = id_token {
+            body["id_token"] = id_token.into();
+        }
+        Ok(self.respond_json(EnvelopePart::TokenResponse, &body)?)
+    }
+
+    /// The ID token claims for `persona` in this simulator's profile (OIDC Core 2, 3.1.3.6).
+    fn id_token_claims(
+        &self,
+        client_id: &str,
+        identity: &Identity,
+        account: Level,
+        grant: &CodeGrant,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, Failure> {
+        let expires_at = now + self.token_lifetime;
+        let amr: &[&str] = match grant.level {
+            Level::One => &["pwd"],
+            Level::Two => &["pwd", "otp"],
+        };
+        let mut claims = serde_json::json!({
+            "iss": self.iss(),
+            "sub": identity.sub,
+            "aud": client_id,
+            "azp": client_id,
+            "exp": expires_at.timestamp(),
+            "iat": now.timestamp(),
+            "auth_time": grant.auth_time.timestamp(),
+        });
+        match self.profile {
+            ProviderProfile::Standard | ProviderProfile::VneidDirect => {
+                claims["acr"] = self.acr_for(grant.level).into();
+                claims["amr"] = serde_json::json!(amr);
+            }
+            // Observed NPSP integrations read the level from userinfo; the ID token carries
+            // no acr.
+            ProviderProfile::Npsp => claims["amr"] = serde_json::json!(amr),
+            ProviderProfile::KeycloakBroker => {
+                // Keycloak's default acr: "1" for a fresh login ("0" would be an SSO-cookie
+                // login, which the simulator, keeping no session, never makes). The upstream
+                // level travels in a mapped claim, as a string, like a Keycloak attribute
+                // mapper sends it.
+                let session = self.random_token()?;
+                claims["acr"] = "1".into();
+                claims["typ"] = "ID".into();
+                claims["sid"] = session.clone().into();
+                claims["session_state"] = session.into();
+                claims["preferred_username"] = identity.citizen_pid.clone().into();
+                claims["realm_access"] =
+                    serde_json::json!({ "roles": ["offline_access", "uma_authorization"] });
+                claims["resource_access"] =
+                    serde_json::json!({ client_id: { "roles": identity.roles } });
+                claims[KEYCLOAK_LEVEL_CLAIM] = account.number().to_string().into();
+            }
+        }
+        if let Some(nonce) = &grant.nonce {
+            claims["nonce"] = nonce.clone().into();
+        }
+        Ok(claims)
+    }
+
+    /// A JSON response with `Cache-Control: no-store`; in the VNeID direct profile, sealed in
+    /// a test envelope.
+    fn respond_json(
+        &self,
+        part: EnvelopePart,
+        body: &serde_json::Value,
+    ) -> Result<Response, Failure> {
+        if self.profile != ProviderProfile::VneidDirect {
+            return Ok(json(StatusCode::OK, body));
+        }
+        let plain = serde_json::to_vec(body).map_err(|_| Failure::Seal)?;
+        let sealed = self
+            .envelope_key
+            .seal_body(self.random.as_ref(), part, &plain)
+            .map_err(|_| Failure::Seal)?;
+        let mut response = (StatusCode::OK, sealed).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        Ok(response)
     }
 }
 
@@ -1305,17 +1528,58 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     else {
         return bearer_challenge("Bearer realm=\"wardgate-devidp\", error=\"invalid_token\"");
     };
-    // OIDC Core 5.3.2, with VNeID's observed attribute names.
-    let mut claims = serde_json::json!({
-        "sub": identity.sub,
-        "name": identity.full_name,
-        "fullName": identity.full_name,
-        "citizenPid": identity.citizen_pid,
-        "birthDate": identity.birth_date.format("%Y-%m-%d").to_string(),
-        "accountLevel": level.number(),
-    });
+    let mut claims = userinfo_claims(shared.profile, level, identity);
     if !identity.roles.is_empty() {
         claims["roles"] = serde_json::json!(identity.roles);
     }
-    json(StatusCode::OK, &claims)
+    shared
+        .respond_json(EnvelopePart::Userinfo, &claims)
+        .unwrap_or_else(|failure| OAuthError::from(failure).into_response())
+}
+
+/// The userinfo claims of a persona with an account of `level` (OIDC Core 5.3.2), with each
+/// profile's observed attribute names (domain brief §1.4).
+fn userinfo_claims(
+    profile: ProviderProfile,
+    level: Level,
+    identity: &Identity,
+) -> serde_json::Value {
+    let birth_date = identity.birth_date.format("%Y-%m-%d").to_string();
+    match profile {
+        ProviderProfile::Standard => serde_json::json!({
+            "sub": identity.sub,
+            "name": identity.full_name,
+            "fullName": identity.full_name,
+            "citizenPid": identity.citizen_pid,
+            "birthDate": birth_date,
+            "accountLevel": level.number(),
+        }),
+        // `LoaiTaiKhoan` is the account *type* ("1" for every persona, as observed); the level
+        // is in its own field.
+        ProviderProfile::Npsp => serde_json::json!({
+            "sub": identity.sub,
+            "HoVaTen": identity.full_name,
+            "SoDinhDanh": identity.citizen_pid,
+            "NgayThangNamSinh": identity.birth_date.format("%Y%m%d").to_string(),
+            "LoaiTaiKhoan": "1",
+            NPSP_LEVEL_CLAIM: level.number().to_string(),
+            "loginIdp": "BCA",
+        }),
+        // No `sub`: the personal identification number identifies the resident.
+        ProviderProfile::VneidDirect => serde_json::json!({
+            "citizenPid": identity.citizen_pid,
+            "fullName": identity.full_name,
+            "birthDate": birth_date,
+            "accountType": "citizen",
+            "accountLevel": level.number(),
+        }),
+        ProviderProfile::KeycloakBroker => serde_json::json!({
+            "sub": identity.sub,
+            "preferred_username": identity.citizen_pid,
+            "name": identity.full_name,
+            "citizenPid": identity.citizen_pid,
+            "birthDate": birth_date,
+            KEYCLOAK_LEVEL_CLAIM: level.number().to_string(),
+        }),
+    }
 }

@@ -1107,3 +1107,367 @@ async fn secrets_and_personal_data_are_redacted_in_debug_output() {
         r#"Callback { params: ["code", "state"] }"#
     );
 }
+
+// --- provider profiles ---
+
+/// A decryptor for tests: `data` is the plain body in standard base64, `key` must be `k`.
+#[derive(Debug)]
+struct Base64Decryptor;
+
+impl EnvelopeDecryptor for Base64Decryptor {
+    fn open(&self, part: EnvelopePart, body: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        let envelope: Value =
+            serde_json::from_slice(body).map_err(|_| EnvelopeError::Malformed { part })?;
+        if envelope["key"] != "k" {
+            return Err(EnvelopeError::Decryption { part });
+        }
+        envelope["data"]
+            .as_str()
+            .and_then(|data| STANDARD.decode(data).ok())
+            .ok_or(EnvelopeError::Malformed { part })
+    }
+}
+
+fn envelope(body: &Value, key: &str) -> Value {
+    json!({"data": STANDARD.encode(body.to_string()), "key": key})
+}
+
+/// A token response without ID token, as VNeID direct sends it.
+fn userinfo_only_tokens() -> String {
+    json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 600}).to_string()
+}
+
+fn vneid_config() -> ClientConfig {
+    ClientConfig::new(CLIENT, Url::parse(REDIRECT).unwrap())
+        .client_secret("s3cret")
+        .profile(ProviderProfile::VneidDirect)
+}
+
+async fn vneid_harness(userinfo: Value) -> Harness {
+    let h = harness_with(Mock::new(), vneid_config()).await;
+    h.mock.with(|s| {
+        s.token_body = Some(userinfo_only_tokens());
+        s.userinfo = userinfo;
+    });
+    h
+}
+
+#[test]
+fn profile_names_round_trip_and_unknown_names_list_the_valid_ones() {
+    for profile in ProviderProfile::ALL {
+        assert_eq!(profile.as_str().parse::<ProviderProfile>(), Ok(profile));
+        assert_eq!(profile.to_string(), profile.as_str());
+        let json = serde_json::to_value(profile).unwrap();
+        assert_eq!(json, json!(profile.as_str()));
+        assert_eq!(
+            serde_json::from_value::<ProviderProfile>(json).unwrap(),
+            profile
+        );
+    }
+    assert_eq!(ProviderProfile::default(), ProviderProfile::Standard);
+    let err = "VNeID".parse::<ProviderProfile>().unwrap_err();
+    assert_eq!(err.value(), "VNeID");
+    assert_eq!(
+        err.to_string(),
+        "unknown provider profile `VNeID`: expected one of standard, npsp, vneid-direct, \
+         keycloak-broker"
+    );
+    let err = serde_json::from_value::<ProviderProfile>(json!("vneid_direct")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("unknown provider profile `vneid_direct`"),
+        "{err}"
+    );
+    // An overlong value is cut in the error.
+    let err = "x".repeat(500).parse::<ProviderProfile>().unwrap_err();
+    assert_eq!(err.value().len(), 64);
+}
+
+#[test]
+fn profiles_have_their_documented_defaults() {
+    use crate::assurance::ReturnedClaims;
+
+    assert_eq!(
+        ProviderProfile::Standard.default_level_source(),
+        LevelSource::vneid()
+    );
+    assert_eq!(
+        ProviderProfile::VneidDirect.default_level_source(),
+        LevelSource::vneid()
+    );
+    let npsp = ProviderProfile::Npsp.default_level_source();
+    for (value, level) in [
+        (json!("2"), Some(Level::Two)),
+        (json!(2), Some(Level::Two)),
+        (json!("1"), Some(Level::One)),
+        (json!("3"), None),
+    ] {
+        let userinfo = json!({ NPSP_LEVEL_CLAIM: value, "LoaiTaiKhoan": "2" });
+        assert_eq!(
+            npsp.level(ReturnedClaims::new(None, userinfo.as_object())),
+            level
+        );
+    }
+    // The account type is never read as the level.
+    let userinfo = json!({"LoaiTaiKhoan": "2"});
+    assert_eq!(
+        npsp.level(ReturnedClaims::new(None, userinfo.as_object())),
+        None
+    );
+
+    let keycloak = ProviderProfile::KeycloakBroker.default_level_source();
+    let token = json!({"acr": "1", KEYCLOAK_LEVEL_CLAIM: "2"});
+    assert_eq!(
+        keycloak.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::Two)
+    );
+    let token = json!({"acr": "1"});
+    assert_eq!(
+        keycloak.level(ReturnedClaims::new(token.as_object(), None)),
+        None
+    );
+
+    for profile in ProviderProfile::ALL {
+        let expected = if profile == ProviderProfile::VneidDirect {
+            IdTokenExpectation::Absent
+        } else {
+            IdTokenExpectation::Required
+        };
+        assert_eq!(profile.id_token(), expected, "{profile}");
+    }
+    assert_eq!(
+        ProviderProfile::Npsp.requested_acr(),
+        Some(AcrTable::new(["LoA1"], ["LoA2"]).unwrap())
+    );
+}
+
+#[test]
+fn later_builder_calls_override_the_profile() {
+    let config = ClientConfig::new(CLIENT, Url::parse(REDIRECT).unwrap())
+        .profile(ProviderProfile::VneidDirect)
+        .level_source(LevelSource::eidas())
+        .subject_claim(Some("sub".to_owned()))
+        .id_token_expectation(IdTokenExpectation::Required);
+    assert_eq!(config.provider_profile(), ProviderProfile::VneidDirect);
+    assert_eq!(config.assurance_source(), &LevelSource::eidas());
+    assert_eq!(config.userinfo_subject_claim(), Some("sub"));
+    assert_eq!(config.id_token_expected(), IdTokenExpectation::Required);
+    // The profile overwrites what came before it.
+    let config = ClientConfig::new(CLIENT, Url::parse(REDIRECT).unwrap())
+        .level_source(LevelSource::eidas())
+        .profile(ProviderProfile::Npsp);
+    assert_eq!(
+        config.assurance_source(),
+        &ProviderProfile::Npsp.default_level_source()
+    );
+    assert!(!config.has_envelope_decryptor());
+}
+
+#[tokio::test]
+async fn userinfo_only_login_takes_subject_and_level_from_userinfo() {
+    let h = vneid_harness(json!({"citizenPid": "000187004821", "accountLevel": "2"})).await;
+    let login = h.login(|_| {}).await.unwrap();
+    assert_eq!(login.subject(), "000187004821");
+    assert_eq!(login.profile(), ProviderProfile::VneidDirect);
+    let assurance = login.assurance();
+    assert_eq!(assurance.level(), Some(Level::Two));
+    assert_eq!(
+        assurance.source(),
+        crate::assurance::SourceKind::UserinfoClaim
+    );
+    assert!(!assurance.has_signed_id_token());
+    assert_eq!(assurance.auth_time(), None);
+    assert_eq!(assurance.acr(), None);
+    let debug = format!("{login:?}");
+    assert!(!debug.contains("000187004821"), "{debug}");
+}
+
+#[tokio::test]
+async fn userinfo_only_login_without_the_subject_claim_is_refused() {
+    for userinfo in [
+        json!({"accountLevel": 2}),
+        json!({"citizenPid": "", "accountLevel": 2}),
+        json!({"citizenPid": ["000187004821"], "accountLevel": 2}),
+        json!({"sub": "subject-1", "accountLevel": 2}),
+    ] {
+        let h = vneid_harness(userinfo.clone()).await;
+        assert_eq!(
+            kind(h.login(|_| {}).await),
+            LoginErrorKind::MissingSubject,
+            "{userinfo}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_id_token_that_does_arrive_is_verified_even_when_none_is_expected() {
+    let h = harness_with(Mock::new(), vneid_config()).await;
+    h.mock
+        .with(|s| s.userinfo = json!({"sub": "subject-1", "accountLevel": 2}));
+    let login = h.login(|_| {}).await.unwrap();
+    assert!(login.assurance().has_signed_id_token());
+    assert_eq!(login.subject(), "subject-1");
+    assert_eq!(login.assurance().level(), Some(Level::Two));
+    // A forged one is refused, not ignored.
+    assert_eq!(
+        token_kind(h.login(|t| t.signer = Signer::Attacker).await),
+        IdTokenError::BadSignature
+    );
+    // With an ID token, userinfo must carry its sub.
+    h.mock
+        .with(|s| s.userinfo = json!({"citizenPid": "000187004821", "accountLevel": 2}));
+    assert_eq!(kind(h.login(|_| {}).await), LoginErrorKind::SubjectMismatch);
+}
+
+#[tokio::test]
+async fn profiles_that_require_an_id_token_refuse_a_login_without_one() {
+    for profile in [
+        ProviderProfile::Standard,
+        ProviderProfile::Npsp,
+        ProviderProfile::KeycloakBroker,
+    ] {
+        let h = harness_with(Mock::new(), config().profile(profile)).await;
+        h.mock.with(|s| s.token_body = Some(userinfo_only_tokens()));
+        assert_eq!(
+            kind(h.login(|_| {}).await),
+            LoginErrorKind::MissingIdToken,
+            "{profile}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn envelopes_are_opened_by_the_decryptor_or_refused() {
+    let tokens: Value = serde_json::from_str(&userinfo_only_tokens()).unwrap();
+    let userinfo = json!({"citizenPid": "000187004821", "accountLevel": 1});
+
+    // No decryptor: the exact kind, whichever response was sealed.
+    let h = vneid_harness(userinfo.clone()).await;
+    h.mock
+        .with(|s| s.token_body = Some(envelope(&tokens, "k").to_string()));
+    assert_eq!(
+        kind(h.login(|_| {}).await),
+        LoginErrorKind::EnvelopeWithoutDecryptor
+    );
+    let h = vneid_harness(envelope(&userinfo, "k")).await;
+    assert_eq!(
+        kind(h.login(|_| {}).await),
+        LoginErrorKind::EnvelopeWithoutDecryptor
+    );
+
+    // With one: both responses open.
+    let h = harness_with(
+        Mock::new(),
+        vneid_config().envelope_decryptor(Arc::new(Base64Decryptor)),
+    )
+    .await;
+    h.mock.with(|s| {
+        s.token_body = Some(envelope(&tokens, "k").to_string());
+        s.userinfo = envelope(&userinfo, "k");
+    });
+    let login = h.login(|_| {}).await.unwrap();
+    assert_eq!(login.assurance().level(), Some(Level::One));
+    assert_eq!(login.userinfo().unwrap()["citizenPid"], "000187004821");
+
+    // A decryptor failure is the source of an `Envelope` error.
+    h.mock.with(|s| s.userinfo = envelope(&userinfo, "wrong"));
+    let err = h.login(|_| {}).await.unwrap_err();
+    assert_eq!(err.kind(), LoginErrorKind::Envelope);
+    let source = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<EnvelopeError>())
+        .unwrap();
+    assert_eq!(
+        source.to_string(),
+        "the userinfo response envelope could not be decrypted"
+    );
+
+    // Plain bodies still pass: an object with other members is not an envelope.
+    h.mock.with(|s| {
+        s.token_body = Some(userinfo_only_tokens());
+        s.userinfo =
+            json!({"citizenPid": "000187004821", "accountLevel": 2, "data": "x", "key": "y"});
+    });
+    assert_eq!(
+        h.login(|_| {}).await.unwrap().assurance().level(),
+        Some(Level::Two)
+    );
+}
+
+#[tokio::test]
+async fn encrypted_codes_need_a_decryptor_that_supports_them() {
+    let add_key = |q: String| format!("{q}&encrypt_key=a%2Bkey");
+    let h = vneid_harness(json!({"citizenPid": "000187004821", "accountLevel": 2})).await;
+    let err = h
+        .login_with(LoginRequest::new(Level::Two), |_| {}, add_key)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), LoginErrorKind::EnvelopeWithoutDecryptor);
+
+    // The trait's default refuses to decrypt codes.
+    let h = harness_with(
+        Mock::new(),
+        vneid_config().envelope_decryptor(Arc::new(Base64Decryptor)),
+    )
+    .await;
+    let err = h
+        .login_with(LoginRequest::new(Level::Two), |_| {}, add_key)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), LoginErrorKind::Envelope);
+    let source = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<EnvelopeError>())
+        .unwrap();
+    assert!(matches!(source, EnvelopeError::CodeDecryptionUnsupported));
+    assert_eq!(
+        source.to_string(),
+        "the decryptor does not support encrypted authorization codes"
+    );
+}
+
+#[tokio::test]
+async fn npsp_requests_loa_values_without_reading_the_level_from_acr() {
+    let h = harness_with(Mock::new(), config().profile(ProviderProfile::Npsp)).await;
+    for (level, values) in [(Level::Two, "LoA2"), (Level::One, "LoA1 LoA2")] {
+        let (url, _) = h.rp.begin(&LoginRequest::new(level)).await.unwrap();
+        let query = query_of(&url);
+        assert_eq!(query.get("acr_values").map(String::as_str), Some(values));
+        assert!(!query.contains_key("claims"), "{query:?}");
+    }
+    // An acr of LoA2 in the ID token does not make level 2: the userinfo field does.
+    h.mock
+        .with(|s| s.userinfo = json!({"sub": "subject-1", NPSP_LEVEL_CLAIM: "1"}));
+    let login = h.login(|t| t.claims["acr"] = json!("LoA2")).await.unwrap();
+    assert_eq!(login.assurance().level(), Some(Level::One));
+    assert_eq!(login.assurance().acr(), Some("LoA2"));
+}
+
+#[test]
+fn profile_configuration_debug_shows_no_secret() {
+    let config = vneid_config().envelope_decryptor(Arc::new(Base64Decryptor));
+    let debug = format!("{config:?}");
+    assert!(debug.contains("profile: VneidDirect"), "{debug}");
+    assert!(debug.contains("envelope_decryptor: true"), "{debug}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    let err = EnvelopeError::Malformed {
+        part: EnvelopePart::TokenResponse,
+    };
+    assert_eq!(err.to_string(), "the token response envelope is malformed");
+}
+
+#[test]
+fn only_objects_with_exactly_data_and_key_are_envelopes() {
+    assert!(envelope::is_envelope(br#"{"data":"a","key":"b"}"#));
+    for body in [
+        &br#"{"data":"a"}"#[..],
+        br#"{"data":"a","key":1}"#,
+        br#"{"data":"a","key":"b","access_token":"c"}"#,
+        br#"["data","key"]"#,
+        b"not json",
+    ] {
+        assert!(
+            !envelope::is_envelope(body),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}

@@ -10,6 +10,7 @@
 mod gateway;
 mod interop;
 mod oidc_flow;
+mod profiles;
 mod store_postgres;
 mod store_sqlite;
 mod support {
