@@ -8,6 +8,7 @@
 )]
 
 mod gateway;
+mod gateway_profiles;
 mod interop;
 mod oidc_flow;
 mod profiles;

@@ -124,7 +124,7 @@ use zeroize::Zeroizing;
 use super::providers::{ProviderId, ProviderIdError, profile_texts};
 use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
 use crate::i18n::LocalText;
-use crate::oidc::{ProviderProfile, UnknownProfile, is_loopback};
+use crate::oidc::{ClientConfig, ProviderProfile, UnknownProfile, is_loopback};
 use crate::session::SessionConfig;
 
 /// `WARDGATE_BIND`: the socket address to listen on.
@@ -574,6 +574,26 @@ impl ProviderConfig {
     /// `true` by default for `vneid-direct`).
     pub fn encrypted_responses(&self) -> bool {
         self.encrypted_responses
+    }
+
+    /// The relying party's configuration for this provider when it has an issuer: the
+    /// profile's defaults, the client id and secret, the level source; `None` for a simulator
+    /// (see [`ProviderConfig::start_simulator`]).
+    ///
+    /// `staff_userinfo` fetches userinfo even when the profile would not (a staff role claim
+    /// lives there). A provider whose responses are encrypted still needs
+    /// [`ClientConfig::envelope_decryptor`](crate::oidc::ClientConfig::envelope_decryptor).
+    pub fn client_config(&self, staff_userinfo: bool) -> Option<ClientConfig> {
+        let Provider::External(external) = &self.provider else {
+            return None;
+        };
+        Some(
+            ClientConfig::new(external.client_id(), self.redirect_uri.clone())
+                .profile(self.profile)
+                .client_secret(external.client_secret().secret())
+                .level_source(external.level_source().clone())
+                .fetch_userinfo(self.profile.fetches_userinfo() || staff_userinfo),
+        )
     }
 
     /// Whether an external provider's encrypted responses need a decryptor from the caller.
@@ -1391,7 +1411,8 @@ fn build_single_provider(
     public_url: &Url,
 ) -> Result<ProviderConfig, ConfigError> {
     let profile_setting = cx.lookup(ENV_PROVIDER_PROFILE, raw.profile, "provider.profile");
-    let (profile, profile_origin) = parse_profile(profile_setting, Origin::env(ENV_PROVIDER_PROFILE))?;
+    let (profile, profile_origin) =
+        parse_profile(profile_setting, Origin::env(ENV_PROVIDER_PROFILE))?;
     let issuer = cx.lookup(ENV_ISSUER, raw.issuer, "provider.issuer");
     let client_id = cx.lookup(ENV_CLIENT_ID, raw.client_id, "provider.client_id");
     let client_secret = cx.lookup(
@@ -1458,7 +1479,12 @@ fn build_table_provider(
     public_url: &Url,
 ) -> Result<ProviderConfig, ConfigError> {
     let at = |field| cx.table(index, field);
-    let setting = |value: Option<String>, field| value.map(|value| Setting { value, origin: at(field) });
+    let setting = |value: Option<String>, field| {
+        value.map(|value| Setting {
+            value,
+            origin: at(field),
+        })
+    };
     let id = match raw.id {
         Some(id) => ProviderId::new(id.trim()).map_err(|error| invalid(at("id"), error.into()))?,
         None => return Err(invalid(at("id"), SettingError::Required)),
@@ -1474,33 +1500,45 @@ fn build_table_provider(
     let hint = text(raw.hint, "hint", default_hint)?;
 
     if raw.level_source.is_some() && (raw.acr_level1.is_some() || raw.acr_level2.is_some()) {
-        return Err(invalid(at("level_source"), SettingError::ConflictingLevelSource));
+        return Err(invalid(
+            at("level_source"),
+            SettingError::ConflictingLevelSource,
+        ));
     }
     if raw.level_claim.is_some()
         && (raw.acr_level1.is_some() || raw.acr_level2.is_some() || raw.level_source.is_some())
     {
-        return Err(invalid(at("level_claim"), SettingError::ConflictingLevelClaim));
+        return Err(invalid(
+            at("level_claim"),
+            SettingError::ConflictingLevelClaim,
+        ));
     }
     let explicit = match (raw.acr_level1, raw.acr_level2) {
         (None, None) => raw.level_source,
         (level1, level2) => {
             let level1 = level1.unwrap_or_default();
-            let table = AcrTable::new(level1.clone(), level2.unwrap_or_default()).map_err(|error| {
-                let in_level1 = match &error {
-                    LevelSourceError::MalformedValue { value }
-                    | LevelSourceError::KeycloakDefaultAcr { value } => level1.contains(value),
-                    LevelSourceError::DuplicateValue { value } => {
-                        level1.iter().filter(|v| *v == value).count() > 1
-                    }
-                    _ => false,
-                };
-                let field = if in_level1 { "acr_level1" } else { "acr_level2" };
-                invalid(at(field), SettingError::AcrValues(error))
-            })?;
+            let table =
+                AcrTable::new(level1.clone(), level2.unwrap_or_default()).map_err(|error| {
+                    let in_level1 = match &error {
+                        LevelSourceError::MalformedValue { value }
+                        | LevelSourceError::KeycloakDefaultAcr { value } => level1.contains(value),
+                        LevelSourceError::DuplicateValue { value } => {
+                            level1.iter().filter(|v| *v == value).count() > 1
+                        }
+                        _ => false,
+                    };
+                    let field = if in_level1 {
+                        "acr_level1"
+                    } else {
+                        "acr_level2"
+                    };
+                    invalid(at(field), SettingError::AcrValues(error))
+                })?;
             Some(LevelSource::acr(table))
         }
     };
-    let level_source = with_level_claim(profile, explicit, setting(raw.level_claim, "level_claim"))?;
+    let level_source =
+        with_level_claim(profile, explicit, setting(raw.level_claim, "level_claim"))?;
     let encrypted = raw.encrypted_responses.map(|value| Setting {
         value,
         origin: at("encrypted_responses"),

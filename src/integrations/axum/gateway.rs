@@ -68,7 +68,11 @@ impl fmt::Debug for GatewayParts {
         f.debug_struct("GatewayParts")
             .field(
                 "providers",
-                &self.providers.iter().map(|p| p.id().as_str()).collect::<Vec<_>>(),
+                &self
+                    .providers
+                    .iter()
+                    .map(|p| p.id().as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("default_ward", &self.default_ward)
             .field("public_url", &self.public_url.as_str())
@@ -167,7 +171,11 @@ impl fmt::Debug for Gateway {
         f.debug_struct("Gateway")
             .field(
                 "providers",
-                &self.providers.iter().map(|p| p.id().as_str()).collect::<Vec<_>>(),
+                &self
+                    .providers
+                    .iter()
+                    .map(|p| p.id().as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("default_ward", &self.default_ward)
             .field("public_url", &self.public_url.as_str())

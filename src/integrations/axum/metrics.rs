@@ -92,7 +92,8 @@ impl Metrics {
     /// the configuration (a short slug, never request input), `result` as for
     /// [`record_login`](Self::record_login).
     pub fn record_provider_login(&self, provider: &str, result: &'static str) {
-        self.provider_logins.increment((provider.to_owned(), result));
+        self.provider_logins
+            .increment((provider.to_owned(), result));
     }
 
     /// Counts a submission by `result` (for example `accepted`, `replayed`, `invalid`,

@@ -43,6 +43,8 @@ mod providers;
 mod resident;
 mod router;
 pub mod security;
+#[cfg(feature = "devidp")]
+mod simulated;
 mod staff;
 mod submit;
 

@@ -294,11 +294,14 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
         ),
     ));
     let query = format!("procedure={}&lang={}", procedure.code(), lang.code());
-    Page::new(lang, lang.pick("Chọn cách đăng nhập", "Choose how to sign in"))
-        .ward_name(lang.pick(&ward.name().vi, &ward.name().en).to_owned())
-        .current("/login", Some(&query))
-        .push(body)
-        .into_response()
+    Page::new(
+        lang,
+        lang.pick("Chọn cách đăng nhập", "Choose how to sign in"),
+    )
+    .ward_name(lang.pick(&ward.name().vi, &ward.name().en).to_owned())
+    .current("/login", Some(&query))
+    .push(body)
+    .into_response()
 }
 
 #[cfg(test)]
@@ -310,7 +313,16 @@ mod tests {
         for good in ["default", "npsp", "vneid-direct", "a1", &"a".repeat(32)] {
             assert_eq!(ProviderId::new(good).unwrap().as_str(), good);
         }
-        for bad in ["", "1npsp", "-npsp", "VNeID", "npsp/x", "np sp", "np_sp", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "1npsp",
+            "-npsp",
+            "VNeID",
+            "npsp/x",
+            "np sp",
+            "np_sp",
+            &"a".repeat(33),
+        ] {
             let error = ProviderId::new(bad).unwrap_err();
             assert_eq!(error.value(), bad);
         }
@@ -325,7 +337,10 @@ mod tests {
     fn each_profile_has_complete_chooser_texts() {
         for profile in ProviderProfile::ALL {
             let (label, hint) = profile_texts(profile);
-            assert!(!label.is_incomplete() && !hint.is_incomplete(), "{profile:?}");
+            assert!(
+                !label.is_incomplete() && !hint.is_incomplete(),
+                "{profile:?}"
+            );
         }
         let (npsp, _) = profile_texts(ProviderProfile::Npsp);
         assert_eq!(npsp.vi, "Cổng Dịch vụ công quốc gia");

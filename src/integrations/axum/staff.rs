@@ -163,8 +163,13 @@ async fn staff_login(State(gw): State<Arc<Gateway>>, Query(query): Query<StaffQu
     let Ok((url, pending)) = provider.relying_party().begin(&request).await else {
         return internal_error(lang);
     };
-    gw.redirect_to_provider(provider, &url, pending, &format!("/staff?lang={}", lang.code()))
-        .unwrap_or_else(|| internal_error(lang))
+    gw.redirect_to_provider(
+        provider,
+        &url,
+        pending,
+        &format!("/staff?lang={}", lang.code()),
+    )
+    .unwrap_or_else(|| internal_error(lang))
 }
 
 fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
