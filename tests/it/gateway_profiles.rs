@@ -82,7 +82,8 @@ async fn sign_in_at(
     let callback = choose_persona(&provider, persona).await;
     let path = format!("{}?{}", callback.path(), callback.query().unwrap_or(""));
     let response = gw.get(&path, Some(&flow_cookie)).await;
-    (response, session_cookie(&response))
+    let session = session_cookie(&response);
+    (response, session)
 }
 
 fn session_cookie(response: &Response<Body>) -> Option<String> {

@@ -487,6 +487,11 @@ pub fn openapi_document() -> Value {
                     "properties": {
                         "status": {"type": "string", "enum": ["ready", "unavailable"]},
                         "identity_provider": {"type": "string", "enum": ["reachable", "unreachable"]},
+                        "identity_providers": {
+                            "type": "object",
+                            "description": "With several identity providers: each one's state, by provider id.",
+                            "additionalProperties": {"type": "string", "enum": ["reachable", "unreachable"]}
+                        },
                         "database": {"type": "string", "enum": ["reachable", "unreachable"]}
                     },
                     "additionalProperties": true

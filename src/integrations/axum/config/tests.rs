@@ -876,7 +876,13 @@ fn several_providers_each_get_an_id_a_label_and_a_redirect_uri() {
 
 #[test]
 fn several_providers_are_validated() {
-    let cases: [(&[(&str, &str)], &str, &str); 11] = [
+    // The environment, the file, and the expected error.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static str,
+    );
+    let cases: [Case; 11] = [
         (
             &[],
             "[provider]\nprofile = \"npsp\"\n\n[[providers]]\nid = \"a\"\n",
