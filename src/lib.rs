@@ -62,7 +62,7 @@
 //! | [`i18n`] | Vietnamese first, English second, for every resident-facing string |
 //! | `devidp` | a local OpenID Provider simulator with personas (feature `devidp`) |
 //! | [`integrations::axum`] | the whole ward portal as an axum router (feature `axum`) |
-//! | [`manual`] | the assurance-mapping rationale and the threat model |
+//! | [`manual`] | the assurance-mapping rationale, the threat model and one page per provider profile |
 //!
 //! ## Security model
 //!

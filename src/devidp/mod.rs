@@ -114,9 +114,28 @@
 //!   recorded ([`DevIdpHandle::recorded_authorization_requests`]) so tests can assert what a
 //!   portal sent.
 //!
+//! ## Provider profiles
+//!
+//! [`DevIdpConfig::profile`] makes the simulator behave like one of the providers a ward portal
+//! meets (see [`manual::profiles`](crate::manual::profiles)), quirks included. Personas keep
+//! their meaning in every profile; denying personas answer the same errors.
+//!
+//! | profile | ID token | callback | token and userinfo responses |
+//! | --- | --- | --- | --- |
+//! | `standard` (default) | `acr` = level value, `amr`, `nonce` | `code`, `state`, `iss` | as described above |
+//! | `npsp` | no `acr`; `nonce` echoed | `code`, `state`, `iss`; `acr` values `LoA1`/`LoA2` | userinfo `sub`, `HoVaTen`, `SoDinhDanh`, `NgayThangNamSinh` (`YYYYMMDD`), `LoaiTaiKhoan` `"1"` for everyone (the account type), `MucDoDinhDanh` `"1"`/`"2"` (the level), `loginIdp` `"BCA"` |
+//! | `vneid-direct` | none; `nonce` ignored | `code` in standard base64, written raw, always containing `+`, `/` and `=`; optionally encrypted with `encrypt_key` ([`DevIdpConfig::encrypt_codes`]); no `iss` | both sealed in the simulator's **test** envelope `{"data", "key"}`; userinfo `citizenPid`, `fullName`, `birthDate`, `accountType`, `accountLevel`, no `sub` |
+//! | `keycloak-broker` | `acr` `"1"` always, whatever was asked; `typ`, `sid`, `session_state`, `realm_access`, `resource_access`, `preferred_username` (the personal ID number), `vneid_level` `"1"`/`"2"` | `code`, `state`, `iss` | userinfo `sub`, `preferred_username`, `name`, `citizenPid`, `birthDate`, `vneid_level` |
+//!
+//! The test envelope is the simulator's own format (AES-256-GCM under a fresh content key,
+//! that key wrapped with AES-256-GCM under a key made at start), **not VNeID's**, which is not
+//! publicly specified. [`DevIdpHandle::test_decryptor`] returns the matching
+//! [`EnvelopeDecryptor`]; it opens nothing else.
+//!
 //! ## What it does not simulate
 //!
-//! - VNeID's encrypted token and userinfo envelopes, encrypted codes, or IP allow-listing.
+//! - VNeID's real envelope format (RSA-wrapped keys), IP allow-listing, Keycloak's SSO logins
+//!   (`acr` `"0"`).
 //! - Refresh tokens, logout (`end_session_endpoint`), request objects (`request`), implicit
 //!   and hybrid flows, `private_key_jwt`, mTLS, DPoP, consent screens, browser sessions (SSO).
 //! - Key rotation: one key per start; the ES256 and EdDSA keys are new on every start, the

@@ -7,3 +7,29 @@ pub mod assurance_mapping {}
 
 #[doc = include_str!("threat_model.md")]
 pub mod threat_model {}
+
+/// Provider profiles: what each kind of provider sends, what wardgate verifies for it, what it
+/// cannot verify, and what to ask the provider before going live.
+///
+/// Chosen per provider with `profile = "…"` in the gateway's TOML file,
+/// `WARDGATE_PROVIDER_PROFILE`, or [`ClientConfig::profile`](crate::oidc::ClientConfig::profile).
+///
+/// | profile | ID token | level from | quirks handled |
+/// | --- | --- | --- | --- |
+/// | [`standard`](profiles::standard) | required | the configured source (usually `acr`) | none |
+/// | [`npsp`](profiles::npsp) | required | userinfo field | `LoA1`/`LoA2` requested; Vietnamese attribute names |
+/// | [`vneid_direct`](profiles::vneid_direct) | none | userinfo `accountLevel` | no `nonce`; encrypted bodies and codes; `+` in codes; no `sub` |
+/// | [`keycloak_broker`](profiles::keycloak_broker) | required | a mapped ID-token claim | `acr` "0"/"1" ignored |
+pub mod profiles {
+    #[doc = include_str!("profiles/standard.md")]
+    pub mod standard {}
+
+    #[doc = include_str!("profiles/npsp.md")]
+    pub mod npsp {}
+
+    #[doc = include_str!("profiles/vneid_direct.md")]
+    pub mod vneid_direct {}
+
+    #[doc = include_str!("profiles/keycloak_broker.md")]
+    pub mod keycloak_broker {}
+}

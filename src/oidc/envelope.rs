@@ -1,54 +1,54 @@
 //! Encrypted response bodies: the hook an operator plugs their provider's decryption into.
-//!
-//! VNeID's direct integration is observed (domain brief §1.4 C) to answer the token and userinfo
-//! requests with a JSON envelope `{"data": "<base64>", "key": "<base64>"}`: the body encrypted
-//! with a fresh AES key, that key encrypted to the relying party's RSA public key. It may also
-//! send the authorization code encrypted, with the key in a separate `encrypt_key` callback
-//! parameter. The exact algorithms and paddings are **not publicly specified** (the observed
-//! code disagrees with itself), so wardgate ships no production decryptor: the operator
-//! implements [`EnvelopeDecryptor`] from the provider's onboarding documents and passes it to
-//! [`ClientConfig::envelope_decryptor`](super::ClientConfig::envelope_decryptor).
-//!
-//! Rules:
-//!
-//! 1. A body is an envelope when it is a JSON object with exactly the string members `data`
-//!    and `key`; any profile may receive one.
-//! 2. An envelope without a configured decryptor fails the login with
-//!    [`EnvelopeWithoutDecryptor`](super::LoginErrorKind::EnvelopeWithoutDecryptor); a
-//!    decryptor error fails it with [`Envelope`](super::LoginErrorKind::Envelope). Neither ever
-//!    falls back to treating the body as plain JSON.
-//! 3. The opened body goes through the same size limit and checks as a plain one.
-//!
-//! # Security
-//!
-//! The envelope gives confidentiality beyond TLS, not authenticity: anyone can encrypt to the
-//! relying party's public key. What the opened body says is trusted because it came over TLS
-//! from the provider's endpoint in answer to this login's code and PKCE verifier, exactly as a
-//! plain body would be.
-//!
-//! # Example
-//!
-//! ```
-//! use wardgate::oidc::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};
-//!
-//! /// Opens the provider's envelopes with the portal's private key (details from onboarding).
-//! #[derive(Debug)]
-//! struct ProviderEnvelopes;
-//!
-//! impl EnvelopeDecryptor for ProviderEnvelopes {
-//!     fn open(&self, part: EnvelopePart, body: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-//!         // Unwrap the AES key with the private key, then decrypt `data` with it.
-//!         # let _ = body;
-//!         Err(EnvelopeError::Decryption { part })
-//!     }
-//! }
-//! ```
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 /// Opens a provider's encrypted response bodies and codes.
+///
+/// VNeID's direct integration is observed (domain brief §1.4 C) to answer the token and userinfo
+/// requests with a JSON envelope `{"data": "<base64>", "key": "<base64>"}`: the body encrypted
+/// with a fresh AES key, that key encrypted to the relying party's RSA public key. It may also
+/// send the authorization code encrypted, with the key in a separate `encrypt_key` callback
+/// parameter. The exact algorithms and paddings are **not publicly specified** (the observed
+/// code disagrees with itself), so wardgate ships no production decryptor: the operator
+/// implements [`EnvelopeDecryptor`] from the provider's onboarding documents and passes it to
+/// [`ClientConfig::envelope_decryptor`](super::ClientConfig::envelope_decryptor).
+///
+/// Rules:
+///
+/// 1. A body is an envelope when it is a JSON object with exactly the string members `data`
+///    and `key`; any profile may receive one.
+/// 2. An envelope without a configured decryptor fails the login with
+///    [`EnvelopeWithoutDecryptor`](super::LoginErrorKind::EnvelopeWithoutDecryptor); a
+///    decryptor error fails it with [`Envelope`](super::LoginErrorKind::Envelope). Neither ever
+///    falls back to treating the body as plain JSON.
+/// 3. The opened body goes through the same size limit and checks as a plain one.
+///
+/// # Security
+///
+/// The envelope gives confidentiality beyond TLS, not authenticity: anyone can encrypt to the
+/// relying party's public key. What the opened body says is trusted because it came over TLS
+/// from the provider's endpoint in answer to this login's code and PKCE verifier, exactly as a
+/// plain body would be.
+///
+/// # Example
+///
+/// ```
+/// use wardgate::oidc::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};
+///
+/// /// Opens the provider's envelopes with the portal's private key (details from onboarding).
+/// #[derive(Debug)]
+/// struct ProviderEnvelopes;
+///
+/// impl EnvelopeDecryptor for ProviderEnvelopes {
+///     fn open(&self, part: EnvelopePart, body: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+///         // Unwrap the AES key with the private key, then decrypt `data` with it.
+///         # let _ = body;
+///         Err(EnvelopeError::Decryption { part })
+///     }
+/// }
+/// ```
 ///
 /// Implementations hold private keys: their `Debug` output must not print them.
 pub trait EnvelopeDecryptor: Send + Sync + fmt::Debug {

@@ -17,6 +17,14 @@
 //! 6. Claims from userinfo are used only when their `sub` equals the ID token's.
 //! 7. A level-1 login is a success with level 1, not an error: what it allows is the policy's
 //!    decision.
+//! 8. A [`ProviderProfile`] adapts these rules to a real provider by configuration only, and
+//!    only where that provider leaves no choice: a profile without ID token
+//!    ([`IdTokenExpectation::Absent`], VNeID direct) takes the identity and level from userinfo,
+//!    records that no signed ID token backed them
+//!    ([`Assurance::has_signed_id_token`](crate::assurance::Assurance::has_signed_id_token)),
+//!    and still requires PKCE, `state` and the exact redirect URI; an ID token that does arrive
+//!    is verified in full. Encrypted responses are opened only by an operator-supplied
+//!    [`EnvelopeDecryptor`], never guessed. See [`manual::profiles`](crate::manual::profiles).
 //!
 //! # Example
 //!
@@ -53,6 +61,7 @@ mod callback;
 mod discovery;
 mod envelope;
 mod id_token;
+mod identity;
 mod jwk;
 mod profile;
 mod transport;
@@ -75,6 +84,7 @@ pub use envelope::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};
 pub use id_token::{
     Expectations, IdTokenError, IdTokenVerifier, MAX_ID_TOKEN_BYTES, VerifiedIdToken,
 };
+pub use identity::ResidentIdentity;
 pub use jwk::{Jwks, JwksError};
 pub use profile::{
     IdTokenExpectation, KEYCLOAK_LEVEL_CLAIM, NPSP_ACR_LEVEL_1, NPSP_ACR_LEVEL_2, NPSP_LEVEL_CLAIM,
@@ -487,6 +497,19 @@ impl VerifiedLogin {
     /// The profile of the provider that signed the resident in.
     pub fn profile(&self) -> ProviderProfile {
         self.profile
+    }
+
+    /// The resident's identity attributes from userinfo, under the profile's names (NPSP's
+    /// `HoVaTen`, `SoDinhDanh`, … or VNeID's `fullName`, `citizenPid`, …); `None` when userinfo
+    /// was not fetched.
+    ///
+    /// # Security
+    ///
+    /// Personal data: use for the dossier only, never log or keep it.
+    pub fn identity(&self) -> Option<ResidentIdentity> {
+        self.userinfo
+            .as_ref()
+            .map(|userinfo| ResidentIdentity::from_userinfo(self.profile, userinfo))
     }
 
     /// The issuer.

@@ -1471,3 +1471,44 @@ fn only_objects_with_exactly_data_and_key_are_envelopes() {
         );
     }
 }
+
+#[test]
+fn identity_attributes_are_read_under_each_profiles_names() {
+    let npsp = json!({
+        "sub": "s", "HoVaTen": "Nguyễn Thị Thu Hà", "SoDinhDanh": "000187004821",
+        "NgayThangNamSinh": "19870314", "LoaiTaiKhoan": "1", NPSP_LEVEL_CLAIM: "2",
+    });
+    let identity =
+        ResidentIdentity::from_userinfo(ProviderProfile::Npsp, npsp.as_object().unwrap());
+    assert_eq!(identity.full_name.as_deref(), Some("Nguyễn Thị Thu Hà"));
+    assert_eq!(identity.personal_id.as_deref(), Some("000187004821"));
+    assert_eq!(
+        identity.birth_date,
+        chrono::NaiveDate::from_ymd_opt(1987, 3, 14)
+    );
+    assert_eq!(identity.account_type.as_deref(), Some("1"));
+    let debug = format!("{identity:?}");
+    assert!(
+        !debug.contains("000187004821") && !debug.contains("Nguyễn") && !debug.contains("1987"),
+        "{debug}"
+    );
+
+    let vneid = json!({
+        "citizenPid": "000201007356", "fullName": "Trần Văn Minh", "birthDate": "2001-09-02",
+        "accountType": "citizen", "accountLevel": 1,
+    });
+    let identity =
+        ResidentIdentity::from_userinfo(ProviderProfile::VneidDirect, vneid.as_object().unwrap());
+    assert_eq!(identity.full_name.as_deref(), Some("Trần Văn Minh"));
+    assert_eq!(
+        identity.birth_date,
+        chrono::NaiveDate::from_ymd_opt(2001, 9, 2)
+    );
+    assert_eq!(identity.account_type.as_deref(), Some("citizen"));
+
+    // Malformed values are dropped, not guessed.
+    let odd = json!({"citizenPid": "12345", "birthDate": "2001-02-30", "name": " "});
+    let identity =
+        ResidentIdentity::from_userinfo(ProviderProfile::Standard, odd.as_object().unwrap());
+    assert_eq!(identity, ResidentIdentity::default());
+}

@@ -147,6 +147,24 @@ async fn every_profile_signs_a_level_two_resident_in_at_level_two() {
             profile != ProviderProfile::Standard,
             "{profile}"
         );
+        // The identity attributes, whatever each provider calls them.
+        if let Some(identity) = login.identity() {
+            assert_eq!(
+                identity.personal_id.as_deref(),
+                Some(LEVEL2_PID),
+                "{profile}"
+            );
+            assert_eq!(
+                identity.full_name.as_deref(),
+                Some("Nguyễn Thị Thu Hà"),
+                "{profile}"
+            );
+            assert_eq!(
+                identity.birth_date,
+                chrono::NaiveDate::from_ymd_opt(1987, 3, 14),
+                "{profile}"
+            );
+        }
     }
 }
 
