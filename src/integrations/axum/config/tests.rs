@@ -296,7 +296,8 @@ fn toml_errors_name_the_file_and_line() {
     assert_eq!(
         error(&[], "bind = \"127.0.0.1:1\"\n\n[provider]\nisuer = \"x\"\n"),
         "config file `gateway.toml`: line 4: unknown field `isuer`, expected one of `issuer`, \
-         `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`"
+         `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `profile`, \
+         `level_claim`, `encrypted_responses`"
     );
     assert_eq!(
         error(&[], "[session]\nidle_minutes = \"ten\"\n"),
