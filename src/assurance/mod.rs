@@ -212,7 +212,9 @@ impl Assurance {
         &self.amr
     }
 
-    /// When the resident last actively authenticated, as the provider stated.
+    /// When the resident last actively authenticated, as the provider stated in its signed ID
+    /// token; for a login without one ([`has_signed_id_token`](Self::has_signed_id_token) is
+    /// `false`), when the login started at wardgate.
     pub fn auth_time(&self) -> Option<DateTime<Utc>> {
         self.auth_time
     }

@@ -211,3 +211,31 @@ fn mapping_vectors() {
     assert!(files >= 7, "expected the vector files, found {files}");
     assert!(cases >= 50, "expected at least 50 cases, found {cases}");
 }
+
+#[test]
+fn assurance_without_signed_id_token_round_trips_and_old_records_count_as_signed() {
+    let signed = Assurance::new(
+        Some(Level::Two),
+        "https://idp",
+        SourceKind::IdTokenAcr,
+        None,
+    );
+    assert!(signed.has_signed_id_token());
+    // Records written before profiles existed have no such field and had an ID token.
+    let json = serde_json::to_value(&signed).unwrap();
+    assert_eq!(json.get("signed_id_token"), None);
+    let back: Assurance = serde_json::from_value(json).unwrap();
+    assert!(back.has_signed_id_token());
+
+    let unsigned = Assurance::new(
+        Some(Level::Two),
+        "https://idp",
+        SourceKind::UserinfoClaim,
+        None,
+    )
+    .with_signed_id_token(false);
+    let json = serde_json::to_value(&unsigned).unwrap();
+    assert_eq!(json["signed_id_token"], json!(false));
+    let back: Assurance = serde_json::from_value(json).unwrap();
+    assert_eq!(back, unsigned);
+}

@@ -940,7 +940,13 @@ impl RelyingParty {
             level,
             inner.metadata.issuer.clone(),
             inner.config.level_source.kind(),
-            verified.as_ref().and_then(VerifiedIdToken::auth_time),
+            match &verified {
+                Some(verified) => verified.auth_time(),
+                // Without an ID token the provider states no authentication time. The start of
+                // this login is the latest moment wardgate knows the resident was not yet signed
+                // in here; the policy measures the age from it (see the vneid_direct manual page).
+                None => Some(pending.started_at),
+            },
         )
         .with_acr(
             verified

@@ -1276,7 +1276,8 @@ async fn userinfo_only_login_takes_subject_and_level_from_userinfo() {
         crate::assurance::SourceKind::UserinfoClaim
     );
     assert!(!assurance.has_signed_id_token());
-    assert_eq!(assurance.auth_time(), None);
+    // No provider-stated time: the start of the login, by the injected clock.
+    assert_eq!(assurance.auth_time(), Some(now()));
     assert_eq!(assurance.acr(), None);
     let debug = format!("{login:?}");
     assert!(!debug.contains("000187004821"), "{debug}");
