@@ -146,9 +146,9 @@ async fn every_profile_refers_a_level_one_resident_in_person() {
         let (callback, session) = sign_in_at(&gw, &login_path(None), "level1").await;
         assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{profile}");
         let decision = match profile {
-            // The level is requested as an essential `acr`: the provider answers that it cannot
+            // The level is an `acr` requested as essential: the provider answers that it cannot
             // reach it, and no session is opened.
-            ProviderProfile::Standard | ProviderProfile::Npsp => {
+            ProviderProfile::Standard => {
                 assert!(session.is_none(), "{profile}");
                 assert_eq!(
                     location(&callback),
@@ -158,8 +158,11 @@ async fn every_profile_refers_a_level_one_resident_in_person() {
                 let api = format!("/api/procedures/{BIRTH}/decision?outcome=level_unreachable");
                 body_json(gw.get(&api, None).await).await
             }
-            // No `acr` is requested: the resident signs in at level 1, which the session records.
-            ProviderProfile::VneidDirect | ProviderProfile::KeycloakBroker => {
+            // The level is read from a claim (NPSP's `acr_values` are only a wish): the resident
+            // signs in at level 1, which the session records.
+            ProviderProfile::Npsp
+            | ProviderProfile::VneidDirect
+            | ProviderProfile::KeycloakBroker => {
                 let session = session.unwrap_or_else(|| panic!("{profile}: a level-1 session"));
                 assert_eq!(location(&callback), format!("/procedures/{BIRTH}?lang=vi"));
                 let api = format!("/api/procedures/{BIRTH}/decision");
