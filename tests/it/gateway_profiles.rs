@@ -380,3 +380,88 @@ async fn a_callback_from_the_other_provider_is_refused() {
     }
     assert!(!metrics.contains("result=\"success\""));
 }
+
+#[tokio::test]
+async fn a_gateway_refuses_providers_it_could_mix_up() {
+    use wardgate::devidp::{self, DevIdp, DevIdpConfig};
+    use wardgate::integrations::axum::{Gateway, ProviderId};
+
+    let redirects = [
+        "http://127.0.0.1:8080/auth/callback",
+        "http://127.0.0.1:8080/auth/callback/a",
+        "http://127.0.0.1:8080/auth/callback/b",
+    ];
+    let idp = DevIdp::start(DevIdpConfig::new().client(
+        devidp::DEFAULT_CLIENT_ID,
+        Some(devidp::DEFAULT_CLIENT_SECRET),
+        redirects,
+    ))
+    .await
+    .unwrap();
+    let at_root = rp_at(&idp, redirects[0]).await;
+    let at_a = rp_at(&idp, redirects[1]).await;
+    let at_b = rp_at(&idp, redirects[2]).await;
+    let id = |id: &str| ProviderId::new(id).unwrap();
+    let dir = std::env::temp_dir().join(format!("wardgate-mixup-{}", std::process::id()));
+    let refused = |providers: Vec<LoginProvider>| {
+        let parts = crate::gateway::parts_on(
+            at_root.clone(),
+            &dir,
+            Arc::new(wardgate::store::MemoryStore::new()),
+            Arc::new(wardgate::SystemClock),
+            Arc::new(SystemRandom::new()),
+        )
+        .providers(providers);
+        Gateway::new(parts).unwrap_err().to_string()
+    };
+
+    assert_eq!(refused(Vec::new()), "no identity provider is given");
+    assert_eq!(
+        refused(vec![
+            LoginProvider::new(id("a"), at_a.clone()),
+            LoginProvider::new(id("a"), at_a.clone()),
+        ]),
+        "provider id `a` is used twice"
+    );
+    // Two providers on one issuer: RFC 9207 `iss` could not tell their answers apart.
+    assert_eq!(
+        refused(vec![
+            LoginProvider::new(id("a"), at_a.clone()),
+            LoginProvider::new(id("b"), at_b.clone()),
+        ]),
+        "providers `a` and `b` have the same issuer: their callbacks could not be told apart"
+    );
+    // Only the first provider may keep `/auth/callback`; the others need their own URI.
+    assert_eq!(
+        refused(vec![
+            LoginProvider::new(id("a"), at_a.clone()),
+            LoginProvider::new(id("b"), at_root.clone()),
+        ]),
+        "provider `b` has redirect path `/auth/callback`: use `/auth/callback/b` (or \
+         `/auth/callback` for the first provider)"
+    );
+    assert_eq!(
+        refused(vec![LoginProvider::new(id("b"), at_a)]),
+        "provider `b` has redirect path `/auth/callback/a`: use `/auth/callback/b` (or \
+         `/auth/callback` for the first provider)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A relying party on `idp` for the simulator's default client, redirected to `redirect`.
+async fn rp_at(idp: &wardgate::devidp::DevIdpHandle, redirect: &str) -> RelyingParty {
+    let client = wardgate::oidc::ClientConfig::new(
+        wardgate::devidp::DEFAULT_CLIENT_ID,
+        Url::parse(redirect).unwrap(),
+    )
+    .client_secret(wardgate::devidp::DEFAULT_CLIENT_SECRET);
+    RelyingParty::discover(
+        idp.issuer().as_str(),
+        client,
+        ReqwestHttp::new().unwrap(),
+        Arc::new(wardgate::SystemClock),
+        Arc::new(SystemRandom::new()),
+    )
+    .await
+    .unwrap()
+}

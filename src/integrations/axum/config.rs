@@ -1043,9 +1043,9 @@ pub enum SettingError {
     #[error(
         "a `{profile}` provider with an issuer sends encrypted responses, and no envelope \
          decryptor is configured: the envelope format is not public, so none can be built from \
-         configuration; pass your decryptor through the gateway's parts \
-         (ClientConfig::envelope_decryptor), or set encrypted_responses = false if this provider \
-         answers in plain JSON"
+         configuration; in your own gateway pass one to ClientConfig::envelope_decryptor and \
+         declare it with ConfigLoader::supplies_decryptor, or set encrypted_responses = false if \
+         this provider answers in plain JSON"
     )]
     NeedsDecryptor {
         /// The provider's profile.

@@ -796,9 +796,10 @@ fn vneid_direct_with_an_issuer_needs_a_decryptor_or_plain_responses() {
     let env = with(&[("WARDGATE_PROVIDER_PROFILE", "vneid-direct")]);
     let expected = "WARDGATE_PROVIDER_PROFILE: a `vneid-direct` provider with an issuer sends \
                     encrypted responses, and no envelope decryptor is configured: the envelope \
-                    format is not public, so none can be built from configuration; pass your \
-                    decryptor through the gateway's parts (ClientConfig::envelope_decryptor), or \
-                    set encrypted_responses = false if this provider answers in plain JSON";
+                    format is not public, so none can be built from configuration; in your own \
+                    gateway pass one to ClientConfig::envelope_decryptor and declare it with \
+                    ConfigLoader::supplies_decryptor, or set encrypted_responses = false if this \
+                    provider answers in plain JSON";
     assert_eq!(error(&env, ""), expected);
     // The file's profile is named when it set the profile.
     let file_env = with(&[]);
@@ -948,9 +949,10 @@ fn several_providers_are_validated() {
             "[[providers]]\nid = \"v\"\nprofile = \"vneid-direct\"\nissuer = \"https://sso.example.vn\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
             "gateway.toml: providers[0].profile: a `vneid-direct` provider with an issuer sends \
              encrypted responses, and no envelope decryptor is configured: the envelope format \
-             is not public, so none can be built from configuration; pass your decryptor \
-             through the gateway's parts (ClientConfig::envelope_decryptor), or set \
-             encrypted_responses = false if this provider answers in plain JSON",
+             is not public, so none can be built from configuration; in your own gateway pass \
+             one to ClientConfig::envelope_decryptor and declare it with \
+             ConfigLoader::supplies_decryptor, or set encrypted_responses = false if this \
+             provider answers in plain JSON",
         ),
     ];
     for (env, toml, expected) in cases {
