@@ -578,7 +578,7 @@ impl ProviderConfig {
 
     /// The relying party's configuration for this provider when it has an issuer: the
     /// profile's defaults, the client id and secret, the level source; `None` for a simulator
-    /// (see [`ProviderConfig::start_simulator`]).
+    /// (with the `devidp` feature, `ProviderConfig::start_simulator` starts one).
     ///
     /// `staff_userinfo` fetches userinfo even when the profile would not (a staff role claim
     /// lives there). A provider whose responses are encrypted still needs
