@@ -427,7 +427,7 @@ async fn a_gateway_refuses_providers_it_could_mix_up() {
     assert_eq!(
         refused(vec![
             LoginProvider::new(id("a"), at_a.clone()),
-            LoginProvider::new(id("b"), at_b.clone()),
+            LoginProvider::new(id("b"), at_b),
         ]),
         "providers `a` and `b` have the same issuer: their callbacks could not be told apart"
     );
