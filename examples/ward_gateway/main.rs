@@ -8,15 +8,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wardgate::assurance::{AcrTable, LevelSource};
 use wardgate::clock::{Random, SystemRandom};
-use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
+use wardgate::devidp::{self, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
 use wardgate::integrations::axum::config::{
-    GatewayConfig, Provider, StaffConfig, config_file_from_args,
+    GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
 };
 use wardgate::integrations::axum::data_dir::GatewayKeys;
-use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
+use wardgate::integrations::axum::{
+    DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router,
+};
 use wardgate::oidc::{
     BreakerConfig, CircuitBreaker, CircuitMonitor, ClientConfig, RelyingParty, ReqwestHttp,
 };
@@ -76,43 +77,45 @@ async fn run() -> Result<(), Box<dyn Error>> {
         _ => config.staff().clone(),
     };
 
-    // With no provider configured, the built-in simulator plays the identity provider.
-    let mut _simulator: Option<DevIdpHandle> = None;
-    let (issuer, client) = match config.provider() {
-        Provider::Simulator { level_source } => {
-            let redirect = config.redirect_uri().as_str();
-            let idp = DevIdp::start(DevIdpConfig::new().client(
-                devidp::DEFAULT_CLIENT_ID,
-                Some(devidp::DEFAULT_CLIENT_SECRET),
-                [redirect],
-            ))
-            .await?;
-            let source = match level_source {
-                Some(source) => source.clone(),
-                None => {
-                    LevelSource::acr(AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2])?)
+    // A provider without an issuer is played by a built-in simulator in its profile; the
+    // handles keep the simulators running.
+    let mut simulators: Vec<DevIdpHandle> = Vec::new();
+    let mut providers = Vec::with_capacity(config.providers().len());
+    for provider in config.providers() {
+        let staff_userinfo = staff.role_claim().is_some();
+        let (issuer, client) = match provider.start_simulator(staff_userinfo).await? {
+            Some((idp, client)) => {
+                let issuer = idp.issuer().to_string();
+                tracing::info!(
+                    %issuer,
+                    provider = %provider.id(),
+                    profile = provider.profile().as_str(),
+                    "started a built-in provider simulator"
+                );
+                simulators.push(idp);
+                (issuer, client)
+            }
+            // An external provider. Encrypted responses were refused by the configuration
+            // loader: this example supplies no envelope decryptor.
+            None => match (provider.provider(), provider.client_config(staff_userinfo)) {
+                (Provider::External(external), Some(client)) => {
+                    (external.issuer().to_owned(), client)
                 }
-            };
-            let issuer = idp.issuer().to_string();
-            tracing::info!(%issuer, "started the built-in provider simulator");
-            _simulator = Some(idp);
-            let client =
-                ClientConfig::new(devidp::DEFAULT_CLIENT_ID, config.redirect_uri().clone())
-                    .client_secret(devidp::DEFAULT_CLIENT_SECRET)
-                    .level_source(source)
-                    .fetch_userinfo(staff.role_claim().is_some());
-            (issuer, client)
-        }
-        Provider::External(provider) => {
-            let client = ClientConfig::new(provider.client_id(), config.redirect_uri().clone())
-                .client_secret(provider.client_secret().secret())
-                .level_source(provider.level_source().clone())
-                .fetch_userinfo(staff.role_claim().is_some());
-            (provider.issuer().to_owned(), client)
-        }
-        _ => return Err("unsupported provider configuration".into()),
+                _ => return Err("unsupported provider configuration".into()),
+            },
+        };
+        let (relying_party, circuit) = discover(&issuer, provider, client, &clock, &random).await?;
+        providers.push(
+            LoginProvider::new(provider.id().clone(), relying_party)
+                .label(provider.label().clone())
+                .hint(provider.hint().clone())
+                .circuit(circuit),
+        );
+    }
+    let Some(first) = providers.first() else {
+        return Err("no identity provider is configured".into());
     };
-    let (relying_party, provider_circuit) = discover(&issuer, client, &clock, &random).await?;
+    let relying_party = first.relying_party().clone();
 
     // Keys first: this also creates the data directory that holds the default SQLite file.
     let keys = GatewayKeys::load_or_create(config.data_dir(), random.as_ref())?;
@@ -163,8 +166,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
         staff,
         Arc::clone(&clock),
         Arc::clone(&random),
-    );
-    let router = gateway_router(Gateway::new(parts.with_provider_circuit(provider_circuit))?);
+    )
+    .providers(providers);
+    let router = gateway_router(Gateway::new(parts)?);
 
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
@@ -177,6 +181,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     if let Some(outbox) = outbox {
         outbox.stop().await;
     }
+    drop(simulators);
     tracing::info!("stopped");
     Ok(())
 }
@@ -203,6 +208,7 @@ fn spawn_retention(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task:
 /// monitor feeds `/readyz` and sign-in.
 async fn discover(
     issuer: &str,
+    provider: &ProviderConfig,
     client: ClientConfig,
     clock: &Arc<dyn Clock>,
     random: &Arc<dyn Random>,
@@ -231,9 +237,13 @@ async fn discover(
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(error) => {
-                return Err(
-                    format!("identity provider `{issuer}` (WARDGATE_ISSUER): {error}").into(),
-                );
+                // Name the setting the operator wrote the issuer in.
+                let setting = if provider.id().as_str() == DEFAULT_PROVIDER_ID {
+                    "WARDGATE_ISSUER".to_owned()
+                } else {
+                    format!("issuer of provider `{}`", provider.id())
+                };
+                return Err(format!("identity provider `{issuer}` ({setting}): {error}").into());
             }
         }
     }

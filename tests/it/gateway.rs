@@ -29,7 +29,7 @@ pub(crate) const BIRTH: &str = "1.001193";
 
 pub(crate) struct TestGateway {
     pub(crate) router: Router,
-    _idp: Option<Arc<DevIdpHandle>>,
+    _idps: Vec<Arc<DevIdpHandle>>,
     _dir: tempdir::TempDir,
 }
 
@@ -90,12 +90,27 @@ async fn router_for(
     )
     .await
     .unwrap();
+    let mut parts = parts_on(rp, dir, store, clock, random);
+    if let Some(circuit) = circuit {
+        parts = parts.with_provider_circuit(circuit);
+    }
+    gateway_router(Gateway::new(parts).unwrap())
+}
+
+/// The parts of a test gateway on `rp` (its only provider until the caller adds others).
+pub(crate) fn parts_on(
+    rp: RelyingParty,
+    dir: &std::path::Path,
+    store: Arc<dyn wardgate::store::Store>,
+    clock: Arc<dyn wardgate::Clock>,
+    random: Arc<dyn wardgate::clock::Random>,
+) -> GatewayParts {
     let root = env!("CARGO_MANIFEST_DIR");
     let catalog = Catalog::load(format!("{root}/samples/catalog.toml")).unwrap();
     let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
     let ward: WardCode = directory.wards()[0].code;
     let keys = GatewayKeys::load_or_create(dir, random.as_ref()).unwrap();
-    let mut parts = GatewayParts::new(
+    GatewayParts::new(
         rp,
         catalog,
         directory,
@@ -113,11 +128,7 @@ async fn router_for(
         ),
         clock,
         random,
-    );
-    if let Some(circuit) = circuit {
-        parts = parts.with_provider_circuit(circuit);
-    }
-    gateway_router(Gateway::new(parts).unwrap())
+    )
 }
 
 mod tempdir {
@@ -151,7 +162,7 @@ impl TestGateway {
         let router = router_on(&idp, &dir.0, Arc::new(MemoryStore::new())).await;
         Self {
             router,
-            _idp: Some(idp),
+            _idps: vec![idp],
             _dir: dir,
         }
     }
@@ -175,7 +186,26 @@ impl TestGateway {
         .await;
         Self {
             router,
-            _idp: None,
+            _idps: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// A gateway whose identity providers are `providers`, in order, served by the simulators
+    /// `idps` (kept running as long as the gateway).
+    pub(crate) fn with_providers(
+        idps: Vec<Arc<DevIdpHandle>>,
+        providers: Vec<wardgate::integrations::axum::LoginProvider>,
+    ) -> Self {
+        let dir = tempdir::TempDir::new("providers");
+        let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
+        let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
+        let first = providers[0].relying_party().clone();
+        let parts = parts_on(first, &dir.0, Arc::new(MemoryStore::new()), clock, random)
+            .providers(providers);
+        Self {
+            router: gateway_router(Gateway::new(parts).unwrap()),
+            _idps: idps,
             _dir: dir,
         }
     }
@@ -186,7 +216,7 @@ impl TestGateway {
         let db = format!("sqlite://{}", dir.join("wardgate.db").display());
         Self {
             router: router_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await,
-            _idp: Some(Arc::clone(idp)),
+            _idps: vec![Arc::clone(idp)],
             _dir: tempdir::TempDir::new("unused"),
         }
     }
@@ -1006,7 +1036,7 @@ async fn the_same_idempotency_key_returns_the_same_dossier_after_a_restart() {
 
 /// Everything the test subscriber writes.
 #[derive(Clone, Default)]
-struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct CapturedLogs(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -1134,7 +1164,7 @@ fn dossier_personal_values(code: &str) -> Vec<String> {
 /// The test binary's global log subscriber, installed on first use: every event of every test
 /// from then on lands in one buffer. (A thread-scoped subscriber misses events when other tests
 /// run at the same time, as callsite interest is cached process-wide.)
-fn captured_logs() -> &'static CapturedLogs {
+pub(crate) fn captured_logs() -> &'static CapturedLogs {
     static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = CapturedLogs::default();
@@ -1149,7 +1179,7 @@ fn captured_logs() -> &'static CapturedLogs {
     })
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())

@@ -8,6 +8,7 @@
 )]
 
 mod gateway;
+mod gateway_profiles;
 mod hostile;
 mod interop;
 mod oidc_flow;

@@ -134,7 +134,14 @@ pub(crate) async fn healthz() -> Response {
 /// bookings and signed-in residents' submissions: `200` with `status: degraded`, so a load
 /// balancer keeps it in rotation while the body tells monitoring what is wrong.
 pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    let provider = gw.rp.is_reachable().await;
+    // Every provider is probed; the gateway is ready only when all answer (a resident may
+    // choose any of them), degraded otherwise.
+    let mut reachable = Vec::with_capacity(gw.providers().len());
+    for candidate in gw.providers() {
+        let up = candidate.relying_party().is_reachable().await;
+        reachable.push((candidate.id().as_str(), up));
+    }
+    let provider = reachable.iter().all(|(_, up)| *up);
     // A cheap read the store must answer: today's bookings at the home ward.
     let today = gw
         .clock
@@ -156,8 +163,19 @@ pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         "identity_provider": if provider { "reachable" } else { "unreachable" },
         "database": if store { "reachable" } else { "unreachable" },
     });
-    if let Some(circuit) = gw.provider_circuit_state() {
+    // The first provider's breaker (the only one in most portals).
+    if let Some(circuit) = gw.default_provider().circuit_state() {
         body["identity_provider_circuit"] = Value::from(circuit.as_str());
+    }
+    if reachable.len() > 1 {
+        let each: serde_json::Map<String, Value> = reachable
+            .iter()
+            .map(|(id, up)| {
+                let state = if *up { "reachable" } else { "unreachable" };
+                ((*id).to_owned(), Value::from(state))
+            })
+            .collect();
+        body["identity_providers"] = Value::Object(each);
     }
     (code, Json(body)).into_response()
 }

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::gateway::Gateway;
 use super::html::{ButtonKind, Markup, NoticeKind, Page, link_button, notice};
+use super::providers::{LoginProvider, chooser_page};
 use super::resident::outcome_code;
 use super::staff::{is_staff_return, not_staff};
 use crate::audit::{AuditEvent, LoginRecorded, LoginResult};
@@ -23,9 +24,24 @@ pub(crate) struct LoginQuery {
     procedure: String,
     #[serde(default)]
     lang: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
 }
 
-/// `GET /login?procedure=CODE`: starts a login aimed at the procedure's level and freshness.
+/// What the login-flow cookie carries besides the return path: the pending login and the id of
+/// the provider it went to, so the callback is completed by that provider only.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ProviderLogin {
+    /// The provider's id. Cookies sealed before gateways had several providers lack it: they
+    /// belong to the first provider.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(flatten)]
+    pending: PendingLogin,
+}
+
+/// `GET /login?procedure=CODE[&provider=ID]`: starts a login aimed at the procedure's level and
+/// freshness, at the chosen provider; with several providers and none chosen, shows the chooser.
 pub(crate) async fn login(
     State(gw): State<Arc<Gateway>>,
     Query(query): Query<LoginQuery>,
@@ -38,18 +54,30 @@ pub(crate) async fn login(
     let Some(procedure) = gw.procedure(&query.procedure) else {
         return not_found(lang);
     };
+    let provider = match query.provider.as_deref() {
+        Some(id) => match gw.provider(id) {
+            Some(provider) => provider,
+            None => return not_found(lang),
+        },
+        None if gw.providers().len() > 1 => return chooser_page(&gw, lang, procedure),
+        None => gw.default_provider(),
+    };
     let return_path = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
     let request = LoginRequest::new(procedure.online_level()).max_age(procedure.max_auth_age());
-    let started = if gw.provider_available().await {
-        gw.rp.begin(&request).await.map_err(|e| e.kind())
+    let started = if provider.available().await {
+        provider
+            .relying_party()
+            .begin(&request)
+            .await
+            .map_err(|e| e.kind())
     } else {
         Err(LoginErrorKind::ProviderUnavailable)
     };
     let (url, pending) = match started {
         Ok(started) => started,
         Err(kind) => {
-            tracing::warn!(?kind, "could not start a login");
-            gw.metrics.record_login("provider_unavailable");
+            tracing::warn!(?kind, provider = %provider.id(), "could not start a login");
+            gw.record_login(provider, "provider_unavailable");
             let target = with_outcome(
                 &return_path,
                 outcome_code(LoginFailure::ProviderUnavailable),
@@ -57,19 +85,24 @@ pub(crate) async fn login(
             return Redirect::to(&target).into_response();
         }
     };
-    gw.redirect_to_provider(&url, pending, &return_path)
+    gw.redirect_to_provider(provider, &url, pending, &return_path)
         .unwrap_or_else(|| internal_error(lang))
 }
 
 impl Gateway {
-    /// The redirect to the provider, carrying the sealed login-flow cookie that binds the
-    /// callback to this browser and says where to return.
+    /// The redirect to `provider`, carrying the sealed login-flow cookie that binds the
+    /// callback to this browser and this provider, and says where to return.
     pub(crate) fn redirect_to_provider(
         &self,
+        provider: &LoginProvider,
         url: &url::Url,
         pending: PendingLogin,
         return_path: &str,
     ) -> Option<Response> {
+        let pending = ProviderLogin {
+            provider: Some(provider.id().as_str().to_owned()),
+            pending,
+        };
         let flow = LoginFlow::new(pending, ReturnPath::parse(return_path)?);
         let name = self.cookies.login_flow_cookie_name();
         let sealed = seal_login_flow(
@@ -88,11 +121,20 @@ impl Gateway {
         append_cookie(&mut response, &cookie);
         Some(response)
     }
+
+    /// Counts a finished login, in total and for `provider`.
+    fn record_login(&self, provider: &LoginProvider, result: &'static str) {
+        self.metrics.record_login(result);
+        self.metrics
+            .record_provider_login(provider.id().as_str(), result);
+    }
 }
 
-/// `GET /auth/callback`: completes the login, verifying everything the provider returned.
+/// `GET /auth/callback` and `GET /auth/callback/{provider}`: completes the login at the provider
+/// recorded in the login-flow cookie, verifying everything it returned.
 pub(crate) async fn callback(
     State(gw): State<Arc<Gateway>>,
+    uri: Uri,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -104,24 +146,47 @@ pub(crate) async fn callback(
         .and_then(|cookies| find_cookie(cookies, name))
         .and_then(|value| {
             gw.used_flows
-                .open_once::<LoginFlow<PendingLogin>>(&gw.key_ring, name, now, value)
+                .open_once::<LoginFlow<ProviderLogin>>(&gw.key_ring, name, now, value)
                 .ok()
         });
     let Some(flow) = flow else {
         gw.metrics.record_login("flow_refused");
         return expired_login(Lang::default());
     };
-    let level = flow.pending.level();
-    let max_age = flow
-        .pending
+    let provider = match flow.pending.provider.as_deref() {
+        Some(id) => gw.provider(id),
+        None => Some(gw.default_provider()),
+    };
+    let Some(provider) = provider else {
+        // The provider was removed from the configuration while the resident was away.
+        gw.metrics.record_login("flow_refused");
+        return expired_login(Lang::default());
+    };
+    let pending = flow.pending.pending;
+    let level = pending.level();
+    let max_age = pending
         .max_age()
         .and_then(|d| u32::try_from(d.num_seconds()).ok());
     let return_path = flow.return_path.as_str().to_owned();
     let lang = Lang::from_query(return_path.split_once('?').map(|(_, q)| q));
     let clear_flow = gw.cookies.removal(name).ok();
 
+    // Each provider has its own redirect URI: an answer arriving at another provider's URI is a
+    // mix-up (or an attack), whatever it carries. The login-flow cookie is spent either way.
+    if uri.path() != provider.callback_path() {
+        gw.record_login(provider, "refused");
+        let event = LoginRecorded::new(LoginResult::Rejected, None, None);
+        gw.audit(None, AuditEvent::Login(event)).await;
+        tracing::info!(
+            provider = %provider.id(),
+            kind = "ProviderMismatch",
+            "login failed: the callback arrived at another provider's redirect URI"
+        );
+        return with_cleared_flow(refused_login(lang, &return_path), clear_flow.as_deref());
+    }
+
     let callback = Callback::from_query(raw.as_deref().unwrap_or(""));
-    let response = match gw.rp.complete(flow.pending, &callback).await {
+    let response = match provider.relying_party().complete(pending, &callback).await {
         Ok(login) => {
             let subject = gw.pseudonym(login.issuer(), login.subject());
             let previous = gw.session(&headers);
@@ -138,7 +203,7 @@ pub(crate) async fn callback(
                     // The login asked for this requirement: if it came back short, asking
                     // again would loop (rule 3), so it counts as tried.
                     session.record_step_up(level, max_age);
-                    gw.metrics.record_login("success");
+                    gw.record_login(provider, "success");
                     let event = LoginRecorded::new(
                         LoginResult::Succeeded,
                         login.assurance().level(),
@@ -147,6 +212,7 @@ pub(crate) async fn callback(
                     gw.audit(Some(session.subject()), AuditEvent::Login(event))
                         .await;
                     tracing::info!(
+                        provider = %provider.id(),
                         level = ?login.assurance().level().map(crate::Level::number),
                         source = login.assurance().source().as_str(),
                         "login verified"
@@ -184,17 +250,22 @@ pub(crate) async fn callback(
                 }
                 _ => None,
             };
-            tracing::info!(kind = ?error.kind(), provider_error = error.provider_error(), "login failed");
+            tracing::info!(
+                provider = %provider.id(),
+                kind = ?error.kind(),
+                provider_error = error.provider_error(),
+                "login failed"
+            );
             gw.metrics.record_login_failure(error.kind().code());
             match failure {
                 Some(failure) => {
-                    gw.metrics.record_login(outcome_code(failure));
+                    gw.record_login(provider, outcome_code(failure));
                     let event = LoginRecorded::new(LoginResult::Failed(failure), None, None);
                     gw.audit(None, AuditEvent::Login(event)).await;
                     Redirect::to(&with_outcome(&return_path, outcome_code(failure))).into_response()
                 }
                 None => {
-                    gw.metrics.record_login("refused");
+                    gw.record_login(provider, "refused");
                     let event = LoginRecorded::new(LoginResult::Rejected, None, None);
                     gw.audit(None, AuditEvent::Login(event)).await;
                     refused_login(lang, &return_path)

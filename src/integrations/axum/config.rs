@@ -17,6 +17,19 @@
 //!    Keycloak's default `"0"`/`"1"`.
 //! 6. Secrets (the client secret, a database password) never appear in `Debug` output or error
 //!    messages.
+//! 7. A provider has a [`ProviderProfile`] (`standard` unless set): `WARDGATE_PROVIDER_PROFILE`
+//!    or `provider.profile`. A `standard` provider with an issuer needs a level source; the
+//!    other profiles bring their own ([`ProviderProfile::default_level_source`]), which
+//!    `level_claim` renames and `acr_level*` or `level_source` replace.
+//! 8. Several providers are configured as `[[providers]]` tables instead of `[provider]` and
+//!    the provider variables, never both. Each has a unique [`ProviderId`] slug and chooser
+//!    label, and its own redirect URI, the public URL + `/auth/callback/{id}`; the single
+//!    provider of `[provider]` has id `default` and keeps `/auth/callback`. A table without
+//!    `issuer` runs a built-in simulator in its profile.
+//! 9. A provider with an issuer whose responses are encrypted (`vneid-direct` unless
+//!    `encrypted_responses = false`) needs an envelope decryptor, which cannot be built from
+//!    configuration (the format is not public): loading fails, naming the field, unless the
+//!    caller says it supplies one ([`ConfigLoader::supplies_decryptor`]).
 //!
 //! | variable | TOML field | default |
 //! | --- | --- | --- |
@@ -28,6 +41,10 @@
 //! | `WARDGATE_ACR_LEVEL1` | `provider.acr_level1` (array) | none |
 //! | `WARDGATE_ACR_LEVEL2` | `provider.acr_level2` (array) | none |
 //! | — | `provider.level_source` (inline table, see [`LevelSource`]) | none |
+//! | `WARDGATE_PROVIDER_PROFILE` | `provider.profile` | `standard` |
+//! | — | `provider.level_claim` (the profile's level claim, renamed) | the profile's |
+//! | — | `provider.encrypted_responses` | `true` for `vneid-direct`, else `false` |
+//! | — | `[[providers]]`: `id`, `label` and `hint` (`{ vi = "…", en = "…" }`), `profile`, `issuer`, `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `level_claim`, `encrypted_responses` | none: the single provider above |
 //! | `WARDGATE_DATABASE_URL` | `database_url` | `sqlite://` + data dir + `/wardgate.db` |
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
@@ -68,6 +85,31 @@
 //! assert!(!format!("{config:?}").contains("s3cret"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Example: two providers, the resident chooses
+//!
+//! ```
+//! use wardgate::integrations::axum::config::GatewayConfig;
+//! use wardgate::oidc::ProviderProfile;
+//!
+//! let toml = r#"
+//! [[providers]]
+//! id = "npsp"
+//! profile = "npsp"
+//!
+//! [[providers]]
+//! id = "vneid"
+//! profile = "vneid-direct"
+//! label = { vi = "Ứng dụng VNeID", en = "The VNeID app" }
+//! "#;
+//! let config = GatewayConfig::loader(|_| None).load_str("gateway.toml", toml)?;
+//! let [npsp, vneid] = config.providers() else { panic!("two providers") };
+//! assert_eq!(npsp.profile(), ProviderProfile::Npsp);
+//! assert_eq!(npsp.label().vi, "Cổng Dịch vụ công quốc gia");
+//! assert_eq!(vneid.redirect_uri().as_str(), "http://127.0.0.1:8080/auth/callback/vneid");
+//! assert_eq!(vneid.label().en, "The VNeID app");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -79,8 +121,10 @@ use serde_json::{Map, Value};
 use url::Url;
 use zeroize::Zeroizing;
 
+use super::providers::{ProviderId, ProviderIdError, profile_texts};
 use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
-use crate::oidc::is_loopback;
+use crate::i18n::LocalText;
+use crate::oidc::{ClientConfig, ProviderProfile, UnknownProfile, is_loopback};
 use crate::session::SessionConfig;
 
 /// `WARDGATE_BIND`: the socket address to listen on.
@@ -103,6 +147,9 @@ pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
 /// The back office that receives dossiers (the outbox forwards signed envelopes to it).
 pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
+/// `WARDGATE_PROVIDER_PROFILE`: the single provider's profile (`standard`, `npsp`,
+/// `vneid-direct`, `keycloak-broker`).
+pub const ENV_PROVIDER_PROFILE: &str = "WARDGATE_PROVIDER_PROFILE";
 
 /// The default listening address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -127,8 +174,8 @@ const MAX_SESSION_MINUTES: i64 = 7 * 24 * 60;
 pub struct GatewayConfig {
     bind: SocketAddr,
     public_url: Url,
-    redirect_uri: Url,
-    provider: Provider,
+    /// INVARIANT: not empty, ids unique (checked by `build_providers`).
+    providers: Vec<ProviderConfig>,
     database: DatabaseUrl,
     data_dir: PathBuf,
     backoffice_url: Option<Url>,
@@ -145,6 +192,7 @@ impl GatewayConfig {
             env: Box::new(env),
             file: None,
             defaults_base: None,
+            decryptors: Vec::new(),
         }
     }
 
@@ -158,9 +206,10 @@ impl GatewayConfig {
         &self.public_url
     }
 
-    /// The redirect URI registered at the provider: the public URL + `/auth/callback`.
+    /// The first provider's redirect URI: the public URL + `/auth/callback` for the single
+    /// provider of `[provider]`, + `/auth/callback/{id}` for a `[[providers]]` table.
     pub fn redirect_uri(&self) -> &Url {
-        &self.redirect_uri
+        &self.first_provider().redirect_uri
     }
 
     /// Whether the gateway is served over https (cookies `Secure`, HSTS sent).
@@ -168,9 +217,24 @@ impl GatewayConfig {
         self.public_url.scheme() == "https"
     }
 
-    /// The identity provider: the built-in simulator or an external one.
+    /// The first identity provider (the only one unless `[[providers]]` lists several): the
+    /// built-in simulator or an external one.
     pub fn provider(&self) -> &Provider {
-        &self.provider
+        &self.first_provider().provider
+    }
+
+    /// Every identity provider, in the order the chooser lists them (at least one).
+    pub fn providers(&self) -> &[ProviderConfig] {
+        &self.providers
+    }
+
+    fn first_provider(&self) -> &ProviderConfig {
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "the loader never builds a configuration without a provider"
+        )]
+        // INVARIANT: `providers` is not empty (checked by `build_providers`).
+        &self.providers[0]
     }
 
     /// The database.
@@ -209,6 +273,7 @@ pub struct ConfigLoader {
     env: Box<EnvLookup>,
     file: Option<PathBuf>,
     defaults_base: Option<PathBuf>,
+    decryptors: Vec<String>,
 }
 
 impl fmt::Debug for ConfigLoader {
@@ -216,6 +281,7 @@ impl fmt::Debug for ConfigLoader {
         f.debug_struct("ConfigLoader")
             .field("file", &self.file)
             .field("defaults_base", &self.defaults_base)
+            .field("decryptors", &self.decryptors)
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +306,18 @@ impl ConfigLoader {
     #[must_use]
     pub fn defaults_base(mut self, dir: impl Into<PathBuf>) -> Self {
         self.defaults_base = Some(dir.into());
+        self
+    }
+
+    /// Says that the caller supplies an envelope decryptor for provider `id` (`default` for the
+    /// single provider of `[provider]`), so its encrypted responses are not refused.
+    ///
+    /// The example gateway supplies none: the envelope format is not public, so no decryptor
+    /// can be built from configuration. A portal that has one passes it to the provider's
+    /// [`ClientConfig::envelope_decryptor`](crate::oidc::ClientConfig::envelope_decryptor).
+    #[must_use]
+    pub fn supplies_decryptor(mut self, id: &str) -> Self {
+        self.decryptors.push(id.to_owned());
         self
     }
 
@@ -299,16 +377,18 @@ impl ConfigLoader {
                 )
             })?,
         };
-        let redirect_uri = public_url.join(CALLBACK_PATH).map_err(|_| {
-            invalid(
-                Origin::env(ENV_PUBLIC_URL),
-                SettingError::InvalidUrl {
-                    value: public_url.to_string(),
-                },
-            )
-        })?;
-
-        let provider = build_provider(&cx, raw.provider)?;
+        let providers = build_providers(&cx, raw.provider, raw.providers, &public_url)?;
+        for provider in &providers {
+            let supplied = self.decryptors.iter().any(|id| id == provider.id.as_str());
+            if provider.needs_decryptor() && !supplied {
+                return Err(invalid(
+                    provider.encrypted_origin.clone(),
+                    SettingError::NeedsDecryptor {
+                        profile: provider.profile,
+                    },
+                ));
+            }
+        }
 
         let data_dir = match cx.lookup(ENV_DATA_DIR, raw.data_dir, "data_dir") {
             Some(setting) => {
@@ -341,8 +421,7 @@ impl ConfigLoader {
         Ok(GatewayConfig {
             bind,
             public_url,
-            redirect_uri,
-            provider,
+            providers,
             database,
             data_dir,
             backoffice_url,
@@ -441,6 +520,85 @@ impl ExternalProvider {
     /// Where the provider states the level.
     pub fn level_source(&self) -> &LevelSource {
         &self.level_source
+    }
+}
+
+/// One identity provider of the configuration: `[provider]` (with the environment) or one
+/// `[[providers]]` table.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    id: ProviderId,
+    label: LocalText,
+    hint: LocalText,
+    profile: ProviderProfile,
+    provider: Provider,
+    redirect_uri: Url,
+    encrypted_responses: bool,
+    /// The field to name when the encrypted responses cannot be opened.
+    encrypted_origin: Origin,
+}
+
+impl ProviderConfig {
+    /// The id: `default` for `[provider]`, the table's `id` for `[[providers]]`.
+    pub fn id(&self) -> &ProviderId {
+        &self.id
+    }
+
+    /// The name on the chooser (the table's `label`, else the profile's).
+    pub fn label(&self) -> &LocalText {
+        &self.label
+    }
+
+    /// Who should choose this provider, in plain words (the table's `hint`, else the
+    /// profile's).
+    pub fn hint(&self) -> &LocalText {
+        &self.hint
+    }
+
+    /// The provider's profile.
+    pub fn profile(&self) -> ProviderProfile {
+        self.profile
+    }
+
+    /// The built-in simulator (in [`profile`](Self::profile)) or an external provider.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// The redirect URI to register at the provider.
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect_uri
+    }
+
+    /// Whether the provider encrypts its token and userinfo responses (`encrypted_responses`;
+    /// `true` by default for `vneid-direct`).
+    pub fn encrypted_responses(&self) -> bool {
+        self.encrypted_responses
+    }
+
+    /// The relying party's configuration for this provider when it has an issuer: the
+    /// profile's defaults, the client id and secret, the level source; `None` for a simulator
+    /// (with the `devidp` feature, `ProviderConfig::start_simulator` starts one).
+    ///
+    /// `staff_userinfo` fetches userinfo even when the profile would not (a staff role claim
+    /// lives there). A provider whose responses are encrypted still needs
+    /// [`ClientConfig::envelope_decryptor`](crate::oidc::ClientConfig::envelope_decryptor).
+    pub fn client_config(&self, staff_userinfo: bool) -> Option<ClientConfig> {
+        let Provider::External(external) = &self.provider else {
+            return None;
+        };
+        Some(
+            ClientConfig::new(external.client_id(), self.redirect_uri.clone())
+                .profile(self.profile)
+                .client_secret(external.client_secret().secret())
+                .level_source(external.level_source().clone())
+                .fetch_userinfo(self.profile.fetches_userinfo() || staff_userinfo),
+        )
+    }
+
+    /// Whether an external provider's encrypted responses need a decryptor from the caller.
+    fn needs_decryptor(&self) -> bool {
+        self.encrypted_responses && matches!(self.provider, Provider::External(_))
     }
 }
 
@@ -680,6 +838,15 @@ pub enum Origin {
         /// The field's dotted path, such as `provider.issuer`.
         field: &'static str,
     },
+    /// A field of one `[[providers]]` table of the TOML file.
+    ProviderTable {
+        /// The file, as given.
+        file: String,
+        /// The table's position among the `[[providers]]` tables, from 0.
+        index: usize,
+        /// The field's name in the table, such as `issuer`.
+        field: &'static str,
+    },
 }
 
 impl Origin {
@@ -693,6 +860,9 @@ impl fmt::Display for Origin {
         match self {
             Self::Env { variable } => f.write_str(variable),
             Self::File { file, field } => write!(f, "{file}: {field}"),
+            Self::ProviderTable { file, index, field } => {
+                write!(f, "{file}: providers[{index}].{field}")
+            }
         }
     }
 }
@@ -821,6 +991,66 @@ pub enum SettingError {
     /// A malformed PostgreSQL URL (not echoed: it may carry a password).
     #[error("is not a valid `postgres://` URL with a host")]
     InvalidDatabaseUrl,
+    /// A provider profile name that is not one of [`ProviderProfile::ALL`].
+    #[error(transparent)]
+    Profile(#[from] UnknownProfile),
+    /// A provider id that is not a slug.
+    #[error(transparent)]
+    ProviderId(#[from] ProviderIdError),
+    /// A required field is missing.
+    #[error("is required")]
+    Required,
+    /// `[provider]` or a provider variable together with `[[providers]]`.
+    #[error(
+        "cannot be combined with [[providers]] in the config file: configure one provider with \
+         [provider] and the environment, or several with [[providers]]"
+    )]
+    ProviderFormsCombined,
+    /// `providers = []`.
+    #[error("lists no provider: add a [[providers]] table, or use [provider]")]
+    NoProviders,
+    /// Two `[[providers]]` tables with the same id.
+    #[error("id `{id}` is used by two providers")]
+    DuplicateProviderId {
+        /// The id.
+        id: String,
+    },
+    /// Two providers with the same chooser label.
+    #[error("is the same as provider `{other}`'s: residents could not tell them apart")]
+    DuplicateLabel {
+        /// The other provider's id.
+        other: String,
+    },
+    /// Set in a `[[providers]]` table that has no issuer.
+    #[error(
+        "is set but the provider has no issuer: set issuer too, or remove it to use a built-in \
+         provider simulator"
+    )]
+    NeedsTableIssuer,
+    /// Missing from a `[[providers]]` table that has an issuer.
+    #[error("is required when the provider has an issuer")]
+    RequiredWithTableIssuer,
+    /// A `standard` provider in a `[[providers]]` table has an issuer but no level source.
+    #[error(
+        "is required for a `standard` provider with an issuer, unless the table sets \
+         level_source or level_claim"
+    )]
+    NoTableLevelSource,
+    /// `level_claim` together with `acr_level*` or `level_source`.
+    #[error("cannot be combined with acr_level1, acr_level2 or level_source: choose one")]
+    ConflictingLevelClaim,
+    /// An external provider's responses are encrypted and nobody supplies a decryptor.
+    #[error(
+        "a `{profile}` provider with an issuer sends encrypted responses, and no envelope \
+         decryptor is configured: the envelope format is not public, so none can be built from \
+         configuration; in your own gateway pass one to ClientConfig::envelope_decryptor and \
+         declare it with ConfigLoader::supplies_decryptor, or set encrypted_responses = false if \
+         this provider answers in plain JSON"
+    )]
+    NeedsDecryptor {
+        /// The provider's profile.
+        profile: ProviderProfile,
+    },
     /// Not a 5-digit commune-level unit code.
     #[error("`{value}` is not a 5-digit commune-level unit code such as `30316`")]
     InvalidWardCode {
@@ -872,8 +1102,8 @@ struct RawFile {
     database_url: Option<String>,
     data_dir: Option<String>,
     backoffice_url: Option<String>,
-    #[serde(default)]
-    provider: RawProvider,
+    provider: Option<RawProvider>,
+    providers: Option<Vec<RawProviderTable>>,
     #[serde(default)]
     ward: RawWard,
     #[serde(default)]
@@ -891,6 +1121,26 @@ struct RawProvider {
     acr_level1: Option<Vec<String>>,
     acr_level2: Option<Vec<String>>,
     level_source: Option<LevelSource>,
+    profile: Option<String>,
+    level_claim: Option<String>,
+    encrypted_responses: Option<bool>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderTable {
+    id: Option<String>,
+    label: Option<LocalText>,
+    hint: Option<LocalText>,
+    profile: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    acr_level1: Option<Vec<String>>,
+    acr_level2: Option<Vec<String>>,
+    level_source: Option<LevelSource>,
+    level_claim: Option<String>,
+    encrypted_responses: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -982,6 +1232,19 @@ impl Lookup<'_> {
             file: self.file_name.to_owned(),
             field,
         }
+    }
+
+    fn table(&self, index: usize, field: &'static str) -> Origin {
+        Origin::ProviderTable {
+            file: self.file_name.to_owned(),
+            index,
+            field,
+        }
+    }
+
+    /// Whether `variable` is set to something other than blanks.
+    fn is_set(&self, variable: &str) -> bool {
+        (self.env)(variable).is_some_and(|v| !v.trim().is_empty())
     }
 }
 
@@ -1078,7 +1341,78 @@ fn parse_public_url(setting: &Setting<String>) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn build_provider(cx: &Lookup<'_>, raw: RawProvider) -> Result<Provider, ConfigError> {
+fn build_providers(
+    cx: &Lookup<'_>,
+    single: Option<RawProvider>,
+    tables: Option<Vec<RawProviderTable>>,
+    public_url: &Url,
+) -> Result<Vec<ProviderConfig>, ConfigError> {
+    let Some(tables) = tables else {
+        return Ok(vec![build_single_provider(
+            cx,
+            single.unwrap_or_default(),
+            public_url,
+        )?]);
+    };
+    if single.is_some() {
+        return Err(invalid(
+            cx.file("provider"),
+            SettingError::ProviderFormsCombined,
+        ));
+    }
+    for variable in [
+        ENV_PROVIDER_PROFILE,
+        ENV_ISSUER,
+        ENV_CLIENT_ID,
+        ENV_CLIENT_SECRET,
+        ENV_ACR_LEVEL1,
+        ENV_ACR_LEVEL2,
+    ] {
+        if cx.is_set(variable) {
+            return Err(invalid(
+                Origin::env(variable),
+                SettingError::ProviderFormsCombined,
+            ));
+        }
+    }
+    if tables.is_empty() {
+        return Err(invalid(cx.file("providers"), SettingError::NoProviders));
+    }
+    let mut providers: Vec<ProviderConfig> = Vec::with_capacity(tables.len());
+    for (index, table) in tables.into_iter().enumerate() {
+        let provider = build_table_provider(cx, index, table, public_url)?;
+        for earlier in &providers {
+            if earlier.id == provider.id {
+                return Err(invalid(
+                    cx.table(index, "id"),
+                    SettingError::DuplicateProviderId {
+                        id: provider.id.to_string(),
+                    },
+                ));
+            }
+            if earlier.label.vi == provider.label.vi || earlier.label.en == provider.label.en {
+                return Err(invalid(
+                    cx.table(index, "label"),
+                    SettingError::DuplicateLabel {
+                        other: earlier.id.to_string(),
+                    },
+                ));
+            }
+        }
+        providers.push(provider);
+    }
+    Ok(providers)
+}
+
+/// `[provider]` and the provider variables: the single provider, id `default`.
+fn build_single_provider(
+    cx: &Lookup<'_>,
+    raw: RawProvider,
+    public_url: &Url,
+) -> Result<ProviderConfig, ConfigError> {
+    let profile_setting = cx.lookup(ENV_PROVIDER_PROFILE, raw.profile, "provider.profile");
+    let (profile, profile_origin) =
+        parse_profile(profile_setting, Origin::env(ENV_PROVIDER_PROFILE))?;
     let issuer = cx.lookup(ENV_ISSUER, raw.issuer, "provider.issuer");
     let client_id = cx.lookup(ENV_CLIENT_ID, raw.client_id, "provider.client_id");
     let client_secret = cx.lookup(
@@ -1086,13 +1420,257 @@ fn build_provider(cx: &Lookup<'_>, raw: RawProvider) -> Result<Provider, ConfigE
         raw.client_secret,
         "provider.client_secret",
     );
-    let level_source = build_level_source(cx, raw.acr_level1, raw.acr_level2, raw.level_source)?;
+    if raw.level_claim.is_some()
+        && (raw.acr_level1.is_some() || raw.acr_level2.is_some() || raw.level_source.is_some())
+    {
+        return Err(invalid(
+            cx.file("provider.level_claim"),
+            SettingError::ConflictingLevelClaim,
+        ));
+    }
+    let explicit = build_level_source(cx, raw.acr_level1, raw.acr_level2, raw.level_source)?;
+    let level_claim = raw.level_claim.map(|value| Setting {
+        value,
+        origin: cx.file("provider.level_claim"),
+    });
+    let level_source = with_level_claim(profile, explicit, level_claim)?;
+    let encrypted = raw.encrypted_responses.map(|value| Setting {
+        value,
+        origin: cx.file("provider.encrypted_responses"),
+    });
+    let (provider, encrypted_responses, encrypted_origin) = resolve_provider(
+        ProviderSettings {
+            profile,
+            profile_origin,
+            issuer,
+            client_id,
+            client_secret,
+            level_source,
+            encrypted,
+        },
+        &Wording {
+            missing_client_id: Origin::env(ENV_CLIENT_ID),
+            missing_client_secret: Origin::env(ENV_CLIENT_SECRET),
+            missing_level: Origin::env(ENV_ACR_LEVEL2),
+            needs_issuer: SettingError::NeedsIssuer,
+            required: SettingError::RequiredWithIssuer,
+            no_level: SettingError::NoLevelSource,
+        },
+    )?;
+    let redirect_uri = callback_uri(public_url, CALLBACK_PATH)?;
+    let (label, hint) = profile_texts(profile);
+    Ok(ProviderConfig {
+        id: ProviderId::default_id(),
+        label,
+        hint,
+        profile,
+        provider,
+        redirect_uri,
+        encrypted_responses,
+        encrypted_origin,
+    })
+}
+
+/// One `[[providers]]` table (the environment does not reach into it).
+fn build_table_provider(
+    cx: &Lookup<'_>,
+    index: usize,
+    raw: RawProviderTable,
+    public_url: &Url,
+) -> Result<ProviderConfig, ConfigError> {
+    let at = |field| cx.table(index, field);
+    let setting = |value: Option<String>, field| {
+        value.map(|value| Setting {
+            value,
+            origin: at(field),
+        })
+    };
+    let id = match raw.id {
+        Some(id) => ProviderId::new(id.trim()).map_err(|error| invalid(at("id"), error.into()))?,
+        None => return Err(invalid(at("id"), SettingError::Required)),
+    };
+    let (profile, profile_origin) = parse_profile(setting(raw.profile, "profile"), at("profile"))?;
+    let text = |value: Option<LocalText>, field, default: LocalText| match value {
+        Some(text) if text.is_incomplete() => Err(invalid(at(field), SettingError::Empty)),
+        Some(text) => Ok(text),
+        None => Ok(default),
+    };
+    let (default_label, default_hint) = profile_texts(profile);
+    let label = text(raw.label, "label", default_label)?;
+    let hint = text(raw.hint, "hint", default_hint)?;
+
+    if raw.level_source.is_some() && (raw.acr_level1.is_some() || raw.acr_level2.is_some()) {
+        return Err(invalid(
+            at("level_source"),
+            SettingError::ConflictingLevelSource,
+        ));
+    }
+    if raw.level_claim.is_some()
+        && (raw.acr_level1.is_some() || raw.acr_level2.is_some() || raw.level_source.is_some())
+    {
+        return Err(invalid(
+            at("level_claim"),
+            SettingError::ConflictingLevelClaim,
+        ));
+    }
+    let explicit = match (raw.acr_level1, raw.acr_level2) {
+        (None, None) => raw.level_source,
+        (level1, level2) => {
+            let level1 = level1.unwrap_or_default();
+            let table =
+                AcrTable::new(level1.clone(), level2.unwrap_or_default()).map_err(|error| {
+                    let in_level1 = match &error {
+                        LevelSourceError::MalformedValue { value }
+                        | LevelSourceError::KeycloakDefaultAcr { value } => level1.contains(value),
+                        LevelSourceError::DuplicateValue { value } => {
+                            level1.iter().filter(|v| *v == value).count() > 1
+                        }
+                        _ => false,
+                    };
+                    let field = if in_level1 {
+                        "acr_level1"
+                    } else {
+                        "acr_level2"
+                    };
+                    invalid(at(field), SettingError::AcrValues(error))
+                })?;
+            Some(LevelSource::acr(table))
+        }
+    };
+    let level_source =
+        with_level_claim(profile, explicit, setting(raw.level_claim, "level_claim"))?;
+    let encrypted = raw.encrypted_responses.map(|value| Setting {
+        value,
+        origin: at("encrypted_responses"),
+    });
+    let (provider, encrypted_responses, encrypted_origin) = resolve_provider(
+        ProviderSettings {
+            profile,
+            profile_origin,
+            issuer: setting(raw.issuer, "issuer"),
+            client_id: setting(raw.client_id, "client_id"),
+            client_secret: setting(raw.client_secret, "client_secret"),
+            level_source,
+            encrypted,
+        },
+        &Wording {
+            missing_client_id: at("client_id"),
+            missing_client_secret: at("client_secret"),
+            missing_level: at("acr_level2"),
+            needs_issuer: SettingError::NeedsTableIssuer,
+            required: SettingError::RequiredWithTableIssuer,
+            no_level: SettingError::NoTableLevelSource,
+        },
+    )?;
+    let redirect_uri = callback_uri(public_url, &id.callback_path())?;
+    Ok(ProviderConfig {
+        id,
+        label,
+        hint,
+        profile,
+        provider,
+        redirect_uri,
+        encrypted_responses,
+        encrypted_origin,
+    })
+}
+
+/// The profile named by `setting` (`standard` when unset) and the origin to name for it.
+fn parse_profile(
+    setting: Option<Setting<String>>,
+    unset: Origin,
+) -> Result<(ProviderProfile, Origin), ConfigError> {
+    match setting {
+        Some(setting) => {
+            let profile = setting
+                .value
+                .trim()
+                .parse()
+                .map_err(|error: UnknownProfile| invalid(setting.origin.clone(), error.into()))?;
+            Ok((profile, setting.origin))
+        }
+        None => Ok((ProviderProfile::default(), unset)),
+    }
+}
+
+/// `level_claim` renames the claim of the profile's own level source; an explicit source
+/// (`acr_level*`, `level_source`) is kept as it is.
+fn with_level_claim(
+    profile: ProviderProfile,
+    explicit: Option<LevelSource>,
+    level_claim: Option<Setting<String>>,
+) -> Result<Option<LevelSource>, ConfigError> {
+    let Some(claim) = level_claim else {
+        return Ok(explicit);
+    };
+    if explicit.is_some() {
+        return Ok(explicit);
+    }
+    let name = claim.value.trim();
+    if name.is_empty() {
+        return Err(invalid(claim.origin, SettingError::Empty));
+    }
+    Ok(Some(match profile.default_level_source() {
+        LevelSource::IdTokenClaim { table, .. } => LevelSource::IdTokenClaim {
+            claim: name.to_owned(),
+            table,
+        },
+        LevelSource::UserinfoClaim { table, .. } => LevelSource::UserinfoClaim {
+            claim: name.to_owned(),
+            table,
+        },
+        // Every profile reads a claim today; should one not, the name has nothing to rename.
+        other => other,
+    }))
+}
+
+/// The settings of one provider, whichever form they came from.
+struct ProviderSettings {
+    profile: ProviderProfile,
+    profile_origin: Origin,
+    issuer: Option<Setting<String>>,
+    client_id: Option<Setting<String>>,
+    client_secret: Option<Setting<String>>,
+    level_source: Option<LevelSource>,
+    encrypted: Option<Setting<bool>>,
+}
+
+/// What to name, and say, when a setting is missing (the two forms word it differently).
+struct Wording {
+    missing_client_id: Origin,
+    missing_client_secret: Origin,
+    missing_level: Origin,
+    needs_issuer: SettingError,
+    required: SettingError,
+    no_level: SettingError,
+}
+
+/// The simulator or an external provider, whether its responses are encrypted, and the field
+/// to name if nobody can open them.
+fn resolve_provider(
+    settings: ProviderSettings,
+    wording: &Wording,
+) -> Result<(Provider, bool, Origin), ConfigError> {
+    let ProviderSettings {
+        profile,
+        profile_origin,
+        issuer,
+        client_id,
+        client_secret,
+        level_source,
+        encrypted,
+    } = settings;
+    let encrypted_responses = encrypted
+        .as_ref()
+        .map_or(profile == ProviderProfile::VneidDirect, |s| s.value);
+    let encrypted_origin = encrypted.map_or(profile_origin, |s| s.origin);
 
     let Some(issuer) = issuer else {
         if let Some(setting) = client_id.or(client_secret) {
-            return Err(invalid(setting.origin, SettingError::NeedsIssuer));
+            return Err(invalid(setting.origin, wording.needs_issuer.clone()));
         }
-        return Ok(Provider::Simulator { level_source });
+        let provider = Provider::Simulator { level_source };
+        return Ok((provider, encrypted_responses, encrypted_origin));
     };
     if issuer.value.trim().is_empty() {
         return Err(invalid(issuer.origin, SettingError::Empty));
@@ -1104,8 +1682,8 @@ fn build_provider(cx: &Lookup<'_>, raw: RawProvider) -> Result<Provider, ConfigE
         Some(setting) => return Err(invalid(setting.origin, SettingError::Empty)),
         None => {
             return Err(invalid(
-                Origin::env(ENV_CLIENT_ID),
-                SettingError::RequiredWithIssuer,
+                wording.missing_client_id.clone(),
+                wording.required.clone(),
             ));
         }
     };
@@ -1114,19 +1692,40 @@ fn build_provider(cx: &Lookup<'_>, raw: RawProvider) -> Result<Provider, ConfigE
         Some(setting) => return Err(invalid(setting.origin, SettingError::Empty)),
         None => {
             return Err(invalid(
-                Origin::env(ENV_CLIENT_SECRET),
-                SettingError::RequiredWithIssuer,
+                wording.missing_client_secret.clone(),
+                wording.required.clone(),
             ));
         }
     };
-    let level_source = level_source
-        .ok_or_else(|| invalid(Origin::env(ENV_ACR_LEVEL2), SettingError::NoLevelSource))?;
-    Ok(Provider::External(ExternalProvider {
+    // A profiled provider brings its own level source; a standard one must be told.
+    let level_source = match level_source {
+        Some(source) => source,
+        None if profile != ProviderProfile::Standard => profile.default_level_source(),
+        None => {
+            return Err(invalid(
+                wording.missing_level.clone(),
+                wording.no_level.clone(),
+            ));
+        }
+    };
+    let provider = Provider::External(ExternalProvider {
         issuer: issuer.value.trim().to_owned(),
         client_id,
         client_secret,
         level_source,
-    }))
+    });
+    Ok((provider, encrypted_responses, encrypted_origin))
+}
+
+fn callback_uri(public_url: &Url, path: &str) -> Result<Url, ConfigError> {
+    public_url.join(path).map_err(|_| {
+        invalid(
+            Origin::env(ENV_PUBLIC_URL),
+            SettingError::InvalidUrl {
+                value: public_url.to_string(),
+            },
+        )
+    })
 }
 
 fn build_level_source(

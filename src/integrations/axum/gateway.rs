@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, header};
 use url::Url;
 
-use super::config::StaffConfig;
+use super::config::{CALLBACK_PATH, StaffConfig};
 use super::metrics::Metrics;
+use super::providers::{LoginProvider, ProviderId};
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::keys::SigningKey;
@@ -23,8 +24,14 @@ use crate::submission::{DossierSealer, Submitter};
 /// What a gateway is built from. Every field is required; build the values at start-up.
 #[non_exhaustive]
 pub struct GatewayParts {
-    /// The relying party for the identity provider.
-    pub relying_party: RelyingParty,
+    /// The identity providers, in the order the chooser lists them (at least one). [`new`]
+    /// makes this the one provider it is given, with id `default`; [`providers`] and
+    /// [`with_provider`] change it.
+    ///
+    /// [`new`]: Self::new
+    /// [`providers`]: Self::providers
+    /// [`with_provider`]: Self::with_provider
+    pub providers: Vec<LoginProvider>,
     /// The procedure catalog.
     pub catalog: Catalog,
     /// The directory of wards.
@@ -54,15 +61,19 @@ pub struct GatewayParts {
     pub clock: Arc<dyn Clock>,
     /// The random generator.
     pub random: Arc<dyn Random>,
-    /// The circuit breaker on calls to the provider, if the relying party's client has one:
-    /// `/readyz` reports it and sign-ins are not sent to a provider known to be down.
-    pub provider_circuit: Option<CircuitMonitor>,
 }
 
 impl fmt::Debug for GatewayParts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatewayParts")
-            .field("issuer", &self.relying_party.issuer())
+            .field(
+                "providers",
+                &self
+                    .providers
+                    .iter()
+                    .map(|p| p.id().as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("default_ward", &self.default_ward)
             .field("public_url", &self.public_url.as_str())
             .finish_non_exhaustive()
@@ -70,7 +81,8 @@ impl fmt::Debug for GatewayParts {
 }
 
 impl GatewayParts {
-    /// Gathers the parts.
+    /// Gathers the parts, with `relying_party` as the single identity provider (id
+    /// [`DEFAULT_PROVIDER_ID`](super::DEFAULT_PROVIDER_ID)).
     #[expect(
         clippy::too_many_arguments,
         reason = "one argument per required part, named at the call"
@@ -92,7 +104,7 @@ impl GatewayParts {
         random: Arc<dyn Random>,
     ) -> Self {
         Self {
-            relying_party,
+            providers: vec![LoginProvider::new(ProviderId::default_id(), relying_party)],
             catalog,
             directory,
             default_ward,
@@ -107,21 +119,41 @@ impl GatewayParts {
             metrics: Arc::new(Metrics::new()),
             clock,
             random,
-            provider_circuit: None,
         }
     }
 
-    /// Sets the [`provider_circuit`](Self::provider_circuit).
+    /// Puts the first provider's relying party under the circuit breaker `monitor` watches: see
+    /// [`LoginProvider::circuit`].
     #[must_use]
     pub fn with_provider_circuit(mut self, monitor: CircuitMonitor) -> Self {
-        self.provider_circuit = Some(monitor);
+        if let Some(first) = self.providers.first_mut() {
+            *first = first.clone().circuit(monitor);
+        }
+        self
+    }
+
+    /// Replaces the identity providers with `providers`, in the order the chooser lists them.
+    ///
+    /// Each provider's redirect URI must end in its own [`ProviderId::callback_path`]; the first
+    /// provider may use `/auth/callback` instead.
+    #[must_use]
+    pub fn providers(mut self, providers: Vec<LoginProvider>) -> Self {
+        self.providers = providers;
+        self
+    }
+
+    /// Adds `provider` after the others: residents then choose between them.
+    #[must_use]
+    pub fn with_provider(mut self, provider: LoginProvider) -> Self {
+        self.providers.push(provider);
         self
     }
 }
 
 /// The state behind every handler of the ward gateway.
 pub struct Gateway {
-    pub(crate) rp: RelyingParty,
+    /// INVARIANT: not empty, ids and issuers and callback paths unique (checked by `new`).
+    providers: Vec<LoginProvider>,
     pub(crate) catalog: Catalog,
     pub(crate) directory: Directory,
     pub(crate) default_ward: WardCode,
@@ -142,13 +174,19 @@ pub struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
-    pub(crate) provider_circuit: Option<CircuitMonitor>,
 }
 
 impl fmt::Debug for Gateway {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gateway")
-            .field("issuer", &self.rp.issuer())
+            .field(
+                "providers",
+                &self
+                    .providers
+                    .iter()
+                    .map(|p| p.id().as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("default_ward", &self.default_ward)
             .field("public_url", &self.public_url.as_str())
             .finish_non_exhaustive()
@@ -171,6 +209,34 @@ pub enum GatewayError {
     /// The dossier key is not 32 bytes.
     #[error("the dossier key must be 32 bytes")]
     DossierKey,
+    /// No identity provider is given.
+    #[error("no identity provider is given")]
+    NoProvider,
+    /// Two providers have the same id.
+    #[error("provider id `{0}` is used twice")]
+    DuplicateProvider(String),
+    /// Two providers have the same issuer: RFC 9207 `iss` could not tell their callbacks apart.
+    #[error(
+        "providers `{first}` and `{second}` have the same issuer: their callbacks could not be \
+         told apart"
+    )]
+    SharedIssuer {
+        /// The first provider's id.
+        first: String,
+        /// The second provider's id.
+        second: String,
+    },
+    /// A provider's redirect URI is not one the gateway serves for it.
+    #[error(
+        "provider `{provider}` has redirect path `{path}`: use `/auth/callback/{provider}` (or \
+         `/auth/callback` for the first provider)"
+    )]
+    RedirectUri {
+        /// The provider's id.
+        provider: String,
+        /// The redirect URI's path.
+        path: String,
+    },
 }
 
 impl Gateway {
@@ -179,8 +245,11 @@ impl Gateway {
     /// # Errors
     ///
     /// [`GatewayError`] when the public URL cannot carry cookies, the default ward is unknown, or
-    /// the pseudonym key is shorter than 32 bytes, or the dossier key is not 32 bytes.
+    /// the pseudonym key is shorter than 32 bytes, or the dossier key is not 32 bytes, or the
+    /// providers are missing, share an id, an issuer or a redirect URI, or have a redirect URI
+    /// the gateway does not serve for them.
     pub fn new(parts: GatewayParts) -> Result<Arc<Self>, GatewayError> {
+        check_providers(&parts.providers)?;
         let cookies = CookieSettings::for_public_url(&parts.public_url)?;
         let home_ward = parts
             .directory
@@ -205,7 +274,7 @@ impl Gateway {
             pseudonyms,
             sealer,
             home_ward,
-            rp: parts.relying_party,
+            providers: parts.providers,
             catalog: parts.catalog,
             directory: parts.directory,
             default_ward: parts.default_ward,
@@ -220,7 +289,6 @@ impl Gateway {
             metrics: parts.metrics,
             clock: parts.clock,
             random: parts.random,
-            provider_circuit: parts.provider_circuit,
         }))
     }
 
@@ -229,9 +297,37 @@ impl Gateway {
         &self.metrics
     }
 
-    /// The relying party.
+    /// The first identity provider's relying party.
     pub fn relying_party(&self) -> &RelyingParty {
-        &self.rp
+        self.default_provider().relying_party()
+    }
+
+    /// The identity providers, in the order the chooser lists them.
+    pub fn providers(&self) -> &[LoginProvider] {
+        &self.providers
+    }
+
+    /// The first provider: the one of a single-provider gateway, and the one staff sign in with
+    /// unless they choose.
+    pub(crate) fn default_provider(&self) -> &LoginProvider {
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "`new` refuses an empty provider list"
+        )]
+        // INVARIANT: `providers` is not empty (checked by `check_providers`).
+        &self.providers[0]
+    }
+
+    /// The provider with `id`.
+    pub(crate) fn provider(&self, id: &str) -> Option<&LoginProvider> {
+        self.providers.iter().find(|p| p.id().as_str() == id)
+    }
+
+    /// The provider whose issuer is `issuer` (issuers are unique among providers).
+    pub(crate) fn provider_for_issuer(&self, issuer: &str) -> Option<&LoginProvider> {
+        self.providers
+            .iter()
+            .find(|p| p.relying_party().issuer() == issuer)
     }
 
     /// The procedure catalog.
@@ -298,4 +394,36 @@ impl Gateway {
             .set_cookie(self.cookies.session_cookie_name(), &sealed, max_age)
             .ok()
     }
+}
+
+/// Refuses a provider list the gateway cannot serve safely.
+fn check_providers(providers: &[LoginProvider]) -> Result<(), GatewayError> {
+    if providers.is_empty() {
+        return Err(GatewayError::NoProvider);
+    }
+    for (index, provider) in providers.iter().enumerate() {
+        let id = provider.id().as_str();
+        let path = provider.callback_path();
+        // Only the first provider may keep the historical `/auth/callback`; ids are unique, so
+        // every redirect path is too.
+        let own = path == provider.id().callback_path() || (index == 0 && path == CALLBACK_PATH);
+        if !own {
+            return Err(GatewayError::RedirectUri {
+                provider: id.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+        for earlier in providers.iter().take(index) {
+            if earlier.id() == provider.id() {
+                return Err(GatewayError::DuplicateProvider(id.to_owned()));
+            }
+            if earlier.relying_party().issuer() == provider.relying_party().issuer() {
+                return Err(GatewayError::SharedIssuer {
+                    first: earlier.id().to_string(),
+                    second: id.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
 }

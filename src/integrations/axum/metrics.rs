@@ -5,7 +5,8 @@
 //! 1. **Labels never carry personal data.** Outcome, reason and result labels are
 //!    `&'static str` — fixed enumerations chosen in code, never request input — and the route
 //!    label is the route *template* from [`MatchedPath`] (`/api/procedures/{code}/decision`),
-//!    never the raw path; requests that match no route share the label `unmatched`. So the
+//!    never the raw path; requests that match no route share the label `unmatched`; the provider
+//!    label is a provider id from the configuration. So the
 //!    number of series is bounded and no procedure code typed by a visitor, ticket code or
 //!    subject reaches the metrics.
 //! 2. The output follows the Prometheus text exposition format 0.0.4: a `# HELP` and `# TYPE`
@@ -62,6 +63,7 @@ pub struct Metrics {
     decisions: Counter<(&'static str, &'static str)>,
     logins: Counter<&'static str>,
     login_failures: Counter<&'static str>,
+    provider_logins: Counter<(String, &'static str)>,
     submissions: Counter<&'static str>,
     referrals: Counter<&'static str>,
     requests: Counter<(String, u16)>,
@@ -92,6 +94,14 @@ impl Metrics {
     /// `id_token_bad_signature`.
     pub fn record_login_failure(&self, kind: &'static str) {
         self.login_failures.increment(kind);
+    }
+
+    /// Counts a finished login at one identity provider: `provider` is the provider's id from
+    /// the configuration (a short slug, never request input), `result` as for
+    /// [`record_login`](Self::record_login).
+    pub fn record_provider_login(&self, provider: &str, result: &'static str) {
+        self.provider_logins
+            .increment((provider.to_owned(), result));
     }
 
     /// Counts a submission by `result` (for example `accepted`, `replayed`, `invalid`,
@@ -166,6 +176,20 @@ impl Metrics {
                 &mut out,
                 "wardgate_login_failures_total",
                 &[("kind", kind)],
+                value,
+            );
+        }
+        family(
+            &mut out,
+            "wardgate_provider_logins_total",
+            "counter",
+            "Finished logins by identity provider id and result.",
+        );
+        for ((provider, result), value) in self.provider_logins.snapshot() {
+            sample(
+                &mut out,
+                "wardgate_provider_logins_total",
+                &[("provider", &provider), ("result", result)],
                 value,
             );
         }

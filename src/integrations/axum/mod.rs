@@ -40,11 +40,17 @@ pub mod metrics;
 pub mod openapi;
 mod pages;
 mod provider_health;
+mod providers;
 mod resident;
 mod router;
 pub mod security;
+#[cfg(feature = "devidp")]
+mod simulated;
 mod staff;
 mod submit;
 
 pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use providers::{
+    DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
+};
 pub use router::{MAX_BODY_BYTES, gateway_router};

@@ -488,6 +488,11 @@ pub fn openapi_document() -> Value {
                         "status": {"type": "string", "enum": ["ready", "degraded", "unavailable"]},
                         "identity_provider": {"type": "string", "enum": ["reachable", "unreachable"]},
                         "identity_provider_circuit": {"type": "string", "enum": ["closed", "open", "half_open"]},
+                        "identity_providers": {
+                            "type": "object",
+                            "description": "With several identity providers: each one's state, by provider id.",
+                            "additionalProperties": {"type": "string", "enum": ["reachable", "unreachable"]}
+                        },
                         "database": {"type": "string", "enum": ["reachable", "unreachable"]}
                     },
                     "additionalProperties": true

@@ -67,10 +67,23 @@ fn level_label(lang: Lang, level: crate::Level) -> &'static str {
     }
 }
 
-fn session_panel(lang: Lang, session: Option<&Session>) -> Markup {
+fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>) -> Markup {
     let Some(session) = session else {
         return Markup::new();
     };
+    // With several providers, say which one the resident signed in with (its issuer is sealed
+    // in the session).
+    let through = gw
+        .provider_for_issuer(session.issuer())
+        .filter(|_| gw.providers().len() > 1)
+        .map(|provider| {
+            format!(
+                " {} {}",
+                lang.pick("qua", "through"),
+                provider.label_text().get(lang)
+            )
+        })
+        .unwrap_or_default();
     let level = session.assurance().level().map_or_else(
         || {
             lang.pick("chưa xác định được mức độ", "no recognised level")
@@ -80,7 +93,7 @@ fn session_panel(lang: Lang, session: Option<&Session>) -> Markup {
     );
     let mut body = Markup::new();
     body.push_text(&format!(
-        "{}: {level}. ",
+        "{}{through}: {level}. ",
         lang.pick("Bạn đã đăng nhập", "You are signed in")
     ));
     body.push(&form(
@@ -133,7 +146,7 @@ pub(crate) async fn home(
     ));
     let title = pick(lang, &ward.name()).to_owned();
     page(&gw, lang, &title, &uri)
-        .push(session_panel(lang, session.as_ref()))
+        .push(session_panel(&gw, lang, session.as_ref()))
         .push(Markup::preescaped(format!("<p>{}</p>", intro.as_str())))
         .push(Markup::preescaped(format!(
             "<h2>{}</h2>",
@@ -158,7 +171,7 @@ pub(crate) async fn procedure(
     let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     let name = pick(lang, &procedure.name()).to_owned();
-    let mut page = page(&gw, lang, &name, &uri).push(session_panel(lang, session.as_ref()));
+    let mut page = page(&gw, lang, &name, &uri).push(session_panel(&gw, lang, session.as_ref()));
     let reason = decision.reason().text(lang);
     let mut ticket_cookie = None;
     let login = format!("/login?procedure={}&lang={}", procedure.code(), lang.code());

@@ -33,6 +33,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/procedures/{code}", get(pages::procedure))
         .route("/login", get(auth::login))
         .route(CALLBACK_PATH, get(auth::callback))
+        .route("/auth/callback/{provider}", get(auth::callback))
         .route("/logout", post(auth::logout))
         .route("/api/procedures", get(api::procedures))
         .route("/api/procedures/{code}/decision", get(api::decision))

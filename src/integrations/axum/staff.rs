@@ -15,7 +15,7 @@ use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::internal_error;
+use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, Page, escape, form, link_button, notice,
@@ -135,6 +135,8 @@ struct StaffQuery {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 impl StaffQuery {
@@ -149,11 +151,25 @@ impl StaffQuery {
 /// `GET /staff/login`: a login whose callback checks the staff list.
 async fn staff_login(State(gw): State<Arc<Gateway>>, Query(query): Query<StaffQuery>) -> Response {
     let lang = query.lang();
-    let Ok((url, pending)) = gw.rp.begin(&LoginRequest::new(crate::Level::Two)).await else {
+    // Staff sign in with the first provider unless the link names another.
+    let provider = match query.provider.as_deref() {
+        Some(id) => match gw.provider(id) {
+            Some(provider) => provider,
+            None => return not_found(lang),
+        },
+        None => gw.default_provider(),
+    };
+    let request = LoginRequest::new(crate::Level::Two);
+    let Ok((url, pending)) = provider.relying_party().begin(&request).await else {
         return internal_error(lang);
     };
-    gw.redirect_to_provider(&url, pending, &format!("/staff?lang={}", lang.code()))
-        .unwrap_or_else(|| internal_error(lang))
+    gw.redirect_to_provider(
+        provider,
+        &url,
+        pending,
+        &format!("/staff?lang={}", lang.code()),
+    )
+    .unwrap_or_else(|| internal_error(lang))
 }
 
 fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {

@@ -99,7 +99,8 @@ impl Gateway {
             _ => procedure.max_auth_age().num_seconds(),
         };
         let acr = self
-            .rp
+            .default_provider()
+            .relying_party()
             .config()
             .assurance_source()
             .acr_values_for(procedure.online_level())

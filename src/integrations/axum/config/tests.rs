@@ -296,7 +296,8 @@ fn toml_errors_name_the_file_and_line() {
     assert_eq!(
         error(&[], "bind = \"127.0.0.1:1\"\n\n[provider]\nisuer = \"x\"\n"),
         "config file `gateway.toml`: line 4: unknown field `isuer`, expected one of `issuer`, \
-         `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`"
+         `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `profile`, \
+         `level_claim`, `encrypted_responses`"
     );
     assert_eq!(
         error(&[], "[session]\nidle_minutes = \"ten\"\n"),
@@ -670,4 +671,315 @@ fn backoffice_url_is_optional_and_must_be_https_off_loopback() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("WARDGATE_BACKOFFICE_URL"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider profiles and several providers.
+
+fn only_provider(config: &GatewayConfig) -> &ProviderConfig {
+    let [provider] = config.providers() else {
+        panic!("expected one provider, got {:?}", config.providers());
+    };
+    provider
+}
+
+#[test]
+fn the_profile_comes_from_the_environment_or_the_file() {
+    let config = load(&[], "").unwrap();
+    let provider = only_provider(&config);
+    assert_eq!(provider.profile(), ProviderProfile::Standard);
+    assert_eq!(provider.id().as_str(), "default");
+    assert_eq!(
+        provider.redirect_uri().as_str(),
+        "http://127.0.0.1:8080/auth/callback"
+    );
+    assert!(!provider.encrypted_responses());
+
+    let config = load(&[("WARDGATE_PROVIDER_PROFILE", "vneid-direct")], "").unwrap();
+    let provider = only_provider(&config);
+    assert_eq!(provider.profile(), ProviderProfile::VneidDirect);
+    assert!(matches!(
+        provider.provider(),
+        Provider::Simulator { level_source: None }
+    ));
+    assert!(provider.encrypted_responses());
+    assert_eq!(provider.label().vi, "Tài khoản định danh điện tử VNeID");
+
+    let toml = "[provider]\nprofile = \"npsp\"\n";
+    let from_file = load(&[], toml).unwrap();
+    assert_eq!(only_provider(&from_file).profile(), ProviderProfile::Npsp);
+    // The environment wins over the file.
+    let both = load(&[("WARDGATE_PROVIDER_PROFILE", "keycloak-broker")], toml).unwrap();
+    assert_eq!(
+        only_provider(&both).profile(),
+        ProviderProfile::KeycloakBroker
+    );
+}
+
+#[test]
+fn an_unknown_profile_names_the_setting_and_the_valid_values() {
+    assert_eq!(
+        error(&[("WARDGATE_PROVIDER_PROFILE", "vneid")], ""),
+        "WARDGATE_PROVIDER_PROFILE: unknown provider profile `vneid`: expected one of standard, \
+         npsp, vneid-direct, keycloak-broker"
+    );
+    assert_eq!(
+        error(&[], "[provider]\nprofile = \"Standard\"\n"),
+        "gateway.toml: provider.profile: unknown provider profile `Standard`: expected one of \
+         standard, npsp, vneid-direct, keycloak-broker"
+    );
+    let toml = "[[providers]]\nid = \"a\"\n\n[[providers]]\nid = \"b\"\nprofile = \"keycloak\"\n";
+    assert_eq!(
+        error(&[], toml),
+        "gateway.toml: providers[1].profile: unknown provider profile `keycloak`: expected one \
+         of standard, npsp, vneid-direct, keycloak-broker"
+    );
+}
+
+#[test]
+fn a_profiled_external_provider_brings_its_level_source() {
+    let env = with(&[
+        ("WARDGATE_ACR_LEVEL1", ""),
+        ("WARDGATE_ACR_LEVEL2", ""),
+        ("WARDGATE_PROVIDER_PROFILE", "npsp"),
+    ]);
+    let config = load(&env, "").unwrap();
+    assert_eq!(
+        external(&config).level_source(),
+        &ProviderProfile::Npsp.default_level_source()
+    );
+    // `level_claim` renames the profile's claim and keeps its table.
+    let config = load(&env, "[provider]\nlevel_claim = \"CapDoTaiKhoan\"\n").unwrap();
+    let source = external(&config).level_source();
+    assert!(matches!(source, LevelSource::UserinfoClaim { claim, .. } if claim == "CapDoTaiKhoan"));
+    let userinfo = json!({"CapDoTaiKhoan": 2});
+    assert_eq!(
+        source.level(ReturnedClaims::new(None, userinfo.as_object())),
+        Some(Level::Two)
+    );
+    // A Keycloak broker's level comes from the mapped ID token claim, never its acr.
+    let env = with(&[
+        ("WARDGATE_ACR_LEVEL1", ""),
+        ("WARDGATE_ACR_LEVEL2", ""),
+        ("WARDGATE_PROVIDER_PROFILE", "keycloak-broker"),
+    ]);
+    let config = load(&env, "[provider]\nlevel_claim = \"upstream_level\"\n").unwrap();
+    assert!(matches!(
+        external(&config).level_source(),
+        LevelSource::IdTokenClaim { claim, .. } if claim == "upstream_level"
+    ));
+    // A standard provider still has to be told.
+    assert_eq!(
+        error(
+            &with(&[("WARDGATE_ACR_LEVEL1", ""), ("WARDGATE_ACR_LEVEL2", "")]),
+            ""
+        ),
+        "WARDGATE_ACR_LEVEL2: is required when an external provider is set, unless the config \
+         file sets provider.level_source"
+    );
+    assert_eq!(
+        error(
+            &[],
+            "[provider]\nlevel_claim = \"x\"\nacr_level2 = [\"LoA2\"]\n"
+        ),
+        "gateway.toml: provider.level_claim: cannot be combined with acr_level1, acr_level2 or \
+         level_source: choose one"
+    );
+    assert_eq!(
+        error(&[], "[provider]\nlevel_claim = \" \"\n"),
+        "gateway.toml: provider.level_claim: is empty"
+    );
+}
+
+#[test]
+fn vneid_direct_with_an_issuer_needs_a_decryptor_or_plain_responses() {
+    let env = with(&[("WARDGATE_PROVIDER_PROFILE", "vneid-direct")]);
+    let expected = "WARDGATE_PROVIDER_PROFILE: a `vneid-direct` provider with an issuer sends \
+                    encrypted responses, and no envelope decryptor is configured: the envelope \
+                    format is not public, so none can be built from configuration; in your own \
+                    gateway pass one to ClientConfig::envelope_decryptor and declare it with \
+                    ConfigLoader::supplies_decryptor, or set encrypted_responses = false if this \
+                    provider answers in plain JSON";
+    assert_eq!(error(&env, ""), expected);
+    // The file's profile is named when it set the profile.
+    let file_env = with(&[]);
+    let toml = "[provider]\nprofile = \"vneid-direct\"\n";
+    assert!(error(&file_env, toml).starts_with("gateway.toml: provider.profile: a `vneid-direct`"));
+    // An explicit `encrypted_responses = true` is the field named, whatever the profile.
+    assert!(
+        error(&file_env, "[provider]\nencrypted_responses = true\n")
+            .starts_with("gateway.toml: provider.encrypted_responses: a `standard` provider")
+    );
+    // Plain responses, or a decryptor the caller supplies, are accepted.
+    let plain = load(&env, "[provider]\nencrypted_responses = false\n").unwrap();
+    assert!(!only_provider(&plain).encrypted_responses());
+    let supplied = loader(&env)
+        .supplies_decryptor("default")
+        .load_str("gateway.toml", "")
+        .unwrap();
+    assert!(only_provider(&supplied).encrypted_responses());
+    assert_eq!(external(&supplied).client_id(), "ward-portal");
+    let client = only_provider(&supplied).client_config(false).unwrap();
+    assert_eq!(client.provider_profile(), ProviderProfile::VneidDirect);
+    // The simulator brings its own test decryptor: no error without an issuer.
+    assert!(load(&[("WARDGATE_PROVIDER_PROFILE", "vneid-direct")], "").is_ok());
+}
+
+const TWO_PROVIDERS: &str = r#"
+[[providers]]
+id = "npsp"
+profile = "npsp"
+
+[[providers]]
+id = "vneid"
+profile = "vneid-direct"
+issuer = "https://sso.example.vn"
+client_id = "ward-portal"
+client_secret = "vneid-s3cret"
+encrypted_responses = false
+label = { vi = "Ứng dụng VNeID", en = "The VNeID app" }
+hint = { vi = "Dùng điện thoại có VNeID.", en = "Use a phone with VNeID." }
+"#;
+
+#[test]
+fn several_providers_each_get_an_id_a_label_and_a_redirect_uri() {
+    let config = load(&[], TWO_PROVIDERS).unwrap();
+    let [npsp, vneid] = config.providers() else {
+        panic!("two providers");
+    };
+    assert_eq!(npsp.id().as_str(), "npsp");
+    assert_eq!(npsp.profile(), ProviderProfile::Npsp);
+    assert!(matches!(npsp.provider(), Provider::Simulator { .. }));
+    assert_eq!(npsp.label().en, "National Public Service Portal");
+    assert_eq!(
+        npsp.redirect_uri().as_str(),
+        "http://127.0.0.1:8080/auth/callback/npsp"
+    );
+    assert_eq!(config.redirect_uri(), npsp.redirect_uri());
+    assert_eq!(
+        vneid.label(),
+        &LocalText::new("Ứng dụng VNeID", "The VNeID app")
+    );
+    assert_eq!(vneid.hint().en, "Use a phone with VNeID.");
+    assert_eq!(
+        vneid.redirect_uri().as_str(),
+        "http://127.0.0.1:8080/auth/callback/vneid"
+    );
+    let Provider::External(external) = vneid.provider() else {
+        panic!("vneid has an issuer");
+    };
+    assert_eq!(external.issuer(), "https://sso.example.vn");
+    assert_eq!(
+        external.level_source(),
+        &ProviderProfile::VneidDirect.default_level_source()
+    );
+    assert!(!format!("{config:?}").contains("vneid-s3cret"));
+}
+
+#[test]
+fn several_providers_are_validated() {
+    // The environment, the file, and the expected error.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static str,
+    );
+    let cases: [Case; 11] = [
+        (
+            &[],
+            "[provider]\nprofile = \"npsp\"\n\n[[providers]]\nid = \"a\"\n",
+            "gateway.toml: provider: cannot be combined with [[providers]] in the config file: \
+             configure one provider with [provider] and the environment, or several with \
+             [[providers]]",
+        ),
+        (
+            &[("WARDGATE_ISSUER", "https://sso.example.vn")],
+            "[[providers]]\nid = \"a\"\n",
+            "WARDGATE_ISSUER: cannot be combined with [[providers]] in the config file: \
+             configure one provider with [provider] and the environment, or several with \
+             [[providers]]",
+        ),
+        (
+            &[],
+            "providers = []\n",
+            "gateway.toml: providers: lists no provider: add a [[providers]] table, or use \
+             [provider]",
+        ),
+        (
+            &[],
+            "[[providers]]\nprofile = \"npsp\"\n",
+            "gateway.toml: providers[0].id: is required",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"NPSP\"\n",
+            "gateway.toml: providers[0].id: provider id `NPSP` is not a short slug: use 1 to 32 \
+             of `a`-`z`, `0`-`9` and `-`, starting with a letter",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"a\"\nprofile = \"npsp\"\n\n[[providers]]\nid = \"a\"\n",
+            "gateway.toml: providers[1].id: id `a` is used by two providers",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"a\"\nprofile = \"npsp\"\n\n[[providers]]\nid = \"b\"\nprofile = \"npsp\"\n",
+            "gateway.toml: providers[1].label: is the same as provider `a`'s: residents could \
+             not tell them apart",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"a\"\nlabel = { vi = \"Cổng\", en = \" \" }\n",
+            "gateway.toml: providers[0].label: is empty",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"a\"\nclient_id = \"c\"\n",
+            "gateway.toml: providers[0].client_id: is set but the provider has no issuer: set \
+             issuer too, or remove it to use a built-in provider simulator",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"a\"\nissuer = \"https://sso.example.vn\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+            "gateway.toml: providers[0].acr_level2: is required for a `standard` provider with \
+             an issuer, unless the table sets level_source or level_claim",
+        ),
+        (
+            &[],
+            "[[providers]]\nid = \"v\"\nprofile = \"vneid-direct\"\nissuer = \"https://sso.example.vn\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+            "gateway.toml: providers[0].profile: a `vneid-direct` provider with an issuer sends \
+             encrypted responses, and no envelope decryptor is configured: the envelope format \
+             is not public, so none can be built from configuration; in your own gateway pass \
+             one to ClientConfig::envelope_decryptor and declare it with \
+             ConfigLoader::supplies_decryptor, or set encrypted_responses = false if this \
+             provider answers in plain JSON",
+        ),
+    ];
+    for (env, toml, expected) in cases {
+        assert_eq!(error(env, toml), expected, "{toml}");
+    }
+    // Missing client settings and bad acr values name the table's field.
+    assert_eq!(
+        error(
+            &[],
+            "[[providers]]\nid = \"a\"\nissuer = \"https://sso.example.vn\"\nclient_secret = \"s\"\n"
+        ),
+        "gateway.toml: providers[0].client_id: is required when the provider has an issuer"
+    );
+    assert_eq!(
+        error(
+            &[],
+            "[[providers]]\nid = \"a\"\nacr_level1 = [\"0\"]\nacr_level2 = [\"LoA2\"]\n"
+        ),
+        "gateway.toml: providers[0].acr_level1: acr value `0` is Keycloak's default \
+         login-freshness value, not an identity level; map the level from a claim instead"
+    );
+    // A decryptor supplied for the table's id lifts the refusal.
+    let toml = "[[providers]]\nid = \"v\"\nprofile = \"vneid-direct\"\nissuer = \"https://sso.example.vn\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    assert!(
+        loader(&[])
+            .supplies_decryptor("v")
+            .load_str("gateway.toml", toml)
+            .is_ok()
+    );
 }

@@ -114,6 +114,7 @@ fn empty_metrics_announce_every_family() {
         ("wardgate_http_requests_total", "counter"),
         ("wardgate_login_failures_total", "counter"),
         ("wardgate_logins_total", "counter"),
+        ("wardgate_provider_logins_total", "counter"),
         ("wardgate_referrals_total", "counter"),
         ("wardgate_submissions_total", "counter"),
     ]
@@ -318,4 +319,19 @@ async fn middleware_labels_by_route_template_never_raw_path() {
         Some(1.0)
     );
     assert_eq!(metrics.in_flight.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn logins_are_counted_per_provider_id() {
+    let metrics = Metrics::new();
+    metrics.record_provider_login("vneid", "success");
+    metrics.record_provider_login("vneid", "success");
+    metrics.record_provider_login("npsp", "refused");
+    let text = metrics.render();
+    assert!(
+        text.contains("wardgate_provider_logins_total{provider=\"vneid\",result=\"success\"} 2\n")
+    );
+    assert!(
+        text.contains("wardgate_provider_logins_total{provider=\"npsp\",result=\"refused\"} 1\n")
+    );
 }
