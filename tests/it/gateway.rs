@@ -51,6 +51,16 @@ async fn router_on(
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
 ) -> Router {
+    router_with(idp, dir, store, |_| {}).await
+}
+
+/// As [`router_on`], with `adjust` applied to the parts (limits, clock) before building.
+async fn router_with(
+    idp: &DevIdpHandle,
+    dir: &std::path::Path,
+    store: Arc<dyn wardgate::store::Store>,
+    adjust: impl FnOnce(&mut GatewayParts),
+) -> Router {
     let redirect = format!("{PUBLIC}/auth/callback");
     let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
         .client_secret(devidp::DEFAULT_CLIENT_SECRET)
@@ -74,7 +84,7 @@ async fn router_on(
     let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
     let ward: WardCode = directory.wards()[0].code;
     let keys = GatewayKeys::load_or_create(dir, random.as_ref()).unwrap();
-    let parts = GatewayParts::new(
+    let mut parts = GatewayParts::new(
         rp,
         catalog,
         directory,
@@ -93,6 +103,7 @@ async fn router_on(
         clock,
         random,
     );
+    adjust(&mut parts);
     gateway_router(Gateway::new(parts).unwrap())
 }
 
@@ -125,6 +136,22 @@ impl TestGateway {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("gateway");
         let router = router_on(&idp, &dir.0, Arc::new(MemoryStore::new())).await;
+        Self {
+            router,
+            _idp: idp,
+            _dir: dir,
+        }
+    }
+
+    /// A gateway on a memory store with `adjust` applied to its parts (limits, rate limits,
+    /// clock).
+    pub(crate) async fn with_parts(
+        store: Arc<dyn wardgate::store::Store>,
+        adjust: impl FnOnce(&mut GatewayParts),
+    ) -> Self {
+        let idp = Arc::new(simulator().await);
+        let dir = tempdir::TempDir::new("gateway");
+        let router = router_with(&idp, &dir.0, store, adjust).await;
         Self {
             router,
             _idp: idp,

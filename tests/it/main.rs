@@ -9,6 +9,7 @@
 
 mod gateway;
 mod interop;
+mod limits;
 mod oidc_flow;
 mod store_postgres;
 mod store_sqlite;
