@@ -4,7 +4,8 @@
 //!
 //! 1. The document describes every route of the gateway contract, with the exact status codes
 //!    and bodies: `401` carries the RFC 9470 `WWW-Authenticate` challenge, `403` the in-person
-//!    referral, `422` one entry per bad field.
+//!    referral, `422` one entry per bad field, `413`/`415` the refused limit or attachment,
+//!    `429` the rate limit with `Retry-After`.
 //! 2. Schemas that other modules fill (procedures, referrals) name the properties the contract
 //!    guarantees and allow more (`additionalProperties: true`), so adding data never breaks a
 //!    client that validates against this document.
@@ -119,10 +120,27 @@ pub fn openapi_document() -> Value {
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InPersonRequired"}}}
                         },
                         "404": {"$ref": "#/components/responses/UnknownProcedure"},
+                        "409": {
+                            "description": "The `Idempotency-Key` was already used for another dossier (`idempotency_key_reused`, with its `dossier_code`).",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                        },
+                        "413": {
+                            "description": "Too large: the body (`body_too_large`), a field (`field_too_large`), the number of fields (`too_many_fields`), an attachment (`attachment_too_large`, with `field`), all attachments (`attachments_too_large`) or their number (`too_many_attachments`). Nothing was stored.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                        },
+                        "415": {
+                            "description": "The body is not `application/json` (`unsupported_media_type`), or an attachment is not a PDF, JPEG or PNG or is not of its declared type (`attachment_type_refused`, with `field`). Nothing was stored.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                        },
                         "422": {
-                            "description": "The dossier is invalid; each bad field is named.",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}}
-                        }
+                            "description": "The dossier is invalid; each bad field is named. An attachment that is malformed, empty, not base64 or badly named is `invalid_attachment`, with `field` (an `Error`).",
+                            "content": {"application/json": {"schema": {"oneOf": [
+                                {"$ref": "#/components/schemas/ValidationError"},
+                                {"$ref": "#/components/schemas/Error"}
+                            ]}}}
+                        },
+                        "429": {"$ref": "#/components/responses/TooManyRequests"},
+                        "431": {"$ref": "#/components/responses/HeadersTooLarge"}
                     }
                 }
             },
@@ -150,7 +168,8 @@ pub fn openapi_document() -> Value {
                         "200": {
                             "description": "An HTML page when the login cannot start (for example the provider is unreachable), with the in-person route.",
                             "content": {"text/html": {"schema": {"type": "string"}}}
-                        }
+                        },
+                        "429": {"$ref": "#/components/responses/TooManyRequestsPage"}
                     }
                 }
             },
@@ -180,7 +199,8 @@ pub fn openapi_document() -> Value {
                         "400": {
                             "description": "An HTML page when the response cannot be verified (expired or replayed login).",
                             "content": {"text/html": {"schema": {"type": "string"}}}
-                        }
+                        },
+                        "429": {"$ref": "#/components/responses/TooManyRequestsPage"}
                     }
                 }
             },
@@ -327,11 +347,30 @@ pub fn openapi_document() -> Value {
                     "description": "Where the browser goes next.",
                     "required": true,
                     "schema": {"type": "string", "format": "uri-reference"}
+                },
+                "RetryAfter": {
+                    "description": "Whole seconds until a request from this address passes again.",
+                    "required": true,
+                    "schema": {"type": "integer", "minimum": 1}
                 }
             },
             "responses": {
                 "UnknownProcedure": {
                     "description": "No procedure has this code.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                },
+                "TooManyRequests": {
+                    "description": "Too many requests from this client address (`rate_limited`); retry after `Retry-After` seconds.",
+                    "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                },
+                "TooManyRequestsPage": {
+                    "description": "Too many requests from this client address: an HTML page saying when to retry.",
+                    "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                    "content": {"text/html": {"schema": {"type": "string"}}}
+                },
+                "HeadersTooLarge": {
+                    "description": "More than 100 request headers or 32 KiB of them (`headers_too_large`).",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
                 }
             },
@@ -410,8 +449,25 @@ pub fn openapi_document() -> Value {
                 },
                 "SubmissionRequest": {
                     "type": "object",
-                    "description": "The dossier: one property per field of the procedure (see `Procedure.fields`).",
+                    "description": "The dossier: one property per field of the procedure (see `Procedure.fields`), at most 64 of at most 8 KiB each, nested at most 8 deep; plus, optionally, `attachments`. The attachments are stored inside the dossier (with `size` and `sha256` added), so the receipt's `payload_digest` and the back office's envelope cover them.",
+                    "properties": {
+                        "attachments": {
+                            "type": "array",
+                            "description": "Documents attached to the dossier (by default at most 5 files of 4 MiB, 8 MiB in all).",
+                            "items": {"$ref": "#/components/schemas/Attachment"}
+                        }
+                    },
                     "additionalProperties": true
+                },
+                "Attachment": {
+                    "type": "object",
+                    "required": ["name", "media_type", "content_base64"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 255, "description": "The file name, without `/`, `\\` or control characters."},
+                        "media_type": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png"], "description": "Must be the type the content's first bytes show."},
+                        "content_base64": {"type": "string", "contentEncoding": "base64", "description": "The file, standard base64 with padding."}
+                    },
+                    "additionalProperties": false
                 },
                 "SubmissionResponse": {
                     "type": "object",
@@ -594,7 +650,9 @@ mod tests {
         let document = openapi_document();
         let submit = &document["paths"]["/api/procedures/{code}/submissions"]["post"];
         let responses = &submit["responses"];
-        for status in ["201", "400", "401", "403", "404", "422"] {
+        for status in [
+            "201", "400", "401", "403", "404", "409", "413", "415", "422", "429", "431",
+        ] {
             assert!(responses[status].is_object(), "{status}");
         }
         assert_eq!(
