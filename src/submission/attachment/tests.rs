@@ -84,7 +84,7 @@ fn names_and_empty_files_are_checked() {
 fn limits_bound_the_number_each_file_and_the_total() {
     let limits = AttachmentLimits::new(2, 40, 60);
     let pdf = Attachment::new(0, "a.pdf", None, PDF.to_vec()).unwrap();
-    assert_eq!(limits.check(&[pdf.clone()]), Ok(()));
+    assert_eq!(limits.check(std::slice::from_ref(&pdf)), Ok(()));
     assert_eq!(
         limits.check(&[pdf.clone(), pdf.clone(), pdf.clone()]),
         Err(AttachmentError::TooMany { max: 2 })
