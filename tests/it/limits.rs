@@ -333,7 +333,7 @@ async fn too_many_or_too_large_headers_get_431() {
     assert!(
         body_text(page)
             .await
-            .contains("the request has more than 100 headers or 32768 bytes of headers")
+            .contains("Yêu cầu có hơn 100 tiêu đề hoặc hơn 32768 byte tiêu đề.")
     );
 }
 
@@ -371,7 +371,7 @@ async fn routes_without_uploads_keep_the_small_body_limit() {
     assert!(
         body_text(form)
             .await
-            .contains("the request body is larger than 262144 bytes")
+            .contains("Dữ liệu gửi lên lớn hơn 262144 byte.")
     );
 }
 
@@ -539,12 +539,28 @@ async fn a_refused_upload_shows_the_form_again_with_what_was_typed() {
     );
 
     // A field too long is named; the other values stay in the form.
+    let mut named = fields.clone();
+    for (name, value) in &mut named {
+        if name == "father_name" || name == "child_name" {
+            *value = "B".repeat(9000);
+            break;
+        }
+    }
+    let refused = gw.send(form_post(&session, multipart(&named, &[]))).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let page = body_text(refused).await;
+    assert!(page.contains("Mục «"), "named by its label: {page}");
+    assert!(!page.contains("chọn lại tệp"), "no files were chosen");
+
     let mut long = fields.clone();
     long.push(("mother_name".to_owned(), "A".repeat(9000)));
     let refused = gw.send(form_post(&session, multipart(&long, &[]))).await;
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let page = body_text(refused).await;
-    assert!(page.contains("field `mother_name`: is longer than 8192 bytes"));
+    assert!(
+        page.contains("Mục `mother_name` dài hơn 8192 byte."),
+        "{page}"
+    );
     assert!(page.contains("value=\"Nguyễn Thị Bé Na\""));
     nothing_stored(&store).await;
 }

@@ -81,15 +81,27 @@ impl Default for RequestLimits {
 pub(crate) struct Refusal {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
+    /// The message of the JSON body (English, fixed).
     pub(crate) message: String,
+    /// The same for a resident reading Vietnamese.
+    pub(crate) message_vi: String,
+    /// The form field concerned, if one is.
+    pub(crate) field: Option<String>,
 }
 
 impl Refusal {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        message_vi: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code,
             message: message.into(),
+            message_vi: message_vi.into(),
+            field: None,
         }
     }
 
@@ -98,6 +110,7 @@ impl Refusal {
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("the request body is larger than {limit} bytes"),
+            format!("Dữ liệu gửi lên lớn hơn {limit} byte."),
         )
     }
 
@@ -106,16 +119,25 @@ impl Refusal {
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_fields",
             format!("the form has more than {max} fields"),
+            format!("Tờ khai có nhiều hơn {max} mục."),
         )
     }
 
     pub(crate) fn field_too_large(field: &str, max: usize) -> Self {
         let field: String = field.chars().take(64).collect();
-        Self::new(
+        let mut refusal = Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "field_too_large",
             format!("field `{field}`: is longer than {max} bytes"),
-        )
+            format!("Mục `{field}` dài hơn {max} byte."),
+        );
+        refusal.field = Some(field);
+        refusal
+    }
+
+    /// The message in `lang`.
+    pub(crate) fn text(&self, lang: Lang) -> &str {
+        lang.pick(&self.message_vi, &self.message)
     }
 
     /// The JSON answer (`{"error", "message"}`).
@@ -132,7 +154,7 @@ impl Refusal {
         .push(notice(
             NoticeKind::Error,
             lang.pick("Yêu cầu không được chấp nhận", "The request was refused"),
-            Markup::text(&self.message),
+            Markup::text(self.text(lang)),
         ));
         (self.status, page).into_response()
     }
@@ -160,6 +182,10 @@ pub(crate) fn check_headers(headers: &HeaderMap, limits: &RequestLimits) -> Resu
             "headers_too_large",
             format!(
                 "the request has more than {} headers or {} bytes of headers",
+                limits.max_headers, limits.max_header_bytes
+            ),
+            format!(
+                "Yêu cầu có hơn {} tiêu đề hoặc hơn {} byte tiêu đề.",
                 limits.max_headers, limits.max_header_bytes
             ),
         ));
@@ -202,6 +228,7 @@ pub(crate) async fn read_body(
                 StatusCode::BAD_REQUEST,
                 "body_unreadable",
                 "the request body could not be read",
+                "Không đọc được dữ liệu gửi lên.",
             )
         })?;
         if let Ok(data) = frame.into_data() {

@@ -415,7 +415,7 @@ pub(crate) fn too_many_requests(path: &str, lang: Lang, retry: RetryAfter) -> Re
             Lang::Vi => format!(
                 "Có quá nhiều yêu cầu từ địa chỉ mạng này. Vui lòng thử lại sau {seconds} giây."
             ),
-            _ => format!(
+            Lang::En => format!(
                 "Too many requests from this network address. Please try again in {seconds} seconds."
             ),
         });

@@ -420,9 +420,24 @@ impl FormRefusal {
         }
     }
 
-    fn message(&self, lang: Lang) -> String {
+    fn message(&self, lang: Lang, procedure: &Procedure) -> String {
         match self {
-            Self::Limit(refusal) => refusal.message.clone(),
+            // A field too long is named by its label, as the form shows it.
+            Self::Limit(refusal) => match refusal
+                .field
+                .as_deref()
+                .and_then(|name| procedure.fields().iter().find(|f| f.name == name))
+            {
+                Some(field) if refusal.code == "field_too_large" => {
+                    let label = lang.pick(&field.label_vi, &field.label_en);
+                    refusal.text(lang).replacen(
+                        &format!("`{}`", field.name),
+                        &format!("«{label}»"),
+                        1,
+                    )
+                }
+                _ => refusal.text(lang).to_owned(),
+            },
             Self::Attachment(error) => attachment_message(lang, error),
         }
     }
@@ -568,6 +583,7 @@ async fn read_multipart(mut multipart: Multipart, limits: &RequestLimits) -> For
                     "field `{}`: files are accepted only in `{ATTACHMENTS_MEMBER}`",
                     name.chars().take(64).collect::<String>()
                 ),
+                "Chỉ được gửi tệp ở mục giấy tờ đính kèm.",
             )));
             return out;
         }
@@ -597,6 +613,7 @@ fn multipart_refusal(error: &MultipartError, limits: &RequestLimits) -> Refusal 
             StatusCode::BAD_REQUEST,
             "malformed_form",
             "the form data is not valid multipart/form-data",
+            "Dữ liệu tờ khai không hợp lệ.",
         )
     }
 }
@@ -617,6 +634,7 @@ async fn read_form(request: Request, limits: &RequestLimits) -> Result<FormBody,
                 StatusCode::BAD_REQUEST,
                 "malformed_form",
                 "the form data is not valid multipart/form-data",
+                "Dữ liệu tờ khai không hợp lệ.",
             )),
         },
         "application/x-www-form-urlencoded" => {
@@ -634,6 +652,7 @@ async fn read_form(request: Request, limits: &RequestLimits) -> Result<FormBody,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the form as multipart/form-data or application/x-www-form-urlencoded",
+            "Tờ khai phải được gửi dưới dạng multipart/form-data hoặc application/x-www-form-urlencoded.",
         )),
     }
 }
@@ -689,7 +708,10 @@ pub(crate) async fn submit_form(
     };
     let dossier = dossier_from_form(procedure, &form.fields);
     if let Some(refusal) = &form.refusal {
-        let problems = vec![refusal.message(lang)];
+        let mut problems = vec![refusal.message(lang, procedure)];
+        if !form.attachments.is_empty() || matches!(refusal, FormRefusal::Attachment(_)) {
+            problems.push(reattach(lang).to_owned());
+        }
         return form_again(
             &gw,
             &query,
@@ -755,7 +777,7 @@ pub(crate) async fn submit_form(
             .await
         }
         Err(SubmitError::Attachment(error)) => {
-            let problems = vec![attachment_message(lang, &error)];
+            let problems = vec![attachment_message(lang, &error), reattach(lang).to_owned()];
             form_again(
                 &gw,
                 &query,
@@ -799,7 +821,7 @@ async fn form_again(
     session: &Session,
     key: &IdempotencyKey,
     dossier: &Value,
-    mut problems: Vec<String>,
+    problems: Vec<String>,
     status: StatusCode,
     uri: &Uri,
 ) -> Response {
@@ -808,10 +830,6 @@ async fn form_again(
         let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
         return Redirect::to(&back).into_response();
     };
-    let reattach = reattach(lang).to_owned();
-    if !problems.contains(&reattach) {
-        problems.push(reattach);
-    }
     let mut list = String::from("<ul>");
     for problem in &problems {
         let _ = write!(list, "<li>{}</li>", escape(problem));
