@@ -226,6 +226,7 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
                         dossier: fixture.dossier.clone(),
                         idempotency_key: fixture.key(),
                         draft: None,
+                        attachments: Vec::new(),
                     };
                     let submitted = submitter.submit(request).await.unwrap();
                     assert!(!submitted.replayed);

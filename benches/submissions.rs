@@ -85,6 +85,7 @@ pub async fn submit_many(store: Arc<dyn Store>, n: u64, concurrency: u64) -> Dur
                     dossier: procedure().example(),
                     idempotency_key: IdempotencyKey::parse(&format!("bench-{key}")).unwrap(),
                     draft: None,
+                    attachments: Vec::new(),
                 };
                 let submitted = submitter.submit(request).await.unwrap();
                 assert!(!submitted.replayed);

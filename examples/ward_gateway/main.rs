@@ -151,7 +151,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
     };
     let retention = spawn_retention(Arc::clone(&store), Arc::clone(&clock));
-    let parts = GatewayParts::new(
+    let mut parts = GatewayParts::new(
         relying_party,
         catalog,
         directory,
@@ -168,15 +168,21 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Arc::clone(&random),
     )
     .providers(providers);
+    parts.rate_limits = config.rate_limits().clone();
+    parts.limits = *config.request_limits();
     let router = gateway_router(Gateway::new(parts)?);
 
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
         .map_err(|e| format!("cannot listen on {} (WARDGATE_BIND): {e}", config.bind()))?;
     println!("wardgate ward portal: {}", config.public_url());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // The peer address keys the rate limits of sign-in and submission.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     retention.abort();
     if let Some(outbox) = outbox {
         outbox.stop().await;

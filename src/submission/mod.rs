@@ -26,6 +26,9 @@
 //!    receipt's digest is computed on the clear dossier before sealing.
 //! 8. The dossier is never logged: `Debug` of requests, records and envelopes redacts it, and
 //!    audit records carry only codes and pseudonyms.
+//! 9. Attachments ([`Attachment`]: PDF, JPEG or PNG, sniffed) become the dossier's
+//!    `attachments` member before the digest is taken, so the sealed dossier, the receipt and
+//!    the hand-off envelope cover them and they are stored in the same transaction.
 //!
 //! # Example
 //!
@@ -68,6 +71,7 @@
 //!     dossier: birth.example(),
 //!     idempotency_key: IdempotencyKey::parse("7d7c4c1e-0b7a-4d0e-9a51-2f1f3b1f6a10")?,
 //!     draft: None,
+//!     attachments: Vec::new(),
 //! };
 //! let submitted = submitter.submit(request.clone()).await?;
 //! assert!(!submitted.replayed);
@@ -92,6 +96,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod attachment;
 mod outbox;
 mod receipt;
 mod sealing;
@@ -116,6 +121,10 @@ use crate::store::{
     CommitOutcome, DraftId, OutboxEntry, Store, StoreError, SubmissionCommit, SubmissionRecord,
 };
 
+pub use attachment::{
+    ATTACHMENTS_MEMBER, Attachment, AttachmentError, AttachmentLimits, MAX_ATTACHMENT_NAME_CHARS,
+    MediaType, attachments_from_json,
+};
 pub use outbox::{DeliveryReport, Outbox, OutboxWorker, backoff};
 pub use receipt::{
     HANDOFF_JWS_TYPE, Handoff, HandoffAssurance, MAX_HANDOFF_LEN, RECEIPT_JWS_TYPE,
@@ -169,6 +178,10 @@ pub struct SubmissionRequest<'a> {
     pub idempotency_key: IdempotencyKey,
     /// The draft the dossier came from, deleted when the submission is committed.
     pub draft: Option<DraftId>,
+    /// Documents attached to the dossier, checked ([`Attachment::new`]); they become the
+    /// dossier's `attachments` member, so the sealed dossier, the receipt's digest and the
+    /// hand-off envelope all cover them.
+    pub attachments: Vec<Attachment>,
 }
 
 impl fmt::Debug for SubmissionRequest<'_> {
@@ -180,6 +193,7 @@ impl fmt::Debug for SubmissionRequest<'_> {
             .field("dossier", &"[redacted]")
             .field("idempotency_key", &self.idempotency_key)
             .field("draft", &self.draft)
+            .field("attachments", &self.attachments)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +219,10 @@ pub enum SubmitError {
     /// The dossier does not match the procedure's form.
     #[error("the dossier has {} invalid field(s)", .0.len())]
     Invalid(Vec<FieldError>),
+    /// An attachment is refused (beyond [`AttachmentLimits::MAX`], or the dossier already has
+    /// an `attachments` member); nothing was stored.
+    #[error("the attachments are refused: {0}")]
+    Attachment(#[source] AttachmentError),
     /// The idempotency key was already used by this resident for another dossier.
     #[error("the idempotency key was already used for another dossier ({dossier_code})")]
     IdempotencyConflict {
@@ -240,6 +258,11 @@ impl SubmitError {
                 Decision::InPerson(_) | Decision::Online(_) => StatusCode::FORBIDDEN,
             },
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Attachment(error) if error.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Attachment(error) if error.is_refused_type() => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Self::Attachment(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict { .. } => StatusCode::CONFLICT,
             Self::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Random
@@ -282,7 +305,11 @@ impl Submitter {
     /// [`SubmitError::IdempotencyConflict`]; [`SubmitError::Store`] and the others when the
     /// infrastructure fails (then nothing was stored).
     pub async fn submit(&self, request: SubmissionRequest<'_>) -> Result<Submitted, SubmitError> {
-        let digest = PayloadDigest::of(&request.dossier);
+        AttachmentLimits::MAX
+            .check(&request.attachments)
+            .map_err(SubmitError::Attachment)?;
+        let full = with_attachments(&request.dossier, &request.attachments)?;
+        let digest = PayloadDigest::of(&full);
         if let Some(existing) = self
             .store
             .submission_by_key(request.subject, &request.idempotency_key)
@@ -308,14 +335,14 @@ impl Submitter {
             let code = DossierCode::generate(request.ward, day, self.random.as_ref())
                 .map_err(|_| SubmitError::Random)?;
             let receipt = self.sign_receipt(&request, code, now, grant.level, &digest)?;
-            let envelope = self.sign_envelope(&request, code, now, grant.level, &digest)?;
+            let envelope = self.sign_envelope(&request, &full, code, now, grant.level, &digest)?;
             let sealed_envelope = self
                 .sealer
                 .seal_handoff(code, &envelope)
                 .map_err(SubmitError::Seal)?;
             let sealed_dossier = self
                 .sealer
-                .seal_dossier(code, &request.dossier)
+                .seal_dossier(code, &full)
                 .map_err(SubmitError::Seal)?;
             let mut record = SubmissionRecord::new(
                 code,
@@ -404,6 +431,7 @@ impl Submitter {
     fn sign_envelope(
         &self,
         request: &SubmissionRequest<'_>,
+        dossier: &serde_json::Value,
         code: DossierCode,
         now: DateTime<Utc>,
         level: crate::assurance::Level,
@@ -418,7 +446,7 @@ impl Submitter {
             subject: request.subject.clone(),
             assurance: HandoffAssurance::new(request.assurance, level),
             payload_digest: *digest,
-            payload: request.dossier.clone(),
+            payload: dossier.clone(),
         };
         let payload =
             serde_json::to_vec(&handoff).map_err(|_| SubmitError::Sign(KeyError::Encode))?;
@@ -426,6 +454,30 @@ impl Submitter {
             .sign(HANDOFF_JWS_TYPE, &payload)
             .map_err(SubmitError::Sign)
     }
+}
+
+/// The dossier with its attachments as the `attachments` member; unchanged without any (so
+/// dossiers without attachments keep the digest they always had).
+fn with_attachments(
+    dossier: &serde_json::Value,
+    attachments: &[Attachment],
+) -> Result<serde_json::Value, SubmitError> {
+    if attachments.is_empty() {
+        return Ok(dossier.clone());
+    }
+    let mut full = dossier.clone();
+    // A dossier that is not an object fails validation later; leave it as it is.
+    if let Some(object) = full.as_object_mut() {
+        if object.contains_key(ATTACHMENTS_MEMBER) {
+            return Err(SubmitError::Attachment(AttachmentError::MemberTaken));
+        }
+        let list = attachments.iter().map(Attachment::to_json).collect();
+        object.insert(
+            ATTACHMENTS_MEMBER.to_owned(),
+            serde_json::Value::Array(list),
+        );
+    }
+    Ok(full)
 }
 
 /// The stored receipt when the request repeats the stored submission, else a conflict.

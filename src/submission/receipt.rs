@@ -15,8 +15,8 @@ use super::{DossierCode, PayloadDigest};
 pub const RECEIPT_JWS_TYPE: &str = "wardgate-receipt+jwt";
 /// JWS `typ` of a hand-off envelope.
 pub const HANDOFF_JWS_TYPE: &str = "wardgate-handoff+jwt";
-/// Largest hand-off envelope [`Handoff::verify`] accepts, in bytes (4 MiB).
-pub const MAX_HANDOFF_LEN: usize = 4 * 1024 * 1024;
+/// Largest hand-off envelope [`Handoff::verify`] accepts, in bytes (16 MiB: room for [`AttachmentLimits::MAX`](super::AttachmentLimits::MAX)).
+pub const MAX_HANDOFF_LEN: usize = 16 * 1024 * 1024;
 /// Version of the receipt and envelope payloads.
 pub const RECEIPT_VERSION: u32 = 1;
 

@@ -28,7 +28,7 @@ use crate::clock::{Random, RandomError};
 pub const DOSSIER_KEY_LEN: usize = 32;
 
 /// The longest sealed token, in characters, that [`DossierSealer`] opens.
-const MAX_SEALED_LEN: usize = 16 * 1024 * 1024;
+const MAX_SEALED_LEN: usize = 32 * 1024 * 1024;
 const TAG_LEN: usize = 16;
 const PREFIX: &str = "v1.";
 const FIELD: &str = "sealed";

@@ -127,6 +127,7 @@ fn request<'a>(
         dossier: birth().example(),
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
         draft: None,
+        attachments: Vec::new(),
     }
 }
 

@@ -51,6 +51,16 @@ async fn router_on(
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
 ) -> Router {
+    router_with(idp, dir, store, |_| {}).await
+}
+
+/// As [`router_on`], with `adjust` applied to the parts (limits, clock) before building.
+async fn router_with(
+    idp: &DevIdpHandle,
+    dir: &std::path::Path,
+    store: Arc<dyn wardgate::store::Store>,
+    adjust: impl FnOnce(&mut GatewayParts),
+) -> Router {
     let redirect = format!("{PUBLIC}/auth/callback");
     let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
         .client_secret(devidp::DEFAULT_CLIENT_SECRET)
@@ -65,12 +75,14 @@ async fn router_on(
         None,
         dir,
         store,
+        adjust,
     )
     .await
 }
 
 /// The gateway's router on any provider: `issuer` discovered through `http`, the relying party
-/// registered as `client`, and the breaker `circuit` watching `http` if there is one.
+/// registered as `client`, the breaker `circuit` watching `http` if there is one, and `adjust`
+/// applied to the parts before building.
 async fn router_for(
     issuer: &str,
     client: ClientConfig,
@@ -78,6 +90,7 @@ async fn router_for(
     circuit: Option<CircuitMonitor>,
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
+    adjust: impl FnOnce(&mut GatewayParts),
 ) -> Router {
     let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
     let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
@@ -94,6 +107,7 @@ async fn router_for(
     if let Some(circuit) = circuit {
         parts = parts.with_provider_circuit(circuit);
     }
+    adjust(&mut parts);
     gateway_router(Gateway::new(parts).unwrap())
 }
 
@@ -182,6 +196,7 @@ impl TestGateway {
             circuit,
             &dir.0,
             Arc::new(MemoryStore::new()),
+            |_| {},
         )
         .await;
         Self {
@@ -206,6 +221,22 @@ impl TestGateway {
         Self {
             router: gateway_router(Gateway::new(parts).unwrap()),
             _idps: idps,
+            _dir: dir,
+        }
+    }
+
+    /// A gateway on a memory store with `adjust` applied to its parts (limits, rate limits,
+    /// clock).
+    pub(crate) async fn with_parts(
+        store: Arc<dyn wardgate::store::Store>,
+        adjust: impl FnOnce(&mut GatewayParts),
+    ) -> Self {
+        let idp = Arc::new(simulator().await);
+        let dir = tempdir::TempDir::new("gateway");
+        let router = router_with(&idp, &dir.0, store, adjust).await;
+        Self {
+            router,
+            _idps: vec![idp],
             _dir: dir,
         }
     }

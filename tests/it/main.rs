@@ -11,6 +11,7 @@ mod gateway;
 mod gateway_profiles;
 mod hostile;
 mod interop;
+mod limits;
 mod oidc_flow;
 mod profiles;
 mod provider_faults;

@@ -51,6 +51,20 @@
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
+//! | `WARDGATE_RATE_LIMIT_LOGIN_PER_MINUTE` | `rate_limit.login_per_minute` | 60; `0` turns the login limit off |
+//! | `WARDGATE_RATE_LIMIT_LOGIN_BURST` | `rate_limit.login_burst` | 120 |
+//! | `WARDGATE_RATE_LIMIT_SUBMIT_PER_MINUTE` | `rate_limit.submit_per_minute` | 30; `0` turns the submission limit off |
+//! | `WARDGATE_RATE_LIMIT_SUBMIT_BURST` | `rate_limit.submit_burst` | 60 |
+//! | `WARDGATE_RATE_LIMIT_MAX_TRACKED` | `rate_limit.max_tracked_addresses` | 100000 |
+//! | `WARDGATE_TRUSTED_PROXIES` | `rate_limit.trusted_proxies` (array) | none: `X-Forwarded-For` ignored |
+//! | — | `limits.attachment_max_files`, `limits.attachment_max_bytes`, `limits.attachments_max_total_bytes` | 5, 4 MiB, 8 MiB |
+//!
+//! Rate limits count per client address ([`super::rate_limit`]): login starts and callbacks
+//! each get the login limit, submissions and drafts the submission one; `burst` requests pass
+//! at once, then `per_minute`. Per minute is 0 to 1,000,000, a burst 1 to 1,000,000, tracked
+//! addresses 1,000 to 10,000,000. Trusted proxies are IP addresses or networks
+//! (`10.0.0.0/8`), comma-separated in the variable. Attachments: 0 to 20 files (0 refuses
+//! attachments), 1 byte to 8 MiB per file and in total ([`AttachmentLimits::MAX`]).
 //!
 //! Relative paths in the file are relative to the file's directory; the default catalog and
 //! directory paths are relative to [`ConfigLoader::defaults_base`] (the example passes the crate
@@ -126,6 +140,10 @@ use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
 use crate::i18n::LocalText;
 use crate::oidc::{ClientConfig, ProviderProfile, UnknownProfile, is_loopback};
 use crate::session::SessionConfig;
+use crate::submission::AttachmentLimits;
+
+use super::limits::RequestLimits;
+use super::rate_limit::{RateLimit, RateLimits, TrustedProxy};
 
 /// `WARDGATE_BIND`: the socket address to listen on.
 pub const ENV_BIND: &str = "WARDGATE_BIND";
@@ -150,6 +168,18 @@ pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
 /// `WARDGATE_PROVIDER_PROFILE`: the single provider's profile (`standard`, `npsp`,
 /// `vneid-direct`, `keycloak-broker`).
 pub const ENV_PROVIDER_PROFILE: &str = "WARDGATE_PROVIDER_PROFILE";
+/// Logins (starts and callbacks, each) per minute per client address; `0` turns it off.
+pub const ENV_RATE_LIMIT_LOGIN_PER_MINUTE: &str = "WARDGATE_RATE_LIMIT_LOGIN_PER_MINUTE";
+/// Logins that pass at once per client address.
+pub const ENV_RATE_LIMIT_LOGIN_BURST: &str = "WARDGATE_RATE_LIMIT_LOGIN_BURST";
+/// Submissions and drafts per minute per client address; `0` turns it off.
+pub const ENV_RATE_LIMIT_SUBMIT_PER_MINUTE: &str = "WARDGATE_RATE_LIMIT_SUBMIT_PER_MINUTE";
+/// Submissions and drafts that pass at once per client address.
+pub const ENV_RATE_LIMIT_SUBMIT_BURST: &str = "WARDGATE_RATE_LIMIT_SUBMIT_BURST";
+/// Most client addresses the rate limiter remembers.
+pub const ENV_RATE_LIMIT_MAX_TRACKED: &str = "WARDGATE_RATE_LIMIT_MAX_TRACKED";
+/// Comma-separated proxies (addresses or networks) whose `X-Forwarded-For` is believed.
+pub const ENV_TRUSTED_PROXIES: &str = "WARDGATE_TRUSTED_PROXIES";
 
 /// The default listening address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -182,6 +212,8 @@ pub struct GatewayConfig {
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
+    rate_limits: RateLimits,
+    limits: RequestLimits,
 }
 
 impl GatewayConfig {
@@ -265,6 +297,16 @@ impl GatewayConfig {
     /// Session timeouts.
     pub fn session(&self) -> &SessionTimeouts {
         &self.session
+    }
+
+    /// Per-address rate limits (`[rate_limit]`).
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
+    }
+
+    /// Request limits, with the attachment limits of `[limits]`.
+    pub fn request_limits(&self) -> &RequestLimits {
+        &self.limits
     }
 }
 
@@ -417,6 +459,8 @@ impl ConfigLoader {
         let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
         let staff = build_staff(&cx, raw.staff)?;
         let session = build_session(&cx, raw.session)?;
+        let rate_limits = build_rate_limits(&cx, raw.rate_limit)?;
+        let limits = build_limits(&cx, raw.limits)?;
 
         Ok(GatewayConfig {
             bind,
@@ -428,6 +472,8 @@ impl ConfigLoader {
             ward,
             staff,
             session,
+            rate_limits,
+            limits,
         })
     }
 }
@@ -1066,6 +1112,28 @@ pub enum SettingError {
         /// The value.
         value: i64,
     },
+    /// Not a whole number.
+    #[error("`{value}` is not a whole number")]
+    NotANumber {
+        /// The value.
+        value: String,
+    },
+    /// A number out of its range.
+    #[error("{value} is out of range: use {min} to {max}")]
+    OutOfRange {
+        /// The value.
+        value: i64,
+        /// The smallest accepted.
+        min: i64,
+        /// The largest accepted.
+        max: i64,
+    },
+    /// Not an IP address or network.
+    #[error("`{value}` is not an IP address or network such as `10.0.0.0/8`")]
+    InvalidProxy {
+        /// The value.
+        value: String,
+    },
     /// The idle timeout exceeds the absolute one.
     #[error("the idle timeout ({idle} minutes) exceeds the absolute timeout ({absolute} minutes)")]
     IdleExceedsAbsolute {
@@ -1110,6 +1178,29 @@ struct RawFile {
     staff: RawStaff,
     #[serde(default)]
     session: RawSession,
+    #[serde(default)]
+    rate_limit: RawRateLimit,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    login_per_minute: Option<i64>,
+    login_burst: Option<i64>,
+    submit_per_minute: Option<i64>,
+    submit_burst: Option<i64>,
+    max_tracked_addresses: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    attachment_max_files: Option<i64>,
+    attachment_max_bytes: Option<i64>,
+    attachments_max_total_bytes: Option<i64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -1874,6 +1965,160 @@ fn build_session(cx: &Lookup<'_>, raw: RawSession) -> Result<SessionTimeouts, Co
     Ok(SessionTimeouts {
         idle_minutes: idle,
         absolute_minutes: absolute,
+    })
+}
+
+/// A whole number in `min..=max` from the variable or the file field.
+fn number(
+    cx: &Lookup<'_>,
+    variable: Option<&'static str>,
+    from_file: Option<i64>,
+    field: &'static str,
+    (min, max): (i64, i64),
+) -> Result<Option<i64>, ConfigError> {
+    let setting = match variable {
+        Some(variable) => cx.lookup(variable, from_file.map(|v| v.to_string()), field),
+        None => from_file.map(|value| Setting {
+            value: value.to_string(),
+            origin: cx.file(field),
+        }),
+    };
+    let Some(setting) = setting else {
+        return Ok(None);
+    };
+    let value = setting.value.trim().parse::<i64>().map_err(|_| {
+        invalid(
+            setting.origin.clone(),
+            SettingError::NotANumber {
+                value: setting.value.clone(),
+            },
+        )
+    })?;
+    if !(min..=max).contains(&value) {
+        return Err(invalid(
+            setting.origin,
+            SettingError::OutOfRange { value, min, max },
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// The range of a rate (per minute; 0 turns the limit off) and of a burst.
+const RATE_RANGE: (i64, i64) = (0, 1_000_000);
+const BURST_RANGE: (i64, i64) = (1, 1_000_000);
+const TRACKED_RANGE: (i64, i64) = (1_000, 10_000_000);
+
+fn build_rate_limits(cx: &Lookup<'_>, raw: RawRateLimit) -> Result<RateLimits, ConfigError> {
+    let limit = |per_minute: Option<i64>, burst: Option<i64>, default: RateLimit| {
+        let per_minute = per_minute.unwrap_or_else(|| i64::from(default.per_minute()));
+        let burst = burst.unwrap_or_else(|| i64::from(default.burst()));
+        RateLimit::new(
+            u32::try_from(per_minute).unwrap_or(u32::MAX),
+            u32::try_from(burst).unwrap_or(u32::MAX),
+        )
+    };
+    let login = limit(
+        number(
+            cx,
+            Some(ENV_RATE_LIMIT_LOGIN_PER_MINUTE),
+            raw.login_per_minute,
+            "rate_limit.login_per_minute",
+            RATE_RANGE,
+        )?,
+        number(
+            cx,
+            Some(ENV_RATE_LIMIT_LOGIN_BURST),
+            raw.login_burst,
+            "rate_limit.login_burst",
+            BURST_RANGE,
+        )?,
+        RateLimit::DEFAULT_LOGIN,
+    );
+    let submit = limit(
+        number(
+            cx,
+            Some(ENV_RATE_LIMIT_SUBMIT_PER_MINUTE),
+            raw.submit_per_minute,
+            "rate_limit.submit_per_minute",
+            RATE_RANGE,
+        )?,
+        number(
+            cx,
+            Some(ENV_RATE_LIMIT_SUBMIT_BURST),
+            raw.submit_burst,
+            "rate_limit.submit_burst",
+            BURST_RANGE,
+        )?,
+        RateLimit::DEFAULT_SUBMIT,
+    );
+    let max_tracked = number(
+        cx,
+        Some(ENV_RATE_LIMIT_MAX_TRACKED),
+        raw.max_tracked_addresses,
+        "rate_limit.max_tracked_addresses",
+        TRACKED_RANGE,
+    )?
+    .map_or(RateLimits::DEFAULT_MAX_TRACKED, |v| {
+        usize::try_from(v).unwrap_or(RateLimits::DEFAULT_MAX_TRACKED)
+    });
+    let mut trusted_proxies = Vec::new();
+    if let Some(setting) = cx.lookup_list(
+        ENV_TRUSTED_PROXIES,
+        raw.trusted_proxies,
+        "rate_limit.trusted_proxies",
+    )? {
+        for item in &setting.value {
+            let proxy = item.parse::<TrustedProxy>().map_err(|_| {
+                invalid(
+                    setting.origin.clone(),
+                    SettingError::InvalidProxy {
+                        value: item.clone(),
+                    },
+                )
+            })?;
+            trusted_proxies.push(proxy);
+        }
+    }
+    Ok(RateLimits {
+        login,
+        submit,
+        max_tracked,
+        trusted_proxies,
+    })
+}
+
+fn build_limits(cx: &Lookup<'_>, raw: RawLimits) -> Result<RequestLimits, ConfigError> {
+    let ceiling = AttachmentLimits::MAX;
+    let default = AttachmentLimits::DEFAULT;
+    let size = |v: i64| usize::try_from(v).unwrap_or(0);
+    let cap = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+    let max_files = number(
+        cx,
+        None,
+        raw.attachment_max_files,
+        "limits.attachment_max_files",
+        (0, cap(ceiling.max_files)),
+    )?
+    .map_or(default.max_files, size);
+    let max_file_bytes = number(
+        cx,
+        None,
+        raw.attachment_max_bytes,
+        "limits.attachment_max_bytes",
+        (1, cap(ceiling.max_file_bytes)),
+    )?
+    .map_or(default.max_file_bytes, size);
+    let max_total_bytes = number(
+        cx,
+        None,
+        raw.attachments_max_total_bytes,
+        "limits.attachments_max_total_bytes",
+        (1, cap(ceiling.max_total_bytes)),
+    )?
+    .map_or(default.max_total_bytes, size);
+    Ok(RequestLimits {
+        attachments: AttachmentLimits::new(max_files, max_file_bytes, max_total_bytes),
+        ..RequestLimits::DEFAULT
     })
 }
 

@@ -7,8 +7,10 @@ use axum::http::{HeaderMap, header};
 use url::Url;
 
 use super::config::{CALLBACK_PATH, StaffConfig};
+use super::limits::RequestLimits;
 use super::metrics::Metrics;
 use super::providers::{LoginProvider, ProviderId};
+use super::rate_limit::{RateLimiter, RateLimits};
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::keys::SigningKey;
@@ -61,6 +63,10 @@ pub struct GatewayParts {
     pub clock: Arc<dyn Clock>,
     /// The random generator.
     pub random: Arc<dyn Random>,
+    /// Limits on headers, bodies, fields and attachments; [`RequestLimits::DEFAULT`] unless set.
+    pub limits: RequestLimits,
+    /// Per-address rate limits of sign-in and submission; [`RateLimits::default`] unless set.
+    pub rate_limits: RateLimits,
 }
 
 impl fmt::Debug for GatewayParts {
@@ -119,6 +125,8 @@ impl GatewayParts {
             metrics: Arc::new(Metrics::new()),
             clock,
             random,
+            limits: RequestLimits::DEFAULT,
+            rate_limits: RateLimits::default(),
         }
     }
 
@@ -174,6 +182,8 @@ pub struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
+    pub(crate) limits: RequestLimits,
+    rate_limiter: Arc<RateLimiter>,
 }
 
 impl fmt::Debug for Gateway {
@@ -287,6 +297,11 @@ impl Gateway {
             signing_key: parts.signing_key,
             staff: parts.staff,
             metrics: parts.metrics,
+            rate_limiter: Arc::new(RateLimiter::new(
+                parts.rate_limits,
+                Arc::clone(&parts.clock),
+            )),
+            limits: parts.limits,
             clock: parts.clock,
             random: parts.random,
         }))
@@ -295,6 +310,16 @@ impl Gateway {
     /// The metrics this gateway records.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The per-address rate limiter of sign-in and submission.
+    pub fn rate_limiter(&self) -> &Arc<RateLimiter> {
+        &self.rate_limiter
+    }
+
+    /// The request limits.
+    pub fn limits(&self) -> &RequestLimits {
+        &self.limits
     }
 
     /// The first identity provider's relying party.

@@ -366,12 +366,36 @@ pub enum FormMethod {
 /// A form posting to `action` (a same-origin path) with `content`, carrying `csrf_token` in a
 /// hidden [`CSRF_FIELD`] when given.
 pub fn form(method: FormMethod, action: &str, csrf_token: Option<&str>, content: Markup) -> Markup {
+    form_tag(method, action, None, csrf_token, content)
+}
+
+/// A `POST` form sent as `multipart/form-data` (it can carry files), otherwise as [`form`].
+pub fn upload_form(action: &str, csrf_token: Option<&str>, content: Markup) -> Markup {
+    form_tag(
+        FormMethod::Post,
+        action,
+        Some("multipart/form-data"),
+        csrf_token,
+        content,
+    )
+}
+
+fn form_tag(
+    method: FormMethod,
+    action: &str,
+    enctype: Option<&str>,
+    csrf_token: Option<&str>,
+    content: Markup,
+) -> Markup {
     let method = match method {
         FormMethod::Get => "get",
         FormMethod::Post => "post",
     };
+    let enctype = enctype
+        .map(|e| format!(" enctype=\"{}\"", escape(e)))
+        .unwrap_or_default();
     let mut out = format!(
-        "<form method=\"{method}\" action=\"{}\" novalidate>\n",
+        "<form method=\"{method}\" action=\"{}\"{enctype} novalidate>\n",
         escape(action)
     );
     if let Some(token) = csrf_token {

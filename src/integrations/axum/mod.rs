@@ -10,6 +10,8 @@
 //! 4. Pages are server-rendered, escaped by construction, Vietnamese first and usable without
 //!    JavaScript ([`html`]).
 //! 5. The JSON API is described by an OpenAPI 3.1 document ([`openapi`]).
+//! 6. Requests are bounded in headers, body, fields and attachments ([`limits`]), and sign-in
+//!    and submission are rate-limited per client address ([`rate_limit`]).
 //!
 //! # Example
 //!
@@ -36,11 +38,13 @@ pub mod data_dir;
 mod drafts;
 mod gateway;
 pub mod html;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 mod pages;
 mod provider_health;
 mod providers;
+pub mod rate_limit;
 mod resident;
 mod router;
 pub mod security;

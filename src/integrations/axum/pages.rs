@@ -304,7 +304,7 @@ fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
     markup
 }
 
-fn online_section(
+pub(crate) fn online_section(
     lang: Lang,
     procedure: &Procedure,
     expires_at: DateTime<Utc>,
@@ -366,13 +366,15 @@ fn online_section(
         }
         fields.push(&input.render(lang));
     }
+    fields.push(&super::submit::attachments_input(lang));
     fields.push(&button(
         ButtonKind::Primary,
         lang.pick("Nộp hồ sơ", "Submit the application"),
     ));
-    // A second submit button saves the form as a draft instead (no JavaScript needed).
+    // A second submit button saves the form as a draft instead (no JavaScript needed); drafts
+    // keep the fields only, so it sends them url-encoded.
     fields.push(&Markup::preescaped(format!(
-        "<button type=\"submit\" class=\"button secondary\" formaction=\"/procedures/{}/draft?lang={}\" formnovalidate>{}</button>",
+        "<button type=\"submit\" class=\"button secondary\" formaction=\"/procedures/{}/draft?lang={}\" formenctype=\"application/x-www-form-urlencoded\" formnovalidate>{}</button>",
         escape(procedure.code().as_str()),
         lang.code(),
         escape(lang.pick("Lưu nháp", "Save as draft")),
@@ -391,8 +393,7 @@ fn online_section(
         )),
         escape(&format_time(lang, local(expires_at))),
     ));
-    markup.push(&form(
-        FormMethod::Post,
+    markup.push(&super::html::upload_form(
         &action,
         session.map(|s| s.csrf_token().secret()),
         fields,

@@ -13,8 +13,10 @@ use tower_http::trace::TraceLayer;
 use super::config::CALLBACK_PATH;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
+use super::limits::header_limit_middleware;
 use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
+use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
 use super::{api, auth, drafts, pages, staff, submit};
 
@@ -28,6 +30,10 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
     let metrics = Arc::clone(gateway.metrics());
     let security = security_layer(&gateway.public_url, Arc::clone(&gateway.random));
+    let rate_limiter = Arc::clone(gateway.rate_limiter());
+    let limits = *gateway.limits();
+    // The submission routes accept attachments and read their bodies with this limit.
+    let uploads = DefaultBodyLimit::max(limits.upload_body_bytes());
     Router::new()
         .route("/", get(pages::home))
         .route("/procedures/{code}", get(pages::procedure))
@@ -39,9 +45,12 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/api/procedures/{code}/decision", get(api::decision))
         .route(
             "/api/procedures/{code}/submissions",
-            post(submit::submit_json),
+            post(submit::submit_json).layer(uploads),
         )
-        .route("/procedures/{code}/submit", post(submit::submit_form))
+        .route(
+            "/procedures/{code}/submit",
+            post(submit::submit_form).layer(uploads),
+        )
         .route("/procedures/{code}/draft", post(drafts::save_draft))
         .route("/receipts/{code}", get(submit::receipt_page))
         .route("/.well-known/jwks.json", get(api::jwks))
@@ -55,6 +64,8 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .fallback(pages::fallback)
         .with_state(gateway)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
+        .layer(from_fn_with_state(limits, header_limit_middleware))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::COOKIE,

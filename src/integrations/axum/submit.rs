@@ -9,13 +9,19 @@
 //!    dossier; the receipt is shown only after the dossier is durable.
 //! 3. Cross-site requests are refused: the JSON endpoint needs `Content-Type: application/json`
 //!    and a same-origin `Origin` (when sent); the form needs the session's CSRF token.
+//! 4. Attachments (PDF, JPEG, PNG) come as the JSON dossier's `attachments` member
+//!    (`[{"name", "media_type", "content_base64"}]`) or as the form's `attachments` files
+//!    (`multipart/form-data`); they are checked by type and size ([`super::limits`]) before
+//!    anything is stored, and stored inside the sealed dossier with it.
+//! 5. A form refused for a limit or an invalid field is shown again with what was typed.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Form, Path, Query, State};
+use axum::body::Body;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value, json};
@@ -23,8 +29,9 @@ use serde_json::{Map, Value, json};
 use super::api::{decision_json, json_error};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
-use super::html::{
-    ButtonKind, Markup, NoticeKind, Page, definition_list, escape, link_button, notice,
+use super::html::{Markup, NoticeKind, definition_list, escape, notice};
+use super::limits::{
+    Refusal, RequestLimits, check_json_fields, json_depth_exceeds, parse_form, read_body,
 };
 use super::resident::{ResidentQuery, referral_json};
 use crate::fallback::vietnam;
@@ -32,7 +39,10 @@ use crate::i18n::{Lang, t};
 use crate::policy::{Decision, FieldError, FieldKind, Procedure};
 use crate::pseudonym::SubjectPseudonym;
 use crate::session::Session;
-use crate::submission::{DossierCode, IdempotencyKey, SubmissionRequest, SubmitError, Submitted};
+use crate::submission::{
+    ATTACHMENTS_MEMBER, Attachment, AttachmentError, DossierCode, IdempotencyKey, MediaType,
+    SubmissionRequest, SubmitError, Submitted, attachments_from_json,
+};
 
 /// The header carrying the client's idempotency key.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -63,6 +73,7 @@ impl Gateway {
         dossier: Value,
         key: IdempotencyKey,
         draft: Option<crate::store::DraftId>,
+        attachments: Vec<Attachment>,
     ) -> Result<Submitted, SubmitError> {
         let subject = SubjectPseudonym::from_stored(session.subject());
         let result = self
@@ -75,6 +86,7 @@ impl Gateway {
                 dossier,
                 idempotency_key: key,
                 draft,
+                attachments,
             })
             .await;
         let label = match &result {
@@ -83,7 +95,7 @@ impl Gateway {
             }) => "accepted",
             Ok(_) => "replayed",
             Err(SubmitError::Insufficient(_)) => "insufficient",
-            Err(SubmitError::Invalid(_)) => "invalid",
+            Err(SubmitError::Invalid(_) | SubmitError::Attachment(_)) => "invalid",
             Err(SubmitError::IdempotencyConflict { .. }) => "conflict",
             Err(_) => "failed",
         };
@@ -182,7 +194,7 @@ pub(crate) async fn submit_json(
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let lang = query.lang();
     if !gw.same_origin(&headers) {
@@ -235,7 +247,23 @@ pub(crate) async fn submit_json(
     let Some(session) = gw.session(&headers) else {
         return gw.refuse(procedure, None).await;
     };
-    let dossier: Value = match serde_json::from_slice(&body) {
+    let limits = gw.limits;
+    // Read only for a resident who may file: a stranger's large body is refused unread.
+    let body = match read_body(&headers, body, limits.upload_body_bytes()).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal.json(),
+    };
+    if json_depth_exceeds(&body, limits.max_json_depth) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "json_too_deep",
+            &format!(
+                "the body nests arrays and objects more than {} deep",
+                limits.max_json_depth
+            ),
+        );
+    }
+    let mut dossier: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(e) => {
             return json_error(
@@ -249,8 +277,21 @@ pub(crate) async fn submit_json(
             );
         }
     };
+    drop(body);
+    let mut attachments = Vec::new();
+    if let Some(object) = dossier.as_object_mut() {
+        if let Some(list) = object.remove(ATTACHMENTS_MEMBER) {
+            match attachments_from_json(&list, &limits.attachments) {
+                Ok(list) => attachments = list,
+                Err(error) => return attachment_json(&error),
+            }
+        }
+        if let Err(refusal) = check_json_fields(object, &limits) {
+            return refusal.json();
+        }
+    }
     match gw
-        .submit_dossier(procedure, &session, dossier, key, None)
+        .submit_dossier(procedure, &session, dossier, key, None, attachments)
         .await
     {
         Ok(submitted) => {
@@ -267,6 +308,7 @@ pub(crate) async fn submit_json(
             Json(field_errors_json(&errors, lang)),
         )
             .into_response(),
+        Err(SubmitError::Attachment(error)) => attachment_json(&error),
         Err(SubmitError::IdempotencyConflict { dossier_code }) => (
             StatusCode::CONFLICT,
             Json(json!({
@@ -312,45 +354,389 @@ pub(crate) fn dossier_from_form(procedure: &Procedure, form: &[(String, String)]
     Value::Object(dossier)
 }
 
-/// `POST /procedures/{code}/submit`: the browser form.
+/// The status, code and JSON body for a refused attachment: 413 for number and size, 415 for
+/// the type, 422 for the rest; `field` names the attachment (`attachments[0]`).
+fn attachment_status(error: &AttachmentError) -> (StatusCode, &'static str) {
+    match error {
+        AttachmentError::TooMany { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_attachments"),
+        AttachmentError::FileTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "attachment_too_large")
+        }
+        AttachmentError::TotalTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "attachments_too_large")
+        }
+        error if error.is_refused_type() => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "attachment_type_refused",
+        ),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_attachment"),
+    }
+}
+
+fn attachment_json(error: &AttachmentError) -> Response {
+    let (status, code) = attachment_status(error);
+    let mut body = json!({"error": code, "message": error.to_string()});
+    if let Some(index) = error.index() {
+        body["field"] = Value::from(format!("{ATTACHMENTS_MEMBER}[{index}]"));
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The file input of the online form (`multipart/form-data`).
+pub(crate) fn attachments_input(lang: Lang) -> Markup {
+    let accept: Vec<&str> = MediaType::ALL.iter().map(|t| t.as_str()).collect();
+    Markup::preescaped(format!(
+        "<div class=\"field\"><label for=\"f-{ATTACHMENTS_MEMBER}\">{}</label>\
+         <p class=\"hint\" id=\"f-{ATTACHMENTS_MEMBER}-hint\">{}</p>\
+         <input type=\"file\" id=\"f-{ATTACHMENTS_MEMBER}\" name=\"{ATTACHMENTS_MEMBER}\" \
+         accept=\"{}\" multiple aria-describedby=\"f-{ATTACHMENTS_MEMBER}-hint\"></div>",
+        escape(lang.pick("Giấy tờ đính kèm", "Attached documents")),
+        escape(lang.pick(
+            "Bản chụp hoặc bản quét giấy tờ: PDF, JPEG hoặc PNG.",
+            "Photos or scans of your documents: PDF, JPEG or PNG.",
+        )),
+        escape(&accept.join(",")),
+    ))
+}
+
+/// What the browser form sent, read within the limits. `refusal` is the first limit broken;
+/// the fields read before it are kept so the form can be shown again with them.
+#[derive(Default)]
+struct FormBody {
+    fields: Vec<(String, String)>,
+    attachments: Vec<Attachment>,
+    refusal: Option<FormRefusal>,
+}
+
+enum FormRefusal {
+    Limit(Refusal),
+    Attachment(AttachmentError),
+}
+
+impl FormRefusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Limit(refusal) => refusal.status,
+            Self::Attachment(error) => attachment_status(error).0,
+        }
+    }
+
+    fn message(&self, lang: Lang, procedure: &Procedure) -> String {
+        match self {
+            // A field too long is named by its label, as the form shows it.
+            Self::Limit(refusal) => match refusal
+                .field
+                .as_deref()
+                .and_then(|name| procedure.fields().iter().find(|f| f.name == name))
+            {
+                Some(field) if refusal.code == "field_too_large" => {
+                    let label = lang.pick(&field.label_vi, &field.label_en);
+                    refusal.text(lang).replacen(
+                        &format!("`{}`", field.name),
+                        &format!("«{label}»"),
+                        1,
+                    )
+                }
+                _ => refusal.text(lang).to_owned(),
+            },
+            Self::Attachment(error) => attachment_message(lang, error),
+        }
+    }
+}
+
+/// A resident-facing message for a refused attachment, naming the file by its position.
+fn attachment_message(lang: Lang, error: &AttachmentError) -> String {
+    let file = |index: usize| match lang {
+        Lang::Vi => format!("Tệp thứ {}", index + 1),
+        Lang::En => format!("File {}", index + 1),
+    };
+    let size = |bytes: usize| {
+        const MIB: usize = 1024 * 1024;
+        if bytes >= MIB {
+            format!("{} MB", bytes.div_ceil(MIB))
+        } else {
+            format!("{} KB", bytes.div_ceil(1024))
+        }
+    };
+    match (lang, error) {
+        (Lang::Vi, AttachmentError::TooMany { max }) => {
+            format!("Chỉ được đính kèm tối đa {max} tệp.")
+        }
+        (Lang::En, AttachmentError::TooMany { max }) => {
+            format!("You can attach at most {max} files.")
+        }
+        (Lang::Vi, AttachmentError::FileTooLarge { index, max_bytes }) => {
+            format!("{} lớn hơn {}.", file(*index), size(*max_bytes))
+        }
+        (Lang::En, AttachmentError::FileTooLarge { index, max_bytes }) => {
+            format!("{} is larger than {}.", file(*index), size(*max_bytes))
+        }
+        (Lang::Vi, AttachmentError::TotalTooLarge { max_bytes }) => {
+            format!("Tổng dung lượng các tệp lớn hơn {}.", size(*max_bytes))
+        }
+        (Lang::En, AttachmentError::TotalTooLarge { max_bytes }) => {
+            format!("The files are larger than {} together.", size(*max_bytes))
+        }
+        (Lang::Vi, error) if error.is_refused_type() => format!(
+            "{} không phải tệp PDF, JPEG hoặc PNG.",
+            file(error.index().unwrap_or(0))
+        ),
+        (Lang::En, error) if error.is_refused_type() => format!(
+            "{} is not a PDF, JPEG or PNG file.",
+            file(error.index().unwrap_or(0))
+        ),
+        (Lang::Vi, error) => format!(
+            "{} không hợp lệ (tệp rỗng hoặc tên tệp không hợp lệ).",
+            file(error.index().unwrap_or(0))
+        ),
+        (Lang::En, error) => format!(
+            "{} is not valid (an empty file or an invalid file name).",
+            file(error.index().unwrap_or(0))
+        ),
+    }
+}
+
+/// Reads a `multipart/form-data` body: text fields within the field limits, files checked as
+/// attachments and stopped as soon as one is too large.
+async fn read_multipart(mut multipart: Multipart, limits: &RequestLimits) -> FormBody {
+    let mut out = FormBody::default();
+    let mut total = 0usize;
+    let mut files = 0usize;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return out,
+            Err(error) => {
+                out.refusal = Some(FormRefusal::Limit(multipart_refusal(&error, limits)));
+                return out;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            if out.fields.len() == limits.max_fields {
+                out.refusal = Some(FormRefusal::Limit(Refusal::too_many_fields(
+                    limits.max_fields,
+                )));
+                return out;
+            }
+            let mut value = Vec::new();
+            let mut too_long = false;
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        // A value too long is left out (the rest of the form is still read,
+                        // within the body limit), so what else was typed is kept.
+                        too_long |= value.len() + chunk.len() > limits.max_field_bytes;
+                        if !too_long {
+                            value.extend_from_slice(&chunk);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        out.refusal = Some(FormRefusal::Limit(multipart_refusal(&error, limits)));
+                        return out;
+                    }
+                }
+            }
+            if too_long {
+                out.refusal.get_or_insert_with(|| {
+                    FormRefusal::Limit(Refusal::field_too_large(&name, limits.max_field_bytes))
+                });
+            } else {
+                out.fields
+                    .push((name, String::from_utf8_lossy(&value).into_owned()));
+            }
+            continue;
+        };
+        let declared = field.content_type().map(str::to_owned);
+        let index = files;
+        let mut content = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    let size = content.len() + chunk.len();
+                    let check = limits
+                        .attachments
+                        .check_file(index, size)
+                        .and_then(|()| limits.attachments.check_total(total + size));
+                    if let Err(error) = check {
+                        out.refusal = Some(FormRefusal::Attachment(error));
+                        return out;
+                    }
+                    content.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    out.refusal = Some(FormRefusal::Limit(multipart_refusal(&error, limits)));
+                    return out;
+                }
+            }
+        }
+        // A file input left empty still sends a part, with no name and no content.
+        if file_name.is_empty() && content.is_empty() {
+            continue;
+        }
+        if name != ATTACHMENTS_MEMBER {
+            out.refusal = Some(FormRefusal::Limit(Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unexpected_file",
+                format!(
+                    "field `{}`: files are accepted only in `{ATTACHMENTS_MEMBER}`",
+                    name.chars().take(64).collect::<String>()
+                ),
+                "Chỉ được gửi tệp ở mục giấy tờ đính kèm.",
+            )));
+            return out;
+        }
+        files += 1;
+        if files > limits.attachments.max_files {
+            out.refusal = Some(FormRefusal::Attachment(AttachmentError::TooMany {
+                max: limits.attachments.max_files,
+            }));
+            return out;
+        }
+        total += content.len();
+        match Attachment::new(index, &file_name, declared.as_deref(), content) {
+            Ok(attachment) => out.attachments.push(attachment),
+            Err(error) => {
+                out.refusal = Some(FormRefusal::Attachment(error));
+                return out;
+            }
+        }
+    }
+}
+
+fn multipart_refusal(error: &MultipartError, limits: &RequestLimits) -> Refusal {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal::body_too_large(limits.upload_body_bytes())
+    } else {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_form",
+            "the form data is not valid multipart/form-data",
+            "Dữ liệu tờ khai không hợp lệ.",
+        )
+    }
+}
+
+/// Reads the browser form, url-encoded or multipart, within the limits.
+async fn read_form(request: Request, limits: &RequestLimits) -> Result<FormBody, Refusal> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match content_type.as_str() {
+        "multipart/form-data" => match Multipart::from_request(request, &()).await {
+            Ok(multipart) => Ok(read_multipart(multipart, limits).await),
+            Err(_) => Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_form",
+                "the form data is not valid multipart/form-data",
+                "Dữ liệu tờ khai không hợp lệ.",
+            )),
+        },
+        "application/x-www-form-urlencoded" => {
+            let (parts, body) = request.into_parts();
+            // Without attachments the ordinary limit holds.
+            let bytes = read_body(&parts.headers, body, super::MAX_BODY_BYTES).await?;
+            let (fields, refusal) = parse_form(&bytes, limits);
+            Ok(FormBody {
+                fields,
+                attachments: Vec::new(),
+                refusal: refusal.map(FormRefusal::Limit),
+            })
+        }
+        _ => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the form as multipart/form-data or application/x-www-form-urlencoded",
+            "Tờ khai phải được gửi dưới dạng multipart/form-data hoặc application/x-www-form-urlencoded.",
+        )),
+    }
+}
+
+/// `POST /procedures/{code}/submit`: the browser form (`multipart/form-data` with attachments,
+/// or url-encoded without).
 pub(crate) async fn submit_form(
     State(gw): State<Arc<Gateway>>,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
-    headers: HeaderMap,
-    uri: Uri,
-    Form(form): Form<Vec<(String, String)>>,
+    request: Request,
 ) -> Response {
     let lang = query.lang();
     let Some(procedure) = gw.procedure(&code) else {
         return not_found(lang);
     };
     let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
+    let headers = request.headers().clone();
+    let uri = request.uri().clone();
     let Some(session) = gw.session(&headers) else {
         return Redirect::to(&back).into_response();
     };
-    let token = form
-        .iter()
-        .find(|(k, _)| k == super::html::CSRF_FIELD)
-        .map(|(_, v)| v.as_str());
-    if !gw.same_origin(&headers) || !token.is_some_and(|t| session.csrf_token().matches(t)) {
-        return (
+    let expired = || {
+        (
             StatusCode::FORBIDDEN,
             "the form has expired; reload the page",
         )
-            .into_response();
+            .into_response()
+    };
+    if !gw.same_origin(&headers) {
+        return expired();
+    }
+    let limits = gw.limits;
+    let form = match read_form(request, &limits).await {
+        Ok(form) => form,
+        Err(refusal) => return refusal.page(lang),
+    };
+    let token = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == super::html::CSRF_FIELD)
+        .map(|(_, v)| v.as_str());
+    if !token.is_some_and(|t| session.csrf_token().matches(t)) {
+        return expired();
     }
     let key = form
+        .fields
         .iter()
         .find(|(k, _)| k == "idempotency_key")
         .and_then(|(_, v)| IdempotencyKey::parse(v).ok());
     let Some(key) = key else {
         return Redirect::to(&back).into_response();
     };
-    let dossier = dossier_from_form(procedure, &form);
+    let dossier = dossier_from_form(procedure, &form.fields);
+    if let Some(refusal) = &form.refusal {
+        let mut problems = vec![refusal.message(lang, procedure)];
+        if !form.attachments.is_empty() || matches!(refusal, FormRefusal::Attachment(_)) {
+            problems.push(reattach(lang).to_owned());
+        }
+        return form_again(
+            &gw,
+            &query,
+            procedure,
+            &session,
+            &key,
+            &dossier,
+            problems,
+            refusal.status(),
+            &uri,
+        )
+        .await;
+    }
+    let had_files = !form.attachments.is_empty();
     let draft = gw.held_draft(&headers, procedure).await.map(|d| d.id);
     match gw
-        .submit_dossier(procedure, &session, dossier, key, draft)
+        .submit_dossier(
+            procedure,
+            &session,
+            dossier.clone(),
+            key.clone(),
+            draft,
+            form.attachments,
+        )
         .await
     {
         Ok(submitted) => Redirect::to(&format!(
@@ -362,40 +748,49 @@ pub(crate) async fn submit_form(
         // The procedure page explains what to do instead (sign in again, or go in person).
         Err(SubmitError::Insufficient(_)) => Redirect::to(&back).into_response(),
         Err(SubmitError::Invalid(errors)) => {
-            let mut list = String::from("<ul>");
-            for error in &errors {
-                let label = procedure
-                    .fields()
-                    .iter()
-                    .find(|f| f.name == error.field)
-                    .map_or(error.field.as_str(), |f| {
-                        lang.pick(&f.label_vi, &f.label_en)
-                    });
-                let _ = write!(
-                    list,
-                    "<li>{}: {}</li>",
-                    escape(label),
-                    escape(t(lang, error.problem.message()))
-                );
+            let mut problems: Vec<String> = errors
+                .iter()
+                .map(|error| {
+                    let label = procedure
+                        .fields()
+                        .iter()
+                        .find(|f| f.name == error.field)
+                        .map_or(error.field.as_str(), |f| {
+                            lang.pick(&f.label_vi, &f.label_en)
+                        });
+                    format!("{label}: {}", t(lang, error.problem.message()))
+                })
+                .collect();
+            if had_files {
+                problems.push(reattach(lang).to_owned());
             }
-            list.push_str("</ul>");
-            let mut body = Markup::preescaped(list);
-            body.push(&link_button(
-                ButtonKind::Primary,
-                &back,
-                lang.pick("Quay lại tờ khai", "Back to the form"),
-            ));
-            let page = Page::new(
-                lang,
-                lang.pick("Tờ khai chưa hợp lệ", "The form has errors"),
+            form_again(
+                &gw,
+                &query,
+                procedure,
+                &session,
+                &key,
+                &dossier,
+                problems,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &uri,
             )
-            .current(uri.path(), uri.query())
-            .push(notice(
-                NoticeKind::Error,
-                lang.pick("Vui lòng sửa các mục sau", "Please correct the following"),
-                body,
-            ));
-            (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+            .await
+        }
+        Err(SubmitError::Attachment(error)) => {
+            let problems = vec![attachment_message(lang, &error), reattach(lang).to_owned()];
+            form_again(
+                &gw,
+                &query,
+                procedure,
+                &session,
+                &key,
+                &dossier,
+                problems,
+                attachment_status(&error).0,
+                &uri,
+            )
+            .await
         }
         Err(SubmitError::IdempotencyConflict { dossier_code }) => {
             Redirect::to(&format!("/receipts/{dossier_code}?lang={}", lang.code())).into_response()
@@ -405,6 +800,60 @@ pub(crate) async fn submit_form(
             internal_error(lang)
         }
     }
+}
+
+fn reattach(lang: Lang) -> &'static str {
+    lang.pick(
+        "Vì lý do an toàn, trình duyệt không giữ lại tệp đã chọn: vui lòng chọn lại tệp đính kèm.",
+        "For safety, browsers do not keep chosen files: please choose your attachments again.",
+    )
+}
+
+/// The online form again, with what the resident typed and the problems named, so nothing
+/// already typed is lost. Files cannot be put back into a file input; the page says so.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "everything the page shows, named at the call"
+)]
+async fn form_again(
+    gw: &Gateway,
+    query: &ResidentQuery,
+    procedure: &Procedure,
+    session: &Session,
+    key: &IdempotencyKey,
+    dossier: &Value,
+    problems: Vec<String>,
+    status: StatusCode,
+    uri: &Uri,
+) -> Response {
+    let lang = query.lang();
+    let Decision::Online(grant) = gw.evaluate(procedure, Some(session), query).await else {
+        let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
+        return Redirect::to(&back).into_response();
+    };
+    let mut list = String::from("<ul>");
+    for problem in &problems {
+        let _ = write!(list, "<li>{}</li>", escape(problem));
+    }
+    list.push_str("</ul>");
+    let name = lang
+        .pick(&procedure.name().vi, &procedure.name().en)
+        .to_owned();
+    let page = super::pages::page(gw, lang, &name, uri)
+        .push(notice(
+            NoticeKind::Error,
+            lang.pick("Tờ khai chưa hợp lệ", "The form has errors"),
+            Markup::preescaped(list),
+        ))
+        .push(super::pages::online_section(
+            lang,
+            procedure,
+            grant.expires_at,
+            Some(session),
+            key.as_str(),
+            Some(dossier),
+        ));
+    (status, page).into_response()
 }
 
 /// `GET /receipts/{code}`: the printable receipt, for the resident who filed it.

@@ -983,3 +983,100 @@ fn several_providers_are_validated() {
             .is_ok()
     );
 }
+
+#[test]
+fn rate_limits_default_to_a_busy_help_desk() {
+    let config = load(&[], "").unwrap();
+    let limits = config.rate_limits();
+    assert_eq!(limits.login, RateLimit::DEFAULT_LOGIN);
+    assert_eq!(limits.login.burst(), 120);
+    assert_eq!(limits.login.per_minute(), 60);
+    assert_eq!(limits.submit, RateLimit::DEFAULT_SUBMIT);
+    assert_eq!(limits.max_tracked, 100_000);
+    assert!(limits.trusted_proxies.is_empty());
+    assert_eq!(config.request_limits(), &RequestLimits::DEFAULT);
+}
+
+#[test]
+fn rate_limits_from_the_file_and_the_environment() {
+    let toml = "[rate_limit]\nlogin_per_minute = 30\nlogin_burst = 300\nsubmit_per_minute = 0\n\
+                max_tracked_addresses = 5000\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n\
+                [limits]\nattachment_max_files = 3\nattachment_max_bytes = 1048576\n\
+                attachments_max_total_bytes = 2097152\n";
+    let config = load(&[], toml).unwrap();
+    let limits = config.rate_limits();
+    assert_eq!(limits.login, RateLimit::new(30, 300));
+    assert_eq!(limits.submit, RateLimit::OFF);
+    assert_eq!(limits.max_tracked, 5000);
+    assert_eq!(
+        limits
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["10.0.0.0/8", "::1/128"]
+    );
+    assert_eq!(
+        config.request_limits().attachments,
+        AttachmentLimits::new(3, 1024 * 1024, 2 * 1024 * 1024)
+    );
+
+    let env = [
+        (ENV_RATE_LIMIT_LOGIN_PER_MINUTE, "600"),
+        (ENV_RATE_LIMIT_LOGIN_BURST, "1000"),
+        (ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, "10"),
+        (ENV_RATE_LIMIT_SUBMIT_BURST, "20"),
+        (ENV_RATE_LIMIT_MAX_TRACKED, "20000"),
+        (ENV_TRUSTED_PROXIES, "127.0.0.1, 192.168.0.0/16"),
+    ];
+    let config = load(&env, toml).unwrap();
+    let limits = config.rate_limits();
+    assert_eq!(limits.login, RateLimit::new(600, 1000));
+    assert_eq!(limits.submit, RateLimit::new(10, 20));
+    assert_eq!(limits.max_tracked, 20_000);
+    assert_eq!(limits.trusted_proxies.len(), 2);
+}
+
+#[test]
+fn bad_limit_values_name_the_variable_or_field() {
+    assert_eq!(
+        error(&[(ENV_RATE_LIMIT_LOGIN_PER_MINUTE, "many")], ""),
+        "WARDGATE_RATE_LIMIT_LOGIN_PER_MINUTE: `many` is not a whole number"
+    );
+    assert_eq!(
+        error(&[(ENV_RATE_LIMIT_LOGIN_BURST, "0")], ""),
+        "WARDGATE_RATE_LIMIT_LOGIN_BURST: 0 is out of range: use 1 to 1000000"
+    );
+    assert_eq!(
+        error(&[(ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, "-1")], ""),
+        "WARDGATE_RATE_LIMIT_SUBMIT_PER_MINUTE: -1 is out of range: use 0 to 1000000"
+    );
+    assert_eq!(
+        error(&[(ENV_RATE_LIMIT_MAX_TRACKED, "10")], ""),
+        "WARDGATE_RATE_LIMIT_MAX_TRACKED: 10 is out of range: use 1000 to 10000000"
+    );
+    assert_eq!(
+        error(&[(ENV_TRUSTED_PROXIES, "10.0.0.0/8, proxy.local")], ""),
+        "WARDGATE_TRUSTED_PROXIES: `proxy.local` is not an IP address or network such as \
+         `10.0.0.0/8`"
+    );
+    assert_eq!(
+        error(&[], "[rate_limit]\nsubmit_burst = 0\n"),
+        "gateway.toml: rate_limit.submit_burst: 0 is out of range: use 1 to 1000000"
+    );
+    assert_eq!(
+        error(&[], "[rate_limit]\ntrusted_proxies = [\"10.0.0.0/40\"]\n"),
+        "gateway.toml: rate_limit.trusted_proxies: `10.0.0.0/40` is not an IP address or \
+         network such as `10.0.0.0/8`"
+    );
+    assert_eq!(
+        error(&[], "[limits]\nattachment_max_files = 21\n"),
+        "gateway.toml: limits.attachment_max_files: 21 is out of range: use 0 to 20"
+    );
+    assert_eq!(
+        error(&[], "[limits]\nattachments_max_total_bytes = 9000000\n"),
+        "gateway.toml: limits.attachments_max_total_bytes: 9000000 is out of range: use 1 to \
+         8388608"
+    );
+    assert!(error(&[], "[rate_limit]\nlogin_per_second = 1\n").contains("unknown field"));
+}
