@@ -6,6 +6,9 @@
 //! durable stores, opened with `wardgate::store::open` (built with the `sqlite` / `postgres`
 //! features).
 //!
+//! The limit it is compared with: ring's two Ed25519 signatures alone
+//! (`submit/ring_two_ed25519_signatures`).
+//!
 //! Run: `cargo bench --all-features --bench submissions`
 
 #![allow(missing_docs, reason = "benchmark binary")]
@@ -149,6 +152,20 @@ fn bench(c: &mut Criterion) {
         println!("{name}: {rate:.0} durable submissions per second (2000 dossiers, 16 residents)");
     }
     group.finish();
+
+    // The limit: the two Ed25519 signatures every submission makes (receipt and hand-off
+    // envelope), with ring alone, over messages of a receipt's size.
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let message = vec![b'r'; 600];
+    c.bench_function("submit/ring_two_ed25519_signatures", |b| {
+        b.iter(|| {
+            let receipt = pair.sign(std::hint::black_box(&message));
+            let envelope = pair.sign(std::hint::black_box(&message));
+            std::hint::black_box((receipt, envelope));
+        });
+    });
 }
 
 criterion_group!(benches, bench);

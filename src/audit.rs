@@ -89,18 +89,7 @@ impl AuditEvent {
 
     /// The event recording `decision` for a resident of `ward` (when known).
     pub fn decision(decision: &Decision, ward: Option<WardCode>) -> Self {
-        let outcome = match decision {
-            Decision::InPerson(_) => DecisionOutcome::InPerson,
-            Decision::Online(_) => DecisionOutcome::Online,
-            Decision::SignIn(_) => DecisionOutcome::SignIn,
-            Decision::StepUp(_) => DecisionOutcome::StepUp,
-        };
-        Self::Decision(DecisionRecorded {
-            procedure: decision.procedure(),
-            ward,
-            outcome,
-            reason: decision.reason(),
-        })
+        Self::Decision(DecisionRecorded::new(decision, ward))
     }
 }
 
@@ -117,6 +106,50 @@ pub struct DecisionRecorded {
     pub outcome: DecisionOutcome,
     /// Why.
     pub reason: ReasonCode,
+    /// How many identical decisions this record stands for: the same decision for the same
+    /// subject, procedure and ward, made repeatedly (page reloads, API polling) within a short
+    /// window starting at the record's time, is recorded once with its count. Absent, and 1, for
+    /// a single decision, so records written before the field existed hash the same.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_one(count: &u32) -> bool {
+    *count == 1
+}
+
+impl DecisionRecorded {
+    /// The record of one `decision` for a resident of `ward` (when known).
+    pub fn new(decision: &Decision, ward: Option<WardCode>) -> Self {
+        let outcome = match decision {
+            Decision::InPerson(_) => DecisionOutcome::InPerson,
+            Decision::Online(_) => DecisionOutcome::Online,
+            Decision::SignIn(_) => DecisionOutcome::SignIn,
+            Decision::StepUp(_) => DecisionOutcome::StepUp,
+        };
+        Self {
+            procedure: decision.procedure(),
+            ward,
+            outcome,
+            reason: decision.reason(),
+            count: 1,
+        }
+    }
+
+    /// The same decision standing for `count` identical ones.
+    #[must_use]
+    pub fn with_count(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
 }
 
 /// The outcome of a decision, as recorded.

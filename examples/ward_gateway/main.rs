@@ -170,7 +170,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
     .providers(providers);
     parts.rate_limits = config.rate_limits().clone();
     parts.limits = *config.request_limits();
-    let router = gateway_router(Gateway::new(parts)?);
+    let gateway = Gateway::new(parts)?;
+    let router = gateway_router(Arc::clone(&gateway));
+    // Decisions are audited in aggregate; this keeps the trail current when traffic is quiet.
+    let (stop_audit_flush, audit_flush) = spawn_audit_flush(Arc::clone(&gateway));
 
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
@@ -184,6 +187,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     retention.abort();
+    // The flusher finishes the write it is in, then writes the decisions of the last second.
+    let _ = stop_audit_flush.send(());
+    if let Err(error) = audit_flush.await {
+        tracing::error!(%error, "the audit flush task failed");
+    }
     if let Some(outbox) = outbox {
         outbox.stop().await;
     }
@@ -207,6 +215,28 @@ fn spawn_retention(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task:
             }
         }
     })
+}
+
+/// Writes the counted decisions to the audit trail every second, and once more when told to
+/// stop; returns the sender that stops it and the task to await.
+fn spawn_audit_flush(
+    gateway: Arc<Gateway>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => gateway.flush_audit().await,
+                _ = &mut stopped => break,
+            }
+        }
+        gateway.flush_audit().await;
+    });
+    (stop, task)
 }
 
 /// Discovers the provider, retrying for a short while (it may still be starting). Provider

@@ -52,6 +52,7 @@ fn events() -> Vec<AuditEvent> {
             ward: None,
             outcome: DecisionOutcome::SignIn,
             reason: ReasonCode::NoSession,
+            count: 1,
         }),
     ]
 }
@@ -272,4 +273,30 @@ fn events_hold_no_free_text() {
     );
     assert_eq!(event.ward(), Some(ward()));
     assert_eq!(event.kind_str(), "decision");
+}
+
+#[test]
+fn a_counted_decision_carries_its_count_and_an_uncounted_one_reads_as_one() {
+    let single = DecisionRecorded {
+        procedure: procedure(),
+        ward: Some(ward()),
+        outcome: DecisionOutcome::Online,
+        reason: ReasonCode::LevelMet,
+        count: 1,
+    };
+    let counted = AuditEvent::Decision(single.with_count(3));
+    let json = serde_json::to_value(&counted).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"kind": "decision", "procedure": "1.001193", "ward": "30316",
+            "outcome": "online", "reason": "level_met", "count": 3})
+    );
+    assert_eq!(serde_json::from_value::<AuditEvent>(json).unwrap(), counted);
+    // Records written before decisions were counted have no `count`.
+    let old = serde_json::json!({"kind": "decision", "procedure": "1.001193", "ward": "30316",
+        "outcome": "online", "reason": "level_met"});
+    assert_eq!(
+        serde_json::from_value::<AuditEvent>(old).unwrap(),
+        AuditEvent::Decision(single)
+    );
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, header};
 use url::Url;
 
 use super::config::{CALLBACK_PATH, StaffConfig};
+use super::decision_audit::{self, DecisionTally};
 use super::limits::RequestLimits;
 use super::metrics::Metrics;
 use super::providers::{LoginProvider, ProviderId};
@@ -184,6 +185,8 @@ pub struct Gateway {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) limits: RequestLimits,
     rate_limiter: Arc<RateLimiter>,
+    /// Decisions counted but not yet written to the audit trail.
+    decisions: DecisionTally,
 }
 
 impl fmt::Debug for Gateway {
@@ -304,6 +307,7 @@ impl Gateway {
             limits: parts.limits,
             clock: parts.clock,
             random: parts.random,
+            decisions: DecisionTally::default(),
         }))
     }
 
@@ -389,6 +393,31 @@ impl Gateway {
         }
     }
 
+    /// Counts `decision` for the audit trail; identical decisions are written as one record
+    /// per window (see `decision_audit`). The request waits for a write only when its decision
+    /// closes the window.
+    pub(crate) async fn audit_decision(
+        &self,
+        subject: Option<&str>,
+        decision: crate::audit::DecisionRecorded,
+    ) {
+        if let Some(entries) = self.decisions.record(self.clock.now(), subject, decision) {
+            decision_audit::append_all(&self.store, entries).await;
+        }
+    }
+
+    /// Writes the decisions counted since the last write to the audit trail.
+    ///
+    /// Decisions are audited in aggregate: identical decisions made within one second become
+    /// one record with their count, written when the next decision arrives after that second.
+    /// Call this when the server has stopped, so the last second is not lost, and periodically
+    /// (every second or so) to keep the trail current when traffic is quiet. A failed write is
+    /// logged, not returned, like every audit write of the gateway.
+    pub async fn flush_audit(&self) {
+        let entries = self.decisions.take();
+        decision_audit::append_all(&self.store, entries).await;
+    }
+
     /// The resident's session, if the request carries a valid one.
     pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
@@ -451,4 +480,25 @@ fn check_providers(providers: &[LoginProvider]) -> Result<(), GatewayError> {
         }
     }
     Ok(())
+}
+
+impl Drop for Gateway {
+    /// Writes what is still counted in the background when a runtime is there to do it; the
+    /// example gateway calls [`Gateway::flush_audit`] before this, so nothing waits on it.
+    fn drop(&mut self) {
+        let entries = self.decisions.take();
+        if entries.is_empty() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let store = Arc::clone(&self.store);
+                runtime.spawn(async move { decision_audit::append_all(&store, entries).await });
+            }
+            Err(_) => tracing::error!(
+                decisions = entries.len(),
+                "gateway dropped outside a runtime: counted decisions were not audited"
+            ),
+        }
+    }
 }

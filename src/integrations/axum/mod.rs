@@ -35,6 +35,7 @@ mod api;
 mod auth;
 pub mod config;
 pub mod data_dir;
+mod decision_audit;
 mod drafts;
 mod gateway;
 pub mod html;

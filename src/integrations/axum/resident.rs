@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::gateway::Gateway;
-use crate::audit::{AuditEvent, ReferralRecorded};
+use crate::audit::{AuditEvent, DecisionRecorded, ReferralRecorded};
 use axum::http::{HeaderMap, header};
 
 use crate::fallback::{Referral, SignedTicket, TicketCode};
@@ -96,9 +96,9 @@ impl Gateway {
         let decision = decide(procedure, session.map(Session::assurance), &ctx);
         self.metrics
             .record_decision(decision.kind_str(), decision.reason().as_str());
-        self.audit(
+        self.audit_decision(
             session.map(Session::subject),
-            AuditEvent::decision(&decision, Some(ward.code)),
+            DecisionRecorded::new(&decision, Some(ward.code)),
         )
         .await;
         decision

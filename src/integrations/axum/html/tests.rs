@@ -7,6 +7,13 @@ use super::*;
 fn escape_covers_the_five_characters() {
     assert_eq!(escape("<>&\"'"), "&lt;&gt;&amp;&quot;&#39;");
     assert_eq!(escape("Phường Thới Sơn"), "Phường Thới Sơn");
+    // Multi-byte text around, between and after the escaped characters is kept whole.
+    assert_eq!(
+        escape("Hồ sơ <b>\"Khai sinh\"</b> & 'Kết hôn' đã nộp"),
+        "Hồ sơ &lt;b&gt;&quot;Khai sinh&quot;&lt;/b&gt; &amp; &#39;Kết hôn&#39; đã nộp"
+    );
+    assert_eq!(escape(""), "");
+    assert_eq!(escape("ờ&"), "ờ&amp;");
     assert_eq!(
         Markup::text("<script>alert('x')</script>").as_str(),
         "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
