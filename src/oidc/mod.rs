@@ -25,6 +25,9 @@
 //!    and still requires PKCE, `state` and the exact redirect URI; an ID token that does arrive
 //!    is verified in full. Encrypted responses are opened only by an operator-supplied
 //!    [`EnvelopeDecryptor`], never guessed. See [`manual::profiles`](crate::manual::profiles).
+//! 9. A provider without a discovery document is configured with its endpoints
+//!    ([`RelyingParty::from_endpoints`]), under the same checks; without a key set it can only
+//!    serve a client that expects no ID token, and an ID token it sends anyway is refused.
 //!
 //! # Example
 //!
