@@ -155,6 +155,17 @@ pub enum DiscoveryError {
         /// The client's provider profile.
         profile: ProviderProfile,
     },
+    /// Configured endpoints have no `jwks_uri`, but the client's level source reads only the ID
+    /// token: every login would end without a level.
+    #[error(
+        "no `jwks_uri` is configured, but the level source `{source_kind}` reads the ID token: \
+         configure `jwks_uri`, or read the level from userinfo"
+    )]
+    LevelSourceNeedsKeySet {
+        /// The level source's kind, as [`SourceKind::as_str`](crate::assurance::SourceKind::as_str)
+        /// names it.
+        source_kind: &'static str,
+    },
 }
 
 /// Whether `url` is `https`, or `http` on a loopback host (127.0.0.0/8, ::1, `localhost`).

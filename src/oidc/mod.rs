@@ -748,7 +748,8 @@ impl RelyingParty {
     /// one that disagrees with whether `config` has a client secret, or
     /// `require_pushed_authorization_requests` without an endpoint;
     /// [`KeySetRequired`](DiscoveryError::KeySetRequired) when `config` requires an ID token
-    /// and there is no `jwks_uri`; [`Http`](DiscoveryError::Http),
+    /// and there is no `jwks_uri`, [`LevelSourceNeedsKeySet`](DiscoveryError::LevelSourceNeedsKeySet)
+    /// when its level source reads only the ID token and there is no `jwks_uri`; [`Http`](DiscoveryError::Http),
     /// [`Status`](DiscoveryError::Status) or [`Malformed`](DiscoveryError::Malformed) when the
     /// key set cannot be fetched.
     ///
@@ -793,6 +794,11 @@ impl RelyingParty {
         if metadata.jwks_uri.is_none() && config.id_token == IdTokenExpectation::Required {
             return Err(DiscoveryError::KeySetRequired {
                 profile: config.profile,
+            });
+        }
+        if metadata.jwks_uri.is_none() && !config.level_source.needs_userinfo() {
+            return Err(DiscoveryError::LevelSourceNeedsKeySet {
+                source_kind: config.level_source.kind().as_str(),
             });
         }
         // The one configured method must fit the client; `build` would only say "unsupported".

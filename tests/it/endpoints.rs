@@ -266,14 +266,34 @@ async fn a_profile_requiring_an_id_token_without_a_key_set_is_refused_at_constru
             )
         );
     }
+
+    // Not requiring an ID token is not enough while the level is read from one: every login
+    // would end without a level.
+    let config = standard_config().id_token_expectation(IdTokenExpectation::Absent);
+    let err = build(
+        &idp,
+        endpoints_without_keys(&idp).await,
+        config,
+        http.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no `jwks_uri` is configured, but the level source `id_token_acr` reads the ID token: \
+         configure `jwks_uri`, or read the level from userinfo"
+    );
     assert_eq!(http.urls(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn an_id_token_that_arrives_without_a_key_set_fails_the_login() {
-    // A provider that does send ID tokens, configured as if it sent none.
+    // A provider that does send ID tokens, configured as if it sent none, with the level in
+    // userinfo.
     let idp = simulator(ProviderProfile::Standard).await;
-    let config = standard_config().id_token_expectation(IdTokenExpectation::Absent);
+    let config = standard_config()
+        .id_token_expectation(IdTokenExpectation::Absent)
+        .level_source(LevelSource::vneid());
     let rp = build(
         &idp,
         endpoints_without_keys(&idp).await,
