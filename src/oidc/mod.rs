@@ -746,8 +746,8 @@ impl RelyingParty {
     /// [`BadEndpoint`](DiscoveryError::BadEndpoint) for an endpoint that is not an https URL;
     /// [`BadSetting`](DiscoveryError::BadSetting) for an unknown `token_endpoint_auth_method`,
     /// one that disagrees with whether `config` has a client secret, or
-    /// `require_pushed_authorization_requests` without an endpoint; without a `jwks_uri`: [`KeySetRequired`](DiscoveryError::KeySetRequired) when `config`
-    /// requires an ID token,
+    /// `require_pushed_authorization_requests` without an endpoint; without a `jwks_uri`:
+    /// [`KeySetRequired`](DiscoveryError::KeySetRequired) when `config` requires an ID token,
     /// [`LevelSourceNeedsKeySet`](DiscoveryError::LevelSourceNeedsKeySet) when its level source
     /// reads only the ID token; [`Http`](DiscoveryError::Http),
     /// [`Status`](DiscoveryError::Status) or [`Malformed`](DiscoveryError::Malformed) when the
