@@ -25,6 +25,7 @@ impl LoginErrorKind {
             Self::EnvelopeWithoutDecryptor => "envelope_without_decryptor",
             Self::Envelope => "envelope",
             Self::MissingSubject => "missing_subject",
+            Self::IdTokenWithoutKeySet => "id_token_without_key_set",
             Self::IdToken(error) => match error {
                 IdTokenError::TooLarge => "id_token_too_large",
                 IdTokenError::Malformed => "id_token_malformed",
@@ -80,6 +81,7 @@ mod tests {
             LoginErrorKind::EnvelopeWithoutDecryptor,
             LoginErrorKind::Envelope,
             LoginErrorKind::MissingSubject,
+            LoginErrorKind::IdTokenWithoutKeySet,
             LoginErrorKind::IdToken(IdTokenError::BadSignature),
             LoginErrorKind::IdToken(IdTokenError::Expired),
             LoginErrorKind::SubjectMismatch,

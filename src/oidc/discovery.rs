@@ -1,13 +1,19 @@
 //! Provider discovery (OpenID Connect Discovery 1.0, RFC 8414) and endpoint validation.
+//!
+//! Metadata comes from the provider's discovery document ([`discover`]) or from the operator's
+//! configuration ([`ProviderEndpoints`](super::ProviderEndpoints), for providers that publish
+//! none); both go through the same checks ([`parse_issuer`], [`parse_endpoint`]).
 
 use std::net::IpAddr;
 
 use serde::Deserialize;
 use url::Url;
 
+use super::profile::ProviderProfile;
 use super::transport::{HttpClient, HttpError};
 
-/// What wardgate uses of a provider's discovery document, after validation.
+/// What wardgate uses of a provider's metadata, after validation: from its discovery document,
+/// or from the operator's [`ProviderEndpoints`](super::ProviderEndpoints).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ProviderMetadata {
@@ -19,8 +25,11 @@ pub struct ProviderMetadata {
     pub token_endpoint: Url,
     /// The userinfo endpoint, if any.
     pub userinfo_endpoint: Option<Url>,
-    /// The key-set endpoint.
-    pub jwks_uri: Url,
+    /// The key-set endpoint. Always present for a discovered provider; `None` only for a
+    /// relying party built from configured endpoints without one, which verifies no ID token
+    /// (one that arrives fails the login with
+    /// [`IdTokenWithoutKeySet`](super::LoginErrorKind::IdTokenWithoutKeySet)).
+    pub jwks_uri: Option<Url>,
     /// The pushed-authorization-request endpoint (RFC 9126), if any.
     pub pushed_authorization_request_endpoint: Option<Url>,
     /// Whether the provider demands pushed authorization requests.
@@ -127,6 +136,36 @@ pub enum DiscoveryError {
         /// What is missing.
         what: &'static str,
     },
+    /// A configured endpoint setting other than a URL has a value wardgate cannot use.
+    #[error("setting `{field}` = `{value}` is not acceptable: expected {expected}")]
+    BadSetting {
+        /// The setting, named as in [`ProviderEndpoints`](super::ProviderEndpoints).
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// Configured endpoints have no `jwks_uri`, but the client requires a signed ID token.
+    #[error(
+        "no `jwks_uri` is configured, but the client requires a signed ID token (profile \
+         `{profile}`): configure `jwks_uri`, or use a profile that expects no ID token"
+    )]
+    KeySetRequired {
+        /// The client's provider profile.
+        profile: ProviderProfile,
+    },
+    /// Configured endpoints have no `jwks_uri`, but the client's level source reads only the ID
+    /// token: every login would end without a level.
+    #[error(
+        "no `jwks_uri` is configured, but the level source `{source_kind}` reads the ID token: \
+         configure `jwks_uri`, or read the level from userinfo"
+    )]
+    LevelSourceNeedsKeySet {
+        /// The level source's kind, as [`SourceKind::as_str`](crate::assurance::SourceKind::as_str)
+        /// names it.
+        source_kind: &'static str,
+    },
 }
 
 /// Whether `url` is `https`, or `http` on a loopback host (127.0.0.0/8, ::1, `localhost`).
@@ -167,6 +206,25 @@ pub(crate) fn parse_issuer(issuer: &str) -> Result<Url, DiscoveryError> {
     Ok(url)
 }
 
+/// Validates one endpoint URL: absolute, https (http only on loopback). Errors name `field`.
+pub(crate) fn parse_endpoint(field: &'static str, value: &str) -> Result<Url, DiscoveryError> {
+    Url::parse(value)
+        .ok()
+        .filter(is_secure_or_loopback)
+        .ok_or_else(|| DiscoveryError::BadEndpoint {
+            field,
+            value: value.to_owned(),
+        })
+}
+
+/// Validates an optional endpoint URL.
+pub(crate) fn parse_optional_endpoint(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<Url>, DiscoveryError> {
+    value.map(|v| parse_endpoint(field, v)).transpose()
+}
+
 /// The discovery URL for `issuer` (OIDC Discovery §4: issuer + `/.well-known/openid-configuration`).
 fn discovery_url(issuer: &str) -> String {
     format!(
@@ -203,6 +261,18 @@ pub(crate) async fn get_json(
     Ok(response.into_body())
 }
 
+/// Whether `url` answers a plain GET with a status below 500 (any answer of the provider's own,
+/// even a refusal, shows it is up).
+pub(crate) async fn answers(http: &dyn HttpClient, url: &Url) -> bool {
+    let Ok(request) = http::Request::get(url.as_str()).body(Vec::new()) else {
+        return false;
+    };
+    match http.execute(request).await {
+        Ok(response) => response.status().as_u16() < 500,
+        Err(_) => false,
+    }
+}
+
 /// Fetches and validates the discovery document of `issuer`.
 pub(crate) async fn discover(
     http: &dyn HttpClient,
@@ -223,19 +293,8 @@ pub(crate) async fn discover(
             found: raw.issuer,
         });
     }
-    let endpoint = |field: &'static str, value: &str| -> Result<Url, DiscoveryError> {
-        Url::parse(value)
-            .ok()
-            .filter(is_secure_or_loopback)
-            .ok_or_else(|| DiscoveryError::BadEndpoint {
-                field,
-                value: value.to_owned(),
-            })
-    };
-    let optional =
-        |field: &'static str, value: Option<&String>| value.map(|v| endpoint(field, v)).transpose();
     let token_endpoint = match &raw.token_endpoint {
-        Some(value) => endpoint("token_endpoint", value)?,
+        Some(value) => parse_endpoint("token_endpoint", value)?,
         None => {
             return Err(DiscoveryError::Unsupported {
                 what: "a token endpoint",
@@ -260,13 +319,20 @@ pub(crate) async fn discover(
         });
     }
     Ok(ProviderMetadata {
-        authorization_endpoint: endpoint("authorization_endpoint", &raw.authorization_endpoint)?,
+        authorization_endpoint: parse_endpoint(
+            "authorization_endpoint",
+            &raw.authorization_endpoint,
+        )?,
         token_endpoint,
-        userinfo_endpoint: optional("userinfo_endpoint", raw.userinfo_endpoint.as_ref())?,
-        jwks_uri: endpoint("jwks_uri", &raw.jwks_uri)?,
-        pushed_authorization_request_endpoint: optional(
+        userinfo_endpoint: parse_optional_endpoint(
+            "userinfo_endpoint",
+            raw.userinfo_endpoint.as_deref(),
+        )?,
+        // OIDC Discovery §3: jwks_uri is required in a discovery document.
+        jwks_uri: Some(parse_endpoint("jwks_uri", &raw.jwks_uri)?),
+        pushed_authorization_request_endpoint: parse_optional_endpoint(
             "pushed_authorization_request_endpoint",
-            raw.pushed_authorization_request_endpoint.as_ref(),
+            raw.pushed_authorization_request_endpoint.as_deref(),
         )?,
         require_pushed_authorization_requests: raw.require_pushed_authorization_requests,
         authorization_response_iss_parameter_supported: raw

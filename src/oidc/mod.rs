@@ -25,6 +25,9 @@
 //!    and still requires PKCE, `state` and the exact redirect URI; an ID token that does arrive
 //!    is verified in full. Encrypted responses are opened only by an operator-supplied
 //!    [`EnvelopeDecryptor`], never guessed. See [`manual::profiles`](crate::manual::profiles).
+//! 9. A provider without a discovery document is configured with its endpoints
+//!    ([`RelyingParty::from_endpoints`]), under the same checks; without a key set it can only
+//!    serve a client that expects no ID token, and an ID token it sends anyway is refused.
 //!
 //! # Example
 //!
@@ -61,6 +64,7 @@ mod breaker;
 mod callback;
 mod codes;
 mod discovery;
+mod endpoints;
 mod envelope;
 mod id_token;
 mod identity;
@@ -83,6 +87,7 @@ use url::Url;
 pub use breaker::{BreakerConfig, CircuitBreaker, CircuitMonitor, CircuitState};
 pub use callback::Callback;
 pub use discovery::{DiscoveryError, ProviderMetadata, is_loopback};
+pub use endpoints::ProviderEndpoints;
 pub use envelope::{EnvelopeDecryptor, EnvelopeError, EnvelopePart};
 pub use id_token::{
     Expectations, IdTokenError, IdTokenVerifier, MAX_ID_TOKEN_BYTES, VerifiedIdToken,
@@ -641,10 +646,25 @@ pub enum LoginErrorKind {
     /// Without an ID token, the userinfo response lacks the claim that identifies the resident.
     #[error("the userinfo response does not identify the resident")]
     MissingSubject,
+    /// The provider sent an ID token, but the relying party was built from configured endpoints
+    /// without a `jwks_uri` ([`RelyingParty::from_endpoints`]), so it cannot be verified. An
+    /// unverifiable token is never accepted: configure the provider's `jwks_uri`.
+    #[error("the provider sent an ID token and no key set (jwks_uri) is configured to verify it")]
+    IdTokenWithoutKeySet,
+}
+
+/// Where a relying party's metadata came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MetadataOrigin {
+    /// The provider's discovery document.
+    Discovered,
+    /// The operator's [`ProviderEndpoints`].
+    Configured,
 }
 
 struct Inner {
     metadata: ProviderMetadata,
+    origin: MetadataOrigin,
     config: ClientConfig,
     auth: ClientAuth,
     http: Arc<dyn HttpClient>,
@@ -689,6 +709,140 @@ impl RelyingParty {
     ) -> Result<Self, DiscoveryError> {
         let http: Arc<dyn HttpClient> = Arc::new(http);
         let metadata = discovery::discover(http.as_ref(), issuer).await?;
+        Self::build(
+            metadata,
+            MetadataOrigin::Discovered,
+            config,
+            http,
+            clock,
+            random,
+        )
+        .await
+    }
+
+    /// Builds a relying party from endpoints the operator configured, for a provider that
+    /// publishes no discovery document (VNeID's direct integration). Fetches the key set when
+    /// `endpoints` has a `jwks_uri`; makes no other request.
+    ///
+    /// The checks are those of [`discover`](Self::discover): `issuer` must be an https URL
+    /// (http only on a loopback host) and is kept exactly as written — it is what RFC 9207
+    /// `iss` in a callback and an ID token's `iss` are compared with — and every endpoint must
+    /// be https (http only on loopback).
+    ///
+    /// Without a `jwks_uri` no ID token can be verified, so only a client that expects none
+    /// ([`IdTokenExpectation::Absent`], the `vneid-direct` profile) can be built; if such a
+    /// provider does send an ID token, the login fails with
+    /// [`IdTokenWithoutKeySet`](LoginErrorKind::IdTokenWithoutKeySet) rather than accepting
+    /// it unverified.
+    ///
+    /// [`is_reachable`](Self::is_reachable) then asks the authorization endpoint instead of a
+    /// discovery document.
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoveryError`], naming the setting where one is wrong:
+    /// [`InvalidIssuer`](DiscoveryError::InvalidIssuer) or
+    /// [`InsecureIssuer`](DiscoveryError::InsecureIssuer) for the issuer;
+    /// [`BadEndpoint`](DiscoveryError::BadEndpoint) for an endpoint that is not an https URL;
+    /// [`BadSetting`](DiscoveryError::BadSetting) for an unknown `token_endpoint_auth_method`,
+    /// one that disagrees with whether `config` has a client secret, or
+    /// `require_pushed_authorization_requests` without an endpoint; without a `jwks_uri`:
+    /// [`KeySetRequired`](DiscoveryError::KeySetRequired) when `config` requires an ID token,
+    /// [`LevelSourceNeedsKeySet`](DiscoveryError::LevelSourceNeedsKeySet) when its level source
+    /// reads only the ID token; [`Http`](DiscoveryError::Http),
+    /// [`Status`](DiscoveryError::Status) or [`Malformed`](DiscoveryError::Malformed) when the
+    /// key set cannot be fetched.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use url::Url;
+    /// use wardgate::oidc::{ClientConfig, ProviderEndpoints, ProviderProfile, RelyingParty, ReqwestHttp};
+    /// use wardgate::{SystemClock, clock::SystemRandom};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = ClientConfig::new("ward-portal", Url::parse("https://portal.example/auth/callback")?)
+    ///     .client_secret("s3cret")
+    ///     .profile(ProviderProfile::VneidDirect);
+    /// let endpoints = ProviderEndpoints::new(
+    ///     "https://sso.dancuquocgia.gov.vn/auth",
+    ///     "https://sso.dancuquocgia.gov.vn/token",
+    /// )
+    /// .userinfo_endpoint("https://sso.dancuquocgia.gov.vn/userinfo");
+    /// let rp = RelyingParty::from_endpoints(
+    ///     "https://sso.dancuquocgia.gov.vn",
+    ///     endpoints,
+    ///     config,
+    ///     ReqwestHttp::new()?,
+    ///     Arc::new(SystemClock),
+    ///     Arc::new(SystemRandom::new()),
+    /// )
+    /// .await?;
+    /// # let _ = rp;
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_endpoints(
+        issuer: &str,
+        endpoints: ProviderEndpoints,
+        config: ClientConfig,
+        http: impl HttpClient + 'static,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, DiscoveryError> {
+        let metadata = endpoints.metadata(issuer)?;
+        if metadata.jwks_uri.is_none() && config.id_token == IdTokenExpectation::Required {
+            return Err(DiscoveryError::KeySetRequired {
+                profile: config.profile,
+            });
+        }
+        if metadata.jwks_uri.is_none() && !config.level_source.needs_userinfo() {
+            return Err(DiscoveryError::LevelSourceNeedsKeySet {
+                source_kind: config.level_source.kind().as_str(),
+            });
+        }
+        // The one configured method must fit the client; `build` would only say "unsupported".
+        let method = endpoints.auth_method();
+        match (&config.client_secret, method) {
+            (Some(_), "none") => {
+                return Err(DiscoveryError::BadSetting {
+                    field: "token_endpoint_auth_method",
+                    value: method.to_owned(),
+                    expected: "client_secret_basic or client_secret_post for a client with a \
+                               secret",
+                });
+            }
+            (None, "client_secret_basic" | "client_secret_post") => {
+                return Err(DiscoveryError::BadSetting {
+                    field: "token_endpoint_auth_method",
+                    value: method.to_owned(),
+                    expected: "none for a client without a secret",
+                });
+            }
+            _ => {}
+        }
+        let http: Arc<dyn HttpClient> = Arc::new(http);
+        Self::build(
+            metadata,
+            MetadataOrigin::Configured,
+            config,
+            http,
+            clock,
+            random,
+        )
+        .await
+    }
+
+    /// Chooses the client authentication, fetches the keys (when there is a key set) and
+    /// assembles the relying party.
+    async fn build(
+        metadata: ProviderMetadata,
+        origin: MetadataOrigin,
+        config: ClientConfig,
+        http: Arc<dyn HttpClient>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, DiscoveryError> {
         let supports = |m: &str| {
             metadata
                 .token_endpoint_auth_methods_supported
@@ -710,7 +864,11 @@ impl RelyingParty {
                 });
             }
         };
-        let keys = fetch_jwks(http.as_ref(), &metadata.jwks_uri).await?;
+        let keys = match &metadata.jwks_uri {
+            Some(uri) => fetch_jwks(http.as_ref(), uri).await?,
+            // Nothing to verify with: an ID token that arrives is refused (`complete`).
+            None => Jwks::empty(),
+        };
         let verifier = IdTokenVerifier::new(&metadata.issuer, &config.client_id)
             .map_err(|_| DiscoveryError::InvalidIssuer {
                 issuer: metadata.issuer.clone(),
@@ -720,6 +878,7 @@ impl RelyingParty {
         Ok(Self {
             inner: Arc::new(Inner {
                 metadata,
+                origin,
                 config,
                 auth,
                 http,
@@ -746,11 +905,24 @@ impl RelyingParty {
         &self.inner.config
     }
 
-    /// Whether the provider answers its discovery document now (for readiness probes).
+    /// Whether the provider answers now (for readiness probes): its discovery document is
+    /// served and valid; for a relying party built
+    /// [`from_endpoints`](Self::from_endpoints), its authorization endpoint answers with a
+    /// status below 500 (a bare request is normally refused with a 4xx page: the provider is
+    /// up).
     pub async fn is_reachable(&self) -> bool {
-        discovery::discover(self.inner.http.as_ref(), &self.inner.metadata.issuer)
-            .await
-            .is_ok()
+        let inner = &*self.inner;
+        match inner.origin {
+            MetadataOrigin::Discovered => {
+                discovery::discover(inner.http.as_ref(), &inner.metadata.issuer)
+                    .await
+                    .is_ok()
+            }
+            MetadataOrigin::Configured => {
+                discovery::answers(inner.http.as_ref(), &inner.metadata.authorization_endpoint)
+                    .await
+            }
+        }
     }
 
     /// Starts a login: returns the URL to send the browser to and the pending login to keep.
@@ -902,7 +1074,11 @@ impl RelyingParty {
         let tokens = self.exchange_code(&code, &pending.code_verifier).await?;
         let verified = match (&tokens.id_token, inner.config.id_token) {
             // An ID token is verified whenever one arrives, even from a profile that expects
-            // none: its signature and nonce only add to the binding.
+            // none: its signature and nonce only add to the binding. Without a key set it
+            // cannot be verified, and an unverified token is never used.
+            (Some(_), _) if inner.metadata.jwks_uri.is_none() => {
+                return Err(LoginError::new(LoginErrorKind::IdTokenWithoutKeySet));
+            }
             (Some(id_token), _) => Some(
                 self.verify_id_token(id_token, &pending, now)
                     .await
@@ -1034,8 +1210,10 @@ impl RelyingParty {
         if !matches!(first, Err(IdTokenError::UnknownKey)) {
             return first;
         }
+        let Some(uri) = inner.metadata.jwks_uri.clone() else {
+            return first;
+        };
         let http = Arc::clone(&inner.http);
-        let uri = inner.metadata.jwks_uri.clone();
         let refreshed = inner
             .jwks
             .refresh(

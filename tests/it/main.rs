@@ -7,6 +7,7 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod endpoints;
 mod gateway;
 mod gateway_profiles;
 mod hostile;
