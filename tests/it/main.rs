@@ -7,9 +7,11 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod crash;
 mod gateway;
 mod interop;
 mod oidc_flow;
+mod outbox_faults;
 mod store_postgres;
 mod store_sqlite;
 mod support {
