@@ -145,7 +145,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
             None
         }
     };
-    let retention = spawn_retention(Arc::clone(&store), Arc::clone(&clock));
+    // Expired drafts, tickets and old bookings are deleted every hour.
+    let retention = wardgate::store::retention::spawn(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        wardgate::store::retention::INTERVAL,
+    );
     let parts = GatewayParts::new(
         relying_party,
         catalog,
@@ -171,29 +176,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    retention.abort();
+    retention.stop().await;
     if let Some(outbox) = outbox {
         outbox.stop().await;
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// How long bookings are kept after their slot (drafts and tickets expire on their own dates).
-const BOOKING_RETENTION: chrono::Duration = chrono::Duration::days(90);
-
-/// Deletes expired drafts, tickets and old bookings every hour.
-fn spawn_retention(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            ticker.tick().await;
-            match store.purge_expired(clock.now(), BOOKING_RETENTION).await {
-                Ok(report) => tracing::info!(?report, "retention: expired records deleted"),
-                Err(error) => tracing::error!(%error, "retention job failed"),
-            }
-        }
-    })
 }
 
 /// Discovers the provider, retrying for a short while (it may still be starting).

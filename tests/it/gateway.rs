@@ -25,7 +25,7 @@ use wardgate::store::MemoryStore;
 use crate::support::devidp::choose_persona;
 
 const PUBLIC: &str = "http://127.0.0.1:8080";
-const BIRTH: &str = "1.001193";
+pub(crate) const BIRTH: &str = "1.001193";
 
 pub(crate) struct TestGateway {
     pub(crate) router: Router,
@@ -33,7 +33,7 @@ pub(crate) struct TestGateway {
     _dir: tempdir::TempDir,
 }
 
-async fn simulator() -> DevIdpHandle {
+pub(crate) async fn simulator() -> DevIdpHandle {
     let redirect = format!("{PUBLIC}/auth/callback");
     DevIdp::start(DevIdpConfig::new().client(
         devidp::DEFAULT_CLIENT_ID,
@@ -96,7 +96,7 @@ async fn router_on(
     gateway_router(Gateway::new(parts).unwrap())
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A directory removed on drop.
     pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
     impl TempDir {
@@ -138,6 +138,19 @@ impl TestGateway {
         let db = format!("sqlite://{}", dir.join("wardgate.db").display());
         Self {
             router: router_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await,
+            _idp: Arc::clone(idp),
+            _dir: tempdir::TempDir::new("unused"),
+        }
+    }
+
+    /// A gateway on `idp` whose keys live in `dir` and whose data lives in `store`.
+    pub(crate) async fn on_store(
+        idp: &Arc<DevIdpHandle>,
+        dir: &std::path::Path,
+        store: Arc<dyn wardgate::store::Store>,
+    ) -> Self {
+        Self {
+            router: router_on(idp, dir, store).await,
             _idp: Arc::clone(idp),
             _dir: tempdir::TempDir::new("unused"),
         }
@@ -529,7 +542,7 @@ async fn staff_pages_need_a_staff_sign_in() {
     );
 }
 
-async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
+pub(crate) async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
     let login = gw.get("/staff/login", None).await;
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     let flow = cookie_pair(&login).unwrap();
@@ -538,7 +551,12 @@ async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
     gw.get(&path, Some(&flow)).await
 }
 
-fn submission(path: &str, cookie: Option<&str>, key: Option<&str>, body: &str) -> Request<Body> {
+pub(crate) fn submission(
+    path: &str,
+    cookie: Option<&str>,
+    key: Option<&str>,
+    body: &str,
+) -> Request<Body> {
     let mut request = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json");
@@ -551,7 +569,7 @@ fn submission(path: &str, cookie: Option<&str>, key: Option<&str>, body: &str) -
     request.body(Body::from(body.to_owned())).unwrap()
 }
 
-async fn example_dossier(gw: &TestGateway, code: &str) -> String {
+pub(crate) async fn example_dossier(gw: &TestGateway, code: &str) -> String {
     let list = body_json(gw.get("/api/procedures", None).await).await;
     let procedure = list
         .as_array()
@@ -1060,7 +1078,7 @@ async fn the_filed_dossier_is_sealed_in_the_database() {
 }
 
 /// The example dossier's values of citizen-ID fields and of fields holding names.
-fn dossier_personal_values(code: &str) -> Vec<String> {
+pub(crate) fn dossier_personal_values(code: &str) -> Vec<String> {
     let catalog =
         Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml")).unwrap();
     let procedure = catalog.procedure(code).unwrap();

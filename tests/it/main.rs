@@ -12,6 +12,7 @@ mod gateway;
 mod interop;
 mod oidc_flow;
 mod outbox_faults;
+mod retention;
 mod store_postgres;
 mod store_sqlite;
 mod support {

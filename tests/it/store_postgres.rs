@@ -365,3 +365,14 @@ async fn acknowledged_writes_survive_a_killed_process() {
     .await;
     schemas.drop_all().await;
 }
+
+/// Retention and the pseudonymous audit after the full flows, on PostgreSQL
+/// ([`crate::retention`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run through .ci/run"]
+async fn audit_is_pseudonymous_and_expired_records_are_purged() {
+    let schemas = Schemas::default();
+    let store = Arc::new(schemas.store().await);
+    crate::retention::audit_is_pseudonymous_and_expired_records_are_purged(store).await;
+    schemas.drop_all().await;
+}
