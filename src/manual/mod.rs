@@ -7,3 +7,6 @@ pub mod assurance_mapping {}
 
 #[doc = include_str!("threat_model.md")]
 pub mod threat_model {}
+
+#[doc = include_str!("data_inventory.md")]
+pub mod data_inventory {}
