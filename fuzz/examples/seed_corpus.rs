@@ -67,7 +67,7 @@ fn cookies(dir: &Path) -> Result<()> {
     .with_acr(Some("LoA2".into()));
     // The session holds the pseudonymous subject, as the gateway seals it.
     let session = Session::new("5f2c0d1a9e7b43c8a6d1f0e2b3c4d5e6", assurance, now, &random)?;
-    let sealed = SessionConfig::default().seal(&ring, &random, SESSION_COOKIE, &session)?;
+    let sealed = SessionConfig::default().seal(ring, &random, SESSION_COOKIE, &session)?;
     write(dir, "session_cookie", &with_selector(0, sealed.as_bytes()))?;
     write(
         dir,
@@ -88,7 +88,7 @@ fn cookies(dir: &Path) -> Result<()> {
         pending,
         ReturnPath::parse("/procedures/1.001193?lang=vi").ok_or("a return path")?,
     );
-    let sealed = seal_login_flow(&ring, &random, LOGIN_FLOW_COOKIE, now, &flow)?;
+    let sealed = seal_login_flow(ring, &random, LOGIN_FLOW_COOKIE, now, &flow)?;
     write(dir, "login_flow_cookie", &with_selector(0, sealed.as_bytes()))?;
     write(
         dir,

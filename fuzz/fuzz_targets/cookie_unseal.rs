@@ -28,14 +28,14 @@ fuzz_target!(|data: &[u8]| {
         let Ok(value) = std::str::from_utf8(rest) else {
             return;
         };
-        let _ = SessionConfig::default().open(&ring, SESSION_COOKIE, now, value);
+        let _ = SessionConfig::default().open(ring, SESSION_COOKIE, now, value);
         let used = UsedFlowValues::new(4);
         let first =
-            used.open_once::<LoginFlow<PendingLogin>>(&ring, LOGIN_FLOW_COOKIE, now, value);
+            used.open_once::<LoginFlow<PendingLogin>>(ring, LOGIN_FLOW_COOKIE, now, value);
         if first.is_ok() {
             // Single use: the same value never opens twice.
             assert!(
-                used.open_once::<LoginFlow<PendingLogin>>(&ring, LOGIN_FLOW_COOKIE, now, value)
+                used.open_once::<LoginFlow<PendingLogin>>(ring, LOGIN_FLOW_COOKIE, now, value)
                     .is_err()
             );
         }

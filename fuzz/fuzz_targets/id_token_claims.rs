@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let expect = || Expectations::new(Some(NONCE), Some(chrono::Duration::minutes(30)));
     let Ok(Value::Object(document)) = serde_json::from_slice::<Value>(data) else {
         if let Ok(token) = std::str::from_utf8(data) {
-            let _ = verifier.verify(token.trim(), &keys, expect(), now());
+            let _ = verifier.verify(token.trim(), keys, expect(), now());
         }
         return;
     };
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(token) = sign_id_token(&complete_id_token_claims(claims)) else {
         return;
     };
-    let verified = verifier.verify(&token, &keys, expect(), now());
+    let verified = verifier.verify(&token, keys, expect(), now());
     let id_token = verified.as_ref().ok().map(|token| token.claims());
     for source in &sources {
         let level = source.level(ReturnedClaims::new(id_token, userinfo));
@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
             let tampered = String::from_utf8(tampered).expect("still ASCII");
             assert!(
                 verifier
-                    .verify(&tampered, &keys, expect(), now())
+                    .verify(&tampered, keys, expect(), now())
                     .is_err()
             );
         }

@@ -2,6 +2,7 @@
 //! and deterministic randomness, so that a seed sealed or signed by `seed_corpus` opens or
 //! verifies in the targets, and a crash reproduces from its input alone.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -55,27 +56,37 @@ impl Random for Deterministic {
 }
 
 /// The cookie key ring: one fixed key, id 1.
-pub fn key_ring() -> KeyRing {
-    let key = SealingKey::from_bytes(&[7u8; 32]).expect("32 bytes are a sealing key");
-    KeyRing::new(KeyId::new(1), key).expect("one key is a key ring")
+pub fn key_ring() -> &'static KeyRing {
+    static RING: OnceLock<KeyRing> = OnceLock::new();
+    RING.get_or_init(|| {
+        let key = SealingKey::from_bytes(&[7u8; 32]).expect("32 bytes are a sealing key");
+        KeyRing::new(KeyId::new(1), key).expect("one key is a key ring")
+    })
 }
 
 /// The Ed25519 key that signs ID tokens and tickets in the targets.
-pub fn signing_key() -> SigningKey {
-    SigningKey::generate(&Deterministic::new(42))
-        .expect("deterministic bytes make a key")
-        .0
+pub fn signing_key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        SigningKey::generate(&Deterministic::new(42))
+            .expect("deterministic bytes make a key")
+            .0
+    })
 }
 
 /// The provider's key set: the public half of [`signing_key`].
-pub fn jwks() -> Jwks {
-    let document = serde_json::to_vec(&signing_key().jwks()).expect("a JWKS serialises");
-    Jwks::from_json(&document).expect("our own JWKS parses")
+pub fn jwks() -> &'static Jwks {
+    static JWKS: OnceLock<Jwks> = OnceLock::new();
+    JWKS.get_or_init(|| {
+        let document = serde_json::to_vec(&signing_key().jwks()).expect("a JWKS serialises");
+        Jwks::from_json(&document).expect("our own JWKS parses")
+    })
 }
 
 /// The ID-token verifier for [`ISSUER`] and [`CLIENT_ID`].
-pub fn id_token_verifier() -> IdTokenVerifier {
-    IdTokenVerifier::new(ISSUER, CLIENT_ID).expect("the issuer is a URL")
+pub fn id_token_verifier() -> &'static IdTokenVerifier {
+    static VERIFIER: OnceLock<IdTokenVerifier> = OnceLock::new();
+    VERIFIER.get_or_init(|| IdTokenVerifier::new(ISSUER, CLIENT_ID).expect("the issuer is a URL"))
 }
 
 /// `claims` completed with whatever an ID token needs and they lack (issuer, audience, subject,

@@ -176,6 +176,6 @@ mod tests {
         assert!(store.booking(&recent.id).await.unwrap().is_some());
         // Gone for good, not just hidden by its expiry.
         assert_eq!(store.purge_expired(now, RETENTION).await.unwrap().drafts, 0);
-        assert_eq!(store.delete_draft(&draft.id).await.unwrap(), false);
+        assert!(!store.delete_draft(&draft.id).await.unwrap());
     }
 }

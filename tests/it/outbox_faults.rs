@@ -40,13 +40,13 @@ const SLOW: StdDuration = StdDuration::from_millis(1_200);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fault {
     /// Commits, then answers after [`SLOW`]: the outbox has timed out by then.
-    SlowAfterCommit,
+    AnswerLate,
     /// Works until the test lets it finish, then commits; a retry meanwhile gets 409.
-    SlowBeforeCommit,
+    StillProcessing,
     /// Commits, then closes the connection without answering.
-    DropAfterCommit,
+    DropAnswer,
     /// Commits, then holds the answer until released (the gateway dies meanwhile).
-    HoldAfterCommit,
+    HoldAnswer,
 }
 
 /// The back office's books.
@@ -145,7 +145,7 @@ async fn serve(mut stream: TcpStream, ledger: Arc<Mutex<Ledger>>, signals: Signa
             (200, None)
         } else {
             let fault = ledger.faults.get_mut(&key).and_then(VecDeque::pop_front);
-            if fault == Some(Fault::SlowBeforeCommit) {
+            if fault == Some(Fault::StillProcessing) {
                 ledger.in_progress.insert(key.clone());
             } else {
                 *ledger.effects.entry(key.clone()).or_default() += 1;
@@ -155,15 +155,15 @@ async fn serve(mut stream: TcpStream, ledger: Arc<Mutex<Ledger>>, signals: Signa
     };
     match fault {
         None => {}
-        Some(Fault::SlowAfterCommit) => tokio::time::sleep(SLOW).await,
-        Some(Fault::SlowBeforeCommit) => {
+        Some(Fault::AnswerLate) => tokio::time::sleep(SLOW).await,
+        Some(Fault::StillProcessing) => {
             signals.finish.notified().await;
             let mut ledger = ledger.lock().unwrap();
             ledger.in_progress.remove(&key);
             *ledger.effects.entry(key.clone()).or_default() += 1;
         }
-        Some(Fault::DropAfterCommit) => return,
-        Some(Fault::HoldAfterCommit) => {
+        Some(Fault::DropAnswer) => return,
+        Some(Fault::HoldAnswer) => {
             signals.held.notify_one();
             signals.release.notified().await;
         }
@@ -373,11 +373,7 @@ where
     {
         let mut ledger = ledger.lock().unwrap();
         ledger.unavailable = false;
-        let plan = [
-            Fault::SlowAfterCommit,
-            Fault::SlowBeforeCommit,
-            Fault::DropAfterCommit,
-        ];
+        let plan = [Fault::AnswerLate, Fault::StillProcessing, Fault::DropAnswer];
         for (i, code) in codes.iter().take(9).enumerate() {
             ledger
                 .faults
@@ -412,7 +408,7 @@ where
     for code in &late {
         ledger.lock().unwrap().faults.insert(
             code.as_str().to_owned(),
-            VecDeque::from([Fault::HoldAfterCommit]),
+            VecDeque::from([Fault::HoldAnswer]),
         );
     }
     clock.advance(Duration::hours(2));
