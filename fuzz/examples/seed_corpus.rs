@@ -89,7 +89,11 @@ fn cookies(dir: &Path) -> Result<()> {
         ReturnPath::parse("/procedures/1.001193?lang=vi").ok_or("a return path")?,
     );
     let sealed = seal_login_flow(ring, &random, LOGIN_FLOW_COOKIE, now, &flow)?;
-    write(dir, "login_flow_cookie", &with_selector(0, sealed.as_bytes()))?;
+    write(
+        dir,
+        "login_flow_cookie",
+        &with_selector(0, sealed.as_bytes()),
+    )?;
     write(
         dir,
         "login_flow_json",
@@ -122,10 +126,7 @@ fn callbacks(dir: &Path) -> Result<()> {
                 "error=access_denied&error_description=Ng%C6%B0%E1%BB%9Di%20d%C3%B9ng%20h%E1%BB%A7y&state=q8Xz3vT1yYb6Hc0wLk2mNe&iss={iss}"
             ),
         ),
-        (
-            "duplicate_state",
-            "code=c&state=one&state=two".to_owned(),
-        ),
+        ("duplicate_state", "code=c&state=one&state=two".to_owned()),
         ("bad_escape", "code=%G1&state=s".to_owned()),
         ("empty_pairs", "&&code=&=x&state".to_owned()),
     ];
@@ -197,10 +198,18 @@ fn tickets(dir: &Path) -> Result<()> {
     for (i, prefix) in ["TS", "BT", "Q1"].iter().enumerate() {
         let code = TicketCode::generate(prefix, &random)?;
         let printed = code.to_string();
-        write(dir, &format!("code_{i}"), &with_selector(0, printed.as_bytes()))?;
+        write(
+            dir,
+            &format!("code_{i}"),
+            &with_selector(0, printed.as_bytes()),
+        )?;
         // Typed with the tolerated variations: lower case, spaces, O for 0.
         let typed = printed.to_lowercase().replace('-', " ").replace('0', "o");
-        write(dir, &format!("code_{i}_typed"), &with_selector(1, typed.as_bytes()))?;
+        write(
+            dir,
+            &format!("code_{i}_typed"),
+            &with_selector(1, typed.as_bytes()),
+        )?;
     }
     let ticket: Ticket = serde_json::from_value(json!({
         "code": TicketCode::generate("TS", &random)?,

@@ -11,7 +11,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let callback = Callback::from_query(raw);
-    let names = ["code", "state", "error", "error_description", "iss", "session_state"];
+    let names = [
+        "code",
+        "state",
+        "error",
+        "error_description",
+        "iss",
+        "session_state",
+    ];
     if !callback.is_well_formed() {
         // Malformed: nothing is read from it.
         for name in names {

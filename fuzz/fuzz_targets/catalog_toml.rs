@@ -27,9 +27,7 @@ fuzz_target!(|data: &[u8]| {
         // An empty dossier fails exactly when some field is required.
         let required = procedure.fields().iter().any(|field| field.required);
         assert_eq!(
-            procedure
-                .validate_dossier(&serde_json::json!({}))
-                .is_err(),
+            procedure.validate_dossier(&serde_json::json!({})).is_err(),
             required
         );
         let _ = (

@@ -30,8 +30,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = SessionConfig::default().open(ring, SESSION_COOKIE, now, value);
         let used = UsedFlowValues::new(4);
-        let first =
-            used.open_once::<LoginFlow<PendingLogin>>(ring, LOGIN_FLOW_COOKIE, now, value);
+        let first = used.open_once::<LoginFlow<PendingLogin>>(ring, LOGIN_FLOW_COOKIE, now, value);
         if first.is_ok() {
             // Single use: the same value never opens twice.
             assert!(

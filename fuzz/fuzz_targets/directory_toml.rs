@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let now = now();
     for ward in directory.wards() {
         assert!(directory.ward(ward.code).is_some());
-        assert!(ward.default_point().is_some(), "a ward without a default point");
+        assert!(
+            ward.default_point().is_some(),
+            "a ward without a default point"
+        );
         let _ = ward.name();
         for point in &ward.point {
             assert!(ward.point(&point.id).is_some());

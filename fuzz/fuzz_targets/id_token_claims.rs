@@ -13,9 +13,7 @@ use serde_json::{Map, Value};
 use wardgate::Level;
 use wardgate::assurance::{LevelSource, ReturnedClaims};
 use wardgate::oidc::Expectations;
-use wardgate_fuzz::{
-    NONCE, complete_id_token_claims, id_token_verifier, jwks, now, sign_id_token,
-};
+use wardgate_fuzz::{NONCE, complete_id_token_claims, id_token_verifier, jwks, now, sign_id_token};
 
 fuzz_target!(|data: &[u8]| {
     let verifier = id_token_verifier();
@@ -75,11 +73,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(byte) = tampered.get_mut(dot + 1) {
             *byte = if *byte == b'A' { b'B' } else { b'A' };
             let tampered = String::from_utf8(tampered).expect("still ASCII");
-            assert!(
-                verifier
-                    .verify(&tampered, keys, expect(), now())
-                    .is_err()
-            );
+            assert!(verifier.verify(&tampered, keys, expect(), now()).is_err());
         }
     }
 });

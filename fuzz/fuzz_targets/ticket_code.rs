@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
             let printed = code.to_string();
             assert_eq!(TicketCode::parse(&printed).ok(), Some(code));
             assert_eq!(TicketCode::parse(&printed.to_lowercase()).ok(), Some(code));
-            assert_eq!(TicketCode::parse(&printed.replace('-', "")).ok(), Some(code));
+            assert_eq!(
+                TicketCode::parse(&printed.replace('-', "")).ok(),
+                Some(code)
+            );
             assert!(printed.starts_with(&code.prefix()));
             // One symbol changed is caught by the check symbol.
             let mut symbols: Vec<char> = printed.chars().collect();
