@@ -150,7 +150,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
             None
         }
     };
-    let retention = spawn_retention(Arc::clone(&store), Arc::clone(&clock));
+    // Expired drafts, tickets and old bookings are deleted every hour.
+    let retention = wardgate::store::retention::spawn(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        wardgate::store::retention::INTERVAL,
+    );
     let mut parts = GatewayParts::new(
         relying_party,
         catalog,
@@ -186,7 +191,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    retention.abort();
+    retention.stop().await;
     // The flusher finishes the write it is in, then writes the decisions of the last second.
     let _ = stop_audit_flush.send(());
     if let Err(error) = audit_flush.await {
@@ -198,23 +203,6 @@ async fn run() -> Result<(), Box<dyn Error>> {
     drop(simulators);
     tracing::info!("stopped");
     Ok(())
-}
-
-/// How long bookings are kept after their slot (drafts and tickets expire on their own dates).
-const BOOKING_RETENTION: chrono::Duration = chrono::Duration::days(90);
-
-/// Deletes expired drafts, tickets and old bookings every hour.
-fn spawn_retention(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            ticker.tick().await;
-            match store.purge_expired(clock.now(), BOOKING_RETENTION).await {
-                Ok(report) => tracing::info!(?report, "retention: expired records deleted"),
-                Err(error) => tracing::error!(%error, "retention job failed"),
-            }
-        }
-    })
 }
 
 /// Writes the counted decisions to the audit trail every second, and once more when told to

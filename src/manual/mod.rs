@@ -33,3 +33,6 @@ pub mod profiles {
     #[doc = include_str!("profiles/keycloak_broker.md")]
     pub mod keycloak_broker {}
 }
+
+#[doc = include_str!("data_inventory.md")]
+pub mod data_inventory {}

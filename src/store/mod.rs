@@ -61,6 +61,7 @@ mod sqlite;
 
 #[doc(hidden)]
 pub mod conformance;
+pub mod retention;
 
 use std::fmt;
 use std::future::Future;

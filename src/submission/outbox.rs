@@ -43,7 +43,7 @@ pub fn backoff(attempts: u32, random: &dyn Random) -> Duration {
 pub struct DeliveryReport {
     /// Envelopes the back office acknowledged (2xx).
     pub delivered: u32,
-    /// Envelopes that failed for now (5xx, 408, 429, timeouts, connection errors) and were
+    /// Envelopes that failed for now (5xx, 408, 409, 429, timeouts, connection errors) and were
     /// rescheduled.
     pub retried: u32,
     /// Envelopes the back office refused for good (other 4xx) and were parked.
@@ -55,7 +55,8 @@ pub struct DeliveryReport {
 /// Envelopes are stored sealed ([`DossierSealer::seal_handoff`]); each is opened just before it
 /// is sent, and one that does not open (tampered, moved, or sealed under another key) is parked
 /// at once with a reason that carries no content. Each envelope is POSTed as `{"envelope": "<compact JWS>"}` with the header
-/// `Idempotency-Key: <dossier code>`. A 2xx marks it delivered; 408, 429, 5xx and transport
+/// `Idempotency-Key: <dossier code>`, the same on every attempt. A 2xx marks it delivered; 408,
+/// 409 (an earlier attempt with this key is still being processed), 429, 5xx and transport
 /// errors reschedule it with [`backoff`]; any other status parks it (no endless retries of a
 /// request the back office will never accept). Entries are claimed under a lease, so several
 /// gateway instances can run workers on one store, and a worker that dies mid-round loses
@@ -180,10 +181,7 @@ impl Outbox {
             Ok(response) => {
                 let status = response.status();
                 let message = format!("http status {}", status.as_u16());
-                if status.is_client_error()
-                    && status != http::StatusCode::REQUEST_TIMEOUT
-                    && status != http::StatusCode::TOO_MANY_REQUESTS
-                {
+                if status.is_client_error() && !retryable_client_error(status) {
                     tracing::error!(dossier_code = %code, status = status.as_u16(), "back office refused the envelope; parked");
                     self.store.park(&code, attempts, &message).await?;
                     report.parked += 1;
@@ -254,6 +252,17 @@ impl OutboxWorker {
             tracing::error!(%error, "the outbox loop ended abnormally");
         }
     }
+}
+
+/// The 4xx answers that mean "not now" rather than "never": 408 and 429, and 409, which a
+/// back office following the IETF `Idempotency-Key` header draft answers while it is still
+/// processing an earlier attempt with the same key (our attempt timed out, the first one is
+/// still running there); parking it would leave a dossier the back office is about to accept
+/// undelivered.
+fn retryable_client_error(status: http::StatusCode) -> bool {
+    status == http::StatusCode::REQUEST_TIMEOUT
+        || status == http::StatusCode::CONFLICT
+        || status == http::StatusCode::TOO_MANY_REQUESTS
 }
 
 /// A `Retry-After` in seconds, capped at one hour.

@@ -863,6 +863,29 @@ async fn a_refusal_parks_the_entry_and_408_429_are_retried() {
 }
 
 #[tokio::test]
+async fn a_409_still_processing_is_retried_with_the_same_key_not_parked() {
+    let f = fixture();
+    let office =
+        BackOffice::answering(&[Answer::Timeout, Answer::Status(409), Answer::Status(200)]);
+    let code = submit_one(&f, "k").await;
+    let worker = outbox(&f, &office);
+    assert_eq!(worker.run_once(f.clock.now()).await.unwrap().retried, 1);
+    f.clock.advance(Duration::hours(2));
+    assert_eq!(worker.run_once(f.clock.now()).await.unwrap().retried, 1);
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    assert_eq!(entry.status, OutboxStatus::Pending);
+    assert_eq!(entry.last_error.as_deref(), Some("http status 409"));
+    f.clock.advance(Duration::hours(2));
+    assert_eq!(worker.run_once(f.clock.now()).await.unwrap().delivered, 1);
+    let seen = office.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter()
+            .all(|(key, body)| key == code.as_str() && *body == seen[0].1)
+    );
+}
+
+#[tokio::test]
 async fn a_worker_that_died_mid_round_loses_nothing() {
     let f = fixture();
     let office = BackOffice::answering(&[Answer::Status(200)]);

@@ -33,7 +33,7 @@ pub(crate) struct TestGateway {
     _dir: tempdir::TempDir,
 }
 
-async fn simulator() -> DevIdpHandle {
+pub(crate) async fn simulator() -> DevIdpHandle {
     let redirect = format!("{PUBLIC}/auth/callback");
     DevIdp::start(DevIdpConfig::new().client(
         devidp::DEFAULT_CLIENT_ID,
@@ -145,7 +145,7 @@ pub(crate) fn parts_on(
     )
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A directory removed on drop.
     pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
     impl TempDir {
@@ -247,6 +247,19 @@ impl TestGateway {
         let db = format!("sqlite://{}", dir.join("wardgate.db").display());
         Self {
             router: router_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await,
+            _idps: vec![Arc::clone(idp)],
+            _dir: tempdir::TempDir::new("unused"),
+        }
+    }
+
+    /// A gateway on `idp` whose keys live in `dir` and whose data lives in `store`.
+    pub(crate) async fn on_store(
+        idp: &Arc<DevIdpHandle>,
+        dir: &std::path::Path,
+        store: Arc<dyn wardgate::store::Store>,
+    ) -> Self {
+        Self {
+            router: router_on(idp, dir, store).await,
             _idps: vec![Arc::clone(idp)],
             _dir: tempdir::TempDir::new("unused"),
         }
@@ -638,7 +651,7 @@ async fn staff_pages_need_a_staff_sign_in() {
     );
 }
 
-async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
+pub(crate) async fn staff_login(gw: &TestGateway, persona: &str) -> Response<Body> {
     let login = gw.get("/staff/login", None).await;
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     let flow = cookie_pair(&login).unwrap();
@@ -1174,7 +1187,7 @@ async fn the_filed_dossier_is_sealed_in_the_database() {
 }
 
 /// The example dossier's values of citizen-ID fields and of fields holding names.
-fn dossier_personal_values(code: &str) -> Vec<String> {
+pub(crate) fn dossier_personal_values(code: &str) -> Vec<String> {
     let catalog =
         Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml")).unwrap();
     let procedure = catalog.procedure(code).unwrap();

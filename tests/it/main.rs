@@ -7,6 +7,7 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod crash;
 mod endpoints;
 mod gateway;
 mod gateway_profiles;
@@ -14,8 +15,10 @@ mod hostile;
 mod interop;
 mod limits;
 mod oidc_flow;
+mod outbox_faults;
 mod profiles;
 mod provider_faults;
+mod retention;
 mod store_postgres;
 mod store_sqlite;
 mod support {

@@ -344,3 +344,35 @@ fn the_ignore_reason_names_ci() {
     assert_eq!(NEEDS, "needs PostgreSQL: run through .ci/run");
     assert!(!database_url().is_empty());
 }
+
+/// Crash safety on PostgreSQL: the same test as on SQLite ([`crate::crash`]), in a schema of
+/// its own: the child is killed (SIGKILL) mid-stream; after a restart every receipted dossier is
+/// there and none is duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run through .ci/run"]
+async fn acknowledged_writes_survive_a_killed_process() {
+    if crate::crash::run_child_if_asked().await {
+        return;
+    }
+    let schemas = Schemas::default();
+    let schema = schemas.fresh();
+    // Fail here, before spawning, when the server is not configured.
+    database_url();
+    crate::crash::kill_mid_stream_and_check(
+        "store_postgres::acknowledged_writes_survive_a_killed_process",
+        crate::crash::Target::Postgres(schema),
+    )
+    .await;
+    schemas.drop_all().await;
+}
+
+/// Retention and the pseudonymous audit after the full flows, on PostgreSQL
+/// ([`crate::retention`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run through .ci/run"]
+async fn audit_is_pseudonymous_and_expired_records_are_purged() {
+    let schemas = Schemas::default();
+    let store = Arc::new(schemas.store().await);
+    crate::retention::audit_is_pseudonymous_and_expired_records_are_purged(store).await;
+    schemas.drop_all().await;
+}

@@ -346,85 +346,18 @@ async fn citizen_id_numbers_and_provider_subjects_stay_out_of_the_file() {
     assert!(!text.contains(PROVIDER_SUB));
 }
 
-/// Set in the child process of the crash test: the database path it writes to.
-const CRASH_CHILD: &str = "WARDGATE_TEST_CRASH_CHILD";
-
-/// The test binary runs itself as a child that commits submissions from 16 tasks and prints
-/// each dossier code once acknowledged; the parent kills it (SIGKILL) mid-stream, reopens the
-/// file and finds every acknowledged submission.
+/// Crash safety on SQLite: the child files dossiers from 16 residents until it is killed
+/// (SIGKILL) mid-stream; after a restart every receipted dossier is there and none is
+/// duplicated ([`crate::crash`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_killed_process() {
-    if let Ok(path) = std::env::var(CRASH_CHILD) {
-        return crash_child(&path).await;
+    if crate::crash::run_child_if_asked().await {
+        return;
     }
-    use tokio::io::AsyncBufReadExt as _;
-
     let dir = TempDir::new("sqlite-crash");
-    let path = dir.file("wardgate.db");
-    drop(SqliteStore::open(&path).await.unwrap());
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "store_sqlite::acknowledged_writes_survive_a_killed_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CRASH_CHILD, &path)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut acknowledged = Vec::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while acknowledged.len() < 400 {
-        let line = tokio::time::timeout_at(deadline, lines.next_line())
-            .await
-            .expect("the child acknowledges 400 submissions within 60 s")
-            .unwrap()
-            .expect("the child keeps writing until killed");
-        if let Some(code) = line.strip_prefix("ACK ") {
-            acknowledged.push(DossierCode::parse(code).unwrap());
-        }
-    }
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
-
-    let store = SqliteStore::open(&path).await.unwrap();
-    for code in &acknowledged {
-        assert!(
-            store.submission(code).await.unwrap().is_some(),
-            "lost {code}"
-        );
-        assert!(
-            store.outbox_entry(code).await.unwrap().is_some(),
-            "lost outbox {code}"
-        );
-    }
-    let audit = store.audit_range(1, 100_000).await.unwrap();
-    assert!(audit.len() >= acknowledged.len());
-    wardgate::audit::verify_chain(&audit).unwrap();
-}
-
-async fn crash_child(path: &str) {
-    use std::io::Write as _;
-
-    let store = Arc::new(SqliteStore::open(path).await.unwrap());
-    let mut tasks = Vec::new();
-    for task in 0..16 {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            // Bounded: the parent kills the child long before.
-            for n in 0..2_000 {
-                let commit = commit(serde_json::json!({"n": n}), &format!("crash-{task}-{n}"));
-                store.commit_submission(&commit).await.unwrap();
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "ACK {}", commit.record.dossier_code).unwrap();
-                out.flush().unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
+    crate::crash::kill_mid_stream_and_check(
+        "store_sqlite::acknowledged_writes_survive_a_killed_process",
+        crate::crash::Target::Sqlite(dir.file("wardgate.db")),
+    )
+    .await;
 }
