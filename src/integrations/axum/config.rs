@@ -33,9 +33,9 @@
 //!    issuer, and the optional ones need the two endpoints. The gateway is a confidential
 //!    client, so `token_endpoint_auth_method` is `client_secret_basic` or `client_secret_post`.
 //! 10. A provider with an issuer whose responses are encrypted (`vneid-direct` unless
-//!    `encrypted_responses = false`) needs an envelope decryptor, which cannot be built from
-//!    configuration (the format is not public): loading fails, naming the field, unless the
-//!    caller says it supplies one ([`ConfigLoader::supplies_decryptor`]).
+//!     `encrypted_responses = false`) needs an envelope decryptor, which cannot be built from
+//!     configuration (the format is not public): loading fails, naming the field, unless the
+//!     caller says it supplies one ([`ConfigLoader::supplies_decryptor`]).
 //!
 //! | variable | TOML field | default |
 //! | --- | --- | --- |
@@ -574,7 +574,8 @@ pub struct ExternalProvider {
     client_id: String,
     client_secret: ClientSecret,
     level_source: LevelSource,
-    endpoints: Option<ProviderEndpoints>,
+    /// Boxed: most providers are discovered, and this keeps [`Provider`]'s variants close in size.
+    endpoints: Option<Box<ProviderEndpoints>>,
 }
 
 impl ExternalProvider {
@@ -602,7 +603,7 @@ impl ExternalProvider {
     /// The configured endpoints of a provider that publishes no discovery document; `None`
     /// discovers them at the issuer.
     pub fn endpoints(&self) -> Option<&ProviderEndpoints> {
-        self.endpoints.as_ref()
+        self.endpoints.as_deref()
     }
 }
 
@@ -2078,7 +2079,7 @@ fn resolve_provider(
             ));
         }
     };
-    let endpoints = endpoints.build(wording)?;
+    let endpoints = endpoints.build(wording)?.map(Box::new);
     let provider = Provider::External(ExternalProvider {
         issuer: issuer.value.trim().to_owned(),
         client_id,
