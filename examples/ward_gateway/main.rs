@@ -19,7 +19,8 @@ use wardgate::integrations::axum::{
     DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router,
 };
 use wardgate::oidc::{
-    BreakerConfig, CircuitBreaker, CircuitMonitor, ClientConfig, RelyingParty, ReqwestHttp,
+    BreakerConfig, CircuitBreaker, CircuitMonitor, ClientConfig, DiscoveryError, RelyingParty,
+    ReqwestHttp,
 };
 use wardgate::policy::Catalog;
 use wardgate::store::Store;
@@ -227,9 +228,11 @@ fn spawn_audit_flush(
     (stop, task)
 }
 
-/// Discovers the provider, retrying for a short while (it may still be starting). Provider
-/// calls go through a circuit breaker (timeouts, fail fast while the provider is down); its
-/// monitor feeds `/readyz` and sign-in.
+/// Builds the provider's relying party: by discovery, or from its configured endpoints when it
+/// publishes no discovery document ([`ProviderConfig::relying_party`]). A provider that cannot
+/// be reached is retried for a short while (it may still be starting). Provider calls go
+/// through a circuit breaker (timeouts, fail fast while the provider is down); its monitor
+/// feeds `/readyz` and sign-in.
 async fn discover(
     issuer: &str,
     provider: &ProviderConfig,
@@ -246,26 +249,37 @@ async fn discover(
             Arc::clone(clock),
         );
         let monitor = http.monitor();
-        match RelyingParty::discover(
-            issuer,
-            client.clone(),
-            http,
-            Arc::clone(clock),
-            Arc::clone(random),
-        )
-        .await
+        match provider
+            .relying_party(
+                issuer,
+                client.clone(),
+                http,
+                Arc::clone(clock),
+                Arc::clone(random),
+            )
+            .await
         {
             Ok(rp) => return Ok((rp, monitor)),
-            Err(error) if attempt < 5 => {
-                tracing::warn!(%error, attempt, "provider discovery failed; retrying");
+            // Only an unreachable provider is worth retrying; a wrong setting stays wrong.
+            Err(error @ (DiscoveryError::Http { .. } | DiscoveryError::Status { .. }))
+                if attempt < 5 =>
+            {
+                tracing::warn!(%error, attempt, "identity provider unreachable; retrying");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(error) => {
-                // Name the setting the operator wrote the issuer in.
-                let setting = if provider.id().as_str() == DEFAULT_PROVIDER_ID {
-                    "WARDGATE_ISSUER".to_owned()
-                } else {
-                    format!("issuer of provider `{}`", provider.id())
+                // Name the settings the operator wrote the provider in.
+                let configured = matches!(
+                    provider.provider(),
+                    Provider::External(external) if external.endpoints().is_some()
+                );
+                let setting = match (provider.id().as_str() == DEFAULT_PROVIDER_ID, configured) {
+                    (true, false) => "WARDGATE_ISSUER".to_owned(),
+                    (true, true) => "WARDGATE_ISSUER and the provider's endpoints".to_owned(),
+                    (false, false) => format!("issuer of provider `{}`", provider.id()),
+                    (false, true) => {
+                        format!("issuer and endpoints of provider `{}`", provider.id())
+                    }
                 };
                 return Err(format!("identity provider `{issuer}` ({setting}): {error}").into());
             }

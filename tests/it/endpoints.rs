@@ -27,20 +27,20 @@ const LEVEL1_PID: &str = "000201007356";
 
 /// The real HTTP client, recording every URL it is asked for.
 #[derive(Clone)]
-struct Recording {
+pub(crate) struct Recording {
     inner: Arc<ReqwestHttp>,
     urls: Arc<Mutex<Vec<String>>>,
 }
 
 impl Recording {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             inner: Arc::new(ReqwestHttp::new().unwrap()),
             urls: Arc::default(),
         }
     }
 
-    fn urls(&self) -> Vec<String> {
+    pub(crate) fn urls(&self) -> Vec<String> {
         self.urls.lock().unwrap().clone()
     }
 }
@@ -66,7 +66,7 @@ async fn simulator(profile: ProviderProfile) -> DevIdpHandle {
 }
 
 /// The simulator's discovery document, read by the test (not by the relying party).
-async fn published(idp: &DevIdpHandle) -> Value {
+pub(crate) async fn published(idp: &DevIdpHandle) -> Value {
     let url = idp
         .issuer()
         .join(".well-known/openid-configuration")
@@ -75,7 +75,7 @@ async fn published(idp: &DevIdpHandle) -> Value {
     serde_json::from_slice(&body).unwrap()
 }
 
-fn field(document: &Value, name: &str) -> String {
+pub(crate) fn field(document: &Value, name: &str) -> String {
     document[name]
         .as_str()
         .unwrap_or_else(|| panic!("{name} in {document}"))

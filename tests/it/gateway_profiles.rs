@@ -1,7 +1,8 @@
 //! The example gateway's configuration path for every provider profile, through the gateway's
 //! HTTP routes: a TOML file or `WARDGATE_PROVIDER_PROFILE`, built-in simulators behaving like
 //! the profile, and the resident's outcomes (online filing, in-person referral, cancellation,
-//! provider error); then two providers at once, the chooser, and a mixed-up callback refused.
+//! provider error); then two providers at once, the chooser, and a mixed-up callback refused;
+//! and a provider without a discovery document, configured by its endpoints.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use url::Url;
 use wardgate::clock::SystemRandom;
+use wardgate::devidp::{self, DevIdp, DevIdpConfig};
 use wardgate::integrations::axum::LoginProvider;
-use wardgate::integrations::axum::config::GatewayConfig;
-use wardgate::oidc::{ProviderProfile, RelyingParty, ReqwestHttp};
+use wardgate::integrations::axum::config::{GatewayConfig, Provider};
+use wardgate::oidc::{BreakerConfig, CircuitBreaker, ProviderProfile, RelyingParty, ReqwestHttp};
 
+use crate::endpoints::{Recording, field, published};
 use crate::gateway::{
     BIRTH, TestGateway, body_json, body_text, captured_logs, contains, cookie_pair,
     example_dossier, location, set_cookies, submission,
@@ -449,12 +452,10 @@ async fn a_gateway_refuses_providers_it_could_mix_up() {
 }
 
 /// A relying party on `idp` for the simulator's default client, redirected to `redirect`.
-async fn rp_at(idp: &wardgate::devidp::DevIdpHandle, redirect: &str) -> RelyingParty {
-    let client = wardgate::oidc::ClientConfig::new(
-        wardgate::devidp::DEFAULT_CLIENT_ID,
-        Url::parse(redirect).unwrap(),
-    )
-    .client_secret(wardgate::devidp::DEFAULT_CLIENT_SECRET);
+async fn rp_at(idp: &devidp::DevIdpHandle, redirect: &str) -> RelyingParty {
+    let client =
+        wardgate::oidc::ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(redirect).unwrap())
+            .client_secret(devidp::DEFAULT_CLIENT_SECRET);
     RelyingParty::discover(
         idp.issuer().as_str(),
         client,
@@ -464,4 +465,120 @@ async fn rp_at(idp: &wardgate::devidp::DevIdpHandle, redirect: &str) -> RelyingP
     )
     .await
     .unwrap()
+}
+
+/// A `vneid-direct` provider that publishes no discovery document, configured by its endpoints
+/// through the environment and the file as an operator would, and built as the example builds
+/// it (`ProviderConfig::relying_party`, behind a circuit breaker): a level-2 resident files
+/// online, and the gateway never asks for a discovery document.
+#[tokio::test]
+async fn a_provider_configured_by_its_endpoints_files_a_level_two_resident_online() {
+    // The redirect URI the configuration derives from the default public URL.
+    let idp = DevIdp::start(
+        DevIdpConfig::new()
+            .profile(ProviderProfile::VneidDirect)
+            .client(
+                devidp::DEFAULT_CLIENT_ID,
+                Some(devidp::DEFAULT_CLIENT_SECRET),
+                ["http://127.0.0.1:8080/auth/callback"],
+            ),
+    )
+    .await
+    .unwrap();
+    // The endpoints are copied from the simulator's document, as an operator copies them from
+    // onboarding papers; the gateway itself never reads it.
+    let document = published(&idp).await;
+    let env: HashMap<&'static str, String> = HashMap::from([
+        ("WARDGATE_ISSUER", idp.issuer().to_string()),
+        ("WARDGATE_CLIENT_ID", devidp::DEFAULT_CLIENT_ID.to_owned()),
+        (
+            "WARDGATE_CLIENT_SECRET",
+            devidp::DEFAULT_CLIENT_SECRET.to_owned(),
+        ),
+        ("WARDGATE_PROVIDER_PROFILE", "vneid-direct".to_owned()),
+        (
+            "WARDGATE_AUTHORIZATION_ENDPOINT",
+            field(&document, "authorization_endpoint"),
+        ),
+        (
+            "WARDGATE_TOKEN_ENDPOINT",
+            field(&document, "token_endpoint"),
+        ),
+        (
+            "WARDGATE_PAR_ENDPOINT",
+            field(&document, "pushed_authorization_request_endpoint"),
+        ),
+    ]);
+    let toml = format!(
+        "[provider]\nuserinfo_endpoint = \"{}\"\nrequire_pushed_authorization_requests = true\n\
+         token_endpoint_auth_method = \"client_secret_post\"\n",
+        field(&document, "userinfo_endpoint")
+    );
+    let config = GatewayConfig::loader(move |name| env.get(name).cloned())
+        .supplies_decryptor("default")
+        .load_str("gateway.toml", &toml)
+        .unwrap();
+    let [provider] = config.providers() else {
+        panic!("one provider")
+    };
+    assert!(provider.start_simulator(true).await.unwrap().is_none());
+    let Provider::External(external) = provider.provider() else {
+        panic!("an external provider")
+    };
+    assert!(external.endpoints().is_some());
+
+    let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
+    let recording = Recording::new();
+    let http = CircuitBreaker::new(
+        recording.clone(),
+        BreakerConfig::default(),
+        Arc::clone(&clock),
+    );
+    let monitor = http.monitor();
+    let client = provider
+        .client_config(true)
+        .unwrap()
+        .envelope_decryptor(idp.test_decryptor());
+    let rp = provider
+        .relying_party(
+            external.issuer(),
+            client,
+            http,
+            clock,
+            Arc::new(SystemRandom::new()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rp.metadata().jwks_uri, None);
+    let gw = TestGateway::with_providers(
+        vec![Arc::new(idp)],
+        vec![
+            LoginProvider::new(provider.id().clone(), rp)
+                .label(provider.label().clone())
+                .hint(provider.hint().clone())
+                .circuit(monitor),
+        ],
+    );
+    files_online(&gw, None, "configured-endpoints").await;
+
+    // The pushed request, the token and userinfo requests; never a discovery document or a key
+    // set.
+    let urls = recording.urls();
+    assert!(
+        urls.contains(&field(&document, "pushed_authorization_request_endpoint")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.contains(&field(&document, "token_endpoint")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.contains(&field(&document, "userinfo_endpoint")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.iter()
+            .all(|u| !u.contains(".well-known") && !u.contains("jwks")),
+        "{urls:?}"
+    );
 }

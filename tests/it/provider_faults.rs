@@ -5,13 +5,14 @@
 //! While the provider is out: signed-in residents still file, everyone still sees the
 //! procedures, a new sign-in ends on the in-person referral with reason `provider_unavailable`,
 //! `/readyz` answers `200` with `status: degraded`, no resident page answers a 5xx, and every
-//! request finishes within a bound. When the provider is back, the half-open probe closes the
-//! circuit and sign-ins work again.
+//! request finishes within a bound; staff signing in get a notice on the staff page. When the
+//! provider is back, the half-open probe closes the circuit and sign-ins work again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Request, StatusCode};
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
 use serde_json::Value;
 use wardgate::clock::FixedClock;
 use wardgate::oidc::{BreakerConfig, CircuitState};
@@ -179,7 +180,7 @@ async fn provider_slow_is_cut_off_within_the_bound_and_recovers() {
         tokio::spawn(async move {
             use tower::ServiceExt as _;
             let request = Request::get(format!("/login?procedure={BIRTH}"))
-                .body(axum::body::Body::empty())
+                .body(Body::empty())
                 .unwrap();
             router.oneshot(request).await.unwrap()
         })
@@ -240,4 +241,71 @@ async fn without_a_circuit_breaker_readiness_still_degrades() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ready["status"], "degraded");
     assert!(ready.get("identity_provider_circuit").is_none(), "{ready}");
+}
+
+/// `GET /staff/login`, bounded.
+async fn staff_login(gw: &TestGateway) -> Response<Body> {
+    bounded("GET /staff/login", gw.get("/staff/login", None)).await
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_the_provider_down_gets_a_notice_not_a_dead_provider() {
+    let mut idp = HostileIdp::start().await;
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let (gw, _) = gateway_on(&idp, breaker(), clock.clone()).await;
+    // While the provider answers, staff are sent to it.
+    let login = staff_login(&gw).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&login).starts_with(idp.issuer()),
+        "{}",
+        location(&login)
+    );
+
+    idp.stop().await;
+    clock.advance(chrono::Duration::seconds(11));
+    for attempt in 0..4 {
+        let login = staff_login(&gw).await;
+        assert_eq!(
+            login.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "attempt {attempt}"
+        );
+        assert!(login.headers().get("location").is_none());
+        // No login flow is started.
+        assert!(
+            set_cookies(&login)
+                .iter()
+                .all(|c| !c.starts_with("wardgate-login=")),
+            "{:?}",
+            set_cookies(&login)
+        );
+        let page = crate::gateway::body_text(login).await;
+        assert!(
+            page.contains("Dịch vụ định danh tạm thời không truy cập được"),
+            "{page}"
+        );
+        assert!(
+            page.contains("hiện không phản hồi nên chưa thể đăng nhập cán bộ"),
+            "{page}"
+        );
+        assert!(
+            page.contains("href=\"/staff/login?lang=vi&amp;provider=default\""),
+            "{page}"
+        );
+    }
+    // The circuit is open by now: the provider is not even asked.
+    idp.restart().await;
+    let before = idp.requests().len();
+    assert_eq!(
+        staff_login(&gw).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(idp.requests().len(), before, "an open circuit calls nobody");
+
+    // After the cool-down, staff are sent to the provider again.
+    clock.advance(COOL_DOWN + chrono::Duration::seconds(1));
+    let login = staff_login(&gw).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert!(location(&login).starts_with(idp.issuer()));
 }

@@ -26,10 +26,16 @@
 //!    label, and its own redirect URI, the public URL + `/auth/callback/{id}`; the single
 //!    provider of `[provider]` has id `default` and keeps `/auth/callback`. A table without
 //!    `issuer` runs a built-in simulator in its profile.
-//! 9. A provider with an issuer whose responses are encrypted (`vneid-direct` unless
-//!    `encrypted_responses = false`) needs an envelope decryptor, which cannot be built from
-//!    configuration (the format is not public): loading fails, naming the field, unless the
-//!    caller says it supplies one ([`ConfigLoader::supplies_decryptor`]).
+//! 9. A provider that publishes no discovery document is configured by its endpoints
+//!    (`authorization_endpoint` and `token_endpoint`, both or neither, and optionally the
+//!    others, named as in a discovery document; see [`ProviderEndpoints`]); the gateway then
+//!    never asks for the document ([`ProviderConfig::relying_party`]). Endpoint settings need an
+//!    issuer, and the optional ones need the two endpoints. The gateway is a confidential
+//!    client, so `token_endpoint_auth_method` is `client_secret_basic` or `client_secret_post`.
+//! 10. A provider with an issuer whose responses are encrypted (`vneid-direct` unless
+//!     `encrypted_responses = false`) needs an envelope decryptor, which cannot be built from
+//!     configuration (the format is not public): loading fails, naming the field, unless the
+//!     caller says it supplies one ([`ConfigLoader::supplies_decryptor`]).
 //!
 //! | variable | TOML field | default |
 //! | --- | --- | --- |
@@ -44,7 +50,15 @@
 //! | `WARDGATE_PROVIDER_PROFILE` | `provider.profile` | `standard` |
 //! | — | `provider.level_claim` (the profile's level claim, renamed) | the profile's |
 //! | — | `provider.encrypted_responses` | `true` for `vneid-direct`, else `false` |
-//! | — | `[[providers]]`: `id`, `label` and `hint` (`{ vi = "…", en = "…" }`), `profile`, `issuer`, `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `level_claim`, `encrypted_responses` | none: the single provider above |
+//! | `WARDGATE_AUTHORIZATION_ENDPOINT` | `provider.authorization_endpoint` | none: discovery at the issuer |
+//! | `WARDGATE_TOKEN_ENDPOINT` | `provider.token_endpoint` | none; required with the authorization endpoint |
+//! | `WARDGATE_USERINFO_ENDPOINT` | `provider.userinfo_endpoint` | none |
+//! | `WARDGATE_JWKS_URI` | `provider.jwks_uri` | none: no ID token can be verified |
+//! | `WARDGATE_PAR_ENDPOINT` | `provider.pushed_authorization_request_endpoint` | none |
+//! | — | `provider.require_pushed_authorization_requests` | `false` |
+//! | — | `provider.authorization_response_iss_parameter_supported` | `false` |
+//! | `WARDGATE_TOKEN_ENDPOINT_AUTH_METHOD` | `provider.token_endpoint_auth_method` | `client_secret_basic` |
+//! | — | `[[providers]]`: `id`, `label` and `hint` (`{ vi = "…", en = "…" }`), `profile`, `issuer`, `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `level_claim`, `encrypted_responses`, and the endpoint fields above | none: the single provider above |
 //! | `WARDGATE_DATABASE_URL` | `database_url` | `sqlite://` + data dir + `/wardgate.db` |
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
@@ -138,7 +152,7 @@ use zeroize::Zeroizing;
 use super::providers::{ProviderId, ProviderIdError, profile_texts};
 use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
 use crate::i18n::LocalText;
-use crate::oidc::{ClientConfig, ProviderProfile, UnknownProfile, is_loopback};
+use crate::oidc::{ClientConfig, ProviderEndpoints, ProviderProfile, UnknownProfile, is_loopback};
 use crate::session::SessionConfig;
 use crate::submission::AttachmentLimits;
 
@@ -180,6 +194,22 @@ pub const ENV_RATE_LIMIT_SUBMIT_BURST: &str = "WARDGATE_RATE_LIMIT_SUBMIT_BURST"
 pub const ENV_RATE_LIMIT_MAX_TRACKED: &str = "WARDGATE_RATE_LIMIT_MAX_TRACKED";
 /// Comma-separated proxies (addresses or networks) whose `X-Forwarded-For` is believed.
 pub const ENV_TRUSTED_PROXIES: &str = "WARDGATE_TRUSTED_PROXIES";
+/// `WARDGATE_AUTHORIZATION_ENDPOINT`: the single provider's authorization endpoint, for a
+/// provider without a discovery document.
+pub const ENV_AUTHORIZATION_ENDPOINT: &str = "WARDGATE_AUTHORIZATION_ENDPOINT";
+/// `WARDGATE_TOKEN_ENDPOINT`: the single provider's token endpoint (with
+/// `WARDGATE_AUTHORIZATION_ENDPOINT`).
+pub const ENV_TOKEN_ENDPOINT: &str = "WARDGATE_TOKEN_ENDPOINT";
+/// `WARDGATE_USERINFO_ENDPOINT`: the single provider's configured userinfo endpoint.
+pub const ENV_USERINFO_ENDPOINT: &str = "WARDGATE_USERINFO_ENDPOINT";
+/// `WARDGATE_JWKS_URI`: the single provider's configured key-set endpoint.
+pub const ENV_JWKS_URI: &str = "WARDGATE_JWKS_URI";
+/// `WARDGATE_PAR_ENDPOINT`: the single provider's configured pushed-authorization-request
+/// endpoint (RFC 9126).
+pub const ENV_PAR_ENDPOINT: &str = "WARDGATE_PAR_ENDPOINT";
+/// `WARDGATE_TOKEN_ENDPOINT_AUTH_METHOD`: how the gateway authenticates at the single
+/// provider's configured token endpoint (`client_secret_basic` or `client_secret_post`).
+pub const ENV_TOKEN_ENDPOINT_AUTH_METHOD: &str = "WARDGATE_TOKEN_ENDPOINT_AUTH_METHOD";
 
 /// The default listening address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -544,6 +574,8 @@ pub struct ExternalProvider {
     client_id: String,
     client_secret: ClientSecret,
     level_source: LevelSource,
+    /// Boxed: most providers are discovered, and this keeps [`Provider`]'s variants close in size.
+    endpoints: Option<Box<ProviderEndpoints>>,
 }
 
 impl ExternalProvider {
@@ -566,6 +598,12 @@ impl ExternalProvider {
     /// Where the provider states the level.
     pub fn level_source(&self) -> &LevelSource {
         &self.level_source
+    }
+
+    /// The configured endpoints of a provider that publishes no discovery document; `None`
+    /// discovers them at the issuer.
+    pub fn endpoints(&self) -> Option<&ProviderEndpoints> {
+        self.endpoints.as_deref()
     }
 }
 
@@ -1097,6 +1135,33 @@ pub enum SettingError {
         /// The provider's profile.
         profile: ProviderProfile,
     },
+    /// Only one of `authorization_endpoint` and `token_endpoint` is set.
+    #[error(
+        "is required when {set} is set: a provider without a discovery document is configured \
+         with both its authorization and token endpoints"
+    )]
+    EndpointPair {
+        /// Where the endpoint that is set came from.
+        set: String,
+    },
+    /// An optional endpoint setting without `authorization_endpoint` and `token_endpoint`.
+    #[error(
+        "is set but authorization_endpoint and token_endpoint are not: without them the \
+         provider's discovery document is used and this setting would be ignored"
+    )]
+    NeedsEndpoints,
+    /// `require_pushed_authorization_requests = true` without the endpoint.
+    #[error("is true but no pushed_authorization_request_endpoint is set")]
+    NeedsParEndpoint,
+    /// A token endpoint authentication method the gateway cannot use.
+    #[error(
+        "`{value}` is not supported: use client_secret_basic or client_secret_post (the \
+         gateway is a confidential client)"
+    )]
+    UnsupportedAuthMethod {
+        /// The value.
+        value: String,
+    },
     /// Not a 5-digit commune-level unit code.
     #[error("`{value}` is not a 5-digit commune-level unit code such as `30316`")]
     InvalidWardCode {
@@ -1215,6 +1280,14 @@ struct RawProvider {
     profile: Option<String>,
     level_claim: Option<String>,
     encrypted_responses: Option<bool>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    jwks_uri: Option<String>,
+    pushed_authorization_request_endpoint: Option<String>,
+    require_pushed_authorization_requests: Option<bool>,
+    authorization_response_iss_parameter_supported: Option<bool>,
+    token_endpoint_auth_method: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -1232,6 +1305,14 @@ struct RawProviderTable {
     level_source: Option<LevelSource>,
     level_claim: Option<String>,
     encrypted_responses: Option<bool>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    jwks_uri: Option<String>,
+    pushed_authorization_request_endpoint: Option<String>,
+    require_pushed_authorization_requests: Option<bool>,
+    authorization_response_iss_parameter_supported: Option<bool>,
+    token_endpoint_auth_method: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -1380,8 +1461,21 @@ fn parse_bind(setting: &Setting<String>) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// An endpoint URL: as [`parse_web_url`], but a query is allowed (RFC 6749 §3.1 lets an
+/// endpoint carry one); returned as written, trimmed.
+fn parse_endpoint(setting: &Setting<String>) -> Result<String, ConfigError> {
+    check_url(setting, true)?;
+    Ok(setting.value.trim().to_owned())
+}
+
 /// An absolute http(s) URL, http only on loopback, no credentials, no query or fragment.
 fn parse_web_url(setting: &Setting<String>) -> Result<Url, ConfigError> {
+    check_url(setting, false)
+}
+
+/// An absolute http(s) URL, http only on loopback, no credentials, no fragment, and no query
+/// unless `query` allows one.
+fn check_url(setting: &Setting<String>, query: bool) -> Result<Url, ConfigError> {
     let fail = |problem| invalid(setting.origin.clone(), problem);
     let value = setting.value.trim();
     let url = Url::parse(value).map_err(|_| {
@@ -1411,7 +1505,7 @@ fn parse_web_url(setting: &Setting<String>) -> Result<Url, ConfigError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(fail(SettingError::HasCredentials));
     }
-    if url.query().is_some() || url.fragment().is_some() {
+    if (url.query().is_some() && !query) || url.fragment().is_some() {
         return Err(fail(SettingError::HasQueryOrFragment {
             value: value.to_owned(),
         }));
@@ -1458,6 +1552,12 @@ fn build_providers(
         ENV_CLIENT_SECRET,
         ENV_ACR_LEVEL1,
         ENV_ACR_LEVEL2,
+        ENV_AUTHORIZATION_ENDPOINT,
+        ENV_TOKEN_ENDPOINT,
+        ENV_USERINFO_ENDPOINT,
+        ENV_JWKS_URI,
+        ENV_PAR_ENDPOINT,
+        ENV_TOKEN_ENDPOINT_AUTH_METHOD,
     ] {
         if cx.is_set(variable) {
             return Err(invalid(
@@ -1529,6 +1629,48 @@ fn build_single_provider(
         value,
         origin: cx.file("provider.encrypted_responses"),
     });
+    let flag = |value: Option<bool>, field| {
+        value.map(|value| Setting {
+            value,
+            origin: cx.file(field),
+        })
+    };
+    let endpoints = EndpointSettings {
+        authorization: cx.lookup(
+            ENV_AUTHORIZATION_ENDPOINT,
+            raw.authorization_endpoint,
+            "provider.authorization_endpoint",
+        ),
+        token: cx.lookup(
+            ENV_TOKEN_ENDPOINT,
+            raw.token_endpoint,
+            "provider.token_endpoint",
+        ),
+        userinfo: cx.lookup(
+            ENV_USERINFO_ENDPOINT,
+            raw.userinfo_endpoint,
+            "provider.userinfo_endpoint",
+        ),
+        jwks: cx.lookup(ENV_JWKS_URI, raw.jwks_uri, "provider.jwks_uri"),
+        pushed: cx.lookup(
+            ENV_PAR_ENDPOINT,
+            raw.pushed_authorization_request_endpoint,
+            "provider.pushed_authorization_request_endpoint",
+        ),
+        require_pushed: flag(
+            raw.require_pushed_authorization_requests,
+            "provider.require_pushed_authorization_requests",
+        ),
+        iss_supported: flag(
+            raw.authorization_response_iss_parameter_supported,
+            "provider.authorization_response_iss_parameter_supported",
+        ),
+        auth_method: cx.lookup(
+            ENV_TOKEN_ENDPOINT_AUTH_METHOD,
+            raw.token_endpoint_auth_method,
+            "provider.token_endpoint_auth_method",
+        ),
+    };
     let (provider, encrypted_responses, encrypted_origin) = resolve_provider(
         ProviderSettings {
             profile,
@@ -1538,11 +1680,14 @@ fn build_single_provider(
             client_secret,
             level_source,
             encrypted,
+            endpoints,
         },
         &Wording {
             missing_client_id: Origin::env(ENV_CLIENT_ID),
             missing_client_secret: Origin::env(ENV_CLIENT_SECRET),
             missing_level: Origin::env(ENV_ACR_LEVEL2),
+            missing_authorization_endpoint: Origin::env(ENV_AUTHORIZATION_ENDPOINT),
+            missing_token_endpoint: Origin::env(ENV_TOKEN_ENDPOINT),
             needs_issuer: SettingError::NeedsIssuer,
             required: SettingError::RequiredWithIssuer,
             no_level: SettingError::NoLevelSource,
@@ -1634,6 +1779,31 @@ fn build_table_provider(
         value,
         origin: at("encrypted_responses"),
     });
+    let flag = |value: Option<bool>, field| {
+        value.map(|value| Setting {
+            value,
+            origin: at(field),
+        })
+    };
+    let endpoints = EndpointSettings {
+        authorization: setting(raw.authorization_endpoint, "authorization_endpoint"),
+        token: setting(raw.token_endpoint, "token_endpoint"),
+        userinfo: setting(raw.userinfo_endpoint, "userinfo_endpoint"),
+        jwks: setting(raw.jwks_uri, "jwks_uri"),
+        pushed: setting(
+            raw.pushed_authorization_request_endpoint,
+            "pushed_authorization_request_endpoint",
+        ),
+        require_pushed: flag(
+            raw.require_pushed_authorization_requests,
+            "require_pushed_authorization_requests",
+        ),
+        iss_supported: flag(
+            raw.authorization_response_iss_parameter_supported,
+            "authorization_response_iss_parameter_supported",
+        ),
+        auth_method: setting(raw.token_endpoint_auth_method, "token_endpoint_auth_method"),
+    };
     let (provider, encrypted_responses, encrypted_origin) = resolve_provider(
         ProviderSettings {
             profile,
@@ -1643,11 +1813,14 @@ fn build_table_provider(
             client_secret: setting(raw.client_secret, "client_secret"),
             level_source,
             encrypted,
+            endpoints,
         },
         &Wording {
             missing_client_id: at("client_id"),
             missing_client_secret: at("client_secret"),
             missing_level: at("acr_level2"),
+            missing_authorization_endpoint: at("authorization_endpoint"),
+            missing_token_endpoint: at("token_endpoint"),
             needs_issuer: SettingError::NeedsTableIssuer,
             required: SettingError::RequiredWithTableIssuer,
             no_level: SettingError::NoTableLevelSource,
@@ -1724,6 +1897,106 @@ struct ProviderSettings {
     client_secret: Option<Setting<String>>,
     level_source: Option<LevelSource>,
     encrypted: Option<Setting<bool>>,
+    endpoints: EndpointSettings,
+}
+
+/// The endpoint settings of one provider, for a provider without a discovery document.
+struct EndpointSettings {
+    authorization: Option<Setting<String>>,
+    token: Option<Setting<String>>,
+    userinfo: Option<Setting<String>>,
+    jwks: Option<Setting<String>>,
+    pushed: Option<Setting<String>>,
+    require_pushed: Option<Setting<bool>>,
+    iss_supported: Option<Setting<bool>>,
+    auth_method: Option<Setting<String>>,
+}
+
+impl EndpointSettings {
+    /// Where the first endpoint setting that is set came from, if any.
+    fn first_origin(&self) -> Option<Origin> {
+        [
+            &self.authorization,
+            &self.token,
+            &self.userinfo,
+            &self.jwks,
+            &self.pushed,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| &s.origin)
+        .chain(self.require_pushed.iter().map(|s| &s.origin))
+        .chain(self.iss_supported.iter().map(|s| &s.origin))
+        .chain(self.auth_method.iter().map(|s| &s.origin))
+        .next()
+        .cloned()
+    }
+
+    /// The validated endpoints; `None` when neither endpoint is set (the provider is
+    /// discovered).
+    fn build(self, wording: &Wording) -> Result<Option<ProviderEndpoints>, ConfigError> {
+        // With neither endpoint set, this is the first optional setting, if any.
+        let first = self.first_origin();
+        let (authorization, token) = match (self.authorization, self.token) {
+            (Some(authorization), Some(token)) => (authorization, token),
+            (None, None) => {
+                return match first {
+                    Some(origin) => Err(invalid(origin, SettingError::NeedsEndpoints)),
+                    None => Ok(None),
+                };
+            }
+            (Some(set), None) => {
+                return Err(invalid(
+                    wording.missing_token_endpoint.clone(),
+                    SettingError::EndpointPair {
+                        set: set.origin.to_string(),
+                    },
+                ));
+            }
+            (None, Some(set)) => {
+                return Err(invalid(
+                    wording.missing_authorization_endpoint.clone(),
+                    SettingError::EndpointPair {
+                        set: set.origin.to_string(),
+                    },
+                ));
+            }
+        };
+        let mut endpoints =
+            ProviderEndpoints::new(parse_endpoint(&authorization)?, parse_endpoint(&token)?);
+        if let Some(setting) = &self.userinfo {
+            endpoints = endpoints.userinfo_endpoint(parse_endpoint(setting)?);
+        }
+        if let Some(setting) = &self.jwks {
+            endpoints = endpoints.jwks_uri(parse_endpoint(setting)?);
+        }
+        if let Some(setting) = &self.pushed {
+            endpoints = endpoints.pushed_authorization_request_endpoint(parse_endpoint(setting)?);
+        }
+        if let Some(setting) = self.require_pushed {
+            if setting.value && self.pushed.is_none() {
+                return Err(invalid(setting.origin, SettingError::NeedsParEndpoint));
+            }
+            endpoints = endpoints.require_pushed_authorization_requests(setting.value);
+        }
+        if let Some(setting) = self.iss_supported {
+            endpoints = endpoints.authorization_response_iss_parameter_supported(setting.value);
+        }
+        if let Some(setting) = self.auth_method {
+            let method = setting.value.trim();
+            // The gateway always has a client secret, so `none` cannot work.
+            if !matches!(method, "client_secret_basic" | "client_secret_post") {
+                return Err(invalid(
+                    setting.origin.clone(),
+                    SettingError::UnsupportedAuthMethod {
+                        value: method.to_owned(),
+                    },
+                ));
+            }
+            endpoints = endpoints.token_endpoint_auth_method(method);
+        }
+        Ok(Some(endpoints))
+    }
 }
 
 /// What to name, and say, when a setting is missing (the two forms word it differently).
@@ -1731,6 +2004,8 @@ struct Wording {
     missing_client_id: Origin,
     missing_client_secret: Origin,
     missing_level: Origin,
+    missing_authorization_endpoint: Origin,
+    missing_token_endpoint: Origin,
     needs_issuer: SettingError,
     required: SettingError,
     no_level: SettingError,
@@ -1750,6 +2025,7 @@ fn resolve_provider(
         client_secret,
         level_source,
         encrypted,
+        endpoints,
     } = settings;
     let encrypted_responses = encrypted
         .as_ref()
@@ -1757,8 +2033,12 @@ fn resolve_provider(
     let encrypted_origin = encrypted.map_or(profile_origin, |s| s.origin);
 
     let Some(issuer) = issuer else {
-        if let Some(setting) = client_id.or(client_secret) {
-            return Err(invalid(setting.origin, wording.needs_issuer.clone()));
+        let set = client_id
+            .or(client_secret)
+            .map(|s| s.origin)
+            .or_else(|| endpoints.first_origin());
+        if let Some(origin) = set {
+            return Err(invalid(origin, wording.needs_issuer.clone()));
         }
         let provider = Provider::Simulator { level_source };
         return Ok((provider, encrypted_responses, encrypted_origin));
@@ -1799,11 +2079,13 @@ fn resolve_provider(
             ));
         }
     };
+    let endpoints = endpoints.build(wording)?.map(Box::new);
     let provider = Provider::External(ExternalProvider {
         issuer: issuer.value.trim().to_owned(),
         client_id,
         client_secret,
         level_source,
+        endpoints,
     });
     Ok((provider, encrypted_responses, encrypted_origin))
 }

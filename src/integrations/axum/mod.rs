@@ -34,6 +34,7 @@
 mod api;
 mod auth;
 pub mod config;
+mod connect;
 pub mod data_dir;
 mod decision_audit;
 mod drafts;

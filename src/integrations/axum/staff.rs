@@ -20,9 +20,10 @@ use super::gateway::Gateway;
 use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, Page, escape, form, link_button, notice,
 };
+use super::providers::LoginProvider;
 use crate::fallback::{TicketCode, vietnam};
 use crate::i18n::Lang;
-use crate::oidc::LoginRequest;
+use crate::oidc::{LoginErrorKind, LoginRequest};
 use crate::session::find_cookie;
 
 /// Purpose bound into the staff cookie's associated data.
@@ -149,7 +150,14 @@ impl StaffQuery {
 }
 
 /// `GET /staff/login`: a login whose callback checks the staff list.
-async fn staff_login(State(gw): State<Arc<Gateway>>, Query(query): Query<StaffQuery>) -> Response {
+///
+/// As for residents, staff are not sent to a provider known to be down (or that cannot start a
+/// login): they get a notice on the staff page instead of a browser error at the provider.
+async fn staff_login(
+    State(gw): State<Arc<Gateway>>,
+    Query(query): Query<StaffQuery>,
+    uri: Uri,
+) -> Response {
     let lang = query.lang();
     // Staff sign in with the first provider unless the link names another.
     let provider = match query.provider.as_deref() {
@@ -160,8 +168,21 @@ async fn staff_login(State(gw): State<Arc<Gateway>>, Query(query): Query<StaffQu
         None => gw.default_provider(),
     };
     let request = LoginRequest::new(crate::Level::Two);
-    let Ok((url, pending)) = provider.relying_party().begin(&request).await else {
-        return internal_error(lang);
+    let started = if provider.available().await {
+        provider
+            .relying_party()
+            .begin(&request)
+            .await
+            .map_err(|e| e.kind())
+    } else {
+        Err(LoginErrorKind::ProviderUnavailable)
+    };
+    let (url, pending) = match started {
+        Ok(started) => started,
+        Err(kind) => {
+            tracing::warn!(?kind, provider = %provider.id(), "could not start a staff sign-in");
+            return provider_unavailable_page(&gw, lang, &uri, provider);
+        }
     };
     gw.redirect_to_provider(
         provider,
@@ -197,6 +218,54 @@ fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
         body,
     ));
     (StatusCode::UNAUTHORIZED, page).into_response()
+}
+
+/// The staff page when `provider` cannot take a sign-in now: `503`, and a link to try again.
+fn provider_unavailable_page(
+    gw: &Gateway,
+    lang: Lang,
+    uri: &Uri,
+    provider: &LoginProvider,
+) -> Response {
+    let label = provider.label_text();
+    let mut body = Markup::new();
+    body.push_text(&match lang {
+        Lang::Vi => format!(
+            "{} hiện không phản hồi nên chưa thể đăng nhập cán bộ. Vui lòng thử lại sau ít phút.",
+            label.vi
+        ),
+        Lang::En => format!(
+            "{} is not answering right now, so staff sign-in cannot start. Please try again in \
+             a few minutes.",
+            label.en
+        ),
+    });
+    // Built from known values only: the language and the provider's id (a slug).
+    let href = format!(
+        "/staff/login?lang={}&provider={}",
+        lang.code(),
+        provider.id()
+    );
+    body.push(&link_button(
+        ButtonKind::Primary,
+        &href,
+        lang.pick("Thử lại", "Try again"),
+    ));
+    let page = staff_page(
+        gw,
+        lang,
+        lang.pick("Đăng nhập cán bộ", "Staff sign-in"),
+        uri,
+    )
+    .push(notice(
+        NoticeKind::Warning,
+        lang.pick(
+            "Dịch vụ định danh tạm thời không truy cập được",
+            "The identity provider is unavailable",
+        ),
+        body,
+    ));
+    (StatusCode::SERVICE_UNAVAILABLE, page).into_response()
 }
 
 fn local_time(at: DateTime<Utc>) -> String {

@@ -297,7 +297,10 @@ fn toml_errors_name_the_file_and_line() {
         error(&[], "bind = \"127.0.0.1:1\"\n\n[provider]\nisuer = \"x\"\n"),
         "config file `gateway.toml`: line 4: unknown field `isuer`, expected one of `issuer`, \
          `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `profile`, \
-         `level_claim`, `encrypted_responses`"
+         `level_claim`, `encrypted_responses`, `authorization_endpoint`, `token_endpoint`, \
+         `userinfo_endpoint`, `jwks_uri`, `pushed_authorization_request_endpoint`, \
+         `require_pushed_authorization_requests`, \
+         `authorization_response_iss_parameter_supported`, `token_endpoint_auth_method`"
     );
     assert_eq!(
         error(&[], "[session]\nidle_minutes = \"ten\"\n"),
@@ -1079,4 +1082,229 @@ fn bad_limit_values_name_the_variable_or_field() {
          8388608"
     );
     assert!(error(&[], "[rate_limit]\nlogin_per_second = 1\n").contains("unknown field"));
+}
+
+#[test]
+fn configured_endpoints_from_the_environment_and_the_file() {
+    // Without endpoints the provider is discovered.
+    let config = load(&EXTERNAL, "").unwrap();
+    assert_eq!(external(&config).endpoints(), None);
+
+    let env = with(&[
+        (
+            "WARDGATE_AUTHORIZATION_ENDPOINT",
+            "https://sso.example.vn/auth",
+        ),
+        ("WARDGATE_TOKEN_ENDPOINT", " https://sso.example.vn/token "),
+        ("WARDGATE_USERINFO_ENDPOINT", "https://sso.example.vn/me"),
+        ("WARDGATE_JWKS_URI", "https://sso.example.vn/certs"),
+        ("WARDGATE_PAR_ENDPOINT", "https://sso.example.vn/par"),
+        ("WARDGATE_TOKEN_ENDPOINT_AUTH_METHOD", "client_secret_post"),
+    ]);
+    let toml = "[provider]\n\
+                authorization_endpoint = \"https://ignored.example.vn/auth\"\n\
+                require_pushed_authorization_requests = true\n\
+                authorization_response_iss_parameter_supported = true\n";
+    let config = load(&env, toml).unwrap();
+    // The environment wins; values are trimmed.
+    let expected = ProviderEndpoints::new(
+        "https://sso.example.vn/auth",
+        "https://sso.example.vn/token",
+    )
+    .userinfo_endpoint("https://sso.example.vn/me")
+    .jwks_uri("https://sso.example.vn/certs")
+    .pushed_authorization_request_endpoint("https://sso.example.vn/par")
+    .require_pushed_authorization_requests(true)
+    .authorization_response_iss_parameter_supported(true)
+    .token_endpoint_auth_method("client_secret_post");
+    assert_eq!(external(&config).endpoints(), Some(&expected));
+
+    // The file alone; an endpoint may carry a query, and http is fine on loopback.
+    let toml = "[provider]\n\
+                issuer = \"http://127.0.0.1:9000\"\n\
+                authorization_endpoint = \"http://127.0.0.1:9000/auth?realm=citizen\"\n\
+                token_endpoint = \"http://127.0.0.1:9000/token\"\n";
+    let env = with(&[("WARDGATE_ISSUER", "")]);
+    let config = load(&env, toml).unwrap();
+    assert_eq!(
+        external(&config).endpoints(),
+        Some(&ProviderEndpoints::new(
+            "http://127.0.0.1:9000/auth?realm=citizen",
+            "http://127.0.0.1:9000/token",
+        ))
+    );
+}
+
+#[test]
+fn configured_endpoints_in_a_providers_table() {
+    let toml = "[[providers]]\n\
+                id = \"vneid\"\n\
+                profile = \"vneid-direct\"\n\
+                issuer = \"https://sso.dancuquocgia.gov.vn\"\n\
+                client_id = \"ward-portal\"\n\
+                client_secret = \"s\"\n\
+                authorization_endpoint = \"https://sso.dancuquocgia.gov.vn/auth\"\n\
+                token_endpoint = \"https://sso.dancuquocgia.gov.vn/token\"\n\
+                userinfo_endpoint = \"https://sso.dancuquocgia.gov.vn/userinfo\"\n\
+                token_endpoint_auth_method = \"client_secret_basic\"\n\n\
+                [[providers]]\n\
+                id = \"npsp\"\n\
+                profile = \"npsp\"\n";
+    let config = loader(&[])
+        .supplies_decryptor("vneid")
+        .load_str("gateway.toml", toml)
+        .unwrap();
+    let [vneid, npsp] = config.providers() else {
+        panic!("two providers")
+    };
+    let Provider::External(vneid) = vneid.provider() else {
+        panic!("an external provider")
+    };
+    assert_eq!(
+        vneid.endpoints(),
+        Some(
+            &ProviderEndpoints::new(
+                "https://sso.dancuquocgia.gov.vn/auth",
+                "https://sso.dancuquocgia.gov.vn/token",
+            )
+            .userinfo_endpoint("https://sso.dancuquocgia.gov.vn/userinfo")
+        )
+    );
+    assert!(matches!(npsp.provider(), Provider::Simulator { .. }));
+}
+
+#[test]
+fn endpoint_settings_are_validated_and_named() {
+    let auth = (
+        "WARDGATE_AUTHORIZATION_ENDPOINT",
+        "https://sso.example.vn/auth",
+    );
+    let token = ("WARDGATE_TOKEN_ENDPOINT", "https://sso.example.vn/token");
+    // The environment, the file, and the expected error.
+    type Case = (
+        Vec<(&'static str, &'static str)>,
+        &'static str,
+        &'static str,
+    );
+    let cases: [Case; 11] = [
+        (
+            with(&[token]),
+            "",
+            "WARDGATE_AUTHORIZATION_ENDPOINT: is required when WARDGATE_TOKEN_ENDPOINT is set: a \
+             provider without a discovery document is configured with both its authorization \
+             and token endpoints",
+        ),
+        (
+            EXTERNAL.to_vec(),
+            "[provider]\nauthorization_endpoint = \"https://sso.example.vn/auth\"\n",
+            "WARDGATE_TOKEN_ENDPOINT: is required when gateway.toml: \
+             provider.authorization_endpoint is set: a provider without a discovery document is \
+             configured with both its authorization and token endpoints",
+        ),
+        (
+            with(&[("WARDGATE_JWKS_URI", "https://sso.example.vn/certs")]),
+            "",
+            "WARDGATE_JWKS_URI: is set but authorization_endpoint and token_endpoint are not: \
+             without them the provider's discovery document is used and this setting would be \
+             ignored",
+        ),
+        (
+            EXTERNAL.to_vec(),
+            "[provider]\nauthorization_response_iss_parameter_supported = true\n",
+            "gateway.toml: provider.authorization_response_iss_parameter_supported: is set but \
+             authorization_endpoint and token_endpoint are not: without them the provider's \
+             discovery document is used and this setting would be ignored",
+        ),
+        (
+            with(&[
+                auth,
+                ("WARDGATE_TOKEN_ENDPOINT", "http://sso.example.vn/token"),
+            ]),
+            "",
+            "WARDGATE_TOKEN_ENDPOINT: plain http is accepted only on a loopback host, not \
+             `sso.example.vn`: use https",
+        ),
+        (
+            with(&[auth, ("WARDGATE_TOKEN_ENDPOINT", "/token")]),
+            "",
+            "WARDGATE_TOKEN_ENDPOINT: `/token` is not an absolute URL",
+        ),
+        (
+            with(&[auth, token]),
+            "[provider]\nuserinfo_endpoint = \"https://sso.example.vn/userinfo#me\"\n",
+            "gateway.toml: provider.userinfo_endpoint: `https://sso.example.vn/userinfo#me` must \
+             not have a query or fragment",
+        ),
+        (
+            with(&[auth, token]),
+            "[provider]\nrequire_pushed_authorization_requests = true\n",
+            "gateway.toml: provider.require_pushed_authorization_requests: is true but no \
+             pushed_authorization_request_endpoint is set",
+        ),
+        (
+            with(&[auth, token, ("WARDGATE_TOKEN_ENDPOINT_AUTH_METHOD", "none")]),
+            "",
+            "WARDGATE_TOKEN_ENDPOINT_AUTH_METHOD: `none` is not supported: use \
+             client_secret_basic or client_secret_post (the gateway is a confidential client)",
+        ),
+        (
+            vec![auth, token],
+            "",
+            "WARDGATE_AUTHORIZATION_ENDPOINT: is set but no issuer is: set `WARDGATE_ISSUER` \
+             too, or remove it to use the built-in provider simulator",
+        ),
+        (
+            vec![("WARDGATE_PAR_ENDPOINT", "https://sso.example.vn/par")],
+            "[[providers]]\nid = \"a\"\n",
+            "WARDGATE_PAR_ENDPOINT: cannot be combined with [[providers]] in the config file: \
+             configure one provider with [provider] and the environment, or several with \
+             [[providers]]",
+        ),
+    ];
+    for (env, toml, expected) in cases {
+        assert_eq!(error(&env, toml), expected, "{env:?} {toml}");
+    }
+
+    // In a table, the table's fields are named.
+    let table = "[[providers]]\nid = \"a\"\nissuer = \"https://sso.example.vn\"\n\
+                 client_id = \"c\"\nclient_secret = \"s\"\nacr_level2 = [\"LoA2\"]\n";
+    assert_eq!(
+        error(
+            &[],
+            &format!("{table}token_endpoint = \"https://sso.example.vn/token\"\n")
+        ),
+        "gateway.toml: providers[0].authorization_endpoint: is required when gateway.toml: \
+         providers[0].token_endpoint is set: a provider without a discovery document is \
+         configured with both its authorization and token endpoints"
+    );
+    assert_eq!(
+        error(
+            &[],
+            "[[providers]]\nid = \"a\"\nrequire_pushed_authorization_requests = false\n"
+        ),
+        "gateway.toml: providers[0].require_pushed_authorization_requests: is set but the \
+         provider has no issuer: set issuer too, or remove it to use a built-in provider \
+         simulator"
+    );
+    assert_eq!(
+        error(
+            &[],
+            "[[providers]]\nid = \"a\"\njwks_uri = \"https://sso.example.vn/certs\"\n"
+        ),
+        "gateway.toml: providers[0].jwks_uri: is set but the provider has no issuer: set issuer \
+         too, or remove it to use a built-in provider simulator"
+    );
+    assert_eq!(
+        error(
+            &[],
+            &format!(
+                "{table}authorization_endpoint = \"https://sso.example.vn/auth\"\n\
+                 token_endpoint = \"https://sso.example.vn/token\"\n\
+                 token_endpoint_auth_method = \"private_key_jwt\"\n"
+            )
+        ),
+        "gateway.toml: providers[0].token_endpoint_auth_method: `private_key_jwt` is not \
+         supported: use client_secret_basic or client_secret_post (the gateway is a \
+         confidential client)"
+    );
 }
