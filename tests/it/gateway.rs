@@ -29,6 +29,7 @@ pub(crate) const BIRTH: &str = "1.001193";
 
 pub(crate) struct TestGateway {
     pub(crate) router: Router,
+    gateway: Arc<Gateway>,
     _idps: Vec<Arc<DevIdpHandle>>,
     _dir: tempdir::TempDir,
 }
@@ -46,21 +47,21 @@ pub(crate) async fn simulator() -> DevIdpHandle {
 
 /// The gateway's router on `idp`, with its keys in `dir` and `store`: building it twice on the
 /// same directory and store is a restart.
-async fn router_on(
+async fn gateway_on(
     idp: &DevIdpHandle,
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
-) -> Router {
-    router_with(idp, dir, store, |_| {}).await
+) -> Arc<Gateway> {
+    gateway_with(idp, dir, store, |_| {}).await
 }
 
-/// As [`router_on`], with `adjust` applied to the parts (limits, clock) before building.
-async fn router_with(
+/// As [`gateway_on`], with `adjust` applied to the parts (limits, clock) before building.
+async fn gateway_with(
     idp: &DevIdpHandle,
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
     adjust: impl FnOnce(&mut GatewayParts),
-) -> Router {
+) -> Arc<Gateway> {
     let redirect = format!("{PUBLIC}/auth/callback");
     let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
         .client_secret(devidp::DEFAULT_CLIENT_SECRET)
@@ -68,7 +69,7 @@ async fn router_with(
             AcrTable::new([devidp::ACR_LEVEL_1], [devidp::ACR_LEVEL_2]).unwrap(),
         ))
         .fetch_userinfo(true);
-    router_for(
+    gateway_for(
         idp.issuer().as_str(),
         client,
         ReqwestHttp::new().unwrap(),
@@ -83,7 +84,7 @@ async fn router_with(
 /// The gateway's router on any provider: `issuer` discovered through `http`, the relying party
 /// registered as `client`, the breaker `circuit` watching `http` if there is one, and `adjust`
 /// applied to the parts before building.
-async fn router_for(
+async fn gateway_for(
     issuer: &str,
     client: ClientConfig,
     http: impl HttpClient + 'static,
@@ -91,7 +92,7 @@ async fn router_for(
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
     adjust: impl FnOnce(&mut GatewayParts),
-) -> Router {
+) -> Arc<Gateway> {
     let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
     let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
     let rp = RelyingParty::discover(
@@ -108,7 +109,7 @@ async fn router_for(
         parts = parts.with_provider_circuit(circuit);
     }
     adjust(&mut parts);
-    gateway_router(Gateway::new(parts).unwrap())
+    Gateway::new(parts).unwrap()
 }
 
 /// The parts of a test gateway on `rp` (its only provider until the caller adds others).
@@ -173,15 +174,16 @@ impl TestGateway {
     pub(crate) async fn start() -> Self {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("gateway");
-        let router = router_on(&idp, &dir.0, Arc::new(MemoryStore::new())).await;
+        let gateway = gateway_on(&idp, &dir.0, Arc::new(MemoryStore::new())).await;
         Self {
-            router,
+            router: gateway_router(Arc::clone(&gateway)),
+            gateway,
             _idps: vec![idp],
             _dir: dir,
         }
     }
 
-    /// A gateway on any provider (see [`router_for`]), with an in-memory store.
+    /// A gateway on any provider (see [`gateway_for`]), with an in-memory store.
     pub(crate) async fn on_provider(
         issuer: &str,
         client: ClientConfig,
@@ -189,7 +191,7 @@ impl TestGateway {
         circuit: Option<CircuitMonitor>,
     ) -> Self {
         let dir = tempdir::TempDir::new("gateway");
-        let router = router_for(
+        let gateway = gateway_for(
             issuer,
             client,
             http,
@@ -200,7 +202,8 @@ impl TestGateway {
         )
         .await;
         Self {
-            router,
+            router: gateway_router(Arc::clone(&gateway)),
+            gateway,
             _idps: Vec::new(),
             _dir: dir,
         }
@@ -218,8 +221,10 @@ impl TestGateway {
         let first = providers[0].relying_party().clone();
         let parts = parts_on(first, &dir.0, Arc::new(MemoryStore::new()), clock, random)
             .providers(providers);
+        let gateway = Gateway::new(parts).unwrap();
         Self {
-            router: gateway_router(Gateway::new(parts).unwrap()),
+            router: gateway_router(Arc::clone(&gateway)),
+            gateway,
             _idps: idps,
             _dir: dir,
         }
@@ -233,9 +238,10 @@ impl TestGateway {
     ) -> Self {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("gateway");
-        let router = router_with(&idp, &dir.0, store, adjust).await;
+        let gateway = gateway_with(&idp, &dir.0, store, adjust).await;
         Self {
-            router,
+            router: gateway_router(Arc::clone(&gateway)),
+            gateway,
             _idps: vec![idp],
             _dir: dir,
         }
@@ -245,8 +251,10 @@ impl TestGateway {
     /// so a second gateway on the same `dir` is a restart).
     pub(crate) async fn on_sqlite(idp: &Arc<DevIdpHandle>, dir: &std::path::Path) -> Self {
         let db = format!("sqlite://{}", dir.join("wardgate.db").display());
+        let gateway = gateway_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await;
         Self {
-            router: router_on(idp, dir, wardgate::store::open(&db).await.unwrap()).await,
+            router: gateway_router(Arc::clone(&gateway)),
+            gateway,
             _idps: vec![Arc::clone(idp)],
             _dir: tempdir::TempDir::new("unused"),
         }
@@ -258,11 +266,19 @@ impl TestGateway {
         dir: &std::path::Path,
         store: Arc<dyn wardgate::store::Store>,
     ) -> Self {
+        let gateway = gateway_on(idp, dir, store).await;
         Self {
-            router: router_on(idp, dir, store).await,
+            router: gateway_router(Arc::clone(&gateway)),
+            gateway,
             _idps: vec![Arc::clone(idp)],
             _dir: tempdir::TempDir::new("unused"),
         }
+    }
+
+    /// Writes the decisions the gateway has counted but not yet audited (they are audited in
+    /// aggregate), so a test reads the whole trail.
+    pub(crate) async fn flush_audit(&self) {
+        self.gateway.flush_audit().await;
     }
 
     pub(crate) async fn send(&self, request: Request<Body>) -> Response<Body> {

@@ -155,6 +155,7 @@ pub(crate) async fn audit_is_pseudonymous_and_expired_records_are_purged(store: 
     let dir = TempDir::new("retention");
     let gw = TestGateway::on_store(&idp, &dir.0, Arc::clone(&store)).await;
     let left = full_flows(&gw).await;
+    gw.flush_audit().await;
     drop(gw);
 
     // The audit trail: pseudonyms and codes only.
