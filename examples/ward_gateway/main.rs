@@ -34,6 +34,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,wardgate=info".into()),
         )
         .with_target(false)
+        // Colour codes only on a terminal: in a log file they are noise, and per request span.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
