@@ -69,16 +69,35 @@ pub(crate) async fn decision(
     };
     let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
-    let referral = gw
-        .referral_with_ticket(procedure, &decision, None, None)
-        .await
-        .map(|(referral, ticket)| referral_json(&referral, &ticket));
+    // Like the page, the answer reuses the ticket the client already holds for this procedure
+    // (its ticket cookie), so asking again is not a new referral: no new ticket to store, no
+    // second referral in the audit trail.
+    let mut ticket_cookie = None;
+    let referral = match decision {
+        Decision::InPerson(_) => gw
+            .referral_with_ticket(
+                procedure,
+                &decision,
+                gw.held_ticket(&headers, procedure),
+                None,
+            )
+            .await
+            .map(|(referral, ticket)| {
+                ticket_cookie = gw.ticket_cookie(&ticket);
+                referral_json(&referral, &ticket)
+            }),
+        _ => None,
+    };
     let mut body = DecisionBody::new(&decision, procedure);
     body.referral = referral;
     if matches!(decision, Decision::SignIn(_) | Decision::StepUp(_)) {
         body.login_url = Some(format!("/login?procedure={}", procedure.code()));
     }
-    Json(body).into_response()
+    let mut response = Json(body).into_response();
+    if let Some(cookie) = ticket_cookie {
+        super::auth::append_cookie(&mut response, &cookie);
+    }
+    response
 }
 
 /// The decision API's answer, serialised straight from the decision (no `serde_json::Value`
