@@ -937,6 +937,37 @@ async fn reloading_a_referral_keeps_the_same_ticket() {
 }
 
 #[tokio::test]
+async fn asking_the_decision_api_again_keeps_the_same_ticket() {
+    let gw = TestGateway::start().await;
+    let path = format!("/api/procedures/{BIRTH}/decision?in_person=1");
+    let first = gw.get(&path, None).await;
+    let cookie = set_cookies(&first)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-ticket="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("ticket cookie");
+    let first = body_json(first).await;
+    let again = body_json(gw.get(&path, Some(&cookie)).await).await;
+    assert_eq!(again["decision"], "in_person");
+    assert_eq!(
+        again["referral"]["ticket_code"],
+        first["referral"]["ticket_code"]
+    );
+    // One referral counted, not two.
+    let metrics = body_text(gw.get("/metrics", None).await).await;
+    assert!(
+        metrics.contains("wardgate_referrals_total{reason=\"resident_chose_in_person\"} 1\n"),
+        "{metrics}"
+    );
+    // Without the cookie it is a new referral with a new ticket.
+    let other = body_json(gw.get(&path, None).await).await;
+    assert_ne!(
+        other["referral"]["ticket_code"],
+        first["referral"]["ticket_code"]
+    );
+}
+
+#[tokio::test]
 async fn origin_null_is_same_origin_only_with_fetch_metadata_saying_so() {
     // What a browser sends on a same-origin form post from a `Referrer-Policy: no-referrer`
     // page: `Origin: null` and `Sec-Fetch-Site: same-origin`.

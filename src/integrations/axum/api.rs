@@ -6,12 +6,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::gateway::Gateway;
 use super::resident::{ResidentQuery, referral_json};
 use crate::i18n::Lang;
-use crate::policy::{Decision, Procedure};
+use crate::policy::{Decision, Diagnostics, Procedure};
 
 /// A JSON error body: `{"error": code, "message": text}`.
 pub(crate) fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
@@ -68,17 +69,114 @@ pub(crate) async fn decision(
     };
     let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
-    let mut body = decision_json(&decision, procedure);
-    if let Some((referral, ticket)) = gw
-        .referral_with_ticket(procedure, &decision, None, None)
-        .await
-    {
-        body["referral"] = referral_json(&referral, &ticket);
-    }
+    // Like the page, the answer reuses the ticket the client already holds for this procedure
+    // (its ticket cookie), so asking again is not a new referral: no new ticket to store, no
+    // second referral in the audit trail.
+    let mut ticket_cookie = None;
+    let referral = match decision {
+        Decision::InPerson(_) => gw
+            .referral_with_ticket(
+                procedure,
+                &decision,
+                gw.held_ticket(&headers, procedure),
+                None,
+            )
+            .await
+            .map(|(referral, ticket)| {
+                ticket_cookie = gw.ticket_cookie(&ticket);
+                referral_json(&referral, &ticket)
+            }),
+        _ => None,
+    };
+    let mut body = DecisionBody::new(&decision, procedure);
+    body.referral = referral;
     if matches!(decision, Decision::SignIn(_) | Decision::StepUp(_)) {
-        body["login_url"] = Value::from(format!("/login?procedure={}", procedure.code()));
+        body.login_url = Some(format!("/login?procedure={}", procedure.code()));
     }
-    Json(body).into_response()
+    let mut response = Json(body).into_response();
+    if let Some(cookie) = ticket_cookie {
+        super::auth::append_cookie(&mut response, &cookie);
+    }
+    response
+}
+
+/// The decision API's answer, serialised straight from the decision (no `serde_json::Value`
+/// tree per request). The fields are in alphabetical order, the order [`decision_json`]'s map
+/// gives them, so the bytes are the same.
+#[derive(Debug, Serialize)]
+struct DecisionBody<'a> {
+    decision: &'static str,
+    diagnostics: SortedDiagnostics<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<GrantBody>,
+    level: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_age: Option<i64>,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referral: Option<Value>,
+    required_level: u8,
+}
+
+/// [`Diagnostics`] with its fields in alphabetical order.
+#[derive(Debug, Serialize)]
+struct SortedDiagnostics<'a> {
+    auth_age_seconds: Option<i64>,
+    chose_in_person: bool,
+    have: Option<crate::Level>,
+    login_failure: &'a Option<crate::policy::LoginFailure>,
+    max_age_seconds: i64,
+    need: crate::Level,
+    presence_required: bool,
+    signed_in: bool,
+    step_up_tried: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct GrantBody {
+    expires_at: chrono::DateTime<chrono::Utc>,
+    max_age: i64,
+}
+
+impl<'a> DecisionBody<'a> {
+    fn new(decision: &'a Decision, procedure: &Procedure) -> Self {
+        let d: &'a Diagnostics = decision.diagnostics();
+        let (grant, max_age) = match decision {
+            Decision::Online(grant) => (
+                Some(GrantBody {
+                    expires_at: grant.expires_at,
+                    max_age: grant.max_age_seconds,
+                }),
+                None,
+            ),
+            Decision::StepUp(step_up) => (None, Some(step_up.requirement.max_age_seconds)),
+            Decision::SignIn(sign_in) => (None, Some(sign_in.requirement.max_age_seconds)),
+            Decision::InPerson(_) => (None, None),
+        };
+        Self {
+            decision: decision.kind_str(),
+            diagnostics: SortedDiagnostics {
+                auth_age_seconds: d.auth_age_seconds,
+                chose_in_person: d.chose_in_person,
+                have: d.have,
+                login_failure: &d.login_failure,
+                max_age_seconds: d.max_age_seconds,
+                need: d.need,
+                presence_required: d.presence_required,
+                signed_in: d.signed_in,
+                step_up_tried: d.step_up_tried,
+            },
+            grant,
+            level: d.have.map(crate::Level::number),
+            login_url: None,
+            max_age,
+            reason: decision.reason().as_str(),
+            referral: None,
+            required_level: procedure.online_level().number(),
+        }
+    }
 }
 
 /// The contract's decision object (without the referral).
@@ -183,4 +281,80 @@ pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     gw.metrics.response()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::Level;
+    use crate::assurance::{Assurance, SourceKind};
+    use crate::fallback::WardCode;
+    use crate::policy::{Catalog, Context, LoginFailure, decide};
+
+    fn procedure() -> Procedure {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml");
+        Catalog::load(path)
+            .unwrap()
+            .procedure("1.001193")
+            .unwrap()
+            .clone()
+    }
+
+    /// Every kind of decision, with and without the optional fields.
+    fn decisions(procedure: &Procedure) -> Vec<Decision> {
+        let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
+        let ctx = || Context::new(now).with_ward(WardCode::parse("30316").unwrap());
+        let login = |level, minutes_ago| {
+            Assurance::new(
+                level,
+                "https://sso.example.vn",
+                SourceKind::UserinfoClaim,
+                Some(now - Duration::minutes(minutes_ago)),
+            )
+        };
+        vec![
+            decide(procedure, Some(&login(Some(Level::Two), 5)), &ctx()),
+            decide(procedure, Some(&login(Some(Level::Two), 600)), &ctx()),
+            decide(procedure, Some(&login(Some(Level::One), 5)), &ctx()),
+            decide(procedure, None, &ctx()),
+            decide(
+                procedure,
+                None,
+                &ctx().with_last_login(Some(LoginFailure::NoEid)),
+            ),
+            decide(procedure, None, &ctx().with_chose_in_person(true)),
+        ]
+    }
+
+    #[test]
+    fn the_typed_answer_serialises_to_the_same_bytes_as_the_value_built_one() {
+        let procedure = procedure();
+        let decisions = decisions(&procedure);
+        let kinds: Vec<&str> = decisions.iter().map(Decision::kind_str).collect();
+        for kind in ["online", "step_up", "sign_in", "in_person"] {
+            assert!(kinds.contains(&kind), "no {kind} decision among {kinds:?}");
+        }
+        for decision in &decisions {
+            let mut expected = decision_json(decision, &procedure);
+            let mut typed = DecisionBody::new(decision, &procedure);
+            if matches!(decision, Decision::SignIn(_) | Decision::StepUp(_)) {
+                let url = format!("/login?procedure={}", procedure.code());
+                expected["login_url"] = Value::from(url.clone());
+                typed.login_url = Some(url);
+            }
+            if matches!(decision, Decision::InPerson(_)) {
+                let referral = json!({"ticket_code": "ABCD-2345"});
+                expected["referral"] = referral.clone();
+                typed.referral = Some(referral);
+            }
+            assert_eq!(
+                serde_json::to_string(&typed).unwrap(),
+                serde_json::to_string(&expected).unwrap(),
+                "{}",
+                decision.kind_str()
+            );
+        }
+    }
 }

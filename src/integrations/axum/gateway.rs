@@ -10,6 +10,7 @@ use super::config::{CALLBACK_PATH, StaffConfig};
 use super::decision_audit::{self, DecisionTally};
 use super::limits::RequestLimits;
 use super::metrics::Metrics;
+use super::procedure_html::ProcedureHtmlCache;
 use super::providers::{LoginProvider, ProviderId};
 use super::rate_limit::{RateLimiter, RateLimits};
 use crate::clock::{Clock, Random};
@@ -187,6 +188,8 @@ pub struct Gateway {
     rate_limiter: Arc<RateLimiter>,
     /// Decisions counted but not yet written to the audit trail.
     decisions: DecisionTally,
+    /// The per-procedure page fragments that do not depend on the request.
+    pub(crate) procedure_html: ProcedureHtmlCache,
 }
 
 impl fmt::Debug for Gateway {
@@ -276,6 +279,7 @@ impl Gateway {
                 .map_err(|_| GatewayError::DossierKey)?,
         );
         Ok(Arc::new(Self {
+            procedure_html: ProcedureHtmlCache::new(&parts.catalog),
             tickets: TicketIssuer::new(Arc::clone(&parts.signing_key)),
             submitter: Submitter::new(
                 Arc::clone(&parts.store),

@@ -190,7 +190,8 @@ impl Page {
             ward_name: None,
             path: "/".to_owned(),
             query: None,
-            body: Markup::new(),
+            // Room for a typical page's content, so pushing fragments does not regrow it.
+            body: Markup(String::with_capacity(4096)),
             footer: None,
         }
     }

@@ -66,8 +66,8 @@ pub struct Metrics {
     provider_logins: Counter<(String, &'static str)>,
     submissions: Counter<&'static str>,
     referrals: Counter<&'static str>,
-    requests: Counter<(String, u16)>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Per route template: requests by status and the latency histogram, under one lock.
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     in_flight: AtomicU64,
 }
 
@@ -119,16 +119,14 @@ impl Metrics {
     ///
     /// `route` must be a route template (or [`UNMATCHED_ROUTE`]), never a raw path.
     pub fn record_request(&self, route: &str, status: StatusCode, elapsed: Duration) {
-        self.requests.increment((route.to_owned(), status.as_u16()));
-        let mut latency = lock(&self.latency);
-        match latency.get_mut(route) {
-            Some(histogram) => histogram.observe(elapsed),
-            None => {
-                let mut histogram = Histogram::default();
-                histogram.observe(elapsed);
-                latency.insert(route.to_owned(), histogram);
-            }
-        }
+        let mut routes = lock(&self.routes);
+        // The route is owned once, when first seen; every later request only looks it up.
+        let stats = match routes.get_mut(route) {
+            Some(stats) => stats,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        *stats.statuses.entry(status.as_u16()).or_insert(0) += 1;
+        stats.latency.observe(elapsed);
     }
 
     /// The metrics in the Prometheus text format 0.0.4.
@@ -213,13 +211,19 @@ impl Metrics {
             "counter",
             "HTTP requests by route template and status.",
         );
-        for ((route, status), value) in self.requests.snapshot() {
-            sample(
-                &mut out,
-                "wardgate_http_requests_total",
-                &[("route", &route), ("status", &status.to_string())],
-                value,
-            );
+        let routes: Vec<(String, RouteStats)> = lock(&self.routes)
+            .iter()
+            .map(|(route, stats)| (route.clone(), stats.clone()))
+            .collect();
+        for (route, stats) in &routes {
+            for (status, value) in &stats.statuses {
+                sample(
+                    &mut out,
+                    "wardgate_http_requests_total",
+                    &[("route", route), ("status", &status.to_string())],
+                    *value,
+                );
+            }
         }
         family(
             &mut out,
@@ -239,12 +243,10 @@ impl Metrics {
             "histogram",
             "HTTP request latency by route template.",
         );
-        let latency: Vec<(String, Histogram)> = lock(&self.latency)
-            .iter()
-            .map(|(route, histogram)| (route.clone(), histogram.clone()))
-            .collect();
-        for (route, histogram) in latency {
-            histogram.render(&mut out, "wardgate_http_request_duration_seconds", &route);
+        for (route, stats) in &routes {
+            stats
+                .latency
+                .render(&mut out, "wardgate_http_request_duration_seconds", route);
         }
         out
     }
@@ -282,16 +284,14 @@ pub async fn metrics_middleware(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
+    // A shared handle on the template (no copy of the text per request).
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let in_flight = InFlight::enter(&metrics);
     let response = next.run(request).await;
     drop(in_flight);
-    metrics.record_request(&route, response.status(), started.elapsed());
+    let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    metrics.record_request(route, response.status(), started.elapsed());
     response
 }
 
@@ -336,6 +336,13 @@ impl<K: Ord + Clone> Counter<K> {
             .map(|(key, value)| (key.clone(), *value))
             .collect()
     }
+}
+
+/// What is recorded per route template.
+#[derive(Clone, Debug, Default)]
+struct RouteStats {
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
 }
 
 /// A latency histogram: per-bucket counts (not cumulative), the sum in nanoseconds and the count.

@@ -44,6 +44,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 mod pages;
+mod procedure_html;
 mod provider_health;
 mod providers;
 pub mod rate_limit;

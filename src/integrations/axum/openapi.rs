@@ -76,7 +76,7 @@ fn paths() -> Value {
             "tags": ["procedures"],
             "operationId": "decide",
             "summary": "What the current resident can do for a procedure",
-            "description": "Never fails for lack of assurance: not being signed in, a level too low or a resident who must go in person are decisions, answered with `200`.",
+            "description": "Never fails for lack of assurance: not being signed in, a level too low or a resident who must go in person are decisions, answered with `200`. An `in_person` answer sets the ticket cookie (`__Host-wardgate-ticket` over https, `wardgate-ticket` on a plain-http development host); sent back, it makes the next answer carry the same ticket instead of a new referral.",
             "parameters": [{"$ref": "#/components/parameters/ProcedureCode"}],
             "security": [{}, {"session": []}],
             "responses": {

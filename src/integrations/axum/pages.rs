@@ -19,6 +19,7 @@ use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, Page, button, definition_list, escape, form,
     link_button, notice,
 };
+use super::procedure_html::ProcedureHtml;
 use super::resident::ResidentQuery;
 use crate::audit::{AuditEvent, BookingAction, BookingRecorded, PointRef};
 use crate::fallback::{
@@ -71,31 +72,25 @@ fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>) -> Markup 
     let Some(session) = session else {
         return Markup::new();
     };
+    let mut body = Markup::new();
+    body.push_text(lang.pick("Bạn đã đăng nhập", "You are signed in"));
     // With several providers, say which one the resident signed in with (its issuer is sealed
     // in the session).
-    let through = gw
+    if let Some(provider) = gw
         .provider_for_issuer(session.issuer())
         .filter(|_| gw.providers().len() > 1)
-        .map(|provider| {
-            format!(
-                " {} {}",
-                lang.pick("qua", "through"),
-                provider.label_text().get(lang)
-            )
-        })
-        .unwrap_or_default();
-    let level = session.assurance().level().map_or_else(
-        || {
-            lang.pick("chưa xác định được mức độ", "no recognised level")
-                .to_owned()
-        },
-        |l| level_label(lang, l).to_owned(),
-    );
-    let mut body = Markup::new();
-    body.push_text(&format!(
-        "{}{through}: {level}. ",
-        lang.pick("Bạn đã đăng nhập", "You are signed in")
+    {
+        body.push_static(" ");
+        body.push_text(lang.pick("qua", "through"));
+        body.push_static(" ");
+        body.push_text(provider.label_text().get(lang));
+    }
+    body.push_static(": ");
+    body.push_text(session.assurance().level().map_or_else(
+        || lang.pick("chưa xác định được mức độ", "no recognised level"),
+        |l| level_label(lang, l),
     ));
+    body.push_static(". ");
     body.push(&form(
         FormMethod::Post,
         "/logout",
@@ -210,6 +205,7 @@ pub(crate) async fn procedure(
                 session.as_ref(),
                 &key,
                 draft.as_ref().and_then(|d| gw.draft_answers(d)).as_ref(),
+                gw.procedure_html.get(procedure, lang),
             ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
@@ -252,7 +248,10 @@ pub(crate) async fn procedure(
                     "File in person at the one-stop desk",
                 ),
             ));
-            page = page.push(checklist(lang, procedure));
+            page = page.push(match gw.procedure_html.get(procedure, lang) {
+                Some(cached) => cached.checklist.clone(),
+                None => checklist(lang, procedure),
+            });
         }
         Decision::InPerson(_) => match gw
             .referral_with_ticket(
@@ -280,7 +279,7 @@ pub(crate) async fn procedure(
     response
 }
 
-fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
+pub(crate) fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
     let mut html = format!(
         "<h2>{}</h2><ul class=\"checklist\">",
         escape(lang.pick("Giấy tờ cần chuẩn bị", "Documents to prepare"))
@@ -311,6 +310,60 @@ pub(crate) fn online_section(
     session: Option<&Session>,
     idempotency_key: &str,
     draft: Option<&serde_json::Value>,
+    cached: Option<&ProcedureHtml>,
+) -> Markup {
+    // Without saved answers the fields are the same on every request: the cached copy.
+    let rendered_fields;
+    let fields_html = match (cached, draft) {
+        (Some(cached), None) => &cached.blank_fields,
+        _ => {
+            rendered_fields = form_fields(lang, procedure, draft);
+            &rendered_fields
+        }
+    };
+    let rendered_checklist;
+    let checklist_html = match cached {
+        Some(cached) => &cached.checklist,
+        None => {
+            rendered_checklist = checklist(lang, procedure);
+            &rendered_checklist
+        }
+    };
+    // A fresh key per rendered form: submitting twice (double click, reload) files once.
+    let mut fields = Markup::preescaped(String::with_capacity(fields_html.as_str().len() + 96));
+    fields.push_static("<input type=\"hidden\" name=\"idempotency_key\" value=\"");
+    fields.push_text(idempotency_key);
+    fields.push_static("\">");
+    fields.push(fields_html);
+    let action = format!(
+        "/procedures/{}/submit?lang={}",
+        procedure.code(),
+        lang.code()
+    );
+    let mut markup = Markup::preescaped(format!(
+        "<h2>{}</h2><p>{} {}</p>",
+        escape(lang.pick("Tờ khai", "Application form")),
+        escape(lang.pick(
+            "Phiên đăng nhập đủ điều kiện nộp đến",
+            "Your sign-in allows filing until"
+        )),
+        escape(&format_time(lang, local(expires_at))),
+    ));
+    markup.push(&super::html::upload_form(
+        &action,
+        session.map(|s| s.csrf_token().secret()),
+        fields,
+    ));
+    markup.push(checklist_html);
+    markup
+}
+
+/// The application form's fields, attachment input and buttons (without the idempotency key),
+/// filled with `draft`'s answers when given.
+pub(crate) fn form_fields(
+    lang: Lang,
+    procedure: &Procedure,
+    draft: Option<&serde_json::Value>,
 ) -> Markup {
     let saved = |name: &str| -> Option<String> {
         let value = draft?.get(name)?;
@@ -320,11 +373,7 @@ pub(crate) fn online_section(
                 .map_or_else(|| value.to_string(), str::to_owned),
         )
     };
-    // A fresh key per rendered form: submitting twice (double click, reload) files once.
-    let mut fields = Markup::preescaped(format!(
-        "<input type=\"hidden\" name=\"idempotency_key\" value=\"{}\">",
-        escape(idempotency_key)
-    ));
+    let mut fields = Markup::new();
     for field in procedure.fields() {
         let label = lang.pick(&field.label_vi, &field.label_en);
         if field.kind == FieldKind::Select {
@@ -379,27 +428,7 @@ pub(crate) fn online_section(
         lang.code(),
         escape(lang.pick("Lưu nháp", "Save as draft")),
     )));
-    let action = format!(
-        "/procedures/{}/submit?lang={}",
-        procedure.code(),
-        lang.code()
-    );
-    let mut markup = Markup::preescaped(format!(
-        "<h2>{}</h2><p>{} {}</p>",
-        escape(lang.pick("Tờ khai", "Application form")),
-        escape(lang.pick(
-            "Phiên đăng nhập đủ điều kiện nộp đến",
-            "Your sign-in allows filing until"
-        )),
-        escape(&format_time(lang, local(expires_at))),
-    ));
-    markup.push(&super::html::upload_form(
-        &action,
-        session.map(|s| s.csrf_token().secret()),
-        fields,
-    ));
-    markup.push(&checklist(lang, procedure));
-    markup
+    fields
 }
 
 fn hours_table(lang: Lang, hours: &[DayHours]) -> String {

@@ -213,20 +213,40 @@ fn is_well_formed_request_id(value: &HeaderValue) -> bool {
 }
 
 fn set_headers(headers: &mut HeaderMap, hsts: bool) {
-    let mut set = |name: HeaderName, value: &'static str| {
-        headers
-            .entry(name)
-            .or_insert_with(|| HeaderValue::from_static(value));
+    // Room for all of them (and the request id) at once, instead of growing the map twice.
+    headers.reserve(10);
+    // The values are built at compile time (`const`): `from_static` checks every byte, which
+    // cost more than the rest of this layer when it ran on every response.
+    let mut set = |name: HeaderName, value: HeaderValue| {
+        headers.entry(name).or_insert(value);
     };
-    set(CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE);
-    set(X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(REFERRER_POLICY, "no-referrer");
-    set(X_FRAME_OPTIONS, "DENY");
-    set(CROSS_ORIGIN_OPENER_POLICY, "same-origin");
-    set(PERMISSIONS_POLICY, PERMISSIONS_POLICY_VALUE);
-    set(CACHE_CONTROL, NO_STORE);
+    set(
+        CONTENT_SECURITY_POLICY,
+        const { HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE) },
+    );
+    set(
+        X_CONTENT_TYPE_OPTIONS,
+        const { HeaderValue::from_static("nosniff") },
+    );
+    set(
+        REFERRER_POLICY,
+        const { HeaderValue::from_static("no-referrer") },
+    );
+    set(X_FRAME_OPTIONS, const { HeaderValue::from_static("DENY") });
+    set(
+        CROSS_ORIGIN_OPENER_POLICY,
+        const { HeaderValue::from_static("same-origin") },
+    );
+    set(
+        PERMISSIONS_POLICY,
+        const { HeaderValue::from_static(PERMISSIONS_POLICY_VALUE) },
+    );
+    set(CACHE_CONTROL, const { HeaderValue::from_static(NO_STORE) });
     if hsts {
-        set(STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY_VALUE);
+        set(
+            STRICT_TRANSPORT_SECURITY,
+            const { HeaderValue::from_static(STRICT_TRANSPORT_SECURITY_VALUE) },
+        );
     }
 }
 

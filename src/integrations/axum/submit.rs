@@ -852,6 +852,7 @@ async fn form_again(
             Some(session),
             key.as_str(),
             Some(dossier),
+            gw.procedure_html.get(procedure, lang),
         ));
     (status, page).into_response()
 }

@@ -1,0 +1,110 @@
+//! Page fragments that depend only on the procedure and the language, rendered once.
+//!
+//! Most of a procedure page is the same HTML on every request: the application form's fields,
+//! its attachment input and buttons, and the checklist of documents depend only on the
+//! procedure and the language. They are rendered when the gateway is built, by the same
+//! functions (and the same escaping) that render them on demand, and a request copies them.
+//! What depends on the request — the session panel, the idempotency key, the CSRF token, the
+//! grant's expiry, a draft's saved answers — is still rendered per request.
+
+use std::collections::HashMap;
+
+use super::html::Markup;
+use super::pages::{checklist, form_fields};
+use crate::i18n::Lang;
+use crate::policy::{Catalog, Procedure, ProcedureCode};
+
+/// The fragments of one procedure in one language.
+#[derive(Debug)]
+pub(crate) struct ProcedureHtml {
+    /// The form's fields, attachment input and buttons, without saved answers and without the
+    /// idempotency key.
+    pub(crate) blank_fields: Markup,
+    /// The documents to prepare, the fee and the processing time.
+    pub(crate) checklist: Markup,
+}
+
+impl ProcedureHtml {
+    fn render(lang: Lang, procedure: &Procedure) -> Self {
+        Self {
+            blank_fields: form_fields(lang, procedure, None),
+            checklist: checklist(lang, procedure),
+        }
+    }
+}
+
+/// The fragments of every procedure of a catalog, in both languages.
+#[derive(Debug, Default)]
+pub(crate) struct ProcedureHtmlCache {
+    /// Vietnamese, then English.
+    by_code: HashMap<ProcedureCode, [ProcedureHtml; 2]>,
+}
+
+impl ProcedureHtmlCache {
+    /// Renders the fragments of every procedure in `catalog`.
+    pub(crate) fn new(catalog: &Catalog) -> Self {
+        let by_code = catalog
+            .procedures()
+            .iter()
+            .map(|procedure| {
+                (
+                    procedure.code(),
+                    [
+                        ProcedureHtml::render(Lang::Vi, procedure),
+                        ProcedureHtml::render(Lang::En, procedure),
+                    ],
+                )
+            })
+            .collect();
+        Self { by_code }
+    }
+
+    /// The fragments of `procedure` in `lang`.
+    pub(crate) fn get(&self, procedure: &Procedure, lang: Lang) -> Option<&ProcedureHtml> {
+        let [vi, en] = self.by_code.get(&procedure.code())?;
+        Some(match lang {
+            Lang::Vi => vi,
+            Lang::En => en,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml");
+        match Catalog::load(path) {
+            Ok(catalog) => catalog,
+            Err(error) => unreachable!("the sample catalog loads: {error}"),
+        }
+    }
+
+    #[test]
+    fn cached_fragments_are_what_rendering_on_demand_gives() {
+        let catalog = catalog();
+        let cache = ProcedureHtmlCache::new(&catalog);
+        assert!(!catalog.procedures().is_empty());
+        for procedure in catalog.procedures() {
+            for lang in [Lang::Vi, Lang::En] {
+                let cached = cache.get(procedure, lang);
+                let Some(cached) = cached else {
+                    unreachable!("every procedure of the catalog is cached");
+                };
+                assert_eq!(cached.blank_fields, form_fields(lang, procedure, None));
+                assert_eq!(cached.checklist, checklist(lang, procedure));
+            }
+        }
+    }
+
+    #[test]
+    fn a_procedure_of_another_catalog_is_not_cached() {
+        let cache = ProcedureHtmlCache::default();
+        let catalog = catalog();
+        let Some(procedure) = catalog.procedures().first() else {
+            unreachable!("the sample catalog has procedures");
+        };
+        assert!(cache.get(procedure, Lang::Vi).is_none());
+    }
+}
