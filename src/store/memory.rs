@@ -1,8 +1,7 @@
 //! In-memory [`Store`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::{Future, ready};
-use std::pin::Pin;
+use std::future::ready;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,7 +14,8 @@ use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxStatus,
-    PurgeReport, SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord, day_bounds,
+    PurgeReport, SlotKey, Store, StoreError, StoreFuture, SubmissionCommit, SubmissionRecord,
+    day_bounds,
 };
 
 /// A [`Store`] in memory, behind one mutex (so booking is atomic). Lost on restart.
@@ -222,34 +222,21 @@ fn count(inner: &Inner, slot: &SlotKey) -> u32 {
 }
 
 impl Store for MemoryStore {
-    fn book<'a>(
-        &'a self,
-        request: &'a BookingRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+    fn book<'a>(&'a self, request: &'a BookingRequest) -> StoreFuture<'a, Booking> {
         Box::pin(ready(self.book_now(request)))
     }
 
-    fn cancel<'a>(
-        &'a self,
-        id: &'a BookingId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+    fn cancel<'a>(&'a self, id: &'a BookingId, now: DateTime<Utc>) -> StoreFuture<'a, Booking> {
         Box::pin(ready(self.cancel_now(id, now)))
     }
 
-    fn booking<'a>(
-        &'a self,
-        id: &'a BookingId,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Booking>, StoreError>> + Send + 'a>> {
+    fn booking<'a>(&'a self, id: &'a BookingId) -> StoreFuture<'a, Option<Booking>> {
         Box::pin(ready(
             self.lock().map(|inner| inner.bookings.get(id).cloned()),
         ))
     }
 
-    fn seats_taken<'a>(
-        &'a self,
-        slot: &'a SlotKey,
-    ) -> Pin<Box<dyn Future<Output = Result<u32, StoreError>> + Send + 'a>> {
+    fn seats_taken<'a>(&'a self, slot: &'a SlotKey) -> StoreFuture<'a, u32> {
         Box::pin(ready(self.lock().map(|inner| count(&inner, slot))))
     }
 
@@ -258,24 +245,17 @@ impl Store for MemoryStore {
         ward: WardCode,
         point: Option<&'a str>,
         day: NaiveDate,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Booking>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<Booking>> {
         Box::pin(ready(self.bookings_on_now(ward, point, day)))
     }
 
-    fn save_draft<'a>(
-        &'a self,
-        draft: &'a Draft,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    fn save_draft<'a>(&'a self, draft: &'a Draft) -> StoreFuture<'a, ()> {
         Box::pin(ready(self.lock().map(|mut inner| {
             inner.drafts.insert(draft.id.clone(), draft.clone());
         })))
     }
 
-    fn draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Draft>, StoreError>> + Send + 'a>> {
+    fn draft<'a>(&'a self, id: &'a DraftId, now: DateTime<Utc>) -> StoreFuture<'a, Option<Draft>> {
         Box::pin(ready(self.lock().map(|mut inner| {
             let expired = inner.drafts.get(id).is_some_and(|d| now >= d.expires_at);
             if expired {
@@ -287,20 +267,14 @@ impl Store for MemoryStore {
         })))
     }
 
-    fn delete_draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+    fn delete_draft<'a>(&'a self, id: &'a DraftId) -> StoreFuture<'a, bool> {
         Box::pin(ready(
             self.lock()
                 .map(|mut inner| inner.drafts.remove(id).is_some()),
         ))
     }
 
-    fn save_ticket<'a>(
-        &'a self,
-        ticket: &'a Ticket,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    fn save_ticket<'a>(&'a self, ticket: &'a Ticket) -> StoreFuture<'a, ()> {
         Box::pin(ready(self.lock().and_then(|mut inner| {
             if inner.tickets.contains_key(&ticket.code) {
                 return Err(StoreError::Duplicate);
@@ -314,7 +288,7 @@ impl Store for MemoryStore {
         &'a self,
         code: &'a TicketCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Option<Ticket>> {
         Box::pin(ready(self.lock().map(|inner| {
             inner
                 .tickets
@@ -327,7 +301,7 @@ impl Store for MemoryStore {
     fn commit_submission<'a>(
         &'a self,
         commit: &'a SubmissionCommit,
-    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, CommitOutcome> {
         Box::pin(ready(
             self.lock().and_then(|mut inner| inner.commit(commit)),
         ))
@@ -337,8 +311,7 @@ impl Store for MemoryStore {
         &'a self,
         subject: &'a SubjectPseudonym,
         key: &'a IdempotencyKey,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
-    {
+    ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(ready(self.lock().map(|inner| {
             inner
                 .by_key
@@ -351,8 +324,7 @@ impl Store for MemoryStore {
     fn submission<'a>(
         &'a self,
         code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
-    {
+    ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(ready(
             self.lock()
                 .map(|inner| inner.submissions.get(code).cloned()),
@@ -364,17 +336,14 @@ impl Store for MemoryStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<OutboxEntry>> {
         Box::pin(ready(
             self.lock()
                 .map(|mut inner| inner.due(now, lease_until, limit)),
         ))
     }
 
-    fn outbox_entry<'a>(
-        &'a self,
-        code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>> {
+    fn outbox_entry<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Option<OutboxEntry>> {
         Box::pin(ready(
             self.lock().map(|inner| inner.outbox.get(code).cloned()),
         ))
@@ -384,7 +353,7 @@ impl Store for MemoryStore {
         &'a self,
         code: &'a DossierCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, bool> {
         use chrono::SubsecRound as _;
         Box::pin(ready(self.lock().and_then(|mut inner| {
             Ok(match inner.pending(code)? {
@@ -404,7 +373,7 @@ impl Store for MemoryStore {
         next_attempt_at: DateTime<Utc>,
         attempts: u32,
         last_error: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, ()> {
         use chrono::SubsecRound as _;
         Box::pin(ready(self.lock().and_then(|mut inner| {
             if let Some(entry) = inner.pending(code)? {
@@ -421,7 +390,7 @@ impl Store for MemoryStore {
         code: &'a DossierCode,
         attempts: u32,
         reason: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(ready(self.lock().and_then(|mut inner| {
             if let Some(entry) = inner.pending(code)? {
                 entry.status = OutboxStatus::Parked;
@@ -432,18 +401,11 @@ impl Store for MemoryStore {
         })))
     }
 
-    fn append_audit<'a>(
-        &'a self,
-        entry: &'a AuditEntry,
-    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>> {
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, AuditRecord> {
         Box::pin(ready(self.lock().map(|mut inner| inner.append(entry))))
     }
 
-    fn audit_range<'a>(
-        &'a self,
-        from_seq: u64,
-        limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+    fn audit_range<'a>(&'a self, from_seq: u64, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(ready(self.lock().map(|inner| {
             inner
                 .audit
@@ -462,7 +424,7 @@ impl Store for MemoryStore {
         to: DateTime<Utc>,
         after_seq: u64,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(ready(self.lock().map(|inner| {
             inner
                 .audit
@@ -483,7 +445,7 @@ impl Store for MemoryStore {
         &'a self,
         now: DateTime<Utc>,
         retention: chrono::Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, PurgeReport> {
         Box::pin(ready(
             self.lock().map(|mut inner| inner.purge(now, retention)),
         ))

@@ -81,6 +81,9 @@ use crate::policy::ProcedureCode;
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
+/// The future every [`Store`] method returns: boxed, so the trait stays usable as `dyn Store`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
 pub use memory::MemoryStore;
 pub use open::open;
 #[cfg(feature = "postgres")]
@@ -101,41 +104,28 @@ pub trait Store: fmt::Debug + Send + Sync {
     ///
     /// [`StoreError::SlotFull`], [`StoreError::TicketAlreadyBooked`], [`StoreError::Duplicate`]
     /// (same booking id), [`StoreError::Backend`].
-    fn book<'a>(
-        &'a self,
-        request: &'a BookingRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>>;
+    fn book<'a>(&'a self, request: &'a BookingRequest) -> StoreFuture<'a, Booking>;
 
     /// Cancels a booking at `now` and returns it.
     ///
     /// # Errors
     ///
     /// [`StoreError::NotFound`], [`StoreError::AlreadyCancelled`], [`StoreError::Backend`].
-    fn cancel<'a>(
-        &'a self,
-        id: &'a BookingId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>>;
+    fn cancel<'a>(&'a self, id: &'a BookingId, now: DateTime<Utc>) -> StoreFuture<'a, Booking>;
 
     /// The booking `id`, active or cancelled.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn booking<'a>(
-        &'a self,
-        id: &'a BookingId,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Booking>, StoreError>> + Send + 'a>>;
+    fn booking<'a>(&'a self, id: &'a BookingId) -> StoreFuture<'a, Option<Booking>>;
 
     /// Active bookings of `slot`.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn seats_taken<'a>(
-        &'a self,
-        slot: &'a SlotKey,
-    ) -> Pin<Box<dyn Future<Output = Result<u32, StoreError>> + Send + 'a>>;
+    fn seats_taken<'a>(&'a self, slot: &'a SlotKey) -> StoreFuture<'a, u32>;
 
     /// Active bookings of a ward on local `day` (Vietnam time), at one point or all; sorted by
     /// start, then by booking time. The staff list.
@@ -148,48 +138,35 @@ pub trait Store: fmt::Debug + Send + Sync {
         ward: WardCode,
         point: Option<&'a str>,
         day: NaiveDate,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Booking>, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, Vec<Booking>>;
 
     /// Saves (inserts or replaces) a draft.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn save_draft<'a>(
-        &'a self,
-        draft: &'a Draft,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+    fn save_draft<'a>(&'a self, draft: &'a Draft) -> StoreFuture<'a, ()>;
 
     /// The draft `id` if it has not expired at `now`.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Draft>, StoreError>> + Send + 'a>>;
+    fn draft<'a>(&'a self, id: &'a DraftId, now: DateTime<Utc>) -> StoreFuture<'a, Option<Draft>>;
 
     /// Deletes a draft; whether there was one.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn delete_draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
+    fn delete_draft<'a>(&'a self, id: &'a DraftId) -> StoreFuture<'a, bool>;
 
     /// Saves a ticket so that its typed code can be looked up.
     ///
     /// # Errors
     ///
     /// [`StoreError::Duplicate`] when the code exists, [`StoreError::Backend`].
-    fn save_ticket<'a>(
-        &'a self,
-        ticket: &'a Ticket,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+    fn save_ticket<'a>(&'a self, ticket: &'a Ticket) -> StoreFuture<'a, ()>;
 
     /// The ticket with `code` if it has not expired at `now`.
     ///
@@ -200,7 +177,7 @@ pub trait Store: fmt::Debug + Send + Sync {
         &'a self,
         code: &'a TicketCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, Option<Ticket>>;
 
     /// Commits a submission atomically, in one transaction: inserts `commit.record` and
     /// `commit.outbox`, appends `commit.audit` to the audit chain, and deletes
@@ -217,7 +194,7 @@ pub trait Store: fmt::Debug + Send + Sync {
     fn commit_submission<'a>(
         &'a self,
         commit: &'a SubmissionCommit,
-    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, CommitOutcome>;
 
     /// The submission of `subject` made with idempotency `key`, if any.
     ///
@@ -228,17 +205,15 @@ pub trait Store: fmt::Debug + Send + Sync {
         &'a self,
         subject: &'a SubjectPseudonym,
         key: &'a IdempotencyKey,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, Option<SubmissionRecord>>;
 
     /// The submission with dossier `code`, if any.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn submission<'a>(
-        &'a self,
-        code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>;
+    fn submission<'a>(&'a self, code: &'a DossierCode)
+    -> StoreFuture<'a, Option<SubmissionRecord>>;
 
     /// Claims up to `limit` pending outbox entries due at `now` (`next_attempt_at <= now`),
     /// oldest `next_attempt_at` first (then by dossier code), and atomically moves their
@@ -254,17 +229,14 @@ pub trait Store: fmt::Debug + Send + Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, Vec<OutboxEntry>>;
 
     /// The outbox entry of dossier `code`, in any state.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn outbox_entry<'a>(
-        &'a self,
-        code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>>;
+    fn outbox_entry<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Option<OutboxEntry>>;
 
     /// Marks the entry delivered at `now` if it is pending: returns `true` when this call did it,
     /// `false` when it was already delivered or parked (the state is not changed then).
@@ -276,7 +248,7 @@ pub trait Store: fmt::Debug + Send + Sync {
         &'a self,
         code: &'a DossierCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, bool>;
 
     /// Sets a pending entry's next attempt, attempt count and last error (no effect on an entry
     /// that is no longer pending).
@@ -290,7 +262,7 @@ pub trait Store: fmt::Debug + Send + Sync {
         next_attempt_at: DateTime<Utc>,
         attempts: u32,
         last_error: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, ()>;
 
     /// Parks a pending entry for good (the back office refused it): it is never sent again
     /// until staff act. Records `attempts` and `reason` as `last_error` (no effect on an entry
@@ -304,7 +276,7 @@ pub trait Store: fmt::Debug + Send + Sync {
         code: &'a DossierCode,
         attempts: u32,
         reason: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, ()>;
 
     /// Appends `entry` to the audit chain atomically: the store assigns the next sequence number
     /// (1 for the first record) and seals it with [`AuditEntry::seal`] over the previous record's
@@ -313,21 +285,14 @@ pub trait Store: fmt::Debug + Send + Sync {
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn append_audit<'a>(
-        &'a self,
-        entry: &'a AuditEntry,
-    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>>;
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, AuditRecord>;
 
     /// Up to `limit` audit records with `seq >= from_seq`, in sequence order, exactly as stored.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn audit_range<'a>(
-        &'a self,
-        from_seq: u64,
-        limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>>;
+    fn audit_range<'a>(&'a self, from_seq: u64, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>>;
 
     /// Up to `limit` audit records with `from <= at < to` and `seq > after_seq`, in sequence
     /// order, restricted to events whose [`AuditEvent::ward`](crate::audit::AuditEvent::ward) is
@@ -343,7 +308,7 @@ pub trait Store: fmt::Debug + Send + Sync {
         to: DateTime<Utc>,
         after_seq: u64,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, Vec<AuditRecord>>;
 
     /// Deletes what has outlived its purpose at `now`: drafts and tickets whose `expires_at` is
     /// at or before `now`; bookings whose slot started before `now - retention`; outbox entries
@@ -357,7 +322,7 @@ pub trait Store: fmt::Debug + Send + Sync {
         &'a self,
         now: DateTime<Utc>,
         retention: chrono::Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>>;
+    ) -> StoreFuture<'a, PurgeReport>;
 }
 
 /// A booking id: 16 random bytes, base64url.

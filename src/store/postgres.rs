@@ -21,7 +21,7 @@ use super::sql::{
 };
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
-    SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord, day_bounds,
+    SlotKey, Store, StoreError, StoreFuture, SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
@@ -938,32 +938,19 @@ async fn book(conn: &mut PgConnection, request: &BookingRequest) -> Result<Booki
 // ---------------------------------------------------------------------------------------------
 
 impl Store for PgStore {
-    fn book<'a>(
-        &'a self,
-        request: &'a BookingRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+    fn book<'a>(&'a self, request: &'a BookingRequest) -> StoreFuture<'a, Booking> {
         Box::pin(self.book_now(request))
     }
 
-    fn cancel<'a>(
-        &'a self,
-        id: &'a BookingId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+    fn cancel<'a>(&'a self, id: &'a BookingId, now: DateTime<Utc>) -> StoreFuture<'a, Booking> {
         Box::pin(self.cancel_now(id, now))
     }
 
-    fn booking<'a>(
-        &'a self,
-        id: &'a BookingId,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Booking>, StoreError>> + Send + 'a>> {
+    fn booking<'a>(&'a self, id: &'a BookingId) -> StoreFuture<'a, Option<Booking>> {
         Box::pin(self.booking_now(id))
     }
 
-    fn seats_taken<'a>(
-        &'a self,
-        slot: &'a SlotKey,
-    ) -> Pin<Box<dyn Future<Output = Result<u32, StoreError>> + Send + 'a>> {
+    fn seats_taken<'a>(&'a self, slot: &'a SlotKey) -> StoreFuture<'a, u32> {
         Box::pin(self.seats_taken_now(slot))
     }
 
@@ -972,36 +959,23 @@ impl Store for PgStore {
         ward: WardCode,
         point: Option<&'a str>,
         day: NaiveDate,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Booking>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<Booking>> {
         Box::pin(self.bookings_on_now(ward, point, day))
     }
 
-    fn save_draft<'a>(
-        &'a self,
-        draft: &'a Draft,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    fn save_draft<'a>(&'a self, draft: &'a Draft) -> StoreFuture<'a, ()> {
         Box::pin(self.save_draft_now(draft))
     }
 
-    fn draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Draft>, StoreError>> + Send + 'a>> {
+    fn draft<'a>(&'a self, id: &'a DraftId, now: DateTime<Utc>) -> StoreFuture<'a, Option<Draft>> {
         Box::pin(self.draft_now(id, now))
     }
 
-    fn delete_draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+    fn delete_draft<'a>(&'a self, id: &'a DraftId) -> StoreFuture<'a, bool> {
         Box::pin(self.delete_draft_now(id))
     }
 
-    fn save_ticket<'a>(
-        &'a self,
-        ticket: &'a Ticket,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    fn save_ticket<'a>(&'a self, ticket: &'a Ticket) -> StoreFuture<'a, ()> {
         Box::pin(self.save_ticket_now(ticket))
     }
 
@@ -1009,14 +983,14 @@ impl Store for PgStore {
         &'a self,
         code: &'a TicketCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Option<Ticket>> {
         Box::pin(self.ticket_now(code, now))
     }
 
     fn commit_submission<'a>(
         &'a self,
         commit: &'a SubmissionCommit,
-    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, CommitOutcome> {
         Box::pin(self.commit_submission_now(commit))
     }
 
@@ -1024,16 +998,14 @@ impl Store for PgStore {
         &'a self,
         subject: &'a SubjectPseudonym,
         key: &'a IdempotencyKey,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
-    {
+    ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(self.submission_by_key_now(subject, key))
     }
 
     fn submission<'a>(
         &'a self,
         code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
-    {
+    ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(self.submission_now(code))
     }
 
@@ -1042,14 +1014,11 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<OutboxEntry>> {
         Box::pin(self.due_outbox_now(now, lease_until, limit))
     }
 
-    fn outbox_entry<'a>(
-        &'a self,
-        code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>> {
+    fn outbox_entry<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Option<OutboxEntry>> {
         Box::pin(self.outbox_entry_now(code))
     }
 
@@ -1057,7 +1026,7 @@ impl Store for PgStore {
         &'a self,
         code: &'a DossierCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, bool> {
         Box::pin(self.mark_delivered_now(code, now))
     }
 
@@ -1067,7 +1036,7 @@ impl Store for PgStore {
         next_attempt_at: DateTime<Utc>,
         attempts: u32,
         last_error: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.reschedule_now(code, next_attempt_at, attempts, last_error))
     }
 
@@ -1076,22 +1045,15 @@ impl Store for PgStore {
         code: &'a DossierCode,
         attempts: u32,
         reason: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.park_now(code, attempts, reason))
     }
 
-    fn append_audit<'a>(
-        &'a self,
-        entry: &'a AuditEntry,
-    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>> {
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, AuditRecord> {
         Box::pin(self.append_audit_now(entry))
     }
 
-    fn audit_range<'a>(
-        &'a self,
-        from_seq: u64,
-        limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+    fn audit_range<'a>(&'a self, from_seq: u64, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_range_now(from_seq, limit))
     }
 
@@ -1102,7 +1064,7 @@ impl Store for PgStore {
         to: DateTime<Utc>,
         after_seq: u64,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_between_now(ward, from, to, after_seq, limit))
     }
 
@@ -1110,7 +1072,7 @@ impl Store for PgStore {
         &'a self,
         now: DateTime<Utc>,
         retention: chrono::Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, PurgeReport> {
         Box::pin(self.purge_now(now, retention))
     }
 }

@@ -28,7 +28,7 @@ use super::sql::{
 };
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
-    SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord, day_bounds,
+    SlotKey, Store, StoreError, StoreFuture, SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
@@ -1080,32 +1080,19 @@ async fn save_ticket(conn: &mut SqliteConnection, ticket: &Ticket) -> Result<(),
 // ---------------------------------------------------------------------------------------------
 
 impl Store for SqliteStore {
-    fn book<'a>(
-        &'a self,
-        request: &'a BookingRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+    fn book<'a>(&'a self, request: &'a BookingRequest) -> StoreFuture<'a, Booking> {
         Box::pin(self.book_now(request))
     }
 
-    fn cancel<'a>(
-        &'a self,
-        id: &'a BookingId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Booking, StoreError>> + Send + 'a>> {
+    fn cancel<'a>(&'a self, id: &'a BookingId, now: DateTime<Utc>) -> StoreFuture<'a, Booking> {
         Box::pin(self.cancel_now(id, now))
     }
 
-    fn booking<'a>(
-        &'a self,
-        id: &'a BookingId,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Booking>, StoreError>> + Send + 'a>> {
+    fn booking<'a>(&'a self, id: &'a BookingId) -> StoreFuture<'a, Option<Booking>> {
         Box::pin(self.booking_now(id))
     }
 
-    fn seats_taken<'a>(
-        &'a self,
-        slot: &'a SlotKey,
-    ) -> Pin<Box<dyn Future<Output = Result<u32, StoreError>> + Send + 'a>> {
+    fn seats_taken<'a>(&'a self, slot: &'a SlotKey) -> StoreFuture<'a, u32> {
         Box::pin(self.seats_taken_now(slot))
     }
 
@@ -1114,29 +1101,19 @@ impl Store for SqliteStore {
         ward: WardCode,
         point: Option<&'a str>,
         day: NaiveDate,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Booking>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<Booking>> {
         Box::pin(self.bookings_on_now(ward, point, day))
     }
 
-    fn save_draft<'a>(
-        &'a self,
-        draft: &'a Draft,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    fn save_draft<'a>(&'a self, draft: &'a Draft) -> StoreFuture<'a, ()> {
         Box::pin(self.simple_write(Write::SaveDraft(draft.clone())))
     }
 
-    fn draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Draft>, StoreError>> + Send + 'a>> {
+    fn draft<'a>(&'a self, id: &'a DraftId, now: DateTime<Utc>) -> StoreFuture<'a, Option<Draft>> {
         Box::pin(self.draft_now(id, now))
     }
 
-    fn delete_draft<'a>(
-        &'a self,
-        id: &'a DraftId,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+    fn delete_draft<'a>(&'a self, id: &'a DraftId) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             match self.write(Write::DeleteDraft(id.clone())).await? {
                 Done::Deleted(deleted) => Ok(deleted),
@@ -1145,10 +1122,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn save_ticket<'a>(
-        &'a self,
-        ticket: &'a Ticket,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    fn save_ticket<'a>(&'a self, ticket: &'a Ticket) -> StoreFuture<'a, ()> {
         Box::pin(self.simple_write(Write::SaveTicket(ticket.clone())))
     }
 
@@ -1156,14 +1130,14 @@ impl Store for SqliteStore {
         &'a self,
         code: &'a TicketCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Ticket>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Option<Ticket>> {
         Box::pin(self.ticket_now(code, now))
     }
 
     fn commit_submission<'a>(
         &'a self,
         commit: &'a SubmissionCommit,
-    ) -> Pin<Box<dyn Future<Output = Result<CommitOutcome, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, CommitOutcome> {
         Box::pin(async move {
             let write = Write::CommitSubmission(Box::new(commit.clone()));
             match self.write(write).await? {
@@ -1177,16 +1151,14 @@ impl Store for SqliteStore {
         &'a self,
         subject: &'a SubjectPseudonym,
         key: &'a IdempotencyKey,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
-    {
+    ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(self.submission_by_key_now(subject, key))
     }
 
     fn submission<'a>(
         &'a self,
         code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send + 'a>>
-    {
+    ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(self.submission_now(code))
     }
 
@@ -1195,7 +1167,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<OutboxEntry>> {
         Box::pin(async move {
             let write = Write::DueOutbox {
                 now,
@@ -1209,10 +1181,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn outbox_entry<'a>(
-        &'a self,
-        code: &'a DossierCode,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send + 'a>> {
+    fn outbox_entry<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Option<OutboxEntry>> {
         Box::pin(self.outbox_entry_now(code))
     }
 
@@ -1220,7 +1189,7 @@ impl Store for SqliteStore {
         &'a self,
         code: &'a DossierCode,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             match self.write(Write::MarkDelivered(*code, now)).await? {
                 Done::Deleted(delivered) => Ok(delivered),
@@ -1235,7 +1204,7 @@ impl Store for SqliteStore {
         next_attempt_at: DateTime<Utc>,
         attempts: u32,
         last_error: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.simple_write(Write::Reschedule {
             code: *code,
             next_attempt_at,
@@ -1249,7 +1218,7 @@ impl Store for SqliteStore {
         code: &'a DossierCode,
         attempts: u32,
         reason: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.simple_write(Write::Park {
             code: *code,
             attempts,
@@ -1257,10 +1226,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    fn append_audit<'a>(
-        &'a self,
-        entry: &'a AuditEntry,
-    ) -> Pin<Box<dyn Future<Output = Result<AuditRecord, StoreError>> + Send + 'a>> {
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, AuditRecord> {
         Box::pin(async move {
             match self.write(Write::AppendAudit(entry.clone())).await? {
                 Done::Audit(record) => Ok(record),
@@ -1269,11 +1235,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn audit_range<'a>(
-        &'a self,
-        from_seq: u64,
-        limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+    fn audit_range<'a>(&'a self, from_seq: u64, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_range_now(from_seq, limit))
     }
 
@@ -1284,7 +1246,7 @@ impl Store for SqliteStore {
         to: DateTime<Utc>,
         after_seq: u64,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_between_now(ward, from, to, after_seq, limit))
     }
 
@@ -1292,7 +1254,7 @@ impl Store for SqliteStore {
         &'a self,
         now: DateTime<Utc>,
         retention: chrono::Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<PurgeReport, StoreError>> + Send + 'a>> {
+    ) -> StoreFuture<'a, PurgeReport> {
         Box::pin(async move {
             match self.write(Write::Purge(now, retention)).await? {
                 Done::Purged(report) => Ok(report),
