@@ -281,6 +281,45 @@ impl TestGateway {
         self.gateway.flush_audit().await;
     }
 
+    /// Saves `dossier` (a JSON object of answers) as a draft the way the browser form does:
+    /// the procedure page's CSRF token, the answers form-encoded.
+    pub(crate) async fn save_draft_from_form(
+        &self,
+        session: &str,
+        dossier: &str,
+    ) -> Response<Body> {
+        let page = body_text(
+            self.get(&format!("/procedures/{BIRTH}"), Some(session))
+                .await,
+        )
+        .await;
+        let csrf = page
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        let answers: Value = serde_json::from_str(dossier).unwrap();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("csrf_token", &csrf);
+        for (name, value) in answers.as_object().unwrap() {
+            form.append_pair(
+                name,
+                &value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            );
+        }
+        self.send(
+            Request::post(format!("/procedures/{BIRTH}/draft"))
+                .header(header::COOKIE, session)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.finish()))
+                .unwrap(),
+        )
+        .await
+    }
+
     pub(crate) async fn send(&self, request: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(request).await.unwrap()
     }
@@ -1175,37 +1214,7 @@ async fn the_filed_dossier_is_sealed_in_the_database() {
     assert_eq!(again.status(), StatusCode::OK);
     // A draft of the same answers is sealed too.
     let session = session.unwrap();
-    let page = body_text(
-        gw.get(&format!("/procedures/{BIRTH}"), Some(&session))
-            .await,
-    )
-    .await;
-    let csrf = page
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
-    let answers: Value = serde_json::from_str(&dossier).unwrap();
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("csrf_token", &csrf);
-    for (name, value) in answers.as_object().unwrap() {
-        form.append_pair(
-            name,
-            &value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned),
-        );
-    }
-    let saved = gw
-        .send(
-            Request::post(format!("/procedures/{BIRTH}/draft"))
-                .header(header::COOKIE, session.as_str())
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(form.finish()))
-                .unwrap(),
-        )
-        .await;
+    let saved = gw.save_draft_from_form(&session, &dossier).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     drop(gw);
 

@@ -51,37 +51,7 @@ async fn full_flows(gw: &TestGateway) -> Left {
         DossierCode::parse(body_json(filed).await["dossier_code"].as_str().unwrap()).unwrap();
 
     // A draft of the same answers, saved from the form.
-    let page = body_text(
-        gw.get(&format!("/procedures/{BIRTH}"), Some(&session))
-            .await,
-    )
-    .await;
-    let csrf = page
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
-    let answers: serde_json::Value = serde_json::from_str(&dossier).unwrap();
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("csrf_token", &csrf);
-    for (name, value) in answers.as_object().unwrap() {
-        form.append_pair(
-            name,
-            &value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned),
-        );
-    }
-    let saved = gw
-        .send(
-            Request::post(format!("/procedures/{BIRTH}/draft"))
-                .header(header::COOKIE, session.as_str())
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(form.finish()))
-                .unwrap(),
-        )
-        .await;
+    let saved = gw.save_draft_from_form(&session, &dossier).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
 
     let mut tickets = Vec::new();
