@@ -106,7 +106,8 @@ async fn gateway_for(
     .unwrap();
     let mut parts = parts_on(rp, dir, store, clock, random);
     if let Some(circuit) = circuit {
-        parts = parts.with_provider_circuit(circuit);
+        let only = parts.providers.remove(0);
+        parts.providers.push(only.circuit(circuit));
     }
     adjust(&mut parts);
     Gateway::new(parts).unwrap()

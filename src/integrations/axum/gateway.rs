@@ -16,7 +16,7 @@ use super::rate_limit::{RateLimiter, RateLimits};
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::keys::SigningKey;
-use crate::oidc::{CircuitMonitor, RelyingParty};
+use crate::oidc::RelyingParty;
 use crate::policy::{Catalog, Procedure};
 use crate::pseudonym::{Pseudonymizer, SubjectPseudonym};
 use crate::session::{
@@ -130,16 +130,6 @@ impl GatewayParts {
             limits: RequestLimits::DEFAULT,
             rate_limits: RateLimits::default(),
         }
-    }
-
-    /// Puts the first provider's relying party under the circuit breaker `monitor` watches: see
-    /// [`LoginProvider::circuit`].
-    #[must_use]
-    pub fn with_provider_circuit(mut self, monitor: CircuitMonitor) -> Self {
-        if let Some(first) = self.providers.first_mut() {
-            *first = first.clone().circuit(monitor);
-        }
-        self
     }
 
     /// Replaces the identity providers with `providers`, in the order the chooser lists them.
