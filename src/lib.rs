@@ -61,7 +61,8 @@
 //! | [`keys`] | Ed25519 signing keys, compact JWS and the published JWKS |
 //! | [`i18n`] | Vietnamese first, English second, for every resident-facing string |
 //! | `devidp` | a local OpenID Provider simulator with personas (feature `devidp`) |
-//! | [`integrations::axum`] | the whole ward portal as an axum router (feature `axum`) |
+//! | [`integrations::axum`] | the embeddable gate for axum applications (feature `axum`) |
+//! | [`portal`] | the bundled ward portal as an axum router (feature `axum`) |
 //! | [`manual`] | the assurance-mapping rationale, the threat model and one page per provider profile |
 //!
 //! ## Security model
@@ -99,6 +100,9 @@ pub mod keys;
 pub mod manual;
 pub mod oidc;
 pub mod policy;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod portal;
 pub mod pseudonym;
 pub mod session;
 pub mod stats;

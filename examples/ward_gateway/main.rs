@@ -1,7 +1,7 @@
 //! The bundled ward portal: `cargo run --example ward_gateway`.
 //!
 //! Thin on purpose: it reads the configuration, builds the gateway state and serves
-//! `wardgate::integrations::axum::gateway_router`. See `examples/ward_gateway/README.md`.
+//! `wardgate::portal::gateway_router`. See `examples/ward_gateway/README.md`.
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -11,11 +11,11 @@ use std::time::Duration;
 use wardgate::clock::{Random, SystemRandom};
 use wardgate::devidp::{self, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
-use wardgate::integrations::axum::config::{
+use wardgate::portal::config::{
     GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
 };
-use wardgate::integrations::axum::data_dir::GatewayKeys;
-use wardgate::integrations::axum::{
+use wardgate::portal::data_dir::GatewayKeys;
+use wardgate::portal::{
     DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router,
 };
 use wardgate::oidc::{

@@ -14,9 +14,9 @@ use wardgate::assurance::{AcrTable, LevelSource};
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
-use wardgate::integrations::axum::config::StaffConfig;
-use wardgate::integrations::axum::data_dir::GatewayKeys;
-use wardgate::integrations::axum::{Gateway, GatewayParts, gateway_router};
+use wardgate::portal::config::StaffConfig;
+use wardgate::portal::data_dir::GatewayKeys;
+use wardgate::portal::{Gateway, GatewayParts, gateway_router};
 use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, ReqwestHttp};
 use wardgate::policy::{Catalog, FieldKind};
 use wardgate::session::SessionConfig;
@@ -214,7 +214,7 @@ impl TestGateway {
     /// `idps` (kept running as long as the gateway).
     pub(crate) fn with_providers(
         idps: Vec<Arc<DevIdpHandle>>,
-        providers: Vec<wardgate::integrations::axum::LoginProvider>,
+        providers: Vec<wardgate::portal::LoginProvider>,
     ) -> Self {
         let dir = tempdir::TempDir::new("providers");
         let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
@@ -1092,7 +1092,7 @@ async fn a_saved_draft_prefills_the_form_and_reaches_the_counter_with_the_ticket
     assert!(prefilled.contains("Đã lưu nháp"));
     assert!(prefilled.contains(&format!(
         "value=\"{}\"",
-        wardgate::integrations::axum::html::escape(&value)
+        wardgate::portal::html::escape(&value)
     )));
 
     // The resident goes in person instead: the ticket carries the draft to the counter.
@@ -1122,7 +1122,7 @@ async fn a_saved_draft_prefills_the_form_and_reaches_the_counter_with_the_ticket
     )
     .await;
     assert!(
-        lookup.contains(&wardgate::integrations::axum::html::escape(&value)),
+        lookup.contains(&wardgate::portal::html::escape(&value)),
         "the draft's answer is shown to the officer"
     );
 }

@@ -12,8 +12,8 @@ use axum::http::{Response, StatusCode};
 use url::Url;
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig};
-use wardgate::integrations::axum::LoginProvider;
-use wardgate::integrations::axum::config::{GatewayConfig, Provider};
+use wardgate::portal::LoginProvider;
+use wardgate::portal::config::{GatewayConfig, Provider};
 use wardgate::oidc::{BreakerConfig, CircuitBreaker, ProviderProfile, RelyingParty, ReqwestHttp};
 
 use crate::endpoints::{Recording, field, published};
@@ -387,7 +387,7 @@ async fn a_callback_from_the_other_provider_is_refused() {
 #[tokio::test]
 async fn a_gateway_refuses_providers_it_could_mix_up() {
     use wardgate::devidp::{self, DevIdp, DevIdpConfig};
-    use wardgate::integrations::axum::{Gateway, ProviderId};
+    use wardgate::portal::{Gateway, ProviderId};
 
     let redirects = [
         "http://127.0.0.1:8080/auth/callback",

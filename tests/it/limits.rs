@@ -13,8 +13,8 @@ use chrono::{Duration, Utc};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use wardgate::clock::FixedClock;
-use wardgate::integrations::axum::limits::RequestLimits;
-use wardgate::integrations::axum::rate_limit::RateLimit;
+use wardgate::portal::limits::RequestLimits;
+use wardgate::portal::rate_limit::RateLimit;
 use wardgate::store::{MemoryStore, Store};
 use wardgate::submission::{
     AttachmentLimits, DossierCode, DossierSealer, Handoff, PayloadDigest, ReceiptVerifier,

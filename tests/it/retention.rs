@@ -14,7 +14,7 @@ use wardgate::audit::AuditEvent;
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, PersonaOutcome};
 use wardgate::fallback::{TicketCode, WardCode};
-use wardgate::integrations::axum::data_dir::GatewayKeys;
+use wardgate::portal::data_dir::GatewayKeys;
 use wardgate::pseudonym::Pseudonymizer;
 use wardgate::store::{MemoryStore, SqliteStore, Store, retention};
 use wardgate::submission::DossierCode;

@@ -18,7 +18,7 @@
 //! # Example
 //!
 //! ```
-//! use wardgate::integrations::axum::{ProviderId, DEFAULT_PROVIDER_ID};
+//! use wardgate::portal::{ProviderId, DEFAULT_PROVIDER_ID};
 //!
 //! let id: ProviderId = "vneid".parse()?;
 //! assert_eq!(id.as_str(), "vneid");

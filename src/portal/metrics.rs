@@ -21,7 +21,7 @@
 //! # Example
 //!
 //! ```
-//! use wardgate::integrations::axum::metrics::Metrics;
+//! use wardgate::portal::metrics::Metrics;
 //!
 //! let metrics = Metrics::new();
 //! metrics.record_decision("in_person", "level_too_low");
@@ -269,7 +269,7 @@ impl Metrics {
 /// ```
 /// use std::sync::Arc;
 /// use axum::{Router, middleware, routing::get};
-/// use wardgate::integrations::axum::metrics::{Metrics, metrics_middleware};
+/// use wardgate::portal::metrics::{Metrics, metrics_middleware};
 ///
 /// let metrics = Arc::new(Metrics::new());
 /// let router: Router = Router::new()

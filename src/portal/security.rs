@@ -26,7 +26,7 @@
 //! use axum::{Router, body::Body, routing::get};
 //! use tower::ServiceExt as _;
 //! use wardgate::clock::SystemRandom;
-//! use wardgate::integrations::axum::security::security_layer;
+//! use wardgate::portal::security::security_layer;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -21,7 +21,7 @@
 //! # Example
 //!
 //! ```
-//! use wardgate::integrations::axum::html::{Lang, Markup, NoticeKind, Page, notice};
+//! use wardgate::portal::html::{Lang, Markup, NoticeKind, Page, notice};
 //!
 //! let page = Page::new(Lang::Vi, "Đăng ký khai sinh")
 //!     .ward_name("Phường Thới Sơn")
@@ -52,7 +52,7 @@ pub const CSRF_FIELD: &str = "csrf_token";
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use wardgate::integrations::axum::html::{STYLESHEET_PATH, stylesheet};
+/// use wardgate::portal::html::{STYLESHEET_PATH, stylesheet};
 ///
 /// let router: Router = Router::new().route(STYLESHEET_PATH, get(stylesheet));
 /// # let _ = router;
@@ -77,7 +77,7 @@ pub async fn stylesheet() -> Response {
 /// Escapes `text` for HTML text and double- or single-quoted attribute values.
 ///
 /// ```
-/// use wardgate::integrations::axum::html::escape;
+/// use wardgate::portal::html::escape;
 ///
 /// assert_eq!(escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
 ///            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");

@@ -13,7 +13,7 @@
 //! # Example
 //!
 //! ```
-//! use wardgate::integrations::axum::openapi::openapi_document;
+//! use wardgate::portal::openapi::openapi_document;
 //!
 //! let document = openapi_document();
 //! assert_eq!(document["openapi"], "3.1.0");

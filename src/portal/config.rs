@@ -94,7 +94,7 @@
 //!
 //! ```
 //! use std::collections::HashMap;
-//! use wardgate::integrations::axum::config::{GatewayConfig, Provider};
+//! use wardgate::portal::config::{GatewayConfig, Provider};
 //!
 //! let env: HashMap<&str, &str> = HashMap::from([
 //!     ("WARDGATE_PUBLIC_URL", "https://dichvucong.example.vn"),
@@ -117,7 +117,7 @@
 //! # Example: two providers, the resident chooses
 //!
 //! ```
-//! use wardgate::integrations::axum::config::GatewayConfig;
+//! use wardgate::portal::config::GatewayConfig;
 //! use wardgate::oidc::ProviderProfile;
 //!
 //! let toml = r#"
@@ -519,7 +519,7 @@ impl ConfigLoader {
 /// # Example
 ///
 /// ```
-/// use wardgate::integrations::axum::config::config_file_from_args;
+/// use wardgate::portal::config::config_file_from_args;
 ///
 /// let args = ["--config".to_owned(), "gateway.toml".to_owned()];
 /// assert_eq!(config_file_from_args(args)?, Some("gateway.toml".into()));
