@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Lang {
     /// English.
     En,
@@ -104,6 +105,7 @@ impl Lang {
 /// A text given by configuration in both languages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LocalText {
     /// Vietnamese.
     pub vi: String,

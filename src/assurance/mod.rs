@@ -72,6 +72,24 @@ impl Serialize for Level {
     }
 }
 
+// The schema says what `Serialize` writes: the number, not the variant's name.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Level {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some([1, 2]))
+            .description(Some(
+                "An e-identity level: 1 (VNeID level 1, registered online) or 2 (level 2, \
+                 enrolled in person with biometrics).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Level {}
+
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let n = u8::deserialize(deserializer)?;

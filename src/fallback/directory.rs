@@ -79,6 +79,21 @@ impl Serialize for WardCode {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for WardCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]{5}$"))
+            .description(Some("A commune-level unit code: five digits."))
+            .examples(["30316"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for WardCode {}
+
 impl<'de> Deserialize<'de> for WardCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -256,6 +271,7 @@ impl WeeklyHours {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PointKind {
     /// The commune-level Public Administrative Service Center.
     Centre,

@@ -15,6 +15,7 @@ pub const LEVEL2_WORKING_DAYS: u8 = 3;
 /// Everything the referral page shows, in both languages; serialisable for the JSON API.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Referral {
     /// Why the resident is referred.
     pub reason: ReasonCode,
@@ -48,6 +49,7 @@ pub struct Referral {
 /// The procedure part of a referral.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcedureInfo {
     /// National procedure code.
     pub code: ProcedureCode,
@@ -66,6 +68,7 @@ pub struct ProcedureInfo {
 /// The ward part of a referral.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WardInfo {
     /// Ward code.
     pub code: WardCode,
@@ -82,6 +85,7 @@ pub struct WardInfo {
 /// A place with its hours and next opening.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointInfo {
     /// Id within the ward.
     pub id: String,
@@ -110,6 +114,7 @@ pub struct PointInfo {
 /// One weekday's hours.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayHours {
     /// Weekday name.
     pub day: LocalText,
@@ -120,6 +125,7 @@ pub struct DayHours {
 /// How to get level 2.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Level2Info {
     /// The police post.
     pub police_name: LocalText,
@@ -144,6 +150,7 @@ pub struct Level2Info {
 /// A help desk.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HelpInfo {
     /// Name.
     pub name: LocalText,

@@ -81,6 +81,21 @@ impl Serialize for ProcedureCode {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ProcedureCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9A-Za-z.-]{1,16}$"))
+            .description(Some("A national administrative procedure code."))
+            .examples(["1.001193"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ProcedureCode {}
+
 impl<'de> Deserialize<'de> for ProcedureCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -232,6 +247,7 @@ impl Procedure {
 /// One field of a dossier form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Field {
     /// The field name, `snake_case` ASCII.
     pub name: String,
@@ -313,6 +329,7 @@ impl Field {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FieldKind {
     /// Free text.
     Text,
@@ -331,6 +348,7 @@ pub enum FieldKind {
 /// A choice of a `select` field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldOption {
     /// The value sent in the dossier.
     pub value: String,

@@ -76,6 +76,7 @@ impl Decision {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReasonCode {
     /// No session: the resident has not signed in.
     NoSession,
@@ -156,6 +157,7 @@ impl ReasonCode {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LoginFailure {
     /// The resident cancelled (`access_denied`).
     Cancelled,
@@ -181,6 +183,7 @@ pub struct Requirement {
 /// What a decision was based on (for audit, statistics and the JSON API).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Diagnostics {
     /// The level the resident has, if signed in and recognised.
     pub have: Option<Level>,

@@ -1,7 +1,6 @@
 //! What the gateway decides for a resident and a procedure, shared by pages and the JSON API.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::gateway::Gateway;
 use crate::audit::{AuditEvent, DecisionRecorded, ReferralRecorded};
@@ -203,25 +202,4 @@ struct HeldTicket {
     procedure: String,
     #[serde(rename = "c")]
     code: String,
-}
-
-/// The referral as the JSON API shows it: the referral itself plus its ticket.
-pub(crate) fn referral_json(referral: &Referral, ticket: &SignedTicket) -> Value {
-    let mut value = serde_json::to_value(referral).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert(
-            "ticket".to_owned(),
-            json!({
-                "code": ticket.ticket.code.to_string(),
-                "expires_at": ticket.ticket.expires_at,
-                "url": format!("/tickets/{}", ticket.ticket.code),
-                "jws": ticket.jws,
-            }),
-        );
-        map.insert(
-            "ticket_code".to_owned(),
-            Value::from(ticket.ticket.code.to_string()),
-        );
-    }
-    value
 }

@@ -24,16 +24,20 @@ use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::{Map, Value, json};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::api::{decision_json, json_error};
+use super::api::{DecisionBody, ErrorBody, TicketedReferral, json_error};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{Markup, NoticeKind, definition_list, escape, notice};
 use super::limits::{
     Refusal, RequestLimits, check_json_fields, json_depth_exceeds, parse_form, read_body,
 };
-use super::resident::{ResidentQuery, referral_json};
+use super::resident::ResidentQuery;
+use crate::Level;
 use crate::fallback::vietnam;
 use crate::i18n::{Lang, t};
 use crate::policy::{Decision, FieldError, FieldKind, Procedure};
@@ -127,9 +131,10 @@ impl Gateway {
             let _ = write!(value, ", acr_values=\"{acr}\"");
         }
         let _ = write!(value, ", max_age=\"{max_age}\"");
-        let mut body = decision_json(decision, procedure);
-        body["error"] = Value::from("insufficient_user_authentication");
-        body["login_url"] = Value::from(format!("/login?procedure={}", procedure.code()));
+        let body = StepUpRequired {
+            error: StepUpCode::InsufficientUserAuthentication,
+            decision: DecisionBody::new(decision, procedure).with_login_url(procedure),
+        };
         let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
         if let Ok(header_value) = HeaderValue::from_str(&value) {
             response
@@ -147,48 +152,244 @@ impl Gateway {
         match &decision {
             Decision::SignIn(_) | Decision::StepUp(_) => self.challenge(procedure, &decision),
             Decision::InPerson(_) | Decision::Online(_) => {
-                let mut body = decision_json(&decision, procedure);
-                body["error"] = Value::from("in_person_required");
-                if let Some((referral, ticket)) = self
+                let referral = self
                     .referral_with_ticket(procedure, &decision, None, None)
                     .await
-                {
-                    body["referral"] = referral_json(&referral, &ticket);
-                }
+                    .map(|(referral, ticket)| TicketedReferral::new(referral, &ticket));
+                let body = InPersonRequired {
+                    error: InPersonCode::InPersonRequired,
+                    decision: DecisionBody::new(&decision, procedure).with_referral(referral),
+                };
                 (StatusCode::FORBIDDEN, Json(body)).into_response()
             }
         }
     }
 }
 
-fn field_errors_json(errors: &[FieldError], lang: Lang) -> Value {
-    let list: Vec<Value> = errors
-        .iter()
-        .map(|e| {
-            json!({
-                "field": e.field,
-                "problem": e.problem.to_string(),
-                "message": t(lang, e.problem.message()),
-            })
-        })
-        .collect();
-    json!({"error": "invalid_dossier", "errors": list})
+/// `401`: signing in again, at the level the procedure needs, can help.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StepUpRequired {
+    #[schema(inline)]
+    error: StepUpCode,
+    #[serde(flatten)]
+    decision: DecisionBody,
 }
 
-fn receipt_json(submitted: &Submitted) -> Value {
-    let receipt = &submitted.receipt;
-    json!({
-        "dossier_code": receipt.dossier_code.to_string(),
-        "receipt": receipt.jws(),
-        "issued_at": receipt.issued_at,
-        "procedure": receipt.procedure.as_str(),
-        "level": receipt.level.number(),
-        "payload_digest": receipt.payload_digest.to_string(),
-        "receipt_url": format!("/receipts/{}", receipt.dossier_code),
-    })
+/// The RFC 9470 error code.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum StepUpCode {
+    InsufficientUserAuthentication,
+}
+
+/// `403`: the resident must go in person; `referral` says where.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct InPersonRequired {
+    #[schema(inline)]
+    error: InPersonCode,
+    #[serde(flatten)]
+    decision: DecisionBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum InPersonCode {
+    InPersonRequired,
+}
+
+/// `422`: the dossier is invalid; each bad field is named.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ValidationError)]
+pub(crate) struct ValidationErrorBody<'a> {
+    #[schema(inline)]
+    error: InvalidDossierCode,
+    /// One entry per bad field.
+    errors: Vec<FieldErrorBody<'a>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum InvalidDossierCode {
+    InvalidDossier,
+}
+
+/// A bad field of a dossier.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub(crate) struct FieldErrorBody<'a> {
+    /// The field's name (empty when the dossier as a whole is wrong).
+    field: &'a str,
+    /// What is wrong, in English, for example `is required`.
+    problem: String,
+    /// What is wrong, in the requested language.
+    message: &'static str,
+}
+
+impl<'a> ValidationErrorBody<'a> {
+    fn new(errors: &'a [FieldError], lang: Lang) -> Self {
+        Self {
+            error: InvalidDossierCode::InvalidDossier,
+            errors: errors
+                .iter()
+                .map(|e| FieldErrorBody {
+                    field: &e.field,
+                    problem: e.problem.to_string(),
+                    message: t(lang, e.problem.message()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `201` (or `200` when the `Idempotency-Key` was already used for this dossier): the dossier is
+/// stored and the receipt signed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SubmissionResponse)]
+pub(crate) struct ReceiptBody {
+    /// The dossier's code at the ward.
+    dossier_code: String,
+    /// The signed receipt, a compact JWS verifiable with `/.well-known/jwks.json`.
+    #[schema(pattern = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$")]
+    receipt: String,
+    /// When the dossier was received.
+    issued_at: DateTime<Utc>,
+    /// The procedure's code.
+    procedure: String,
+    /// The level of the e-identity used.
+    level: Level,
+    /// The SHA-256 digest of the dossier as stored.
+    payload_digest: String,
+    /// The printable receipt.
+    receipt_url: String,
+}
+
+impl ReceiptBody {
+    fn new(submitted: &Submitted) -> Self {
+        let receipt = &submitted.receipt;
+        Self {
+            dossier_code: receipt.dossier_code.to_string(),
+            receipt: receipt.jws().to_owned(),
+            issued_at: receipt.issued_at,
+            procedure: receipt.procedure.as_str().to_owned(),
+            level: receipt.level,
+            payload_digest: receipt.payload_digest.to_string(),
+            receipt_url: format!("/receipts/{}", receipt.dossier_code),
+        }
+    }
+}
+
+/// The bodies a `403` can have.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "describes the union in the document; the handler answers with one"
+)]
+enum Forbidden<'a> {
+    InPerson(InPersonRequired),
+    CrossSite(ErrorBody<'a>),
+}
+
+/// The bodies a `422` can have.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "describes the union in the document; the handler answers with one"
+)]
+enum Unprocessable<'a> {
+    Dossier(ValidationErrorBody<'a>),
+    Attachment(ErrorBody<'a>),
+}
+
+/// The dossier: one property per field of the procedure (see `Procedure.fields`), at most 64 of
+/// at most 8 KiB each, nested at most 8 deep; plus, optionally, `attachments`. The attachments
+/// are stored inside the dossier (with `size` and `sha256` added), so the receipt's
+/// `payload_digest` and the back office's envelope cover them.
+#[derive(ToSchema)]
+#[schema(as = SubmissionRequest)]
+#[expect(
+    dead_code,
+    reason = "describes the request body; the handler reads it as JSON"
+)]
+struct SubmissionRequestBody {
+    /// Documents attached to the dossier (by default at most 5 files of 4 MiB, 8 MiB in all).
+    attachments: Option<Vec<AttachmentBody>>,
+}
+
+/// A document attached to a dossier.
+#[derive(ToSchema)]
+#[schema(as = Attachment)]
+#[expect(dead_code, reason = "describes an attachment of the request body")]
+struct AttachmentBody {
+    /// The file name, without `/`, `\\` or control characters.
+    #[schema(min_length = 1, max_length = 255)]
+    name: String,
+    /// Must be the type the content's first bytes show.
+    #[schema(inline)]
+    media_type: AttachmentType,
+    /// The file, standard base64 with padding.
+    #[schema(content_encoding = "base64")]
+    content_base64: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[expect(dead_code, reason = "describes the accepted attachment types")]
+enum AttachmentType {
+    #[serde(rename = "application/pdf")]
+    Pdf,
+    #[serde(rename = "image/jpeg")]
+    Jpeg,
+    #[serde(rename = "image/png")]
+    Png,
 }
 
 /// `POST /api/procedures/{code}/submissions`.
+#[utoipa::path(
+    post,
+    path = "/api/procedures/{code}/submissions",
+    tag = "procedures",
+    operation_id = "submitDossier",
+    summary = "Submit a dossier online",
+    description = "The level and the age of the authentication are checked again at submission. The dossier is stored durably before the receipt is issued. Repeating a request with the same `Idempotency-Key` returns the same `dossier_code` and receipt.",
+    params(
+        super::openapi::ProcedureCodeParam,
+        super::openapi::LangParam,
+        (
+            "Idempotency-Key" = String,
+            Header,
+            description = "A unique key per dossier chosen by the client (for example a UUID); repeating it repeats the answer.",
+            min_length = 1,
+            max_length = 255,
+        ),
+    ),
+    request_body(content = SubmissionRequestBody, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The dossier is stored; the receipt is signed.", body = ReceiptBody),
+        (status = 200, description = "The `Idempotency-Key` was already used for this dossier: the same receipt, nothing stored again.", body = ReceiptBody),
+        (status = 400, description = "The `Idempotency-Key` header is missing or malformed (`missing_idempotency_key`, `invalid_idempotency_key`), or the body is not JSON (`malformed_json`) or nests too deep (`json_too_deep`).", body = ErrorBody<'static>),
+        (
+            status = 401,
+            description = "Not signed in, or signed in at too low a level or too long ago: authenticate again as the challenge says (RFC 9470 step-up).",
+            body = StepUpRequired,
+            headers((
+                "WWW-Authenticate" = String,
+                description = "An RFC 6750 Bearer challenge with the RFC 9470 error `insufficient_user_authentication`, the `acr_values` that would be enough (space-separated) and the `max_age` in seconds. Example: `Bearer error=\"insufficient_user_authentication\", error_description=\"level 2 e-identity required\", acr_values=\"LoA2\", max_age=\"900\"`."
+            )),
+        ),
+        (status = 403, description = "The resident must go in person (`in_person_required`, with the referral), or the request came from another site (`cross_site`).", body = Forbidden<'static>),
+        (status = 404, response = super::openapi::UnknownProcedure),
+        (status = 409, description = "The `Idempotency-Key` was already used for another dossier (`idempotency_key_reused`, with its `dossier_code`).", body = ErrorBody<'static>),
+        (status = 413, description = "Too large: the body (`body_too_large`), a field (`field_too_large`), the number of fields (`too_many_fields`), an attachment (`attachment_too_large`, with `field`), all attachments (`attachments_too_large`) or their number (`too_many_attachments`). Nothing was stored.", body = ErrorBody<'static>),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`), or an attachment is not a PDF, JPEG or PNG or is not of its declared type (`attachment_type_refused`, with `field`). Nothing was stored.", body = ErrorBody<'static>),
+        (status = 422, description = "The dossier is invalid; each bad field is named (a `ValidationError`). An attachment that is malformed, empty, not base64 or badly named is `invalid_attachment`, with `field` (an `Error`).", body = Unprocessable<'static>),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 431, response = super::openapi::HeadersTooLarge),
+        (status = 500, description = "The dossier was not stored (`submission_failed`); retry with the same `Idempotency-Key`.", body = ErrorBody<'static>),
+        (status = 503, description = "The database did not answer; the dossier was not stored (`submission_failed`); retry with the same `Idempotency-Key`.", body = ErrorBody<'static>),
+    )
+)]
 pub(crate) async fn submit_json(
     State(gw): State<Arc<Gateway>>,
     Path(code): Path<String>,
@@ -300,24 +501,21 @@ pub(crate) async fn submit_json(
             } else {
                 StatusCode::CREATED
             };
-            (status, Json(receipt_json(&submitted))).into_response()
+            (status, Json(ReceiptBody::new(&submitted))).into_response()
         }
         Err(SubmitError::Insufficient(_)) => gw.refuse(procedure, Some(&session)).await,
         Err(SubmitError::Invalid(errors)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(field_errors_json(&errors, lang)),
+            Json(ValidationErrorBody::new(&errors, lang)),
         )
             .into_response(),
         Err(SubmitError::Attachment(error)) => attachment_json(&error),
-        Err(SubmitError::IdempotencyConflict { dossier_code }) => (
-            StatusCode::CONFLICT,
-            Json(json!({
-                "error": "idempotency_key_reused",
-                "message": "this Idempotency-Key was already used for another dossier",
-                "dossier_code": dossier_code.to_string(),
-            })),
+        Err(SubmitError::IdempotencyConflict { dossier_code }) => ErrorBody::new(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for another dossier",
         )
-            .into_response(),
+        .dossier_code(dossier_code.to_string())
+        .response(StatusCode::CONFLICT),
         Err(error) => {
             tracing::error!(%error, "submission failed");
             let status = error.http_status();
@@ -375,11 +573,12 @@ fn attachment_status(error: &AttachmentError) -> (StatusCode, &'static str) {
 
 fn attachment_json(error: &AttachmentError) -> Response {
     let (status, code) = attachment_status(error);
-    let mut body = json!({"error": code, "message": error.to_string()});
+    let message = error.to_string();
+    let mut body = ErrorBody::new(code, &message);
     if let Some(index) = error.index() {
-        body["field"] = Value::from(format!("{ATTACHMENTS_MEMBER}[{index}]"));
+        body = body.field(format!("{ATTACHMENTS_MEMBER}[{index}]"));
     }
-    (status, Json(body)).into_response()
+    body.response(status)
 }
 
 /// The file input of the online form (`multipart/form-data`).

@@ -14,15 +14,16 @@ use wardgate::assurance::{AcrTable, LevelSource};
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
+use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, ReqwestHttp};
+use wardgate::policy::{Catalog, FieldKind};
 use wardgate::portal::config::StaffConfig;
 use wardgate::portal::data_dir::GatewayKeys;
 use wardgate::portal::{Gateway, GatewayParts, gateway_router};
-use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, ReqwestHttp};
-use wardgate::policy::{Catalog, FieldKind};
 use wardgate::session::SessionConfig;
 use wardgate::store::MemoryStore;
 
 use crate::support::devidp::choose_persona;
+use crate::support::openapi;
 
 pub(crate) const PUBLIC: &str = "http://127.0.0.1:8080";
 pub(crate) const BIRTH: &str = "1.001193";
@@ -321,8 +322,13 @@ impl TestGateway {
         .await
     }
 
+    /// Sends `request` through the router; a JSON answer must be what the OpenAPI document
+    /// declares for its route and status (see [`openapi::conform`]).
     pub(crate) async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.router.clone().oneshot(request).await.unwrap()
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        openapi::conform(&method, &path, response).await
     }
 
     pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Response<Body> {
@@ -1351,4 +1357,107 @@ async fn personal_data_never_reaches_logs_metrics_or_the_database() {
             }
         }
     }
+}
+
+fn header_names(response: &Response<Body>) -> Vec<String> {
+    response
+        .headers()
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_schema_check_refuses_answers_the_document_does_not_describe() {
+    let gw = TestGateway::start().await;
+    let (_, session) = gw.sign_in("level2").await;
+    let dossier = example_dossier(&gw, BIRTH).await;
+    let path = format!("/api/procedures/{BIRTH}/submissions");
+    let created = gw
+        .send(submission(
+            &path,
+            session.as_deref(),
+            Some("schema-1"),
+            &dossier,
+        ))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let headers = header_names(&created);
+    let body = body_json(created).await;
+    let document = openapi::document();
+    let check = |status: u16, headers: &[String], body: &Value| {
+        openapi::check_response(document, "POST", &path, status, headers, body)
+    };
+    assert_eq!(check(201, &headers, &body), Ok(()));
+
+    // A required field missing.
+    let mut without_receipt = body.clone();
+    without_receipt.as_object_mut().unwrap().remove("receipt");
+    assert_eq!(
+        check(201, &headers, &without_receipt),
+        Err(
+            "/api/procedures/{code}/submissions 201: /: required property `receipt` is missing"
+                .to_owned()
+        )
+    );
+    // A field the document does not name.
+    let mut extra = body.clone();
+    extra["signed_by"] = Value::from("someone");
+    assert_eq!(
+        check(201, &headers, &extra),
+        Err(
+            "/api/procedures/{code}/submissions 201: /: property `signed_by` is not in the document"
+                .to_owned()
+        )
+    );
+    // A field of the wrong type.
+    let mut wrong = body.clone();
+    wrong["level"] = Value::from("2");
+    assert_eq!(
+        check(201, &headers, &wrong),
+        Err(
+            "/api/procedures/{code}/submissions 201: /level: \"2\" is not of type integer"
+                .to_owned()
+        )
+    );
+    // A status the document does not list.
+    assert_eq!(
+        check(418, &headers, &body),
+        Err("/api/procedures/{code}/submissions: status 418 is not documented".to_owned())
+    );
+
+    // The 401 needs its challenge header, and the referral its ticket.
+    let challenge = gw
+        .send(submission(&path, None, Some("schema-2"), &dossier))
+        .await;
+    assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+    let body = body_json(challenge).await;
+    assert_eq!(
+        check(401, &[], &body),
+        Err("/api/procedures/{code}/submissions 401: header WWW-Authenticate missing".to_owned())
+    );
+    let decision = format!("/api/procedures/{BIRTH}/decision");
+    let referred = gw.get(&format!("{decision}?in_person=1"), None).await;
+    let headers = header_names(&referred);
+    let mut body = body_json(referred).await;
+    assert_eq!(
+        openapi::check_response(document, "GET", &decision, 200, &headers, &body),
+        Ok(())
+    );
+    body["referral"].as_object_mut().unwrap().remove("ticket");
+    let refused = openapi::check_response(document, "GET", &decision, 200, &headers, &body);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("/referral: required property `ticket` is missing")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn the_schema_check_knows_every_keyword_the_document_uses() {
+    assert_eq!(
+        openapi::unknown_keywords(openapi::document()),
+        std::collections::BTreeSet::new()
+    );
 }

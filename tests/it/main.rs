@@ -25,5 +25,6 @@ mod support {
     pub(crate) mod devidp;
     pub(crate) mod hostile_idp;
     pub(crate) mod oidc_provider;
+    pub(crate) mod openapi;
     pub(crate) mod store;
 }
