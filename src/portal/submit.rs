@@ -286,7 +286,7 @@ impl ReceiptBody {
     reason = "describes the union in the document; the handler answers with one"
 )]
 enum Forbidden<'a> {
-    InPerson(InPersonRequired),
+    InPerson(Box<InPersonRequired>),
     CrossSite(ErrorBody<'a>),
 }
 
