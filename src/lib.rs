@@ -82,6 +82,7 @@
 //! | feature | what | default | security note |
 //! | --- | --- | --- | --- |
 //! | `axum` | the axum integration behind the example ward gateway | yes | adds HTTP handlers; cookies and `Authorization` are marked sensitive in traces |
+//! | `openapi` | JSON Schema descriptions (utoipa `ToSchema`) of the core types the portal's JSON API answers with; enabled by `axum` | yes | none: descriptions only |
 //! | `devidp` | the provider simulator | yes | issues level-2 logins to anyone who clicks: never point a production portal at it; disable with `default-features = false` |
 //! | `sqlite` | the SQLite store (WAL, `synchronous = FULL`, bundled SQLite) | yes | the database file holds dossiers: it is created readable by its owner only |
 //! | `postgres` | the PostgreSQL store, for several gateway instances | yes | connection URLs never appear in `Debug` output or logs |

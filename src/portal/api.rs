@@ -399,7 +399,7 @@ pub(crate) async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
     )
 )]
 pub(crate) async fn openapi() -> Response {
-    Json(super::openapi::openapi_document()).into_response()
+    Json(super::openapi::document()).into_response()
 }
 
 /// The liveness answer.
