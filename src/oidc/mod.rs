@@ -843,6 +843,26 @@ impl RelyingParty {
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
     ) -> Result<Self, DiscoveryError> {
+        config
+            .profile
+            .check_level_source(&config.level_source)
+            .map_err(|error| DiscoveryError::LevelSource {
+                profile: config.profile,
+                error,
+            })?;
+        if let LevelSource::IdTokenAcr(table) = &config.level_source {
+            let freshness_values = table.keycloak_default_values();
+            if !freshness_values.is_empty() {
+                // Plain numbers are some providers' levels, but a Keycloak realm sends "0"/"1"
+                // for every login: worth a word at start-up, not a refusal.
+                tracing::warn!(
+                    issuer = %metadata.issuer,
+                    values = ?freshness_values,
+                    "the acr table maps values a Keycloak realm sends for login freshness; \
+                     if this provider is a Keycloak broker, use the keycloak-broker profile"
+                );
+            }
+        }
         let supports = |m: &str| {
             metadata
                 .token_endpoint_auth_methods_supported

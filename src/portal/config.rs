@@ -1624,7 +1624,7 @@ fn build_single_provider(
         value,
         origin: cx.file("provider.level_claim"),
     });
-    let level_source = with_level_claim(profile, explicit, level_claim)?;
+    let level_source = with_level_claim(profile, &profile_origin, explicit, level_claim)?;
     let encrypted = raw.encrypted_responses.map(|value| Setting {
         value,
         origin: cx.file("provider.encrypted_responses"),
@@ -1773,8 +1773,12 @@ fn build_table_provider(
             Some(LevelSource::acr(table))
         }
     };
-    let level_source =
-        with_level_claim(profile, explicit, setting(raw.level_claim, "level_claim"))?;
+    let level_source = with_level_claim(
+        profile,
+        &profile_origin,
+        explicit,
+        setting(raw.level_claim, "level_claim"),
+    )?;
     let encrypted = raw.encrypted_responses.map(|value| Setting {
         value,
         origin: at("encrypted_responses"),
@@ -1861,9 +1865,17 @@ fn parse_profile(
 /// (`acr_level*`, `level_source`) is kept as it is.
 fn with_level_claim(
     profile: ProviderProfile,
+    profile_origin: &Origin,
     explicit: Option<LevelSource>,
     level_claim: Option<Setting<String>>,
 ) -> Result<Option<LevelSource>, ConfigError> {
+    // A `keycloak-broker` must not map Keycloak's own "0"/"1"; other profiles may (numeric
+    // levels), and the relying party warns about them at start-up.
+    if let Some(source) = &explicit {
+        profile
+            .check_level_source(source)
+            .map_err(|error| invalid(profile_origin.clone(), SettingError::AcrValues(error)))?;
+    }
     let Some(claim) = level_claim else {
         return Ok(explicit);
     };

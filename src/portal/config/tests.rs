@@ -306,10 +306,10 @@ fn toml_errors_name_the_file_and_line() {
         error(&[], "[session]\nidle_minutes = \"ten\"\n"),
         "config file `gateway.toml`: line 2: invalid type: string \"ten\", expected i64"
     );
-    let keycloak = "[provider]\nlevel_source = { source = \"acr\", level2 = [\"1\"] }\n";
+    let malformed = "[provider]\nlevel_source = { source = \"acr\", level2 = [\"a b\"] }\n";
     assert!(
-        error(&[], keycloak)
-            .starts_with("config file `gateway.toml`: line 2: acr value `1` is Keycloak's default")
+        error(&[], malformed)
+            .starts_with("config file `gateway.toml`: line 2: value `a b` is malformed")
     );
 }
 
@@ -442,6 +442,26 @@ fn client_settings_without_issuer_are_refused() {
 }
 
 #[test]
+fn plain_numeric_acr_values_map_levels() {
+    let config = load(
+        &with(&[("WARDGATE_ACR_LEVEL1", "1"), ("WARDGATE_ACR_LEVEL2", "2")]),
+        "",
+    )
+    .unwrap();
+    let source = external(&config).level_source();
+    let token = json!({"acr": "2"});
+    assert_eq!(
+        source.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::Two)
+    );
+    let token = json!({"acr": "1"});
+    assert_eq!(
+        source.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::One)
+    );
+}
+
+#[test]
 fn acr_values_are_validated() {
     assert_eq!(
         error(&with(&[("WARDGATE_ACR_LEVEL2", "LoA2,,LoA3")]), ""),
@@ -451,15 +471,26 @@ fn acr_values_are_validated() {
         error(&with(&[("WARDGATE_ACR_LEVEL1", "LoA1,")]), ""),
         "WARDGATE_ACR_LEVEL1: `LoA1,` has an empty item"
     );
+    // Keycloak's "0"/"1" are refused for the keycloak-broker profile only.
     assert_eq!(
-        error(&with(&[("WARDGATE_ACR_LEVEL1", "1")]), ""),
-        "WARDGATE_ACR_LEVEL1: acr value `1` is Keycloak's default login-freshness value, not an \
-         identity level; map the level from a claim instead"
+        error(
+            &with(&[
+                ("WARDGATE_PROVIDER_PROFILE", "keycloak-broker"),
+                ("WARDGATE_ACR_LEVEL1", "1")
+            ]),
+            ""
+        ),
+        "WARDGATE_PROVIDER_PROFILE: acr value `1` is Keycloak's default login-freshness value, \
+         not an identity level; map the level from a claim instead"
     );
     assert_eq!(
-        error(&with(&[("WARDGATE_ACR_LEVEL2", "0")]), ""),
-        "WARDGATE_ACR_LEVEL2: acr value `0` is Keycloak's default login-freshness value, not an \
-         identity level; map the level from a claim instead"
+        error(
+            &[],
+            "[[providers]]\nid = \"kc\"\nprofile = \"keycloak-broker\"\n\
+             issuer = \"https://kc.example\"\nclient_id = \"portal\"\nacr_level2 = [\"0\"]\n"
+        ),
+        "gateway.toml: providers[0].profile: acr value `0` is Keycloak's default login-freshness \
+         value, not an identity level; map the level from a claim instead"
     );
     assert_eq!(
         error(&with(&[("WARDGATE_ACR_LEVEL2", "LoA1")]), ""),
@@ -972,10 +1003,9 @@ fn several_providers_are_validated() {
     assert_eq!(
         error(
             &[],
-            "[[providers]]\nid = \"a\"\nacr_level1 = [\"0\"]\nacr_level2 = [\"LoA2\"]\n"
+            "[[providers]]\nid = \"a\"\nacr_level1 = [\"0\", \"0\"]\nacr_level2 = [\"LoA2\"]\n"
         ),
-        "gateway.toml: providers[0].acr_level1: acr value `0` is Keycloak's default \
-         login-freshness value, not an identity level; map the level from a claim instead"
+        "gateway.toml: providers[0].acr_level1: value `0` appears more than once"
     );
     // A decryptor supplied for the table's id lifts the refusal.
     let toml = "[[providers]]\nid = \"v\"\nprofile = \"vneid-direct\"\nissuer = \"https://sso.example.vn\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
