@@ -925,19 +925,25 @@ impl RelyingParty {
         &self.inner.config
     }
 
+    /// The clock this relying party reads the time from.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
     /// Whether the provider answers now (for readiness probes): its discovery document is
-    /// served and valid; for a relying party built
+    /// served and valid, or the provider answered `429` (up, but asking for less traffic); for
+    /// a relying party built
     /// [`from_endpoints`](Self::from_endpoints), its authorization endpoint answers with a
     /// status below 500 (a bare request is normally refused with a 4xx page: the provider is
     /// up).
     pub async fn is_reachable(&self) -> bool {
         let inner = &*self.inner;
         match inner.origin {
-            MetadataOrigin::Discovered => {
-                discovery::discover(inner.http.as_ref(), &inner.metadata.issuer)
-                    .await
-                    .is_ok()
-            }
+            // A `429` is an answer: the provider is up, only busy.
+            MetadataOrigin::Discovered => matches!(
+                discovery::discover(inner.http.as_ref(), &inner.metadata.issuer).await,
+                Ok(_) | Err(DiscoveryError::Status { status: 429, .. })
+            ),
             MetadataOrigin::Configured => {
                 discovery::answers(inner.http.as_ref(), &inner.metadata.authorization_endpoint)
                     .await

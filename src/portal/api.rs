@@ -232,11 +232,12 @@ pub(crate) async fn healthz() -> Response {
 /// bookings and signed-in residents' submissions: `200` with `status: degraded`, so a load
 /// balancer keeps it in rotation while the body tells monitoring what is wrong.
 pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    // Every provider is probed; the gateway is ready only when all answer (a resident may
-    // choose any of them), degraded otherwise.
+    // Every provider counts; the gateway is ready only when all answer (a resident may choose
+    // any of them), degraded otherwise. The answer comes from the circuit breaker and a probe
+    // made at most every few seconds, never from one request per call.
     let mut reachable = Vec::with_capacity(gw.providers().len());
     for candidate in gw.providers() {
-        let up = candidate.relying_party().is_reachable().await;
+        let up = candidate.available().await;
         reachable.push((candidate.id().as_str(), up));
     }
     let provider = reachable.iter().all(|(_, up)| *up);
