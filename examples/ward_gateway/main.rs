@@ -190,12 +190,14 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .await
         .map_err(|e| format!("cannot listen on {} (WARDGATE_BIND): {e}", config.bind()))?;
     println!("wardgate ward portal: {}", config.public_url());
-    // The peer address keys the rate limits of sign-in and submission.
-    axum::serve(
+    // Header-read and whole-request timeouts against slow clients; the peer address keys the
+    // rate limits of sign-in and submission.
+    wardgate::portal::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router,
+        wardgate::portal::ServeOptions::new(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await?;
     retention.stop().await;
     // The flusher finishes the write it is in, then writes the decisions of the last second.

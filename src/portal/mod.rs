@@ -52,6 +52,7 @@ pub mod rate_limit;
 mod resident;
 mod router;
 pub mod security;
+mod serve;
 #[cfg(feature = "devidp")]
 mod simulated;
 mod staff;
@@ -62,3 +63,4 @@ pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };
 pub use router::{MAX_BODY_BYTES, gateway_router};
+pub use serve::{ServeOptions, serve};

@@ -19,6 +19,7 @@ mod outbox_faults;
 mod profiles;
 mod provider_faults;
 mod retention;
+mod slow_clients;
 mod store_postgres;
 mod store_sqlite;
 mod support {
