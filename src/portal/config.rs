@@ -41,7 +41,8 @@
 //! | --- | --- | --- |
 //! | `WARDGATE_BIND` | `bind` | `127.0.0.1:8080` |
 //! | `WARDGATE_PUBLIC_URL` | `public_url` | `http://127.0.0.1:8080` |
-//! | `WARDGATE_ISSUER` | `provider.issuer` | none: the built-in simulator |
+//! | `WARDGATE_ISSUER` | `provider.issuer` | none: the built-in simulator, on a loopback public URL only |
+//! | `WARDGATE_SIMULATOR` | — | unset; `1` allows the simulator off loopback (a test deployment; it never grants a staff role there) |
 //! | `WARDGATE_CLIENT_ID` | `provider.client_id` | none |
 //! | `WARDGATE_CLIENT_SECRET` | `provider.client_secret` | none |
 //! | `WARDGATE_ACR_LEVEL1` | `provider.acr_level1` (array) | none |
@@ -179,6 +180,8 @@ pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
 /// The back office that receives dossiers (the outbox forwards signed envelopes to it).
 pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
+/// `1` lets the built-in provider simulator run although the public URL is not on loopback.
+pub const ENV_SIMULATOR: &str = "WARDGATE_SIMULATOR";
 /// `WARDGATE_PROVIDER_PROFILE`: the single provider's profile (`standard`, `npsp`,
 /// `vneid-direct`, `keycloak-broker`).
 pub const ENV_PROVIDER_PROFILE: &str = "WARDGATE_PROVIDER_PROFILE";
@@ -449,7 +452,26 @@ impl ConfigLoader {
                 )
             })?,
         };
+        let from_tables = raw.providers.is_some();
         let providers = build_providers(&cx, raw.provider, raw.providers, &public_url)?;
+        let simulator_allowed =
+            is_loopback(&public_url) || (self.env)(ENV_SIMULATOR).is_some_and(|v| v.trim() == "1");
+        let simulated = providers
+            .iter()
+            .position(|p| matches!(p.provider, Provider::Simulator { .. }));
+        if let (false, Some(index)) = (simulator_allowed, simulated) {
+            let origin = if from_tables {
+                cx.table(index, "issuer")
+            } else {
+                Origin::env(ENV_ISSUER)
+            };
+            return Err(invalid(
+                origin,
+                SettingError::SimulatorOffLoopback {
+                    public_url: public_url.to_string(),
+                },
+            ));
+        }
         for provider in &providers {
             let supplied = self.decryptors.iter().any(|id| id == provider.id.as_str());
             if provider.needs_decryptor() && !supplied {
@@ -1134,6 +1156,16 @@ pub enum SettingError {
     NeedsDecryptor {
         /// The provider's profile.
         profile: ProviderProfile,
+    },
+    /// No issuer, so the built-in simulator would sign anyone in, on a public URL off loopback.
+    #[error(
+        "is required when the public URL `{public_url}` is not a loopback address: without an \
+         issuer the built-in provider simulator would sign anyone in. Set the provider's issuer, \
+         client_id and client_secret (or WARDGATE_SIMULATOR=1 for a test deployment)"
+    )]
+    SimulatorOffLoopback {
+        /// The public URL.
+        public_url: String,
     },
     /// Only one of `authorization_endpoint` and `token_endpoint` is set.
     #[error(

@@ -1338,3 +1338,57 @@ fn endpoint_settings_are_validated_and_named() {
          confidential client)"
     );
 }
+
+#[test]
+fn the_simulator_runs_off_loopback_only_when_asked() {
+    let public = (
+        "WARDGATE_PUBLIC_URL",
+        "https://dichvucong.phuong.example.vn",
+    );
+    assert_eq!(
+        error(&[public], ""),
+        "WARDGATE_ISSUER: is required when the public URL `https://dichvucong.phuong.example.vn/` \
+         is not a loopback address: without an issuer the built-in provider simulator would sign \
+         anyone in. Set the provider's issuer, client_id and client_secret (or \
+         WARDGATE_SIMULATOR=1 for a test deployment)"
+    );
+    assert!(
+        error(&[public], "[[providers]]\nid = \"a\"\n")
+            .starts_with("gateway.toml: providers[0].issuer: is required when the public URL"),
+    );
+    assert!(matches!(
+        load(&[public, ("WARDGATE_SIMULATOR", "1")], "")
+            .unwrap()
+            .provider(),
+        Provider::Simulator { .. }
+    ));
+    assert!(load(&[("WARDGATE_PUBLIC_URL", "http://localhost:8080")], "").is_ok());
+    // An external provider needs no permission.
+    assert!(load(&with(&[public]), "").is_ok());
+}
+
+#[cfg(feature = "devidp")]
+#[tokio::test]
+async fn the_simulator_grants_no_staff_role_off_loopback() {
+    let has_staff = |config: &GatewayConfig| {
+        let provider = config.providers()[0].clone();
+        async move {
+            let (idp, _) = provider.start_simulator(true).await.unwrap().unwrap();
+            idp.personas().iter().any(|persona| {
+                matches!(&persona.outcome, crate::devidp::PersonaOutcome::Authenticates { identity, .. }
+                    if identity.roles().iter().any(|r| r == crate::devidp::STAFF_ROLE))
+            })
+        }
+    };
+    let loopback = load(&[], "").unwrap();
+    assert!(has_staff(&loopback).await);
+    let public = load(
+        &[
+            ("WARDGATE_PUBLIC_URL", "https://test.phuong.example.vn"),
+            ("WARDGATE_SIMULATOR", "1"),
+        ],
+        "",
+    )
+    .unwrap();
+    assert!(!has_staff(&public).await);
+}
