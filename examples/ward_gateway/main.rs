@@ -181,11 +181,31 @@ async fn run() -> Result<(), Box<dyn Error>> {
     .providers(providers);
     parts.rate_limits = config.rate_limits().clone();
     parts.limits = *config.request_limits();
+    parts.metrics_token = config.metrics_token().cloned();
     let gateway = Gateway::new(parts)?;
     let router = gateway_router(Arc::clone(&gateway));
     // Decisions are audited in aggregate; this keeps the trail current when traffic is quiet.
     let (stop_audit_flush, audit_flush) = spawn_audit_flush(Arc::clone(&gateway));
 
+    // `/metrics` on a listener of its own (WARDGATE_METRICS_BIND), for the monitoring network.
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = match config.metrics_bind() {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| format!("cannot listen on {bind} (WARDGATE_METRICS_BIND): {e}"))?;
+            let router = wardgate::portal::metrics_router(Arc::clone(&gateway));
+            Some(tokio::spawn(wardgate::portal::serve(
+                listener,
+                router,
+                wardgate::portal::ServeOptions::new(),
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
         .map_err(|e| format!("cannot listen on {} (WARDGATE_BIND): {e}", config.bind()))?;
@@ -199,6 +219,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
         shutdown_signal(),
     )
     .await?;
+    let _ = stop_metrics.send(());
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     retention.stop().await;
     // The flusher finishes the write it is in, then writes the decisions of the last second.
     let _ = stop_audit_flush.send(());

@@ -279,11 +279,6 @@ pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     (code, Json(body)).into_response()
 }
 
-/// `GET /metrics`.
-pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    gw.metrics.response()
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone, Utc};

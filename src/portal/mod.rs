@@ -43,6 +43,7 @@ mod gateway;
 pub mod html;
 pub mod limits;
 pub mod metrics;
+mod metrics_access;
 pub mod openapi;
 mod pages;
 mod procedure_html;
@@ -59,6 +60,7 @@ mod staff;
 mod submit;
 
 pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};
 pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };

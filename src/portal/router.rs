@@ -62,7 +62,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route(OPENAPI_PATH, get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
+        .route("/metrics", get(super::metrics_access::public_metrics))
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
         .merge(staff::routes())

@@ -212,7 +212,7 @@ async fn attack(name: &str, script: Script, expected: Outcome) -> HostileIdp {
 }
 
 async fn assert_failure_counted(gw: &TestGateway, name: &str, kind: &str) {
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     let line = format!("wardgate_login_failures_total{{kind=\"{kind}\"}} 1\n");
     assert!(
         metrics.contains(&line),
@@ -795,7 +795,7 @@ async fn a_replayed_callback_is_refused() {
             .await
             .contains("Phiên đăng nhập đã hết hạn")
     );
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     assert!(metrics.contains("wardgate_logins_total{result=\"flow_refused\"} 1\n"));
     // The same callback in another browser (no flow cookie) fares no better.
     let stolen = gw.get(&callback, None).await;

@@ -15,6 +15,7 @@ mod hostile;
 mod interop;
 mod limits;
 mod oidc_flow;
+mod operations;
 mod outbox_faults;
 mod profiles;
 mod provider_faults;

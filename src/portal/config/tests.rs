@@ -1392,3 +1392,38 @@ async fn the_simulator_grants_no_staff_role_off_loopback() {
     .unwrap();
     assert!(!has_staff(&public).await);
 }
+
+#[test]
+fn metrics_bind_and_token_are_read_and_checked() {
+    let config = load(&[], "").unwrap();
+    assert_eq!(config.metrics_bind(), None);
+    assert!(config.metrics_token().is_none());
+    let token = "0f6c1b5e9a8d4c3b2a1f0e9d8c7b6a5f4e3d2c1b";
+    let config = load(
+        &[
+            ("WARDGATE_METRICS_BIND", "127.0.0.1:9090"),
+            ("WARDGATE_METRICS_TOKEN", token),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        config.metrics_bind(),
+        Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
+    );
+    assert!(config.metrics_token().is_some());
+    let from_file = load(&[], "metrics_bind = \"10.0.0.5:9090\"\n").unwrap();
+    assert_eq!(
+        from_file.metrics_bind(),
+        Some(SocketAddr::from(([10, 0, 0, 5], 9090)))
+    );
+    assert_eq!(
+        error(&[("WARDGATE_METRICS_TOKEN", "secret")], ""),
+        "WARDGATE_METRICS_TOKEN: is too weak: use at least 32 characters of visible ASCII (for \
+         example 32 random bytes in hex)"
+    );
+    assert_eq!(
+        error(&[("WARDGATE_METRICS_BIND", "metrics")], ""),
+        "WARDGATE_METRICS_BIND: `metrics` is not a socket address such as `127.0.0.1:8080`"
+    );
+}
