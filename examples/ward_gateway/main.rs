@@ -11,18 +11,16 @@ use std::time::Duration;
 use wardgate::clock::{Random, SystemRandom};
 use wardgate::devidp::{self, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
-use wardgate::portal::config::{
-    GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
-};
-use wardgate::portal::data_dir::GatewayKeys;
-use wardgate::portal::{
-    DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router,
-};
 use wardgate::oidc::{
     BreakerConfig, CircuitBreaker, CircuitMonitor, ClientConfig, DiscoveryError, RelyingParty,
     ReqwestHttp,
 };
 use wardgate::policy::Catalog;
+use wardgate::portal::config::{
+    GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
+};
+use wardgate::portal::data_dir::GatewayKeys;
+use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router};
 use wardgate::store::Store;
 use wardgate::submission::{DossierSealer, Outbox};
 use wardgate::{Clock, SystemClock};
@@ -183,22 +181,48 @@ async fn run() -> Result<(), Box<dyn Error>> {
     .providers(providers);
     parts.rate_limits = config.rate_limits().clone();
     parts.limits = *config.request_limits();
+    parts.metrics_token = config.metrics_token().cloned();
     let gateway = Gateway::new(parts)?;
     let router = gateway_router(Arc::clone(&gateway));
     // Decisions are audited in aggregate; this keeps the trail current when traffic is quiet.
     let (stop_audit_flush, audit_flush) = spawn_audit_flush(Arc::clone(&gateway));
 
+    // `/metrics` on a listener of its own (WARDGATE_METRICS_BIND), for the monitoring network.
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = match config.metrics_bind() {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| format!("cannot listen on {bind} (WARDGATE_METRICS_BIND): {e}"))?;
+            let router = wardgate::portal::metrics_router(Arc::clone(&gateway));
+            Some(tokio::spawn(wardgate::portal::serve(
+                listener,
+                router,
+                wardgate::portal::ServeOptions::new(),
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
         .map_err(|e| format!("cannot listen on {} (WARDGATE_BIND): {e}", config.bind()))?;
     println!("wardgate ward portal: {}", config.public_url());
-    // The peer address keys the rate limits of sign-in and submission.
-    axum::serve(
+    // Header-read and whole-request timeouts against slow clients; the peer address keys the
+    // rate limits of sign-in and submission.
+    wardgate::portal::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router,
+        wardgate::portal::ServeOptions::new(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await?;
+    let _ = stop_metrics.send(());
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     retention.stop().await;
     // The flusher finishes the write it is in, then writes the decisions of the last second.
     let _ = stop_audit_flush.send(());

@@ -242,8 +242,13 @@ fn verified_claims_level(
 /// Which `acr` strings mean level 1 and level 2.
 ///
 /// Validated: values are non-empty, contain no whitespace (`acr_values` is space-separated),
-/// appear at most once, level 2 has at least one value, and Keycloak's default `"0"`/`"1"` are
-/// refused.
+/// appear at most once, and level 2 has at least one value. Plain numbers such as `"1"` and
+/// `"2"` are allowed: some providers send them as their levels. Only a Keycloak broker's
+/// `"0"`/`"1"` mean something else; [`ProviderProfile::check_level_source`] refuses them for
+/// the `keycloak-broker` profile and [`keycloak_default_values`](Self::keycloak_default_values)
+/// lets a gateway warn about them elsewhere.
+///
+/// [`ProviderProfile::check_level_source`]: crate::oidc::ProviderProfile::check_level_source
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AcrTable {
     level1: Vec<String>,
@@ -255,8 +260,8 @@ impl AcrTable {
     ///
     /// # Errors
     ///
-    /// [`LevelSourceError`] when a value is empty, has whitespace, repeats, is one of Keycloak's
-    /// default values, or when level 2 has no value.
+    /// [`LevelSourceError`] when a value is empty, has whitespace or repeats, or when level 2
+    /// has no value.
     pub fn new<I1, I2, S1, S2>(level1: I1, level2: I2) -> Result<Self, LevelSourceError>
     where
         I1: IntoIterator<Item = S1>,
@@ -293,6 +298,17 @@ impl AcrTable {
         }
     }
 
+    /// The values of this table that are also Keycloak's default `acr` values (`"0"`, `"1"`),
+    /// which a Keycloak realm sends for login freshness, not identity.
+    pub fn keycloak_default_values(&self) -> Vec<&str> {
+        self.level1
+            .iter()
+            .chain(&self.level2)
+            .map(String::as_str)
+            .filter(|value| KEYCLOAK_DEFAULT_ACRS.contains(value))
+            .collect()
+    }
+
     pub(crate) fn values_at_least(&self, required: Level) -> Vec<&str> {
         let mut values: Vec<&str> = Vec::new();
         if required == Level::One {
@@ -310,11 +326,6 @@ impl AcrTable {
         for value in self.level1.iter().chain(&self.level2) {
             if value.is_empty() || value.chars().any(char::is_whitespace) {
                 return Err(LevelSourceError::MalformedValue {
-                    value: value.clone(),
-                });
-            }
-            if KEYCLOAK_DEFAULT_ACRS.contains(&value.as_str()) {
-                return Err(LevelSourceError::KeycloakDefaultAcr {
                     value: value.clone(),
                 });
             }
@@ -425,7 +436,8 @@ pub enum LevelSourceError {
         /// The value, as written.
         value: String,
     },
-    /// Keycloak's default `acr` ("0" cookie login, "1" fresh login) says nothing about identity.
+    /// Keycloak's default `acr` ("0" cookie login, "1" fresh login) says nothing about identity:
+    /// refused for the `keycloak-broker` profile.
     #[error(
         "acr value `{value}` is Keycloak's default login-freshness value, not an identity level; \
          map the level from a claim instead"

@@ -51,14 +51,64 @@ fn assurance_meets_only_reached_levels() {
 }
 
 #[test]
-fn acr_table_refuses_keycloak_defaults() {
+fn acr_table_maps_plain_numeric_values() {
+    let table = AcrTable::new(["1"], ["2"]).unwrap();
+    let source = LevelSource::acr(table.clone());
+    let token = json!({"acr": "2"});
     assert_eq!(
-        AcrTable::new(["1"], ["LoA2"]).unwrap_err(),
+        source.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::Two)
+    );
+    let token = json!({"acr": "1"});
+    assert_eq!(
+        source.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::One)
+    );
+    // The table still says which of its values a Keycloak realm would send for freshness.
+    assert_eq!(table.keycloak_default_values(), vec!["1"]);
+    assert_eq!(
+        AcrTable::new(["0"], ["1"])
+            .unwrap()
+            .keycloak_default_values(),
+        vec!["0", "1"]
+    );
+    assert!(
+        AcrTable::new(["LoA1"], ["LoA2"])
+            .unwrap()
+            .keycloak_default_values()
+            .is_empty()
+    );
+}
+
+#[test]
+fn only_the_keycloak_broker_profile_refuses_keycloak_defaults() {
+    use crate::oidc::ProviderProfile;
+    let numeric = LevelSource::acr(AcrTable::new(["1"], ["2"]).unwrap());
+    assert_eq!(
+        ProviderProfile::KeycloakBroker
+            .check_level_source(&numeric)
+            .unwrap_err(),
         LevelSourceError::KeycloakDefaultAcr { value: "1".into() }
     );
+    let zero = LevelSource::acr(AcrTable::new(Vec::<String>::new(), ["0"]).unwrap());
     assert_eq!(
-        AcrTable::new(Vec::<String>::new(), ["0"]).unwrap_err(),
+        ProviderProfile::KeycloakBroker
+            .check_level_source(&zero)
+            .unwrap_err(),
         LevelSourceError::KeycloakDefaultAcr { value: "0".into() }
+    );
+    for profile in [
+        ProviderProfile::Standard,
+        ProviderProfile::Npsp,
+        ProviderProfile::VneidDirect,
+    ] {
+        assert_eq!(profile.check_level_source(&numeric), Ok(()), "{profile}");
+    }
+    // The broker's own claim-based source is fine.
+    assert_eq!(
+        ProviderProfile::KeycloakBroker
+            .check_level_source(&ProviderProfile::KeycloakBroker.default_level_source()),
+        Ok(())
     );
 }
 
@@ -121,12 +171,12 @@ fn level_source_deserialises_from_toml_and_validates() {
     let err = toml::from_str::<LevelSource>(
         r#"
         source = "acr"
-        level1 = ["1"]
+        level1 = ["urn:x:2"]
         level2 = ["urn:x:2"]
         "#,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("Keycloak's default"), "{err}");
+    assert!(err.to_string().contains("appears more than once"), "{err}");
 
     let err = toml::from_str::<LevelSource>("source = \"acr\"\nlevel2 = [\"a\"]\nextra = 1\n")
         .unwrap_err();

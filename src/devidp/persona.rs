@@ -104,6 +104,11 @@ impl Identity {
         }
     }
 
+    /// The userinfo `roles` of this identity.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
     /// The same identity with userinfo `roles`.
     #[must_use]
     pub fn with_roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {

@@ -98,6 +98,29 @@ struct Machine {
     phase: Phase,
     consecutive_failures: u32,
     last: LastOutcome,
+    /// Until when the provider asked to be left alone (`429` with `Retry-After`).
+    backoff_until: Option<DateTime<Utc>>,
+}
+
+/// How long a `429` without a usable `Retry-After` asks us to back off.
+const DEFAULT_BACKOFF: Duration = Duration::seconds(5);
+/// The longest back-off a provider's `Retry-After` can impose.
+const MAX_BACKOFF: Duration = Duration::seconds(60);
+
+/// The back-off a `Retry-After` value asks for (RFC 9110 §10.2.3: delay-seconds or an
+/// HTTP-date), within `0..=MAX_BACKOFF`; the default when absent or unreadable.
+fn retry_after(value: Option<&http::HeaderValue>, now: DateTime<Utc>) -> Duration {
+    let Some(text) = value.and_then(|v| v.to_str().ok()).map(str::trim) else {
+        return DEFAULT_BACKOFF;
+    };
+    let asked = if let Ok(seconds) = text.parse::<u32>() {
+        Duration::seconds(i64::from(seconds))
+    } else if let Ok(date) = DateTime::parse_from_rfc2822(text) {
+        date.with_timezone(&Utc) - now
+    } else {
+        DEFAULT_BACKOFF
+    };
+    asked.clamp(Duration::zero(), MAX_BACKOFF)
 }
 
 struct Shared {
@@ -179,6 +202,26 @@ impl Shared {
         }
     }
 
+    /// The provider answered `429`: it is up and busy. Not a failure (load from anonymous
+    /// users must not open the circuit for everyone); optional calls wait until `until`.
+    fn record_rate_limited(&self, until: DateTime<Utc>, host: &str) {
+        let mut machine = self.lock();
+        if !matches!(machine.phase, Phase::Closed) {
+            tracing::info!(
+                host,
+                "identity provider answers again (rate-limited): circuit closed"
+            );
+        }
+        machine.phase = Phase::Closed;
+        machine.consecutive_failures = 0;
+        machine.backoff_until = Some(until);
+    }
+
+    fn backing_off(&self) -> bool {
+        let now = self.clock.now();
+        matches!(self.lock().backoff_until, Some(until) if now < until)
+    }
+
     /// A probe that ended without a result (its future was dropped) lets the next call probe.
     fn abandon_probe(&self) {
         let mut machine = self.lock();
@@ -214,8 +257,12 @@ impl Drop for ProbeGuard<'_> {
 /// probes and for deciding whether to send a resident to the provider at all.
 ///
 /// What counts as a failure: no answer (timeout, refused or broken connection, transport
-/// error) or an answer saying the provider is unavailable (5xx, 429). Any other answer, even an
+/// error) or an answer saying the provider is unavailable (5xx). Any other answer, even an
 /// error or an oversized one, shows the provider is up; such answers are refused elsewhere.
+/// A `429 Too Many Requests` is not a failure either: the provider is up and asks its clients
+/// to slow down, for the `Retry-After` it gives (5 s without one, at most 60 s). A flood of
+/// anonymous sign-in starts must not open the circuit for every resident; instead
+/// [`CircuitMonitor::backing_off`] tells optional callers (readiness probes) to wait.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -256,6 +303,7 @@ impl<H: HttpClient> CircuitBreaker<H> {
                     phase: Phase::Closed,
                     consecutive_failures: 0,
                     last: LastOutcome::None,
+                    backoff_until: None,
                 }),
             }),
         }
@@ -289,15 +337,18 @@ impl<H: HttpClient> CircuitBreaker<H> {
             tokio::time::timeout(self.shared.config.call_timeout, self.inner.execute(request))
                 .await
                 .unwrap_or_else(|_| Err(HttpError::Timeout { host: host.clone() }));
+        guard.armed = false;
         let success = match &result {
-            Ok(response) => {
-                let status = response.status();
-                !(status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS)
+            Ok(response) if response.status() == http::StatusCode::TOO_MANY_REQUESTS => {
+                let now = self.shared.clock.now();
+                let wait = retry_after(response.headers().get(http::header::RETRY_AFTER), now);
+                self.shared.record_rate_limited(now + wait, &host);
+                return result;
             }
+            Ok(response) => !response.status().is_server_error(),
             Err(HttpError::TooLarge { .. }) => true,
             Err(_) => false,
         };
-        guard.armed = false;
         self.shared.record(success, &host);
         result
     }
@@ -329,6 +380,18 @@ impl CircuitMonitor {
     /// [`HalfOpen`](CircuitState::HalfOpen).
     pub fn state(&self) -> CircuitState {
         self.shared.state()
+    }
+
+    /// The time on the clock that times this breaker.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.shared.clock.now()
+    }
+
+    /// Whether the provider asked, with a `429` and its `Retry-After`, to be left alone until
+    /// a moment not yet reached. The provider is up: residents may still be sent to it, but
+    /// nothing optional (a readiness probe) should call it now.
+    pub fn backing_off(&self) -> bool {
+        self.shared.backing_off()
     }
 
     /// Whether the circuit is closed and the last call, made within `window`, succeeded: the
@@ -462,9 +525,66 @@ mod tests {
             Err(HttpError::Timeout { .. })
         ));
         assert_eq!(monitor.state(), CircuitState::Closed);
-        client.set(Some(Ok(429)));
+        client.set(Some(Ok(500)));
         breaker.execute(request()).await.ok();
         assert_eq!(monitor.state(), CircuitState::Open);
+    }
+
+    /// Answers `429` with the given `Retry-After`, counting calls.
+    struct RateLimited {
+        retry_after: Option<&'static str>,
+        calls: AtomicUsize,
+    }
+
+    impl HttpClient for RateLimited {
+        fn execute(
+            &self,
+            _request: http::Request<Vec<u8>>,
+        ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, HttpError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut response = http::Response::builder().status(429);
+            if let Some(value) = self.retry_after {
+                response = response.header(http::header::RETRY_AFTER, value);
+            }
+            Box::pin(async move { Ok(response.body(Vec::new()).unwrap_or_default()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_backs_off_for_retry_after_and_never_opens_the_circuit() {
+        let (_, _, clock) = setup(None);
+        let config = BreakerConfig::new().failure_threshold(2);
+        for (retry_after, backoff) in [
+            (Some("7"), Duration::seconds(7)),
+            (None, DEFAULT_BACKOFF),
+            (Some("soon"), DEFAULT_BACKOFF),
+            (Some("86400"), MAX_BACKOFF),
+            (Some("Wed, 25 Nov 2026 08:00:20 GMT"), Duration::seconds(20)),
+        ] {
+            let client = RateLimited {
+                retry_after,
+                calls: AtomicUsize::new(0),
+            };
+            let breaker = CircuitBreaker::new(client, config, clock.clone());
+            let monitor = breaker.monitor();
+            let start = clock.now();
+            for _ in 0..50 {
+                let answer = breaker.execute(request()).await;
+                assert_eq!(answer.map(|r| r.status().as_u16()).ok(), Some(429));
+            }
+            assert_eq!(
+                breaker.inner.calls.load(Ordering::SeqCst),
+                50,
+                "never refused"
+            );
+            assert_eq!(monitor.state(), CircuitState::Closed, "{retry_after:?}");
+            assert!(monitor.backing_off(), "{retry_after:?}");
+            clock.advance(backoff - Duration::seconds(1));
+            assert!(monitor.backing_off(), "{retry_after:?}");
+            clock.advance(Duration::seconds(1));
+            assert!(!monitor.backing_off(), "{retry_after:?}");
+            clock.set(start);
+        }
     }
 
     #[tokio::test]

@@ -136,6 +136,15 @@ pub enum DiscoveryError {
         /// What is missing.
         what: &'static str,
     },
+    /// The client's level source cannot be trusted with this provider's profile (Keycloak's
+    /// default `acr` values for a `keycloak-broker`).
+    #[error("the level source does not suit the `{profile}` profile: {error}")]
+    LevelSource {
+        /// The provider's profile.
+        profile: ProviderProfile,
+        /// Why the level source was refused.
+        error: crate::assurance::LevelSourceError,
+    },
     /// A configured endpoint setting other than a URL has a value wardgate cannot use.
     #[error("setting `{field}` = `{value}` is not acceptable: expected {expected}")]
     BadSetting {

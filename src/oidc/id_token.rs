@@ -39,8 +39,9 @@ type IdToken = openidconnect::IdToken<
 /// `crit`, `cty` and encrypted tokens refused; `jku`, `x5u`, `jwk` and `x5c` never read);
 /// `iss` equal to the issuer; `aud` containing the client and no untrusted audience; signature
 /// with a key from the provider's key set; `azp` equal to the client when present (required
-/// with several audiences); `exp` and `iat` with the allowed clock skew; `nonce`; and
-/// `auth_time` against `max_age` when one was requested.
+/// with several audiences); `exp`, `iat` and `nbf` with the allowed clock skew; `sub` present
+/// and at most 255 ASCII characters; `nonce`; and `auth_time` against `max_age` when one was
+/// requested.
 #[derive(Clone)]
 pub struct IdTokenVerifier {
     issuer: IssuerUrl,
@@ -160,6 +161,12 @@ pub enum IdTokenError {
     /// `iat` lies in the future (beyond the allowed skew).
     #[error("the ID token was issued in the future")]
     IssuedInFuture,
+    /// `nbf` lies in the future (beyond the allowed skew): the token is not valid yet.
+    #[error("the ID token is not valid yet")]
+    NotYetValid,
+    /// `sub` is empty, longer than 255 characters or not ASCII (OIDC Core §2).
+    #[error("the ID token's subject is not a valid identifier")]
+    InvalidSubject,
     /// `nonce` is missing or differs from the one sent.
     #[error("the ID token's nonce does not match the login")]
     NonceMismatch,
@@ -172,7 +179,7 @@ pub enum IdTokenError {
 }
 
 impl IdTokenVerifier {
-    /// The default clock skew allowed on `exp`, `iat` and `auth_time`: 60 seconds.
+    /// The default clock skew allowed on `exp`, `iat`, `nbf` and `auth_time`: 60 seconds.
     pub const DEFAULT_SKEW: Duration = Duration::seconds(60);
 
     /// A verifier for tokens from `issuer` (compared exactly) for `client_id`.
@@ -188,7 +195,7 @@ impl IdTokenVerifier {
         })
     }
 
-    /// Sets the clock skew allowed on `exp`, `iat` and `auth_time`.
+    /// Sets the clock skew allowed on `exp`, `iat`, `nbf` and `auth_time`.
     #[must_use]
     pub fn with_skew(mut self, skew: Duration) -> Self {
         self.skew = skew;
@@ -243,6 +250,20 @@ impl IdTokenVerifier {
         if claims.issue_time() > now + skew {
             return Err(IdTokenError::IssuedInFuture);
         }
+        // RFC 7519 §4.1.5: openidconnect does not read `nbf`, so it lands among the extra
+        // claims; a token that is not valid yet is refused like an expired one.
+        if let Some(not_before) = claims.additional_claims().0.get("nbf") {
+            let not_before = numeric_date(not_before).ok_or(IdTokenError::Malformed)?;
+            if not_before > now + skew {
+                return Err(IdTokenError::NotYetValid);
+            }
+        }
+        // OIDC Core §2: `sub` is a non-empty identifier of at most 255 ASCII characters.
+        // openidconnect accepts any string, and the subject is what sessions and the audit key on.
+        let subject = claims.subject().as_str();
+        if subject.is_empty() || subject.len() > 255 || !subject.is_ascii() {
+            return Err(IdTokenError::InvalidSubject);
+        }
         // Step 13 / OIDC Core 3.1.2.1: max_age makes auth_time mandatory.
         let auth_time = claims.auth_time();
         if let Some(max_age) = expect.max_age {
@@ -262,13 +283,23 @@ impl IdTokenVerifier {
             mapped.insert("acr".to_owned(), Value::from(acr.as_str()));
         }
         Ok(VerifiedIdToken {
-            subject: claims.subject().as_str().to_owned(),
+            subject: subject.to_owned(),
             acr,
             amr,
             auth_time,
             claims: mapped,
         })
     }
+}
+
+/// A JWT NumericDate (seconds since the epoch, possibly fractional).
+fn numeric_date(value: &Value) -> Option<DateTime<Utc>> {
+    let seconds = value.as_f64()?;
+    if !seconds.is_finite() {
+        return None;
+    }
+    // Whole seconds are enough: the comparison allows a skew of a minute anyway.
+    DateTime::from_timestamp(seconds.trunc() as i64, 0)
 }
 
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {

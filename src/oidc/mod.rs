@@ -843,6 +843,26 @@ impl RelyingParty {
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
     ) -> Result<Self, DiscoveryError> {
+        config
+            .profile
+            .check_level_source(&config.level_source)
+            .map_err(|error| DiscoveryError::LevelSource {
+                profile: config.profile,
+                error,
+            })?;
+        if let LevelSource::IdTokenAcr(table) = &config.level_source {
+            let freshness_values = table.keycloak_default_values();
+            if !freshness_values.is_empty() {
+                // Plain numbers are some providers' levels, but a Keycloak realm sends "0"/"1"
+                // for every login: worth a word at start-up, not a refusal.
+                tracing::warn!(
+                    issuer = %metadata.issuer,
+                    values = ?freshness_values,
+                    "the acr table maps values a Keycloak realm sends for login freshness; \
+                     if this provider is a Keycloak broker, use the keycloak-broker profile"
+                );
+            }
+        }
         let supports = |m: &str| {
             metadata
                 .token_endpoint_auth_methods_supported
@@ -905,19 +925,25 @@ impl RelyingParty {
         &self.inner.config
     }
 
+    /// The clock this relying party reads the time from.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
     /// Whether the provider answers now (for readiness probes): its discovery document is
-    /// served and valid; for a relying party built
+    /// served and valid, or the provider answered `429` (up, but asking for less traffic); for
+    /// a relying party built
     /// [`from_endpoints`](Self::from_endpoints), its authorization endpoint answers with a
     /// status below 500 (a bare request is normally refused with a 4xx page: the provider is
     /// up).
     pub async fn is_reachable(&self) -> bool {
         let inner = &*self.inner;
         match inner.origin {
-            MetadataOrigin::Discovered => {
-                discovery::discover(inner.http.as_ref(), &inner.metadata.issuer)
-                    .await
-                    .is_ok()
-            }
+            // A `429` is an answer: the provider is up, only busy.
+            MetadataOrigin::Discovered => matches!(
+                discovery::discover(inner.http.as_ref(), &inner.metadata.issuer).await,
+                Ok(_) | Err(DiscoveryError::Status { status: 429, .. })
+            ),
             MetadataOrigin::Configured => {
                 discovery::answers(inner.http.as_ref(), &inner.metadata.authorization_endpoint)
                     .await

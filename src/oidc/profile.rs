@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::assurance::{AcrTable, LevelSource};
+use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The userinfo claim an NPSP-style provider is assumed to carry the level in.
@@ -115,6 +115,27 @@ impl ProviderProfile {
             Self::Standard | Self::VneidDirect => LevelSource::vneid(),
             Self::Npsp => one_or_two(NPSP_LEVEL_CLAIM, false),
             Self::KeycloakBroker => one_or_two(KEYCLOAK_LEVEL_CLAIM, true),
+        }
+    }
+
+    /// Refuses a level source this kind of provider would fool: a `keycloak-broker` whose
+    /// `acr` table holds Keycloak's default `"0"` or `"1"` (login freshness, not identity).
+    /// Other profiles accept plain numeric values, which some providers send as their levels.
+    ///
+    /// # Errors
+    ///
+    /// [`LevelSourceError::KeycloakDefaultAcr`] naming the first such value.
+    pub fn check_level_source(self, source: &LevelSource) -> Result<(), LevelSourceError> {
+        match (self, source) {
+            (Self::KeycloakBroker, LevelSource::IdTokenAcr(table)) => {
+                match table.keycloak_default_values().first() {
+                    Some(value) => Err(LevelSourceError::KeycloakDefaultAcr {
+                        value: (*value).to_owned(),
+                    }),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
         }
     }
 

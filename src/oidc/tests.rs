@@ -691,6 +691,67 @@ async fn issued_in_the_future_is_refused() {
 }
 
 #[tokio::test]
+async fn not_yet_valid_is_refused_beyond_the_allowed_skew() {
+    let h = harness().await;
+    let later = now().timestamp() + 600;
+    assert_eq!(
+        token_kind(h.login(|t| t.claims["nbf"] = json!(later)).await),
+        IdTokenError::NotYetValid
+    );
+    let within_skew = now().timestamp() + 30;
+    assert!(
+        h.login(|t| t.claims["nbf"] = json!(within_skew))
+            .await
+            .is_ok()
+    );
+    let fractional_past = now().timestamp() as f64 - 0.5;
+    assert!(
+        h.login(|t| t.claims["nbf"] = json!(fractional_past))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn time_claims_of_the_wrong_type_refuse_the_token() {
+    let h = harness().await;
+    let later = (now().timestamp() + 600).to_string();
+    let result = h.login(|t| t.claims["nbf"] = json!(later.clone()));
+    assert_eq!(token_kind(result.await), IdTokenError::Malformed);
+    let result = h.login(|t| t.claims["exp"] = json!(later.clone()));
+    assert_eq!(token_kind(result.await), IdTokenError::Malformed);
+    let result = h.login(|t| t.claims["iat"] = json!(null));
+    assert_eq!(token_kind(result.await), IdTokenError::Malformed);
+}
+
+#[tokio::test]
+async fn an_empty_overlong_or_non_ascii_subject_is_refused() {
+    let h = harness().await;
+    for subject in [String::new(), "a".repeat(256), "công-dân-1".to_owned()] {
+        assert_eq!(
+            token_kind(h.login(|t| t.claims["sub"] = json!(subject.clone())).await),
+            IdTokenError::InvalidSubject,
+            "sub of {} bytes",
+            subject.len()
+        );
+    }
+    assert!(
+        h.login(|t| t.claims["sub"] = json!("a".repeat(255)))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_passed_off_as_an_id_token_is_refused() {
+    // RFC 9068 §4 / RFC 8725 §3.11: a JWT access token (`typ: at+jwt`) signed by the same
+    // provider must never be taken for an ID token.
+    let h = harness().await;
+    let result = h.login(|t| t.header["typ"] = json!("at+jwt"));
+    assert_eq!(token_kind(result.await), IdTokenError::UnsupportedHeader);
+}
+
+#[tokio::test]
 async fn missing_or_wrong_nonce_is_refused() {
     let h = harness().await;
     let result = h.login(|t| {

@@ -448,11 +448,12 @@ pub(crate) async fn healthz() -> Response {
     )
 )]
 pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    // Every provider is probed; the gateway is ready only when all answer (a resident may
-    // choose any of them), degraded otherwise.
+    // Every provider counts; the gateway is ready only when all answer (a resident may choose
+    // any of them), degraded otherwise. The answer comes from the circuit breaker and a probe
+    // made at most every few seconds, never from one request per call.
     let mut reachable = Vec::with_capacity(gw.providers().len());
     for candidate in gw.providers() {
-        let up = candidate.relying_party().is_reachable().await;
+        let up = candidate.available().await;
         reachable.push((candidate.id().as_str(), up));
     }
     let provider = reachable.iter().all(|(_, up)| *up);
@@ -492,23 +493,6 @@ pub(crate) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         body["identity_providers"] = Value::Object(each);
     }
     (code, Json(body)).into_response()
-}
-
-/// `GET /metrics`.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    operation_id = "metrics",
-    summary = "Prometheus metrics",
-    description = "Decisions by outcome and reason, logins, submissions, referrals, HTTP requests and latency by route template. Labels never carry personal data.",
-    security(()),
-    responses(
-        (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain; version=0.0.4"),
-    )
-)]
-pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    gw.metrics.response()
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@
 //! | --- | --- | --- |
 //! | `WARDGATE_BIND` | `bind` | `127.0.0.1:8080` |
 //! | `WARDGATE_PUBLIC_URL` | `public_url` | `http://127.0.0.1:8080` |
-//! | `WARDGATE_ISSUER` | `provider.issuer` | none: the built-in simulator |
+//! | `WARDGATE_ISSUER` | `provider.issuer` | none: the built-in simulator, on a loopback public URL only |
+//! | `WARDGATE_SIMULATOR` | — | unset; `1` allows the simulator off loopback (a test deployment; it never grants a staff role there) |
 //! | `WARDGATE_CLIENT_ID` | `provider.client_id` | none |
 //! | `WARDGATE_CLIENT_SECRET` | `provider.client_secret` | none |
 //! | `WARDGATE_ACR_LEVEL1` | `provider.acr_level1` (array) | none |
@@ -62,6 +63,8 @@
 //! | `WARDGATE_DATABASE_URL` | `database_url` | `sqlite://` + data dir + `/wardgate.db` |
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
+//! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
+//! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
@@ -157,6 +160,7 @@ use crate::session::SessionConfig;
 use crate::submission::AttachmentLimits;
 
 use super::limits::RequestLimits;
+use super::metrics_access::MetricsToken;
 use super::rate_limit::{RateLimit, RateLimits, TrustedProxy};
 
 /// `WARDGATE_BIND`: the socket address to listen on.
@@ -179,6 +183,12 @@ pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
 /// The back office that receives dossiers (the outbox forwards signed envelopes to it).
 pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
+/// Where `GET /metrics` is served apart from the public listener.
+pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
+/// A bearer token that opens `GET /metrics` on the public listener.
+pub const ENV_METRICS_TOKEN: &str = "WARDGATE_METRICS_TOKEN";
+/// `1` lets the built-in provider simulator run although the public URL is not on loopback.
+pub const ENV_SIMULATOR: &str = "WARDGATE_SIMULATOR";
 /// `WARDGATE_PROVIDER_PROFILE`: the single provider's profile (`standard`, `npsp`,
 /// `vneid-direct`, `keycloak-broker`).
 pub const ENV_PROVIDER_PROFILE: &str = "WARDGATE_PROVIDER_PROFILE";
@@ -239,6 +249,8 @@ pub struct GatewayConfig {
     database: DatabaseUrl,
     data_dir: PathBuf,
     backoffice_url: Option<Url>,
+    metrics_bind: Option<SocketAddr>,
+    metrics_token: Option<MetricsToken>,
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
@@ -312,6 +324,17 @@ impl GatewayConfig {
     /// Where the outbox delivers dossiers; `None` keeps them in the store until one is set.
     pub fn backoffice_url(&self) -> Option<&Url> {
         self.backoffice_url.as_ref()
+    }
+
+    /// Where to serve `GET /metrics` apart from the public listener
+    /// ([`metrics_router`](super::metrics_router)); `None`: nowhere apart.
+    pub fn metrics_bind(&self) -> Option<SocketAddr> {
+        self.metrics_bind
+    }
+
+    /// The bearer token that opens `GET /metrics` on the public listener; `None`: `404` there.
+    pub fn metrics_token(&self) -> Option<&MetricsToken> {
+        self.metrics_token.as_ref()
     }
 
     /// The ward served and where its catalog and directory are read from.
@@ -449,7 +472,26 @@ impl ConfigLoader {
                 )
             })?,
         };
+        let from_tables = raw.providers.is_some();
         let providers = build_providers(&cx, raw.provider, raw.providers, &public_url)?;
+        let simulator_allowed =
+            is_loopback(&public_url) || (self.env)(ENV_SIMULATOR).is_some_and(|v| v.trim() == "1");
+        let simulated = providers
+            .iter()
+            .position(|p| matches!(p.provider, Provider::Simulator { .. }));
+        if let (false, Some(index)) = (simulator_allowed, simulated) {
+            let origin = if from_tables {
+                cx.table(index, "issuer")
+            } else {
+                Origin::env(ENV_ISSUER)
+            };
+            return Err(invalid(
+                origin,
+                SettingError::SimulatorOffLoopback {
+                    public_url: public_url.to_string(),
+                },
+            ));
+        }
         for provider in &providers {
             let supplied = self.decryptors.iter().any(|id| id == provider.id.as_str());
             if provider.needs_decryptor() && !supplied {
@@ -486,6 +528,18 @@ impl ConfigLoader {
             .map(|setting| parse_web_url(&setting))
             .transpose()?;
 
+        let metrics_bind = cx
+            .lookup(ENV_METRICS_BIND, raw.metrics_bind, "metrics_bind")
+            .map(|setting| parse_bind(&setting))
+            .transpose()?;
+        let metrics_token = cx
+            .lookup(ENV_METRICS_TOKEN, raw.metrics_token, "metrics_token")
+            .map(|setting| {
+                MetricsToken::new(&setting.value)
+                    .map_err(|_| invalid(setting.origin, SettingError::WeakMetricsToken))
+            })
+            .transpose()?;
+
         let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
         let staff = build_staff(&cx, raw.staff)?;
         let session = build_session(&cx, raw.session)?;
@@ -499,6 +553,8 @@ impl ConfigLoader {
             database,
             data_dir,
             backoffice_url,
+            metrics_bind,
+            metrics_token,
             ward,
             staff,
             session,
@@ -1135,6 +1191,22 @@ pub enum SettingError {
         /// The provider's profile.
         profile: ProviderProfile,
     },
+    /// The metrics token is too short to resist guessing.
+    #[error(
+        "is too weak: use at least 32 characters of visible ASCII (for example 32 random bytes in \
+         hex)"
+    )]
+    WeakMetricsToken,
+    /// No issuer, so the built-in simulator would sign anyone in, on a public URL off loopback.
+    #[error(
+        "is required when the public URL `{public_url}` is not a loopback address: without an \
+         issuer the built-in provider simulator would sign anyone in. Set the provider's issuer, \
+         client_id and client_secret (or WARDGATE_SIMULATOR=1 for a test deployment)"
+    )]
+    SimulatorOffLoopback {
+        /// The public URL.
+        public_url: String,
+    },
     /// Only one of `authorization_endpoint` and `token_endpoint` is set.
     #[error(
         "is required when {set} is set: a provider without a discovery document is configured \
@@ -1235,6 +1307,8 @@ struct RawFile {
     database_url: Option<String>,
     data_dir: Option<String>,
     backoffice_url: Option<String>,
+    metrics_bind: Option<String>,
+    metrics_token: Option<String>,
     provider: Option<RawProvider>,
     providers: Option<Vec<RawProviderTable>>,
     #[serde(default)]
@@ -1624,7 +1698,7 @@ fn build_single_provider(
         value,
         origin: cx.file("provider.level_claim"),
     });
-    let level_source = with_level_claim(profile, explicit, level_claim)?;
+    let level_source = with_level_claim(profile, &profile_origin, explicit, level_claim)?;
     let encrypted = raw.encrypted_responses.map(|value| Setting {
         value,
         origin: cx.file("provider.encrypted_responses"),
@@ -1773,8 +1847,12 @@ fn build_table_provider(
             Some(LevelSource::acr(table))
         }
     };
-    let level_source =
-        with_level_claim(profile, explicit, setting(raw.level_claim, "level_claim"))?;
+    let level_source = with_level_claim(
+        profile,
+        &profile_origin,
+        explicit,
+        setting(raw.level_claim, "level_claim"),
+    )?;
     let encrypted = raw.encrypted_responses.map(|value| Setting {
         value,
         origin: at("encrypted_responses"),
@@ -1861,9 +1939,17 @@ fn parse_profile(
 /// (`acr_level*`, `level_source`) is kept as it is.
 fn with_level_claim(
     profile: ProviderProfile,
+    profile_origin: &Origin,
     explicit: Option<LevelSource>,
     level_claim: Option<Setting<String>>,
 ) -> Result<Option<LevelSource>, ConfigError> {
+    // A `keycloak-broker` must not map Keycloak's own "0"/"1"; other profiles may (numeric
+    // levels), and the relying party warns about them at start-up.
+    if let Some(source) = &explicit {
+        profile
+            .check_level_source(source)
+            .map_err(|error| invalid(profile_origin.clone(), SettingError::AcrValues(error)))?;
+    }
     let Some(claim) = level_claim else {
         return Ok(explicit);
     };

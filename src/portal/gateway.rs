@@ -10,6 +10,7 @@ use super::config::{CALLBACK_PATH, StaffConfig};
 use super::decision_audit::{self, DecisionTally};
 use super::limits::RequestLimits;
 use super::metrics::Metrics;
+use super::metrics_access::MetricsToken;
 use super::procedure_html::ProcedureHtmlCache;
 use super::providers::{LoginProvider, ProviderId};
 use super::rate_limit::{RateLimiter, RateLimits};
@@ -69,6 +70,10 @@ pub struct GatewayParts {
     pub limits: RequestLimits,
     /// Per-address rate limits of sign-in and submission; [`RateLimits::default`] unless set.
     pub rate_limits: RateLimits,
+    /// A bearer token that opens `GET /metrics` on the public router; `None` (the default)
+    /// leaves `/metrics` off the public router ([`metrics_router`](super::metrics_router)
+    /// serves it on a separate listener).
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl fmt::Debug for GatewayParts {
@@ -129,6 +134,7 @@ impl GatewayParts {
             random,
             limits: RequestLimits::DEFAULT,
             rate_limits: RateLimits::default(),
+            metrics_token: None,
         }
     }
 
@@ -175,6 +181,7 @@ pub struct Gateway {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
     pub(crate) limits: RequestLimits,
+    pub(crate) metrics_token: Option<MetricsToken>,
     rate_limiter: Arc<RateLimiter>,
     /// Decisions counted but not yet written to the audit trail.
     decisions: DecisionTally,
@@ -299,6 +306,7 @@ impl Gateway {
                 Arc::clone(&parts.clock),
             )),
             limits: parts.limits,
+            metrics_token: parts.metrics_token,
             clock: parts.clock,
             random: parts.random,
             decisions: DecisionTally::default(),

@@ -12,6 +12,9 @@
 //!    [`RequestLimits::max_field_bytes`] each (413 naming the field), JSON nested at most
 //!    [`RequestLimits::max_json_depth`] deep (400).
 //! 4. Attachments: by number, per file and in total ([`AttachmentLimits`]), 413; by type, 415.
+//! 5. Uploads at once: the submission routes read at most [`MAX_CONCURRENT_UPLOADS`] bodies
+//!    at a time per instance; one more is answered `503` with `Retry-After` at once, never
+//!    queued (a queue of slow uploads would hold memory and connections).
 //!
 //! Every refusal is a fixed code and message: JSON (`{"error", "message"}`) on `/api/…`, a page
 //! elsewhere. Nothing is stored for a refused request.
@@ -167,6 +170,55 @@ impl Refusal {
             self.page(lang)
         }
     }
+}
+
+/// How many submission bodies (up to [`RequestLimits::upload_body_bytes`] each) one instance
+/// reads at the same time.
+pub const MAX_CONCURRENT_UPLOADS: usize = 32;
+
+/// The permits of the submission routes, shared by both; see [`upload_concurrency_middleware`].
+#[derive(Clone, Debug)]
+pub struct UploadPermits(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl UploadPermits {
+    /// `permits` uploads at a time (at least one).
+    pub fn new(permits: usize) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            permits.max(1),
+        )))
+    }
+}
+
+impl Default for UploadPermits {
+    fn default() -> Self {
+        Self::new(MAX_CONCURRENT_UPLOADS)
+    }
+}
+
+/// The middleware of the submission routes: holds a permit while the request is handled, its
+/// body read included; without a free permit, `503` with `Retry-After: 10`.
+pub async fn upload_concurrency_middleware(
+    axum::extract::State(permits): axum::extract::State<UploadPermits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Ok(_permit) = std::sync::Arc::clone(&permits.0).try_acquire_owned() else {
+        let refusal = Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "uploads_busy",
+            "too many dossiers are being uploaded right now; please try again in a few seconds",
+            "Hệ thống đang nhận quá nhiều hồ sơ cùng lúc; vui lòng thử lại sau ít giây.",
+        );
+        let mut response = refusal.respond(
+            request.uri().path(),
+            Lang::from_query(request.uri().query()),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return response;
+    };
+    next.run(request).await
 }
 
 /// Checks the number and size of the request headers.

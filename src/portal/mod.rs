@@ -43,6 +43,7 @@ mod gateway;
 pub mod html;
 pub mod limits;
 pub mod metrics;
+mod metrics_access;
 pub mod openapi;
 mod pages;
 mod procedure_html;
@@ -52,13 +53,16 @@ pub mod rate_limit;
 mod resident;
 mod router;
 pub mod security;
+mod serve;
 #[cfg(feature = "devidp")]
 mod simulated;
 mod staff;
 mod submit;
 
 pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};
 pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };
 pub use router::{MAX_BODY_BYTES, gateway_router};
+pub use serve::{ServeOptions, serve};

@@ -77,7 +77,7 @@ pub(crate) fn document() -> &'static Value {
         api::openapi,
         api::healthz,
         api::readyz,
-        api::metrics,
+        super::metrics_access::public_metrics,
     ),
     components(responses(UnknownProcedure, TooManyRequests, HeadersTooLarge))
 )]

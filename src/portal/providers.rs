@@ -136,6 +136,8 @@ pub struct LoginProvider {
     hint: LocalText,
     relying_party: RelyingParty,
     circuit: Option<CircuitMonitor>,
+    /// The last probe of the provider, shared by clones (`provider_health`).
+    health: std::sync::Arc<super::provider_health::ProviderHealth>,
 }
 
 impl LoginProvider {
@@ -149,6 +151,7 @@ impl LoginProvider {
             hint,
             relying_party,
             circuit: None,
+            health: std::sync::Arc::default(),
         }
     }
 
@@ -198,6 +201,10 @@ impl LoginProvider {
     /// The circuit breaker's monitor, when the relying party's client has one.
     pub fn circuit_monitor(&self) -> Option<&CircuitMonitor> {
         self.circuit.as_ref()
+    }
+
+    pub(crate) fn health(&self) -> &super::provider_health::ProviderHealth {
+        &self.health
     }
 
     /// The path of the redirect URI the relying party sends.

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use super::config::CALLBACK_PATH;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
-use super::limits::header_limit_middleware;
+use super::limits::{UploadPermits, header_limit_middleware, upload_concurrency_middleware};
 use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
@@ -33,8 +33,12 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
     let security = security_layer(&gateway.public_url, Arc::clone(&gateway.random));
     let rate_limiter = Arc::clone(gateway.rate_limiter());
     let limits = *gateway.limits();
-    // The submission routes accept attachments and read their bodies with this limit.
-    let uploads = DefaultBodyLimit::max(limits.upload_body_bytes());
+    // The submission routes accept attachments and read their bodies with this limit, a few
+    // at a time (the permits are shared by both routes).
+    let uploads = (
+        from_fn_with_state(UploadPermits::default(), upload_concurrency_middleware),
+        DefaultBodyLimit::max(limits.upload_body_bytes()),
+    );
     Router::new()
         .route("/", get(pages::home))
         .route("/procedures/{code}", get(pages::procedure))
@@ -46,7 +50,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/api/procedures/{code}/decision", get(api::decision))
         .route(
             "/api/procedures/{code}/submissions",
-            post(submit::submit_json).layer(uploads),
+            post(submit::submit_json).layer(uploads.clone()),
         )
         .route(
             "/procedures/{code}/submit",
@@ -58,7 +62,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route(OPENAPI_PATH, get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
+        .route("/metrics", get(super::metrics_access::public_metrics))
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
         .merge(staff::routes())

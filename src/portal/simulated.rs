@@ -2,8 +2,8 @@
 
 use super::config::{Provider, ProviderConfig};
 use crate::assurance::{AcrTable, LevelSource};
-use crate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
-use crate::oidc::{ClientConfig, ProviderProfile};
+use crate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle, Persona, PersonaOutcome};
+use crate::oidc::{ClientConfig, ProviderProfile, is_loopback};
 
 impl ProviderConfig {
     /// Starts the built-in provider simulator in this provider's profile, with the gateway's
@@ -22,7 +22,9 @@ impl ProviderConfig {
     ///
     /// # Security
     ///
-    /// The simulator signs in anyone who clicks: for development and tests on loopback only.
+    /// The simulator signs in anyone who clicks: for development and tests on loopback. The
+    /// configuration refuses it off loopback unless `WARDGATE_SIMULATOR=1`, and off loopback
+    /// its personas carry no role, so none of them can reach the staff pages.
     pub async fn start_simulator(
         &self,
         staff_userinfo: bool,
@@ -31,12 +33,16 @@ impl ProviderConfig {
             return Ok(None);
         };
         let profile = self.profile();
-        let idp = DevIdp::start(DevIdpConfig::new().profile(profile).client(
+        let mut simulator = DevIdpConfig::new().profile(profile).client(
             devidp::DEFAULT_CLIENT_ID,
             Some(devidp::DEFAULT_CLIENT_SECRET),
             [self.redirect_uri().as_str()],
-        ))
-        .await?;
+        );
+        if !is_loopback(self.redirect_uri()) {
+            // Off loopback (`WARDGATE_SIMULATOR=1`), nobody becomes staff by clicking a button.
+            simulator = simulator.personas(personas_without_roles());
+        }
+        let idp = DevIdp::start(simulator).await?;
         let source = match level_source {
             Some(source) => source.clone(),
             None if profile == ProviderProfile::Standard => {
@@ -54,4 +60,15 @@ impl ProviderConfig {
             .envelope_decryptor(idp.test_decryptor());
         Ok(Some((idp, client)))
     }
+}
+
+/// The simulator's default personas, less those whose identity carries a role.
+fn personas_without_roles() -> Vec<Persona> {
+    Persona::defaults()
+        .into_iter()
+        .filter(|persona| match &persona.outcome {
+            PersonaOutcome::Authenticates { identity, .. } => identity.roles().is_empty(),
+            _ => true,
+        })
+        .collect()
 }

@@ -173,6 +173,17 @@ pub(crate) mod tempdir {
 }
 
 impl TestGateway {
+    /// `GET /metrics` through the metrics router (the public router keeps it closed).
+    pub(crate) async fn metrics_text(&self) -> String {
+        let request = Request::get("/metrics").body(Body::empty()).unwrap();
+        let response = wardgate::portal::metrics_router(Arc::clone(&self.gateway))
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        body_text(response).await
+    }
+
     pub(crate) async fn start() -> Self {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("gateway");
@@ -634,7 +645,7 @@ async fn operations_routes_answer() {
     assert_eq!(openapi["openapi"], "3.1.0");
     gw.get(&format!("/api/procedures/{BIRTH}/decision"), None)
         .await;
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     assert!(
         metrics.contains("wardgate_decisions_total{outcome=\"sign_in\",reason=\"no_session\"} 1"),
         "{metrics}"
@@ -1000,7 +1011,7 @@ async fn asking_the_decision_api_again_keeps_the_same_ticket() {
         first["referral"]["ticket_code"]
     );
     // One referral counted, not two.
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     assert!(
         metrics.contains("wardgate_referrals_total{reason=\"resident_chose_in_person\"} 1\n"),
         "{metrics}"
@@ -1318,7 +1329,7 @@ async fn personal_data_never_reaches_logs_metrics_or_the_database() {
     }
     let officer = staff_login(&gw, "officer").await;
     assert_eq!(officer.status(), StatusCode::SEE_OTHER);
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     drop(gw);
 
     let mut stored = Vec::new();

@@ -12,9 +12,9 @@ use axum::http::{Response, StatusCode};
 use url::Url;
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig};
+use wardgate::oidc::{BreakerConfig, CircuitBreaker, ProviderProfile, RelyingParty, ReqwestHttp};
 use wardgate::portal::LoginProvider;
 use wardgate::portal::config::{GatewayConfig, Provider};
-use wardgate::oidc::{BreakerConfig, CircuitBreaker, ProviderProfile, RelyingParty, ReqwestHttp};
 
 use crate::endpoints::{Recording, field, published};
 use crate::gateway::{
@@ -262,7 +262,7 @@ async fn two_providers_are_offered_on_a_chooser_and_each_signs_in() {
     let ready = body_json(gw.get("/readyz", None).await).await;
     assert_eq!(ready["identity_providers"]["npsp"], "reachable");
     assert_eq!(ready["identity_providers"]["vneid"], "reachable");
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     assert!(
         metrics.contains("wardgate_provider_logins_total{provider=\"vneid\",result=\"success\"} 2")
     );
@@ -370,7 +370,7 @@ async fn a_callback_from_the_other_provider_is_refused() {
     ] {
         assert!(contains(&logged, expected), "{expected} not logged");
     }
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     for expected in [
         "wardgate_provider_logins_total{provider=\"npsp\",result=\"refused\"} 3",
         "wardgate_provider_logins_total{provider=\"vneid\",result=\"refused\"} 1",

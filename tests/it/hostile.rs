@@ -212,7 +212,7 @@ async fn attack(name: &str, script: Script, expected: Outcome) -> HostileIdp {
 }
 
 async fn assert_failure_counted(gw: &TestGateway, name: &str, kind: &str) {
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     let line = format!("wardgate_login_failures_total{{kind=\"{kind}\"}} 1\n");
     assert!(
         metrics.contains(&line),
@@ -556,6 +556,52 @@ async fn a_token_issued_in_the_future_is_refused() {
 }
 
 #[tokio::test]
+async fn a_token_not_valid_yet_is_refused() {
+    attack(
+        "nbf in an hour",
+        Script::honest().claims(|c| {
+            let now = chrono::Utc::now().timestamp();
+            c["nbf"] = json!(now + 3600);
+        }),
+        refused("id_token_not_yet_valid"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_expiry_of_the_wrong_type_is_refused() {
+    attack(
+        "exp as a string",
+        Script::honest().claims(|c| {
+            let later = chrono::Utc::now().timestamp() + 3600;
+            c["exp"] = json!(later.to_string());
+        }),
+        refused("id_token_malformed"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_subject_is_refused() {
+    attack(
+        "empty sub",
+        Script::honest().claims(|c| c["sub"] = json!("")),
+        refused("id_token_invalid_subject"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_access_token_passed_off_as_an_id_token_is_refused() {
+    attack(
+        "typ at+jwt",
+        Script::honest().header(|h| h["typ"] = json!("at+jwt")),
+        refused("id_token_unsupported_header"),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_missing_nonce_is_refused() {
     attack(
         "no nonce",
@@ -749,7 +795,7 @@ async fn a_replayed_callback_is_refused() {
             .await
             .contains("Phiên đăng nhập đã hết hạn")
     );
-    let metrics = body_text(gw.get("/metrics", None).await).await;
+    let metrics = gw.metrics_text().await;
     assert!(metrics.contains("wardgate_logins_total{result=\"flow_refused\"} 1\n"));
     // The same callback in another browser (no flow cookie) fares no better.
     let stolen = gw.get(&callback, None).await;

@@ -15,10 +15,12 @@ mod hostile;
 mod interop;
 mod limits;
 mod oidc_flow;
+mod operations;
 mod outbox_faults;
 mod profiles;
 mod provider_faults;
 mod retention;
+mod slow_clients;
 mod store_postgres;
 mod store_sqlite;
 mod support {

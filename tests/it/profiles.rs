@@ -9,8 +9,9 @@ use wardgate::assurance::{AcrTable, LevelSource, LevelSourceError, SourceKind};
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle, RecordedRequest, RequestChannel};
 use wardgate::oidc::{
-    Callback, ClientConfig, EnvelopeError, EnvelopePart, LoginError, LoginErrorKind, LoginRequest,
-    PendingLogin, ProviderProfile, RelyingParty, ReqwestHttp, VerifiedLogin,
+    Callback, ClientConfig, DiscoveryError, EnvelopeError, EnvelopePart, LoginError,
+    LoginErrorKind, LoginRequest, PendingLogin, ProviderProfile, RelyingParty, ReqwestHttp,
+    VerifiedLogin,
 };
 
 use crate::support::devidp::choose_persona;
@@ -388,14 +389,29 @@ async fn npsp_asks_for_loa2_and_reads_the_level_never_the_account_type() {
 
 #[tokio::test]
 async fn keycloak_acr_one_never_yields_a_level() {
-    // The broker's default values cannot even be configured as levels.
-    assert_eq!(
-        AcrTable::new(["0"], ["1"]).unwrap_err(),
-        LevelSourceError::KeycloakDefaultAcr {
-            value: "0".to_owned()
-        }
-    );
     let idp = simulator(DevIdpConfig::new().profile(ProviderProfile::KeycloakBroker)).await;
+    // The broker's default values cannot even be configured as levels for this profile.
+    let defaults = client(ProviderProfile::KeycloakBroker, &idp)
+        .level_source(LevelSource::acr(AcrTable::new(["0"], ["1"]).unwrap()));
+    let refused = RelyingParty::discover(
+        idp.issuer().as_str(),
+        defaults,
+        ReqwestHttp::new().unwrap(),
+        Arc::new(wardgate::SystemClock),
+        Arc::new(SystemRandom::new()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            DiscoveryError::LevelSource {
+                profile: ProviderProfile::KeycloakBroker,
+                error: LevelSourceError::KeycloakDefaultAcr { value },
+            } if value == "0"
+        ),
+        "{refused:?}"
+    );
     // An operator who maps a claim the broker does not send gets no level, although every
     // login carries acr "1".
     let unmapped = client(ProviderProfile::KeycloakBroker, &idp).level_source(

@@ -27,6 +27,8 @@ use crate::hostile::{
 use crate::support::hostile_idp::{HostileIdp, Script};
 
 const COOL_DOWN: chrono::Duration = chrono::Duration::seconds(30);
+/// More than the gateway's shortest time between two probes of the provider (5 s).
+const PROBE_SPACING: chrono::Duration = chrono::Duration::seconds(6);
 
 fn breaker() -> BreakerConfig {
     BreakerConfig::new()
@@ -136,8 +138,11 @@ async fn provider_down_degrades_without_failing_residents_and_recovers() {
     files_online(&gw, &session, "during-outage").await;
     resident_pages_answer(&gw, &session).await;
 
-    // The third failure opens the circuit: from now on nobody waits for the provider.
+    // The provider is probed at most once per interval; the third failed probe opens the
+    // circuit: from now on nobody waits for the provider.
+    clock.advance(PROBE_SPACING);
     login_is_referred(&gw, "second login in the outage").await;
+    clock.advance(PROBE_SPACING);
     let (_, ready) = readiness(&gw).await;
     assert_eq!(ready["identity_provider_circuit"], "open", "{ready}");
     login_is_referred(&gw, "login with the circuit open").await;
@@ -204,7 +209,9 @@ async fn provider_slow_is_cut_off_within_the_bound_and_recovers() {
     resident_pages_answer(&gw, &session).await;
 
     // The third timeout opens the circuit; then a login is answered without waiting at all.
+    clock.advance(PROBE_SPACING);
     login_is_referred(&gw, "second slow login").await;
+    clock.advance(PROBE_SPACING);
     let (_, ready) = readiness(&gw).await;
     assert_eq!(ready["identity_provider_circuit"], "open", "{ready}");
     let before = idp.requests().len();
@@ -294,7 +301,7 @@ async fn staff_sign_in_with_the_provider_down_gets_a_notice_not_a_dead_provider(
             "{page}"
         );
     }
-    // The circuit is open by now: the provider is not even asked.
+    // The last probe's answer stands for a few seconds: the provider is not even asked.
     idp.restart().await;
     let before = idp.requests().len();
     assert_eq!(
@@ -308,4 +315,55 @@ async fn staff_sign_in_with_the_provider_down_gets_a_notice_not_a_dead_provider(
     let login = staff_login(&gw).await;
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     assert!(location(&login).starts_with(idp.issuer()));
+}
+
+#[tokio::test]
+async fn a_rate_limiting_provider_is_backed_off_and_a_flood_does_not_lock_residents_out() {
+    let idp = HostileIdp::start().await;
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let (gw, circuit) = gateway_on(&idp, breaker(), clock.clone()).await;
+    // The last good answer no longer vouches for the provider: the flood's requests would each
+    // ask it, were they not spaced.
+    clock.advance(chrono::Duration::seconds(11));
+    idp.set(Script::honest().rate_limit_everything());
+    let before = idp.requests().len();
+
+    // An anonymous flood of readiness checks and sign-in starts while the provider answers
+    // every request with 429 and Retry-After.
+    let mut flood = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let router = gw.router.clone();
+        flood.spawn(async move {
+            use tower::ServiceExt as _;
+            let path = if i % 2 == 0 {
+                "/readyz".to_owned()
+            } else {
+                format!("/login?procedure={BIRTH}")
+            };
+            let request = Request::get(&path).body(Body::empty()).unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            (path, response.status())
+        });
+    }
+    let answers = bounded("the flood", flood.join_all()).await;
+    for (path, status) in &answers {
+        assert!(!status.is_server_error(), "{path}: {status}");
+    }
+    let asked = idp.requests().len() - before;
+    assert!(
+        asked <= 2,
+        "the provider was probed {asked} times for 200 anonymous requests"
+    );
+    let (status, ready) = readiness(&gw).await;
+    assert_eq!(status, StatusCode::OK);
+    // Busy is not down: the circuit stays closed and the provider counts as reachable.
+    assert_eq!(ready["identity_provider_circuit"], "closed", "{ready}");
+    assert_eq!(ready["identity_provider"], "reachable", "{ready}");
+    assert_eq!(circuit.state(), CircuitState::Closed);
+    assert!(circuit.backing_off());
+
+    // The provider takes requests again: the next resident reaches it and signs in.
+    idp.set(Script::honest());
+    let session = sign_in(&gw).await;
+    files_online(&gw, &session, "after-the-flood").await;
 }

@@ -306,10 +306,10 @@ fn toml_errors_name_the_file_and_line() {
         error(&[], "[session]\nidle_minutes = \"ten\"\n"),
         "config file `gateway.toml`: line 2: invalid type: string \"ten\", expected i64"
     );
-    let keycloak = "[provider]\nlevel_source = { source = \"acr\", level2 = [\"1\"] }\n";
+    let malformed = "[provider]\nlevel_source = { source = \"acr\", level2 = [\"a b\"] }\n";
     assert!(
-        error(&[], keycloak)
-            .starts_with("config file `gateway.toml`: line 2: acr value `1` is Keycloak's default")
+        error(&[], malformed)
+            .starts_with("config file `gateway.toml`: line 2: value `a b` is malformed")
     );
 }
 
@@ -442,6 +442,26 @@ fn client_settings_without_issuer_are_refused() {
 }
 
 #[test]
+fn plain_numeric_acr_values_map_levels() {
+    let config = load(
+        &with(&[("WARDGATE_ACR_LEVEL1", "1"), ("WARDGATE_ACR_LEVEL2", "2")]),
+        "",
+    )
+    .unwrap();
+    let source = external(&config).level_source();
+    let token = json!({"acr": "2"});
+    assert_eq!(
+        source.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::Two)
+    );
+    let token = json!({"acr": "1"});
+    assert_eq!(
+        source.level(ReturnedClaims::new(token.as_object(), None)),
+        Some(Level::One)
+    );
+}
+
+#[test]
 fn acr_values_are_validated() {
     assert_eq!(
         error(&with(&[("WARDGATE_ACR_LEVEL2", "LoA2,,LoA3")]), ""),
@@ -451,15 +471,26 @@ fn acr_values_are_validated() {
         error(&with(&[("WARDGATE_ACR_LEVEL1", "LoA1,")]), ""),
         "WARDGATE_ACR_LEVEL1: `LoA1,` has an empty item"
     );
+    // Keycloak's "0"/"1" are refused for the keycloak-broker profile only.
     assert_eq!(
-        error(&with(&[("WARDGATE_ACR_LEVEL1", "1")]), ""),
-        "WARDGATE_ACR_LEVEL1: acr value `1` is Keycloak's default login-freshness value, not an \
-         identity level; map the level from a claim instead"
+        error(
+            &with(&[
+                ("WARDGATE_PROVIDER_PROFILE", "keycloak-broker"),
+                ("WARDGATE_ACR_LEVEL1", "1")
+            ]),
+            ""
+        ),
+        "WARDGATE_PROVIDER_PROFILE: acr value `1` is Keycloak's default login-freshness value, \
+         not an identity level; map the level from a claim instead"
     );
     assert_eq!(
-        error(&with(&[("WARDGATE_ACR_LEVEL2", "0")]), ""),
-        "WARDGATE_ACR_LEVEL2: acr value `0` is Keycloak's default login-freshness value, not an \
-         identity level; map the level from a claim instead"
+        error(
+            &[],
+            "[[providers]]\nid = \"kc\"\nprofile = \"keycloak-broker\"\n\
+             issuer = \"https://kc.example\"\nclient_id = \"portal\"\nacr_level2 = [\"0\"]\n"
+        ),
+        "gateway.toml: providers[0].profile: acr value `0` is Keycloak's default login-freshness \
+         value, not an identity level; map the level from a claim instead"
     );
     assert_eq!(
         error(&with(&[("WARDGATE_ACR_LEVEL2", "LoA1")]), ""),
@@ -972,10 +1003,9 @@ fn several_providers_are_validated() {
     assert_eq!(
         error(
             &[],
-            "[[providers]]\nid = \"a\"\nacr_level1 = [\"0\"]\nacr_level2 = [\"LoA2\"]\n"
+            "[[providers]]\nid = \"a\"\nacr_level1 = [\"0\", \"0\"]\nacr_level2 = [\"LoA2\"]\n"
         ),
-        "gateway.toml: providers[0].acr_level1: acr value `0` is Keycloak's default \
-         login-freshness value, not an identity level; map the level from a claim instead"
+        "gateway.toml: providers[0].acr_level1: value `0` appears more than once"
     );
     // A decryptor supplied for the table's id lifts the refusal.
     let toml = "[[providers]]\nid = \"v\"\nprofile = \"vneid-direct\"\nissuer = \"https://sso.example.vn\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
@@ -1306,5 +1336,94 @@ fn endpoint_settings_are_validated_and_named() {
         "gateway.toml: providers[0].token_endpoint_auth_method: `private_key_jwt` is not \
          supported: use client_secret_basic or client_secret_post (the gateway is a \
          confidential client)"
+    );
+}
+
+#[test]
+fn the_simulator_runs_off_loopback_only_when_asked() {
+    let public = (
+        "WARDGATE_PUBLIC_URL",
+        "https://dichvucong.phuong.example.vn",
+    );
+    assert_eq!(
+        error(&[public], ""),
+        "WARDGATE_ISSUER: is required when the public URL `https://dichvucong.phuong.example.vn/` \
+         is not a loopback address: without an issuer the built-in provider simulator would sign \
+         anyone in. Set the provider's issuer, client_id and client_secret (or \
+         WARDGATE_SIMULATOR=1 for a test deployment)"
+    );
+    assert!(
+        error(&[public], "[[providers]]\nid = \"a\"\n")
+            .starts_with("gateway.toml: providers[0].issuer: is required when the public URL"),
+    );
+    assert!(matches!(
+        load(&[public, ("WARDGATE_SIMULATOR", "1")], "")
+            .unwrap()
+            .provider(),
+        Provider::Simulator { .. }
+    ));
+    assert!(load(&[("WARDGATE_PUBLIC_URL", "http://localhost:8080")], "").is_ok());
+    // An external provider needs no permission.
+    assert!(load(&with(&[public]), "").is_ok());
+}
+
+#[cfg(feature = "devidp")]
+#[tokio::test]
+async fn the_simulator_grants_no_staff_role_off_loopback() {
+    let has_staff = |config: &GatewayConfig| {
+        let provider = config.providers()[0].clone();
+        async move {
+            let (idp, _) = provider.start_simulator(true).await.unwrap().unwrap();
+            idp.personas().iter().any(|persona| {
+                matches!(&persona.outcome, crate::devidp::PersonaOutcome::Authenticates { identity, .. }
+                    if identity.roles().iter().any(|r| r == crate::devidp::STAFF_ROLE))
+            })
+        }
+    };
+    let loopback = load(&[], "").unwrap();
+    assert!(has_staff(&loopback).await);
+    let public = load(
+        &[
+            ("WARDGATE_PUBLIC_URL", "https://test.phuong.example.vn"),
+            ("WARDGATE_SIMULATOR", "1"),
+        ],
+        "",
+    )
+    .unwrap();
+    assert!(!has_staff(&public).await);
+}
+
+#[test]
+fn metrics_bind_and_token_are_read_and_checked() {
+    let config = load(&[], "").unwrap();
+    assert_eq!(config.metrics_bind(), None);
+    assert!(config.metrics_token().is_none());
+    let token = "0f6c1b5e9a8d4c3b2a1f0e9d8c7b6a5f4e3d2c1b";
+    let config = load(
+        &[
+            ("WARDGATE_METRICS_BIND", "127.0.0.1:9090"),
+            ("WARDGATE_METRICS_TOKEN", token),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        config.metrics_bind(),
+        Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
+    );
+    assert!(config.metrics_token().is_some());
+    let from_file = load(&[], "metrics_bind = \"10.0.0.5:9090\"\n").unwrap();
+    assert_eq!(
+        from_file.metrics_bind(),
+        Some(SocketAddr::from(([10, 0, 0, 5], 9090)))
+    );
+    assert_eq!(
+        error(&[("WARDGATE_METRICS_TOKEN", "secret")], ""),
+        "WARDGATE_METRICS_TOKEN: is too weak: use at least 32 characters of visible ASCII (for \
+         example 32 random bytes in hex)"
+    );
+    assert_eq!(
+        error(&[("WARDGATE_METRICS_BIND", "metrics")], ""),
+        "WARDGATE_METRICS_BIND: `metrics` is not a socket address such as `127.0.0.1:8080`"
     );
 }

@@ -2,8 +2,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::{
-    Refusal, RequestLimits, check_headers, check_json_fields, json_depth_exceeds, parse_form,
-    read_body,
+    Refusal, RequestLimits, UploadPermits, check_headers, check_json_fields, json_depth_exceeds,
+    parse_form, read_body, upload_concurrency_middleware,
 };
 
 #[test]
@@ -123,4 +123,60 @@ fn the_upload_body_limit_covers_base64_attachments_and_fields() {
         limits.upload_body_bytes(),
         (8 * 1024 * 1024 * 4usize).div_ceil(3) + 256 * 1024
     );
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_permits_are_refused_at_once_with_503() {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::http::Request;
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::post;
+    use tokio::sync::Notify;
+    use tower::ServiceExt as _;
+
+    let release = Arc::new(Notify::new());
+    let held = Arc::clone(&release);
+    let router = Router::new()
+        .route(
+            "/api/procedures/{code}/submissions",
+            post(move || {
+                let held = Arc::clone(&held);
+                async move {
+                    held.notified().await;
+                    "filed"
+                }
+            }),
+        )
+        .layer(from_fn_with_state(
+            UploadPermits::new(2),
+            upload_concurrency_middleware,
+        ));
+    let request = || {
+        Request::post("/api/procedures/birth/submissions")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let first = tokio::spawn(router.clone().oneshot(request()));
+    let second = tokio::spawn(router.clone().oneshot(request()));
+    // Let both take their permits and wait in the handler.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let refused = router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "10");
+    let body = axum::body::to_bytes(refused.into_body(), 4096)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "uploads_busy");
+
+    release.notify_waiters();
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::OK);
+    // The permits are back.
+    let again = tokio::spawn(router.clone().oneshot(request()));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    release.notify_waiters();
+    assert_eq!(again.await.unwrap().unwrap().status(), StatusCode::OK);
 }

@@ -115,6 +115,7 @@ pub(crate) struct Script {
     jwks: JwksAnswer,
     replay_first_code: bool,
     stall_everything: bool,
+    rate_limit_everything: bool,
 }
 
 impl Script {
@@ -133,6 +134,7 @@ impl Script {
             jwks: JwksAnswer::Published,
             replay_first_code: false,
             stall_everything: false,
+            rate_limit_everything: false,
         }
     }
 
@@ -212,6 +214,13 @@ impl Script {
     /// never answers).
     pub(crate) fn stall_everything(mut self) -> Self {
         self.stall_everything = true;
+        self
+    }
+
+    /// Answers every request `429 Too Many Requests` with `Retry-After: 2`: the provider is up
+    /// and asks its clients to slow down.
+    pub(crate) fn rate_limit_everything(mut self) -> Self {
+        self.rate_limit_everything = true;
         self
     }
 }
@@ -505,6 +514,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let script = lock(&shared.script).clone();
     if script.stall_everything {
         tokio::time::sleep(STALL).await;
+    }
+    if script.rate_limit_everything {
+        let mut response = json_response(429, &json!({"error": "slow_down"}));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return response;
     }
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
