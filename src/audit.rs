@@ -42,7 +42,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::assurance::{Level, SourceKind};
-use crate::fallback::WardCode;
+use crate::fallback::{TicketCode, WardCode};
 use crate::policy::{Decision, LoginFailure, ProcedureCode, ReasonCode};
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::DossierCode;
@@ -62,6 +62,8 @@ pub enum AuditEvent {
     Referral(ReferralRecorded),
     /// A slot was booked or cancelled.
     Booking(BookingRecorded),
+    /// An officer recorded what became of a ticket at the counter.
+    Counter(CounterRecorded),
 }
 
 impl AuditEvent {
@@ -73,6 +75,7 @@ impl AuditEvent {
             Self::Submission(s) => Some(s.ward),
             Self::Referral(r) => Some(r.ward),
             Self::Booking(b) => Some(b.ward),
+            Self::Counter(c) => Some(c.ward),
         }
     }
 
@@ -84,6 +87,7 @@ impl AuditEvent {
             Self::Submission(_) => "submission",
             Self::Referral(_) => "referral",
             Self::Booking(_) => "booking",
+            Self::Counter(_) => "counter",
         }
     }
 
@@ -206,6 +210,102 @@ pub struct SubmissionRecorded {
     pub ward: WardCode,
     /// The level used.
     pub level: Level,
+    /// How it was received. Online records leave it out, so records written before the counter
+    /// existed keep their hash.
+    #[serde(default, skip_serializing_if = "Channel::is_online")]
+    pub channel: Channel,
+}
+
+/// How a dossier reached the ward.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Filed online by the resident.
+    #[default]
+    Online,
+    /// Taken in by an officer at the counter.
+    Counter,
+}
+
+impl Channel {
+    /// Whether this is [`Channel::Online`].
+    pub fn is_online(&self) -> bool {
+        *self == Self::Online
+    }
+
+    /// The stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Counter => "counter",
+        }
+    }
+}
+
+/// What an officer recorded for a ticket at the counter: the resident came, and the dossier was
+/// taken in, or not. The officer is the entry's subject (a pseudonym).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterRecorded {
+    /// The ward.
+    pub ward: WardCode,
+    /// Where: the reception point.
+    pub point: PointRef,
+    /// The ticket the resident brought.
+    pub ticket: TicketCode,
+    /// The procedure filed (for `received`) or the ticket's procedure.
+    pub procedure: ProcedureCode,
+    /// What happened.
+    pub outcome: CounterOutcome,
+    /// The dossier code, for a dossier received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dossier_code: Option<DossierCode>,
+}
+
+impl CounterRecorded {
+    /// The event for `outcome` of `ticket` at `point`.
+    pub fn new(
+        ward: WardCode,
+        point: PointRef,
+        ticket: TicketCode,
+        procedure: ProcedureCode,
+        outcome: CounterOutcome,
+        dossier_code: Option<DossierCode>,
+    ) -> Self {
+        Self {
+            ward,
+            point,
+            ticket,
+            procedure,
+            outcome,
+            dossier_code,
+        }
+    }
+}
+
+/// What became of a resident's visit to the counter.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterOutcome {
+    /// The dossier was taken in, for a named procedure: it counts as an in-person dossier.
+    Received,
+    /// The resident came, but filed nothing: advice only, or documents missing.
+    AttendedNotFiled,
+    /// The visit was not needed.
+    NotNeeded,
+}
+
+impl CounterOutcome {
+    /// The stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::AttendedNotFiled => "attended_not_filed",
+            Self::NotNeeded => "not_needed",
+        }
+    }
 }
 
 /// A referral to in-person service.
@@ -269,7 +369,15 @@ impl SubmissionRecorded {
             procedure,
             ward,
             level,
+            channel: Channel::Online,
         }
+    }
+
+    /// The same event for a dossier received through `channel`.
+    #[must_use]
+    pub fn via(mut self, channel: Channel) -> Self {
+        self.channel = channel;
+        self
     }
 }
 

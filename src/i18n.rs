@@ -176,8 +176,8 @@ messages! {
     ),
     /// Why: the resident has no e-ID account.
     ReasonNoEid => (
-        "Bạn chưa có tài khoản định danh điện tử VNeID mức độ 2 nên chưa nộp hồ sơ này trực tuyến được. Bạn có thể nộp trực tiếp tại bộ phận một cửa của phường, xã.",
-        "You do not have a level 2 VNeID e-identity account yet, so you cannot submit this application online. You can submit it in person at the ward's one-stop desk."
+        "Bạn chưa có tài khoản định danh điện tử VNeID mức độ 2 nên chưa nộp hồ sơ này trực tuyến được. Bạn có thể nộp trực tiếp tại Trung tâm Phục vụ hành chính công của phường, xã.",
+        "You do not have a level 2 VNeID e-identity account yet, so you cannot submit this application online. You can submit it in person at the ward's Public Administrative Service Center."
     ),
     /// Why: the level is below what the procedure needs.
     ReasonLevelBelowRequired => (
@@ -226,8 +226,8 @@ messages! {
     ),
     /// Title of the referral page.
     ReferralTitle => (
-        "Nộp hồ sơ trực tiếp tại bộ phận một cửa",
-        "Submit your application in person at the one-stop desk"
+        "Nộp hồ sơ trực tiếp",
+        "Submit your application in person"
     ),
     /// Heading: where to go.
     WhereToGo => ("Nơi nộp hồ sơ", "Where to go"),
@@ -262,20 +262,20 @@ messages! {
     ),
     /// How to get level 2, how long.
     Level2Duration => (
-        "Thời gian xử lý khoảng 3 ngày làm việc (tối đa 7 ngày làm việc nếu thẻ đã hết hạn hoặc chưa có thẻ).",
-        "It takes about 3 working days (up to 7 working days if your card has expired or you have no card yet)."
+        "Tối đa 3 ngày làm việc (7 ngày làm việc nếu thẻ căn cước đã hết hạn hoặc chưa có thẻ). Kết quả được thông báo qua ứng dụng VNeID hoặc tin nhắn SMS. Nếu bạn đã có thẻ căn cước gắn chip và đã thu nhận sinh trắc học khi làm thẻ, có thể bạn chỉ cần kích hoạt mức độ 2 trên ứng dụng VNeID.",
+        "At most 3 working days (7 if your identity card has expired or you have none). The result comes by a VNeID notification or by SMS. If you hold a chip identity card and gave your biometrics when it was made, you may only need to activate level 2 in the VNeID app."
     ),
     /// Heading: where to get help.
     WhereToGetHelp => ("Nơi được hỗ trợ", "Where to get help"),
     /// Help from the community digital technology team.
     HelpDeskHint => (
-        "Tổ công nghệ số cộng đồng hỗ trợ miễn phí cài đặt VNeID và nộp hồ sơ trực tuyến.",
-        "The community digital technology team helps you for free to set up VNeID and submit applications online."
+        "Tổ công nghệ số cộng đồng hỗ trợ miễn phí cài đặt, kích hoạt VNeID và chuẩn bị hồ sơ.",
+        "The community digital technology team helps you for free to install and activate VNeID and to prepare your application."
     ),
-    /// Staff at the centre can file the application online with the resident.
+    /// Staff at the centre help the resident prepare the dossier and scan it at the counter.
     AssistedSubmission => (
-        "Cán bộ tại bộ phận một cửa có thể giúp bạn nộp hồ sơ này trực tuyến ngay tại chỗ.",
-        "Staff at the one-stop desk can help you submit this application online on the spot."
+        "Cán bộ Trung tâm Phục vụ hành chính công và Tổ công nghệ số cộng đồng giúp bạn chuẩn bị hồ sơ này và số hóa (scan) giấy tờ ngay tại quầy.",
+        "Staff of the Public Administrative Service Center and the community digital technology team help you prepare this application and scan your documents at the counter."
     ),
     /// Heading: booking.
     BookSlot => ("Đặt lịch hẹn", "Book an appointment"),
@@ -289,11 +289,11 @@ messages! {
     /// Booking cancelled.
     BookingCancelled => ("Đã hủy lịch hẹn", "Appointment cancelled"),
     /// Heading: the ticket.
-    TicketHeading => ("Mã hồ sơ của bạn", "Your reference code"),
+    TicketHeading => ("Mã lịch hẹn của bạn", "Your appointment code"),
     /// What the ticket is for.
     TicketHint => (
-        "Đọc mã này hoặc đưa mã QR cho cán bộ một cửa; cán bộ sẽ mở lại hồ sơ bạn đã khai, bạn không phải khai lại.",
-        "Read out this code or show the QR code at the desk; the officer opens the application you started, so you do not have to fill it in again."
+        "Đọc mã này hoặc đưa mã QR cho cán bộ tại quầy tiếp nhận; cán bộ sẽ mở lại hồ sơ bạn đã khai, bạn không phải khai lại.",
+        "Read out this code or show the QR code at the counter; the officer opens the application you started, so you do not have to fill it in again."
     ),
     /// Ticket validity.
     TicketValidUntil => ("Mã có hiệu lực đến", "Code valid until"),
@@ -337,7 +337,7 @@ messages! {
     /// Weekday name.
     Saturday => ("Thứ Bảy", "Saturday"),
     /// Weekday name.
-    Sunday => ("Chủ Nhật", "Sunday"),
+    Sunday => ("Chủ nhật", "Sunday"),
     /// Label: closed.
     Closed => ("Nghỉ", "Closed"),
     /// Label: sample data.

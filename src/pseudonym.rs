@@ -107,6 +107,68 @@ impl Pseudonymizer {
     }
 }
 
+impl Pseudonymizer {
+    /// The secret printed on the receipt of dossier `code`, which lets its holder look the
+    /// dossier's status up without signing in: 10 symbols of the ticket alphabet (about 49 bits)
+    /// from a keyed hash, so it needs no storage and a retried submission prints the same one.
+    pub fn dossier_secret(&self, code: &crate::submission::DossierCode) -> DossierSecret {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"wardgate-dossier-secret\0");
+        ctx.update(code.as_str().as_bytes());
+        let tag = ctx.sign();
+        let alphabet = crate::fallback::ALPHABET.as_bytes();
+        // 31 symbols; a byte modulo 31 is biased by under 1 %, which costs a fraction of a bit.
+        let secret = tag
+            .as_ref()
+            .iter()
+            .take(DOSSIER_SECRET_LEN)
+            .map(|b| {
+                let index = usize::from(*b) % alphabet.len();
+                char::from(alphabet.get(index).copied().unwrap_or(b'0'))
+            })
+            .collect();
+        DossierSecret(secret)
+    }
+}
+
+/// Symbols in a [`DossierSecret`].
+pub const DOSSIER_SECRET_LEN: usize = 10;
+
+/// The secret printed on a receipt that opens the dossier's status page
+/// ([`Pseudonymizer::dossier_secret`]). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DossierSecret(String);
+
+impl DossierSecret {
+    /// The secret, to print on the receipt.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is this secret, in constant time. Read as ticket codes are: case,
+    /// spaces and dashes do not matter, and O, I, L and U read as 0, 1, 1 and V.
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let typed: String = presented
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| match c.to_ascii_uppercase() {
+                'O' => '0',
+                'I' | 'L' => '1',
+                'U' => 'V',
+                other => other,
+            })
+            .collect();
+        typed.as_bytes().ct_eq(self.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for DossierSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DossierSecret([redacted])")
+    }
+}
+
 impl fmt::Debug for Pseudonymizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Pseudonymizer { key: [redacted] }")

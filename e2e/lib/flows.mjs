@@ -64,6 +64,14 @@ const BIRTH_ANSWERS = {
   child_sex: 'nu',
   mother_citizen_id: '089190000001',
   phone: '0912345678',
+  child_ethnicity: 'Kinh',
+  child_nationality: 'Việt Nam',
+  place_of_birth: 'Trung tâm Y tế thị xã Tịnh Biên, tỉnh An Giang',
+  home_town: 'Thới Sơn, An Giang',
+  requester_name: 'Nguyễn Thị Lan',
+  requester_relationship: 'me',
+  copies: '1',
+  delivery: 'tai_trung_tam',
 };
 
 /** Fills the fields of `form` named in `answers`; returns how many it filled. */

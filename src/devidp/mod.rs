@@ -80,7 +80,7 @@
 //! | --- | --- | --- |
 //! | `level2` | Công dân có tài khoản định danh điện tử mức độ 2 | a code; `acr` = level-2 value (or a lower requested one), `amr` `["pwd","otp"]`, userinfo `accountLevel` 2 |
 //! | `level1` | Công dân có tài khoản định danh điện tử mức độ 1 | a code; `acr` = level-1 value, `amr` `["pwd"]`, `accountLevel` 1; `unmet_authentication_requirements` when level 2 is essential |
-//! | `officer` | Cán bộ bộ phận một cửa (trang dành cho cán bộ) | like `level2`, plus userinfo `roles` `["ward_officer"]`, for the staff pages |
+//! | `officer` | Cán bộ Trung tâm Phục vụ hành chính công (trang dành cho cán bộ) | like `level2`, plus userinfo `roles` `["ward_officer"]`, for the staff pages |
 //! | `cancel` | Công dân hủy đăng nhập | `error=access_denied`, "the resident cancelled the sign-in" |
 //! | `error` | Hệ thống định danh tạm thời gián đoạn | `error=temporarily_unavailable` |
 //! | `no_eid` | Tôi chưa có tài khoản định danh điện tử (VNeID) | `error=access_denied`, `error_description` "the resident has no VNeID account" |

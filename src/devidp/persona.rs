@@ -194,7 +194,7 @@ impl Persona {
             ),
             Self::authenticates(
                 "officer",
-                "Cán bộ bộ phận một cửa (trang dành cho cán bộ)",
+                "Cán bộ Trung tâm Phục vụ hành chính công (trang dành cho cán bộ)",
                 "One-stop desk officer (staff pages)",
                 Level::Two,
                 Identity::new(

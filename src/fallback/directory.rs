@@ -19,6 +19,10 @@ pub fn vietnam() -> FixedOffset {
     FixedOffset::east_opt(7 * 3600).unwrap_or_else(|| chrono::Offset::fix(&Utc))
 }
 
+/// The id a referral gives the police post ([`PointInfo::id`](super::PointInfo::id)); no service
+/// point may take it.
+pub const POLICE_POINT_ID: &str = "cong-an";
+
 /// How far ahead [`WeeklyHours::next_open`] looks before giving up (a point never open).
 const LOOKAHEAD_DAYS: i64 = 366;
 
@@ -277,6 +281,8 @@ pub enum PointKind {
     Centre,
     /// An extra reception point (often a former commune office).
     ReceptionPoint,
+    /// The commune police post, for the procedures the police receive (residence).
+    Police,
 }
 
 /// A place that receives dossiers: the centre or a reception point.
@@ -341,6 +347,10 @@ pub struct PolicePost {
     pub hours: WeeklyHours,
     /// What to bring for level 2.
     pub bring: Vec<LocalText>,
+    /// The service point where police officers seconded to the centre receive the procedures
+    /// filed with the police (residence); absent when residents go to the police post itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk_at: Option<String>,
 }
 
 /// A help desk of the community digital technology team (Tổ công nghệ số cộng đồng).
@@ -418,6 +428,17 @@ impl Ward {
     /// Closed days (public holidays and the ward's own).
     pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
         &self.holidays
+    }
+
+    /// When the result of a dossier submitted at `submitted_at` can be expected, for a
+    /// procedure taking `working_days` working days, over this ward's closed days (see
+    /// [`calendar`](super::calendar)).
+    pub fn expected_result_date(
+        &self,
+        submitted_at: DateTime<Utc>,
+        working_days: u32,
+    ) -> Option<NaiveDate> {
+        super::calendar::expected_result_date(submitted_at, working_days, &self.holidays)
     }
 
     /// When `hours` (of one of this ward's places) next opens at or after `now`.
@@ -597,6 +618,22 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
         if !ids.insert(p.id.as_str()) {
             return Err((at("id"), ConfigProblem::Duplicate));
         }
+        if p.id == POLICE_POINT_ID {
+            return Err((
+                at("id"),
+                ConfigProblem::BadFormat {
+                    expected: "an id other than `cong-an`, which names the police post",
+                },
+            ));
+        }
+        if p.kind == PointKind::Police {
+            return Err((
+                at("kind"),
+                ConfigProblem::BadFormat {
+                    expected: "\"centre\" or \"reception_point\" (the police post is `[ward.police]`)",
+                },
+            ));
+        }
         nonempty(at("name_vi"), &p.name_vi)?;
         nonempty(at("name_en"), &p.name_en)?;
         if p.address.trim().is_empty() {
@@ -644,6 +681,14 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
         .hours
         .validate()
         .map_err(|(f, e)| (format!("police.{f}"), e))?;
+    if let Some(desk) = &ward.police.desk_at {
+        if ward.point(desk).is_none() {
+            return Err((
+                "police.desk_at".into(),
+                ConfigProblem::UnknownReference { id: desk.clone() },
+            ));
+        }
+    }
     if ward.police.bring.is_empty() {
         return Err(("police.bring".into(), ConfigProblem::Empty));
     }

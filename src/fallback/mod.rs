@@ -78,6 +78,7 @@
 //! ```
 
 mod booking;
+pub mod calendar;
 mod directory;
 mod referral;
 pub(crate) mod ticket;
@@ -87,8 +88,8 @@ mod tests;
 
 pub use booking::{BookingError, Slot, SlotAvailability, available_slots, book, slots_on};
 pub use directory::{
-    Directory, DirectoryError, HelpDesk, Interval, PointKind, PolicePost, ServicePoint, Ward,
-    WardCode, WeeklyHours, vietnam,
+    Directory, DirectoryError, HelpDesk, Interval, POLICE_POINT_ID, PointKind, PolicePost,
+    ServicePoint, Ward, WardCode, WeeklyHours, vietnam,
 };
 pub use referral::{
     DayHours, HelpInfo, LEVEL2_WORKING_DAYS, Level2Info, PointInfo, ProcedureInfo, Referral,

@@ -4,10 +4,12 @@ use chrono::{DateTime, FixedOffset, Utc, Weekday};
 use serde::Serialize;
 
 use crate::i18n::{Lang, LocalText, MessageId};
-use crate::policy::{Diagnostics, InPersonRoute, Procedure, ProcedureCode, ReasonCode};
+use crate::policy::{Counter, Diagnostics, InPersonRoute, Procedure, ProcedureCode, ReasonCode};
 
 use super::WardCode;
-use super::directory::{Directory, HelpDesk, PointKind, ServicePoint, Ward, WeeklyHours};
+use super::directory::{
+    Directory, HelpDesk, POLICE_POINT_ID, PointKind, PolicePost, ServicePoint, Ward, WeeklyHours,
+};
 
 /// Working days the police usually need to issue a level-2 account (Decree 69/2024 Art. 13).
 pub const LEVEL2_WORKING_DAYS: u8 = 3;
@@ -32,9 +34,10 @@ pub struct Referral {
     pub procedure: ProcedureInfo,
     /// The ward.
     pub ward: WardInfo,
-    /// The chosen (or default) reception point.
+    /// Where to go: the chosen (or default) reception point, or for a procedure the police
+    /// receive, the police post (or the police desk the ward names).
     pub point: PointInfo,
-    /// The ward's other reception points, for the resident to choose.
+    /// The ward's other places that receive this procedure, for the resident to choose.
     pub other_points: Vec<PointInfo>,
     /// How to get a level-2 account.
     pub level2: Level2Info,
@@ -61,6 +64,17 @@ pub struct ProcedureInfo {
     pub fee: LocalText,
     /// Processing time.
     pub processing_time: LocalText,
+    /// Who decides the dossier.
+    pub authority: LocalText,
+    /// Where it is received in person.
+    pub counter: Counter,
+    /// Where else it can be filed online, when it is not the portal's alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_elsewhere: Option<LocalText>,
+    /// The legal basis.
+    pub legal_basis: LocalText,
+    /// Where the procedure's code and requirements were checked.
+    pub source: String,
     /// Whether staff can file it online with the resident; with the hint when they can.
     pub assisted_submission: Option<LocalText>,
 }
@@ -168,7 +182,9 @@ impl Referral {
     /// Builds the referral for an in-person `route` of `procedure` at `now`.
     ///
     /// The reception point is the one in the route when the ward has it, else the ward's
-    /// default.
+    /// default. A procedure the police receive ([`Counter::Police`], residence) is sent to the
+    /// police post, or to the police desk at a service point when the ward names one
+    /// (`police.desk_at`).
     ///
     /// # Errors
     ///
@@ -188,15 +204,27 @@ impl Referral {
         let ward = directory
             .ward(code)
             .ok_or(ReferralError::UnknownWard { ward: code })?;
-        let point = ward
-            .point_or_default(route.reception_point.as_deref())
-            .ok_or(ReferralError::UnknownWard { ward: code })?;
-        let other_points = ward
-            .point
-            .iter()
-            .filter(|p| p.id != point.id)
-            .map(|p| point_info(ward, p, now))
-            .collect();
+        let (point, other_points) = match (procedure.counter(), &ward.police.desk_at) {
+            (Counter::Police, None) => (police_info(ward, &ward.police, now), Vec::new()),
+            (Counter::Police, Some(desk)) => {
+                let desk = ward
+                    .point(desk)
+                    .ok_or(ReferralError::UnknownWard { ward: code })?;
+                (point_info(ward, desk, now), Vec::new())
+            }
+            _ => {
+                let point = ward
+                    .point_or_default(route.reception_point.as_deref())
+                    .ok_or(ReferralError::UnknownWard { ward: code })?;
+                let others = ward
+                    .point
+                    .iter()
+                    .filter(|p| p.id != point.id)
+                    .map(|p| point_info(ward, p, now))
+                    .collect();
+                (point_info(ward, point, now), others)
+            }
+        };
         let retry = route.can_retry_sign_in;
         Ok(Self {
             reason: route.reason,
@@ -210,6 +238,11 @@ impl Referral {
                 documents: procedure.documents().to_vec(),
                 fee: procedure.fee(),
                 processing_time: procedure.processing_time(),
+                authority: procedure.authority(),
+                counter: procedure.counter(),
+                online_elsewhere: procedure.online_elsewhere().cloned(),
+                legal_basis: procedure.legal_basis(),
+                source: procedure.source().to_owned(),
                 assisted_submission: procedure
                     .assisted_submission()
                     .then(|| message(MessageId::AssistedSubmission)),
@@ -221,7 +254,7 @@ impl Referral {
                 ticket_prefix: ward.ticket_prefix.clone(),
                 sample: ward.sample,
             },
-            point: point_info(ward, point, now),
+            point,
             other_points,
             level2: Level2Info {
                 police_name: LocalText::new(&ward.police.name_vi, &ward.police.name_en),
@@ -282,6 +315,23 @@ fn point_info(ward: &Ward, point: &ServicePoint, now: DateTime<Utc>) -> PointInf
         open_now: point.hours.is_open(ward.holidays(), now),
         next_open: ward.next_open(&point.hours, now),
         booking: point.offers_booking(),
+    }
+}
+
+/// The police post as a place to go; its slots are not booked through the portal.
+fn police_info(ward: &Ward, police: &PolicePost, now: DateTime<Utc>) -> PointInfo {
+    PointInfo {
+        id: POLICE_POINT_ID.to_owned(),
+        kind: PointKind::Police,
+        name: LocalText::new(&police.name_vi, &police.name_en),
+        address: police.address.clone(),
+        lat: police.lat,
+        lon: police.lon,
+        phone: police.phone.clone(),
+        hours: day_hours(&police.hours),
+        open_now: police.hours.is_open(ward.holidays(), now),
+        next_open: ward.next_open(&police.hours, now),
+        booking: false,
     }
 }
 

@@ -80,7 +80,7 @@ fn sample_directory_has_both_wards_marked_sample() {
     let ts = thoi_son();
     assert_eq!(ts.name_vi, "Phường Thới Sơn");
     assert!(ts.sample);
-    assert_eq!(ts.point.len(), 2);
+    assert_eq!(ts.point.len(), 3);
     assert_eq!(ts.default_point().unwrap().kind, PointKind::Centre);
     assert_eq!(
         ts.point("nhon-hung").unwrap().kind,
@@ -312,8 +312,14 @@ fn referral_names_place_hours_documents_reason_level2_and_help() {
         vec!["07:00-11:00", "13:00-17:00"]
     );
     assert_eq!(referral.point.hours[6].intervals, Vec::<String>::new());
-    assert_eq!(referral.other_points.len(), 1);
-    assert_eq!(referral.other_points[0].id, "nhon-hung");
+    let others: Vec<&str> = referral
+        .other_points
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(others, ["nha-bang", "nhon-hung"]);
+    assert_eq!(referral.procedure.counter, crate::policy::Counter::Centre);
+    assert!(referral.procedure.legal_basis.vi.contains("07/2025/NĐ-CP"));
     assert_eq!(referral.procedure.documents.len(), 3);
     assert!(referral.procedure.assisted_submission.is_some());
     assert_eq!(referral.level2.police_name.vi, "Công an phường Thới Sơn");
@@ -688,4 +694,211 @@ fn draft_debug_hides_the_dossier() {
     assert!(debug.contains("data: \"[redacted]\""), "{debug}");
     assert!(!debug.contains("089190000001"));
     assert!(!debug.contains("Nguyễn"));
+}
+
+// ---- where a procedure is filed (issue: the resident's journey) ----
+
+fn residence_route(procedure: &crate::policy::Procedure) -> crate::policy::InPersonRoute {
+    let ctx = Context::new(local(2026, 3, 2, 9, 0))
+        .with_ward(thoi_son().code)
+        .with_last_login(Some(LoginFailure::NoEid))
+        .with_reception_point("nha-bang");
+    match decide(procedure, None, &ctx) {
+        Decision::InPerson(route) => route,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn residence_procedures_are_referred_to_the_commune_police() {
+    for code in ["1.004222", "1.004194"] {
+        let procedure = catalog().procedure(code).unwrap();
+        let now = local(2026, 3, 2, 9, 0);
+        let referral =
+            Referral::build(directory(), procedure, &residence_route(procedure), now).unwrap();
+        assert_eq!(
+            referral.procedure.counter,
+            crate::policy::Counter::Police,
+            "{code}"
+        );
+        // The chosen reception point does not take residence dossiers: the police post does.
+        assert_eq!(referral.point.id, POLICE_POINT_ID, "{code}");
+        assert_eq!(referral.point.kind, PointKind::Police, "{code}");
+        assert_eq!(referral.point.name.vi, "Công an phường Thới Sơn", "{code}");
+        assert_eq!(referral.point.phone, thoi_son().police.phone, "{code}");
+        assert!(
+            !referral.point.booking,
+            "{code}: police slots are not booked here"
+        );
+        assert!(referral.other_points.is_empty(), "{code}");
+        assert!(
+            referral
+                .procedure
+                .authority
+                .vi
+                .starts_with("Công an cấp xã"),
+            "{code}"
+        );
+        let elsewhere = referral.procedure.online_elsewhere.as_ref().unwrap();
+        assert!(elsewhere.vi.contains("VNeID"), "{code}");
+    }
+}
+
+#[test]
+fn a_ward_may_receive_residence_at_a_police_desk_in_its_centre() {
+    let text = std::fs::read_to_string(manifest("samples/wards.toml"))
+        .unwrap()
+        .replacen(
+            "[ward.police]\nname_vi = \"Công an phường Thới Sơn\"",
+            "[ward.police]\ndesk_at = \"trung-tam\"\nname_vi = \"Công an phường Thới Sơn\"",
+            1,
+        );
+    let directory = Directory::from_toml(&text, "wards.toml").unwrap();
+    let procedure = catalog().procedure("1.004222").unwrap();
+    let referral = Referral::build(
+        &directory,
+        procedure,
+        &residence_route(procedure),
+        local(2026, 3, 2, 9, 0),
+    )
+    .unwrap();
+    assert_eq!(referral.point.id, "trung-tam");
+    assert_eq!(referral.point.kind, PointKind::Centre);
+    assert!(referral.other_points.is_empty());
+}
+
+#[test]
+fn a_police_desk_must_name_a_service_point() {
+    let text = std::fs::read_to_string(manifest("samples/wards.toml"))
+        .unwrap()
+        .replacen(
+            "[ward.police]\nname_vi = \"Công an phường Thới Sơn\"",
+            "[ward.police]\ndesk_at = \"khong-co\"\nname_vi = \"Công an phường Thới Sơn\"",
+            1,
+        );
+    let (ward, field, problem) = invalid(Directory::from_toml(&text, "wards.toml").unwrap_err());
+    assert_eq!(ward.as_deref(), Some("30316"));
+    assert_eq!(field, "police.desk_at");
+    assert_eq!(
+        problem,
+        ConfigProblem::UnknownReference {
+            id: "khong-co".into()
+        }
+    );
+}
+
+#[test]
+fn a_service_point_cannot_pose_as_the_police_post() {
+    let sample = std::fs::read_to_string(manifest("samples/wards.toml")).unwrap();
+    let as_kind = sample.replacen("kind = \"reception_point\"", "kind = \"police\"", 1);
+    let (_, field, _) = invalid(Directory::from_toml(&as_kind, "wards.toml").unwrap_err());
+    assert_eq!(field, "point[1].kind");
+    let as_id = sample.replacen("id = \"nha-bang\"", "id = \"cong-an\"", 1);
+    let (_, field, _) = invalid(Directory::from_toml(&as_id, "wards.toml").unwrap_err());
+    assert_eq!(field, "point[1].id");
+}
+
+#[test]
+fn thoi_son_receives_at_the_offices_of_the_three_former_wards() {
+    let ward = thoi_son();
+    assert_eq!(ward.name_vi, "Phường Thới Sơn");
+    // A Phường Thới Sơn also exists in Đồng Tháp: the province always goes with the name.
+    assert_eq!(ward.province_vi, "Tỉnh An Giang");
+    let points: Vec<(&str, PointKind)> =
+        ward.point.iter().map(|p| (p.id.as_str(), p.kind)).collect();
+    assert_eq!(
+        points,
+        [
+            ("trung-tam", PointKind::Centre),
+            ("nha-bang", PointKind::ReceptionPoint),
+            ("nhon-hung", PointKind::ReceptionPoint),
+        ]
+    );
+    for point in &ward.point {
+        // All three were wards (phường), never communes.
+        assert!(!point.name_vi.contains(" xã "), "{}", point.name_vi);
+        assert!(!point.address.contains(" xã "), "{}", point.address);
+    }
+    assert!(
+        ward.point("nha-bang")
+            .unwrap()
+            .name_vi
+            .contains("phường Nhà Bàng cũ")
+    );
+    assert!(
+        ward.point("nhon-hung")
+            .unwrap()
+            .name_vi
+            .contains("phường Nhơn Hưng cũ")
+    );
+    assert!(ward.sample, "the ward code 30316 is unconfirmed");
+}
+
+// ---- calendar ----
+
+fn holidays() -> &'static std::collections::BTreeSet<NaiveDate> {
+    thoi_son().holidays()
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+#[test]
+fn same_day_procedures_end_the_day_they_are_received_before_three_pm() {
+    // Monday 2 March 2026.
+    let at = |h, min| calendar::expected_result_date(local(2026, 3, 2, h, min), 0, holidays());
+    assert_eq!(at(9, 0), Some(day(2026, 3, 2)));
+    assert_eq!(at(14, 59), Some(day(2026, 3, 2)));
+    assert_eq!(at(15, 0), Some(day(2026, 3, 3)));
+    // Friday after 15:00 and the weekend count from Monday.
+    let friday = calendar::expected_result_date(local(2026, 3, 6, 16, 0), 0, holidays());
+    assert_eq!(friday, Some(day(2026, 3, 9)));
+    let sunday = calendar::expected_result_date(local(2026, 3, 8, 10, 0), 0, holidays());
+    assert_eq!(sunday, Some(day(2026, 3, 9)));
+}
+
+#[test]
+fn working_days_skip_weekends_and_public_holidays() {
+    // Wednesday 29 April 2026, 09:00: 30 April and 1 May are holidays, 2-3 May a weekend.
+    let submitted = local(2026, 4, 29, 9, 0);
+    assert_eq!(
+        thoi_son().expected_result_date(submitted, 3),
+        Some(day(2026, 5, 6))
+    );
+    assert_eq!(
+        calendar::reception_day(local(2026, 4, 30, 9, 0), holidays()),
+        Some(day(2026, 5, 4))
+    );
+    // Tết 2026: 16-20 February closed; a 3-day dossier on Friday 13 February, 10:00.
+    assert_eq!(
+        calendar::expected_result_date(local(2026, 2, 13, 10, 0), 3, holidays()),
+        Some(day(2026, 2, 25))
+    );
+    // Seven working days from Monday 2 March: Wednesday 11 March.
+    assert_eq!(
+        calendar::expected_result_date(local(2026, 3, 2, 8, 0), 7, holidays()),
+        Some(day(2026, 3, 11))
+    );
+}
+
+proptest! {
+    #[test]
+    fn the_expected_date_is_a_working_day_after_the_submission(
+        minutes in 0i64..(2 * 366 * 24 * 60),
+        working_days in 0u32..30,
+    ) {
+        let submitted = local(2026, 1, 1, 0, 0) + Duration::minutes(minutes);
+        let expected = calendar::expected_result_date(submitted, working_days, holidays()).unwrap();
+        prop_assert!(calendar::is_working_day(expected, holidays()));
+        let local_day = submitted.with_timezone(&vietnam()).date_naive();
+        prop_assert!(expected >= local_day);
+        let between = local_day
+            .iter_days()
+            .take_while(|d| *d <= expected)
+            .filter(|d| calendar::is_working_day(*d, holidays()))
+            .count();
+        // The day of reception itself plus `working_days` more, never fewer.
+        prop_assert!(between as u32 > working_days);
+    }
 }

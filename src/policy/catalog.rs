@@ -126,7 +126,28 @@ pub struct Procedure {
     fee_en: String,
     processing_time_vi: String,
     processing_time_en: String,
+    /// Working days from receipt to result; `0` is the same working day. Absent when the
+    /// time depends on the case: no expected date is promised then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    processing_working_days: Option<u32>,
     documents: Vec<LocalText>,
+    /// The body that decides the dossier, such as the commune People's Committee.
+    authority_vi: String,
+    authority_en: String,
+    /// Where the dossier is received in person.
+    #[serde(default)]
+    counter: Counter,
+    /// Where else it can be filed online (residence: the public-security portal or VNeID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    online_elsewhere: Option<LocalText>,
+    /// The laws and decrees the procedure rests on.
+    legal_basis_vi: String,
+    legal_basis_en: String,
+    /// Where the code and the requirements were checked: a decision number or a portal link.
+    source: String,
+    /// Whether the code was checked against the national procedure database.
+    #[serde(default)]
+    code_confirmed: bool,
     #[serde(default)]
     fields: Vec<Field>,
     #[serde(default)]
@@ -187,6 +208,42 @@ impl Procedure {
         LocalText::new(&self.processing_time_vi, &self.processing_time_en)
     }
 
+    /// Working days from receipt to result (`0`: the same working day), when the catalog
+    /// promises a fixed time.
+    pub fn processing_working_days(&self) -> Option<u32> {
+        self.processing_working_days
+    }
+
+    /// The body that decides the dossier.
+    pub fn authority(&self) -> LocalText {
+        LocalText::new(&self.authority_vi, &self.authority_en)
+    }
+
+    /// Where the dossier is received in person.
+    pub fn counter(&self) -> Counter {
+        self.counter
+    }
+
+    /// Where else the procedure can be filed online, when it is not this portal's alone.
+    pub fn online_elsewhere(&self) -> Option<&LocalText> {
+        self.online_elsewhere.as_ref()
+    }
+
+    /// The legal basis in both languages.
+    pub fn legal_basis(&self) -> LocalText {
+        LocalText::new(&self.legal_basis_vi, &self.legal_basis_en)
+    }
+
+    /// Where the code and requirements were checked (a decision number or a portal link).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the code was checked against the national procedure database.
+    pub fn code_confirmed(&self) -> bool {
+        self.code_confirmed
+    }
+
     /// The documents to bring (or attach).
     pub fn documents(&self) -> &[LocalText] {
         &self.documents
@@ -242,6 +299,22 @@ impl Procedure {
             Err(errors)
         }
     }
+}
+
+/// Where a procedure's dossier is received in person.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Counter {
+    /// The commune-level Public Administrative Service Center (Trung tâm Phục vụ hành chính
+    /// công) or one of its reception points.
+    #[default]
+    Centre,
+    /// The commune-level police (Công an cấp xã), as for residence registration under the
+    /// 2020 Residence Law; a ward may receive these at a police desk inside its centre
+    /// (`police.desk_at` in the directory).
+    Police,
 }
 
 /// One field of a dossier form.
@@ -548,6 +621,32 @@ fn validate_procedure(p: &Procedure) -> Result<(), (String, ConfigProblem)> {
     nonempty("fee_en", &p.fee_en)?;
     nonempty("processing_time_vi", &p.processing_time_vi)?;
     nonempty("processing_time_en", &p.processing_time_en)?;
+    nonempty("authority_vi", &p.authority_vi)?;
+    nonempty("authority_en", &p.authority_en)?;
+    nonempty("legal_basis_vi", &p.legal_basis_vi)?;
+    nonempty("legal_basis_en", &p.legal_basis_en)?;
+    nonempty("source", &p.source)?;
+    if p.online_elsewhere
+        .as_ref()
+        .is_some_and(LocalText::is_incomplete)
+    {
+        return Err((
+            "online_elsewhere".to_owned(),
+            ConfigProblem::MissingTranslation,
+        ));
+    }
+    if let Some(days) = p.processing_working_days {
+        if days > 365 {
+            return Err((
+                "processing_working_days".to_owned(),
+                ConfigProblem::OutOfRange {
+                    min: 0,
+                    max: 365,
+                    found: i64::from(days),
+                },
+            ));
+        }
+    }
     if !(1..=1440).contains(&p.max_auth_age_minutes) {
         return Err((
             "max_auth_age_minutes".to_owned(),

@@ -64,7 +64,7 @@ use crate::assurance::Assurance;
 
 pub(crate) use catalog::locate;
 pub use catalog::{
-    Catalog, CatalogError, ConfigProblem, DEFAULT_MAX_AUTH_AGE_MINUTES, Field, FieldError,
+    Catalog, CatalogError, ConfigProblem, Counter, DEFAULT_MAX_AUTH_AGE_MINUTES, Field, FieldError,
     FieldKind, FieldOption, FieldProblem, Procedure, ProcedureCode,
 };
 pub use decision::{

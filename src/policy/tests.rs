@@ -58,6 +58,11 @@ fee_en = "Free"
 processing_time_vi = "Trong ngày"
 processing_time_en = "Same day"
 documents = [{ vi = "Tờ khai", en = "Form" }]
+authority_vi = "Ủy ban nhân dân cấp xã"
+authority_en = "Commune People's Committee"
+legal_basis_vi = "Dữ liệu thử nghiệm"
+legal_basis_en = "Test data"
+source = "test fixture"
 "#;
 
 fn level1_procedure() -> Procedure {
@@ -487,14 +492,18 @@ fn sample_catalog_has_the_ward_procedures() {
 #[test]
 fn validate_dossier_names_every_bad_field_without_values() {
     let birth = birth();
-    let dossier = serde_json::json!({
-        "child_name": 42,
-        "child_birth_date": "2026-02-30",
-        "child_sex": "khac",
-        "mother_citizen_id": "08919000000",
-        "phone": "12ab",
-        "nickname": "Bé Na",
-    });
+    // The example with five bad answers and one unknown field.
+    let mut dossier = birth.example();
+    for (name, value) in [
+        ("child_name", serde_json::json!(42)),
+        ("child_birth_date", serde_json::json!("2026-02-30")),
+        ("child_sex", serde_json::json!("khac")),
+        ("mother_citizen_id", serde_json::json!("08919000000")),
+        ("phone", serde_json::json!("12ab")),
+        ("nickname", serde_json::json!("Bé Na")),
+    ] {
+        dossier[name] = value;
+    }
     let errors = birth.validate_dossier(&dossier).unwrap_err();
     let got: Vec<(String, FieldProblem)> =
         errors.into_iter().map(|e| (e.field, e.problem)).collect();
@@ -513,18 +522,14 @@ fn validate_dossier_names_every_bad_field_without_values() {
         ]
     );
     let missing = birth.validate_dossier(&serde_json::json!({})).unwrap_err();
-    assert_eq!(missing.len(), 5, "{missing:?}");
+    assert_eq!(missing.len(), 13, "{missing:?}");
     assert!(missing.iter().all(|e| e.problem == FieldProblem::Missing));
     assert!(!missing.iter().any(|e| e.field == "father_citizen_id"));
     let not_object = birth.validate_dossier(&serde_json::json!([1])).unwrap_err();
     assert_eq!(not_object[0].problem, FieldProblem::NotAnObject);
-    let long = serde_json::json!({
-        "child_name": "A".repeat(101),
-        "child_birth_date": "2026-02-20",
-        "child_sex": "nam",
-        "mother_citizen_id": "089190000001",
-        "phone": "+84912345678",
-    });
+    let mut long = birth.example();
+    long["child_name"] = serde_json::json!("A".repeat(101));
+    long["phone"] = serde_json::json!("+84912345678");
     let too_long = birth.validate_dossier(&long).unwrap_err();
     assert_eq!(too_long[0].problem, FieldProblem::TooLong { max: 100 });
     assert_eq!(too_long.len(), 1);
@@ -572,12 +577,12 @@ fn broken_catalog_unknown_field_names_procedure_field_and_line() {
     let error = broken("unknown_field");
     let text = error.to_string();
     let (line, procedure, field, message) = syntax(error);
-    assert_eq!(line, 31);
+    assert_eq!(line, 36);
     assert_eq!(procedure.as_deref(), Some("1.001193"));
     assert_eq!(field.as_deref(), Some("fees"));
     assert!(message.contains("unknown field `fees`"), "{message}");
     assert!(
-        text.contains("unknown_field.toml`:31:1: procedure `1.001193`: field `fees`"),
+        text.contains("unknown_field.toml`:36:1: procedure `1.001193`: field `fees`"),
         "{text}"
     );
 }
@@ -694,4 +699,173 @@ fn procedure_code_is_inline_and_validated() {
     assert!(ProcedureCode::parse("").is_err());
     assert!(ProcedureCode::parse("1.0011931234567890").is_err());
     assert!(ProcedureCode::parse("1/2").is_err());
+}
+
+// ---- the sample catalog as the law has it ----
+
+#[test]
+fn no_procedure_asks_for_a_document_abolished_by_decree_07_2025() {
+    // Birth registration: no parents' marriage certificate; marriage registration of Vietnamese
+    // citizens: no certificate of marital status (Decree 07/2025/NĐ-CP, letter 481/BTP-HTQTCT).
+    for code in ["1.001193", "1.013124"] {
+        for doc in catalog().procedure(code).unwrap().documents() {
+            assert!(
+                !doc.vi.to_lowercase().contains("kết hôn"),
+                "{code}: {}",
+                doc.vi
+            );
+            assert!(
+                !doc.en.to_lowercase().contains("marriage"),
+                "{code}: {}",
+                doc.en
+            );
+        }
+    }
+    for doc in catalog().procedure("1.000894").unwrap().documents() {
+        assert!(!doc.vi.contains("tình trạng hôn nhân"), "{}", doc.vi);
+        assert!(!doc.en.contains("marital status"), "{}", doc.en);
+    }
+}
+
+#[test]
+fn every_procedure_names_its_authority_legal_basis_source_and_counter() {
+    for p in catalog().procedures() {
+        let code = p.code();
+        assert!(!p.authority().vi.trim().is_empty(), "{code}");
+        assert!(!p.authority().en.trim().is_empty(), "{code}");
+        assert!(!p.legal_basis().vi.trim().is_empty(), "{code}");
+        assert!(!p.source().trim().is_empty(), "{code}");
+        if p.code_confirmed() {
+            assert!(
+                p.source().ends_with(&format!("ma_thu_tuc={code}")),
+                "{code}: a confirmed code links its page on the national portal"
+            );
+        }
+        let residence = p.name().vi.starts_with("Đăng ký thường trú")
+            || p.name().vi.starts_with("Đăng ký tạm trú");
+        assert_eq!(p.counter() == Counter::Police, residence, "{code}");
+        assert!(p.processing_working_days().is_some(), "{code}");
+    }
+}
+
+#[test]
+fn unconfirmed_codes_are_listed() {
+    let unconfirmed: Vec<String> = catalog()
+        .procedures()
+        .iter()
+        .filter(|p| !p.code_confirmed())
+        .map(|p| p.code().to_string())
+        .collect();
+    // Confirm these against the national procedure database, then set `code_confirmed` and
+    // remove them from this list.
+    assert_eq!(unconfirmed, ["1.004222", "1.004194", "1.013124"]);
+}
+
+#[test]
+fn civil_status_checklists_name_the_identity_document_and_its_number_is_enough() {
+    for code in [
+        "1.001193", "1.000656", "1.000894", "1.004873", "1.004222", "1.004194",
+    ] {
+        let docs = catalog().procedure(code).unwrap().documents();
+        let id = docs
+            .iter()
+            .find(|d| d.vi.contains("thẻ căn cước"))
+            .unwrap_or_else(|| panic!("{code} names no identity document"));
+        assert!(
+            id.vi.contains("hộ chiếu") && id.vi.contains("căn cước công dân"),
+            "{code}"
+        );
+        assert!(
+            id.vi.contains("số định danh cá nhân") && id.vi.contains("tra cứu"),
+            "{code}"
+        );
+        assert!(id.en.contains("is enough"), "{code}");
+    }
+}
+
+#[test]
+fn on_time_fees_say_what_on_time_means() {
+    let birth = catalog().procedure("1.001193").unwrap().fee();
+    assert!(
+        birth.vi.contains("trong 60 ngày kể từ ngày sinh"),
+        "{}",
+        birth.vi
+    );
+    assert!(
+        birth.en.contains("within 60 days of the birth"),
+        "{}",
+        birth.en
+    );
+    let death = catalog().procedure("1.000656").unwrap().fee();
+    assert!(
+        death.vi.contains("trong 15 ngày kể từ ngày mất"),
+        "{}",
+        death.vi
+    );
+    assert!(
+        death.en.contains("within 15 days of the death"),
+        "{}",
+        death.en
+    );
+}
+
+#[test]
+fn the_birth_form_has_the_fields_of_the_official_declaration() {
+    let birth = catalog().procedure("1.001193").unwrap();
+    let names: Vec<&str> = birth.fields().iter().map(|f| f.name.as_str()).collect();
+    for wanted in [
+        "child_name",
+        "child_birth_date",
+        "child_sex",
+        "child_ethnicity",
+        "child_nationality",
+        "place_of_birth",
+        "home_town",
+        "requester_name",
+        "requester_relationship",
+        "copies",
+        "delivery",
+    ] {
+        assert!(names.contains(&wanted), "the birth form lacks `{wanted}`");
+    }
+    let delivery = birth
+        .fields()
+        .iter()
+        .find(|f| f.name == "delivery")
+        .unwrap();
+    let ways: Vec<&str> = delivery.options.iter().map(|o| o.value.as_str()).collect();
+    assert_eq!(ways, ["tai_trung_tam", "buu_chinh", "dien_tu"]);
+    assert_eq!(birth.validate_dossier(&birth.example()), Ok(()));
+}
+
+#[test]
+fn procedure_names_are_the_full_official_ones() {
+    let name = |code| catalog().procedure(code).unwrap().name().vi;
+    assert_eq!(
+        name("2.000815"),
+        "Chứng thực bản sao từ bản chính giấy tờ, văn bản do cơ quan, tổ chức có thẩm quyền của Việt Nam cấp hoặc chứng nhận"
+    );
+    assert!(name("2.000884").starts_with("Chứng thực chữ ký trong các giấy tờ, văn bản (áp dụng cho cả trường hợp chứng thực điểm chỉ"));
+    assert!(name("1.013124").starts_with("Liên thông thủ tục hành chính về đăng ký khai sinh"));
+}
+
+#[test]
+fn a_catalog_without_legal_basis_or_source_is_refused() {
+    let without_source = LEVEL1_CATALOG.replace("source = \"test fixture\"\n", "");
+    let error = Catalog::from_toml(&without_source, "inline.toml").unwrap_err();
+    assert!(
+        error.to_string().contains("missing field `source`"),
+        "{error}"
+    );
+    let empty_basis = LEVEL1_CATALOG.replace(
+        "legal_basis_vi = \"Dữ liệu thử nghiệm\"",
+        "legal_basis_vi = \" \"",
+    );
+    match Catalog::from_toml(&empty_basis, "inline.toml").unwrap_err() {
+        CatalogError::Invalid { field, problem, .. } => {
+            assert_eq!(field, "legal_basis_vi");
+            assert_eq!(problem, ConfigProblem::Empty);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -75,6 +75,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     purge_removes_only_what_expired(make())
         .await
         .map_err(|e| format!("purge_removes_only_what_expired: {e}"))?;
+    status_reports_are_idempotent(make())
+        .await
+        .map_err(|e| format!("status_reports_are_idempotent: {e}"))?;
     Ok(())
 }
 
@@ -1109,5 +1112,83 @@ pub async fn purge_removes_only_what_expired(store: Arc<dyn Store>) -> Result<()
     )?;
     check(audit_all(store.as_ref()).await?.len() == 2, || {
         "audit records were purged".to_owned()
+    })
+}
+
+/// Back-office status reports: stored once per report id (a retry is `AlreadyRecorded`, the
+/// same id with other content a `Conflict` that keeps the first), refused for an unknown dossier,
+/// listed oldest first, with times exact to the microsecond.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn status_reports_are_idempotent(store: Arc<dyn Store>) -> Result<(), String> {
+    use super::{BackOfficeStatus, ReportId, StatusOutcome, StatusReport};
+    let at = t0()?;
+    let alice = subject("alice");
+    let key = idempotency_key("0d1f5a7e-3c2b-4e8f-9a6d-2b7c8e9f0a1b")?;
+    let commit = commit_for(&alice, &key, dossier_code()?, None, at)?;
+    let code = commit.record.dossier_code;
+    store
+        .commit_submission(&commit)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = |text: &str| ReportId::parse(text).map_err(|e| e.to_string());
+    let accepted = StatusReport::new(
+        id("mc-2026-000001")?,
+        code,
+        BackOfficeStatus::Accepted,
+        at + Duration::minutes(90) + Duration::nanoseconds(1_500),
+    );
+    let ready = StatusReport::new(
+        id("mc-2026-000002")?,
+        code,
+        BackOfficeStatus::ResultReady,
+        at + Duration::days(2),
+    );
+    // Recorded out of order: listed by the time the back office gives.
+    for report in [&ready, &accepted] {
+        let outcome = store
+            .record_status(report)
+            .await
+            .map_err(|e| e.to_string())?;
+        check(outcome == StatusOutcome::Recorded, || {
+            format!("first report {}: {outcome:?}", report.report_id.as_str())
+        })?;
+    }
+    let again = store
+        .record_status(&accepted)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(again == StatusOutcome::AlreadyRecorded, || {
+        format!("a retried report: {again:?}")
+    })?;
+    let changed = StatusReport::new(
+        accepted.report_id.clone(),
+        code,
+        BackOfficeStatus::Done,
+        at + Duration::days(3),
+    );
+    let conflict = store
+        .record_status(&changed)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        conflict == StatusOutcome::Conflict(accepted.clone()),
+        || format!("a report id reused for other content: {conflict:?}"),
+    )?;
+    let listed = store.statuses(&code).await.map_err(|e| e.to_string())?;
+    check(listed == [accepted.clone(), ready.clone()], || {
+        format!("statuses of the dossier: {listed:?}")
+    })?;
+    let other = dossier_code()?;
+    let stray = StatusReport::new(id("mc-2026-000003")?, other, BackOfficeStatus::Done, at);
+    match store.record_status(&stray).await {
+        Err(StoreError::UnknownDossier { code: unknown }) if unknown == other => {}
+        other => return Err(format!("a report for an unknown dossier: {other:?}")),
+    }
+    let none = store.statuses(&other).await.map_err(|e| e.to_string())?;
+    check(none.is_empty(), || {
+        format!("statuses of an unknown dossier: {none:?}")
     })
 }

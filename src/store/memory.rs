@@ -14,8 +14,8 @@ use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxStatus,
-    PurgeReport, SlotKey, Store, StoreError, StoreFuture, SubmissionCommit, SubmissionRecord,
-    day_bounds,
+    PurgeReport, ReportId, SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture,
+    SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// A [`Store`] in memory, behind one mutex (so booking is atomic). Lost on restart.
@@ -32,6 +32,7 @@ struct Inner {
     submissions: HashMap<DossierCode, SubmissionRecord>,
     by_key: HashMap<(SubjectPseudonym, IdempotencyKey), DossierCode>,
     outbox: BTreeMap<DossierCode, OutboxEntry>,
+    statuses: HashMap<ReportId, StatusReport>,
     audit: Vec<AuditRecord>,
 }
 
@@ -43,6 +44,7 @@ impl std::fmt::Debug for Inner {
             .field("tickets", &self.tickets.len())
             .field("submissions", &self.submissions.len())
             .field("outbox", &self.outbox.len())
+            .field("statuses", &self.statuses.len())
             .field("audit", &self.audit.len())
             .finish()
     }
@@ -347,6 +349,40 @@ impl Store for MemoryStore {
         Box::pin(ready(
             self.lock().map(|inner| inner.outbox.get(code).cloned()),
         ))
+    }
+
+    fn record_status<'a>(&'a self, report: &'a StatusReport) -> StoreFuture<'a, StatusOutcome> {
+        Box::pin(ready(self.lock().and_then(|mut inner| {
+            if !inner.submissions.contains_key(&report.dossier_code) {
+                return Err(StoreError::UnknownDossier {
+                    code: report.dossier_code,
+                });
+            }
+            Ok(match inner.statuses.get(&report.report_id) {
+                Some(stored) if stored == report => StatusOutcome::AlreadyRecorded,
+                Some(stored) => StatusOutcome::Conflict(stored.clone()),
+                None => {
+                    inner
+                        .statuses
+                        .insert(report.report_id.clone(), report.clone());
+                    StatusOutcome::Recorded
+                }
+            })
+        })))
+    }
+
+    fn statuses<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Vec<StatusReport>> {
+        Box::pin(ready(self.lock().map(|inner| {
+            let mut reports: Vec<StatusReport> = inner
+                .statuses
+                .values()
+                .filter(|r| r.dossier_code == *code)
+                .cloned()
+                .collect();
+            reports
+                .sort_by(|a, b| (a.reported_at, &a.report_id).cmp(&(b.reported_at, &b.report_id)));
+            reports
+        })))
     }
 
     fn mark_delivered<'a>(

@@ -58,6 +58,7 @@ mod postgres;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod status;
 
 #[doc(hidden)]
 pub mod conformance;
@@ -92,6 +93,9 @@ pub use postgres::{PgOptions, PgStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
+pub use status::{
+    BackOfficeStatus, InvalidReportId, MAX_REPORT_ID_LEN, ReportId, StatusOutcome, StatusReport,
+};
 
 /// Where bookings, drafts and tickets live.
 ///
@@ -277,6 +281,24 @@ pub trait Store: fmt::Debug + Send + Sync {
         attempts: u32,
         reason: &'a str,
     ) -> StoreFuture<'a, ()>;
+
+    /// Records a back-office status `report` for a stored submission, idempotently by its
+    /// report id: a report already stored with the same content is
+    /// [`StatusOutcome::AlreadyRecorded`]; one stored under the same id with other content is
+    /// kept and returned as [`StatusOutcome::Conflict`]. Decided atomically (a unique key).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownDossier`] when no submission has the report's dossier code,
+    /// [`StoreError::Backend`].
+    fn record_status<'a>(&'a self, report: &'a StatusReport) -> StoreFuture<'a, StatusOutcome>;
+
+    /// The back-office reports of dossier `code`, oldest `reported_at` first (then by report id).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn statuses<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Vec<StatusReport>>;
 
     /// Appends `entry` to the audit chain atomically: the store assigns the next sequence number
     /// (1 for the first record) and seals it with [`AuditEntry::seal`] over the previous record's

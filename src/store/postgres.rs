@@ -14,14 +14,15 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::sql::{
-    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, SUBMISSION_COLUMNS,
-    TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox, decode_submission,
-    decode_ticket, draft_data, is_unique_violation, json_text, nanos, nanos_clamped, newest,
-    sql_limit, sql_seq,
+    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, STATUS_COLUMNS,
+    SUBMISSION_COLUMNS, TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox,
+    decode_status, decode_submission, decode_ticket, draft_data, is_unique_violation, json_text,
+    nanos, nanos_clamped, newest, sql_limit, sql_seq,
 };
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
-    SlotKey, Store, StoreError, StoreFuture, SubmissionCommit, SubmissionRecord, day_bounds,
+    SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture, SubmissionCommit,
+    SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
@@ -33,6 +34,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("sql/postgres/0002_submissions.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("sql/postgres/0003_dossier_statuses.sql"),
     },
 ];
 
@@ -122,7 +127,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 2;
+    pub const SCHEMA_VERSION: i64 = 3;
 
     /// Connects with the default [`PgOptions`] and migrates the schema.
     ///
@@ -545,6 +550,62 @@ impl PgStore {
             .map_err(backend)?
             .map(drop)
             .ok_or(StoreError::UnknownDossier { code: *code })
+    }
+
+    /// Stores `report` unless a report with its id is there; compares with the stored one if so.
+    async fn record_status_now(&self, report: &StatusReport) -> Result<StatusOutcome, StoreError> {
+        let known = sqlx::query("SELECT 1 FROM submissions WHERE dossier_code = $1")
+            .bind(report.dossier_code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        if known.is_none() {
+            return Err(StoreError::UnknownDossier {
+                code: report.dossier_code,
+            });
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO dossier_statuses (report_id, dossier_code, status, reported_ns) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (report_id) DO NOTHING",
+        )
+        .bind(report.report_id.as_str())
+        .bind(report.dossier_code.as_str())
+        .bind(report.status.as_str())
+        .bind(nanos(report.reported_at, "report")?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if inserted > 0 {
+            return Ok(StatusOutcome::Recorded);
+        }
+        let sql = format!("SELECT {STATUS_COLUMNS} FROM dossier_statuses WHERE report_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(report.report_id.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        let stored = decode_status(&row)?;
+        Ok(if stored == *report {
+            StatusOutcome::AlreadyRecorded
+        } else {
+            StatusOutcome::Conflict(stored)
+        })
+    }
+
+    async fn statuses_now(&self, code: &DossierCode) -> Result<Vec<StatusReport>, StoreError> {
+        let sql = format!(
+            "SELECT {STATUS_COLUMNS} FROM dossier_statuses WHERE dossier_code = $1 \
+             ORDER BY reported_ns, report_id"
+        );
+        sqlx::query(&sql)
+            .bind(code.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(decode_status)
+            .collect()
     }
 
     async fn mark_delivered_now(
@@ -1028,6 +1089,14 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.mark_delivered_now(code, now))
+    }
+
+    fn record_status<'a>(&'a self, report: &'a StatusReport) -> StoreFuture<'a, StatusOutcome> {
+        Box::pin(self.record_status_now(report))
+    }
+
+    fn statuses<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Vec<StatusReport>> {
+        Box::pin(self.statuses_now(code))
     }
 
     fn reschedule<'a>(

@@ -16,7 +16,8 @@ use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
 use super::StoreError;
 use super::{
-    Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, SlotKey, SubmissionRecord,
+    BackOfficeStatus, Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, ReportId,
+    SlotKey, StatusReport, SubmissionRecord,
 };
 
 /// One schema migration: applied in order, once, inside a transaction.
@@ -241,6 +242,22 @@ pub(crate) fn decode_outbox(row: &impl RowLike) -> Result<OutboxEntry, StoreErro
         attempts: u32::try_from(row.int("attempts")?).map_err(|_| corrupt("outbox", "attempts"))?,
         last_error: row.opt_text("last_error")?,
         delivered_at: row.opt_int("delivered_ns")?.map(from_nanos),
+    })
+}
+
+/// The `dossier_statuses` columns, in order, for `SELECT`.
+pub(crate) const STATUS_COLUMNS: &str = "report_id, dossier_code, status, reported_ns";
+
+/// A back-office status report from its row.
+pub(crate) fn decode_status(row: &impl RowLike) -> Result<StatusReport, StoreError> {
+    Ok(StatusReport {
+        report_id: ReportId::parse(&row.text("report_id")?)
+            .map_err(|_| corrupt("dossier_statuses", "report_id"))?,
+        dossier_code: DossierCode::parse(&row.text("dossier_code")?)
+            .map_err(|_| corrupt("dossier_statuses", "dossier_code"))?,
+        status: BackOfficeStatus::from_name(&row.text("status")?)
+            .ok_or_else(|| corrupt("dossier_statuses", "status"))?,
+        reported_at: from_nanos(row.int("reported_ns")?),
     })
 }
 

@@ -21,14 +21,15 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::sql::{
-    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, SUBMISSION_COLUMNS,
-    TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox, decode_submission,
-    decode_ticket, draft_data, is_unique_violation, json_text, nanos, nanos_clamped, newest,
-    sql_limit, sql_seq,
+    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, STATUS_COLUMNS,
+    SUBMISSION_COLUMNS, TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox,
+    decode_status, decode_submission, decode_ticket, draft_data, is_unique_violation, json_text,
+    nanos, nanos_clamped, newest, sql_limit, sql_seq,
 };
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
-    SlotKey, Store, StoreError, StoreFuture, SubmissionCommit, SubmissionRecord, day_bounds,
+    SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture, SubmissionCommit,
+    SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
@@ -40,6 +41,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("sql/sqlite/0002_submissions.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("sql/sqlite/0003_dossier_statuses.sql"),
     },
 ];
 
@@ -102,7 +107,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 2;
+    pub const SCHEMA_VERSION: i64 = 3;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -459,6 +464,7 @@ enum Write {
         reason: String,
     },
     AppendAudit(AuditEntry),
+    RecordStatus(StatusReport),
     Purge(DateTime<Utc>, chrono::Duration),
 }
 
@@ -471,6 +477,7 @@ enum Done {
     Committed(CommitOutcome),
     Outbox(Vec<OutboxEntry>),
     Audit(AuditRecord),
+    Status(StatusOutcome),
     Purged(PurgeReport),
 }
 
@@ -642,6 +649,7 @@ fn apply<'c>(
                 lease_until,
                 limit,
             } => Done::Outbox(due_outbox(conn, *now, *lease_until, *limit).await?),
+            Write::RecordStatus(report) => Done::Status(record_status(conn, report).await?),
             Write::MarkDelivered(code, now) => {
                 let delivered = sqlx::query(
                     "UPDATE outbox SET status = 'delivered', delivered_ns = ? \
@@ -712,6 +720,50 @@ fn apply<'c>(
 }
 
 /// `Ok` when the outbox has an entry for `code`, else [`StoreError::UnknownDossier`].
+/// Stores `report` unless a report with its id is there; compares with the stored one if so.
+async fn record_status(
+    conn: &mut SqliteConnection,
+    report: &StatusReport,
+) -> Result<StatusOutcome, StoreError> {
+    let known = sqlx::query("SELECT 1 FROM submissions WHERE dossier_code = ?")
+        .bind(report.dossier_code.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if known.is_none() {
+        return Err(StoreError::UnknownDossier {
+            code: report.dossier_code,
+        });
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO dossier_statuses (report_id, dossier_code, status, reported_ns) \
+         VALUES (?, ?, ?, ?) ON CONFLICT (report_id) DO NOTHING",
+    )
+    .bind(report.report_id.as_str())
+    .bind(report.dossier_code.as_str())
+    .bind(report.status.as_str())
+    .bind(nanos(report.reported_at, "report")?)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if inserted > 0 {
+        return Ok(StatusOutcome::Recorded);
+    }
+    let sql = format!("SELECT {STATUS_COLUMNS} FROM dossier_statuses WHERE report_id = ?");
+    let row = sqlx::query(&sql)
+        .bind(report.report_id.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let stored = decode_status(&row)?;
+    Ok(if stored == *report {
+        StatusOutcome::AlreadyRecorded
+    } else {
+        StatusOutcome::Conflict(stored)
+    })
+}
+
 async fn outbox_exists(conn: &mut SqliteConnection, code: &DossierCode) -> Result<(), StoreError> {
     sqlx::query("SELECT 1 FROM outbox WHERE dossier_code = ?")
         .bind(code.as_str())
@@ -1160,6 +1212,32 @@ impl Store for SqliteStore {
         code: &'a DossierCode,
     ) -> StoreFuture<'a, Option<SubmissionRecord>> {
         Box::pin(self.submission_now(code))
+    }
+
+    fn record_status<'a>(&'a self, report: &'a StatusReport) -> StoreFuture<'a, StatusOutcome> {
+        Box::pin(async move {
+            match self.write(Write::RecordStatus(report.clone())).await? {
+                Done::Status(outcome) => Ok(outcome),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn statuses<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Vec<StatusReport>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {STATUS_COLUMNS} FROM dossier_statuses WHERE dossier_code = ? \
+                 ORDER BY reported_ns, report_id"
+            );
+            sqlx::query(&sql)
+                .bind(code.as_str())
+                .fetch_all(&self.readers)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(decode_status)
+                .collect()
+        })
     }
 
     fn due_outbox<'a>(

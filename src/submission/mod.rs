@@ -100,6 +100,7 @@ mod attachment;
 mod outbox;
 mod receipt;
 mod sealing;
+pub mod status;
 mod types;
 
 #[cfg(test)]

@@ -1228,3 +1228,166 @@ fn drafts_are_sealed_to_their_id_and_purpose() {
         Err(SealError::Open)
     ));
 }
+
+// ---- back-office status reports ----
+
+mod status_reports {
+    use chrono::{Duration, TimeZone as _, Utc};
+    use pretty_assertions::assert_eq;
+
+    use crate::store::BackOfficeStatus;
+    use crate::submission::status::{BackOfficeKey, ReportError, verify_report};
+
+    const BODY: &[u8] = br#"{"report_id":"mc-2026-000001","dossier_code":"30316-20260302-7K3M9Q","status":"more_documents_needed","reported_at":"2026-03-02T02:58:00Z"}"#;
+
+    fn now() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 0).unwrap()
+    }
+
+    fn key(byte: u8) -> BackOfficeKey {
+        BackOfficeKey::new(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_signed_report_verifies_with_any_current_key() {
+        let header = key(2).sign(now().timestamp(), BODY);
+        let report = verify_report(&[key(1), key(2)], &header, BODY, now()).unwrap();
+        assert_eq!(report.report_id.as_str(), "mc-2026-000001");
+        assert_eq!(report.dossier_code.as_str(), "30316-20260302-7K3M9Q");
+        assert_eq!(report.status, BackOfficeStatus::MoreDocumentsNeeded);
+        assert_eq!(
+            report.reported_at,
+            Utc.with_ymd_and_hms(2026, 3, 2, 2, 58, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_report_signed_with_another_key_is_refused() {
+        let header = key(9).sign(now().timestamp(), BODY);
+        assert_eq!(
+            verify_report(&[key(1)], &header, BODY, now()).unwrap_err(),
+            ReportError::BadSignature
+        );
+    }
+
+    #[test]
+    fn a_changed_body_is_refused() {
+        let header = key(1).sign(now().timestamp(), BODY);
+        let changed = String::from_utf8(BODY.to_vec())
+            .unwrap()
+            .replace("more_documents_needed", "done");
+        assert_eq!(
+            verify_report(&[key(1)], &header, changed.as_bytes(), now()).unwrap_err(),
+            ReportError::BadSignature
+        );
+    }
+
+    #[test]
+    fn a_replay_after_five_minutes_is_refused() {
+        let header = key(1).sign(now().timestamp(), BODY);
+        let later = now() + Duration::minutes(5) + Duration::seconds(1);
+        assert_eq!(
+            verify_report(&[key(1)], &header, BODY, later).unwrap_err(),
+            ReportError::Stale
+        );
+        let early = now() - Duration::minutes(6);
+        assert_eq!(
+            verify_report(&[key(1)], &header, BODY, early).unwrap_err(),
+            ReportError::Stale
+        );
+        // Within the window it verifies; the store makes the replay idempotent.
+        let soon = now() + Duration::minutes(4);
+        assert!(verify_report(&[key(1)], &header, BODY, soon).is_ok());
+    }
+
+    #[test]
+    fn malformed_signature_headers_are_refused() {
+        let tag = key(1).sign(now().timestamp(), BODY);
+        let hex = tag.split_once(",v1=").unwrap().1.to_owned();
+        for header in [
+            String::new(),
+            format!("v1={hex}"),
+            format!("t={}", now().timestamp()),
+            format!("t=-5,v1={hex}"),
+            format!("t={},v1={}", now().timestamp(), &hex[..63]),
+            format!("t={},v1={hex},v1={hex}", now().timestamp()),
+            format!("t={},v1={hex},v0=00", now().timestamp()),
+            format!("t={},v1={}", now().timestamp(), "zz".repeat(32)),
+        ] {
+            assert_eq!(
+                verify_report(&[key(1)], &header, BODY, now()).unwrap_err(),
+                ReportError::MalformedSignature,
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_after_the_signature() {
+        for body in [
+            &br#"{"report_id":"mc-1","dossier_code":"30316-20260302-7K3M9Q","status":"lost","reported_at":"2026-03-02T02:58:00Z"}"#[..],
+            br#"{"report_id":"mc 1","dossier_code":"30316-20260302-7K3M9Q","status":"done","reported_at":"2026-03-02T02:58:00Z"}"#,
+            br#"{"report_id":"mc-1","dossier_code":"30316-20260302-7K3M9Q","status":"done","reported_at":"2026-03-02T02:58:00Z","note":"x"}"#,
+            br#"{"report_id":"mc-1","dossier_code":"nope","status":"done","reported_at":"2026-03-02T02:58:00Z"}"#,
+        ] {
+            let header = key(1).sign(now().timestamp(), body);
+            assert!(
+                matches!(
+                    verify_report(&[key(1)], &header, body, now()),
+                    Err(ReportError::Body(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let future = br#"{"report_id":"mc-1","dossier_code":"30316-20260302-7K3M9Q","status":"done","reported_at":"2026-03-02T04:00:00Z"}"#;
+        let header = key(1).sign(now().timestamp(), future);
+        assert_eq!(
+            verify_report(&[key(1)], &header, future, now()).unwrap_err(),
+            ReportError::ReportedInFuture
+        );
+        let huge = vec![b' '; 5000];
+        let header = key(1).sign(now().timestamp(), &huge);
+        assert_eq!(
+            verify_report(&[key(1)], &header, &huge, now()).unwrap_err(),
+            ReportError::TooLarge
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_never_printed() {
+        assert_eq!(
+            BackOfficeKey::new(&[1; 31]).unwrap_err(),
+            ReportError::KeyTooShort
+        );
+        assert_eq!(format!("{:?}", key(1)), "BackOfficeKey([redacted])");
+    }
+}
+
+mod dossier_secrets {
+    use crate::pseudonym::{DOSSIER_SECRET_LEN, Pseudonymizer};
+    use crate::submission::DossierCode;
+
+    #[test]
+    fn the_receipt_secret_is_stable_per_dossier_and_read_tolerantly() {
+        let pseudonyms = Pseudonymizer::new(&[3; 32]).unwrap();
+        let code = DossierCode::parse("30316-20260302-7K3M9Q").unwrap();
+        let other = DossierCode::parse("30316-20260302-7K3M9R").unwrap();
+        let secret = pseudonyms.dossier_secret(&code);
+        assert_eq!(secret, pseudonyms.dossier_secret(&code));
+        assert_ne!(secret, pseudonyms.dossier_secret(&other));
+        assert_eq!(secret.as_str().len(), DOSSIER_SECRET_LEN);
+        assert!(secret.matches(secret.as_str()));
+        let typed = format!(
+            "{}-{}",
+            &secret.as_str()[..5].to_lowercase(),
+            &secret.as_str()[5..]
+        );
+        assert!(secret.matches(&typed));
+        assert!(!secret.matches(&secret.as_str()[..9]));
+        assert!(!secret.matches(""));
+        let keyed_otherwise = Pseudonymizer::new(&[4; 32]).unwrap();
+        assert_ne!(secret, keyed_otherwise.dossier_secret(&code));
+        assert_eq!(format!("{secret:?}"), "DossierSecret([redacted])");
+    }
+}

@@ -713,8 +713,9 @@ async fn staff_pages_need_a_staff_sign_in() {
         .await;
     assert_eq!(stats.status(), StatusCode::OK);
     let stats = body_json(stats).await;
-    assert_eq!(stats["in_person_referrals"], 1, "{stats}");
-    assert_eq!(stats["dossiers_received"], 1, "{stats}");
+    // A referral is not a dossier: only a receipt or a counter reception makes one.
+    assert_eq!(stats["referrals"], 1, "{stats}");
+    assert_eq!(stats["dossiers"], 0, "{stats}");
 
     // A resident session does not open staff pages.
     let (_, session) = gw.sign_in("level2").await;
