@@ -11,18 +11,16 @@ use std::time::Duration;
 use wardgate::clock::{Random, SystemRandom};
 use wardgate::devidp::{self, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
-use wardgate::portal::config::{
-    GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
-};
-use wardgate::portal::data_dir::GatewayKeys;
-use wardgate::portal::{
-    DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router,
-};
 use wardgate::oidc::{
     BreakerConfig, CircuitBreaker, CircuitMonitor, ClientConfig, DiscoveryError, RelyingParty,
     ReqwestHttp,
 };
 use wardgate::policy::Catalog;
+use wardgate::portal::config::{
+    GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
+};
+use wardgate::portal::data_dir::GatewayKeys;
+use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router};
 use wardgate::store::Store;
 use wardgate::submission::{DossierSealer, Outbox};
 use wardgate::{Clock, SystemClock};

@@ -46,7 +46,6 @@ pub mod metrics;
 pub mod openapi;
 mod pages;
 mod procedure_html;
-mod provider_health;
 mod providers;
 pub mod rate_limit;
 mod resident;

@@ -14,11 +14,11 @@ use wardgate::assurance::{AcrTable, LevelSource};
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
+use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, ReqwestHttp};
+use wardgate::policy::{Catalog, FieldKind};
 use wardgate::portal::config::StaffConfig;
 use wardgate::portal::data_dir::GatewayKeys;
 use wardgate::portal::{Gateway, GatewayParts, gateway_router};
-use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, ReqwestHttp};
-use wardgate::policy::{Catalog, FieldKind};
 use wardgate::session::SessionConfig;
 use wardgate::store::MemoryStore;
 

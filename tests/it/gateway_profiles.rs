@@ -12,9 +12,9 @@ use axum::http::{Response, StatusCode};
 use url::Url;
 use wardgate::clock::SystemRandom;
 use wardgate::devidp::{self, DevIdp, DevIdpConfig};
+use wardgate::oidc::{BreakerConfig, CircuitBreaker, ProviderProfile, RelyingParty, ReqwestHttp};
 use wardgate::portal::LoginProvider;
 use wardgate::portal::config::{GatewayConfig, Provider};
-use wardgate::oidc::{BreakerConfig, CircuitBreaker, ProviderProfile, RelyingParty, ReqwestHttp};
 
 use crate::endpoints::{Recording, field, published};
 use crate::gateway::{

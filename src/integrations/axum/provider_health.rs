@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::providers::LoginProvider;
+use super::provider::LoginProvider;
 use crate::oidc::CircuitState;
 
 /// How long a successful provider call vouches for the provider: within it, a sign-in is sent
