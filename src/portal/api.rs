@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::gateway::Gateway;
 use super::resident::{ResidentQuery, referral_json};
 use crate::i18n::Lang;
+use crate::integrations::axum::OptionalSession;
 use crate::policy::{Decision, Diagnostics, Procedure};
 
 /// A JSON error body: `{"error": code, "message": text}`.
@@ -56,6 +57,7 @@ pub(crate) async fn procedures(
 /// `GET /api/procedures/{code}/decision`.
 pub(crate) async fn decision(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     headers: HeaderMap,
@@ -67,7 +69,6 @@ pub(crate) async fn decision(
             "no procedure has this code",
         );
     };
-    let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     // Like the page, the answer reuses the ticket the client already holds for this procedure
     // (its ticket cookie), so asking again is not a new referral: no new ticket to store, no

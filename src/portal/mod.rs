@@ -56,7 +56,7 @@ mod simulated;
 mod staff;
 mod submit;
 
-pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use gateway::{Gateway, GatewayBuilder, GatewayError};
 pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };

@@ -529,8 +529,8 @@ pub enum GateError {
     },
     /// A provider's redirect URI is not one the auth routes serve for it.
     #[error(
-        "provider `{provider}` has redirect path `{path}`: use `{expected}` (or the prefix's \
-         `/callback` for the first provider)"
+        "provider `{provider}` has redirect path `{path}`: use `{expected}` (or `{shared}` for \
+         the first provider)"
     )]
     RedirectUri {
         /// The provider's id.
@@ -539,6 +539,8 @@ pub enum GateError {
         path: String,
         /// The path the provider should use.
         expected: String,
+        /// The path the first provider may use instead.
+        shared: String,
     },
 }
 
@@ -555,10 +557,12 @@ fn check_providers(providers: &[LoginProvider], prefix: &str) -> Result<(), Gate
         // Only the first provider may use the shared callback; ids are unique, so every
         // redirect path is too.
         if path != expected && !(index == 0 && path == shared) {
+            let shared = shared.clone();
             return Err(GateError::RedirectUri {
                 provider: id.to_owned(),
                 path: path.to_owned(),
                 expected,
+                shared,
             });
         }
         for earlier in providers.iter().take(index) {

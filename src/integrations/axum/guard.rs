@@ -319,7 +319,7 @@ pub(super) fn outcome_code(failure: LoginFailure) -> &'static str {
 }
 
 /// The failure an `outcome` value names; unknown values name none.
-pub(super) fn parse_outcome(code: &str) -> Option<LoginFailure> {
+pub(crate) fn parse_outcome(code: &str) -> Option<LoginFailure> {
     match code {
         "cancelled" => Some(LoginFailure::Cancelled),
         "no_eid" => Some(LoginFailure::NoEid),

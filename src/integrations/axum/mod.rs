@@ -88,6 +88,7 @@ pub use auth::{append_cookie, auth_router, callback_route, login_route, logout_r
 pub use gate::{
     AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks, SessionCookies,
 };
+pub(crate) use guard::parse_outcome;
 pub use guard::{DEFAULT_MAX_AGE_MINUTES, Require, RequireService};
 pub use layer::{
     Granted, MissingLayer, OptionalSession, SessionLayer, SessionService, VerifiedSession,
