@@ -261,7 +261,7 @@ impl GatewayBuilder {
                 Arc::clone(&self.random),
             ),
             key_ring: Arc::clone(gate.sessions().key_ring()),
-            cookies: gate.sessions().settings().clone(),
+            cookies: *gate.sessions().settings(),
             gate,
             sealer,
             home_ward,

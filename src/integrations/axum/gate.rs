@@ -557,7 +557,6 @@ fn check_providers(providers: &[LoginProvider], prefix: &str) -> Result<(), Gate
         // Only the first provider may use the shared callback; ids are unique, so every
         // redirect path is too.
         if path != expected && !(index == 0 && path == shared) {
-            let shared = shared.clone();
             return Err(GateError::RedirectUri {
                 provider: id.to_owned(),
                 path: path.to_owned(),

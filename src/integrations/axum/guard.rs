@@ -212,7 +212,7 @@ async fn answer_or_grant(
     gate.hooks.decided(&decision, session);
     let json = wants_json(parts);
     match &decision {
-        Decision::Online(grant) => Ok(grant.clone()),
+        Decision::Online(grant) => Ok(*grant),
         Decision::SignIn(_) | Decision::StepUp(_) if json => {
             Err(challenge(gate, &procedure, &decision))
         }
@@ -349,17 +349,17 @@ pub(super) fn default_in_person_page(
                 escape(referral.point.name.get(lang)),
                 escape(&referral.point.address),
             );
-            let _ = write!(
+            let _ = writeln!(
                 page,
-                "<p>{} {}</p>\n",
+                "<p>{} {}</p>",
                 escape(lang.pick("Đăng ký tài khoản mức độ 2 tại", "Get a level 2 account at")),
                 escape(referral.level2.police_name.get(lang)),
             );
         }
         None => {
-            let _ = write!(
+            let _ = writeln!(
                 page,
-                "<p class=\"reason\" data-reason=\"{}\">{}</p>\n",
+                "<p class=\"reason\" data-reason=\"{}\">{}</p>",
                 decision.reason().as_str(),
                 escape(decision.reason().text(lang)),
             );
