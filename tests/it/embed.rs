@@ -201,3 +201,67 @@ async fn extractors_without_the_session_layer_say_what_is_missing() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_idle_timeout_slides_while_the_session_is_used() {
+    use chrono::{Duration, Utc};
+    use wardgate::assurance::{Assurance, SourceKind};
+    use wardgate::clock::{FixedClock, SystemRandom};
+    use wardgate::session::{KeyRing, Session};
+
+    let public = Url::parse(PUBLIC).unwrap();
+    let (_idp, rp) = example::simulator(public.join("auth/callback").unwrap())
+        .await
+        .unwrap();
+    let start = Utc::now();
+    let clock = Arc::new(FixedClock::new(start));
+    let random = SystemRandom::new();
+    let gate = Gate::builder(
+        public,
+        KeyRing::generate(&random).unwrap(),
+        &wardgate::pseudonym::PseudonymKey::generate(&random).unwrap(),
+    )
+    .relying_party(rp)
+    .with_clock(clock.clone())
+    .build()
+    .unwrap();
+    let app = example::app(&gate);
+    let get = |cookie: String| {
+        let app = app.clone();
+        async move {
+            let request = Request::get("/")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap();
+            app.oneshot(request).await.unwrap()
+        }
+    };
+    let assurance = Assurance::new(
+        Some(wardgate::Level::Two),
+        "https://sso.example.vn",
+        SourceKind::IdTokenAcr,
+        Some(start),
+    );
+    let session = Session::new("c3ViamVjdA", assurance, start, &random).unwrap();
+    let first = gate.sessions().set_cookie(&session).unwrap();
+    let first = first.split(';').next().unwrap().to_owned();
+
+    // 20 minutes later (idle timeout 30): still signed in, and the cookie is sealed again.
+    clock.advance(Duration::minutes(20));
+    let used = get(first.clone()).await;
+    let refreshed = set_cookies(&used)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-session="))
+        .expect("the session is sealed again")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(body_text(used).await.contains("Signed in."));
+
+    // 40 minutes after sign-in: the old cookie is past its idle timeout, the refreshed one not.
+    clock.advance(Duration::minutes(20));
+    assert!(body_text(get(first).await).await.contains("Signed out."));
+    let again = get(refreshed).await;
+    assert!(body_text(again).await.contains("Signed in."));
+}

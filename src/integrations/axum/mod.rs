@@ -28,9 +28,12 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode, header};
 //! use axum::{Router, routing::get};
+//! use tower::ServiceExt as _;
 //! use wardgate::Level;
 //! use wardgate::clock::SystemRandom;
 //! use wardgate::integrations::axum::{Gate, Granted, Require, auth_router};
@@ -38,18 +41,27 @@
 //! use wardgate::pseudonym::PseudonymKey;
 //! use wardgate::session::KeyRing;
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let random = Arc::new(SystemRandom::new());
-//! let redirect = "https://dichvucong.example.vn/auth/callback".parse()?;
-//! let client = ClientConfig::new("portal", redirect).client_secret("secret");
-//! let rp = RelyingParty::discover(
-//!     "https://sso.example.vn",
-//!     client,
-//!     ReqwestHttp::new()?,
-//!     Arc::new(wardgate::SystemClock),
-//!     random.clone(),
-//! )
+//! # #[cfg(not(feature = "devidp"))]
+//! # fn main() {}
+//! # #[cfg(feature = "devidp")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # use wardgate::devidp::{self, DevIdp, DevIdpConfig};
+//! let redirect = "https://dichvucong.example.vn/auth/callback";
+//! // The built-in provider simulator stands in for the identity provider here.
+//! let idp = DevIdp::start(DevIdpConfig::new().client(
+//!     devidp::DEFAULT_CLIENT_ID,
+//!     Some(devidp::DEFAULT_CLIENT_SECRET),
+//!     [redirect],
+//! ))
 //! .await?;
+//! let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, redirect.parse()?)
+//!     .client_secret(devidp::DEFAULT_CLIENT_SECRET);
+//! let random = Arc::new(SystemRandom::new());
+//! let clock = Arc::new(wardgate::SystemClock);
+//! let rp = RelyingParty::discover(idp.issuer().as_str(), client, ReqwestHttp::new()?, clock, random.clone())
+//!     .await?;
+//!
 //! let gate = Gate::builder(
 //!     "https://dichvucong.example.vn/".parse()?,
 //!     KeyRing::generate(random.as_ref())?,
@@ -59,7 +71,7 @@
 //! .build()?;
 //!
 //! async fn new_dossier(Granted(grant): Granted) -> String {
-//!     format!("signed in at level {}", grant.level.number())
+//!     format!("verified level {}", grant.level.number())
 //! }
 //!
 //! let app: Router = Router::new()
@@ -68,7 +80,14 @@
 //!     .route("/", get(|| async { "public" }))
 //!     .nest(gate.auth_prefix(), auth_router(&gate))
 //!     .layer(gate.session_layer());
-//! # let _ = app;
+//!
+//! // Signed out: the guard starts the sign-in, and brings the resident back here.
+//! let request = Request::get("/dossiers/new").body(Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::SEE_OTHER);
+//! let location = response.headers()[header::LOCATION].to_str()?;
+//! assert!(location.starts_with("/auth/login?level=2&"));
+//! assert!(location.ends_with("&return_to=%2Fdossiers%2Fnew"));
 //! # Ok(())
 //! # }
 //! ```
