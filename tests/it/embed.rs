@@ -265,3 +265,69 @@ async fn the_idle_timeout_slides_while_the_session_is_used() {
     let again = get(refreshed).await;
     assert!(body_text(again).await.contains("Signed in."));
 }
+
+#[tokio::test]
+async fn a_catalog_procedure_guard_asks_for_that_procedure() {
+    let public = Url::parse(PUBLIC).unwrap();
+    let (_idp, rp) = example::simulator(public.join("auth/callback").unwrap())
+        .await
+        .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let catalog = wardgate::policy::Catalog::load(format!("{root}/samples/catalog.toml")).unwrap();
+    let random = wardgate::clock::SystemRandom::new();
+    let gate = Gate::builder(
+        public,
+        wardgate::session::KeyRing::generate(&random).unwrap(),
+        &wardgate::pseudonym::PseudonymKey::generate(&random).unwrap(),
+    )
+    .relying_party(rp)
+    .with_catalog(catalog)
+    .build()
+    .unwrap();
+    let code = wardgate::policy::ProcedureCode::parse("1.001193").unwrap();
+    let router: Router = Router::new()
+        .route("/birth", get(|| async { "form" }))
+        .route_layer(wardgate::integrations::axum::Require::procedure(code))
+        .route(
+            "/me",
+            get(|VerifiedSession(_): VerifiedSession| async { "me" }),
+        )
+        .layer(gate.session_layer());
+    let send = |path: &str, accept: &str| {
+        let request = Request::get(path)
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .unwrap();
+        router.clone().oneshot(request)
+    };
+
+    let page = send("/birth?lang=en", "text/html").await.unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&page),
+        "/auth/login?procedure=1.001193&lang=en&return_to=%2Fbirth%3Flang%3Den"
+    );
+    let api = send("/birth", "application/json").await.unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        api.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"insufficient_user_authentication\"")
+    );
+    // Choosing in-person service leads away from the online form, never towards it.
+    let chose = send("/birth?in_person=1", "application/json")
+        .await
+        .unwrap();
+    assert_eq!(chose.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body_json(chose).await["reason"], "resident_chose_in_person");
+
+    // `VerifiedSession` without a session answers as the policy answers a signed-out visit.
+    let me = send("/me", "text/html").await.unwrap();
+    assert_eq!(me.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&me).starts_with("/auth/login?level=1&"),
+        "{}",
+        location(&me)
+    );
+}
