@@ -149,10 +149,9 @@ use serde_json::{Map, Value};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::providers::{ProviderId, ProviderIdError};
+use super::providers::{ProviderId, ProviderIdError, profile_texts};
 use crate::assurance::{AcrTable, LevelSource, LevelSourceError};
 use crate::i18n::LocalText;
-use crate::integrations::axum::profile_texts;
 use crate::oidc::{ClientConfig, ProviderEndpoints, ProviderProfile, UnknownProfile, is_loopback};
 use crate::session::SessionConfig;
 use crate::submission::AttachmentLimits;

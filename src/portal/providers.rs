@@ -35,6 +35,7 @@ use super::html::{ButtonKind, Markup, Page, link_button};
 use crate::i18n::Lang;
 use crate::policy::Procedure;
 
+pub(crate) use crate::integrations::axum::profile_texts;
 pub use crate::integrations::axum::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };
