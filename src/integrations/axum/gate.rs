@@ -1,12 +1,11 @@
-//! The gate's state, its builder, the sealed session cookie and the hooks an application may
-//! give it.
+//! The gate's state, its builder and the hooks an application may give it.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
@@ -20,120 +19,8 @@ use crate::oidc::{LoginErrorKind, RelyingParty, VerifiedLogin};
 use crate::policy::{Catalog, Decision, Procedure};
 use crate::pseudonym::{PseudonymKey, Pseudonymizer, SubjectPseudonym};
 use crate::session::{
-    CookieConfigError, CookieSettings, KeyRing, ReturnPath, Session, SessionConfig, UsedFlowValues,
-    find_cookie,
+    CookieConfigError, KeyRing, ReturnPath, Session, SessionConfig, SessionCookies, UsedFlowValues,
 };
-
-/// The sealed session cookie: opens, seals and clears it from request headers.
-///
-/// The [`SessionLayer`](super::SessionLayer) uses it once per request; an application can use
-/// it directly too (a background job, another framework). Opening checks the seal, the cookie
-/// name, the purpose and both timeouts; every failure is "no session".
-#[derive(Clone)]
-pub struct SessionCookies {
-    ring: Arc<KeyRing>,
-    cookies: CookieSettings,
-    config: SessionConfig,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn Random>,
-}
-
-impl fmt::Debug for SessionCookies {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionCookies")
-            .field("cookie", &self.cookies.session_cookie_name())
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SessionCookies {
-    /// The session cookie of a site at `public_url` (which decides `__Host-` and `Secure`),
-    /// sealed with `ring`, timed by `config` and `clock`.
-    ///
-    /// # Errors
-    ///
-    /// [`CookieConfigError`] when `public_url` is plain `http` off loopback.
-    pub fn new(
-        public_url: &Url,
-        ring: Arc<KeyRing>,
-        config: SessionConfig,
-        clock: Arc<dyn Clock>,
-        random: Arc<dyn Random>,
-    ) -> Result<Self, CookieConfigError> {
-        Ok(Self {
-            ring,
-            cookies: CookieSettings::for_public_url(public_url)?,
-            config,
-            clock,
-            random,
-        })
-    }
-
-    /// The session in the request's `Cookie` header, if it is authentic and within its
-    /// timeouts.
-    pub fn open(&self, headers: &HeaderMap) -> Option<Session> {
-        let name = self.cookies.session_cookie_name();
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find_map(|cookies| find_cookie(cookies, name))
-            .and_then(|value| {
-                self.config
-                    .open(&self.ring, name, self.clock.now(), value)
-                    .ok()
-            })
-    }
-
-    /// The `Set-Cookie` value carrying `session`, or `None` when it cannot be sealed.
-    pub fn set_cookie(&self, session: &Session) -> Option<String> {
-        let name = self.cookies.session_cookie_name();
-        let sealed = self
-            .config
-            .seal(&self.ring, self.random.as_ref(), name, session)
-            .ok()?;
-        let max_age = self.config.max_age(session, self.clock.now());
-        self.cookies.set_cookie(name, &sealed, max_age).ok()
-    }
-
-    /// The `Set-Cookie` value that removes the session cookie.
-    pub fn clear_cookie(&self) -> Option<String> {
-        self.cookies
-            .removal(self.cookies.session_cookie_name())
-            .ok()
-    }
-
-    /// The session cookie's name.
-    pub fn cookie_name(&self) -> &'static str {
-        self.cookies.session_cookie_name()
-    }
-
-    /// The cookie attributes of the site.
-    pub fn settings(&self) -> &CookieSettings {
-        &self.cookies
-    }
-
-    /// The session timeouts.
-    pub fn config(&self) -> &SessionConfig {
-        &self.config
-    }
-
-    /// The key ring sealing the cookies.
-    pub fn key_ring(&self) -> &Arc<KeyRing> {
-        &self.ring
-    }
-
-    /// The clock deciding the timeouts.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
-    /// The random generator drawing nonces.
-    pub fn random(&self) -> &Arc<dyn Random> {
-        &self.random
-    }
-}
 
 /// A boxed future of a hook.
 pub type HookFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;

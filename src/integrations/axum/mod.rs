@@ -103,10 +103,9 @@ mod provider_health;
 /// Where the auth routes are mounted unless [`GateBuilder::with_auth_prefix`] says otherwise.
 pub const DEFAULT_AUTH_PREFIX: &str = "/auth";
 
+pub use crate::session::SessionCookies;
 pub use auth::{append_cookie, auth_router, callback_route, login_route, logout_route};
-pub use gate::{
-    AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks, SessionCookies,
-};
+pub use gate::{AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks};
 pub(crate) use guard::parse_outcome;
 pub use guard::{DEFAULT_MAX_AGE_MINUTES, Require, RequireService};
 pub use layer::{
