@@ -113,3 +113,8 @@ pub mod submission;
 pub use assurance::{Assurance, Level};
 pub use clock::{Clock, SystemClock};
 pub use oidc::RelyingParty;
+
+/// The README's Rust blocks compile and run as doc tests.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -37,6 +37,45 @@ use serde::{Deserialize, Serialize};
 /// Length of the pseudonymisation key, in bytes.
 pub const KEY_LEN: usize = 32;
 
+/// The 32-byte key of the subject pseudonyms, kept in [`zeroize::Zeroizing`] until dropped.
+///
+/// It has no `Clone`, `Display` or accessor: the bytes go only into a [`Pseudonymizer`]
+/// ([`Pseudonymizer::from_key`]), never out. `Debug` prints `PseudonymKey([redacted])`.
+pub struct PseudonymKey(zeroize::Zeroizing<[u8; KEY_LEN]>);
+
+impl PseudonymKey {
+    /// A key from exactly [`KEY_LEN`] bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`PseudonymError::KeyLength`] when `bytes` is not 32 bytes long.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PseudonymError> {
+        let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+        if bytes.len() != KEY_LEN {
+            return Err(PseudonymError::KeyLength { found: bytes.len() });
+        }
+        key.copy_from_slice(bytes);
+        Ok(Self(key))
+    }
+
+    /// A fresh key from `random`.
+    ///
+    /// # Errors
+    ///
+    /// [`RandomError`](crate::clock::RandomError) when the generator fails.
+    pub fn generate(random: &dyn crate::clock::Random) -> Result<Self, crate::clock::RandomError> {
+        let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+        random.fill(&mut *key)?;
+        Ok(Self(key))
+    }
+}
+
+impl fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PseudonymKey([redacted])")
+    }
+}
+
 /// Digits in a personal identification number (số định danh cá nhân).
 const CITIZEN_ID_DIGITS: usize = 12;
 
@@ -64,6 +103,13 @@ impl Pseudonymizer {
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
         })
+    }
+
+    /// A pseudonymizer keyed with `key`.
+    pub fn from_key(key: &PseudonymKey) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &*key.0),
+        }
     }
 
     /// The pseudonym of the provider's subject `sub` at `issuer`.

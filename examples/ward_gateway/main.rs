@@ -20,9 +20,9 @@ use wardgate::portal::config::{
     GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
 };
 use wardgate::portal::data_dir::GatewayKeys;
-use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, GatewayParts, LoginProvider, gateway_router};
+use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, LoginProvider, gateway_router};
 use wardgate::store::Store;
-use wardgate::submission::{DossierSealer, Outbox};
+use wardgate::submission::Outbox;
 use wardgate::{Clock, SystemClock};
 
 // Requests allocate many small short-lived buffers; mimalloc serves them in a fraction of the
@@ -118,21 +118,33 @@ async fn run() -> Result<(), Box<dyn Error>> {
                 .circuit(circuit),
         );
     }
-    let Some(first) = providers.first() else {
+    if providers.is_empty() {
         return Err("no identity provider is configured".into());
-    };
-    let relying_party = first.relying_party().clone();
+    }
 
     // Keys first: this also creates the data directory that holds the default SQLite file.
     let keys = GatewayKeys::load_or_create(config.data_dir(), random.as_ref())?;
     let store: Arc<dyn Store> = wardgate::store::open(config.database().url())
         .await
         .map_err(|e| format!("database (WARDGATE_DATABASE_URL): {e}"))?;
-    let signing_key = Arc::new(keys.signing_key);
-    let sealer = Arc::new(DossierSealer::from_bytes(
-        &keys.dossier_key,
-        Arc::clone(&random),
-    )?);
+    let gateway = Gateway::builder(config.public_url().clone())
+        .providers(providers)
+        .catalog(catalog)
+        .directory(directory, default_ward)
+        .store(Arc::clone(&store))
+        .keys(keys)
+        .with_sessions(config.session().session_config())
+        .with_staff(staff)
+        .with_clock(Arc::clone(&clock))
+        .with_random(Arc::clone(&random))
+        .with_rate_limits(config.rate_limits().clone())
+        .with_limits(*config.request_limits());
+    let gateway = match config.metrics_token() {
+        Some(token) => gateway.with_metrics_token(token.clone()),
+        None => gateway,
+    }
+    .build()?;
+    let sealer = Arc::clone(gateway.dossier_sealer());
 
     // Dossiers wait in the outbox until the back office takes them; without a back office
     // configured they stay there, safe.
@@ -162,27 +174,6 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Arc::clone(&clock),
         wardgate::store::retention::INTERVAL,
     );
-    let mut parts = GatewayParts::new(
-        relying_party,
-        catalog,
-        directory,
-        default_ward,
-        store,
-        keys.key_ring,
-        config.session().session_config(),
-        config.public_url().clone(),
-        signing_key,
-        keys.pseudonym_key.to_vec(),
-        keys.dossier_key.to_vec(),
-        staff,
-        Arc::clone(&clock),
-        Arc::clone(&random),
-    )
-    .providers(providers);
-    parts.rate_limits = config.rate_limits().clone();
-    parts.limits = *config.request_limits();
-    parts.metrics_token = config.metrics_token().cloned();
-    let gateway = Gateway::new(parts)?;
     let router = gateway_router(Arc::clone(&gateway));
     // Decisions are audited in aggregate; this keeps the trail current when traffic is quiet.
     let (stop_audit_flush, audit_flush) = spawn_audit_flush(Arc::clone(&gateway));

@@ -163,6 +163,43 @@ fn default_max_age() -> u32 {
 }
 
 impl Procedure {
+    /// A requirement that is not in a catalog: `level` online, with a login at most
+    /// `max_auth_age_minutes` old, nothing else (no fields, documents or fee). A route guard
+    /// that only needs a level decides with it.
+    pub fn requirement(
+        code: ProcedureCode,
+        name: LocalText,
+        level: Level,
+        max_auth_age_minutes: u32,
+    ) -> Self {
+        Self {
+            code,
+            name_vi: name.vi,
+            name_en: name.en,
+            online_level: level,
+            max_auth_age_minutes,
+            presence_required: false,
+            assisted_submission: false,
+            fee_vnd: None,
+            fee_vi: String::new(),
+            fee_en: String::new(),
+            processing_time_vi: String::new(),
+            processing_time_en: String::new(),
+            processing_working_days: None,
+            documents: Vec::new(),
+            authority_vi: String::new(),
+            authority_en: String::new(),
+            counter: Counter::Centre,
+            online_elsewhere: None,
+            legal_basis_vi: String::new(),
+            legal_basis_en: String::new(),
+            source: String::new(),
+            code_confirmed: false,
+            fields: Vec::new(),
+            example: serde_json::Map::new(),
+        }
+    }
+
     /// The national procedure code.
     pub fn code(&self) -> ProcedureCode {
         self.code
@@ -519,7 +556,7 @@ impl fmt::Display for FieldProblem {
 }
 
 /// The validated catalog.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Catalog {
     sample: bool,
     procedures: Vec<Procedure>,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::gateway::Gateway;
 use super::resident::ResidentQuery;
+use crate::integrations::axum::OptionalSession;
 use crate::Level;
 use crate::fallback::{Referral, SignedTicket};
 use crate::i18n::{Lang, LocalText};
@@ -169,6 +170,7 @@ pub(crate) async fn procedures(
 )]
 pub(crate) async fn decision(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     headers: HeaderMap,
@@ -180,7 +182,6 @@ pub(crate) async fn decision(
             "no procedure has this code",
         );
     };
-    let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     // Like the page, the answer reuses the ticket the client already holds for this procedure
     // (its ticket cookie), so asking again is not a new referral: no new ticket to store, no

@@ -1,97 +1,125 @@
-//! Sign-in, the provider's callback, and sign-out.
+//! The portal's side of sign-in: the gate's auth routes ([`crate::integrations::axum`]) with
+//! the portal's pages, chooser, staff sign-in, metrics and audit as [`GateHooks`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
-use axum::extract::{Form, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::{Deserialize, Serialize};
 
 use super::gateway::Gateway;
 use super::html::{ButtonKind, Markup, NoticeKind, Page, link_button, notice};
 use super::providers::{LoginProvider, chooser_page};
-use super::resident::outcome_code;
 use super::staff::{is_staff_return, not_staff};
-use crate::audit::{AuditEvent, LoginRecorded, LoginResult};
+use crate::audit::AuditEvent;
 use crate::i18n::Lang;
-use crate::oidc::{Callback, LoginErrorKind, LoginRequest, PendingLogin};
-use crate::policy::LoginFailure;
-use crate::session::{LoginFlow, ReturnPath, Session, find_cookie, seal_login_flow};
+use crate::integrations::axum::{AuthProblem, GateHooks, HookFuture, ProviderId};
+use crate::oidc::{LoginErrorKind, PendingLogin, VerifiedLogin};
+use crate::policy::{Decision, Procedure};
+use crate::session::{ReturnPath, Session};
 
-/// `GET /login` parameters.
-#[derive(Debug, Deserialize)]
-pub(crate) struct LoginQuery {
-    procedure: String,
-    #[serde(default)]
-    lang: Option<String>,
-    #[serde(default)]
-    provider: Option<String>,
+pub(crate) use crate::integrations::axum::append_cookie;
+
+/// The portal's [`GateHooks`]. The gate is built before the gateway that holds it, so the
+/// hooks reach the gateway through a weak reference set once it exists.
+#[derive(Debug, Default)]
+pub(crate) struct PortalHooks {
+    gateway: OnceLock<Weak<Gateway>>,
 }
 
-/// What the login-flow cookie carries besides the return path: the pending login and the id of
-/// the provider it went to, so the callback is completed by that provider only.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ProviderLogin {
-    /// The provider's id. Cookies sealed before gateways had several providers lack it: they
-    /// belong to the first provider.
-    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
-    provider: Option<String>,
-    #[serde(flatten)]
-    pending: PendingLogin,
+impl PortalHooks {
+    /// Connects the hooks to the gateway they serve.
+    pub(crate) fn attach(&self, gateway: &Arc<Gateway>) {
+        let _ = self.gateway.set(Arc::downgrade(gateway));
+    }
+
+    fn gateway(&self) -> Option<Arc<Gateway>> {
+        self.gateway.get().and_then(Weak::upgrade)
+    }
 }
 
-/// `GET /login?procedure=CODE[&provider=ID]`: starts a login aimed at the procedure's level and
-/// freshness, at the chosen provider; with several providers and none chosen, shows the chooser.
-pub(crate) async fn login(
-    State(gw): State<Arc<Gateway>>,
-    Query(query): Query<LoginQuery>,
-) -> Response {
-    let lang = query
-        .lang
-        .as_deref()
-        .and_then(Lang::from_code)
-        .unwrap_or_default();
-    let Some(procedure) = gw.procedure(&query.procedure) else {
-        return not_found(lang);
-    };
-    let provider = match query.provider.as_deref() {
-        Some(id) => match gw.provider(id) {
-            Some(provider) => provider,
-            None => return not_found(lang),
-        },
-        None if gw.providers().len() > 1 => return chooser_page(&gw, lang, procedure),
-        None => gw.default_provider(),
-    };
-    let return_path = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
-    let request = LoginRequest::new(procedure.online_level()).max_age(procedure.max_auth_age());
-    let started = if provider.available().await {
-        provider
-            .relying_party()
-            .begin(&request)
-            .await
-            .map_err(|e| e.kind())
-    } else {
-        Err(LoginErrorKind::ProviderUnavailable)
-    };
-    let (url, pending) = match started {
-        Ok(started) => started,
-        Err(kind) => {
-            tracing::warn!(?kind, provider = %provider.id(), "could not start a login");
-            gw.record_login(provider, "provider_unavailable");
-            let target = with_outcome(
-                &return_path,
-                outcome_code(LoginFailure::ProviderUnavailable),
-            );
-            return Redirect::to(&target).into_response();
+impl GateHooks for PortalHooks {
+    fn login_recorded(&self, provider: Option<&ProviderId>, result: &'static str) {
+        let Some(gw) = self.gateway() else { return };
+        gw.metrics.record_login(result);
+        if let Some(provider) = provider {
+            gw.metrics.record_provider_login(provider.as_str(), result);
         }
-    };
-    gw.redirect_to_provider(provider, &url, pending, &return_path)
-        .unwrap_or_else(|| internal_error(lang))
+    }
+
+    fn login_failed(&self, kind: LoginErrorKind) {
+        if let Some(gw) = self.gateway() {
+            gw.metrics.record_login_failure(kind.code());
+        }
+    }
+
+    fn decided(&self, decision: &Decision, _session: Option<&Session>) {
+        if let Some(gw) = self.gateway() {
+            gw.metrics
+                .record_decision(decision.kind_str(), decision.reason().as_str());
+        }
+    }
+
+    fn audit<'a>(&'a self, subject: Option<&'a str>, event: AuditEvent) -> HookFuture<'a> {
+        Box::pin(async move {
+            if let Some(gw) = self.gateway() {
+                gw.audit(subject, event).await;
+            }
+        })
+    }
+
+    /// Staff sign in on the staff routes: a staff cookie instead of a resident session.
+    fn signed_in(
+        &self,
+        session: &Session,
+        login: &VerifiedLogin,
+        return_path: &ReturnPath,
+    ) -> Option<Response> {
+        if !is_staff_return(return_path.as_str()) {
+            return None;
+        }
+        let lang = Lang::from_query(return_path.as_str().split_once('?').map(|(_, q)| q));
+        let gw = self.gateway()?;
+        Some(match gw.staff_cookie(session.subject(), login.userinfo()) {
+            Some(cookie) => {
+                let mut response = Redirect::to(return_path.as_str()).into_response();
+                append_cookie(&mut response, &cookie);
+                response
+            }
+            None => not_staff(lang, session.subject()),
+        })
+    }
+
+    fn problem_page(
+        &self,
+        problem: AuthProblem,
+        lang: Lang,
+        return_path: Option<&str>,
+    ) -> Response {
+        match problem {
+            AuthProblem::NotFound => not_found(lang),
+            AuthProblem::Expired => expired_login(lang),
+            AuthProblem::Refused => refused_login(lang, return_path.unwrap_or("/")),
+            _ => internal_error(lang),
+        }
+    }
+
+    fn choose_provider(&self, lang: Lang, procedure: Option<&Procedure>) -> Option<Response> {
+        let gw = self.gateway()?;
+        procedure.map(|procedure| chooser_page(&gw, lang, procedure))
+    }
+
+    /// A resident signing in for a procedure comes back to its page.
+    fn return_path(&self, procedure: Option<&Procedure>, lang: Lang) -> String {
+        match procedure {
+            Some(procedure) => format!("/procedures/{}?lang={}", procedure.code(), lang.code()),
+            None => format!("/?lang={}", lang.code()),
+        }
+    }
 }
 
 impl Gateway {
-    /// The redirect to `provider`, carrying the sealed login-flow cookie that binds the
-    /// callback to this browser and this provider, and says where to return.
+    /// The redirect to `provider` with the sealed login-flow cookie (see
+    /// [`Gate::redirect_to_provider`](crate::integrations::axum::Gate::redirect_to_provider)).
     pub(crate) fn redirect_to_provider(
         &self,
         provider: &LoginProvider,
@@ -99,222 +127,8 @@ impl Gateway {
         pending: PendingLogin,
         return_path: &str,
     ) -> Option<Response> {
-        let pending = ProviderLogin {
-            provider: Some(provider.id().as_str().to_owned()),
-            pending,
-        };
-        let flow = LoginFlow::new(pending, ReturnPath::parse(return_path)?);
-        let name = self.cookies.login_flow_cookie_name();
-        let sealed = seal_login_flow(
-            &self.key_ring,
-            self.random.as_ref(),
-            name,
-            self.clock.now(),
-            &flow,
-        )
-        .ok()?;
-        let cookie = self
-            .cookies
-            .set_cookie(name, &sealed, crate::session::LOGIN_FLOW_LIFETIME)
-            .ok()?;
-        let mut response = Redirect::to(url.as_str()).into_response();
-        append_cookie(&mut response, &cookie);
-        Some(response)
-    }
-
-    /// Counts a finished login, in total and for `provider`.
-    fn record_login(&self, provider: &LoginProvider, result: &'static str) {
-        self.metrics.record_login(result);
-        self.metrics
-            .record_provider_login(provider.id().as_str(), result);
-    }
-}
-
-/// `GET /auth/callback` and `GET /auth/callback/{provider}`: completes the login at the provider
-/// recorded in the login-flow cookie, verifying everything it returned.
-pub(crate) async fn callback(
-    State(gw): State<Arc<Gateway>>,
-    uri: Uri,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let name = gw.cookies.login_flow_cookie_name();
-    let now = gw.clock.now();
-    let flow = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|cookies| find_cookie(cookies, name))
-        .and_then(|value| {
-            gw.used_flows
-                .open_once::<LoginFlow<ProviderLogin>>(&gw.key_ring, name, now, value)
-                .ok()
-        });
-    let Some(flow) = flow else {
-        gw.metrics.record_login("flow_refused");
-        return expired_login(Lang::default());
-    };
-    let provider = match flow.pending.provider.as_deref() {
-        Some(id) => gw.provider(id),
-        None => Some(gw.default_provider()),
-    };
-    let Some(provider) = provider else {
-        // The provider was removed from the configuration while the resident was away.
-        gw.metrics.record_login("flow_refused");
-        return expired_login(Lang::default());
-    };
-    let pending = flow.pending.pending;
-    let level = pending.level();
-    let max_age = pending
-        .max_age()
-        .and_then(|d| u32::try_from(d.num_seconds()).ok());
-    let return_path = flow.return_path.as_str().to_owned();
-    let lang = Lang::from_query(return_path.split_once('?').map(|(_, q)| q));
-    let clear_flow = gw.cookies.removal(name).ok();
-
-    // Each provider has its own redirect URI: an answer arriving at another provider's URI is a
-    // mix-up (or an attack), whatever it carries. The login-flow cookie is spent either way.
-    if uri.path() != provider.callback_path() {
-        gw.record_login(provider, "refused");
-        let event = LoginRecorded::new(LoginResult::Rejected, None, None);
-        gw.audit(None, AuditEvent::Login(event)).await;
-        tracing::info!(
-            provider = %provider.id(),
-            kind = "ProviderMismatch",
-            "login failed: the callback arrived at another provider's redirect URI"
-        );
-        return with_cleared_flow(refused_login(lang, &return_path), clear_flow.as_deref());
-    }
-
-    let callback = Callback::from_query(raw.as_deref().unwrap_or(""));
-    let response = match provider.relying_party().complete(pending, &callback).await {
-        Ok(login) => {
-            let subject = gw.pseudonym(login.issuer(), login.subject());
-            let previous = gw.session(&headers);
-            match Session::new(
-                subject.as_str().to_owned(),
-                login.assurance().clone(),
-                now,
-                gw.random.as_ref(),
-            ) {
-                Ok(mut session) => {
-                    if let Some(previous) = &previous {
-                        session.carry_step_ups_from(previous);
-                    }
-                    // The login asked for this requirement: if it came back short, asking
-                    // again would loop (rule 3), so it counts as tried.
-                    session.record_step_up(level, max_age);
-                    gw.record_login(provider, "success");
-                    let event = LoginRecorded::new(
-                        LoginResult::Succeeded,
-                        login.assurance().level(),
-                        Some(login.assurance().source()),
-                    );
-                    gw.audit(Some(session.subject()), AuditEvent::Login(event))
-                        .await;
-                    tracing::info!(
-                        provider = %provider.id(),
-                        level = ?login.assurance().level().map(crate::Level::number),
-                        source = login.assurance().source().as_str(),
-                        "login verified"
-                    );
-                    if is_staff_return(&return_path) {
-                        return with_cleared_flow(
-                            match gw.staff_cookie(session.subject(), login.userinfo()) {
-                                Some(cookie) => {
-                                    let mut response = Redirect::to(&return_path).into_response();
-                                    append_cookie(&mut response, &cookie);
-                                    response
-                                }
-                                None => not_staff(lang, session.subject()),
-                            },
-                            clear_flow.as_deref(),
-                        );
-                    }
-                    let mut response = Redirect::to(&return_path).into_response();
-                    if let Some(cookie) = gw.session_cookie(&session) {
-                        append_cookie(&mut response, &cookie);
-                    }
-                    response
-                }
-                Err(_) => internal_error(lang),
-            }
-        }
-        Err(error) => {
-            let failure = match error.kind() {
-                LoginErrorKind::Cancelled | LoginErrorKind::InteractionRequired => {
-                    Some(LoginFailure::Cancelled)
-                }
-                LoginErrorKind::LevelUnreachable => Some(LoginFailure::LevelNotReachable),
-                LoginErrorKind::ProviderUnavailable | LoginErrorKind::ProviderError => {
-                    Some(LoginFailure::ProviderUnavailable)
-                }
-                _ => None,
-            };
-            tracing::info!(
-                provider = %provider.id(),
-                kind = ?error.kind(),
-                provider_error = error.provider_error(),
-                "login failed"
-            );
-            gw.metrics.record_login_failure(error.kind().code());
-            match failure {
-                Some(failure) => {
-                    gw.record_login(provider, outcome_code(failure));
-                    let event = LoginRecorded::new(LoginResult::Failed(failure), None, None);
-                    gw.audit(None, AuditEvent::Login(event)).await;
-                    Redirect::to(&with_outcome(&return_path, outcome_code(failure))).into_response()
-                }
-                None => {
-                    gw.record_login(provider, "refused");
-                    let event = LoginRecorded::new(LoginResult::Rejected, None, None);
-                    gw.audit(None, AuditEvent::Login(event)).await;
-                    refused_login(lang, &return_path)
-                }
-            }
-        }
-    };
-    with_cleared_flow(response, clear_flow.as_deref())
-}
-
-fn with_cleared_flow(mut response: Response, clear: Option<&str>) -> Response {
-    if let Some(clear) = clear {
-        append_cookie(&mut response, clear);
-    }
-    response
-}
-
-/// `POST /logout` form.
-#[derive(Debug, Deserialize)]
-pub(crate) struct LogoutForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
-/// `POST /logout`: ends the session (the form carries the session's CSRF token).
-pub(crate) async fn logout(
-    State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
-) -> Response {
-    if let Some(session) = gw.session(&headers) {
-        if !session.csrf_token().matches(&form.csrf_token) {
-            return (
-                StatusCode::FORBIDDEN,
-                "the sign-out form has expired; reload the page",
-            )
-                .into_response();
-        }
-    }
-    let mut response = Redirect::to("/").into_response();
-    if let Ok(clear) = gw.cookies.removal(gw.cookies.session_cookie_name()) {
-        append_cookie(&mut response, &clear);
-    }
-    response
-}
-
-pub(crate) fn append_cookie(response: &mut Response, cookie: &str) {
-    if let Ok(value) = HeaderValue::from_str(cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+        self.gate()
+            .redirect_to_provider(provider, url, pending, return_path)
     }
 }
 

@@ -8,7 +8,9 @@ use zeroize::Zeroizing;
 
 use crate::clock::Random;
 use crate::keys::SigningKey;
+use crate::pseudonym::PseudonymKey;
 use crate::session::KeyRing;
+use crate::submission::DossierKey;
 
 /// File holding the cookie-sealing key ring.
 pub const SESSION_KEYS_FILE: &str = "session.keyring";
@@ -19,16 +21,18 @@ pub const PSEUDONYM_KEY_FILE: &str = "pseudonym.key";
 /// File holding the key that seals dossiers at rest (32 bytes).
 pub const DOSSIER_KEY_FILE: &str = "dossier.key";
 
-/// The gateway's long-lived keys.
+/// The gateway's long-lived keys, each its own type: none can be passed where another is
+/// expected, and the raw bytes are read into [`Zeroizing`] buffers and never copied out.
+/// [`GatewayBuilder::keys`](super::GatewayBuilder::keys) takes them all.
 pub struct GatewayKeys {
     /// Seals session and login-flow cookies.
     pub key_ring: KeyRing,
     /// Signs receipts and tickets.
     pub signing_key: SigningKey,
-    /// Keys the subject pseudonyms (32 bytes).
-    pub pseudonym_key: Zeroizing<Vec<u8>>,
-    /// Seals dossiers at rest (32 bytes).
-    pub dossier_key: Zeroizing<Vec<u8>>,
+    /// Keys the subject pseudonyms.
+    pub pseudonym_key: PseudonymKey,
+    /// Seals dossiers at rest.
+    pub dossier_key: DossierKey,
 }
 
 impl std::fmt::Debug for GatewayKeys {
@@ -97,8 +101,7 @@ impl GatewayKeys {
         };
         let pseudonym_path = dir.join(PSEUDONYM_KEY_FILE);
         let pseudonym_key = match read(&pseudonym_path)? {
-            Some(bytes) if bytes.len() >= 32 => bytes,
-            Some(_) => return Err(DataDirError::new(&pseudonym_path, "shorter than 32 bytes")),
+            Some(bytes) => bytes,
             None => {
                 let mut bytes = Zeroizing::new(vec![0u8; 32]);
                 random
@@ -108,10 +111,11 @@ impl GatewayKeys {
                 bytes
             }
         };
+        let pseudonym_key = PseudonymKey::from_bytes(&pseudonym_key)
+            .map_err(|_| DataDirError::new(&pseudonym_path, "not 32 bytes long"))?;
         let dossier_path = dir.join(DOSSIER_KEY_FILE);
         let dossier_key = match read(&dossier_path)? {
-            Some(bytes) if bytes.len() == 32 => bytes,
-            Some(_) => return Err(DataDirError::new(&dossier_path, "not 32 bytes long")),
+            Some(bytes) => bytes,
             None => {
                 let mut bytes = Zeroizing::new(vec![0u8; 32]);
                 random
@@ -121,6 +125,8 @@ impl GatewayKeys {
                 bytes
             }
         };
+        let dossier_key = DossierKey::from_bytes(&dossier_key)
+            .map_err(|_| DataDirError::new(&dossier_path, "not 32 bytes long"))?;
         Ok(Self {
             key_ring,
             signing_key,
@@ -170,17 +176,19 @@ mod tests {
         ));
         let random = SystemRandom::new();
         let first = GatewayKeys::load_or_create(&dir, &random).unwrap();
-        assert_eq!(first.dossier_key.len(), 32);
         assert!(format!("{first:?}").contains("dossier_key: \"[redacted]\""));
         let path = dir.join(DOSSIER_KEY_FILE);
+        let written = fs::read(&path).unwrap();
+        assert_eq!(written.len(), 32);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let again = GatewayKeys::load_or_create(&dir, &random).unwrap();
-        assert_eq!(*again.dossier_key, *first.dossier_key);
+        // A second start reads the same key instead of writing a new one.
+        GatewayKeys::load_or_create(&dir, &random).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), written);
 
         fs::write(&path, [1u8; 31]).unwrap();
         let error = GatewayKeys::load_or_create(&dir, &random).unwrap_err();

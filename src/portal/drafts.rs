@@ -13,6 +13,7 @@ use super::auth::{append_cookie, internal_error, not_found};
 use super::gateway::Gateway;
 use super::resident::ResidentQuery;
 use super::submit::dossier_from_form;
+use crate::integrations::axum::OptionalSession;
 use crate::policy::Procedure;
 use crate::session::find_cookie;
 use crate::store::{Draft, DraftId};
@@ -91,6 +92,7 @@ impl Gateway {
 /// `POST /procedures/{code}/draft`: saves the form as it is, without validating it.
 pub(crate) async fn save_draft(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     headers: HeaderMap,
@@ -101,7 +103,7 @@ pub(crate) async fn save_draft(
         return not_found(lang);
     };
     let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
-    let Some(session) = gw.session(&headers) else {
+    let Some(session) = session else {
         return Redirect::to(&back).into_response();
     };
     let token = form

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, header};
 use url::Url;
 
-use super::config::{CALLBACK_PATH, StaffConfig};
+use super::auth::PortalHooks;
+use super::config::StaffConfig;
+use super::data_dir::GatewayKeys;
 use super::decision_audit::{self, DecisionTally};
 use super::limits::RequestLimits;
 use super::metrics::Metrics;
@@ -16,69 +17,69 @@ use super::providers::{LoginProvider, ProviderId};
 use super::rate_limit::{RateLimiter, RateLimits};
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
+use crate::integrations::axum::{Gate, GateError, GateHooks};
 use crate::keys::SigningKey;
 use crate::oidc::RelyingParty;
 use crate::policy::{Catalog, Procedure};
-use crate::pseudonym::{Pseudonymizer, SubjectPseudonym};
-use crate::session::{
-    CookieSettings, KeyRing, Session, SessionConfig, UsedFlowValues, find_cookie,
-};
+use crate::pseudonym::{PseudonymKey, SubjectPseudonym};
+use crate::session::{CookieSettings, KeyRing, SessionConfig};
 use crate::store::Store;
-use crate::submission::{DossierSealer, Submitter};
+use crate::submission::{DossierKey, DossierSealer, Submitter};
 
-/// What a gateway is built from. Every field is required; build the values at start-up.
-#[non_exhaustive]
-pub struct GatewayParts {
-    /// The identity providers, in the order the chooser lists them (at least one). [`new`]
-    /// makes this the one provider it is given, with id `default`; [`providers`] and
-    /// [`with_provider`] change it.
-    ///
-    /// [`new`]: Self::new
-    /// [`providers`]: Self::providers
-    /// [`with_provider`]: Self::with_provider
-    pub providers: Vec<LoginProvider>,
-    /// The procedure catalog.
-    pub catalog: Catalog,
-    /// The directory of wards.
-    pub directory: Directory,
-    /// The ward this portal serves by default.
-    pub default_ward: WardCode,
-    /// Where bookings, drafts, tickets (and submissions) live.
-    pub store: Arc<dyn Store>,
-    /// Keys sealing session and login-flow cookies.
-    pub key_ring: KeyRing,
-    /// Session timeouts.
-    pub sessions: SessionConfig,
-    /// The portal's public URL (cookie attributes, links, origin checks).
-    pub public_url: Url,
-    /// The key signing tickets and receipts, published in the JWKS.
-    pub signing_key: Arc<SigningKey>,
-    /// The key of the keyed hash that pseudonymises subjects (32 bytes).
-    pub pseudonym_key: Vec<u8>,
-    /// The key sealing dossiers at rest (32 bytes); the [`Outbox`](crate::submission::Outbox)
-    /// needs a [`DossierSealer`] with the same key.
-    pub dossier_key: Vec<u8>,
-    /// Who the staff are.
-    pub staff: StaffConfig,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// The random generator.
-    pub random: Arc<dyn Random>,
-    /// Limits on headers, bodies, fields and attachments; [`RequestLimits::DEFAULT`] unless set.
-    pub limits: RequestLimits,
-    /// Per-address rate limits of sign-in and submission; [`RateLimits::default`] unless set.
-    pub rate_limits: RateLimits,
-    /// A bearer token that opens `GET /metrics` on the public router; `None` (the default)
-    /// leaves `/metrics` off the public router ([`metrics_router`](super::metrics_router)
-    /// serves it on a separate listener).
-    pub metrics_token: Option<MetricsToken>,
+/// Builds a [`Gateway`]. [`Gateway::builder`] takes the public URL; the providers, catalog,
+/// directory, store and keys are required (checked by [`build`](Self::build)); the rest are
+/// optional `with_*` parts.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run(rp: wardgate::RelyingParty) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use wardgate::clock::SystemRandom;
+/// use wardgate::fallback::Directory;
+/// use wardgate::policy::Catalog;
+/// use wardgate::portal::{Gateway, data_dir::GatewayKeys, gateway_router};
+/// use wardgate::store::MemoryStore;
+///
+/// let directory = Directory::load("wards.toml")?;
+/// let ward = directory.wards()[0].code;
+/// let keys = GatewayKeys::load_or_create("data".as_ref(), &SystemRandom::new())?;
+/// let gateway = Gateway::builder("https://dichvucong.example.vn/".parse()?)
+///     .relying_party(rp)
+///     .catalog(Catalog::load("catalog.toml")?)
+///     .directory(directory, ward)
+///     .store(Arc::new(MemoryStore::new()))
+///     .keys(keys)
+///     .build()?;
+/// let router = gateway_router(gateway);
+/// # let _ = router;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub struct GatewayBuilder {
+    public_url: Url,
+    providers: Vec<LoginProvider>,
+    catalog: Option<Catalog>,
+    directory: Option<(Directory, WardCode)>,
+    store: Option<Arc<dyn Store>>,
+    session_keys: Option<KeyRing>,
+    signing_key: Option<Arc<SigningKey>>,
+    pseudonym_key: Option<PseudonymKey>,
+    dossier_key: Option<DossierKey>,
+    sessions: SessionConfig,
+    staff: StaffConfig,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    limits: RequestLimits,
+    rate_limits: RateLimits,
+    metrics_token: Option<MetricsToken>,
 }
 
-impl fmt::Debug for GatewayParts {
+impl fmt::Debug for GatewayBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatewayParts")
+        f.debug_struct("GatewayBuilder")
             .field(
                 "providers",
                 &self
@@ -87,93 +88,229 @@ impl fmt::Debug for GatewayParts {
                     .map(|p| p.id().as_str())
                     .collect::<Vec<_>>(),
             )
-            .field("default_ward", &self.default_ward)
             .field("public_url", &self.public_url.as_str())
             .finish_non_exhaustive()
     }
 }
 
-impl GatewayParts {
-    /// Gathers the parts, with `relying_party` as the single identity provider (id
-    /// [`DEFAULT_PROVIDER_ID`](super::DEFAULT_PROVIDER_ID)).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one argument per required part, named at the call"
-    )]
-    pub fn new(
-        relying_party: RelyingParty,
-        catalog: Catalog,
-        directory: Directory,
-        default_ward: WardCode,
-        store: Arc<dyn Store>,
-        key_ring: KeyRing,
-        sessions: SessionConfig,
-        public_url: Url,
-        signing_key: Arc<SigningKey>,
-        pseudonym_key: Vec<u8>,
-        dossier_key: Vec<u8>,
-        staff: StaffConfig,
-        clock: Arc<dyn Clock>,
-        random: Arc<dyn Random>,
-    ) -> Self {
-        Self {
-            providers: vec![LoginProvider::new(ProviderId::default_id(), relying_party)],
-            catalog,
-            directory,
-            default_ward,
-            store,
-            key_ring,
-            sessions,
-            public_url,
-            signing_key,
-            pseudonym_key,
-            dossier_key,
-            staff,
-            metrics: Arc::new(Metrics::new()),
-            clock,
-            random,
-            limits: RequestLimits::DEFAULT,
-            rate_limits: RateLimits::default(),
-            metrics_token: None,
-        }
+impl GatewayBuilder {
+    /// Adds `relying_party` as a provider with id
+    /// [`DEFAULT_PROVIDER_ID`](super::DEFAULT_PROVIDER_ID).
+    pub fn relying_party(self, relying_party: RelyingParty) -> Self {
+        self.provider(LoginProvider::new(ProviderId::default_id(), relying_party))
     }
 
-    /// Replaces the identity providers with `providers`, in the order the chooser lists them.
+    /// Adds `provider` after the others: residents then choose between them.
     ///
     /// Each provider's redirect URI must end in its own [`ProviderId::callback_path`]; the first
     /// provider may use `/auth/callback` instead.
-    #[must_use]
+    pub fn provider(mut self, provider: LoginProvider) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    /// Replaces the identity providers with `providers`, in the order the chooser lists them.
     pub fn providers(mut self, providers: Vec<LoginProvider>) -> Self {
         self.providers = providers;
         self
     }
 
-    /// Adds `provider` after the others: residents then choose between them.
-    #[must_use]
-    pub fn with_provider(mut self, provider: LoginProvider) -> Self {
-        self.providers.push(provider);
+    /// The procedure catalog (required).
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(catalog);
         self
+    }
+
+    /// The directory of wards and the ward this portal serves by default (required).
+    pub fn directory(mut self, directory: Directory, default_ward: WardCode) -> Self {
+        self.directory = Some((directory, default_ward));
+        self
+    }
+
+    /// Where bookings, drafts, tickets, submissions and the audit trail live (required).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// All four keys from the data directory.
+    pub fn keys(self, keys: GatewayKeys) -> Self {
+        self.session_keys(keys.key_ring)
+            .signing_key(Arc::new(keys.signing_key))
+            .pseudonym_key(keys.pseudonym_key)
+            .dossier_key(keys.dossier_key)
+    }
+
+    /// The key ring sealing session and login-flow cookies (required).
+    pub fn session_keys(mut self, ring: KeyRing) -> Self {
+        self.session_keys = Some(ring);
+        self
+    }
+
+    /// The key signing tickets and receipts, published in the JWKS (required).
+    pub fn signing_key(mut self, key: Arc<SigningKey>) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// The key of the keyed hash that pseudonymises subjects (required).
+    pub fn pseudonym_key(mut self, key: PseudonymKey) -> Self {
+        self.pseudonym_key = Some(key);
+        self
+    }
+
+    /// The key sealing dossiers and drafts at rest (required); the
+    /// [`Outbox`](crate::submission::Outbox) takes [`Gateway::dossier_sealer`].
+    pub fn dossier_key(mut self, key: DossierKey) -> Self {
+        self.dossier_key = Some(key);
+        self
+    }
+
+    /// Session timeouts ([`SessionConfig::default`] unless set).
+    pub fn with_sessions(mut self, sessions: SessionConfig) -> Self {
+        self.sessions = sessions;
+        self
+    }
+
+    /// Who the staff are (nobody unless set).
+    pub fn with_staff(mut self, staff: StaffConfig) -> Self {
+        self.staff = staff;
+        self
+    }
+
+    /// The metrics to record into (new ones unless set).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The clock ([`SystemClock`](crate::SystemClock) unless set).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The random generator ([`SystemRandom`](crate::clock::SystemRandom) unless set).
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// Limits on headers, bodies, fields and attachments ([`RequestLimits::DEFAULT`] unless
+    /// set).
+    pub fn with_limits(mut self, limits: RequestLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Per-address rate limits of sign-in and submission ([`RateLimits::default`] unless set).
+    pub fn with_rate_limits(mut self, rate_limits: RateLimits) -> Self {
+        self.rate_limits = rate_limits;
+        self
+    }
+
+    /// A bearer token that opens `GET /metrics` on the public router. Without one (the
+    /// default) `/metrics` is off the public router; [`metrics_router`](super::metrics_router)
+    /// serves it on a separate listener.
+    pub fn with_metrics_token(mut self, token: MetricsToken) -> Self {
+        self.metrics_token = Some(token);
+        self
+    }
+
+    /// Builds the gateway state, on a [`Gate`] built from the same parts.
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError::Missing`] naming a required part that was not given;
+    /// [`GatewayError::Gate`] when the gate refuses the public URL or the providers (missing,
+    /// sharing an id, an issuer or a redirect URI, or with a redirect URI the gateway does not
+    /// serve for them); [`GatewayError::UnknownWard`] when the default ward is not in the
+    /// directory.
+    pub fn build(self) -> Result<Arc<Gateway>, GatewayError> {
+        let catalog = self.catalog.ok_or(GatewayError::Missing("catalog"))?;
+        let (directory, default_ward) = self.directory.ok_or(GatewayError::Missing("directory"))?;
+        let store = self.store.ok_or(GatewayError::Missing("store"))?;
+        let session_keys = self
+            .session_keys
+            .ok_or(GatewayError::Missing("session_keys"))?;
+        let signing_key = self
+            .signing_key
+            .ok_or(GatewayError::Missing("signing_key"))?;
+        let pseudonym_key = self
+            .pseudonym_key
+            .ok_or(GatewayError::Missing("pseudonym_key"))?;
+        let dossier_key = self
+            .dossier_key
+            .ok_or(GatewayError::Missing("dossier_key"))?;
+        let home_ward = directory
+            .ward(default_ward)
+            .cloned()
+            .ok_or_else(|| GatewayError::UnknownWard(default_ward.as_str().to_owned()))?;
+        let hooks = Arc::new(PortalHooks::default());
+        let gate = Gate::builder(self.public_url.clone(), session_keys, &pseudonym_key)
+            .providers(self.providers)
+            .with_sessions(self.sessions)
+            .with_catalog(catalog.clone())
+            .with_directory(directory.clone(), default_ward)
+            .with_clock(Arc::clone(&self.clock))
+            .with_random(Arc::clone(&self.random))
+            .with_hooks(Arc::clone(&hooks) as Arc<dyn GateHooks>)
+            .build()?;
+        let sealer = Arc::new(
+            DossierSealer::new(dossier_key, Arc::clone(&self.random))
+                .map_err(|_| GatewayError::DossierKey)?,
+        );
+        let gateway = Arc::new(Gateway {
+            procedure_html: ProcedureHtmlCache::new(&catalog),
+            tickets: TicketIssuer::new(Arc::clone(&signing_key)),
+            submitter: Submitter::new(
+                Arc::clone(&store),
+                Arc::clone(&signing_key),
+                Arc::clone(&sealer),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.random),
+            ),
+            key_ring: Arc::clone(gate.sessions().key_ring()),
+            cookies: *gate.sessions().settings(),
+            gate,
+            sealer,
+            home_ward,
+            catalog,
+            directory,
+            default_ward,
+            store,
+            public_url: self.public_url,
+            signing_key,
+            staff: self.staff,
+            metrics: self.metrics,
+            rate_limiter: Arc::new(RateLimiter::new(self.rate_limits, Arc::clone(&self.clock))),
+            limits: self.limits,
+            metrics_token: self.metrics_token,
+            clock: self.clock,
+            random: self.random,
+            decisions: DecisionTally::default(),
+        });
+        hooks.attach(&gateway);
+        Ok(gateway)
     }
 }
 
 /// The state behind every handler of the ward gateway.
 pub struct Gateway {
-    /// INVARIANT: not empty, ids and issuers and callback paths unique (checked by `new`).
-    providers: Vec<LoginProvider>,
+    /// The gate the portal is built on: providers, the sealed session, the auth routes.
+    gate: Arc<Gate>,
     pub(crate) catalog: Catalog,
     pub(crate) directory: Directory,
     pub(crate) default_ward: WardCode,
     home_ward: Ward,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) key_ring: KeyRing,
-    pub(crate) sessions: SessionConfig,
+    /// The gate's key ring: tickets, drafts and staff cookies are sealed with it too.
+    pub(crate) key_ring: Arc<KeyRing>,
     pub(crate) cookies: CookieSettings,
-    pub(crate) used_flows: UsedFlowValues,
     pub(crate) public_url: Url,
     pub(crate) signing_key: Arc<SigningKey>,
     pub(crate) tickets: TicketIssuer,
     pub(crate) submitter: Submitter,
-    pseudonyms: Pseudonymizer,
     /// Seals drafts at rest with the dossier key (they hold the same personal data).
     pub(crate) sealer: Arc<DossierSealer>,
     pub(crate) staff: StaffConfig,
@@ -195,7 +332,7 @@ impl fmt::Debug for Gateway {
             .field(
                 "providers",
                 &self
-                    .providers
+                    .providers()
                     .iter()
                     .map(|p| p.id().as_str())
                     .collect::<Vec<_>>(),
@@ -210,107 +347,53 @@ impl fmt::Debug for Gateway {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayError {
-    /// The public URL cannot carry the cookies (plain http off loopback).
-    #[error("the public URL cannot carry session cookies")]
-    Cookies(#[from] crate::session::CookieConfigError),
+    /// A required part was not given to the builder.
+    #[error("the gateway builder needs `{0}`")]
+    Missing(&'static str),
+    /// The gate refused its parts (public URL, providers).
+    #[error(transparent)]
+    Gate(#[from] GateError),
     /// The default ward is not in the directory.
     #[error("ward `{0}` is not in the directory")]
     UnknownWard(String),
-    /// The pseudonym key is not 32 bytes.
-    #[error("the pseudonym key must be 32 bytes")]
-    PseudonymKey,
-    /// The dossier key is not 32 bytes.
+    /// The dossier key cannot key AES-256-GCM.
     #[error("the dossier key must be 32 bytes")]
     DossierKey,
-    /// No identity provider is given.
-    #[error("no identity provider is given")]
-    NoProvider,
-    /// Two providers have the same id.
-    #[error("provider id `{0}` is used twice")]
-    DuplicateProvider(String),
-    /// Two providers have the same issuer: RFC 9207 `iss` could not tell their callbacks apart.
-    #[error(
-        "providers `{first}` and `{second}` have the same issuer: their callbacks could not be \
-         told apart"
-    )]
-    SharedIssuer {
-        /// The first provider's id.
-        first: String,
-        /// The second provider's id.
-        second: String,
-    },
-    /// A provider's redirect URI is not one the gateway serves for it.
-    #[error(
-        "provider `{provider}` has redirect path `{path}`: use `/auth/callback/{provider}` (or \
-         `/auth/callback` for the first provider)"
-    )]
-    RedirectUri {
-        /// The provider's id.
-        provider: String,
-        /// The redirect URI's path.
-        path: String,
-    },
 }
 
 impl Gateway {
-    /// Builds the gateway state.
-    ///
-    /// # Errors
-    ///
-    /// [`GatewayError`] when the public URL cannot carry cookies, the default ward is unknown, or
-    /// the pseudonym key is shorter than 32 bytes, or the dossier key is not 32 bytes, or the
-    /// providers are missing, share an id, an issuer or a redirect URI, or have a redirect URI
-    /// the gateway does not serve for them.
-    pub fn new(parts: GatewayParts) -> Result<Arc<Self>, GatewayError> {
-        check_providers(&parts.providers)?;
-        let cookies = CookieSettings::for_public_url(&parts.public_url)?;
-        let home_ward = parts
-            .directory
-            .ward(parts.default_ward)
-            .cloned()
-            .ok_or_else(|| GatewayError::UnknownWard(parts.default_ward.as_str().to_owned()))?;
-        let pseudonyms =
-            Pseudonymizer::new(&parts.pseudonym_key).map_err(|_| GatewayError::PseudonymKey)?;
-        let sealer = Arc::new(
-            DossierSealer::from_bytes(&parts.dossier_key, Arc::clone(&parts.random))
-                .map_err(|_| GatewayError::DossierKey)?,
-        );
-        Ok(Arc::new(Self {
-            procedure_html: ProcedureHtmlCache::new(&parts.catalog),
-            tickets: TicketIssuer::new(Arc::clone(&parts.signing_key)),
-            submitter: Submitter::new(
-                Arc::clone(&parts.store),
-                Arc::clone(&parts.signing_key),
-                Arc::clone(&sealer),
-                Arc::clone(&parts.clock),
-                Arc::clone(&parts.random),
-            ),
-            pseudonyms,
-            sealer,
-            home_ward,
-            providers: parts.providers,
-            catalog: parts.catalog,
-            directory: parts.directory,
-            default_ward: parts.default_ward,
-            store: parts.store,
-            key_ring: parts.key_ring,
-            sessions: parts.sessions,
-            cookies,
-            used_flows: UsedFlowValues::default(),
-            public_url: parts.public_url,
-            signing_key: parts.signing_key,
-            staff: parts.staff,
-            metrics: parts.metrics,
-            rate_limiter: Arc::new(RateLimiter::new(
-                parts.rate_limits,
-                Arc::clone(&parts.clock),
-            )),
-            limits: parts.limits,
-            metrics_token: parts.metrics_token,
-            clock: parts.clock,
-            random: parts.random,
-            decisions: DecisionTally::default(),
-        }))
+    /// A builder for a gateway whose public URL is `public_url` (cookie attributes, links,
+    /// origin checks).
+    pub fn builder(public_url: Url) -> GatewayBuilder {
+        GatewayBuilder {
+            public_url,
+            providers: Vec::new(),
+            catalog: None,
+            directory: None,
+            store: None,
+            session_keys: None,
+            signing_key: None,
+            pseudonym_key: None,
+            dossier_key: None,
+            sessions: SessionConfig::default(),
+            staff: StaffConfig::default(),
+            metrics: Arc::new(Metrics::new()),
+            clock: Arc::new(crate::SystemClock),
+            random: Arc::new(crate::clock::SystemRandom::new()),
+            limits: RequestLimits::DEFAULT,
+            rate_limits: RateLimits::default(),
+            metrics_token: None,
+        }
+    }
+
+    /// The gate the portal is built on.
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// The sealer of dossiers at rest; give it to the [`Outbox`](crate::submission::Outbox).
+    pub fn dossier_sealer(&self) -> &Arc<DossierSealer> {
+        &self.sealer
     }
 
     /// The metrics this gateway records.
@@ -335,28 +418,23 @@ impl Gateway {
 
     /// The identity providers, in the order the chooser lists them.
     pub fn providers(&self) -> &[LoginProvider] {
-        &self.providers
+        self.gate.providers()
     }
 
     /// The first provider: the one of a single-provider gateway, and the one staff sign in with
     /// unless they choose.
     pub(crate) fn default_provider(&self) -> &LoginProvider {
-        #[expect(
-            clippy::indexing_slicing,
-            reason = "`new` refuses an empty provider list"
-        )]
-        // INVARIANT: `providers` is not empty (checked by `check_providers`).
-        &self.providers[0]
+        self.gate.default_provider()
     }
 
     /// The provider with `id`.
     pub(crate) fn provider(&self, id: &str) -> Option<&LoginProvider> {
-        self.providers.iter().find(|p| p.id().as_str() == id)
+        self.gate.provider(id)
     }
 
     /// The provider whose issuer is `issuer` (issuers are unique among providers).
     pub(crate) fn provider_for_issuer(&self, issuer: &str) -> Option<&LoginProvider> {
-        self.providers
+        self.providers()
             .iter()
             .find(|p| p.relying_party().issuer() == issuer)
     }
@@ -374,12 +452,6 @@ impl Gateway {
         code.and_then(|c| WardCode::parse(c).ok())
             .and_then(|c| self.directory.ward(c))
             .unwrap_or(&self.home_ward)
-    }
-
-    /// A stable pseudonym for a subject at an issuer (keyed hash): the provider's `sub`
-    /// itself is never stored.
-    pub(crate) fn pseudonym(&self, issuer: &str, subject: &str) -> SubjectPseudonym {
-        self.pseudonyms.subject(issuer, subject)
     }
 
     /// Appends `event` to the audit chain. An audit failure is logged, never shown to the
@@ -419,69 +491,6 @@ impl Gateway {
         let entries = self.decisions.take();
         decision_audit::append_all(&self.store, entries).await;
     }
-
-    /// The resident's session, if the request carries a valid one.
-    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-        let value = find_cookie(cookies, self.cookies.session_cookie_name())?;
-        self.sessions
-            .open(
-                &self.key_ring,
-                self.cookies.session_cookie_name(),
-                self.clock.now(),
-                value,
-            )
-            .ok()
-    }
-
-    /// The `Set-Cookie` value carrying `session`.
-    pub(crate) fn session_cookie(&self, session: &Session) -> Option<String> {
-        let sealed = self
-            .sessions
-            .seal(
-                &self.key_ring,
-                self.random.as_ref(),
-                self.cookies.session_cookie_name(),
-                session,
-            )
-            .ok()?;
-        let max_age = self.sessions.max_age(session, self.clock.now());
-        self.cookies
-            .set_cookie(self.cookies.session_cookie_name(), &sealed, max_age)
-            .ok()
-    }
-}
-
-/// Refuses a provider list the gateway cannot serve safely.
-fn check_providers(providers: &[LoginProvider]) -> Result<(), GatewayError> {
-    if providers.is_empty() {
-        return Err(GatewayError::NoProvider);
-    }
-    for (index, provider) in providers.iter().enumerate() {
-        let id = provider.id().as_str();
-        let path = provider.callback_path();
-        // Only the first provider may keep the historical `/auth/callback`; ids are unique, so
-        // every redirect path is too.
-        let own = path == provider.id().callback_path() || (index == 0 && path == CALLBACK_PATH);
-        if !own {
-            return Err(GatewayError::RedirectUri {
-                provider: id.to_owned(),
-                path: path.to_owned(),
-            });
-        }
-        for earlier in providers.iter().take(index) {
-            if earlier.id() == provider.id() {
-                return Err(GatewayError::DuplicateProvider(id.to_owned()));
-            }
-            if earlier.relying_party().issuer() == provider.relying_party().issuer() {
-                return Err(GatewayError::SharedIssuer {
-                    first: earlier.id().to_string(),
-                    second: id.to_owned(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 impl Drop for Gateway {

@@ -32,7 +32,7 @@ use super::html::{Markup, NoticeKind, Page, notice};
 use crate::i18n::Lang;
 use crate::submission::AttachmentLimits;
 
-/// Limits on requests; part of [`GatewayParts`](super::GatewayParts).
+/// Limits on requests; set with [`GatewayBuilder::with_limits`](super::GatewayBuilder::with_limits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestLimits {

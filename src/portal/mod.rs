@@ -47,7 +47,6 @@ mod metrics_access;
 pub mod openapi;
 mod pages;
 mod procedure_html;
-mod provider_health;
 mod providers;
 pub mod rate_limit;
 mod resident;
@@ -59,7 +58,7 @@ mod simulated;
 mod staff;
 mod submit;
 
-pub use gateway::{Gateway, GatewayError, GatewayParts};
+pub use gateway::{Gateway, GatewayBuilder, GatewayError};
 pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};
 pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,

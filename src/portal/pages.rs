@@ -26,6 +26,7 @@ use crate::fallback::{
     BookingError, DayHours, Referral, SignedTicket, TicketCode, available_slots, book, vietnam,
 };
 use crate::i18n::{Lang, LocalText};
+use crate::integrations::axum::OptionalSession;
 use crate::policy::{Decision, FieldKind, Procedure};
 use crate::session::Session;
 use crate::store::BookingId;
@@ -107,12 +108,11 @@ fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>) -> Markup 
 /// `GET /`: the ward, its procedures and what each needs.
 pub(crate) async fn home(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Query(query): Query<ResidentQuery>,
-    headers: HeaderMap,
     uri: Uri,
 ) -> Response {
     let lang = query.lang();
-    let session = gw.session(&headers);
     let ward = gw.ward(query.ward.as_deref());
     let mut list = Markup::preescaped(String::from("<ul class=\"procedure-list\">"));
     for procedure in gw.catalog.procedures() {
@@ -154,6 +154,7 @@ pub(crate) async fn home(
 /// `GET /procedures/{code}`: online or in person, and why.
 pub(crate) async fn procedure(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     headers: HeaderMap,
@@ -163,7 +164,6 @@ pub(crate) async fn procedure(
     let Some(procedure) = gw.procedure(&code) else {
         return not_found(lang);
     };
-    let session = gw.session(&headers);
     let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
     let name = pick(lang, &procedure.name()).to_owned();
     let mut page = page(&gw, lang, &name, &uri).push(session_panel(&gw, lang, session.as_ref()));

@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, header};
 
 use crate::fallback::{Referral, SignedTicket, TicketCode};
 use crate::i18n::Lang;
-use crate::policy::{Context, Decision, LoginFailure, Procedure, decide};
+use crate::integrations::axum::parse_outcome;
+use crate::policy::{Context, Decision, Procedure, decide};
 use crate::session::Session;
 use crate::session::find_cookie;
 use crate::store::Draft;
@@ -42,26 +43,6 @@ impl ResidentQuery {
 
     pub(crate) fn chose_in_person(&self) -> bool {
         matches!(self.in_person.as_deref(), Some("1" | "true" | "yes"))
-    }
-}
-
-/// The `outcome` value a failed login adds to the return path.
-pub(crate) fn outcome_code(failure: LoginFailure) -> &'static str {
-    match failure {
-        LoginFailure::Cancelled => "cancelled",
-        LoginFailure::NoEid => "no_eid",
-        LoginFailure::ProviderUnavailable => "provider_unavailable",
-        LoginFailure::LevelNotReachable => "level_unreachable",
-    }
-}
-
-fn parse_outcome(code: &str) -> Option<LoginFailure> {
-    match code {
-        "cancelled" => Some(LoginFailure::Cancelled),
-        "no_eid" => Some(LoginFailure::NoEid),
-        "provider_unavailable" => Some(LoginFailure::ProviderUnavailable),
-        "level_unreachable" => Some(LoginFailure::LevelNotReachable),
-        _ => None,
     }
 }
 

@@ -11,7 +11,6 @@ use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-use super::config::CALLBACK_PATH;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
 use super::limits::{UploadPermits, header_limit_middleware, upload_concurrency_middleware};
@@ -19,7 +18,8 @@ use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
-use super::{api, auth, drafts, pages, staff, submit};
+use super::{api, drafts, pages, staff, submit};
+use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -33,6 +33,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
     let security = security_layer(&gateway.public_url, Arc::clone(&gateway.random));
     let rate_limiter = Arc::clone(gateway.rate_limiter());
     let limits = *gateway.limits();
+    let gate = Arc::clone(gateway.gate());
     // The submission routes accept attachments and read their bodies with this limit, a few
     // at a time (the permits are shared by both routes).
     let uploads = (
@@ -42,10 +43,11 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/procedures/{code}", get(pages::procedure))
-        .route("/login", get(auth::login))
-        .route(CALLBACK_PATH, get(auth::callback))
-        .route("/auth/callback/{provider}", get(auth::callback))
-        .route("/logout", post(auth::logout))
+        // The gate's auth routes, as any application mounts them, and the portal's historical
+        // `/login` and `/logout` on the same handlers.
+        .nest(gate.auth_prefix(), auth_router(&gate))
+        .route("/login", login_route(&gate))
+        .route("/logout", logout_route(&gate))
         .route("/api/procedures", get(api::procedures))
         .route("/api/procedures/{code}/decision", get(api::decision))
         .route(
@@ -82,6 +84,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(from_fn_with_state(limits, header_limit_middleware))
                 .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                // Opens the sealed session once; pages and the API read it with the gate's
+                // extractors.
+                .layer(gate.session_layer()),
         )
 }

@@ -40,6 +40,7 @@ use super::resident::ResidentQuery;
 use crate::Level;
 use crate::fallback::vietnam;
 use crate::i18n::{Lang, t};
+use crate::integrations::axum::OptionalSession;
 use crate::policy::{Decision, FieldError, FieldKind, Procedure};
 use crate::pseudonym::SubjectPseudonym;
 use crate::session::Session;
@@ -392,6 +393,7 @@ enum AttachmentType {
 )]
 pub(crate) async fn submit_json(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     headers: HeaderMap,
@@ -445,7 +447,7 @@ pub(crate) async fn submit_json(
             );
         }
     };
-    let Some(session) = gw.session(&headers) else {
+    let Some(session) = session else {
         return gw.refuse(procedure, None).await;
     };
     let limits = gw.limits;
@@ -861,6 +863,7 @@ async fn read_form(request: Request, limits: &RequestLimits) -> Result<FormBody,
 /// or url-encoded without).
 pub(crate) async fn submit_form(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     request: Request,
@@ -872,7 +875,7 @@ pub(crate) async fn submit_form(
     let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
     let headers = request.headers().clone();
     let uri = request.uri().clone();
-    let Some(session) = gw.session(&headers) else {
+    let Some(session) = session else {
         return Redirect::to(&back).into_response();
     };
     let expired = || {
@@ -1059,16 +1062,16 @@ async fn form_again(
 /// `GET /receipts/{code}`: the printable receipt, for the resident who filed it.
 pub(crate) async fn receipt_page(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
-    headers: HeaderMap,
     uri: Uri,
 ) -> Response {
     let lang = query.lang();
     let Ok(code) = DossierCode::parse(&code) else {
         return not_found(lang);
     };
-    let Some(session) = gw.session(&headers) else {
+    let Some(session) = session else {
         return not_found(lang);
     };
     let record = match gw.store.submission(&code).await {

@@ -63,6 +63,7 @@
 //! ```
 
 mod cookie;
+mod cookies;
 mod flow;
 mod seal;
 
@@ -79,6 +80,7 @@ pub use cookie::{
     CookieConfigError, CookieSettings, CookieValueError, LOGIN_FLOW_COOKIE,
     LOGIN_FLOW_COOKIE_LOOPBACK, SESSION_COOKIE, SESSION_COOKIE_LOOPBACK, find_cookie,
 };
+pub use cookies::SessionCookies;
 pub use flow::{
     LOGIN_FLOW_LIFETIME, LOGIN_FLOW_PURPOSE, LoginFlow, MAX_RETURN_PATH_LEN, ReturnPath,
     ReturnPathError, UsedFlowValues, seal_login_flow,

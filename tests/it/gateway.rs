@@ -18,7 +18,9 @@ use wardgate::oidc::{CircuitMonitor, ClientConfig, HttpClient, RelyingParty, Req
 use wardgate::policy::{Catalog, FieldKind};
 use wardgate::portal::config::StaffConfig;
 use wardgate::portal::data_dir::GatewayKeys;
-use wardgate::portal::{Gateway, GatewayParts, gateway_router};
+use wardgate::portal::{
+    DEFAULT_PROVIDER_ID, Gateway, GatewayBuilder, LoginProvider, ProviderId, gateway_router,
+};
 use wardgate::session::SessionConfig;
 use wardgate::store::MemoryStore;
 
@@ -53,7 +55,7 @@ async fn gateway_on(
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
 ) -> Arc<Gateway> {
-    gateway_with(idp, dir, store, |_| {}).await
+    gateway_with(idp, dir, store, |parts| parts).await
 }
 
 /// As [`gateway_on`], with `adjust` applied to the parts (limits, clock) before building.
@@ -61,7 +63,7 @@ async fn gateway_with(
     idp: &DevIdpHandle,
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
-    adjust: impl FnOnce(&mut GatewayParts),
+    adjust: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
 ) -> Arc<Gateway> {
     let redirect = format!("{PUBLIC}/auth/callback");
     let client = ClientConfig::new(devidp::DEFAULT_CLIENT_ID, Url::parse(&redirect).unwrap())
@@ -92,7 +94,7 @@ async fn gateway_for(
     circuit: Option<CircuitMonitor>,
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
-    adjust: impl FnOnce(&mut GatewayParts),
+    adjust: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
 ) -> Arc<Gateway> {
     let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
     let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
@@ -105,47 +107,50 @@ async fn gateway_for(
     )
     .await
     .unwrap();
-    let mut parts = parts_on(rp, dir, store, clock, random);
+    let mut provider = LoginProvider::new(ProviderId::new(DEFAULT_PROVIDER_ID).unwrap(), rp);
     if let Some(circuit) = circuit {
-        let only = parts.providers.remove(0);
-        parts.providers.push(only.circuit(circuit));
+        provider = provider.circuit(circuit);
     }
-    adjust(&mut parts);
-    Gateway::new(parts).unwrap()
+    adjust(builder_on(dir, store, clock, random).provider(provider))
+        .build()
+        .unwrap()
 }
 
-/// The parts of a test gateway on `rp` (its only provider until the caller adds others).
+/// The builder of a test gateway on `rp` (its only provider until the caller adds others).
 pub(crate) fn parts_on(
     rp: RelyingParty,
     dir: &std::path::Path,
     store: Arc<dyn wardgate::store::Store>,
     clock: Arc<dyn wardgate::Clock>,
     random: Arc<dyn wardgate::clock::Random>,
-) -> GatewayParts {
+) -> GatewayBuilder {
+    builder_on(dir, store, clock, random).relying_party(rp)
+}
+
+/// The builder of a test gateway without providers: sample catalog and wards, keys in `dir`.
+pub(crate) fn builder_on(
+    dir: &std::path::Path,
+    store: Arc<dyn wardgate::store::Store>,
+    clock: Arc<dyn wardgate::Clock>,
+    random: Arc<dyn wardgate::clock::Random>,
+) -> GatewayBuilder {
     let root = env!("CARGO_MANIFEST_DIR");
     let catalog = Catalog::load(format!("{root}/samples/catalog.toml")).unwrap();
     let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
     let ward: WardCode = directory.wards()[0].code;
     let keys = GatewayKeys::load_or_create(dir, random.as_ref()).unwrap();
-    GatewayParts::new(
-        rp,
-        catalog,
-        directory,
-        ward,
-        store,
-        keys.key_ring,
-        SessionConfig::default(),
-        Url::parse(PUBLIC).unwrap(),
-        Arc::new(keys.signing_key),
-        keys.pseudonym_key.to_vec(),
-        keys.dossier_key.to_vec(),
-        StaffConfig::new(
+    Gateway::builder(Url::parse(PUBLIC).unwrap())
+        .catalog(catalog)
+        .directory(directory, ward)
+        .store(store)
+        .keys(keys)
+        .with_sessions(SessionConfig::default())
+        .with_staff(StaffConfig::new(
             Vec::new(),
             Some(("roles".into(), devidp::STAFF_ROLE.into())),
-        ),
-        clock,
-        random,
-    )
+        ))
+        .with_clock(clock)
+        .with_random(random)
 }
 
 pub(crate) mod tempdir {
@@ -211,7 +216,7 @@ impl TestGateway {
             circuit,
             &dir.0,
             Arc::new(MemoryStore::new()),
-            |_| {},
+            |parts| parts,
         )
         .await;
         Self {
@@ -226,15 +231,16 @@ impl TestGateway {
     /// `idps` (kept running as long as the gateway).
     pub(crate) fn with_providers(
         idps: Vec<Arc<DevIdpHandle>>,
-        providers: Vec<wardgate::portal::LoginProvider>,
+        providers: Vec<LoginProvider>,
     ) -> Self {
         let dir = tempdir::TempDir::new("providers");
         let clock: Arc<dyn wardgate::Clock> = Arc::new(wardgate::SystemClock);
         let random: Arc<dyn wardgate::clock::Random> = Arc::new(SystemRandom::new());
         let first = providers[0].relying_party().clone();
-        let parts = parts_on(first, &dir.0, Arc::new(MemoryStore::new()), clock, random)
-            .providers(providers);
-        let gateway = Gateway::new(parts).unwrap();
+        let gateway = parts_on(first, &dir.0, Arc::new(MemoryStore::new()), clock, random)
+            .providers(providers)
+            .build()
+            .unwrap();
         Self {
             router: gateway_router(Arc::clone(&gateway)),
             gateway,
@@ -247,7 +253,7 @@ impl TestGateway {
     /// clock).
     pub(crate) async fn with_parts(
         store: Arc<dyn wardgate::store::Store>,
-        adjust: impl FnOnce(&mut GatewayParts),
+        adjust: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
     ) -> Self {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("gateway");

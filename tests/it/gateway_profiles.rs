@@ -387,7 +387,7 @@ async fn a_callback_from_the_other_provider_is_refused() {
 #[tokio::test]
 async fn a_gateway_refuses_providers_it_could_mix_up() {
     use wardgate::devidp::{self, DevIdp, DevIdpConfig};
-    use wardgate::portal::{Gateway, ProviderId};
+    use wardgate::portal::ProviderId;
 
     let redirects = [
         "http://127.0.0.1:8080/auth/callback",
@@ -407,15 +407,17 @@ async fn a_gateway_refuses_providers_it_could_mix_up() {
     let id = |id: &str| ProviderId::new(id).unwrap();
     let dir = std::env::temp_dir().join(format!("wardgate-mixup-{}", std::process::id()));
     let refused = |providers: Vec<LoginProvider>| {
-        let parts = crate::gateway::parts_on(
+        crate::gateway::parts_on(
             at_root.clone(),
             &dir,
             Arc::new(wardgate::store::MemoryStore::new()),
             Arc::new(wardgate::SystemClock),
             Arc::new(SystemRandom::new()),
         )
-        .providers(providers);
-        Gateway::new(parts).unwrap_err().to_string()
+        .providers(providers)
+        .build()
+        .unwrap_err()
+        .to_string()
     };
 
     assert_eq!(refused(Vec::new()), "no identity provider is given");

@@ -14,10 +14,11 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use wardgate::clock::FixedClock;
 use wardgate::portal::limits::RequestLimits;
-use wardgate::portal::rate_limit::RateLimit;
+use wardgate::portal::rate_limit::{RateLimit, RateLimits};
 use wardgate::store::{MemoryStore, Store};
 use wardgate::submission::{
-    AttachmentLimits, DossierCode, DossierSealer, Handoff, PayloadDigest, ReceiptVerifier,
+    AttachmentLimits, DossierCode, DossierKey, DossierSealer, Handoff, PayloadDigest,
+    ReceiptVerifier,
 };
 
 use crate::gateway::{TestGateway, body_json, body_text, location};
@@ -34,8 +35,11 @@ const JPEG: &[u8] = &[
 /// a known dossier key, so tests can open what was stored.
 async fn gateway(store: Arc<MemoryStore>) -> TestGateway {
     TestGateway::with_parts(store, |parts| {
-        parts.dossier_key = DOSSIER_KEY.to_vec();
-        parts.limits.attachments = AttachmentLimits::new(2, 1024, 1536);
+        let mut limits = RequestLimits::DEFAULT;
+        limits.attachments = AttachmentLimits::new(2, 1024, 1536);
+        parts
+            .dossier_key(DossierKey::from_bytes(&DOSSIER_KEY).unwrap())
+            .with_limits(limits)
     })
     .await
 }
@@ -579,7 +583,7 @@ async fn a_flood_of_logins_gets_429_while_another_address_still_signs_in() {
     let clock = Arc::new(FixedClock::new(Utc::now()));
     let gateway_clock: Arc<dyn wardgate::Clock> = clock.clone();
     let gw = TestGateway::with_parts(Arc::new(MemoryStore::new()), move |parts| {
-        parts.clock = gateway_clock;
+        parts.with_clock(gateway_clock)
     })
     .await;
     let mut passed = 0;
@@ -624,7 +628,9 @@ async fn a_flood_of_logins_gets_429_while_another_address_still_signs_in() {
 #[tokio::test]
 async fn submissions_have_their_own_limit_answered_in_json_on_the_api() {
     let gw = TestGateway::with_parts(Arc::new(MemoryStore::new()), |parts| {
-        parts.rate_limits.submit = RateLimit::new(1, 1);
+        let mut rate_limits = RateLimits::default();
+        rate_limits.submit = RateLimit::new(1, 1);
+        parts.with_rate_limits(rate_limits)
     })
     .await;
     let post = || {

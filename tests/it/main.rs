@@ -8,6 +8,7 @@
 )]
 
 mod crash;
+mod embed;
 mod endpoints;
 mod gateway;
 mod gateway_profiles;

@@ -23,7 +23,7 @@ async fn metrics_are_not_public_by_default_and_served_by_the_metrics_router() {
 #[tokio::test]
 async fn a_bearer_token_opens_metrics_on_the_public_router() {
     let gw = TestGateway::with_parts(std::sync::Arc::new(MemoryStore::new()), |parts| {
-        parts.metrics_token = Some(MetricsToken::new(TOKEN).unwrap());
+        parts.with_metrics_token(MetricsToken::new(TOKEN).unwrap())
     })
     .await;
     let anonymous = gw.get("/metrics", None).await;

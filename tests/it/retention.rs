@@ -139,7 +139,7 @@ pub(crate) async fn audit_is_pseudonymous_and_expired_records_are_purged(store: 
         );
     }
     let keys = GatewayKeys::load_or_create(&dir.0, &SystemRandom::new()).unwrap();
-    let pseudonyms = Pseudonymizer::new(&keys.pseudonym_key).unwrap();
+    let pseudonyms = Pseudonymizer::from_key(&keys.pseudonym_key);
     let issuer = idp.issuer();
     let mut personal = dossier_personal_values(BIRTH);
     let mut expected_subjects = BTreeSet::new();

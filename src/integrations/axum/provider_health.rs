@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::providers::LoginProvider;
+use super::provider::LoginProvider;
 use crate::oidc::CircuitState;
 
 /// How long a successful provider call vouches for the provider: within it, a sign-in is sent

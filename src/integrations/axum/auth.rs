@@ -1,0 +1,387 @@
+//! The auth routes: `/login`, the providers' callbacks and `/logout`, mountable under any
+//! prefix.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, OriginalUri, Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::gate::AuthProblem;
+use super::guard::outcome_code;
+use super::{Gate, LoginProvider};
+use crate::assurance::Level;
+use crate::audit::{AuditEvent, LoginRecorded, LoginResult};
+use crate::i18n::Lang;
+use crate::oidc::{Callback, LoginErrorKind, LoginRequest, PendingLogin};
+use crate::policy::LoginFailure;
+use crate::session::{LoginFlow, ReturnPath, Session, find_cookie, seal_login_flow};
+
+/// The longest `max_age` a `/login?level=` may ask for, in seconds (one day).
+const MAX_LOGIN_MAX_AGE_SECS: i64 = 86_400;
+
+/// The auth routes of `gate`: `GET /login`, `GET /callback`, `GET /callback/{provider}` and
+/// `POST /logout`. Nest them at [`Gate::auth_prefix`]:
+/// `Router::new().nest(gate.auth_prefix(), auth_router(&gate))`.
+pub fn auth_router<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> Router<S> {
+    Router::new()
+        .route("/login", login_route(gate))
+        .route("/callback", callback_route(gate))
+        .route("/callback/{provider}", callback_route(gate))
+        .route("/logout", logout_route(gate))
+}
+
+/// `GET /login`, to mount at another path too (the bundled portal keeps `/login`).
+pub fn login_route<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> MethodRouter<S> {
+    get(login).with_state(Arc::clone(gate))
+}
+
+/// A provider's callback route.
+pub fn callback_route<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> MethodRouter<S> {
+    get(callback).with_state(Arc::clone(gate))
+}
+
+/// `POST /logout`, to mount at another path too (the bundled portal keeps `/logout`).
+pub fn logout_route<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> MethodRouter<S> {
+    post(logout).with_state(Arc::clone(gate))
+}
+
+/// `GET /login` parameters. Each only shapes what is asked of the provider and where to
+/// return; the level granted comes only from the verified answer.
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    procedure: Option<String>,
+    #[serde(default)]
+    level: Option<u8>,
+    #[serde(default)]
+    max_age: Option<i64>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// What the login-flow cookie carries besides the return path: the pending login and the id of
+/// the provider it went to, so the callback is completed by that provider only.
+#[derive(Debug, Serialize, Deserialize)]
+struct ProviderLogin {
+    /// The provider's id. Cookies sealed before gateways had several providers lack it: they
+    /// belong to the first provider.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(flatten)]
+    pending: PendingLogin,
+}
+
+/// Starts a login aimed at the requirement (a catalog procedure, or a level and `max_age`),
+/// at the chosen provider; with several providers and none chosen, the hooks' chooser.
+async fn login(State(gate): State<Arc<Gate>>, Query(query): Query<LoginQuery>) -> Response {
+    let lang = query
+        .lang
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_default();
+    let hooks = Arc::clone(gate.hooks());
+    let procedure = match query.procedure.as_deref() {
+        Some(code) => match gate.catalog().procedure(code) {
+            Some(procedure) => Some(procedure),
+            None => return hooks.problem_page(AuthProblem::NotFound, lang, None),
+        },
+        None => None,
+    };
+    let request = match procedure {
+        Some(procedure) => {
+            LoginRequest::new(procedure.online_level()).max_age(procedure.max_auth_age())
+        }
+        None => {
+            let level = match query.level {
+                None | Some(1) => Level::One,
+                Some(2) => Level::Two,
+                Some(_) => return hooks.problem_page(AuthProblem::NotFound, lang, None),
+            };
+            let request = LoginRequest::new(level);
+            match query.max_age {
+                Some(secs) => {
+                    request.max_age(Duration::seconds(secs.clamp(0, MAX_LOGIN_MAX_AGE_SECS)))
+                }
+                None => request,
+            }
+        }
+    };
+    let provider = match query.provider.as_deref() {
+        Some(id) => match gate.provider(id) {
+            Some(provider) => provider,
+            None => return hooks.problem_page(AuthProblem::NotFound, lang, None),
+        },
+        None if gate.providers().len() > 1 => match hooks.choose_provider(lang, procedure) {
+            Some(page) => return page,
+            None => gate.default_provider(),
+        },
+        None => gate.default_provider(),
+    };
+    let return_path = query
+        .return_to
+        .as_deref()
+        .and_then(ReturnPath::parse)
+        .map_or_else(|| hooks.return_path(procedure, lang), String::from);
+    let started = if provider.available().await {
+        provider
+            .relying_party()
+            .begin(&request)
+            .await
+            .map_err(|e| e.kind())
+    } else {
+        Err(LoginErrorKind::ProviderUnavailable)
+    };
+    let (url, pending) = match started {
+        Ok(started) => started,
+        Err(kind) => {
+            tracing::warn!(?kind, provider = %provider.id(), "could not start a login");
+            hooks.login_recorded(Some(provider.id()), "provider_unavailable");
+            let target = with_outcome(
+                &return_path,
+                outcome_code(LoginFailure::ProviderUnavailable),
+            );
+            return Redirect::to(&target).into_response();
+        }
+    };
+    gate.redirect_to_provider(provider, &url, pending, &return_path)
+        .unwrap_or_else(|| hooks.problem_page(AuthProblem::Internal, lang, None))
+}
+
+impl Gate {
+    /// The redirect to `provider`'s authorization `url`, carrying the sealed login-flow cookie
+    /// that binds the callback to this browser and this provider, and says where to return.
+    /// `None` when `return_path` is not a same-origin path or the cookie cannot be sealed.
+    pub fn redirect_to_provider(
+        &self,
+        provider: &LoginProvider,
+        url: &url::Url,
+        pending: PendingLogin,
+        return_path: &str,
+    ) -> Option<Response> {
+        let pending = ProviderLogin {
+            provider: Some(provider.id().as_str().to_owned()),
+            pending,
+        };
+        let flow = LoginFlow::new(pending, ReturnPath::parse(return_path)?);
+        let sessions = self.sessions();
+        let cookies = sessions.settings();
+        let name = cookies.login_flow_cookie_name();
+        let sealed = seal_login_flow(
+            sessions.key_ring(),
+            sessions.random().as_ref(),
+            name,
+            sessions.clock().now(),
+            &flow,
+        )
+        .ok()?;
+        let cookie = cookies
+            .set_cookie(name, &sealed, crate::session::LOGIN_FLOW_LIFETIME)
+            .ok()?;
+        let mut response = Redirect::to(url.as_str()).into_response();
+        append_cookie(&mut response, &cookie);
+        Some(response)
+    }
+}
+
+/// Completes the login at the provider recorded in the login-flow cookie, verifying everything
+/// it returned.
+async fn callback(
+    State(gate): State<Arc<Gate>>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let hooks = Arc::clone(gate.hooks());
+    let sessions = gate.sessions();
+    let name = sessions.settings().login_flow_cookie_name();
+    let now = sessions.clock().now();
+    let flow = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| find_cookie(cookies, name))
+        .and_then(|value| {
+            gate.used_flows
+                .open_once::<LoginFlow<ProviderLogin>>(sessions.key_ring(), name, now, value)
+                .ok()
+        });
+    let Some(flow) = flow else {
+        hooks.login_recorded(None, "flow_refused");
+        return hooks.problem_page(AuthProblem::Expired, Lang::default(), None);
+    };
+    let provider = match flow.pending.provider.as_deref() {
+        Some(id) => gate.provider(id),
+        None => Some(gate.default_provider()),
+    };
+    let Some(provider) = provider else {
+        // The provider was removed from the configuration while the resident was away.
+        hooks.login_recorded(None, "flow_refused");
+        return hooks.problem_page(AuthProblem::Expired, Lang::default(), None);
+    };
+    let pending = flow.pending.pending;
+    let level = pending.level();
+    let max_age = pending
+        .max_age()
+        .and_then(|d| u32::try_from(d.num_seconds()).ok());
+    let return_path = flow.return_path;
+    let lang = Lang::from_query(return_path.as_str().split_once('?').map(|(_, q)| q));
+    let clear_flow = sessions.settings().removal(name).ok();
+
+    // Each provider has its own redirect URI: an answer arriving at another provider's URI is a
+    // mix-up (or an attack), whatever it carries. The login-flow cookie is spent either way.
+    // The full path is compared, so the check holds under any prefix.
+    if uri.path() != provider.callback_path() {
+        hooks.login_recorded(Some(provider.id()), "refused");
+        let event = LoginRecorded::new(LoginResult::Rejected, None, None);
+        hooks.audit(None, AuditEvent::Login(event)).await;
+        tracing::info!(
+            provider = %provider.id(),
+            kind = "ProviderMismatch",
+            "login failed: the callback arrived at another provider's redirect URI"
+        );
+        let page = hooks.problem_page(AuthProblem::Refused, lang, Some(return_path.as_str()));
+        return with_cleared_flow(page, clear_flow.as_deref());
+    }
+
+    let callback = Callback::from_query(raw.as_deref().unwrap_or(""));
+    let response = match provider.relying_party().complete(pending, &callback).await {
+        Ok(login) => {
+            let subject = gate.pseudonym(login.issuer(), login.subject());
+            match Session::new(
+                subject.as_str().to_owned(),
+                login.assurance().clone(),
+                now,
+                sessions.random().as_ref(),
+            ) {
+                Ok(mut session) => {
+                    if let Some(previous) = sessions.open(&headers) {
+                        session.carry_step_ups_from(&previous);
+                    }
+                    // The login asked for this requirement: if it came back short, asking
+                    // again would loop (rule 3), so it counts as tried.
+                    session.record_step_up(level, max_age);
+                    hooks.login_recorded(Some(provider.id()), "success");
+                    let event = LoginRecorded::new(
+                        LoginResult::Succeeded,
+                        login.assurance().level(),
+                        Some(login.assurance().source()),
+                    );
+                    hooks
+                        .audit(Some(session.subject()), AuditEvent::Login(event))
+                        .await;
+                    tracing::info!(
+                        provider = %provider.id(),
+                        level = ?login.assurance().level().map(Level::number),
+                        source = login.assurance().source().as_str(),
+                        "login verified"
+                    );
+                    match hooks.signed_in(&session, &login, &return_path) {
+                        Some(response) => response,
+                        None => {
+                            let mut response = Redirect::to(return_path.as_str()).into_response();
+                            if let Some(cookie) = sessions.set_cookie(&session) {
+                                append_cookie(&mut response, &cookie);
+                            }
+                            response
+                        }
+                    }
+                }
+                Err(_) => hooks.problem_page(AuthProblem::Internal, lang, None),
+            }
+        }
+        Err(error) => {
+            let failure = match error.kind() {
+                LoginErrorKind::Cancelled | LoginErrorKind::InteractionRequired => {
+                    Some(LoginFailure::Cancelled)
+                }
+                LoginErrorKind::LevelUnreachable => Some(LoginFailure::LevelNotReachable),
+                LoginErrorKind::ProviderUnavailable | LoginErrorKind::ProviderError => {
+                    Some(LoginFailure::ProviderUnavailable)
+                }
+                _ => None,
+            };
+            tracing::info!(
+                provider = %provider.id(),
+                kind = ?error.kind(),
+                provider_error = error.provider_error(),
+                "login failed"
+            );
+            hooks.login_failed(error.kind());
+            match failure {
+                Some(failure) => {
+                    hooks.login_recorded(Some(provider.id()), outcome_code(failure));
+                    let event = LoginRecorded::new(LoginResult::Failed(failure), None, None);
+                    hooks.audit(None, AuditEvent::Login(event)).await;
+                    let target = with_outcome(return_path.as_str(), outcome_code(failure));
+                    Redirect::to(&target).into_response()
+                }
+                None => {
+                    hooks.login_recorded(Some(provider.id()), "refused");
+                    let event = LoginRecorded::new(LoginResult::Rejected, None, None);
+                    hooks.audit(None, AuditEvent::Login(event)).await;
+                    hooks.problem_page(AuthProblem::Refused, lang, Some(return_path.as_str()))
+                }
+            }
+        }
+    };
+    with_cleared_flow(response, clear_flow.as_deref())
+}
+
+fn with_cleared_flow(mut response: Response, clear: Option<&str>) -> Response {
+    if let Some(clear) = clear {
+        append_cookie(&mut response, clear);
+    }
+    response
+}
+
+/// `POST /logout` form.
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Ends the session; the form carries the session's CSRF token (compared in constant time).
+async fn logout(
+    State(gate): State<Arc<Gate>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let sessions = gate.sessions();
+    if let Some(session) = sessions.open(&headers) {
+        if !session.csrf_token().matches(&form.csrf_token) {
+            return (
+                StatusCode::FORBIDDEN,
+                "the sign-out form has expired; reload the page",
+            )
+                .into_response();
+        }
+    }
+    let mut response = Redirect::to("/").into_response();
+    if let Some(clear) = sessions.clear_cookie() {
+        append_cookie(&mut response, &clear);
+    }
+    response
+}
+
+/// Appends a `Set-Cookie` header.
+pub fn append_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// `path` with `outcome=CODE` added to its query.
+pub(super) fn with_outcome(path: &str, outcome: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}outcome={outcome}")
+}
