@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 use super::gateway::Gateway;
-use super::html::{ButtonKind, Markup, NoticeKind, Page, link_button, notice};
+use super::html::{ButtonKind, LegacyMarkup as _, Markup, NoticeKind, Page, link_button, notice};
 use super::providers::{LoginProvider, chooser_page};
 use super::resident::outcome_code;
 use super::staff::{is_staff_return, not_staff};

@@ -25,7 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::api::json_error;
-use super::html::{Markup, NoticeKind, Page, notice};
+use super::html::{LegacyMarkup as _, Markup, NoticeKind, Page, notice};
 use crate::i18n::Lang;
 use crate::submission::AttachmentLimits;
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, button, definition_list, escape, form,
-    link_button, notice,
+    ButtonKind, FormMethod, LegacyMarkup as _, Markup, NoticeKind, Page, button, definition_list,
+    escape, form, link_button, notice,
 };
 use super::procedure_html::ProcedureHtml;
 use super::resident::ResidentQuery;

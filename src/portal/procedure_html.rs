@@ -92,8 +92,8 @@ mod tests {
                 let Some(cached) = cached else {
                     unreachable!("every procedure of the catalog is cached");
                 };
-                assert_eq!(cached.blank_fields, form_fields(lang, procedure, None));
-                assert_eq!(cached.checklist, checklist(lang, procedure));
+                assert_eq!(cached.blank_fields.0, form_fields(lang, procedure, None).0);
+                assert_eq!(cached.checklist.0, checklist(lang, procedure).0);
             }
         }
     }

@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::config::CALLBACK_PATH;
 use super::gateway::Gateway;
-use super::html::{ButtonKind, Markup, Page, link_button};
+use super::html::{ButtonKind, LegacyMarkup as _, Markup, Page, link_button};
 use crate::i18n::{Lang, LocalText};
 use crate::oidc::{CircuitMonitor, ProviderProfile, RelyingParty};
 use crate::policy::Procedure;

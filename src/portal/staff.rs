@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, escape, form, link_button, notice,
+    ButtonKind, FormMethod, LegacyMarkup as _, Markup, NoticeKind, Page, escape, form, link_button,
+    notice,
 };
 use super::providers::LoginProvider;
 use crate::fallback::{TicketCode, vietnam};

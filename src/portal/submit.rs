@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 use super::api::{decision_json, json_error};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
-use super::html::{Markup, NoticeKind, definition_list, escape, notice};
+use super::html::{LegacyMarkup as _, Markup, NoticeKind, definition_list, escape, notice};
 use super::limits::{
     Refusal, RequestLimits, check_json_fields, json_depth_exceeds, parse_form, read_body,
 };
