@@ -76,7 +76,7 @@ pub async fn stylesheet() -> Response {
 
 /// Spliced first into a template, reserves room for `.0` more bytes in the template's buffer
 /// (a page and its fragments are then copied into it without regrowing). Writes nothing.
-struct Reserve(usize);
+pub(crate) struct Reserve(pub(crate) usize);
 
 impl Render for Reserve {
     fn render_to(&self, buffer: &mut String) {
@@ -350,6 +350,7 @@ fn form_tag(
         FormMethod::Post => "post",
     };
     html! {
+        (Reserve(160 + action.len() + content.0.len()))
         form method=(method) action=(action) enctype=[enctype] novalidate {
             "\n"
             @if let Some(token) = csrf_token {
@@ -520,7 +521,6 @@ pub(crate) trait LegacyMarkup {
     fn push(&mut self, other: &Self);
     fn push_text(&mut self, text: &str);
     fn push_static(&mut self, html: &'static str);
-    fn as_str(&self) -> &str;
 }
 
 impl LegacyMarkup for Markup {
@@ -541,9 +541,6 @@ impl LegacyMarkup for Markup {
     }
     fn push_static(&mut self, html: &'static str) {
         self.0.push_str(html);
-    }
-    fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
