@@ -505,19 +505,10 @@ impl TextField {
     }
 }
 
-/// Escapes `text` for HTML text and double-quoted attribute values (for the pages not yet
-/// written as templates).
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    text.render_to(&mut out);
-    out
-}
-
 /// The string-building calls of the pages not yet written as templates.
 pub(crate) trait LegacyMarkup {
     fn new() -> Self;
     fn text(text: &str) -> Self;
-    fn preescaped(html: String) -> Self;
     fn push(&mut self, other: &Self);
     fn push_text(&mut self, text: &str);
     fn push_static(&mut self, html: &'static str);
@@ -529,9 +520,6 @@ impl LegacyMarkup for Markup {
     }
     fn text(text: &str) -> Self {
         html! { (text) }
-    }
-    fn preescaped(html: String) -> Self {
-        PreEscaped(html)
     }
     fn push(&mut self, other: &Self) {
         self.0.push_str(&other.0);
