@@ -505,32 +505,5 @@ impl TextField {
     }
 }
 
-/// The string-building calls of the pages not yet written as templates.
-pub(crate) trait LegacyMarkup {
-    fn new() -> Self;
-    fn text(text: &str) -> Self;
-    fn push(&mut self, other: &Self);
-    fn push_text(&mut self, text: &str);
-    fn push_static(&mut self, html: &'static str);
-}
-
-impl LegacyMarkup for Markup {
-    fn new() -> Self {
-        Self::default()
-    }
-    fn text(text: &str) -> Self {
-        html! { (text) }
-    }
-    fn push(&mut self, other: &Self) {
-        self.0.push_str(&other.0);
-    }
-    fn push_text(&mut self, text: &str) {
-        text.render_to(&mut self.0);
-    }
-    fn push_static(&mut self, html: &'static str) {
-        self.0.push_str(html);
-    }
-}
-
 #[cfg(test)]
 mod tests;
