@@ -4,8 +4,9 @@
 //!
 //! 1. Markup is escaped by construction: pages and components are [`maud`] templates
 //!    ([`html!`]), which escape every value they interpolate, in text and in attributes.
-//!    Components are functions returning [`Markup`]. [`PreEscaped`] wraps only constant strings
-//!    that are trusted by construction, each with a comment saying why.
+//!    Components are functions returning [`Markup`]. [`PreEscaped`] wraps only markup the server
+//!    makes itself and that holds no input (the ticket's QR code, drawn as SVG), each with a
+//!    comment saying why it is safe.
 //! 2. Pages are Vietnamese by default, with an English switch that keeps the current path and
 //!    query and sets `?lang=en|vi`. The `<html lang>` attribute always matches the text.
 //! 3. Pages are usable without JavaScript and accessible: a skip link, `header`/`main`/`footer`
