@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::gateway::Gateway;
-use super::html::{ButtonKind, Markup, NoticeKind, Page, link_button, notice};
+use super::html::{ButtonKind, NoticeKind, Page, html, link_button, notice};
 use super::providers::{LoginProvider, chooser_page};
 use super::staff::{is_staff_return, not_staff};
 use crate::audit::AuditEvent;
@@ -179,18 +179,19 @@ fn expired_login(lang: Lang) -> Response {
 }
 
 fn refused_login(lang: Lang, return_path: &str) -> Response {
-    let mut actions = Markup::new();
-    actions.push(&link_button(
-        ButtonKind::Primary,
-        return_path,
-        lang.pick("Thử đăng nhập lại", "Try signing in again"),
-    ));
     let in_person = with_outcome(return_path, "provider_unavailable");
-    actions.push(&link_button(
-        ButtonKind::Secondary,
-        &in_person,
-        lang.pick("Nộp hồ sơ trực tiếp", "Submit in person instead"),
-    ));
+    let actions = html! {
+        (link_button(
+            ButtonKind::Primary,
+            return_path,
+            lang.pick("Thử đăng nhập lại", "Try signing in again"),
+        ))
+        (link_button(
+            ButtonKind::Secondary,
+            &in_person,
+            lang.pick("Nộp hồ sơ trực tiếp", "Submit in person instead"),
+        ))
+    };
     let page = Page::new(lang, lang.pick("Không xác thực được đăng nhập", "The sign-in could not be verified"))
         .push(notice(
             NoticeKind::Error,

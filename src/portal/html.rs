@@ -1,12 +1,12 @@
-//! The shell of server-rendered pages: escaping, the page layout, common fragments, the
-//! stylesheet.
+//! The shell of server-rendered pages: the page layout, common components, the stylesheet.
 //!
 //! Rules this module enforces:
 //!
-//! 1. Markup is escaped by construction: a [`Markup`] is made from escaped text
-//!    ([`Markup::text`]), from a `'static` literal written in the code
-//!    ([`Markup::from_static`]), from the helpers here, or through the one named escape hatch
-//!    [`Markup::preescaped`]. Every helper escapes every string it is given.
+//! 1. Markup is escaped by construction: pages and components are [`maud`] templates
+//!    ([`html!`]), which escape every value they interpolate, in text and in attributes.
+//!    Components are functions returning [`Markup`]. [`PreEscaped`] wraps only markup the server
+//!    makes itself and that holds no input (the ticket's QR code, drawn as SVG), each with a
+//!    comment saying why it is safe.
 //! 2. Pages are Vietnamese by default, with an English switch that keeps the current path and
 //!    query and sets `?lang=en|vi`. The `<html lang>` attribute always matches the text.
 //! 3. Pages are usable without JavaScript and accessible: a skip link, `header`/`main`/`footer`
@@ -21,23 +21,24 @@
 //! # Example
 //!
 //! ```
-//! use wardgate::portal::html::{Lang, Markup, NoticeKind, Page, notice};
+//! use wardgate::portal::html::{Lang, NoticeKind, Page, html, notice};
 //!
+//! let ward = "Phường <Thới Sơn>";
 //! let page = Page::new(Lang::Vi, "Đăng ký khai sinh")
-//!     .ward_name("Phường Thới Sơn")
+//!     .ward_name(ward)
 //!     .current("/login", Some("procedure=1.001193"))
-//!     .push(notice(NoticeKind::Info, "Cần đăng nhập", Markup::text("Vui lòng đăng nhập bằng VNeID.")));
+//!     .push(notice(NoticeKind::Info, "Cần đăng nhập", html! { "Vui lòng đăng nhập bằng " b { "VNeID" } "." }));
 //! let html = page.render();
 //! assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"vi\">"));
 //! assert!(html.contains("href=\"/login?procedure=1.001193&amp;lang=en\""));
+//! assert!(html.contains("<a href=\"/\">Phường &lt;Thới Sơn&gt;</a>"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-
-use std::fmt::{self, Write as _};
 
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+pub use maud::{Markup, PreEscaped, Render, html};
 
 /// Where the stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/assets/style.css";
@@ -74,91 +75,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// Escapes `text` for HTML text and double- or single-quoted attribute values.
-///
-/// ```
-/// use wardgate::portal::html::escape;
-///
-/// assert_eq!(escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
-///            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
-/// ```
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    push_escaped(&mut out, text);
-    out
-}
+/// Spliced first into a template, reserves room for `.0` more bytes in the template's buffer
+/// (a page and its fragments are then copied into it without regrowing). Writes nothing.
+pub(crate) struct Reserve(pub(crate) usize);
 
-/// A piece of HTML that is safe to embed: escaped text, trusted literals and helper output.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Markup(String);
-
-impl Markup {
-    /// Empty markup.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// `text`, escaped.
-    pub fn text(text: &str) -> Self {
-        Self(escape(text))
-    }
-
-    /// A literal written in the code, taken as HTML.
-    pub fn from_static(html: &'static str) -> Self {
-        Self(html.to_owned())
-    }
-
-    /// `html`, taken as HTML without escaping.
-    ///
-    /// # Security
-    ///
-    /// The caller guarantees that `html` holds no unescaped input from a request, a provider,
-    /// a database or a file; use [`Markup::text`] or [`escape`] for every such piece.
-    pub fn preescaped(html: String) -> Self {
-        Self(html)
-    }
-
-    /// Appends `other`.
-    pub fn push(&mut self, other: &Self) {
-        self.0.push_str(&other.0);
-    }
-
-    /// Appends `text`, escaped.
-    pub fn push_text(&mut self, text: &str) {
-        push_escaped(&mut self.0, text);
-    }
-
-    /// Appends a literal written in the code.
-    pub fn push_static(&mut self, html: &'static str) {
-        self.0.push_str(html);
-    }
-
-    /// The HTML.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The HTML, as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
+impl Render for Reserve {
+    fn render_to(&self, buffer: &mut String) {
+        buffer.reserve(self.0);
     }
 }
 
-impl fmt::Display for Markup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromIterator<Markup> for Markup {
-    fn from_iter<I: IntoIterator<Item = Markup>>(iter: I) -> Self {
-        let mut out = Self::new();
-        for item in iter {
-            out.push(&item);
-        }
-        out
-    }
-}
+/// The bytes of the page shell around the main content, rounded up.
+const SHELL_BYTES: usize = 2048;
 
 pub use crate::i18n::Lang;
 
@@ -177,7 +105,8 @@ pub struct Page {
     ward_name: Option<String>,
     path: String,
     query: Option<String>,
-    body: Markup,
+    /// The fragments of the main content, in order: copied once, into the page's buffer.
+    body: Vec<Markup>,
     footer: Option<Markup>,
 }
 
@@ -190,8 +119,7 @@ impl Page {
             ward_name: None,
             path: "/".to_owned(),
             query: None,
-            // Room for a typical page's content, so pushing fragments does not regrow it.
-            body: Markup(String::with_capacity(4096)),
+            body: Vec::with_capacity(8),
             footer: None,
         }
     }
@@ -213,7 +141,7 @@ impl Page {
 
     /// Appends a fragment to the main content.
     pub fn push(mut self, fragment: Markup) -> Self {
-        self.body.push(&fragment);
+        self.body.push(fragment);
         self
     }
 
@@ -245,54 +173,81 @@ impl Page {
 
     /// The complete HTML document.
     pub fn render(&self) -> String {
+        self.document().into_string()
+    }
+
+    /// The document as markup, in one buffer sized for the shell and every fragment.
+    fn document(&self) -> Markup {
         let lang = self.lang;
         let site = lang.pick("Dịch vụ công trực tuyến", "Online public services");
         let ward = self.ward_name.as_deref().unwrap_or(site);
         let other = lang.other();
-        let mut html = String::with_capacity(2048 + self.body.as_str().len());
-        let _ = write!(
-            html,
-            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>{title} – {ward}</title>\n\
-             <link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n</head>\n<body>\n\
-             <a class=\"skip-link\" href=\"#main\">{skip}</a>\n\
-             <header class=\"site-header\">\n<div class=\"wrap\">\n\
-             <p class=\"site-name\"><a href=\"/\">{ward}</a></p>\n\
-             <p class=\"site-tagline\">{site}</p>\n\
-             <nav class=\"lang-switch\" aria-label=\"{language}\">\
-             <a href=\"{switch}\" lang=\"{other}\" hreflang=\"{other}\">{autonym}</a></nav>\n\
-             </div>\n</header>\n\
-             <main id=\"main\" class=\"wrap\" tabindex=\"-1\">\n<h1>{title}</h1>\n",
-            lang = lang.code(),
-            title = escape(&self.title),
-            ward = escape(ward),
-            site = escape(site),
-            skip = lang.pick("Chuyển đến nội dung chính", "Skip to main content"),
-            language = lang.pick("Ngôn ngữ", "Language"),
-            switch = escape(&self.switch_href()),
-            other = other.code(),
-            autonym = autonym(other),
-        );
-        html.push_str(self.body.as_str());
-        html.push_str("</main>\n<footer class=\"site-footer\">\n<div class=\"wrap\">\n");
-        match &self.footer {
-            Some(footer) => html.push_str(footer.as_str()),
-            None => {
-                let _ = write!(
-                    html,
-                    "<p>{}</p>",
-                    lang.pick(
-                        "Không nộp được trực tuyến? Bạn luôn có thể nộp hồ sơ trực tiếp tại \
-                         Trung tâm Phục vụ hành chính công của phường.",
-                        "Cannot apply online? You can always submit your dossier in person at \
-                         the ward's Public Administrative Service Center.",
-                    )
-                );
+        let content: usize = self.body.iter().map(|fragment| fragment.0.len()).sum();
+        let footer = self.footer.as_ref().map_or(0, |footer| footer.0.len());
+        html! {
+            (Reserve(SHELL_BYTES + self.title.len() * 2 + ward.len() * 2 + content + footer))
+            (maud::DOCTYPE) "\n"
+            html lang=(lang.code()) {
+                "\n"
+                head {
+                    "\n" meta charset="utf-8";
+                    "\n" meta name="viewport" content="width=device-width, initial-scale=1";
+                    "\n" title { (self.title) " – " (ward) }
+                    "\n" link rel="stylesheet" href=(STYLESHEET_PATH);
+                    "\n"
+                }
+                "\n"
+                body {
+                    "\n" a class="skip-link" href="#main" {
+                        (lang.pick("Chuyển đến nội dung chính", "Skip to main content"))
+                    }
+                    "\n" header class="site-header" {
+                        "\n" div class="wrap" {
+                            "\n" p class="site-name" { a href="/" { (ward) } }
+                            "\n" p class="site-tagline" { (site) }
+                            "\n" nav class="lang-switch" aria-label=(lang.pick("Ngôn ngữ", "Language")) {
+                                a href=(self.switch_href()) lang=(other.code()) hreflang=(other.code()) {
+                                    (autonym(other))
+                                }
+                            }
+                            "\n"
+                        }
+                        "\n"
+                    }
+                    "\n" main id="main" class="wrap" tabindex="-1" {
+                        "\n" h1 { (self.title) } "\n"
+                        @for fragment in &self.body { (fragment) }
+                    }
+                    "\n" footer class="site-footer" {
+                        "\n" div class="wrap" {
+                            "\n"
+                            @match &self.footer {
+                                Some(footer) => { (footer) }
+                                None => p {
+                                    (lang.pick(
+                                        "Không nộp được trực tuyến? Bạn luôn có thể nộp hồ sơ trực tiếp tại \
+                                         Trung tâm Phục vụ hành chính công của phường.",
+                                        "Cannot apply online? You can always submit your dossier in person at \
+                                         the ward's Public Administrative Service Center.",
+                                    ))
+                                },
+                            }
+                            "\n"
+                        }
+                        "\n"
+                    }
+                    "\n"
+                }
+                "\n"
             }
+            "\n"
         }
-        html.push_str("\n</div>\n</footer>\n</body>\n</html>\n");
-        html
+    }
+}
+
+impl Render for Page {
+    fn render(&self) -> Markup {
+        self.document()
     }
 }
 
@@ -334,24 +289,27 @@ impl NoticeKind {
     }
 }
 
-/// A notice box with an `h2` heading and `body`.
-pub fn notice(kind: NoticeKind, heading: &str, body: Markup) -> Markup {
-    Markup(format!(
-        "<div class=\"{}\" role=\"{}\">\n<h2>{}</h2>\n{body}\n</div>\n",
-        kind.class(),
-        kind.role(),
-        escape(heading),
-    ))
+/// A notice box with an `h2` heading and `body` (markup, or text that is escaped).
+pub fn notice(kind: NoticeKind, heading: &str, body: impl Render) -> Markup {
+    html! {
+        div class=(kind.class()) role=(kind.role()) {
+            "\n" h2 { (heading) } "\n" (body) "\n"
+        }
+        "\n"
+    }
 }
 
 /// A definition list of terms and their descriptions (receipts, referrals, tickets).
 pub fn definition_list(items: &[(&str, Markup)]) -> Markup {
-    let mut out = String::from("<dl class=\"details\">\n");
-    for (term, description) in items {
-        let _ = writeln!(out, "<dt>{}</dt><dd>{description}</dd>", escape(term));
+    html! {
+        dl class="details" {
+            "\n"
+            @for (term, description) in items {
+                dt { (term) } dd { (description) } "\n"
+            }
+        }
+        "\n"
     }
-    out.push_str("</dl>\n");
-    Markup(out)
 }
 
 /// The method of a [`form`].
@@ -392,23 +350,18 @@ fn form_tag(
         FormMethod::Get => "get",
         FormMethod::Post => "post",
     };
-    let enctype = enctype
-        .map(|e| format!(" enctype=\"{}\"", escape(e)))
-        .unwrap_or_default();
-    let mut out = format!(
-        "<form method=\"{method}\" action=\"{}\"{enctype} novalidate>\n",
-        escape(action)
-    );
-    if let Some(token) = csrf_token {
-        let _ = writeln!(
-            out,
-            "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
-            escape(token)
-        );
+    html! {
+        (Reserve(160 + action.len() + content.0.len()))
+        form method=(method) action=(action) enctype=[enctype] novalidate {
+            "\n"
+            @if let Some(token) = csrf_token {
+                input type="hidden" name=(CSRF_FIELD) value=(token);
+                "\n"
+            }
+            (content)
+        }
+        "\n"
     }
-    out.push_str(content.as_str());
-    out.push_str("</form>\n");
-    Markup(out)
 }
 
 /// The look of a button.
@@ -432,21 +385,18 @@ impl ButtonKind {
 
 /// A submit button.
 pub fn button(kind: ButtonKind, label: &str) -> Markup {
-    Markup(format!(
-        "<button type=\"submit\" class=\"{}\">{}</button>\n",
-        kind.class(),
-        escape(label)
-    ))
+    html! {
+        button type="submit" class=(kind.class()) { (label) }
+        "\n"
+    }
 }
 
 /// A link styled as a button (for `GET` actions such as "sign in").
 pub fn link_button(kind: ButtonKind, href: &str, label: &str) -> Markup {
-    Markup(format!(
-        "<a class=\"{}\" href=\"{}\">{}</a>\n",
-        kind.class(),
-        escape(href),
-        escape(label)
-    ))
+    html! {
+        a class=(kind.class()) href=(href) { (label) }
+        "\n"
+    }
 }
 
 /// A labelled input field with an optional hint and error message.
@@ -516,87 +466,44 @@ impl TextField {
 
     /// The field's markup in `lang` (for the "required" marker and the error prefix).
     pub fn render(&self, lang: Lang) -> Markup {
-        let id = format!("field-{}", escape(&self.name));
-        let mut described_by = Vec::new();
-        let mut out = format!(
-            "<div class=\"field{}\">\n<label for=\"{id}\">{}",
-            if self.error.is_some() {
-                " field-invalid"
-            } else {
-                ""
-            },
-            escape(&self.label)
-        );
-        if self.required {
-            let _ = write!(
-                out,
-                " <span class=\"required\">({})</span>",
-                lang.pick("bắt buộc", "required")
-            );
-        }
-        out.push_str("</label>\n");
-        if let Some(hint) = &self.hint {
-            let _ = writeln!(
-                out,
-                "<p class=\"hint\" id=\"{id}-hint\">{}</p>",
-                escape(hint)
-            );
-            described_by.push(format!("{id}-hint"));
-        }
-        if let Some(error) = &self.error {
-            let _ = writeln!(
-                out,
-                "<p class=\"field-error\" id=\"{id}-error\"><span class=\"visually-hidden\">{}: \
-                 </span>{}</p>",
-                lang.pick("Lỗi", "Error"),
-                escape(error)
-            );
-            described_by.push(format!("{id}-error"));
-        }
-        let _ = write!(
-            out,
-            "<input id=\"{id}\" name=\"{}\" type=\"{}\"",
-            escape(&self.name),
-            escape(self.input_type)
-        );
-        if let Some(value) = &self.value {
-            let _ = write!(out, " value=\"{}\"", escape(value));
-        }
-        if self.required {
-            out.push_str(" required aria-required=\"true\"");
-        }
-        if self.error.is_some() {
-            out.push_str(" aria-invalid=\"true\"");
-        }
-        if !described_by.is_empty() {
-            let _ = write!(out, " aria-describedby=\"{}\"", described_by.join(" "));
-        }
-        if let Some(token) = self.autocomplete {
-            let _ = write!(out, " autocomplete=\"{}\"", escape(token));
-        }
-        out.push_str(">\n</div>\n");
-        Markup(out)
-    }
-}
-
-/// Copies `text` in runs between the characters to escape (all ASCII, so every run ends on a
-/// character boundary); pushing char by char was the top cost of rendering a page.
-fn push_escaped(out: &mut String, text: &str) {
-    let mut run_start = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        let entity = match byte {
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'&' => "&amp;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
+        let id = format!("field-{}", self.name);
+        let hint_id = self.hint.as_ref().map(|_| format!("{id}-hint"));
+        let error_id = self.error.as_ref().map(|_| format!("{id}-error"));
+        let described_by = match (&hint_id, &error_id) {
+            (Some(hint), Some(error)) => Some(format!("{hint} {error}")),
+            (Some(only), None) | (None, Some(only)) => Some(only.clone()),
+            (None, None) => None,
         };
-        out.push_str(text.get(run_start..index).unwrap_or_default());
-        out.push_str(entity);
-        run_start = index + 1;
+        html! {
+            div.field.field-invalid[self.error.is_some()] {
+                "\n"
+                label for=(id) {
+                    (self.label)
+                    @if self.required {
+                        " " span class="required" { "(" (lang.pick("bắt buộc", "required")) ")" }
+                    }
+                }
+                "\n"
+                @if let (Some(hint), Some(hint_id)) = (&self.hint, &hint_id) {
+                    p class="hint" id=(hint_id) { (hint) }
+                    "\n"
+                }
+                @if let (Some(error), Some(error_id)) = (&self.error, &error_id) {
+                    p class="field-error" id=(error_id) {
+                        span class="visually-hidden" { (lang.pick("Lỗi", "Error")) ": " }
+                        (error)
+                    }
+                    "\n"
+                }
+                input id=(id) name=(self.name) type=(self.input_type) value=[self.value.as_deref()]
+                    required[self.required] aria-required=[self.required.then_some("true")]
+                    aria-invalid=[self.error.as_ref().map(|_| "true")]
+                    aria-describedby=[described_by] autocomplete=[self.autocomplete];
+                "\n"
+            }
+            "\n"
+        }
     }
-    out.push_str(text.get(run_start..).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::api::json_error;
-use super::html::{Markup, NoticeKind, Page, notice};
+use super::html::{NoticeKind, Page, notice};
 use crate::i18n::Lang;
 use crate::submission::AttachmentLimits;
 
@@ -157,7 +157,7 @@ impl Refusal {
         .push(notice(
             NoticeKind::Error,
             lang.pick("Yêu cầu không được chấp nhận", "The request was refused"),
-            Markup::text(self.text(lang)),
+            self.text(lang),
         ));
         (self.status, page).into_response()
     }

@@ -2,7 +2,6 @@
 //!
 //! Vietnamese by default (`?lang=en` for English), usable without JavaScript, printable.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,8 +15,8 @@ use serde::Deserialize;
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, button, definition_list, escape, form,
-    link_button, notice,
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, PreEscaped, Reserve, TextField, button,
+    definition_list, form, html, link_button, notice, upload_form,
 };
 use super::procedure_html::ProcedureHtml;
 use super::resident::ResidentQuery;
@@ -71,33 +70,30 @@ fn level_label(lang: Lang, level: crate::Level) -> &'static str {
 
 fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>) -> Markup {
     let Some(session) = session else {
-        return Markup::new();
+        return html! {};
     };
-    let mut body = Markup::new();
-    body.push_text(lang.pick("Bạn đã đăng nhập", "You are signed in"));
     // With several providers, say which one the resident signed in with (its issuer is sealed
     // in the session).
-    if let Some(provider) = gw
+    let provider = gw
         .provider_for_issuer(session.issuer())
-        .filter(|_| gw.providers().len() > 1)
-    {
-        body.push_static(" ");
-        body.push_text(lang.pick("qua", "through"));
-        body.push_static(" ");
-        body.push_text(provider.label_text().get(lang));
-    }
-    body.push_static(": ");
-    body.push_text(session.assurance().level().map_or_else(
+        .filter(|_| gw.providers().len() > 1);
+    let level = session.assurance().level().map_or_else(
         || lang.pick("chưa xác định được mức độ", "no recognised level"),
         |l| level_label(lang, l),
-    ));
-    body.push_static(". ");
-    body.push(&form(
-        FormMethod::Post,
-        "/logout",
-        Some(session.csrf_token().secret()),
-        button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
-    ));
+    );
+    let body = html! {
+        (lang.pick("Bạn đã đăng nhập", "You are signed in"))
+        @if let Some(provider) = provider {
+            " " (lang.pick("qua", "through")) " " (provider.label_text().get(lang))
+        }
+        ": " (level) ". "
+        (form(
+            FormMethod::Post,
+            "/logout",
+            Some(session.csrf_token().secret()),
+            button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
+        ))
+    };
     notice(
         NoticeKind::Info,
         lang.pick("Phiên làm việc", "Your session"),
@@ -114,40 +110,35 @@ pub(crate) async fn home(
 ) -> Response {
     let lang = query.lang();
     let ward = gw.ward(query.ward.as_deref());
-    let mut list = Markup::preescaped(String::from("<ul class=\"procedure-list\">"));
-    for procedure in gw.catalog.procedures() {
-        let name = procedure.name();
-        let need = if procedure.presence_required() {
-            lang.pick("Cần có mặt trực tiếp", "Presence required")
-        } else {
-            level_label(lang, procedure.online_level())
-        };
-        let mut item = String::new();
-        let _ = write!(
-            item,
-            "<li><a href=\"/procedures/{code}?lang={lang}\">{name}</a> <span class=\"need\">{need}</span></li>",
-            code = escape(procedure.code().as_str()),
-            lang = lang.code(),
-            name = escape(pick(lang, &name)),
-            need = escape(need),
-        );
-        list.push(&Markup::preescaped(item));
-    }
-    list.push_static("</ul>");
-    let mut intro = Markup::new();
-    intro.push_text(lang.pick(
-        "Chọn thủ tục bạn cần. Thủ tục nộp trực tuyến cần tài khoản định danh điện tử VNeID mức độ 2; nếu chưa có, cổng sẽ hướng dẫn bạn nộp trực tiếp tại Trung tâm Phục vụ hành chính công, kèm giờ làm việc, giấy tờ cần mang và đặt lịch.",
-        "Choose the procedure you need. Filing online needs a level 2 VNeID e-identity account; if you do not have one, the portal tells you how to file in person at the Public Administrative Service Center, with opening hours, what to bring and a booking.",
-    ));
+    let content = html! {
+        p {
+            (lang.pick(
+                "Chọn thủ tục bạn cần. Thủ tục nộp trực tuyến cần tài khoản định danh điện tử VNeID mức độ 2; nếu chưa có, cổng sẽ hướng dẫn bạn nộp trực tiếp tại Trung tâm Phục vụ hành chính công, kèm giờ làm việc, giấy tờ cần mang và đặt lịch.",
+                "Choose the procedure you need. Filing online needs a level 2 VNeID e-identity account; if you do not have one, the portal tells you how to file in person at the Public Administrative Service Center, with opening hours, what to bring and a booking.",
+            ))
+        }
+        h2 { (lang.pick("Thủ tục hành chính", "Administrative procedures")) }
+        ul class="procedure-list" {
+            @for procedure in gw.catalog.procedures() {
+                @let need = if procedure.presence_required() {
+                    lang.pick("Cần có mặt trực tiếp", "Presence required")
+                } else {
+                    level_label(lang, procedure.online_level())
+                };
+                li {
+                    a href={ "/procedures/" (procedure.code().as_str()) "?lang=" (lang.code()) } {
+                        (pick(lang, &procedure.name()))
+                    }
+                    " "
+                    span class="need" { (need) }
+                }
+            }
+        }
+    };
     let title = pick(lang, &ward.name()).to_owned();
     page(&gw, lang, &title, &uri)
         .push(session_panel(&gw, lang, session.as_ref()))
-        .push(Markup::preescaped(format!("<p>{}</p>", intro.as_str())))
-        .push(Markup::preescaped(format!(
-            "<h2>{}</h2>",
-            escape(lang.pick("Thủ tục hành chính", "Administrative procedures"))
-        )))
-        .push(list)
+        .push(content)
         .into_response()
 }
 
@@ -177,12 +168,10 @@ pub(crate) async fn procedure(
     );
     match &decision {
         Decision::Online(grant) => {
-            let mut body = Markup::new();
-            body.push_text(reason);
             page = page.push(notice(
                 NoticeKind::Success,
                 lang.pick("Bạn có thể nộp trực tuyến", "You can file online"),
-                body,
+                reason,
             ));
             let Ok(key) = crate::clock::random_token::<16>(gw.random.as_ref()) else {
                 return internal_error(lang);
@@ -192,10 +181,10 @@ pub(crate) async fn procedure(
                 page = page.push(notice(
                     NoticeKind::Success,
                     lang.pick("Đã lưu nháp", "Draft saved"),
-                    Markup::text(lang.pick(
+                    lang.pick(
                         "Hồ sơ nháp được lưu trên hệ thống đến khi bạn nộp, và được chuyển cho cán bộ nếu bạn nộp trực tiếp.",
                         "The draft is kept on the server until you file it, and passed to the officer if you file in person.",
-                    )),
+                    ),
                 ));
             }
             page = page.push(online_section(
@@ -214,14 +203,12 @@ pub(crate) async fn procedure(
             ));
         }
         Decision::SignIn(_) | Decision::StepUp(_) => {
-            let mut body = Markup::new();
-            body.push_text(reason);
             let heading = if matches!(decision, Decision::SignIn(_)) {
                 lang.pick("Đăng nhập để nộp trực tuyến", "Sign in to file online")
             } else {
                 lang.pick("Cần đăng nhập lại", "Please sign in again")
             };
-            page = page.push(notice(NoticeKind::Info, heading, body));
+            page = page.push(notice(NoticeKind::Info, heading, reason));
             page = page.push(link_button(
                 ButtonKind::Primary,
                 &login,
@@ -280,27 +267,25 @@ pub(crate) async fn procedure(
 }
 
 pub(crate) fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
-    let mut html = format!(
-        "<h2>{}</h2><ul class=\"checklist\">",
-        escape(lang.pick("Giấy tờ cần chuẩn bị", "Documents to prepare"))
-    );
-    for document in procedure.documents() {
-        let _ = write!(html, "<li>{}</li>", escape(pick(lang, document)));
-    }
-    html.push_str("</ul>");
     let items = [
         (
             lang.pick("Lệ phí", "Fee"),
-            Markup::text(pick(lang, &procedure.fee())),
+            html! { (pick(lang, &procedure.fee())) },
         ),
         (
             lang.pick("Thời gian giải quyết", "Processing time"),
-            Markup::text(pick(lang, &procedure.processing_time())),
+            html! { (pick(lang, &procedure.processing_time())) },
         ),
     ];
-    let mut markup = Markup::preescaped(html);
-    markup.push(&definition_list(&items));
-    markup
+    html! {
+        h2 { (lang.pick("Giấy tờ cần chuẩn bị", "Documents to prepare")) }
+        ul class="checklist" {
+            @for document in procedure.documents() {
+                li { (pick(lang, document)) }
+            }
+        }
+        (definition_list(&items))
+    }
 }
 
 pub(crate) fn online_section(
@@ -330,32 +315,30 @@ pub(crate) fn online_section(
         }
     };
     // A fresh key per rendered form: submitting twice (double click, reload) files once.
-    let mut fields = Markup::preescaped(String::with_capacity(fields_html.as_str().len() + 96));
-    fields.push_static("<input type=\"hidden\" name=\"idempotency_key\" value=\"");
-    fields.push_text(idempotency_key);
-    fields.push_static("\">");
-    fields.push(fields_html);
+    let fields = html! {
+        (Reserve(96 + fields_html.0.len()))
+        input type="hidden" name="idempotency_key" value=(idempotency_key);
+        (fields_html)
+    };
     let action = format!(
         "/procedures/{}/submit?lang={}",
         procedure.code(),
         lang.code()
     );
-    let mut markup = Markup::preescaped(format!(
-        "<h2>{}</h2><p>{} {}</p>",
-        escape(lang.pick("Tờ khai", "Application form")),
-        escape(lang.pick(
-            "Phiên đăng nhập đủ điều kiện nộp đến",
-            "Your sign-in allows filing until"
-        )),
-        escape(&format_time(lang, local(expires_at))),
-    ));
-    markup.push(&super::html::upload_form(
-        &action,
-        session.map(|s| s.csrf_token().secret()),
-        fields,
-    ));
-    markup.push(checklist_html);
-    markup
+    let form = upload_form(&action, session.map(|s| s.csrf_token().secret()), fields);
+    html! {
+        (Reserve(256 + form.0.len() + checklist_html.0.len()))
+        h2 { (lang.pick("Tờ khai", "Application form")) }
+        p {
+            (lang.pick(
+                "Phiên đăng nhập đủ điều kiện nộp đến",
+                "Your sign-in allows filing until"
+            ))
+            " " (format_time(lang, local(expires_at)))
+        }
+        (form)
+        (checklist_html)
+    }
 }
 
 /// The application form's fields, attachment input and buttons (without the idempotency key),
@@ -373,204 +356,188 @@ pub(crate) fn form_fields(
                 .map_or_else(|| value.to_string(), str::to_owned),
         )
     };
-    let mut fields = Markup::new();
-    for field in procedure.fields() {
-        let label = lang.pick(&field.label_vi, &field.label_en);
-        if field.kind == FieldKind::Select {
-            let mut select = format!(
-                "<div class=\"field\"><label for=\"f-{name}\">{label}</label><select id=\"f-{name}\" name=\"{name}\"{required}>",
-                name = escape(&field.name),
-                label = escape(label),
-                required = if field.required { " required" } else { "" },
-            );
-            let chosen = saved(&field.name);
-            for option in &field.options {
-                let selected = if chosen.as_deref() == Some(option.value.as_str()) {
-                    " selected"
-                } else {
-                    ""
+    html! {
+        @for field in procedure.fields() {
+            @let label = lang.pick(&field.label_vi, &field.label_en);
+            @if field.kind == FieldKind::Select {
+                @let chosen = saved(&field.name);
+                div class="field" {
+                    label for={ "f-" (field.name) } { (label) }
+                    select id={ "f-" (field.name) } name=(field.name) required[field.required] {
+                        @for option in &field.options {
+                            option
+                                value=(option.value)
+                                selected[chosen.as_deref() == Some(option.value.as_str())]
+                            {
+                                (lang.pick(&option.label_vi, &option.label_en))
+                            }
+                        }
+                    }
+                }
+            } @else {
+                @let input_type = match field.kind {
+                    FieldKind::Date => "date",
+                    FieldKind::Number => "number",
+                    FieldKind::Phone => "tel",
+                    _ => "text",
                 };
-                let _ = write!(
-                    select,
-                    "<option value=\"{}\"{selected}>{}</option>",
-                    escape(&option.value),
-                    escape(lang.pick(&option.label_vi, &option.label_en))
-                );
+                @let input = TextField::new(field.name.clone(), label)
+                    .input_type(input_type)
+                    .required(field.required);
+                (match saved(&field.name) {
+                    Some(value) => input.value(value),
+                    None => input,
+                }
+                .render(lang))
             }
-            select.push_str("</select></div>");
-            fields.push(&Markup::preescaped(select));
-            continue;
         }
-        let input_type = match field.kind {
-            FieldKind::Date => "date",
-            FieldKind::Number => "number",
-            FieldKind::Phone => "tel",
-            _ => "text",
-        };
-        let mut input = super::html::TextField::new(field.name.clone(), label.to_owned())
-            .input_type(input_type)
-            .required(field.required);
-        if let Some(value) = saved(&field.name) {
-            input = input.value(value);
+        (super::submit::attachments_input(lang))
+        (button(
+            ButtonKind::Primary,
+            lang.pick("Nộp hồ sơ", "Submit the application"),
+        ))
+        // A second submit button saves the form as a draft instead (no JavaScript needed);
+        // drafts keep the fields only, so it sends them url-encoded.
+        button
+            type="submit"
+            class="button secondary"
+            formaction={ "/procedures/" (procedure.code().as_str()) "/draft?lang=" (lang.code()) }
+            formenctype="application/x-www-form-urlencoded"
+            formnovalidate
+        {
+            (lang.pick("Lưu nháp", "Save as draft"))
         }
-        fields.push(&input.render(lang));
     }
-    fields.push(&super::submit::attachments_input(lang));
-    fields.push(&button(
-        ButtonKind::Primary,
-        lang.pick("Nộp hồ sơ", "Submit the application"),
-    ));
-    // A second submit button saves the form as a draft instead (no JavaScript needed); drafts
-    // keep the fields only, so it sends them url-encoded.
-    fields.push(&Markup::preescaped(format!(
-        "<button type=\"submit\" class=\"button secondary\" formaction=\"/procedures/{}/draft?lang={}\" formenctype=\"application/x-www-form-urlencoded\" formnovalidate>{}</button>",
-        escape(procedure.code().as_str()),
-        lang.code(),
-        escape(lang.pick("Lưu nháp", "Save as draft")),
-    )));
-    fields
 }
 
-fn hours_table(lang: Lang, hours: &[DayHours]) -> String {
-    let mut html = String::from("<table class=\"hours\"><tbody>");
-    for day in hours {
-        let intervals = if day.intervals.is_empty() {
-            lang.pick("Nghỉ", "Closed").to_owned()
-        } else {
-            day.intervals.join(", ")
-        };
-        let _ = write!(
-            html,
-            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-            escape(pick(lang, &day.day)),
-            escape(&intervals)
-        );
+fn hours_table(lang: Lang, hours: &[DayHours]) -> Markup {
+    html! {
+        table class="hours" {
+            tbody {
+                @for day in hours {
+                    tr {
+                        th scope="row" { (pick(lang, &day.day)) }
+                        td {
+                            @if day.intervals.is_empty() {
+                                (lang.pick("Nghỉ", "Closed"))
+                            } @else {
+                                (day.intervals.join(", "))
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    html.push_str("</tbody></table>");
-    html
 }
 
 fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, login: &str) -> Markup {
-    let mut why = Markup::new();
-    why.push_text(pick(lang, &referral.reason_text));
-    if let Some(retry) = &referral.retry_text {
-        why.push_static(" ");
-        why.push_text(pick(lang, retry));
-    }
-    let mut markup = notice(
-        NoticeKind::Warning,
-        lang.pick("Nộp hồ sơ trực tiếp", "File in person"),
-        why,
-    );
-    if referral.can_retry_sign_in {
-        markup.push(&link_button(
-            ButtonKind::Secondary,
-            login,
-            lang.pick("Thử đăng nhập lại", "Try signing in again"),
-        ));
-    }
+    let why = html! {
+        (pick(lang, &referral.reason_text))
+        @if let Some(retry) = &referral.retry_text {
+            " " (pick(lang, retry))
+        }
+    };
     let point = &referral.point;
     let map = format!(
         "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}",
         lat = point.lat,
         lon = point.lon
     );
-    let next_open = point
-        .next_open
-        .map(|t| format_time(lang, t))
-        .unwrap_or_default();
     let status = if point.open_now {
         lang.pick("Đang mở cửa", "Open now").to_owned()
     } else {
+        let next_open = point
+            .next_open
+            .map(|t| format_time(lang, t))
+            .unwrap_or_default();
         format!("{} {next_open}", lang.pick("Mở cửa lần tới:", "Next open:"))
     };
-    let mut html = format!(
-        "<h2>{where_}</h2><p><strong>{name}</strong><br>{address}<br>{phone_label}: {phone}</p>\
-         <p><a href=\"{map}\">{map_label}</a></p><p class=\"status\">{status}</p>\
-         <h3>{hours_label}</h3>{hours}",
-        where_ = escape(lang.pick("Nơi nộp hồ sơ", "Where to go")),
-        name = escape(pick(lang, &point.name)),
-        address = escape(&point.address),
-        phone_label = escape(lang.pick("Điện thoại", "Phone")),
-        phone = escape(&point.phone),
-        map = escape(&map),
-        map_label = escape(lang.pick("Xem bản đồ", "Open the map")),
-        status = escape(&status),
-        hours_label = escape(lang.pick("Giờ làm việc", "Opening hours")),
-        hours = hours_table(lang, &point.hours),
-    );
-    let _ = write!(
-        html,
-        "<h2>{}</h2><ul class=\"checklist\">",
-        escape(lang.pick("Giấy tờ cần mang theo", "What to bring"))
-    );
-    for document in &referral.procedure.documents {
-        let _ = write!(html, "<li>{}</li>", escape(pick(lang, document)));
-    }
-    html.push_str("</ul>");
-    let _ = write!(
-        html,
-        "<p>{}: {}. {}: {}.</p>",
-        escape(lang.pick("Lệ phí", "Fee")),
-        escape(pick(lang, &referral.procedure.fee)),
-        escape(lang.pick("Thời gian giải quyết", "Processing time")),
-        escape(pick(lang, &referral.procedure.processing_time)),
-    );
-    if let Some(assisted) = &referral.procedure.assisted_submission {
-        let _ = write!(html, "<p>{}</p>", escape(pick(lang, assisted)));
-    }
-    let _ = write!(
-        html,
-        "<h2>{title}</h2><p>{code_label}: <strong class=\"ticket-code\">{code}</strong></p>\
-         <p><a href=\"/tickets/{code}?lang={lang}\">{print}</a></p>",
-        title = escape(lang.pick("Mã hồ sơ hẹn của bạn", "Your reference")),
-        code_label = escape(lang.pick("Mã", "Code")),
-        code = escape(&ticket.ticket.code.to_string()),
-        lang = lang.code(),
-        print = escape(lang.pick(
-            "Xem và in phiếu hẹn (có mã QR)",
-            "View and print the ticket (with QR code)"
-        )),
-    );
+    let code = ticket.ticket.code.to_string();
     let level2 = &referral.level2;
-    let _ = write!(
-        html,
-        "<h2>{title}</h2><p>{steps}</p><p><strong>{police}</strong><br>{address}<br>{phone}</p><p>{duration}</p><ul>",
-        title = escape(lang.pick(
-            "Cách có tài khoản định danh điện tử mức độ 2",
-            "How to get a level 2 e-identity account"
-        )),
-        steps = escape(pick(lang, &level2.steps)),
-        police = escape(pick(lang, &level2.police_name)),
-        address = escape(&level2.address),
-        phone = escape(&level2.phone),
-        duration = escape(pick(lang, &level2.duration)),
-    );
-    for item in &level2.bring {
-        let _ = write!(html, "<li>{}</li>", escape(pick(lang, item)));
+    html! {
+        (notice(
+            NoticeKind::Warning,
+            lang.pick("Nộp hồ sơ trực tiếp", "File in person"),
+            why,
+        ))
+        @if referral.can_retry_sign_in {
+            (link_button(
+                ButtonKind::Secondary,
+                login,
+                lang.pick("Thử đăng nhập lại", "Try signing in again"),
+            ))
+        }
+        h2 { (lang.pick("Nơi nộp hồ sơ", "Where to go")) }
+        p {
+            strong { (pick(lang, &point.name)) }
+            br;
+            (point.address)
+            br;
+            (lang.pick("Điện thoại", "Phone")) ": " (point.phone)
+        }
+        p { a href=(map) { (lang.pick("Xem bản đồ", "Open the map")) } }
+        p class="status" { (status) }
+        h3 { (lang.pick("Giờ làm việc", "Opening hours")) }
+        (hours_table(lang, &point.hours))
+        h2 { (lang.pick("Giấy tờ cần mang theo", "What to bring")) }
+        ul class="checklist" {
+            @for document in &referral.procedure.documents {
+                li { (pick(lang, document)) }
+            }
+        }
+        p {
+            (lang.pick("Lệ phí", "Fee")) ": " (pick(lang, &referral.procedure.fee)) ". "
+            (lang.pick("Thời gian giải quyết", "Processing time")) ": "
+            (pick(lang, &referral.procedure.processing_time)) "."
+        }
+        @if let Some(assisted) = &referral.procedure.assisted_submission {
+            p { (pick(lang, assisted)) }
+        }
+        h2 { (lang.pick("Mã hồ sơ hẹn của bạn", "Your reference")) }
+        p { (lang.pick("Mã", "Code")) ": " strong class="ticket-code" { (code) } }
+        p {
+            a href={ "/tickets/" (code) "?lang=" (lang.code()) } {
+                (lang.pick(
+                    "Xem và in phiếu hẹn (có mã QR)",
+                    "View and print the ticket (with QR code)"
+                ))
+            }
+        }
+        h2 {
+            (lang.pick(
+                "Cách có tài khoản định danh điện tử mức độ 2",
+                "How to get a level 2 e-identity account"
+            ))
+        }
+        p { (pick(lang, &level2.steps)) }
+        p {
+            strong { (pick(lang, &level2.police_name)) }
+            br;
+            (level2.address)
+            br;
+            (level2.phone)
+        }
+        p { (pick(lang, &level2.duration)) }
+        ul {
+            @for item in &level2.bring {
+                li { (pick(lang, item)) }
+            }
+        }
+        h2 { (lang.pick("Nơi được hỗ trợ", "Where to get help")) }
+        p { (pick(lang, &referral.help_text)) }
+        ul {
+            @for desk in &referral.help {
+                li {
+                    strong { (pick(lang, &desk.name)) }
+                    ", " (desk.address)
+                    @if let Some(phone) = &desk.phone {
+                        ", " (phone)
+                    }
+                }
+            }
+        }
     }
-    html.push_str("</ul>");
-    let _ = write!(
-        html,
-        "<h2>{}</h2><p>{}</p><ul>",
-        escape(lang.pick("Nơi được hỗ trợ", "Where to get help")),
-        escape(pick(lang, &referral.help_text)),
-    );
-    for desk in &referral.help {
-        let _ = write!(
-            html,
-            "<li><strong>{}</strong>, {}{}</li>",
-            escape(pick(lang, &desk.name)),
-            escape(&desk.address),
-            desk.phone
-                .as_deref()
-                .map(|p| format!(", {}", escape(p)))
-                .unwrap_or_default(),
-        );
-    }
-    html.push_str("</ul>");
-    markup.push(&Markup::preescaped(html));
-    markup
 }
 
 /// How many days ahead the booking section offers slots.
@@ -585,14 +552,15 @@ async fn slot_section(
 ) -> Markup {
     let ward = gw.ward(Some(referral.ward.code.as_str()));
     let Some(point) = ward.point(&referral.point.id) else {
-        return Markup::new();
+        return html! {};
     };
     if !point.offers_booking() {
-        return Markup::new();
+        return html! {};
     }
     let now = gw.clock.now();
     let today = local(now).date_naive();
-    let mut options = String::new();
+    // The free slots: the value sent back, the time shown, the free seats.
+    let mut free = Vec::new();
     for offset in 0..BOOKING_DAYS {
         let Some(day) = today.checked_add_signed(Duration::days(offset)) else {
             continue;
@@ -602,41 +570,42 @@ async fn slot_section(
         };
         for slot in slots.iter().filter(|s| s.free > 0) {
             let start = slot.slot.start;
-            let _ = write!(
-                options,
-                "<option value=\"{value}\">{label} ({free} {seats})</option>",
-                value = escape(&start.with_timezone(&Utc).to_rfc3339()),
-                label = escape(&format_time(lang, start)),
-                free = slot.free,
-                seats = escape(lang.pick("chỗ trống", "free")),
-            );
+            free.push((
+                start.with_timezone(&Utc).to_rfc3339(),
+                format_time(lang, start),
+                slot.free,
+            ));
         }
     }
-    let mut markup = Markup::preescaped(format!(
-        "<h2>{}</h2>",
-        escape(lang.pick("Đặt lịch hẹn", "Book a time"))
-    ));
-    if options.is_empty() {
-        markup.push_text(lang.pick(
-            "Hiện chưa có lịch trống trong 7 ngày tới. Bạn vẫn có thể đến trong giờ làm việc.",
-            "There is no free slot in the next 7 days. You can still come during opening hours.",
-        ));
-        return markup;
+    let heading = lang.pick("Đặt lịch hẹn", "Book a time");
+    if free.is_empty() {
+        return html! {
+            h2 { (heading) }
+            (lang.pick(
+                "Hiện chưa có lịch trống trong 7 ngày tới. Bạn vẫn có thể đến trong giờ làm việc.",
+                "There is no free slot in the next 7 days. You can still come during opening hours.",
+            ))
+        };
     }
-    let fields = Markup::preescaped(format!(
-        "<input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
-         <input type=\"hidden\" name=\"point\" value=\"{point}\">\
-         <div class=\"field\"><label for=\"start\">{label}</label>\
-         <select id=\"start\" name=\"start\" required>{options}</select></div>",
-        ticket = escape(&ticket.ticket.code.to_string()),
-        point = escape(&point.id),
-        label = escape(lang.pick("Chọn giờ hẹn", "Choose a time")),
-    ));
-    let mut content = fields;
-    content.push(&button(ButtonKind::Primary, lang.pick("Đặt lịch", "Book")));
+    let seats = lang.pick("chỗ trống", "free");
+    let content = html! {
+        input type="hidden" name="ticket" value=(ticket.ticket.code.to_string());
+        input type="hidden" name="point" value=(point.id);
+        div class="field" {
+            label for="start" { (lang.pick("Chọn giờ hẹn", "Choose a time")) }
+            select id="start" name="start" required {
+                @for (value, label, free) in &free {
+                    option value=(value) { (label) " (" (free) " " (seats) ")" }
+                }
+            }
+        }
+        (button(ButtonKind::Primary, lang.pick("Đặt lịch", "Book")))
+    };
     let action = format!("/procedures/{}/book?lang={}", procedure.code(), lang.code());
-    markup.push(&form(FormMethod::Post, &action, None, content));
-    markup
+    html! {
+        h2 { (heading) }
+        (form(FormMethod::Post, &action, None, content))
+    }
 }
 
 /// `POST /procedures/{code}/book` form.
@@ -786,46 +755,48 @@ pub(crate) async fn ticket_page(
     let mut items = vec![
         (
             lang.pick("Mã", "Code"),
-            Markup::preescaped(format!(
-                "<strong class=\"ticket-code\">{}</strong>",
-                escape(&code.to_string())
-            )),
+            html! { strong class="ticket-code" { (code.to_string()) } },
         ),
         (
             lang.pick("Thủ tục", "Procedure"),
-            Markup::text(pick(lang, &procedure.name())),
+            html! { (pick(lang, &procedure.name())) },
         ),
         (
             lang.pick("Phường, xã", "Ward"),
-            Markup::text(pick(lang, &ward.name())),
+            html! { (pick(lang, &ward.name())) },
         ),
     ];
     if let Some(point) = point {
         items.push((
             lang.pick("Nơi nộp", "Where"),
-            Markup::text(&format!("{}, {}", pick(lang, &point.name()), point.address)),
+            html! { (pick(lang, &point.name())) ", " (point.address) },
         ));
     }
     if let Some(booking) = &booking {
         items.push((
             lang.pick("Giờ hẹn", "Appointment"),
-            Markup::text(&format_time(lang, local(booking.slot.start))),
+            html! { (format_time(lang, local(booking.slot.start))) },
         ));
     }
     items.push((
         lang.pick("Hiệu lực đến", "Valid until"),
-        Markup::text(&format_time(lang, local(ticket.expires_at))),
+        html! { (format_time(lang, local(ticket.expires_at))) },
     ));
-    let mut body = definition_list(&items);
-    body.push(&Markup::preescaped(format!(
-        "<figure class=\"qr\" aria-label=\"{label}\">{qr}<figcaption>{caption}</figcaption></figure>",
-        label = escape(lang.pick("Mã QR của phiếu hẹn", "QR code of the ticket")),
-        caption = escape(lang.pick(
-            "Cán bộ quét mã này để kiểm tra phiếu hẹn, kể cả khi không có mạng.",
-            "Staff scan this code to check the ticket, even without a network connection.",
-        )),
-    )));
-    body.push(&checklist(lang, procedure));
+    let body = html! {
+        (definition_list(&items))
+        figure class="qr" aria-label=(lang.pick("Mã QR của phiếu hẹn", "QR code of the ticket")) {
+            // The SVG is drawn by the QR encoder from the signed ticket: only its own elements
+            // and numbers, and the ticket's base64url text is encoded as modules, not as text.
+            (PreEscaped(qr))
+            figcaption {
+                (lang.pick(
+                    "Cán bộ quét mã này để kiểm tra phiếu hẹn, kể cả khi không có mạng.",
+                    "Staff scan this code to check the ticket, even without a network connection.",
+                ))
+            }
+        }
+        (checklist(lang, procedure))
+    };
     page(&gw, lang, title, &uri).push(body).into_response()
 }
 

@@ -3,7 +3,8 @@
 //! Most of a procedure page is the same HTML on every request: the application form's fields,
 //! its attachment input and buttons, and the checklist of documents depend only on the
 //! procedure and the language. They are rendered when the gateway is built, by the same
-//! functions (and the same escaping) that render them on demand, and a request copies them.
+//! templates that render them on demand, into [`Markup`] (escaped once, at start-up), and a
+//! request copies them into its page.
 //! What depends on the request — the session panel, the idempotency key, the CSRF token, the
 //! grant's expiry, a draft's saved answers — is still rendered per request.
 
@@ -92,10 +93,61 @@ mod tests {
                 let Some(cached) = cached else {
                     unreachable!("every procedure of the catalog is cached");
                 };
-                assert_eq!(cached.blank_fields, form_fields(lang, procedure, None));
-                assert_eq!(cached.checklist, checklist(lang, procedure));
+                assert_eq!(cached.blank_fields.0, form_fields(lang, procedure, None).0);
+                assert_eq!(cached.checklist.0, checklist(lang, procedure).0);
             }
         }
+    }
+
+    #[test]
+    fn hostile_catalog_text_comes_out_escaped() {
+        // What a mistaken or malicious catalog edit could put into labels, options, documents
+        // and fees. As TOML basic strings: `\"` is a double quote.
+        let hostile = r#"<script>alert('x')</script> \"q\" & 'a'"#;
+        let escaped = "&lt;script&gt;alert('x')&lt;/script&gt; &quot;q&quot; &amp; 'a'";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/catalog.toml");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            unreachable!("the sample catalog is readable");
+        };
+        let text = text
+            .replace("\"Child's full name\"", &format!("\"{hostile}\""))
+            .replace("\"Sex\"", &format!("\"{hostile}\""))
+            .replace("\"Female\"", &format!("\"{hostile}\""))
+            .replace("\"Birth registration form\"", &format!("\"{hostile}\""))
+            .replace(
+                "\"Free when registered on time\"",
+                &format!("\"{hostile}\""),
+            );
+        let catalog = match Catalog::from_toml(&text, path) {
+            Ok(catalog) => catalog,
+            Err(error) => unreachable!("the edited catalog loads: {error}"),
+        };
+        let Some(birth) = catalog.procedure("1.001193") else {
+            unreachable!("the birth registration is in the catalog");
+        };
+        let fragments = ProcedureHtmlCache::new(&catalog);
+        let Some(cached) = fragments.get(birth, Lang::En) else {
+            unreachable!("every procedure of the catalog is cached");
+        };
+        for html in [&cached.blank_fields.0, &cached.checklist.0] {
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("\"q\""), "{html}");
+        }
+        let fields = &cached.blank_fields.0;
+        // The text field's label, the select's label and one of its options.
+        assert_eq!(fields.matches(escaped).count(), 3, "{fields}");
+        assert!(fields.contains(&format!("<label for=\"field-child_name\">{escaped}")));
+        assert!(fields.contains(&format!("<option value=\"nu\">{escaped}</option>")));
+        // A document to prepare and the fee.
+        let checklist = &cached.checklist.0;
+        assert!(
+            checklist.contains(&format!("<li>{escaped}</li>")),
+            "{checklist}"
+        );
+        assert!(
+            checklist.contains(&format!("<dd>{escaped}</dd>")),
+            "{checklist}"
+        );
     }
 
     #[test]

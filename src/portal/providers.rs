@@ -31,7 +31,7 @@
 use axum::response::{IntoResponse, Response};
 
 use super::gateway::Gateway;
-use super::html::{ButtonKind, Markup, Page, link_button};
+use super::html::{ButtonKind, Page, html, link_button};
 use crate::i18n::Lang;
 use crate::policy::Procedure;
 
@@ -44,57 +44,66 @@ pub use crate::integrations::axum::{
 /// and the way to file in person for a resident who has none of them.
 pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> Response {
     let ward = gw.ward(None);
-    let mut body = Markup::new();
-    body.push_static("<p>");
-    body.push_text(lang.pick(
-        "Để nộp hồ sơ trực tuyến, bạn cần đăng nhập bằng tài khoản định danh điện tử mức độ 2. \
-         Có nhiều cách đăng nhập; bạn chỉ cần chọn một cách dưới đây. Sau khi đăng nhập, bạn \
-         sẽ quay lại thủ tục này.",
-        "To file online you need to sign in with a level 2 electronic identity account. There \
-         are several ways to sign in; choose just one below. After signing in you come back to \
-         this procedure.",
-    ));
-    body.push_static("</p>\n<ul class=\"provider-choices\">\n");
-    for provider in gw.providers() {
-        let href = format!(
-            "/login?procedure={}&provider={}&lang={}",
-            procedure.code(),
-            provider.id(),
-            lang.code()
-        );
-        body.push_static("<li>\n<h2>");
-        body.push_text(provider.label_text().get(lang));
-        body.push_static("</h2>\n<p class=\"hint\">");
-        body.push_text(provider.hint_text().get(lang));
-        body.push_static("</p>\n");
-        let action = format!(
-            "{} {}",
-            lang.pick("Đăng nhập bằng", "Sign in with"),
-            provider.label_text().get(lang)
-        );
-        body.push(&link_button(ButtonKind::Primary, &href, &action));
-        body.push_static("</li>\n");
-    }
-    body.push_static("</ul>\n<p>");
-    body.push_text(lang.pick(
-        "Không có tài khoản nào ở trên, hoặc tài khoản chưa đạt mức độ 2? Bạn vẫn có thể nộp hồ \
-         sơ trực tiếp.",
-        "None of these accounts, or not at level 2 yet? You can still file in person.",
-    ));
-    body.push_static("</p>\n");
     let in_person = format!(
         "/procedures/{}?lang={}&in_person=1",
         procedure.code(),
         lang.code()
     );
-    body.push(&link_button(
-        ButtonKind::Secondary,
-        &in_person,
-        lang.pick(
-            "Nộp trực tiếp tại bộ phận một cửa",
-            "File in person at the one-stop desk",
-        ),
-    ));
+    let body = html! {
+        p {
+            (lang.pick(
+                "Để nộp hồ sơ trực tuyến, bạn cần đăng nhập bằng tài khoản định danh điện tử mức độ 2. \
+                 Có nhiều cách đăng nhập; bạn chỉ cần chọn một cách dưới đây. Sau khi đăng nhập, bạn \
+                 sẽ quay lại thủ tục này.",
+                "To file online you need to sign in with a level 2 electronic identity account. There \
+                 are several ways to sign in; choose just one below. After signing in you come back to \
+                 this procedure.",
+            ))
+        }
+        "\n"
+        ul class="provider-choices" {
+            "\n"
+            @for provider in gw.providers() {
+                @let label = provider.label_text();
+                @let href = format!(
+                    "/login?procedure={}&provider={}&lang={}",
+                    procedure.code(),
+                    provider.id(),
+                    lang.code()
+                );
+                li {
+                    "\n"
+                    h2 { (label.get(lang)) }
+                    "\n"
+                    p class="hint" { (provider.hint_text().get(lang)) }
+                    "\n"
+                    (link_button(
+                        ButtonKind::Primary,
+                        &href,
+                        &format!("{} {}", lang.pick("Đăng nhập bằng", "Sign in with"), label.get(lang)),
+                    ))
+                }
+                "\n"
+            }
+        }
+        "\n"
+        p {
+            (lang.pick(
+                "Không có tài khoản nào ở trên, hoặc tài khoản chưa đạt mức độ 2? Bạn vẫn có thể nộp hồ \
+                 sơ trực tiếp.",
+                "None of these accounts, or not at level 2 yet? You can still file in person.",
+            ))
+        }
+        "\n"
+        (link_button(
+            ButtonKind::Secondary,
+            &in_person,
+            lang.pick(
+                "Nộp trực tiếp tại bộ phận một cửa",
+                "File in person at the one-stop desk",
+            ),
+        ))
+    };
     let query = format!("procedure={}&lang={}", procedure.code(), lang.code());
     Page::new(
         lang,

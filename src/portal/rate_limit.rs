@@ -38,7 +38,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::api::json_error;
-use super::html::{Markup, NoticeKind, Page, notice};
+use super::html::{NoticeKind, Page, notice};
 use crate::clock::Clock;
 use crate::i18n::Lang;
 
@@ -411,14 +411,14 @@ pub(crate) fn too_many_requests(path: &str, lang: Lang, retry: RetryAfter) -> Re
             &format!("too many requests from this address: retry in {seconds} seconds"),
         )
     } else {
-        let body = Markup::text(&match lang {
+        let body = match lang {
             Lang::Vi => format!(
                 "Có quá nhiều yêu cầu từ địa chỉ mạng này. Vui lòng thử lại sau {seconds} giây."
             ),
             Lang::En => format!(
                 "Too many requests from this network address. Please try again in {seconds} seconds."
             ),
-        });
+        };
         let page = Page::new(
             lang,
             lang.pick("Vui lòng thử lại sau", "Please try again later"),

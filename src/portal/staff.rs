@@ -4,7 +4,6 @@
 //! the configured staff list (subject pseudonyms) or role claim, and seals a separate staff
 //! cookie. A resident session never opens the staff pages.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, escape, form, link_button, notice,
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, button, form, html, link_button, notice,
 };
 use super::providers::LoginProvider;
 use crate::fallback::{TicketCode, vietnam};
@@ -109,15 +108,13 @@ pub(crate) fn is_staff_return(path: &str) -> bool {
 
 /// The page shown to someone who signed in on the staff route but is not staff.
 pub(crate) fn not_staff(lang: Lang, subject: &str) -> Response {
-    let mut body = Markup::new();
-    body.push_text(lang.pick(
-        "Tài khoản này chưa được cấp quyền cán bộ. Đề nghị quản trị viên thêm mã sau vào danh sách cán bộ (staff.subjects): ",
-        "This account is not registered as staff. Ask the administrator to add this code to the staff list (staff.subjects): ",
-    ));
-    body.push(&Markup::preescaped(format!(
-        "<code>{}</code>",
-        escape(subject)
-    )));
+    let body = html! {
+        (lang.pick(
+            "Tài khoản này chưa được cấp quyền cán bộ. Đề nghị quản trị viên thêm mã sau vào danh sách cán bộ (staff.subjects): ",
+            "This account is not registered as staff. Ask the administrator to add this code to the staff list (staff.subjects): ",
+        ))
+        code { (subject) }
+    };
     let page = Page::new(lang, lang.pick("Không có quyền cán bộ", "Not staff")).push(notice(
         NoticeKind::Error,
         lang.pick("Không có quyền truy cập", "Access refused"),
@@ -201,17 +198,18 @@ fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
 }
 
 fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
-    let mut body = Markup::new();
-    body.push_text(lang.pick(
-        "Trang này dành cho cán bộ bộ phận một cửa. Vui lòng đăng nhập bằng tài khoản cán bộ.",
-        "These pages are for one-stop desk staff. Please sign in with a staff account.",
-    ));
     let href = format!("/staff/login?lang={}", lang.code());
-    body.push(&link_button(
-        ButtonKind::Primary,
-        &href,
-        lang.pick("Đăng nhập cán bộ", "Staff sign-in"),
-    ));
+    let body = html! {
+        (lang.pick(
+            "Trang này dành cho cán bộ bộ phận một cửa. Vui lòng đăng nhập bằng tài khoản cán bộ.",
+            "These pages are for one-stop desk staff. Please sign in with a staff account.",
+        ))
+        (link_button(
+            ButtonKind::Primary,
+            &href,
+            lang.pick("Đăng nhập cán bộ", "Staff sign-in"),
+        ))
+    };
     let page = staff_page(gw, lang, lang.pick("Trang cán bộ", "Staff"), uri).push(notice(
         NoticeKind::Info,
         lang.pick("Cần đăng nhập", "Sign-in required"),
@@ -228,8 +226,7 @@ fn provider_unavailable_page(
     provider: &LoginProvider,
 ) -> Response {
     let label = provider.label_text();
-    let mut body = Markup::new();
-    body.push_text(&match lang {
+    let message = match lang {
         Lang::Vi => format!(
             "{} hiện không phản hồi nên chưa thể đăng nhập cán bộ. Vui lòng thử lại sau ít phút.",
             label.vi
@@ -239,18 +236,21 @@ fn provider_unavailable_page(
              a few minutes.",
             label.en
         ),
-    });
+    };
     // Built from known values only: the language and the provider's id (a slug).
     let href = format!(
         "/staff/login?lang={}&provider={}",
         lang.code(),
         provider.id()
     );
-    body.push(&link_button(
-        ButtonKind::Primary,
-        &href,
-        lang.pick("Thử lại", "Try again"),
-    ));
+    let body = html! {
+        (message)
+        (link_button(
+            ButtonKind::Primary,
+            &href,
+            lang.pick("Thử lại", "Try again"),
+        ))
+    };
     let page = staff_page(
         gw,
         lang,
@@ -289,80 +289,65 @@ async fn dashboard(
         return internal_error(lang);
     };
     bookings.sort_by_key(|b| b.slot.start);
-    let mut html = format!(
-        "<h2>{} ({})</h2>",
-        escape(lang.pick("Lịch hẹn hôm nay", "Today's bookings")),
-        today.format("%d/%m/%Y"),
-    );
-    if bookings.is_empty() {
-        let _ = write!(
-            html,
-            "<p>{}</p>",
-            escape(lang.pick("Chưa có lịch hẹn nào.", "No bookings yet."))
-        );
-    } else {
-        let _ = write!(
-            html,
-            "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            escape(lang.pick("Giờ", "Time")),
-            escape(lang.pick("Nơi tiếp nhận", "Reception point")),
-            escape(lang.pick("Thủ tục", "Procedure")),
-            escape(lang.pick("Mã hẹn", "Ticket")),
-        );
-        for booking in &bookings {
-            let procedure = gw.procedure_name(booking.procedure.as_str(), lang);
-            let point = ward
-                .point(&booking.slot.point)
-                .map(|p| p.name())
-                .map(|n| lang.pick(&n.vi, &n.en).to_owned())
-                .unwrap_or_else(|| booking.slot.point.clone());
-            let ticket = booking
-                .ticket
-                .as_ref()
-                .map(|t| {
-                    format!(
-                        "<a href=\"/staff/tickets?code={code}&amp;lang={lang}\">{code}</a>",
-                        code = escape(&t.to_string()),
-                        lang = lang.code()
-                    )
-                })
-                .unwrap_or_default();
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{ticket}</td></tr>",
-                local_time(booking.slot.start),
-                escape(&point),
-                escape(&procedure),
-            );
+    let body = html! {
+        h2 {
+            (lang.pick("Lịch hẹn hôm nay", "Today's bookings"))
+            " (" (today.format("%d/%m/%Y").to_string()) ")"
         }
-        html.push_str("</tbody></table>");
-    }
-    let mut body = Markup::preescaped(html);
-    body.push(&lookup_form(lang, None));
+        @if bookings.is_empty() {
+            p { (lang.pick("Chưa có lịch hẹn nào.", "No bookings yet.")) }
+        } @else {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { (lang.pick("Giờ", "Time")) }
+                        th scope="col" { (lang.pick("Nơi tiếp nhận", "Reception point")) }
+                        th scope="col" { (lang.pick("Thủ tục", "Procedure")) }
+                        th scope="col" { (lang.pick("Mã hẹn", "Ticket")) }
+                    }
+                }
+                tbody {
+                    @for booking in &bookings {
+                        @let point = ward
+                            .point(&booking.slot.point)
+                            .map(|p| p.name())
+                            .map(|n| lang.pick(&n.vi, &n.en).to_owned())
+                            .unwrap_or_else(|| booking.slot.point.clone());
+                        tr {
+                            td { (local_time(booking.slot.start)) }
+                            td { (point) }
+                            td { (gw.procedure_name(booking.procedure.as_str(), lang)) }
+                            td {
+                                @if let Some(ticket) = &booking.ticket {
+                                    @let code = ticket.to_string();
+                                    a href={ "/staff/tickets?code=" (code) "&lang=" (lang.code()) } { (code) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (lookup_form(lang, None))
+    };
     staff_page(&gw, lang, lang.pick("Trang cán bộ", "Staff"), &uri)
         .push(body)
         .into_response()
 }
 
 fn lookup_form(lang: Lang, value: Option<&str>) -> Markup {
-    let mut content = Markup::preescaped(format!(
-        "<input type=\"hidden\" name=\"lang\" value=\"{lang}\">\
-         <div class=\"field\"><label for=\"code\">{label}</label>\
-         <input id=\"code\" name=\"code\" autocomplete=\"off\" value=\"{value}\"></div>",
-        lang = lang.code(),
-        label = escape(lang.pick("Mã hẹn của người dân", "Resident's ticket code")),
-        value = escape(value.unwrap_or("")),
-    ));
-    content.push(&super::html::button(
-        ButtonKind::Primary,
-        lang.pick("Tra cứu", "Look up"),
-    ));
-    let mut markup = Markup::preescaped(format!(
-        "<h2>{}</h2>",
-        escape(lang.pick("Tra cứu mã hẹn", "Look up a ticket"))
-    ));
-    markup.push(&form(FormMethod::Get, "/staff/tickets", None, content));
-    markup
+    let content = html! {
+        input type="hidden" name="lang" value=(lang.code());
+        div class="field" {
+            label for="code" { (lang.pick("Mã hẹn của người dân", "Resident's ticket code")) }
+            input id="code" name="code" autocomplete="off" value=(value.unwrap_or(""));
+        }
+        (button(ButtonKind::Primary, lang.pick("Tra cứu", "Look up")))
+    };
+    html! {
+        h2 { (lang.pick("Tra cứu mã hẹn", "Look up a ticket")) }
+        (form(FormMethod::Get, "/staff/tickets", None, content))
+    }
 }
 
 /// `GET /staff/tickets?code=…`: verifies a ticket typed or read aloud by a resident.
@@ -377,23 +362,22 @@ async fn ticket_lookup(
         return sign_in_page(&gw, lang, &uri);
     }
     let typed = query.code.as_deref().unwrap_or("");
-    let mut body = Markup::new();
-    match TicketCode::parse(typed) {
-        Err(_) => body.push(&notice(
+    let outcome = match TicketCode::parse(typed) {
+        Err(_) => notice(
             NoticeKind::Error,
             lang.pick("Mã không hợp lệ", "Invalid code"),
-            Markup::text(lang.pick(
+            lang.pick(
                 "Mã này sai định dạng hoặc sai ký tự kiểm tra. Hãy đọc lại từng ký tự với người dân.",
                 "This code is malformed or its check character is wrong. Read it again with the resident.",
-            )),
-        )),
+            ),
+        ),
         Ok(code) => match gw.store.ticket(&code, gw.clock.now()).await {
             Err(_) => return internal_error(lang),
-            Ok(None) => body.push(&notice(
+            Ok(None) => notice(
                 NoticeKind::Warning,
                 lang.pick("Không tìm thấy", "Not found"),
-                Markup::text(lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code.")),
-            )),
+                lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code."),
+            ),
             Ok(Some(ticket)) => {
                 let procedure = gw.procedure_name(ticket.procedure.as_str(), lang);
                 let draft = match &ticket.draft {
@@ -401,30 +385,33 @@ async fn ticket_lookup(
                     None => None,
                 };
                 let items = [
-                    (lang.pick("Mã", "Code"), Markup::text(&ticket.code.to_string())),
-                    (lang.pick("Thủ tục", "Procedure"), Markup::text(&procedure)),
-                    (lang.pick("Lý do nộp trực tiếp", "Why in person"), Markup::text(ticket.reason.text(lang))),
+                    (lang.pick("Mã", "Code"), html! { (ticket.code.to_string()) }),
+                    (lang.pick("Thủ tục", "Procedure"), html! { (procedure) }),
+                    (lang.pick("Lý do nộp trực tiếp", "Why in person"), html! { (ticket.reason.text(lang)) }),
                     (
                         lang.pick("Hồ sơ nháp", "Saved draft"),
                         draft.as_ref().map_or_else(
-                            || Markup::text(lang.pick("Không có", "None")),
+                            || html! { (lang.pick("Không có", "None")) },
                             |draft| draft_markup(&gw, lang, draft),
                         ),
                     ),
                     (
                         lang.pick("Hiệu lực đến", "Valid until"),
-                        Markup::text(&ticket.expires_at.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()),
+                        html! { (ticket.expires_at.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()) },
                     ),
                 ];
-                body.push(&notice(
+                notice(
                     NoticeKind::Success,
                     lang.pick("Mã hẹn hợp lệ", "Valid ticket"),
                     super::html::definition_list(&items),
-                ));
+                )
             }
         },
-    }
-    body.push(&lookup_form(lang, Some(typed)));
+    };
+    let body = html! {
+        (outcome)
+        (lookup_form(lang, Some(typed)))
+    };
     staff_page(
         &gw,
         lang,
@@ -460,10 +447,10 @@ async fn statistics(
         let page = staff_page(&gw, lang, lang.pick("Thống kê", "Statistics"), &uri).push(notice(
             NoticeKind::Error,
             lang.pick("Ngày không hợp lệ", "Invalid date"),
-            Markup::text(lang.pick(
+            lang.pick(
                 "Nhập ngày theo dạng năm-tháng-ngày, ví dụ 2026-03-02.",
                 "Enter dates as year-month-day, for example 2026-03-02.",
-            )),
+            ),
         ));
         return (StatusCode::BAD_REQUEST, page).into_response();
     };
@@ -479,25 +466,24 @@ async fn statistics(
     if wants_json {
         return axum::Json(stats.to_json()).into_response();
     }
-    let mut html = String::new();
-    for line in stats.to_text(lang).lines() {
-        let _ = write!(html, "<p>{}</p>", escape(line));
-    }
-    let mut body = Markup::preescaped(html);
-    let content = Markup::preescaped(format!(
-        "<input type=\"hidden\" name=\"lang\" value=\"{lang}\">\
-         <div class=\"field\"><label for=\"from\">{from_label}</label><input type=\"date\" id=\"from\" name=\"from\" value=\"{from}\"></div>\
-         <div class=\"field\"><label for=\"to\">{to_label}</label><input type=\"date\" id=\"to\" name=\"to\" value=\"{to}\"></div>",
-        lang = lang.code(),
-        from_label = escape(lang.pick("Từ ngày", "From")),
-        to_label = escape(lang.pick("Đến ngày", "To")),
-    ));
-    let mut content = content;
-    content.push(&super::html::button(
-        ButtonKind::Primary,
-        lang.pick("Xem", "Show"),
-    ));
-    body.push(&form(FormMethod::Get, "/staff/stats", None, content));
+    let content = html! {
+        input type="hidden" name="lang" value=(lang.code());
+        div class="field" {
+            label for="from" { (lang.pick("Từ ngày", "From")) }
+            input type="date" id="from" name="from" value=(from.to_string());
+        }
+        div class="field" {
+            label for="to" { (lang.pick("Đến ngày", "To")) }
+            input type="date" id="to" name="to" value=(to.to_string());
+        }
+        (button(ButtonKind::Primary, lang.pick("Xem", "Show")))
+    };
+    let body = html! {
+        @for line in stats.to_text(lang).lines() {
+            p { (line) }
+        }
+        (form(FormMethod::Get, "/staff/stats", None, content))
+    };
     staff_page(
         &gw,
         lang,
@@ -510,24 +496,28 @@ async fn statistics(
 
 /// The saved draft's answers, labelled, so the officer does not retype them.
 fn draft_markup(gw: &Gateway, lang: Lang, draft: &crate::store::Draft) -> Markup {
-    let mut html = String::from("<dl class=\"draft\">");
     let fields = gw
         .procedure(draft.procedure.as_str())
         .map(crate::policy::Procedure::fields)
         .unwrap_or_default();
     let answers = gw.draft_answers(draft).unwrap_or_default();
-    if let Some(answers) = answers.as_object() {
-        for (name, value) in answers {
-            let label = fields
-                .iter()
-                .find(|f| &f.name == name)
-                .map_or(name.as_str(), |f| lang.pick(&f.label_vi, &f.label_en));
-            let text = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(label), escape(&text));
+    html! {
+        dl class="draft" {
+            @if let Some(answers) = answers.as_object() {
+                @for (name, value) in answers {
+                    @let label = fields
+                        .iter()
+                        .find(|f| &f.name == name)
+                        .map_or(name.as_str(), |f| lang.pick(&f.label_vi, &f.label_en));
+                    dt { (label) }
+                    dd {
+                        @match value.as_str() {
+                            Some(text) => { (text) }
+                            None => { (value.to_string()) }
+                        }
+                    }
+                }
+            }
         }
     }
-    html.push_str("</dl>");
-    Markup::preescaped(html)
 }

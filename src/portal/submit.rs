@@ -32,7 +32,7 @@ use utoipa::ToSchema;
 use super::api::{DecisionBody, ErrorBody, TicketedReferral, json_error};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
-use super::html::{Markup, NoticeKind, definition_list, escape, notice};
+use super::html::{Markup, NoticeKind, definition_list, html, notice};
 use super::limits::{
     Refusal, RequestLimits, check_json_fields, json_depth_exceeds, parse_form, read_body,
 };
@@ -586,18 +586,21 @@ fn attachment_json(error: &AttachmentError) -> Response {
 /// The file input of the online form (`multipart/form-data`).
 pub(crate) fn attachments_input(lang: Lang) -> Markup {
     let accept: Vec<&str> = MediaType::ALL.iter().map(|t| t.as_str()).collect();
-    Markup::preescaped(format!(
-        "<div class=\"field\"><label for=\"f-{ATTACHMENTS_MEMBER}\">{}</label>\
-         <p class=\"hint\" id=\"f-{ATTACHMENTS_MEMBER}-hint\">{}</p>\
-         <input type=\"file\" id=\"f-{ATTACHMENTS_MEMBER}\" name=\"{ATTACHMENTS_MEMBER}\" \
-         accept=\"{}\" multiple aria-describedby=\"f-{ATTACHMENTS_MEMBER}-hint\"></div>",
-        escape(lang.pick("Giấy tờ đính kèm", "Attached documents")),
-        escape(lang.pick(
-            "Bản chụp hoặc bản quét giấy tờ: PDF, JPEG hoặc PNG.",
-            "Photos or scans of your documents: PDF, JPEG or PNG.",
-        )),
-        escape(&accept.join(",")),
-    ))
+    let id = format!("f-{ATTACHMENTS_MEMBER}");
+    let hint_id = format!("f-{ATTACHMENTS_MEMBER}-hint");
+    html! {
+        div class="field" {
+            label for=(id) { (lang.pick("Giấy tờ đính kèm", "Attached documents")) }
+            p class="hint" id=(hint_id) {
+                (lang.pick(
+                    "Bản chụp hoặc bản quét giấy tờ: PDF, JPEG hoặc PNG.",
+                    "Photos or scans of your documents: PDF, JPEG or PNG.",
+                ))
+            }
+            input type="file" id=(id) name=(ATTACHMENTS_MEMBER) accept=(accept.join(","))
+                multiple aria-describedby=(hint_id);
+        }
+    }
 }
 
 /// What the browser form sent, read within the limits. `refusal` is the first limit broken;
@@ -1033,11 +1036,13 @@ async fn form_again(
         let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
         return Redirect::to(&back).into_response();
     };
-    let mut list = String::from("<ul>");
-    for problem in &problems {
-        let _ = write!(list, "<li>{}</li>", escape(problem));
-    }
-    list.push_str("</ul>");
+    let list = html! {
+        ul {
+            @for problem in &problems {
+                li { (problem) }
+            }
+        }
+    };
     let name = lang
         .pick(&procedure.name().vi, &procedure.name().en)
         .to_owned();
@@ -1045,7 +1050,7 @@ async fn form_again(
         .push(notice(
             NoticeKind::Error,
             lang.pick("Tờ khai chưa hợp lệ", "The form has errors"),
-            Markup::preescaped(list),
+            list,
         ))
         .push(super::pages::online_section(
             lang,
@@ -1084,45 +1089,40 @@ pub(crate) async fn receipt_page(
     let items = [
         (
             lang.pick("Mã hồ sơ", "Dossier code"),
-            Markup::preescaped(format!(
-                "<strong class=\"ticket-code\">{}</strong>",
-                escape(&code.to_string())
-            )),
+            html! { strong class="ticket-code" { (code.to_string()) } },
         ),
-        (lang.pick("Thủ tục", "Procedure"), Markup::text(&procedure)),
+        (lang.pick("Thủ tục", "Procedure"), html! { (procedure) }),
         (
             lang.pick("Thời điểm tiếp nhận", "Received at"),
-            Markup::text(&issued.format("%H:%M %d/%m/%Y").to_string()),
+            html! { (issued.format("%H:%M %d/%m/%Y").to_string()) },
         ),
         (
             lang.pick("Mức độ tài khoản đã dùng", "Account level used"),
-            Markup::text(&record.level.number().to_string()),
+            html! { (record.level.number()) },
         ),
         (
             lang.pick("Mã kiểm tra nội dung (SHA-256)", "Content digest (SHA-256)"),
-            Markup::preescaped(format!(
-                "<code>{}</code>",
-                escape(&record.payload_digest.to_string())
-            )),
+            html! { code { (record.payload_digest.to_string()) } },
         ),
     ];
-    let mut body = notice(
-        NoticeKind::Success,
-        lang.pick(
-            "Hồ sơ đã được tiếp nhận và lưu an toàn",
-            "Your dossier was received and stored safely",
-        ),
-        definition_list(&items),
-    );
-    body.push(&Markup::preescaped(format!(
-        "<h2>{}</h2><p>{}</p><pre class=\"receipt-jws\">{}</pre>",
-        escape(lang.pick("Chữ ký số của giấy tiếp nhận", "The receipt's digital signature")),
-        escape(lang.pick(
-            "Ai cũng có thể kiểm tra giấy tiếp nhận này bằng khóa công khai tại /.well-known/jwks.json.",
-            "Anyone can verify this receipt with the public keys at /.well-known/jwks.json.",
-        )),
-        escape(&record.receipt),
-    )));
+    let body = html! {
+        (notice(
+            NoticeKind::Success,
+            lang.pick(
+                "Hồ sơ đã được tiếp nhận và lưu an toàn",
+                "Your dossier was received and stored safely",
+            ),
+            definition_list(&items),
+        ))
+        h2 { (lang.pick("Chữ ký số của giấy tiếp nhận", "The receipt's digital signature")) }
+        p {
+            (lang.pick(
+                "Ai cũng có thể kiểm tra giấy tiếp nhận này bằng khóa công khai tại /.well-known/jwks.json.",
+                "Anyone can verify this receipt with the public keys at /.well-known/jwks.json.",
+            ))
+        }
+        pre class="receipt-jws" { (record.receipt) }
+    };
     super::pages::page(
         &gw,
         lang,

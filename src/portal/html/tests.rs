@@ -3,25 +3,45 @@ use pretty_assertions::assert_eq;
 
 use super::*;
 
+/// A value a ward, a catalog or a request could carry, with every character that matters in
+/// HTML text and in quoted attributes.
+const HOSTILE: &str = "<script>alert('x')</script> \"q\" & 'a'";
+
+/// How [`HOSTILE`] must come out: `<`, `>`, `&` and `"` as entities. maud leaves `'` as it is,
+/// which is safe because every attribute it writes is double-quoted.
+const HOSTILE_ESCAPED: &str = "&lt;script&gt;alert('x')&lt;/script&gt; &quot;q&quot; &amp; 'a'";
+
 #[test]
-fn escape_covers_the_five_characters() {
-    assert_eq!(escape("<>&\"'"), "&lt;&gt;&amp;&quot;&#39;");
-    assert_eq!(escape("Phường Thới Sơn"), "Phường Thới Sơn");
-    // Multi-byte text around, between and after the escaped characters is kept whole.
-    assert_eq!(
-        escape("Hồ sơ <b>\"Khai sinh\"</b> & 'Kết hôn' đã nộp"),
-        "Hồ sơ &lt;b&gt;&quot;Khai sinh&quot;&lt;/b&gt; &amp; &#39;Kết hôn&#39; đã nộp"
-    );
-    assert_eq!(escape(""), "");
-    assert_eq!(escape("ờ&"), "ờ&amp;");
-    assert_eq!(
-        Markup::text("<script>alert('x')</script>").as_str(),
-        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
-    );
-    let mut markup = Markup::from_static("<p>");
-    markup.push_text("a & b");
-    markup.push_static("</p>");
-    assert_eq!(markup.to_string(), "<p>a &amp; b</p>");
+fn components_escape_every_interpolation() {
+    let field = TextField::new(HOSTILE, HOSTILE)
+        .value(HOSTILE)
+        .hint(HOSTILE)
+        .error(HOSTILE)
+        .render(Lang::Vi);
+    let content = html! { (field) (button(ButtonKind::Primary, HOSTILE)) };
+    let form = form(FormMethod::Post, HOSTILE, Some(HOSTILE), content);
+    let html = Page::new(Lang::En, HOSTILE)
+        .ward_name(HOSTILE)
+        .current("/", Some(&format!("q={}", HOSTILE.replace('&', "%26"))))
+        .push(notice(NoticeKind::Info, HOSTILE, HOSTILE))
+        .push(definition_list(&[(HOSTILE, html! { (HOSTILE) })]))
+        .push(link_button(ButtonKind::Secondary, HOSTILE, HOSTILE))
+        .push(form)
+        .render();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("\"q\""), "{html}");
+    assert!(!html.contains("& "), "{html}");
+    // Title, ward name (twice), notice heading and body, term and description, link, button,
+    // form action, CSRF token, field label, hint, error, name and value.
+    assert!(html.matches(HOSTILE_ESCAPED).count() >= 15, "{html}");
+    assert!(html.contains(&format!(
+        "<title>{HOSTILE_ESCAPED} – {HOSTILE_ESCAPED}</title>"
+    )));
+    assert!(html.contains(&format!("<h1>{HOSTILE_ESCAPED}</h1>")));
+    assert!(html.contains(&format!("value=\"{HOSTILE_ESCAPED}\"")));
+    assert!(html.contains(&format!("action=\"{HOSTILE_ESCAPED}\"")));
+    // The query value kept by the language switch is percent-encoded, then escaped.
+    assert!(html.contains("href=\"/?q=%3Cscript%3Ealert%28%27x%27%29%3C%2Fscript%3E+%22q%22+%26+%27a%27&amp;lang=vi\""), "{html}");
 }
 
 #[test]
@@ -39,7 +59,7 @@ fn page() -> Page {
     Page::new(Lang::Vi, "Đăng ký khai sinh <mới>")
         .ward_name("Phường Thới Sơn")
         .current("/login", Some("procedure=1.001193&lang=vi"))
-        .push(Markup::from_static("<p>Nội dung</p>\n"))
+        .push(html! { p { "Nội dung" } "\n" })
 }
 
 #[test]
@@ -103,47 +123,51 @@ fn language_switch_refuses_foreign_paths_and_escapes() {
 
 #[test]
 fn custom_footer_replaces_the_default() {
-    let html = page().footer(Markup::text("Hotline: 1900 0000")).render();
+    let html = page().footer(html! { "Hotline: 1900 0000" }).render();
     assert!(html.contains("Hotline: 1900 0000"));
     assert!(!html.contains("Không nộp được trực tuyến"));
 }
 
 #[test]
 fn notices_carry_roles() {
-    let info = notice(NoticeKind::Info, "Lưu ý", Markup::text("<b>"));
+    let info = notice(NoticeKind::Info, "Lưu ý", "<b>");
     assert_eq!(
-        info.as_str(),
+        info.0.as_str(),
         "<div class=\"notice notice-info\" role=\"status\">\n<h2>Lưu ý</h2>\n&lt;b&gt;\n</div>\n"
     );
     assert!(
-        notice(NoticeKind::Success, "", Markup::new())
+        notice(NoticeKind::Success, "", html! {})
+            .0
             .as_str()
             .contains("role=\"status\"")
     );
     assert!(
-        notice(NoticeKind::Warning, "", Markup::new())
+        notice(NoticeKind::Warning, "", html! {})
+            .0
             .as_str()
             .contains("role=\"alert\"")
     );
     assert!(
-        notice(NoticeKind::Error, "", Markup::new())
+        notice(NoticeKind::Error, "", html! {})
+            .0
             .as_str()
             .contains("class=\"notice notice-error\" role=\"alert\"")
     );
 }
 
+fn html_text(text: &str) -> Markup {
+    html! { (text) }
+}
+
 #[test]
 fn definition_list_escapes_terms() {
     let list = definition_list(&[
-        ("Mã hồ sơ", Markup::text("H01.23-250701-0001")),
-        (
-            "Giờ làm việc",
-            Markup::text("Thứ Hai – Thứ Sáu, 7:30 – 17:00"),
-        ),
-        ("<x>", Markup::new()),
+        ("Mã hồ sơ", html_text("H01.23-250701-0001")),
+        ("Giờ làm việc", html_text("Thứ Hai – Thứ Sáu, 7:30 – 17:00")),
+        ("<x>", html! {}),
     ]);
     assert_eq!(
-        list.as_str(),
+        list.0.as_str(),
         "<dl class=\"details\">\n<dt>Mã hồ sơ</dt><dd>H01.23-250701-0001</dd>\n\
          <dt>Giờ làm việc</dt><dd>Thứ Hai – Thứ Sáu, 7:30 – 17:00</dd>\n\
          <dt>&lt;x&gt;</dt><dd></dd>\n</dl>\n"
@@ -159,15 +183,15 @@ fn form_carries_the_csrf_field() {
         button(ButtonKind::Secondary, "Đăng xuất"),
     );
     assert_eq!(
-        form.as_str(),
+        form.0.as_str(),
         "<form method=\"post\" action=\"/logout\" novalidate>\n\
          <input type=\"hidden\" name=\"csrf_token\" value=\"tok&quot;en\">\n\
          <button type=\"submit\" class=\"button button-secondary\">Đăng xuất</button>\n\
          </form>\n"
     );
-    let get = super::form(FormMethod::Get, "/login", None, Markup::new());
+    let get = super::form(FormMethod::Get, "/login", None, html! {});
     assert_eq!(
-        get.as_str(),
+        get.0.as_str(),
         "<form method=\"get\" action=\"/login\" novalidate>\n</form>\n"
     );
     assert_eq!(
@@ -176,6 +200,7 @@ fn form_carries_the_csrf_field() {
             "/login?procedure=a&lang=vi",
             "Đăng nhập"
         )
+        .0
         .as_str(),
         "<a class=\"button\" href=\"/login?procedure=a&amp;lang=vi\">Đăng nhập</a>\n"
     );
@@ -192,7 +217,7 @@ fn text_field_binds_label_hint_and_error() {
         .autocomplete("bday")
         .render(Lang::Vi);
     assert_eq!(
-        field.as_str(),
+        field.0.as_str(),
         "<div class=\"field field-invalid\">\n\
          <label for=\"field-ngay_sinh\">Ngày sinh <span class=\"required\">(bắt buộc)</span></label>\n\
          <p class=\"hint\" id=\"field-ngay_sinh-hint\">Theo giấy chứng sinh</p>\n\
@@ -202,15 +227,15 @@ fn text_field_binds_label_hint_and_error() {
     );
     let plain = TextField::new("ho_ten", "Full name").render(Lang::En);
     assert_eq!(
-        plain.as_str(),
+        plain.0.as_str(),
         "<div class=\"field\">\n<label for=\"field-ho_ten\">Full name</label>\n\
          <input id=\"field-ho_ten\" name=\"ho_ten\" type=\"text\">\n</div>\n"
     );
     let injected = TextField::new("a\"b", "<l>")
         .value("\"><script>")
         .render(Lang::En);
-    assert!(!injected.as_str().contains("<script>"));
-    assert!(!injected.as_str().contains("<l>"));
+    assert!(!injected.0.as_str().contains("<script>"));
+    assert!(!injected.0.as_str().contains("<l>"));
 }
 
 #[tokio::test]
