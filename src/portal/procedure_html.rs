@@ -115,7 +115,7 @@ mod tests {
             .replace("\"Female\"", &format!("\"{hostile}\""))
             .replace("\"Birth registration form\"", &format!("\"{hostile}\""))
             .replace(
-                "\"Free when registered on time\"",
+                "\"Free when registered on time (within 60 days of the birth)\"",
                 &format!("\"{hostile}\""),
             );
         let catalog = match Catalog::from_toml(&text, path) {
