@@ -478,7 +478,11 @@ impl KeyRing {
         if value.len() > MAX_SEALED_LEN {
             return Err(UnsealError(UnsealCause::TooLong));
         }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(value.len() * 3 / 4 + 1));
+        // base64's own estimate: `decode_vec` grows the buffer to it, so reserving less would
+        // reallocate on every request.
+        let mut bytes = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(
+            value.len(),
+        )));
         URL_SAFE_NO_PAD
             .decode_vec(value, &mut bytes)
             .map_err(|_| UnsealError(UnsealCause::NotBase64))?;
@@ -747,14 +751,51 @@ impl OpenedPayload {
     }
 }
 
+/// Associated data up to this length is built on the stack (every purpose and cookie name of
+/// wardgate fits); longer ones on the heap.
+const INLINE_AAD_LEN: usize = 96;
+
 /// `version || key id || purpose || 0x00 || cookie name`.
-fn associated_data(version: u8, key_id: KeyId, purpose: &str, cookie_name: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(3 + purpose.len() + cookie_name.len());
-    aad.push(version);
-    aad.push(key_id.0);
-    aad.extend_from_slice(purpose.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(cookie_name.as_bytes());
+struct AssociatedData {
+    inline: [u8; INLINE_AAD_LEN],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl AssociatedData {
+    fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
+}
+
+fn associated_data(version: u8, key_id: KeyId, purpose: &str, cookie_name: &str) -> AssociatedData {
+    let parts: [&[u8]; 4] = [
+        &[version, key_id.0],
+        purpose.as_bytes(),
+        &[0],
+        cookie_name.as_bytes(),
+    ];
+    let len = parts.iter().map(|part| part.len()).sum();
+    let mut aad = AssociatedData {
+        inline: [0; INLINE_AAD_LEN],
+        len,
+        heap: Vec::new(),
+    };
+    if len <= INLINE_AAD_LEN {
+        let mut at = 0;
+        for part in parts {
+            if let Some(slot) = aad.inline.get_mut(at..at + part.len()) {
+                slot.copy_from_slice(part);
+            }
+            at += part.len();
+        }
+    } else {
+        aad.heap = parts.concat();
+    }
     aad
 }
 

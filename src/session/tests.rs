@@ -1386,3 +1386,27 @@ proptest! {
         let _ = encoding::decode(&bytes);
     }
 }
+
+#[test]
+fn long_purposes_and_cookie_names_are_bound_as_well() {
+    // Over the inline buffer of the associated data: built on the heap, same binding.
+    let ring = ring_with(1, 7);
+    let purpose = "p".repeat(120);
+    let random = CountingRandom::default();
+    let sealed = ring
+        .seal(
+            &random,
+            &purpose,
+            COOKIE,
+            t0() + TimeDelta::hours(1),
+            &payload(),
+        )
+        .unwrap();
+    let opened: Payload = ring.open(&purpose, COOKIE, t0(), &sealed).unwrap();
+    assert_eq!(opened, payload());
+    let other = "p".repeat(119);
+    assert_eq!(
+        cause(ring.open(&other, COOKIE, t0(), &sealed)),
+        UnsealCause::Forged
+    );
+}
