@@ -13,7 +13,9 @@ use serde_json::{Map, Value, json};
 use wardgate::assurance::{Assurance, Level, SourceKind};
 use wardgate::fallback::{TICKET_JWS_TYPE, Ticket, TicketCode};
 use wardgate::oidc::PendingLogin;
-use wardgate::session::{LoginFlow, ReturnPath, Session, SessionConfig, seal_login_flow};
+use wardgate::session::{
+    LoginFlow, ReturnPath, SESSION_PURPOSE, Session, SessionConfig, seal_login_flow,
+};
 use wardgate_fuzz::{
     Deterministic, ISSUER, LOGIN_FLOW_COOKIE, NONCE, SESSION_COOKIE, complete_id_token_claims,
     key_ring, now, sign_id_token, signing_key,
@@ -104,6 +106,21 @@ fn cookies(dir: &Path) -> Result<()> {
         dir,
         "truncated_cookie",
         &with_selector(2, &sealed.as_bytes()[..sealed.len() / 2]),
+    )?;
+    // The same session as gateways before the binary layout sealed it (JSON, version 1): such
+    // cookies still open until they expire.
+    let config = SessionConfig::default();
+    let sealed = ring.seal(
+        &random,
+        SESSION_PURPOSE,
+        SESSION_COOKIE,
+        config.expires_at(&session),
+        &session,
+    )?;
+    write(
+        dir,
+        "session_cookie_v1_json",
+        &with_selector(0, sealed.as_bytes()),
     )?;
     Ok(())
 }

@@ -7,14 +7,17 @@
 //!   key, may open: any other value opening would be a forgery.
 //! - selector odd: the rest is a JSON document that is sealed, then opened as a session, as a
 //!   login flow and as JSON: this reaches the decoding behind the authentication tag, which no
-//!   forged cookie reaches; the JSON must come back unchanged.
+//!   forged cookie reaches; the JSON must come back unchanged. A document that reads as a
+//!   session is also sealed as session cookies are (the binary layout, version 2) and must open
+//!   as the same session, or be refused only for its expiry or timeouts.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wardgate::oidc::PendingLogin;
 use wardgate::session::{
-    LOGIN_FLOW_PURPOSE, LoginFlow, SESSION_PURPOSE, Session, SessionConfig, UsedFlowValues,
+    LOGIN_FLOW_PURPOSE, LoginFlow, SESSION_PURPOSE, Session, SessionConfig, UnsealCause,
+    UsedFlowValues,
 };
 use wardgate_fuzz::{Deterministic, LOGIN_FLOW_COOKIE, SESSION_COOKIE, key_ring, now};
 
@@ -52,6 +55,26 @@ fuzz_target!(|data: &[u8]| {
             return;
         };
         let random = Deterministic::new(u64::from(selector) + 1);
+        if let Ok(session) = serde_json::from_value::<Session>(json.clone()) {
+            let config = SessionConfig::default();
+            if let Ok(sealed) = config.seal(ring, &random, SESSION_COOKIE, &session) {
+                match config.open(ring, SESSION_COOKIE, now, &sealed) {
+                    Ok(back) => assert_eq!(back, session),
+                    Err(error) => assert!(
+                        matches!(
+                            error.cause_for_audit(),
+                            UnsealCause::Expired
+                                | UnsealCause::IdleTimeout
+                                | UnsealCause::AbsoluteTimeout
+                        ),
+                        "a session sealed a moment ago was refused: {:?}",
+                        error.cause_for_audit()
+                    ),
+                }
+                // Bound to the session cookie.
+                assert!(config.open(ring, LOGIN_FLOW_COOKIE, now, &sealed).is_err());
+            }
+        }
         let expires = now + chrono::Duration::minutes(10);
         for (purpose, name) in [
             (SESSION_PURPOSE, SESSION_COOKIE),

@@ -12,8 +12,11 @@
 //! 2. The output follows the Prometheus text exposition format 0.0.4: a `# HELP` and `# TYPE`
 //!    line per family, escaped label values, cumulative histogram buckets ending in `+Inf`,
 //!    `_sum` and `_count`.
-//! 3. Recording never fails and never blocks for long: plain atomics where there are no labels,
-//!    a short mutex section per labelled update; a poisoned lock is recovered, not propagated.
+//! 3. Recording never fails and takes no lock: every series is a set of atomics, found in a
+//!    fixed table of write-once slots (a series is created once, the first time its labels are
+//!    seen, and never moves or goes away; only a thread racing that creation waits for it), so
+//!    concurrent requests only contend on the cache lines of the counters they increment. A family holds at most a fixed number of
+//!    series ([`MAX_SERIES_PER_FAMILY`]); rule 1 keeps the real number far below it.
 //!
 //! Latency is measured with the monotonic [`Instant`]; it is an observation, not a decision,
 //! so it does not go through the injected [`Clock`](crate::clock::Clock).
@@ -34,10 +37,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::borrow::Borrow;
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -57,8 +61,17 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0,
 ];
 
+/// The most series one metric family holds; updates of further label sets are not recorded.
+///
+/// Labels are fixed enumerations, route templates and configured provider ids, so a gateway
+/// uses a few dozen series per family.
+pub const MAX_SERIES_PER_FAMILY: usize = 256;
+
+/// The most distinct statuses counted per route.
+const MAX_STATUSES_PER_ROUTE: usize = 32;
+
 /// The gateway's metrics; share one behind an [`Arc`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     decisions: Counter<(&'static str, &'static str)>,
     logins: Counter<&'static str>,
@@ -66,9 +79,24 @@ pub struct Metrics {
     provider_logins: Counter<(String, &'static str)>,
     submissions: Counter<&'static str>,
     referrals: Counter<&'static str>,
-    /// Per route template: requests by status and the latency histogram, under one lock.
-    routes: Mutex<BTreeMap<String, RouteStats>>,
+    /// Per route template: requests by status and the latency histogram.
+    routes: SeriesTable<String, RouteStats>,
     in_flight: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            decisions: Counter::default(),
+            logins: Counter::default(),
+            login_failures: Counter::default(),
+            provider_logins: Counter::default(),
+            submissions: Counter::default(),
+            referrals: Counter::default(),
+            routes: SeriesTable::with_capacity(MAX_SERIES_PER_FAMILY),
+            in_flight: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Metrics {
@@ -119,13 +147,14 @@ impl Metrics {
     ///
     /// `route` must be a route template (or [`UNMATCHED_ROUTE`]), never a raw path.
     pub fn record_request(&self, route: &str, status: StatusCode, elapsed: Duration) {
-        let mut routes = lock(&self.routes);
         // The route is owned once, when first seen; every later request only looks it up.
-        let stats = match routes.get_mut(route) {
-            Some(stats) => stats,
-            None => routes.entry(route.to_owned()).or_default(),
+        let Some(stats) = self.routes.get_or_insert(route, str::to_owned) else {
+            return;
         };
-        *stats.statuses.entry(status.as_u16()).or_insert(0) += 1;
+        let status = status.as_u16();
+        if let Some(count) = stats.statuses.get_or_insert(&status, |status| *status) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
         stats.latency.observe(elapsed);
     }
 
@@ -211,17 +240,14 @@ impl Metrics {
             "counter",
             "HTTP requests by route template and status.",
         );
-        let routes: Vec<(String, RouteStats)> = lock(&self.routes)
-            .iter()
-            .map(|(route, stats)| (route.clone(), stats.clone()))
-            .collect();
-        for (route, stats) in &routes {
-            for (status, value) in &stats.statuses {
+        let routes = self.routes.sorted();
+        for &(route, stats) in &routes {
+            for (status, value) in stats.statuses.sorted() {
                 sample(
                     &mut out,
                     "wardgate_http_requests_total",
                     &[("route", route), ("status", &status.to_string())],
-                    *value,
+                    value.load(Ordering::Relaxed),
                 );
             }
         }
@@ -243,7 +269,7 @@ impl Metrics {
             "histogram",
             "HTTP request latency by route template.",
         );
-        for (route, stats) in &routes {
+        for &(route, stats) in &routes {
             stats
                 .latency
                 .render(&mut out, "wardgate_http_request_duration_seconds", route);
@@ -314,61 +340,85 @@ impl Drop for InFlight<'_> {
 /// A labelled counter family.
 #[derive(Debug)]
 struct Counter<K> {
-    values: Mutex<BTreeMap<K, u64>>,
+    series: SeriesTable<K, AtomicU64>,
 }
 
 impl<K> Default for Counter<K> {
     fn default() -> Self {
         Self {
-            values: Mutex::new(BTreeMap::new()),
+            series: SeriesTable::with_capacity(MAX_SERIES_PER_FAMILY),
         }
     }
 }
 
-impl<K: Ord + Clone> Counter<K> {
+impl<K: Ord + Hash + Clone> Counter<K> {
     fn increment(&self, key: K) {
-        *lock(&self.values).entry(key).or_insert(0) += 1;
+        if let Some(count) = self.series.get_or_insert(&key, K::clone) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
+    /// Every series and its value, sorted by labels.
     fn snapshot(&self) -> Vec<(K, u64)> {
-        lock(&self.values)
-            .iter()
-            .map(|(key, value)| (key.clone(), *value))
+        self.series
+            .sorted()
+            .into_iter()
+            .map(|(key, value)| (key.clone(), value.load(Ordering::Relaxed)))
             .collect()
     }
 }
 
 /// What is recorded per route template.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 struct RouteStats {
-    statuses: BTreeMap<u16, u64>,
+    statuses: SeriesTable<u16, AtomicU64>,
     latency: Histogram,
 }
 
-/// A latency histogram: per-bucket counts (not cumulative), the sum in nanoseconds and the count.
-#[derive(Clone, Debug, Default)]
+impl Default for RouteStats {
+    fn default() -> Self {
+        Self {
+            statuses: SeriesTable::with_capacity(MAX_STATUSES_PER_ROUTE),
+            latency: Histogram::default(),
+        }
+    }
+}
+
+/// A latency histogram: per-bucket counts (not cumulative; the last one is above every bound)
+/// and the sum in nanoseconds.
+///
+/// The count is the sum of the buckets when rendered, so `+Inf` always equals `_count` and is
+/// never below a finite bucket, even while requests are recorded during a scrape.
+#[derive(Debug, Default)]
 struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    sum_nanos: u128,
-    count: u64,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
 }
 
 impl Histogram {
-    fn observe(&mut self, elapsed: Duration) {
+    fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        if let Some(index) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
-            if let Some(bucket) = self.buckets.get_mut(index) {
-                *bucket += 1;
-            }
+        let index = LATENCY_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        if let Some(bucket) = self.buckets.get(index) {
+            bucket.fetch_add(1, Ordering::Relaxed);
         }
-        self.sum_nanos += elapsed.as_nanos();
-        self.count += 1;
+        // 2^64 ns is 584 years of summed latency; saturate rather than wrap beyond it.
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, route: &str) {
         let bucket_name = format!("{name}_bucket");
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
         let mut cumulative = 0;
-        for (bound, count) in LATENCY_BUCKETS.iter().zip(self.buckets) {
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(&counts) {
             cumulative += count;
             sample(
                 out,
@@ -377,34 +427,122 @@ impl Histogram {
                 cumulative,
             );
         }
+        let total: u64 = counts.iter().sum();
         sample(
             out,
             &bucket_name,
             &[("route", route), ("le", "+Inf")],
-            self.count,
+            total,
         );
         // Nanoseconds to seconds, exactly enough for a latency sum.
         #[expect(
             clippy::cast_precision_loss,
             reason = "a latency sum needs no more than f64 precision"
         )]
-        let seconds = self.sum_nanos as f64 / 1e9;
+        let seconds = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(
             out,
             "{name}_sum{{route=\"{}\"}} {seconds}",
             escape_label(route)
         );
-        sample(
-            out,
-            &format!("{name}_count"),
-            &[("route", route)],
-            self.count,
-        );
+        sample(out, &format!("{name}_count"), &[("route", route)], total);
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// A fixed-size, insert-only hash table of series: lookups are one atomic load per probed slot,
+/// and a slot, once written, never changes, so a reference to a series stays valid and no lock is
+/// needed. Open addressing with linear probing; when every slot holds another key, a new key is
+/// not stored (`get_or_insert` returns `None`).
+struct SeriesTable<K, V> {
+    slots: Box<[OnceLock<(K, V)>]>,
+}
+
+impl<K, V> SeriesTable<K, V> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            slots: (0..capacity.max(1)).map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: Default> SeriesTable<K, V> {
+    /// The series for `key`, created (with `to_owned(key)` as its key) the first time.
+    fn get_or_insert<Q>(&self, key: &Q, to_owned: impl Fn(&Q) -> K) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let len = self.slots.len();
+        let start = slot_index(key, len);
+        for offset in 0..len {
+            let slot = self.slots.get((start + offset) % len)?;
+            let (slot_key, value) = match slot.get() {
+                Some(entry) => entry,
+                // Empty: claim it; if another thread claimed it first, this is its entry.
+                None => slot.get_or_init(|| (to_owned(key), V::default())),
+            };
+            if slot_key.borrow() == key {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+impl<K: Ord, V> SeriesTable<K, V> {
+    /// Every series, sorted by key (the exposition order).
+    fn sorted(&self) -> Vec<(&K, &V)> {
+        let mut entries: Vec<(&K, &V)> = self
+            .slots
+            .iter()
+            .filter_map(|slot| slot.get().map(|(key, value)| (key, value)))
+            .collect();
+        entries.sort_unstable_by_key(|&(key, _)| key);
+        entries
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for SeriesTable<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.slots
+                    .iter()
+                    .filter_map(OnceLock::get)
+                    .map(|(k, v)| (k, v)),
+            )
+            .finish()
+    }
+}
+
+/// The home slot of `key`: FNV-1a, enough to spread a few dozen fixed label sets.
+fn slot_index<Q: Hash + ?Sized>(key: &Q, len: usize) -> usize {
+    let mut hasher = Fnv1a::default();
+    key.hash(&mut hasher);
+    // The remainder is below `len`, so it fits a usize.
+    let len = u64::try_from(len.max(1)).unwrap_or(u64::MAX);
+    usize::try_from(hasher.finish() % len).unwrap_or(0)
+}
+
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -50,6 +50,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::MatchedPath;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderName, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -60,7 +62,7 @@ use url::Url;
 
 pub use tower_http::request_id::RequestId;
 
-use crate::clock::{Random, random_token};
+use crate::clock::Random;
 
 /// The request id header.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -186,13 +188,22 @@ impl Settings {
     /// A random 16-character base64url id; if the random generator fails, a process-local
     /// counter keeps requests distinguishable.
     fn new_request_id(&self) -> HeaderValue {
-        let id = random_token::<12>(self.random.as_ref()).unwrap_or_else(|_| {
-            format!(
+        // Encoded on the stack: the header value is the only allocation per request.
+        let mut random = [0u8; 12];
+        let mut text = [0u8; 16];
+        let encoded = self
+            .random
+            .fill(&mut random)
+            .ok()
+            .and_then(|()| URL_SAFE_NO_PAD.encode_slice(random, &mut text).ok())
+            .and_then(|len| HeaderValue::from_bytes(text.get(..len)?).ok());
+        encoded.unwrap_or_else(|| {
+            let id = format!(
                 "local-{}",
                 self.fallback_ids.fetch_add(1, Ordering::Relaxed)
-            )
-        });
-        HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"))
+            );
+            HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"))
+        })
     }
 }
 

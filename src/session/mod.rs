@@ -64,6 +64,7 @@
 
 mod cookie;
 mod cookies;
+mod encoding;
 mod flow;
 mod seal;
 
@@ -85,6 +86,7 @@ pub use flow::{
     LOGIN_FLOW_LIFETIME, LOGIN_FLOW_PURPOSE, LoginFlow, MAX_RETURN_PATH_LEN, ReturnPath,
     ReturnPathError, UsedFlowValues, seal_login_flow,
 };
+use seal::Encoding;
 pub use seal::{
     KEY_LEN, KeyError, KeyId, KeyRing, KeyRingError, MAX_SEALED_LEN, SealError, SealingKey,
     UnsealCause, UnsealError,
@@ -312,7 +314,8 @@ impl SessionConfig {
     }
 
     /// Seals `session` for the session cookie `cookie_name`, expiring at
-    /// [`expires_at`](Self::expires_at).
+    /// [`expires_at`](Self::expires_at), in the session's compact binary layout (sealed format
+    /// version 2).
     ///
     /// # Errors
     ///
@@ -324,16 +327,23 @@ impl SessionConfig {
         cookie_name: &str,
         session: &Session,
     ) -> Result<String, SealError> {
-        ring.seal(
+        ring.seal_encoded(
             random,
             SESSION_PURPOSE,
             cookie_name,
             self.expires_at(session),
-            session,
+            Encoding::SessionBinary,
+            |buffer| {
+                encoding::encode(session, buffer)
+                    .map_err(|error| SealError::Serialize(Box::new(error)))
+            },
         )
     }
 
     /// Opens the session cookie value and [checks](Self::check) its timeouts.
+    ///
+    /// Opens both the binary layout [`seal`](Self::seal) writes and the JSON session cookies
+    /// sealed before it (version 1), which stay valid until their own expiry and timeouts.
     ///
     /// # Errors
     ///
@@ -346,7 +356,13 @@ impl SessionConfig {
         now: DateTime<Utc>,
         value: &str,
     ) -> Result<Session, UnsealError> {
-        let session: Session = ring.open(SESSION_PURPOSE, cookie_name, now, value)?;
+        let opened = ring.open_encoded(SESSION_PURPOSE, cookie_name, now, value)?;
+        let session = match opened.encoding() {
+            Encoding::SessionBinary => encoding::decode(opened.payload()),
+            // Cookies sealed before the binary layout: still valid until they expire.
+            Encoding::Json => serde_json::from_slice(opened.payload()).ok(),
+        }
+        .ok_or(UnsealError(UnsealCause::MalformedPayload))?;
         self.check(&session, now).map_err(|error| match error {
             SessionTimeoutError::Idle { .. } => UnsealError(UnsealCause::IdleTimeout),
             SessionTimeoutError::Absolute { .. } => UnsealError(UnsealCause::AbsoluteTimeout),

@@ -4,14 +4,18 @@
 //! Wire format of a sealed value (base64url without padding):
 //!
 //! ```text
-//! version (1 byte, 0x01) || key id (1 byte) || nonce (12 random bytes) || ciphertext || tag (16)
+//! version (1 byte) || key id (1 byte) || nonce (12 random bytes) || ciphertext || tag (16)
 //! ```
+//!
+//! The version names the payload's encoding: `0x01` JSON (every value sealed by
+//! [`KeyRing::seal`], and session cookies sealed before version 2), `0x02` the session's compact
+//! binary layout (`session::encoding`). Any other version is refused before decryption.
 //!
 //! Associated data: `version || key id || purpose || 0x00 || cookie name`. A purpose never holds
 //! a NUL byte and a cookie name is an RFC 6265 token, so the encoding is unambiguous.
 //!
 //! Plaintext: the absolute expiry as big-endian signed Unix seconds (8 bytes), then the payload
-//! as JSON.
+//! in the version's encoding.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -36,7 +40,6 @@ pub const MAX_SEALED_LEN: usize = 3800;
 /// Length of a sealing key in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
 
-const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 const EXPIRY_LEN: usize = 8;
 /// Version, key id and nonce.
@@ -362,25 +365,50 @@ impl KeyRing {
         expires_at: DateTime<Utc>,
         value: &T,
     ) -> Result<String, SealError> {
+        self.seal_encoded(
+            random,
+            purpose,
+            cookie_name,
+            expires_at,
+            Encoding::Json,
+            |buffer| {
+                serde_json::to_writer(buffer, value)
+                    .map_err(|error| SealError::Serialize(Box::new(error)))
+            },
+        )
+    }
+
+    /// Seals the payload `write_payload` appends, in `encoding`, under the newest key.
+    ///
+    /// The purpose and cookie name must have been checked by the caller.
+    pub(crate) fn seal_encoded(
+        &self,
+        random: &dyn Random,
+        purpose: &str,
+        cookie_name: &str,
+        expires_at: DateTime<Utc>,
+        encoding: Encoding,
+        write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), SealError>,
+    ) -> Result<String, SealError> {
         if purpose.is_empty() || purpose.contains('\0') {
             return Err(SealError::InvalidPurpose);
         }
         if !is_cookie_token(cookie_name) {
             return Err(SealError::InvalidCookieName);
         }
+        let version = encoding.version();
         let entry = &self.newest;
         let mut nonce = [0u8; NONCE_LEN];
         random.fill(&mut nonce).map_err(SealError::Random)?;
 
         let mut buffer = Zeroizing::new(Vec::with_capacity(256));
-        buffer.push(VERSION);
+        buffer.push(version);
         buffer.push(entry.id.0);
         buffer.extend_from_slice(&nonce);
         buffer.extend_from_slice(&expires_at.timestamp().to_be_bytes());
-        serde_json::to_writer(&mut *buffer, value)
-            .map_err(|error| SealError::Serialize(Box::new(error)))?;
+        write_payload(&mut buffer)?;
 
-        let aad = associated_data(entry.id, purpose, cookie_name);
+        let aad = associated_data(version, entry.id, purpose, cookie_name);
         let plaintext = buffer.get_mut(HEADER_LEN..).ok_or(SealError::Crypto)?;
         let tag = entry
             .aead
@@ -428,10 +456,33 @@ impl KeyRing {
         now: DateTime<Utc>,
         value: &str,
     ) -> Result<(T, i64), UnsealError> {
+        let opened = self.open_encoded(purpose, cookie_name, now, value)?;
+        // An authentic value in another encoding is not a `T`.
+        if opened.encoding() != Encoding::Json {
+            return Err(UnsealError(UnsealCause::MalformedPayload));
+        }
+        let value = serde_json::from_slice(opened.payload())
+            .map_err(|_| UnsealError(UnsealCause::MalformedPayload))?;
+        Ok((value, opened.expires_at()))
+    }
+
+    /// Decodes, authenticates and decrypts `value`, checks its expiry, and returns the payload
+    /// with the encoding its version byte names; the caller decodes the payload.
+    pub(crate) fn open_encoded(
+        &self,
+        purpose: &str,
+        cookie_name: &str,
+        now: DateTime<Utc>,
+        value: &str,
+    ) -> Result<OpenedPayload, UnsealError> {
         if value.len() > MAX_SEALED_LEN {
             return Err(UnsealError(UnsealCause::TooLong));
         }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(value.len() * 3 / 4 + 1));
+        // base64's own estimate: `decode_vec` grows the buffer to it, so reserving less would
+        // reallocate on every request.
+        let mut bytes = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(
+            value.len(),
+        )));
         URL_SAFE_NO_PAD
             .decode_vec(value, &mut bytes)
             .map_err(|_| UnsealError(UnsealCause::NotBase64))?;
@@ -444,9 +495,8 @@ impl KeyRing {
         let (&version, rest) = header
             .split_first()
             .ok_or(UnsealError(UnsealCause::TooShort))?;
-        if version != VERSION {
-            return Err(UnsealError(UnsealCause::UnknownVersion));
-        }
+        let encoding =
+            Encoding::from_version(version).ok_or(UnsealError(UnsealCause::UnknownVersion))?;
         let (&key_id, nonce) = rest
             .split_first()
             .ok_or(UnsealError(UnsealCause::TooShort))?;
@@ -461,22 +511,27 @@ impl KeyRing {
         };
         let nonce = Nonce::try_assume_unique_for_key(nonce)
             .map_err(|_| UnsealError(UnsealCause::TooShort))?;
-        let aad = associated_data(key_id, purpose, cookie_name);
+        // The version is authenticated: a value cannot be relabelled as another encoding.
+        let aad = associated_data(version, key_id, purpose, cookie_name);
         let plaintext = entry
             .aead
             .open_in_place(nonce, Aad::from(aad.as_slice()), ciphertext)
             .map_err(|_| UnsealError(UnsealCause::Forged))?;
 
-        let (expiry, payload) = plaintext
+        let (expiry, _) = plaintext
             .split_first_chunk::<EXPIRY_LEN>()
             .ok_or(UnsealError(UnsealCause::MalformedPayload))?;
         let expires_at = i64::from_be_bytes(*expiry);
         if now.timestamp() >= expires_at {
             return Err(UnsealError(UnsealCause::Expired));
         }
-        let value = serde_json::from_slice(payload)
-            .map_err(|_| UnsealError(UnsealCause::MalformedPayload))?;
-        Ok((value, expires_at))
+        let payload_end = bytes.len() - TAG_LEN;
+        Ok(OpenedPayload {
+            bytes,
+            payload: HEADER_LEN + EXPIRY_LEN..payload_end,
+            encoding,
+            expires_at,
+        })
     }
 
     /// Every key, oldest first.
@@ -646,14 +701,101 @@ impl UnsealCause {
     }
 }
 
+/// How the payload of a sealed value is encoded; written as the value's version byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// Version 1: JSON, for any serde type ([`KeyRing::seal`]); the session's format before
+    /// version 2, still opened.
+    Json,
+    /// Version 2: the session's compact binary layout (`session::encoding`).
+    SessionBinary,
+}
+
+impl Encoding {
+    const fn version(self) -> u8 {
+        match self {
+            Self::Json => 1,
+            Self::SessionBinary => 2,
+        }
+    }
+
+    const fn from_version(version: u8) -> Option<Self> {
+        match version {
+            1 => Some(Self::Json),
+            2 => Some(Self::SessionBinary),
+            _ => None,
+        }
+    }
+}
+
+/// The authentic plaintext of an opened value; zeroized on drop.
+pub(crate) struct OpenedPayload {
+    bytes: Zeroizing<Vec<u8>>,
+    payload: std::ops::Range<usize>,
+    encoding: Encoding,
+    expires_at: i64,
+}
+
+impl OpenedPayload {
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    pub(crate) fn payload(&self) -> &[u8] {
+        self.bytes.get(self.payload.clone()).unwrap_or_default()
+    }
+
+    /// The absolute expiry sealed in the value, in Unix seconds.
+    pub(crate) fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+/// Associated data up to this length is built on the stack (every purpose and cookie name of
+/// wardgate fits); longer ones on the heap.
+const INLINE_AAD_LEN: usize = 96;
+
 /// `version || key id || purpose || 0x00 || cookie name`.
-fn associated_data(key_id: KeyId, purpose: &str, cookie_name: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(3 + purpose.len() + cookie_name.len());
-    aad.push(VERSION);
-    aad.push(key_id.0);
-    aad.extend_from_slice(purpose.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(cookie_name.as_bytes());
+struct AssociatedData {
+    inline: [u8; INLINE_AAD_LEN],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl AssociatedData {
+    fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
+}
+
+fn associated_data(version: u8, key_id: KeyId, purpose: &str, cookie_name: &str) -> AssociatedData {
+    let parts: [&[u8]; 4] = [
+        &[version, key_id.0],
+        purpose.as_bytes(),
+        &[0],
+        cookie_name.as_bytes(),
+    ];
+    let len = parts.iter().map(|part| part.len()).sum();
+    let mut aad = AssociatedData {
+        inline: [0; INLINE_AAD_LEN],
+        len,
+        heap: Vec::new(),
+    };
+    if len <= INLINE_AAD_LEN {
+        let mut at = 0;
+        for part in parts {
+            if let Some(slot) = aad.inline.get_mut(at..at + part.len()) {
+                slot.copy_from_slice(part);
+            }
+            at += part.len();
+        }
+    } else {
+        aad.heap = parts.concat();
+    }
     aad
 }
 

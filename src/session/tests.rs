@@ -1080,3 +1080,333 @@ proptest! {
         prop_assert!(result.is_err());
     }
 }
+
+// ---- the binary session layout (sealed format version 2) and version-1 JSON sessions ----
+
+fn session_with_every_field(random: &dyn Random) -> Session {
+    let auth_time = DateTime::from_timestamp(t0().timestamp() - 90, 123_456_789).unwrap();
+    let assurance = Assurance::new(
+        Some(Level::Two),
+        "https://sso.dancuquocgia.gov.vn/auth/realms/citizen",
+        SourceKind::VerifiedClaims,
+        Some(auth_time),
+    )
+    .with_acr(Some("urn:vn:loa:2".to_owned()))
+    .with_amr(vec!["pwd".to_owned(), "Ảnh khuôn mặt".to_owned()])
+    .with_signed_id_token(false);
+    let mut session = Session::new("c3ViamVjdA", assurance, t0(), random).unwrap();
+    session.record_step_up(Level::Two, Some(300));
+    session.record_step_up(Level::One, None);
+    session.touch(t0() + TimeDelta::seconds(40));
+    session
+}
+
+fn encoded(session: &Session) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    encoding::encode(session, &mut bytes).unwrap();
+    bytes
+}
+
+fn open_session(ring: &KeyRing, sealed: &str, now: DateTime<Utc>) -> Result<Session, UnsealError> {
+    SessionConfig::default().open(ring, COOKIE, now, sealed)
+}
+
+#[test]
+fn session_cookies_are_sealed_as_version_2_and_round_trip_every_field() {
+    let ring = ring_with(3, 9);
+    let random = CountingRandom::default();
+    let config = SessionConfig::default();
+    for session in [
+        session_with_every_field(&random),
+        realistic_session(&random),
+        Session::new(
+            "s",
+            Assurance::new(None, "https://i.example", SourceKind::IdTokenAcr, None),
+            t0(),
+            &random,
+        )
+        .unwrap(),
+    ] {
+        let sealed = config.seal(&ring, &random, COOKIE, &session).unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        assert_eq!(bytes[0], 2, "version");
+        assert_eq!(bytes[1], 3, "key id");
+        assert_eq!(bytes.len(), 14 + 8 + encoded(&session).len() + 16);
+        assert_eq!(open_session(&ring, &sealed, t0()).unwrap(), session);
+        assert_eq!(encoding::decode(&encoded(&session)), Some(session));
+    }
+}
+
+#[test]
+fn binary_session_cookie_is_smaller_than_the_json_one() {
+    let random = CountingRandom::default();
+    let session = realistic_session(&random);
+    let json = serde_json::to_vec(&session).unwrap();
+    assert!(
+        encoded(&session).len() * 10 < json.len() * 7,
+        "binary {} bytes, JSON {} bytes",
+        encoded(&session).len(),
+        json.len()
+    );
+}
+
+#[test]
+fn version_1_json_session_cookies_still_open_until_they_expire() {
+    let ring = ring_with(1, 7);
+    let random = CountingRandom::default();
+    let config = SessionConfig::default();
+    let session = session_with_every_field(&random);
+    // What a gateway before the binary layout set: the session as JSON, sealed as version 1.
+    let old = ring
+        .seal(
+            &random,
+            SESSION_PURPOSE,
+            COOKIE,
+            config.expires_at(&session),
+            &session,
+        )
+        .unwrap();
+    assert_eq!(URL_SAFE_NO_PAD.decode(&old).unwrap()[0], 1, "version");
+    assert_eq!(open_session(&ring, &old, t0()).unwrap(), session);
+
+    // The timeouts and the sealed expiry hold for old cookies exactly as for new ones.
+    let idle_end = session.last_seen() + config.idle_timeout;
+    let cause_at = |now| {
+        open_session(&ring, &old, now)
+            .unwrap_err()
+            .cause_for_audit()
+    };
+    assert_eq!(cause_at(idle_end), UnsealCause::Expired);
+    let lenient = SessionConfig {
+        idle_timeout: TimeDelta::seconds(10),
+        ..config
+    };
+    assert_eq!(
+        lenient
+            .open(
+                &ring,
+                COOKIE,
+                session.last_seen() + TimeDelta::seconds(10),
+                &old
+            )
+            .unwrap_err()
+            .cause_for_audit(),
+        UnsealCause::IdleTimeout
+    );
+    // Still bound to its cookie name and purpose.
+    assert_eq!(
+        config
+            .open(&ring, OTHER_COOKIE, t0(), &old)
+            .unwrap_err()
+            .cause_for_audit(),
+        UnsealCause::Forged
+    );
+}
+
+#[test]
+fn the_version_byte_is_authenticated_and_unknown_versions_are_refused() {
+    let ring = ring_with(1, 7);
+    let random = CountingRandom::default();
+    let session = realistic_session(&random);
+    let sealed = SessionConfig::default()
+        .seal(&ring, &random, COOKIE, &session)
+        .unwrap();
+    let relabel = |version: u8| {
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        bytes[0] = version;
+        let value = URL_SAFE_NO_PAD.encode(bytes);
+        open_session(&ring, &value, t0())
+            .unwrap_err()
+            .cause_for_audit()
+    };
+    // Relabelling a binary value as JSON (or back) fails authentication: the version is in the
+    // associated data.
+    assert_eq!(relabel(1), UnsealCause::Forged);
+    for version in [0, 3, 0x7b, 0xff] {
+        assert_eq!(
+            relabel(version),
+            UnsealCause::UnknownVersion,
+            "version {version}"
+        );
+    }
+}
+
+#[test]
+fn a_binary_session_is_not_opened_as_a_json_value() {
+    let ring = ring_with(1, 7);
+    let random = CountingRandom::default();
+    let sealed = SessionConfig::default()
+        .seal(&ring, &random, COOKIE, &realistic_session(&random))
+        .unwrap();
+    let result = ring.open::<Session>(SESSION_PURPOSE, COOKIE, t0(), &sealed);
+    assert_eq!(
+        result.unwrap_err().cause_for_audit(),
+        UnsealCause::MalformedPayload
+    );
+}
+
+#[test]
+fn authentic_but_malformed_binary_payloads_are_refused() {
+    let ring = ring_with(1, 7);
+    let random = CountingRandom::default();
+    let expires = t0() + TimeDelta::minutes(5);
+    let good = encoded(&realistic_session(&random));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    for payload in [
+        Vec::new(),
+        good[..good.len() - 1].to_vec(),
+        trailing,
+        b"{\"sub\":\"x\"}".to_vec(),
+        vec![0xff; 64],
+    ] {
+        let sealed = ring
+            .seal_encoded(
+                &random,
+                SESSION_PURPOSE,
+                COOKIE,
+                expires,
+                Encoding::SessionBinary,
+                |out| {
+                    out.extend_from_slice(&payload);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            open_session(&ring, &sealed, t0())
+                .unwrap_err()
+                .cause_for_audit(),
+            UnsealCause::MalformedPayload
+        );
+    }
+}
+
+#[test]
+fn binary_layout_refuses_every_truncation_and_trailing_bytes() {
+    let bytes = encoded(&session_with_every_field(&CountingRandom::default()));
+    for len in 0..bytes.len() {
+        assert_eq!(encoding::decode(&bytes[..len]), None, "cut at {len}");
+    }
+    let mut longer = bytes;
+    longer.extend_from_slice(b"x");
+    assert_eq!(encoding::decode(&longer), None);
+}
+
+#[test]
+fn binary_layout_refuses_unknown_tags_flags_and_counts() {
+    let session = session_with_every_field(&CountingRandom::default());
+    let bytes = encoded(&session);
+    let with = |index: usize, value: u8| {
+        let mut changed = bytes.clone();
+        changed[index] = value;
+        encoding::decode(&changed)
+    };
+    assert_eq!(with(0, 3), None, "level 3");
+    assert_eq!(with(1, 4), None, "unknown source");
+    assert_eq!(with(2, 0b1000 | bytes[2]), None, "unknown flag");
+    // The subject's length prefix says more bytes than the payload holds.
+    assert_eq!(with(3, 0xff), None, "subject longer than the payload");
+    // Invalid UTF-8 in the subject ("c3ViamVjdA" starts at byte 5).
+    assert_eq!(with(5, 0xc3), None, "invalid UTF-8");
+
+    // Step-up count over the limit, and a malformed step-up entry.
+    let mut session_with_many = Session::new(
+        "s",
+        Assurance::new(None, "i", SourceKind::IdTokenAcr, None),
+        t0(),
+        &CountingRandom::default(),
+    )
+    .unwrap();
+    for seconds in 0..16 {
+        session_with_many.record_step_up(Level::Two, Some(seconds));
+    }
+    let mut many = encoded(&session_with_many);
+    assert!(encoding::decode(&many).is_some());
+    let csrf_len = session_with_many.csrf_token().secret().len();
+    let count_at = many.len() - 2 - csrf_len - 16 * 6 - 1;
+    assert_eq!(many[count_at], 16);
+    many[count_at] = 17;
+    assert_eq!(encoding::decode(&many), None, "17 step-ups");
+    many[count_at] = 16;
+    // The second step-up (level byte at count + 7) has a max age of 1 second.
+    let flag_at = count_at + 8;
+    many[flag_at] = 2;
+    assert_eq!(encoding::decode(&many), None, "max-age flag 2");
+    many[flag_at] = 0;
+    assert_eq!(encoding::decode(&many), None, "max age without its flag");
+
+    // auth_time nanoseconds of a whole second or more.
+    let auth_nanos_at = bytes.len() - 2 - session.csrf_token().secret().len() - 1 - 2 * 6 - 16 - 4;
+    let mut nanos = bytes.clone();
+    assert_eq!(
+        nanos[auth_nanos_at..auth_nanos_at + 4],
+        123_456_789u32.to_be_bytes()
+    );
+    nanos[auth_nanos_at..auth_nanos_at + 4].copy_from_slice(&1_000_000_000u32.to_be_bytes());
+    assert_eq!(encoding::decode(&nanos), None, "nanoseconds out of range");
+}
+
+#[test]
+fn a_session_field_too_long_for_the_layout_does_not_seal() {
+    let random = CountingRandom::default();
+    let ring = ring_with(1, 7);
+    let session = Session::new(
+        "s".repeat(70_000),
+        Assurance::new(None, "i", SourceKind::IdTokenAcr, None),
+        t0(),
+        &random,
+    )
+    .unwrap();
+    assert_eq!(
+        encoding::encode(&session, &mut Vec::new()),
+        Err(encoding::FieldTooLong)
+    );
+    let error = SessionConfig::default()
+        .seal(&ring, &random, COOKIE, &session)
+        .unwrap_err();
+    assert!(matches!(error, SealError::Serialize(_)), "{error:?}");
+    // A long subject that fits the layout but not a cookie is refused by the size limit.
+    let long = Session::new(
+        "s".repeat(3_000),
+        Assurance::new(None, "i", SourceKind::IdTokenAcr, None),
+        t0(),
+        &random,
+    )
+    .unwrap();
+    let error = SessionConfig::default()
+        .seal(&ring, &random, COOKIE, &long)
+        .unwrap_err();
+    assert!(matches!(error, SealError::TooLarge { .. }), "{error:?}");
+}
+
+proptest! {
+    #[test]
+    fn binary_layout_never_panics_on_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = encoding::decode(&bytes);
+    }
+}
+
+#[test]
+fn long_purposes_and_cookie_names_are_bound_as_well() {
+    // Over the inline buffer of the associated data: built on the heap, same binding.
+    let ring = ring_with(1, 7);
+    let purpose = "p".repeat(120);
+    let random = CountingRandom::default();
+    let sealed = ring
+        .seal(
+            &random,
+            &purpose,
+            COOKIE,
+            t0() + TimeDelta::hours(1),
+            &payload(),
+        )
+        .unwrap();
+    let opened: Payload = ring.open(&purpose, COOKIE, t0(), &sealed).unwrap();
+    assert_eq!(opened, payload());
+    let other = "p".repeat(119);
+    assert_eq!(
+        cause(ring.open(&other, COOKIE, t0(), &sealed)),
+        UnsealCause::Forged
+    );
+}

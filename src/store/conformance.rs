@@ -66,6 +66,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     idempotency_race(make(), 32)
         .await
         .map_err(|e| format!("idempotency_race: {e}"))?;
+    concurrent_commits_form_one_chain(&[make()], 64)
+        .await
+        .map_err(|e| format!("concurrent_commits_form_one_chain: {e}"))?;
     outbox_lease_retry_deliver_park(make())
         .await
         .map_err(|e| format!("outbox_lease_retry_deliver_park: {e}"))?;
@@ -713,6 +716,115 @@ pub async fn idempotency_race(store: Arc<dyn Store>, tasks: usize) -> Result<(),
     let audit = audit_all(store.as_ref()).await?;
     check(audit.len() == 1, || {
         format!("{} audit records, expected 1", audit.len())
+    })
+}
+
+/// Many concurrent commits, spread over `stores` (instances sharing one database, or one store),
+/// four each per task and every fourth a replay of the one before: every submission is created
+/// once, every replay returns the original, and the audit trail is one chain that verifies,
+/// with one record per created submission, numbered without gaps, each equal to what its
+/// commit returned.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn concurrent_commits_form_one_chain(
+    stores: &[Arc<dyn Store>],
+    tasks: usize,
+) -> Result<(), String> {
+    let Some(first) = stores.first() else {
+        return Err("no store given".to_owned());
+    };
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let mut handles = Vec::with_capacity(tasks);
+    for task in 0..tasks {
+        let store = Arc::clone(&stores[task % stores.len()]);
+        let barrier = Arc::clone(&barrier);
+        let who = subject(&format!("resident-{task}"));
+        let mut commits = Vec::new();
+        for n in 0..3 {
+            let key = idempotency_key(&format!("key-{task}-{n}"))?;
+            commits.push(commit_for(&who, &key, dossier_code()?, None, t0()?)?);
+        }
+        // A replay of the last one (same subject and key, a fresh dossier code).
+        let last = idempotency_key(&format!("key-{task}-2"))?;
+        commits.push(commit_for(&who, &last, dossier_code()?, None, t0()?)?);
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut outcomes = Vec::new();
+            for commit in commits {
+                // A dossier code drawn twice is a duplicate: draw again, as the submitter does.
+                let mut commit = commit;
+                loop {
+                    match store.commit_submission(&commit).await {
+                        Err(StoreError::Duplicate) => {
+                            let at = commit.record.created_at;
+                            commit = commit_for(
+                                &commit.record.subject,
+                                &commit.record.idempotency_key,
+                                dossier_code()?,
+                                None,
+                                at,
+                            )?;
+                        }
+                        outcome => {
+                            outcomes.push(outcome.map_err(|e| e.to_string())?);
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok::<_, String>(outcomes)
+        }));
+    }
+    let mut created = Vec::new();
+    for handle in handles {
+        let outcomes = handle.await.map_err(|e| e.to_string())??;
+        let [a, b, c, replay] = <[CommitOutcome; 4]>::try_from(outcomes)
+            .map_err(|_| "a task did not answer four commits".to_owned())?;
+        let mut records = Vec::new();
+        for outcome in [a, b, c] {
+            match outcome {
+                CommitOutcome::Created(record) => records.push(record),
+                CommitOutcome::AlreadyExists(_) => {
+                    return Err("a first commit was taken for a replay".to_owned());
+                }
+            }
+        }
+        match replay {
+            CommitOutcome::AlreadyExists(existing) => {
+                let original = records
+                    .last()
+                    .and_then(|record| match &record.event {
+                        AuditEvent::Submission(submission) => Some(submission.dossier_code),
+                        _ => None,
+                    })
+                    .ok_or("the third commit's audit record is not a submission")?;
+                check(existing.dossier_code == original, || {
+                    "a replay returned another submission than the original".to_owned()
+                })?;
+            }
+            CommitOutcome::Created(_) => return Err("a replay was created again".to_owned()),
+        }
+        created.extend(records);
+    }
+    let audit = audit_all(first.as_ref()).await?;
+    verify_chain(&audit).map_err(|e| e.to_string())?;
+    check(audit.len() == created.len(), || {
+        format!(
+            "{} audit records for {} created submissions",
+            audit.len(),
+            created.len()
+        )
+    })?;
+    for (index, record) in audit.iter().enumerate() {
+        check(u64::try_from(index + 1).ok() == Some(record.seq), || {
+            format!("record {index} has seq {}", record.seq)
+        })?;
+    }
+    created.sort_by_key(|record| record.seq);
+    check(created == audit, || {
+        "the records commits returned differ from the stored chain".to_owned()
     })
 }
 

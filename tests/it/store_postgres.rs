@@ -376,3 +376,48 @@ async fn audit_is_pseudonymous_and_expired_records_are_purged() {
     crate::retention::audit_is_pseudonymous_and_expired_records_are_purged(store).await;
     schemas.drop_all().await;
 }
+
+/// Group commit across instances: two stores on one schema commit 64 callers' submissions at
+/// once; every submission is created once, replays return the original, and the audit trail is
+/// one chain without gaps that verifies. Then a stored record is altered behind the store's
+/// back (the append-only trigger switched off, as an attacker with the database's owner would):
+/// the chain no longer verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run through .ci/run"]
+async fn two_instances_group_commit_one_verifiable_chain() {
+    let schemas = Schemas::default();
+    let schema = schemas.fresh();
+    let url = database_url();
+    let connect = || {
+        PgStore::connect_with(
+            &url,
+            PgOptions::default()
+                .max_connections(16)
+                .schema(schema.clone()),
+        )
+    };
+    let (a, b) = tokio::join!(connect(), connect());
+    let instances: [Arc<dyn Store>; 2] = [Arc::new(a.unwrap()), Arc::new(b.unwrap())];
+    let outcome = store::conformance::concurrent_commits_form_one_chain(&instances, 64).await;
+
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "SET search_path = \"{schema}\"; \
+         ALTER TABLE audit DISABLE TRIGGER USER; \
+         UPDATE audit SET event = replace(event, '\"level\":2', '\"level\":1') WHERE seq = 100; \
+         ALTER TABLE audit ENABLE TRIGGER USER;"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let audit = instances[1].audit_range(1, 10_000).await.unwrap();
+    let tampered = wardgate::audit::verify_chain(&audit);
+    schemas.drop_all().await;
+    outcome.unwrap();
+    assert_eq!(audit.len(), 64 * 3);
+    let error = tampered.unwrap_err();
+    assert_eq!(
+        (error.seq, error.kind),
+        (100, wardgate::audit::ChainErrorKind::Edited)
+    );
+}

@@ -335,3 +335,106 @@ fn logins_are_counted_per_provider_id() {
         text.contains("wardgate_provider_logins_total{provider=\"npsp\",result=\"refused\"} 1\n")
     );
 }
+
+#[test]
+fn concurrent_recording_loses_no_update() {
+    let metrics = Arc::new(Metrics::new());
+    let routes = ["/a", "/b/{code}", "/c", UNMATCHED_ROUTE];
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            let metrics = Arc::clone(&metrics);
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    let route = routes[(thread + i) % routes.len()];
+                    let status = if i % 10 == 0 {
+                        StatusCode::NOT_FOUND
+                    } else {
+                        StatusCode::OK
+                    };
+                    metrics.record_request(route, status, Duration::from_micros(300));
+                    metrics.record_decision("online", "level_met");
+                    metrics.record_provider_login("vneid", "success");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let (samples, _) = parse(&metrics.render());
+    let total = |name: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.value)
+            .sum()
+    };
+    assert_eq!(total("wardgate_http_requests_total"), 16_000.0);
+    assert_eq!(
+        total("wardgate_http_request_duration_seconds_count"),
+        16_000.0
+    );
+    assert_eq!(total("wardgate_decisions_total"), 16_000.0);
+    assert_eq!(total("wardgate_provider_logins_total"), 16_000.0);
+    // Each route is one series, however many threads created it at once.
+    let count_series = samples
+        .iter()
+        .filter(|s| s.name == "wardgate_http_request_duration_seconds_count")
+        .count();
+    assert_eq!(count_series, routes.len());
+    for route in routes {
+        assert_eq!(
+            find(
+                &samples,
+                "wardgate_http_requests_total",
+                &[("route", route), ("status", "404")]
+            )
+            .map(|s| s.value),
+            Some(400.0),
+            "{route}"
+        );
+    }
+}
+
+#[test]
+fn series_beyond_the_table_are_dropped_not_panicking() {
+    let table: SeriesTable<String, AtomicU64> = SeriesTable::with_capacity(4);
+    for i in 0..4 {
+        let value = table.get_or_insert(format!("route{i}").as_str(), str::to_owned);
+        assert!(value.is_some(), "route{i}");
+    }
+    assert!(table.get_or_insert("one too many", str::to_owned).is_none());
+    // Existing series are still found.
+    assert!(table.get_or_insert("route2", str::to_owned).is_some());
+    let keys: Vec<&String> = table.sorted().into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["route0", "route1", "route2", "route3"]);
+}
+
+#[test]
+fn histogram_count_equals_the_inf_bucket_and_counts_slow_requests() {
+    let metrics = Metrics::new();
+    metrics.record_request("/slow", StatusCode::OK, Duration::from_secs(3));
+    let (samples, _) = parse(&metrics.render());
+    let value = |name: &str, labels: &[(&str, &str)]| find(&samples, name, labels).map(|s| s.value);
+    assert_eq!(
+        value(
+            "wardgate_http_request_duration_seconds_bucket",
+            &[("route", "/slow"), ("le", "1")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            "wardgate_http_request_duration_seconds_bucket",
+            &[("route", "/slow"), ("le", "+Inf")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "wardgate_http_request_duration_seconds_count",
+            &[("route", "/slow")]
+        ),
+        Some(1.0)
+    );
+}
