@@ -583,15 +583,15 @@ fn validate_procedure(p: &Procedure) -> Result<(), (String, ConfigProblem)> {
             (_, true) => {}
         }
     }
-    if !p.fields.is_empty() {
-        if let Err(errors) = p.validate_dossier(&p.example()) {
-            return Err((
-                "example".to_owned(),
-                ConfigProblem::ExampleRejected {
-                    fields: errors.into_iter().map(|e| e.field).collect(),
-                },
-            ));
-        }
+    if !p.fields.is_empty()
+        && let Err(errors) = p.validate_dossier(&p.example())
+    {
+        return Err((
+            "example".to_owned(),
+            ConfigProblem::ExampleRejected {
+                fields: errors.into_iter().map(|e| e.field).collect(),
+            },
+        ));
     }
     Ok(())
 }

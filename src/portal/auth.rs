@@ -296,14 +296,14 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    if let Some(session) = gw.session(&headers) {
-        if !session.csrf_token().matches(&form.csrf_token) {
-            return (
-                StatusCode::FORBIDDEN,
-                "the sign-out form has expired; reload the page",
-            )
-                .into_response();
-        }
+    if let Some(session) = gw.session(&headers)
+        && !session.csrf_token().matches(&form.csrf_token)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "the sign-out form has expired; reload the page",
+        )
+            .into_response();
     }
     let mut response = Redirect::to("/").into_response();
     if let Ok(clear) = gw.cookies.removal(gw.cookies.session_cookie_name()) {

@@ -356,10 +356,10 @@ struct Histogram {
 impl Histogram {
     fn observe(&mut self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        if let Some(index) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
-            if let Some(bucket) = self.buckets.get_mut(index) {
-                *bucket += 1;
-            }
+        if let Some(index) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound)
+            && let Some(bucket) = self.buckets.get_mut(index)
+        {
+            *bucket += 1;
         }
         self.sum_nanos += elapsed.as_nanos();
         self.count += 1;
