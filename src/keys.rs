@@ -220,10 +220,10 @@ impl VerifyingKey {
         if header_json["kid"] != self.kid.as_str() {
             return Err(JwsError::UnknownKey);
         }
-        if let Some(typ) = typ {
-            if header_json["typ"] != typ {
-                return Err(JwsError::WrongType);
-            }
+        if let Some(typ) = typ
+            && header_json["typ"] != typ
+        {
+            return Err(JwsError::WrongType);
         }
         let signature = URL_SAFE_NO_PAD
             .decode(signature)

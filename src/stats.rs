@@ -466,10 +466,10 @@ async fn compute_paged(
             .await
             .map_err(StatsError::Store)?;
         for record in &page {
-            if let AuditEvent::Counter(c) = &record.event {
-                if c.ward == query.ward {
-                    visited.insert(c.ticket);
-                }
+            if let AuditEvent::Counter(c) = &record.event
+                && c.ward == query.ward
+            {
+                visited.insert(c.ticket);
             }
             if record.at >= end {
                 continue;

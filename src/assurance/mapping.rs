@@ -200,10 +200,10 @@ impl LevelSource {
             }
             Self::VectorOfTrust { trustmark, table } => {
                 let token = claims.id_token?;
-                if let Some(expected) = trustmark {
-                    if token.get("vtm").and_then(Value::as_str) != Some(expected.as_str()) {
-                        return None;
-                    }
+                if let Some(expected) = trustmark
+                    && token.get("vtm").and_then(Value::as_str) != Some(expected.as_str())
+                {
+                    return None;
                 }
                 let vot = token.get("vot")?.as_str()?;
                 // RFC 8485 §3: components joined by '.'; take the identity-proofing one.

@@ -481,17 +481,17 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "authorization_response_iss_parameter_supported": shared.sends_iss(),
         "ui_locales_supported": ["vi", "en"],
     });
-    if shared.par {
-        if let Some(object) = metadata.as_object_mut() {
-            object.insert(
-                "pushed_authorization_request_endpoint".to_owned(),
-                shared.endpoint("par").into(),
-            );
-            object.insert(
-                "require_pushed_authorization_requests".to_owned(),
-                false.into(),
-            );
-        }
+    if shared.par
+        && let Some(object) = metadata.as_object_mut()
+    {
+        object.insert(
+            "pushed_authorization_request_endpoint".to_owned(),
+            shared.endpoint("par").into(),
+        );
+        object.insert(
+            "require_pushed_authorization_requests".to_owned(),
+            false.into(),
+        );
     }
     let mut response = json(StatusCode::OK, &metadata);
     response.headers_mut().remove(PRAGMA);
@@ -698,13 +698,13 @@ impl Shared {
                 return Err(redirect("login_required", "the simulator keeps no session"));
             }
         }
-        if let Some(max_age) = params.get("max_age") {
-            if max_age.parse::<u64>().is_err() {
-                return Err(redirect(
-                    "invalid_request",
-                    "max_age is not a non-negative integer",
-                ));
-            }
+        if let Some(max_age) = params.get("max_age")
+            && max_age.parse::<u64>().is_err()
+        {
+            return Err(redirect(
+                "invalid_request",
+                "max_age is not a non-negative integer",
+            ));
         }
         let acr = match params.get("claims") {
             Some(claims) => parse_claims_acr(claims)
@@ -850,15 +850,15 @@ impl Shared {
             }
         };
         self.record(RequestChannel::FrontChannel, &params);
-        if self.par {
-            if let Some(request_uri) = params.get("request_uri") {
-                return match self.take_pushed(&params, request_uri) {
-                    Ok(request) => self.start_interaction(request),
-                    Err(description) => {
-                        error_page(StatusCode::BAD_REQUEST, "invalid_request_uri", description)
-                    }
-                };
-            }
+        if self.par
+            && let Some(request_uri) = params.get("request_uri")
+        {
+            return match self.take_pushed(&params, request_uri) {
+                Ok(request) => self.start_interaction(request),
+                Err(description) => {
+                    error_page(StatusCode::BAD_REQUEST, "invalid_request_uri", description)
+                }
+            };
         }
         match self.validate(&params) {
             Ok(request) => self.start_interaction(request),

@@ -641,29 +641,29 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
         }
         check_coordinates(&at(""), p.lat, p.lon)?;
         p.hours.validate().map_err(|(f, e)| (at(&f), e))?;
-        if let Some(minutes) = p.slot_minutes {
-            if !(5..=240).contains(&minutes) {
-                return Err((
-                    at("slot_minutes"),
-                    ConfigProblem::OutOfRange {
-                        min: 5,
-                        max: 240,
-                        found: i64::from(minutes),
-                    },
-                ));
-            }
+        if let Some(minutes) = p.slot_minutes
+            && !(5..=240).contains(&minutes)
+        {
+            return Err((
+                at("slot_minutes"),
+                ConfigProblem::OutOfRange {
+                    min: 5,
+                    max: 240,
+                    found: i64::from(minutes),
+                },
+            ));
         }
-        if let Some(capacity) = p.slot_capacity {
-            if !(1..=1000).contains(&capacity) {
-                return Err((
-                    at("slot_capacity"),
-                    ConfigProblem::OutOfRange {
-                        min: 1,
-                        max: 1000,
-                        found: i64::from(capacity),
-                    },
-                ));
-            }
+        if let Some(capacity) = p.slot_capacity
+            && !(1..=1000).contains(&capacity)
+        {
+            return Err((
+                at("slot_capacity"),
+                ConfigProblem::OutOfRange {
+                    min: 1,
+                    max: 1000,
+                    found: i64::from(capacity),
+                },
+            ));
         }
     }
     if ward.point(&ward.default_point).is_none() {
@@ -681,13 +681,13 @@ fn validate_ward(ward: &Ward) -> Result<(), (String, ConfigProblem)> {
         .hours
         .validate()
         .map_err(|(f, e)| (format!("police.{f}"), e))?;
-    if let Some(desk) = &ward.police.desk_at {
-        if ward.point(desk).is_none() {
-            return Err((
-                "police.desk_at".into(),
-                ConfigProblem::UnknownReference { id: desk.clone() },
-            ));
-        }
+    if let Some(desk) = &ward.police.desk_at
+        && ward.point(desk).is_none()
+    {
+        return Err((
+            "police.desk_at".into(),
+            ConfigProblem::UnknownReference { id: desk.clone() },
+        ));
     }
     if ward.police.bring.is_empty() {
         return Err(("police.bring".into(), ConfigProblem::Empty));

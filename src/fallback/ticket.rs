@@ -109,7 +109,7 @@ impl TicketCode {
             *values.get_mut(n).ok_or(TicketError::BadCode)? = value;
             n += 1;
         }
-        if n != CODE_SYMBOLS || weighted_sum(&values) % MODULUS != 0 {
+        if n != CODE_SYMBOLS || !weighted_sum(&values).is_multiple_of(MODULUS) {
             return Err(TicketError::BadCode);
         }
         Ok(Self(values))

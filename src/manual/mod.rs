@@ -8,6 +8,9 @@ pub mod assurance_mapping {}
 #[doc = include_str!("threat_model.md")]
 pub mod threat_model {}
 
+#[doc = include_str!("deploying.md")]
+pub mod deploying {}
+
 /// Provider profiles: what each kind of provider sends, what wardgate verifies for it, what it
 /// cannot verify, and what to ask the provider before going live.
 ///

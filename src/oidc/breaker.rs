@@ -382,7 +382,8 @@ impl CircuitMonitor {
         self.shared.state()
     }
 
-    /// The time on the clock that times this breaker.
+    /// The time on the clock that times this breaker (the gate spaces provider probes on it).
+    #[cfg(feature = "axum")]
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.shared.clock.now()
     }

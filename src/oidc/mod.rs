@@ -925,7 +925,8 @@ impl RelyingParty {
         &self.inner.config
     }
 
-    /// The clock this relying party reads the time from.
+    /// The clock this relying party reads the time from (the gate spaces provider probes on it).
+    #[cfg(feature = "axum")]
     pub(crate) fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
     }

@@ -151,10 +151,10 @@ fn sign(keys: &Keys, spec: &TokenSpec) -> String {
         Signer::Unsigned => Vec::new(),
     };
     let mut sig = sig;
-    if spec.signer == Signer::Corrupt {
-        if let Some(byte) = sig.get_mut(10) {
-            *byte ^= 0x01;
-        }
+    if spec.signer == Signer::Corrupt
+        && let Some(byte) = sig.get_mut(10)
+    {
+        *byte ^= 0x01;
     }
     format!("{input}.{}", b64(sig))
 }

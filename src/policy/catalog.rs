@@ -672,17 +672,17 @@ fn validate_procedure(p: &Procedure) -> Result<(), (String, ConfigProblem)> {
             ConfigProblem::MissingTranslation,
         ));
     }
-    if let Some(days) = p.processing_working_days {
-        if days > 365 {
-            return Err((
-                "processing_working_days".to_owned(),
-                ConfigProblem::OutOfRange {
-                    min: 0,
-                    max: 365,
-                    found: i64::from(days),
-                },
-            ));
-        }
+    if let Some(days) = p.processing_working_days
+        && days > 365
+    {
+        return Err((
+            "processing_working_days".to_owned(),
+            ConfigProblem::OutOfRange {
+                min: 0,
+                max: 365,
+                found: i64::from(days),
+            },
+        ));
     }
     if !(1..=1440).contains(&p.max_auth_age_minutes) {
         return Err((
@@ -737,15 +737,15 @@ fn validate_procedure(p: &Procedure) -> Result<(), (String, ConfigProblem)> {
             (_, true) => {}
         }
     }
-    if !p.fields.is_empty() {
-        if let Err(errors) = p.validate_dossier(&p.example()) {
-            return Err((
-                "example".to_owned(),
-                ConfigProblem::ExampleRejected {
-                    fields: errors.into_iter().map(|e| e.field).collect(),
-                },
-            ));
-        }
+    if !p.fields.is_empty()
+        && let Err(errors) = p.validate_dossier(&p.example())
+    {
+        return Err((
+            "example".to_owned(),
+            ConfigProblem::ExampleRejected {
+                fields: errors.into_iter().map(|e| e.field).collect(),
+            },
+        ));
     }
     Ok(())
 }

@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 
 use super::gateway::Gateway;
 use super::resident::ResidentQuery;
-use crate::integrations::axum::OptionalSession;
 use crate::Level;
 use crate::fallback::{Referral, SignedTicket};
 use crate::i18n::{Lang, LocalText};
+use crate::integrations::axum::OptionalSession;
 use crate::policy::{Decision, Diagnostics, Field, Procedure, ProcedureCode, ReasonCode};
 
 /// The body of every JSON refusal: a stable code and a readable message, and for some refusals

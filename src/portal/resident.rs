@@ -100,12 +100,11 @@ impl Gateway {
         };
         let now = self.clock.now();
         let referral = Referral::build(&self.directory, procedure, route, now).ok()?;
-        if let Some(code) = reuse {
-            if let Ok(Some(ticket)) = self.store.ticket(&code, now).await {
-                if ticket.procedure == procedure.code() {
-                    return Some((referral, self.tickets.sign(ticket).ok()?));
-                }
-            }
+        if let Some(code) = reuse
+            && let Ok(Some(ticket)) = self.store.ticket(&code, now).await
+            && ticket.procedure == procedure.code()
+        {
+            return Some((referral, self.tickets.sign(ticket).ok()?));
         }
         let ticket = self
             .tickets

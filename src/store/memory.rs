@@ -67,16 +67,15 @@ impl MemoryStore {
         if inner.bookings.contains_key(&request.id) {
             return Err(StoreError::Duplicate);
         }
-        if let Some(ticket) = request.ticket {
-            if let Some(existing) = inner
+        if let Some(ticket) = request.ticket
+            && let Some(existing) = inner
                 .bookings
                 .values()
                 .find(|b| b.is_active() && b.ticket == Some(ticket))
-            {
-                return Err(StoreError::TicketAlreadyBooked {
-                    booking: existing.id.clone(),
-                });
-            }
+        {
+            return Err(StoreError::TicketAlreadyBooked {
+                booking: existing.id.clone(),
+            });
         }
         let taken = count(&inner, &request.slot);
         if taken >= request.capacity {

@@ -134,14 +134,14 @@ impl Attachment {
         }
         let found =
             MediaType::sniff(&content).ok_or(AttachmentError::UnrecognisedContent { index })?;
-        if let Some(declared) = declared {
-            if declared != found {
-                return Err(AttachmentError::TypeMismatch {
-                    index,
-                    declared,
-                    found,
-                });
-            }
+        if let Some(declared) = declared
+            && declared != found
+        {
+            return Err(AttachmentError::TypeMismatch {
+                index,
+                declared,
+                found,
+            });
         }
         Ok(Self {
             name: name.to_owned(),

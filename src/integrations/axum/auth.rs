@@ -357,14 +357,14 @@ async fn logout(
     Form(form): Form<LogoutForm>,
 ) -> Response {
     let sessions = gate.sessions();
-    if let Some(session) = sessions.open(&headers) {
-        if !session.csrf_token().matches(&form.csrf_token) {
-            return (
-                StatusCode::FORBIDDEN,
-                "the sign-out form has expired; reload the page",
-            )
-                .into_response();
-        }
+    if let Some(session) = sessions.open(&headers)
+        && !session.csrf_token().matches(&form.csrf_token)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "the sign-out form has expired; reload the page",
+        )
+            .into_response();
     }
     let mut response = Redirect::to("/").into_response();
     if let Some(clear) = sessions.clear_cookie() {

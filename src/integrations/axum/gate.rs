@@ -359,10 +359,10 @@ impl GateBuilder {
             return Err(GateError::AuthPrefix(self.auth_prefix));
         }
         check_providers(&self.providers, &self.auth_prefix)?;
-        if let Some((directory, ward)) = &self.directory {
-            if directory.ward(*ward).is_none() {
-                return Err(GateError::UnknownWard(ward.as_str().to_owned()));
-            }
+        if let Some((directory, ward)) = &self.directory
+            && directory.ward(*ward).is_none()
+        {
+            return Err(GateError::UnknownWard(ward.as_str().to_owned()));
         }
         let sessions = SessionCookies::new(
             &self.public_url,

@@ -100,10 +100,8 @@ where
                     .get_all(header::SET_COOKIE)
                     .iter()
                     .any(|v| v.as_bytes().starts_with(format!("{name}=").as_bytes()));
-                if !handler_set_it {
-                    if let Ok(value) = HeaderValue::from_str(&cookie) {
-                        response.headers_mut().append(header::SET_COOKIE, value);
-                    }
+                if !handler_set_it && let Ok(value) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
                 }
             }
             Ok(response)

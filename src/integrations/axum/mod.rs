@@ -97,6 +97,7 @@ mod gate;
 mod guard;
 mod layer;
 mod provider;
+#[cfg(feature = "portal")]
 pub(crate) use provider::profile_texts;
 mod provider_health;
 
@@ -106,6 +107,7 @@ pub const DEFAULT_AUTH_PREFIX: &str = "/auth";
 pub use crate::session::SessionCookies;
 pub use auth::{append_cookie, auth_router, callback_route, login_route, logout_route};
 pub use gate::{AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks};
+#[cfg(feature = "portal")]
 pub(crate) use guard::parse_outcome;
 pub use guard::{DEFAULT_MAX_AGE_MINUTES, Require, RequireService};
 pub use layer::{

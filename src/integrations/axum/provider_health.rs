@@ -121,7 +121,8 @@ impl LoginProvider {
         }
     }
 
-    /// The breaker's state, when the provider's client has one.
+    /// The breaker's state, when the provider's client has one (the portal's `/readyz`).
+    #[cfg(feature = "portal")]
     pub(crate) fn circuit_state(&self) -> Option<CircuitState> {
         self.circuit_monitor().map(|c| c.state())
     }

@@ -1,11 +1,16 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use chrono::TimeDelta;
 use pretty_assertions::assert_eq;
-use serde_json::json;
+use serde_json::{Map, json};
 
 use super::*;
-use crate::assurance::{Level, ReturnedClaims};
+use crate::assurance::{AcrTable, Level, LevelSource, ReturnedClaims};
+use crate::i18n::LocalText;
+use crate::oidc::{ProviderEndpoints, ProviderProfile};
+use crate::portal::rate_limit::RateLimit;
+use crate::submission::AttachmentLimits;
 
 const EXTERNAL: [(&str, &str); 5] = [
     ("WARDGATE_ISSUER", "https://sso.example.vn/realms/ward"),

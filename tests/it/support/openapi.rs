@@ -356,13 +356,12 @@ impl<'d> Validator<'d> {
             if closed
                 && structural
                 && let Some(declared) = self.declared(schema)?
+                && let Some(extra) = map.keys().find(|k| !declared.contains(*k))
             {
-                if let Some(extra) = map.keys().find(|k| !declared.contains(*k)) {
-                    return Err(format!(
-                        "{}: property `{extra}` is not in the document",
-                        here()
-                    ));
-                }
+                return Err(format!(
+                    "{}: property `{extra}` is not in the document",
+                    here()
+                ));
             }
         }
         if let Some(list) = value.as_array() {
