@@ -363,12 +363,13 @@ export async function staffDesk(flow, gateway) {
   assert.equal(await text(page, '.notice-error h2'), 'Mã không hợp lệ');
   await flow.capture('staff-ticket-invalid');
 
-  // The ward's statistics: the referral and the booking above are counted.
+  // The ward's statistics lead with the report sentence; the referral above is counted as a
+  // referral, not as a dossier.
   const stats = await page.goto(`${gateway}/staff/stats`);
   assert.equal(stats.status(), 200);
   assert.equal(await text(page, 'h1'), 'Thống kê hồ sơ');
   const summary = await text(page, 'main p');
-  assert.match(summary, /^Phường\/xã \d+, từ \d\d\/\d\d\/\d{4} đến \d\d\/\d\d\/\d{4}: \d+ hồ sơ/, summary);
+  assert.match(summary, /^Từ \d\d\/\d\d\/\d{4} đến \d\d\/\d\d\/\d{4}: \d+ hồ sơ, (\d+ %|–) trực tuyến/, summary);
   assert.equal(await page.locator('main form[action="/staff/stats"] input[type="date"]').count(), 2);
   await flow.capture('staff-statistics');
 }
