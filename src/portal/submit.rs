@@ -15,14 +15,14 @@
 //!    anything is stored, and stored inside the sealed dossier with it.
 //! 5. A form refused for a limit or an invalid field is shown again with what was typed.
 
-use std::fmt::Write as _;
+use crate::integrations::axum::with_step_up_challenge;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -115,34 +115,17 @@ impl Gateway {
             Decision::SignIn(sign_in) => sign_in.requirement.max_age_seconds,
             _ => procedure.max_auth_age().num_seconds(),
         };
-        let acr = self
-            .default_provider()
-            .relying_party()
-            .config()
-            .assurance_source()
-            .acr_values_for(procedure.online_level())
-            .join(" ");
-        let mut value = String::from("Bearer error=\"insufficient_user_authentication\"");
-        let _ = write!(
-            value,
-            ", error_description=\"level {} e-identity required\"",
-            procedure.online_level().number()
-        );
-        if !acr.is_empty() {
-            let _ = write!(value, ", acr_values=\"{acr}\"");
-        }
-        let _ = write!(value, ", max_age=\"{max_age}\"");
         let body = StepUpRequired {
             error: StepUpCode::InsufficientUserAuthentication,
             decision: DecisionBody::new(decision, procedure).with_login_url(procedure),
         };
-        let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-        if let Ok(header_value) = HeaderValue::from_str(&value) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header_value);
-        }
-        response
+        let response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        with_step_up_challenge(
+            response,
+            self.default_provider().relying_party(),
+            procedure,
+            max_age,
+        )
     }
 
     /// 401 or 403 for a resident whose session cannot file this procedure now.

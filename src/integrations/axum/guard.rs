@@ -257,9 +257,33 @@ async fn answer_or_grant(
 /// `acr_values` that would meet the level and the `max_age`.
 fn challenge(gate: &Gate, procedure: &Procedure, decision: &Decision) -> Response {
     let max_age = procedure.max_auth_age().num_seconds();
-    let acr = gate
-        .default_provider()
-        .relying_party()
+    let body = serde_json::json!({
+        "error": "insufficient_user_authentication",
+        "decision": decision.kind_str(),
+        "reason": decision.reason().as_str(),
+        "required_level": procedure.online_level().number(),
+        "max_age": max_age,
+        "login_url": gate.login_path(),
+    });
+    let response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    with_step_up_challenge(
+        response,
+        gate.default_provider().relying_party(),
+        procedure,
+        max_age,
+    )
+}
+
+/// `response` with the RFC 9470 `WWW-Authenticate` challenge for `procedure`:
+/// `error="insufficient_user_authentication"`, the `acr_values` of `relying_party` that meet
+/// its level, and `max_age`. The portal's JSON API answers with the same header.
+pub(crate) fn with_step_up_challenge(
+    mut response: Response,
+    relying_party: &crate::oidc::RelyingParty,
+    procedure: &Procedure,
+    max_age: i64,
+) -> Response {
+    let acr = relying_party
         .config()
         .assurance_source()
         .acr_values_for(procedure.online_level())
@@ -274,15 +298,6 @@ fn challenge(gate: &Gate, procedure: &Procedure, decision: &Decision) -> Respons
         let _ = write!(value, ", acr_values=\"{acr}\"");
     }
     let _ = write!(value, ", max_age=\"{max_age}\"");
-    let body = serde_json::json!({
-        "error": "insufficient_user_authentication",
-        "decision": decision.kind_str(),
-        "reason": decision.reason().as_str(),
-        "required_level": procedure.online_level().number(),
-        "max_age": max_age,
-        "login_url": gate.login_path(),
-    });
-    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     if let Ok(header_value) = HeaderValue::from_str(&value) {
         response
             .headers_mut()
