@@ -11,16 +11,16 @@ function origin(url) {
   return new URL(url).origin;
 }
 
-async function text(page, selector) {
+export async function text(page, selector) {
   return (await page.locator(selector).first().innerText()).replace(/\s+/g, ' ').trim();
 }
 
-async function assertPageLanguage(page, lang) {
+export async function assertPageLanguage(page, lang) {
   assert.equal(await page.locator('html').getAttribute('lang'), lang, `<html lang> of ${page.url()}`);
 }
 
 /** Asserts the page is the gateway's page for `path` and that nothing on it failed. */
-function assertAt(page, gateway, path) {
+export function assertAt(page, gateway, path) {
   const url = new URL(page.url());
   assert.equal(url.origin, origin(gateway), `expected the gateway, at ${page.url()}`);
   assert.equal(url.pathname, path, `expected ${path}, at ${page.url()}`);
@@ -33,7 +33,7 @@ function assertAt(page, gateway, path) {
  * its sign-in page (radio buttons and a submit button on the simulator, one button per persona
  * on oidc-provider) and waits until the browser is back on the gateway.
  */
-async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
+export async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
   const { page } = flow;
   const link = page.locator(linkSelector);
   assert.equal(await link.count(), 1, `one sign-in link (${linkSelector}) on ${page.url()}`);
@@ -58,7 +58,7 @@ async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href
  * Valid answers for the birth registration form: the `[procedure.example]` of
  * samples/catalog.toml (the optional father's number is left empty).
  */
-const BIRTH_ANSWERS = {
+export const BIRTH_ANSWERS = {
   child_name: 'Nguyễn Thị Mai',
   child_birth_date: '2026-02-20',
   child_sex: 'nu',
@@ -75,7 +75,7 @@ const BIRTH_ANSWERS = {
 };
 
 /** Fills the fields of `form` named in `answers`; returns how many it filled. */
-async function fillForm(form, answers) {
+export async function fillForm(form, answers) {
   let filled = 0;
   for (const [name, value] of Object.entries(answers)) {
     const field = form.locator(`[name="${name}"]`);
@@ -128,12 +128,22 @@ export async function level2FilesOnline(flow, gateway) {
   const receipt = /^\/receipts\/([^/]+)$/.exec(new URL(page.url()).pathname);
   assert.ok(receipt, `the form leads to /receipts/{dossier code}, at ${page.url()}`);
   assert.equal(await text(page, 'h1'), 'Giấy tiếp nhận hồ sơ');
-  assert.equal(await text(page, '.notice-success h2'), 'Hồ sơ đã được tiếp nhận và lưu an toàn');
+  assert.equal(
+    await text(page, '.notice-success h2'),
+    'Hồ sơ đã được gửi đến phường; cán bộ sẽ kiểm tra và tiếp nhận',
+  );
   const details = await text(page, '.notice-success dl');
   assert.ok(details.includes(`Mã hồ sơ ${decodeURIComponent(receipt[1])}`), details);
   assert.ok(details.includes('Thủ tục Đăng ký khai sinh'), details);
-  assert.ok(details.includes('Mức độ tài khoản đã dùng 2'), details);
-  assert.match(details, /Mã kiểm tra nội dung \(SHA-256\) [0-9a-f]{64}/);
+  assert.match(details, /Ngày hẹn trả kết quả \(dự kiến\) \d{2}\/\d{2}\/\d{4}/);
+  assert.ok(details.includes('Cách nhận kết quả Nhận tại Trung tâm Phục vụ hành chính công'), details);
+  // The level, digest and signature are folded away under "technical details".
+  const technical = page.locator('details.technical-details');
+  assert.equal(await technical.locator('summary').innerText(), 'Chi tiết kỹ thuật');
+  await technical.locator('summary').click();
+  const folded = await text(page, 'details.technical-details dl');
+  assert.ok(folded.includes('Mức độ tài khoản đã dùng 2'), folded);
+  assert.match(folded, /Mã kiểm tra nội dung \(SHA-256\) [0-9a-f]{64}/);
   await flow.capture('receipt');
   await flow.print('receipt-print');
 }
@@ -266,7 +276,7 @@ export async function languageSwitch(flow, gateway) {
     page.waitForURL((u) => u.searchParams.get('lang') === 'en'),
     page.locator('nav.lang-switch a[hreflang="en"]').click(),
   ]);
-  const inPerson = page.locator('main a.button', { hasText: 'File in person at the one-stop desk' });
+  const inPerson = page.locator('main a.button', { hasText: 'File in person at the Public Administrative Service Center' });
   await Promise.all([page.waitForURL((u) => u.searchParams.get('in_person') === '1'), inPerson.click()]);
   url = assertAt(page, gateway, `/procedures/${BIRTH}`);
   assert.equal(url.searchParams.get('lang'), 'en');
@@ -347,8 +357,8 @@ export async function staffDesk(flow, gateway) {
     page.waitForURL((u) => u.pathname === '/staff/tickets'),
     page.locator('main form[action="/staff/tickets"] button[type="submit"]').click(),
   ]);
-  assert.equal(await text(page, 'h1'), 'Tra cứu mã hẹn');
-  assert.equal(await text(page, '.notice-success h2'), 'Mã hẹn hợp lệ');
+  assert.equal(await text(page, 'h1'), 'Tra cứu mã lịch hẹn');
+  assert.equal(await text(page, '.notice-success h2'), 'Mã lịch hẹn hợp lệ');
   const details = await text(page, '.notice-success dl');
   assert.ok(details.includes(`Mã ${code}`), details);
   assert.ok(details.includes('Thủ tục Đăng ký khai sinh'), details);

@@ -211,6 +211,9 @@ export async function startProvider(redirectUri, logPath) {
   throw new Error(`oidc-provider did not start:\n${failures.join('\n---\n')}`);
 }
 
+/** The secret the e2e back office signs its status reports with (hex, 32 bytes). */
+export const BACKOFFICE_STATUS_KEY = '2a'.repeat(32);
+
 /**
  * Starts the example gateway (`WARDGATE_GATEWAY_BIN`) on a free loopback port with a fresh data
  * directory. `providerEnv` holds the `WARDGATE_*` variables of an external provider; without it
@@ -242,6 +245,7 @@ export async function startGateway({ port, providerEnv = {}, logPath } = {}) {
         WARDGATE_BIND: `127.0.0.1:${chosen}`,
         WARDGATE_PUBLIC_URL: url,
         WARDGATE_DATA_DIR: dataDir,
+        WARDGATE_BACKOFFICE_STATUS_KEYS: BACKOFFICE_STATUS_KEY,
         ...providerEnv,
       }),
     });

@@ -19,6 +19,7 @@ import {
   staffDesk,
   staffRefused,
 } from './flows.mjs';
+import { dossierStatusAfterReport } from './flows_status.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -28,6 +29,7 @@ const FLOWS = [
   ['level1-in-person', 'a level-1 resident is routed in person, books a slot and opens the printable ticket', level1BooksInPerson],
   ['cancelled-login', 'a cancelled login ends on a referral', cancelledLoginRefers],
   ['language-switch', 'the language switch works', languageSwitch],
+  ['dossier-status', 'the back office reports a status and the resident looks the dossier up in vi and en', dossierStatusAfterReport],
 ];
 
 /** Flows beyond the resident ones, by suite. */

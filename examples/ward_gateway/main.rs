@@ -138,7 +138,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .with_clock(Arc::clone(&clock))
         .with_random(Arc::clone(&random))
         .with_rate_limits(config.rate_limits().clone())
-        .with_limits(*config.request_limits());
+        .with_limits(*config.request_limits())
+        .with_backoffice_keys(config.backoffice_status_keys().to_vec());
     let gateway = match config.metrics_token() {
         Some(token) => gateway.with_metrics_token(token.clone()),
         None => gateway,

@@ -195,7 +195,7 @@ impl Persona {
             Self::authenticates(
                 "officer",
                 "Cán bộ Trung tâm Phục vụ hành chính công (trang dành cho cán bộ)",
-                "One-stop desk officer (staff pages)",
+                "Public Administrative Service Center officer (staff pages)",
                 Level::Two,
                 Identity::new(
                     "devidp-staff-9d41c7a2e85b3f06",

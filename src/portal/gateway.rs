@@ -21,9 +21,10 @@ use crate::integrations::axum::{Gate, GateError, GateHooks};
 use crate::keys::SigningKey;
 use crate::oidc::RelyingParty;
 use crate::policy::{Catalog, Procedure};
-use crate::pseudonym::{PseudonymKey, SubjectPseudonym};
+use crate::pseudonym::{PseudonymKey, Pseudonymizer, SubjectPseudonym};
 use crate::session::{CookieSettings, KeyRing, SessionConfig};
 use crate::store::Store;
+use crate::submission::status::BackOfficeKey;
 use crate::submission::{DossierKey, DossierSealer, Submitter};
 
 /// Builds a [`Gateway`]. [`Gateway::builder`] takes the public URL; the providers, catalog,
@@ -75,6 +76,7 @@ pub struct GatewayBuilder {
     limits: RequestLimits,
     rate_limits: RateLimits,
     metrics_token: Option<MetricsToken>,
+    backoffice_keys: Vec<BackOfficeKey>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -217,6 +219,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// The secrets the back office signs its status reports with (several during a rotation).
+    /// Without any (the default) `POST /api/backoffice/status` answers `503`.
+    pub fn with_backoffice_keys(mut self, keys: Vec<BackOfficeKey>) -> Self {
+        self.backoffice_keys = keys;
+        self
+    }
+
     /// Builds the gateway state, on a [`Gate`] built from the same parts.
     ///
     /// # Errors
@@ -260,7 +269,10 @@ impl GatewayBuilder {
             DossierSealer::new(dossier_key, Arc::clone(&self.random))
                 .map_err(|_| GatewayError::DossierKey)?,
         );
+        let pseudonyms = Pseudonymizer::from_key(&pseudonym_key);
         let gateway = Arc::new(Gateway {
+            pseudonyms,
+            backoffice_keys: self.backoffice_keys,
             procedure_html: ProcedureHtmlCache::new(&catalog),
             tickets: TicketIssuer::new(Arc::clone(&signing_key)),
             submitter: Submitter::new(
@@ -324,6 +336,10 @@ pub struct Gateway {
     decisions: DecisionTally,
     /// The per-procedure page fragments that do not depend on the request.
     pub(crate) procedure_html: ProcedureHtmlCache,
+    /// Derives the dossier secrets printed on receipts.
+    pub(crate) pseudonyms: Pseudonymizer,
+    /// The back office's status-report secrets; empty turns the route off.
+    pub(crate) backoffice_keys: Vec<BackOfficeKey>,
 }
 
 impl fmt::Debug for Gateway {
@@ -383,6 +399,7 @@ impl Gateway {
             limits: RequestLimits::DEFAULT,
             rate_limits: RateLimits::default(),
             metrics_token: None,
+            backoffice_keys: Vec::new(),
         }
     }
 

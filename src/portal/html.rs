@@ -108,6 +108,10 @@ pub struct Page {
     /// The fragments of the main content, in order: copied once, into the page's buffer.
     body: Vec<Markup>,
     footer: Option<Markup>,
+    /// The unit's own word in the page's language (`phường`, `xã`…); `phường` unless set.
+    unit_word: Option<String>,
+    /// Whether the page is built from sample data (a banner says so).
+    sample_data: bool,
 }
 
 impl Page {
@@ -121,7 +125,22 @@ impl Page {
             query: None,
             body: Vec::with_capacity(8),
             footer: None,
+            unit_word: None,
+            sample_data: false,
         }
+    }
+
+    /// The unit's own word in the page's language (`phường` or `xã`; `ward` or `commune`),
+    /// used by the default footer.
+    pub fn unit_word(mut self, word: impl Into<String>) -> Self {
+        self.unit_word = Some(word.into());
+        self
+    }
+
+    /// Marks the page as built from sample data: a visible banner says so.
+    pub fn sample_data(mut self, sample: bool) -> Self {
+        self.sample_data = sample;
+        self
     }
 
     /// The ward's name, shown in the header and the `<title>`.
@@ -182,6 +201,10 @@ impl Page {
         let site = lang.pick("Dịch vụ công trực tuyến", "Online public services");
         let ward = self.ward_name.as_deref().unwrap_or(site);
         let other = lang.other();
+        let unit = self
+            .unit_word
+            .as_deref()
+            .unwrap_or_else(|| lang.pick("phường", "ward"));
         let content: usize = self.body.iter().map(|fragment| fragment.0.len()).sum();
         let footer = self.footer.as_ref().map_or(0, |footer| footer.0.len());
         html! {
@@ -215,7 +238,19 @@ impl Page {
                         "\n"
                     }
                     "\n" main id="main" class="wrap" tabindex="-1" {
-                        "\n" h1 { (self.title) } "\n"
+                        "\n"
+                        @if self.sample_data {
+                            p class="sample-banner" {
+                                strong { (lang.pick("Dữ liệu mẫu", "Sample data")) }
+                                ": "
+                                (lang.pick(
+                                    "mã đơn vị, địa chỉ, giờ làm việc và thủ tục trên trang này chưa được đơn vị xác nhận.",
+                                    "the unit codes, addresses, hours and procedures on this page are not confirmed by the unit.",
+                                ))
+                            }
+                            "\n"
+                        }
+                        h1 { (self.title) } "\n"
                         @for fragment in &self.body { (fragment) }
                     }
                     "\n" footer class="site-footer" {
@@ -224,12 +259,16 @@ impl Page {
                             @match &self.footer {
                                 Some(footer) => { (footer) }
                                 None => p {
-                                    (lang.pick(
-                                        "Không nộp được trực tuyến? Bạn luôn có thể nộp hồ sơ trực tiếp tại \
-                                         Trung tâm Phục vụ hành chính công của phường.",
-                                        "Cannot apply online? You can always submit your dossier in person at \
-                                         the ward's Public Administrative Service Center.",
-                                    ))
+                                    @match lang {
+                                        Lang::Vi => {
+                                            "Không nộp được trực tuyến? Bạn luôn có thể nộp hồ sơ trực tiếp tại \
+                                             Trung tâm Phục vụ hành chính công của " (unit) "."
+                                        }
+                                        Lang::En => {
+                                            "Cannot apply online? You can always submit your dossier in person at \
+                                             the " (unit) "'s Public Administrative Service Center."
+                                        }
+                                    }
                                 },
                             }
                             "\n"

@@ -34,10 +34,12 @@
 
 mod api;
 mod auth;
+mod backoffice;
 pub mod config;
 mod connect;
 pub mod data_dir;
 mod decision_audit;
+mod dossiers;
 mod drafts;
 mod gateway;
 pub mod html;

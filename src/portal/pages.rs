@@ -44,7 +44,9 @@ fn pick(lang: Lang, text: &LocalText) -> &str {
 pub(crate) fn page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
     Page::new(lang, title)
-        .ward_name(pick(lang, &ward.name()).to_owned())
+        .ward_name(pick(lang, &ward.full_name()).to_owned())
+        .unit_word(pick(lang, &ward.unit_word()).to_owned())
+        .sample_data(ward.sample || gw.catalog.is_sample())
         .current(uri.path(), uri.query())
 }
 
@@ -231,8 +233,8 @@ pub(crate) async fn procedure(
                 ButtonKind::Secondary,
                 &in_person,
                 lang.pick(
-                    "Nộp trực tiếp tại bộ phận một cửa",
-                    "File in person at the one-stop desk",
+                    "Nộp trực tiếp tại Trung tâm Phục vụ hành chính công",
+                    "File in person at the Public Administrative Service Center",
                 ),
             ));
             page = page.push(match gw.procedure_html.get(procedure, lang) {
@@ -647,7 +649,7 @@ pub(crate) async fn book_slot(
             return bad_request(
                 lang,
                 lang.pick(
-                    "Mã hẹn không còn hiệu lực.",
+                    "Mã lịch hẹn không còn hiệu lực.",
                     "This reference is no longer valid.",
                 ),
             );

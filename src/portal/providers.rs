@@ -99,8 +99,8 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
             ButtonKind::Secondary,
             &in_person,
             lang.pick(
-                "Nộp trực tiếp tại bộ phận một cửa",
-                "File in person at the one-stop desk",
+                "Nộp trực tiếp tại Trung tâm Phục vụ hành chính công",
+                "File in person at the Public Administrative Service Center",
             ),
         ))
     };
@@ -109,7 +109,7 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
         lang,
         lang.pick("Chọn cách đăng nhập", "Choose how to sign in"),
     )
-    .ward_name(lang.pick(&ward.name().vi, &ward.name().en).to_owned())
+    .ward_name(lang.pick(&ward.full_name().vi, &ward.full_name().en).to_owned())
     .current("/login", Some(&query))
     .push(body)
     .into_response()

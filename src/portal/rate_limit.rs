@@ -2,10 +2,10 @@
 //!
 //! Rules this module enforces:
 //!
-//! 1. Three routes are limited, each with its own budget per client address: login starts
+//! 1. Four routes are limited, each with its own budget per client address: login starts
 //!    (`GET /login…`) and login callbacks (`GET /auth/callback…`) with the login limit, and
-//!    submissions (`POST` of a dossier, a form or a draft) with the submission limit
-//!    ([`LimitedRoute::classify`]). Everything else is not limited here.
+//!    submissions (`POST` of a dossier, a form or a draft) and dossier status look-ups with
+//!    the submission limit ([`LimitedRoute::classify`]). Everything else is not limited here.
 //! 2. The algorithm is GCRA (a token bucket kept as one timestamp per address): `burst` requests
 //!    pass at once, then one more every `60 / per_minute` seconds. Time comes from the injected
 //!    [`Clock`], so tests move it instead of sleeping.
@@ -220,6 +220,9 @@ pub enum LimitedRoute {
     LoginStart,
     /// `POST` of a dossier (JSON API or form) or of a draft.
     Submission,
+    /// A dossier status look-up that can carry a secret (`GET /api/dossiers/…`,
+    /// `POST /dossiers`): counted with the submission limit, in its own bucket.
+    DossierLookup,
 }
 
 impl LimitedRoute {
@@ -240,6 +243,11 @@ impl LimitedRoute {
                 && (path.ends_with("/submit") || path.ends_with("/draft")));
         if method == Method::POST && submission {
             return Some(Self::Submission);
+        }
+        let lookup = (method == Method::GET && path.starts_with("/api/dossiers/"))
+            || (method == Method::POST && path == "/dossiers");
+        if lookup {
+            return Some(Self::DossierLookup);
         }
         None
     }
@@ -289,7 +297,7 @@ impl RateLimiter {
     fn limit(&self, route: LimitedRoute) -> RateLimit {
         match route {
             LimitedRoute::LoginStart | LimitedRoute::LoginCallback => self.limits.login,
-            LimitedRoute::Submission => self.limits.submit,
+            LimitedRoute::Submission | LimitedRoute::DossierLookup => self.limits.submit,
         }
     }
 

@@ -18,7 +18,7 @@ use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
-use super::{api, drafts, pages, staff, submit};
+use super::{api, backoffice, dossiers, drafts, pages, staff, submit};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
@@ -60,6 +60,8 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/procedures/{code}/draft", post(drafts::save_draft))
         .route("/receipts/{code}", get(submit::receipt_page))
+        .route("/api/dossiers/{code}", get(dossiers::status_json))
+        .route("/api/backoffice/status", post(backoffice::report_status))
         .route("/.well-known/jwks.json", get(api::jwks))
         .route(OPENAPI_PATH, get(api::openapi))
         .route("/healthz", get(api::healthz))
@@ -68,6 +70,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
         .merge(staff::routes())
+        .merge(dossiers::routes())
         .fallback(pages::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed

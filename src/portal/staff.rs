@@ -193,7 +193,7 @@ async fn staff_login(
 fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
     Page::new(lang, title)
-        .ward_name(lang.pick(&ward.name().vi, &ward.name().en).to_owned())
+        .ward_name(lang.pick(&ward.full_name().vi, &ward.full_name().en).to_owned())
         .current(uri.path(), uri.query())
 }
 
@@ -201,8 +201,8 @@ fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
     let href = format!("/staff/login?lang={}", lang.code());
     let body = html! {
         (lang.pick(
-            "Trang này dành cho cán bộ bộ phận một cửa. Vui lòng đăng nhập bằng tài khoản cán bộ.",
-            "These pages are for one-stop desk staff. Please sign in with a staff account.",
+            "Trang này dành cho cán bộ Trung tâm Phục vụ hành chính công. Vui lòng đăng nhập bằng tài khoản cán bộ.",
+            "These pages are for staff of the Public Administrative Service Center. Please sign in with a staff account.",
         ))
         (link_button(
             ButtonKind::Primary,
@@ -303,7 +303,7 @@ async fn dashboard(
                         th scope="col" { (lang.pick("Giờ", "Time")) }
                         th scope="col" { (lang.pick("Nơi tiếp nhận", "Reception point")) }
                         th scope="col" { (lang.pick("Thủ tục", "Procedure")) }
-                        th scope="col" { (lang.pick("Mã hẹn", "Ticket")) }
+                        th scope="col" { (lang.pick("Mã lịch hẹn", "Appointment code")) }
                     }
                 }
                 tbody {
@@ -339,13 +339,13 @@ fn lookup_form(lang: Lang, value: Option<&str>) -> Markup {
     let content = html! {
         input type="hidden" name="lang" value=(lang.code());
         div class="field" {
-            label for="code" { (lang.pick("Mã hẹn của người dân", "Resident's ticket code")) }
+            label for="code" { (lang.pick("Mã lịch hẹn của người dân", "Resident's appointment code")) }
             input id="code" name="code" autocomplete="off" value=(value.unwrap_or(""));
         }
         (button(ButtonKind::Primary, lang.pick("Tra cứu", "Look up")))
     };
     html! {
-        h2 { (lang.pick("Tra cứu mã hẹn", "Look up a ticket")) }
+        h2 { (lang.pick("Tra cứu mã lịch hẹn", "Look up an appointment code")) }
         (form(FormMethod::Get, "/staff/tickets", None, content))
     }
 }
@@ -376,7 +376,7 @@ async fn ticket_lookup(
             Ok(None) => notice(
                 NoticeKind::Warning,
                 lang.pick("Không tìm thấy", "Not found"),
-                lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code."),
+                lang.pick("Không có mã lịch hẹn còn hiệu lực nào như vậy.", "No valid appointment has this code."),
             ),
             Ok(Some(ticket)) => {
                 let procedure = gw.procedure_name(ticket.procedure.as_str(), lang);
@@ -402,7 +402,7 @@ async fn ticket_lookup(
                 ];
                 notice(
                     NoticeKind::Success,
-                    lang.pick("Mã hẹn hợp lệ", "Valid ticket"),
+                    lang.pick("Mã lịch hẹn hợp lệ", "Valid appointment code"),
                     super::html::definition_list(&items),
                 )
             }
@@ -415,7 +415,7 @@ async fn ticket_lookup(
     staff_page(
         &gw,
         lang,
-        lang.pick("Tra cứu mã hẹn", "Ticket look-up"),
+        lang.pick("Tra cứu mã lịch hẹn", "Appointment code look-up"),
         &uri,
     )
     .push(body)

@@ -1069,16 +1069,35 @@ pub(crate) async fn receipt_page(
     };
     let procedure = gw.procedure_name(record.procedure.as_str(), lang);
     let issued = record.created_at.with_timezone(&vietnam());
-    let items = [
+    let secret = gw.pseudonyms.dossier_secret(&code);
+    let mut items = vec![
         (
             lang.pick("Mã hồ sơ", "Dossier code"),
             html! { strong class="ticket-code" { (code.to_string()) } },
         ),
         (lang.pick("Thủ tục", "Procedure"), html! { (procedure) }),
         (
-            lang.pick("Thời điểm tiếp nhận", "Received at"),
+            lang.pick("Thời điểm gửi", "Sent at"),
             html! { (issued.format("%H:%M %d/%m/%Y").to_string()) },
         ),
+    ];
+    if let Some(date) = super::dossiers::expected_result_date(&gw, &record) {
+        items.push((
+            lang.pick("Ngày hẹn trả kết quả (dự kiến)", "Expected result date"),
+            html! { (super::dossiers::format_date(date)) },
+        ));
+    }
+    if let Some(delivery) = delivery_choice(&gw, &record, lang) {
+        items.push((
+            lang.pick("Cách nhận kết quả", "How you receive the result"),
+            html! { (delivery) },
+        ));
+    }
+    items.push((
+        lang.pick("Mã tra cứu", "Look-up secret"),
+        html! { strong class="ticket-code" { (secret.as_str()) } },
+    ));
+    let technical = [
         (
             lang.pick("Mức độ tài khoản đã dùng", "Account level used"),
             html! { (record.level.number()) },
@@ -1088,23 +1107,35 @@ pub(crate) async fn receipt_page(
             html! { code { (record.payload_digest.to_string()) } },
         ),
     ];
+    let status_href = format!("/dossiers/{code}?lang={}", lang.code());
     let body = html! {
         (notice(
             NoticeKind::Success,
             lang.pick(
-                "Hồ sơ đã được tiếp nhận và lưu an toàn",
-                "Your dossier was received and stored safely",
+                "Hồ sơ đã được gửi đến phường; cán bộ sẽ kiểm tra và tiếp nhận",
+                "Your dossier was sent to the ward; an officer will check and accept it",
             ),
             definition_list(&items),
         ))
-        h2 { (lang.pick("Chữ ký số của giấy tiếp nhận", "The receipt's digital signature")) }
         p {
             (lang.pick(
-                "Ai cũng có thể kiểm tra giấy tiếp nhận này bằng khóa công khai tại /.well-known/jwks.json.",
-                "Anyone can verify this receipt with the public keys at /.well-known/jwks.json.",
+                "Giữ mã hồ sơ và mã tra cứu: với hai mã này, bạn xem được hồ sơ đang ở bước nào mà không cần đăng nhập, tại ",
+                "Keep the dossier code and the look-up secret: with both you can see where your dossier is, without signing in, at ",
             ))
+            a href=(status_href) { (lang.pick("trang tra cứu hồ sơ", "the dossier look-up page")) }
+            "."
         }
-        pre class="receipt-jws" { (record.receipt) }
+        details class="technical-details" {
+            summary { (lang.pick("Chi tiết kỹ thuật", "Technical details")) }
+            (definition_list(&technical))
+            p {
+                (lang.pick(
+                    "Chữ ký số của giấy tiếp nhận. Ai cũng có thể kiểm tra bằng khóa công khai tại /.well-known/jwks.json.",
+                    "The receipt's digital signature. Anyone can verify it with the public keys at /.well-known/jwks.json.",
+                ))
+            }
+            pre class="receipt-jws" { (record.receipt) }
+        }
     };
     super::pages::page(
         &gw,
@@ -1114,4 +1145,25 @@ pub(crate) async fn receipt_page(
     )
     .push(body)
     .into_response()
+}
+
+/// The result delivery the resident chose on the form (the procedure's `delivery` field), in
+/// `lang`; `None` when the procedure has no such field or the dossier cannot be opened.
+fn delivery_choice(
+    gw: &Gateway,
+    record: &crate::store::SubmissionRecord,
+    lang: Lang,
+) -> Option<String> {
+    let field = gw
+        .procedure(record.procedure.as_str())?
+        .fields()
+        .iter()
+        .find(|f| f.name == "delivery")?;
+    let dossier = gw
+        .sealer
+        .open_dossier(record.dossier_code, &record.dossier)
+        .ok()?;
+    let chosen = dossier.get("delivery")?.as_str()?;
+    let option = field.options.iter().find(|o| o.value == chosen)?;
+    Some(lang.pick(&option.label_vi, &option.label_en).to_owned())
 }

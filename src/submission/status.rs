@@ -45,6 +45,7 @@ pub const MIN_KEY_LEN: usize = 32;
 pub const MAX_REPORT_BYTES: usize = 4 * 1024;
 
 /// A secret shared with the back office, for report signatures. `Debug` never shows it.
+#[derive(Clone)]
 pub struct BackOfficeKey {
     key: hmac::Key,
 }

@@ -707,7 +707,7 @@ async fn staff_pages_need_a_staff_sign_in() {
         )
         .await;
     assert_eq!(lookup.status(), StatusCode::OK);
-    assert!(body_text(lookup).await.contains("Mã hẹn hợp lệ"));
+    assert!(body_text(lookup).await.contains("Mã lịch hẹn hợp lệ"));
     let stats = gw
         .send(
             Request::get("/staff/stats")

@@ -8,6 +8,7 @@
 )]
 
 mod crash;
+mod dossier_status;
 mod embed;
 mod endpoints;
 mod gateway;

@@ -23,6 +23,9 @@ pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
 /// The back office that receives dossiers (the outbox forwards signed envelopes to it).
 pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
+/// Comma-separated hex secrets (at least 32 bytes each) shared with the back office, which
+/// signs its status reports with one of them; unset turns `POST /api/backoffice/status` off.
+pub const ENV_BACKOFFICE_STATUS_KEYS: &str = "WARDGATE_BACKOFFICE_STATUS_KEYS";
 /// Where `GET /metrics` is served apart from the public listener.
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
 /// A bearer token that opens `GET /metrics` on the public listener.

@@ -172,6 +172,12 @@ pub enum SettingError {
          hex)"
     )]
     WeakMetricsToken,
+    /// A back-office status key that is not hex or shorter than 32 bytes.
+    #[error(
+        "is not a back-office status key: use at least 64 hex digits (32 random bytes), \
+         comma-separated during a rotation"
+    )]
+    BackOfficeStatusKey,
     /// No issuer, so the built-in simulator would sign anyone in, on a public URL off loopback.
     #[error(
         "is required when the public URL `{public_url}` is not a loopback address: without an \

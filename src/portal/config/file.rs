@@ -17,6 +17,7 @@ pub(super) struct RawFile {
     pub(super) database_url: Option<String>,
     pub(super) data_dir: Option<String>,
     pub(super) backoffice_url: Option<String>,
+    pub(super) backoffice_status_keys: Option<Vec<String>>,
     pub(super) metrics_bind: Option<String>,
     pub(super) metrics_token: Option<String>,
     pub(super) provider: Option<RawProvider>,

@@ -9,6 +9,7 @@ use url::Url;
 use super::super::metrics_access::MetricsToken;
 use crate::oidc::is_loopback;
 
+use super::backoffice::build_status_keys;
 use super::database::DatabaseUrl;
 use super::env::{
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_DATA_DIR, ENV_DATABASE_URL, ENV_ISSUER, ENV_METRICS_BIND,
@@ -186,6 +187,8 @@ impl ConfigLoader {
             .map(|setting| parse_web_url(&setting))
             .transpose()?;
 
+        let backoffice_status_keys = build_status_keys(&cx, raw.backoffice_status_keys)?;
+
         let metrics_bind = cx
             .lookup(ENV_METRICS_BIND, raw.metrics_bind, "metrics_bind")
             .map(|setting| parse_bind(&setting))
@@ -211,6 +214,7 @@ impl ConfigLoader {
             database,
             data_dir,
             backoffice_url,
+            backoffice_status_keys,
             metrics_bind,
             metrics_token,
             ward,

@@ -63,6 +63,7 @@
 //! | `WARDGATE_DATABASE_URL` | `database_url` | `sqlite://` + data dir + `/wardgate.db` |
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
+//! | `WARDGATE_BACKOFFICE_STATUS_KEYS` | `backoffice_status_keys` (array) | none: `POST /api/backoffice/status` answers `503` |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
@@ -166,6 +167,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use super::limits::RequestLimits;
+use crate::submission::status::BackOfficeKey;
 use super::metrics_access::MetricsToken;
 use super::rate_limit::RateLimits;
 
@@ -176,6 +178,7 @@ mod env;
 mod file;
 
 // The typed configuration, one module per concern, each with its validation.
+mod backoffice;
 mod database;
 mod limits;
 mod providers;
@@ -189,7 +192,7 @@ mod values;
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
 pub use env::{
-    ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_URL, ENV_BIND,
+    ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS, ENV_BACKOFFICE_URL, ENV_BIND,
     ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL, ENV_ISSUER, ENV_JWKS_URI,
     ENV_METRICS_BIND, ENV_METRICS_TOKEN, ENV_PAR_ENDPOINT, ENV_PROVIDER_PROFILE, ENV_PUBLIC_URL,
     ENV_RATE_LIMIT_LOGIN_BURST, ENV_RATE_LIMIT_LOGIN_PER_MINUTE, ENV_RATE_LIMIT_MAX_TRACKED,
@@ -223,6 +226,7 @@ pub struct GatewayConfig {
     database: DatabaseUrl,
     data_dir: PathBuf,
     backoffice_url: Option<Url>,
+    backoffice_status_keys: Vec<BackOfficeKey>,
     metrics_bind: Option<SocketAddr>,
     metrics_token: Option<MetricsToken>,
     ward: WardConfig,
@@ -293,6 +297,12 @@ impl GatewayConfig {
     /// Where the outbox delivers dossiers; `None` keeps them in the store until one is set.
     pub fn backoffice_url(&self) -> Option<&Url> {
         self.backoffice_url.as_ref()
+    }
+
+    /// The secrets the back office signs its status reports with (several during a rotation);
+    /// empty: `POST /api/backoffice/status` answers `503`.
+    pub fn backoffice_status_keys(&self) -> &[BackOfficeKey] {
+        &self.backoffice_status_keys
     }
 
     /// Where to serve `GET /metrics` apart from the public listener

@@ -1432,3 +1432,28 @@ fn metrics_bind_and_token_are_read_and_checked() {
         "WARDGATE_METRICS_BIND: `metrics` is not a socket address such as `127.0.0.1:8080`"
     );
 }
+
+#[test]
+fn back_office_status_keys_are_hex_of_32_bytes() {
+    assert!(load(&[], "").unwrap().backoffice_status_keys().is_empty());
+    let key = "2a".repeat(32);
+    let old = "07".repeat(40);
+    let both = format!("{key},{old}");
+    let config = load(&[("WARDGATE_BACKOFFICE_STATUS_KEYS", both.as_str())], "").unwrap();
+    assert_eq!(config.backoffice_status_keys().len(), 2);
+    let from_file = load(&[], &format!("backoffice_status_keys = [\"{key}\"]\n")).unwrap();
+    assert_eq!(from_file.backoffice_status_keys().len(), 1);
+    let refused = "WARDGATE_BACKOFFICE_STATUS_KEYS: is not a back-office status key: use at \
+                   least 64 hex digits (32 random bytes), comma-separated during a rotation";
+    let short = "2a".repeat(31);
+    assert_eq!(
+        error(&[("WARDGATE_BACKOFFICE_STATUS_KEYS", short.as_str())], ""),
+        refused
+    );
+    let not_hex = format!("{}zz", "2a".repeat(32));
+    assert_eq!(
+        error(&[("WARDGATE_BACKOFFICE_STATUS_KEYS", not_hex.as_str())], ""),
+        refused
+    );
+    assert!(error(&[], "backoffice_status_keys = [\"abc\"]\n").contains("is not a back-office status key"));
+}
