@@ -321,28 +321,6 @@ impl ServicePoint {
         LocalText::new(&self.name_vi, &self.name_en)
     }
 
-    /// The name with the province, as pages show it: two units may share a name (there is a
-    /// Phường Thới Sơn in An Giang and one in Đồng Tháp).
-    pub fn full_name(&self) -> LocalText {
-        LocalText::new(
-            &format!("{}, {}", self.name_vi, self.province_vi),
-            &format!("{}, {}", self.name_en, self.province_en),
-        )
-    }
-
-    /// The unit's own word, from its Vietnamese name: `phường` (ward), `xã` (commune) or
-    /// `đặc khu` (special zone).
-    pub fn unit_word(&self) -> LocalText {
-        let name = self.name_vi.to_lowercase();
-        if name.starts_with("xã") {
-            LocalText::new("xã", "commune")
-        } else if name.starts_with("đặc khu") {
-            LocalText::new("đặc khu", "special zone")
-        } else {
-            LocalText::new("phường", "ward")
-        }
-    }
-
     /// Whether slots can be booked here.
     pub fn offers_booking(&self) -> bool {
         self.slot_minutes.is_some() && self.slot_capacity.is_some_and(|c| c > 0)
@@ -429,6 +407,28 @@ impl Ward {
     /// The name in both languages.
     pub fn name(&self) -> LocalText {
         LocalText::new(&self.name_vi, &self.name_en)
+    }
+
+    /// The name with the province, as pages show it: two units may share a name (there is a
+    /// Phường Thới Sơn in An Giang and one in Đồng Tháp).
+    pub fn full_name(&self) -> LocalText {
+        LocalText::new(
+            format!("{}, {}", self.name_vi, self.province_vi),
+            format!("{}, {}", self.name_en, self.province_en),
+        )
+    }
+
+    /// The unit's own word, from its Vietnamese name: `phường` (ward), `xã` (commune) or
+    /// `đặc khu` (special zone).
+    pub fn unit_word(&self) -> LocalText {
+        let name = self.name_vi.to_lowercase();
+        if name.starts_with("xã") {
+            LocalText::new("xã", "commune")
+        } else if name.starts_with("đặc khu") {
+            LocalText::new("đặc khu", "special zone")
+        } else {
+            LocalText::new("phường", "ward")
+        }
     }
 
     /// The service point `id`.

@@ -32,7 +32,10 @@ use crate::submission::status::{MAX_REPORT_BYTES, ReportError, SIGNATURE_HEADER,
 /// A status report as the back office sends it (the signed body).
 #[derive(Debug, ToSchema)]
 #[schema(as = StatusReportRequest)]
-#[expect(dead_code, reason = "documents the request body; parsed by `verify_report`")]
+#[expect(
+    dead_code,
+    reason = "documents the request body; parsed by `verify_report`"
+)]
 pub(crate) struct ReportRequest {
     /// The back office's id for this report, 1 to 64 characters from `A-Z a-z 0-9 . _ -`:
     /// the idempotency key.

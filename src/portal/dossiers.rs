@@ -82,10 +82,9 @@ impl From<BackOfficeStatus> for StepName {
 impl StepName {
     fn label(self, lang: Lang) -> &'static str {
         match self {
-            Self::Received => lang.pick(
-                "Cổng dịch vụ công đã nhận hồ sơ",
-                "Received by the portal",
-            ),
+            Self::Received => {
+                lang.pick("Cổng dịch vụ công đã nhận hồ sơ", "Received by the portal")
+            }
             Self::Delivered => lang.pick(
                 "Đã chuyển đến phường để xử lý",
                 "Delivered to the ward's back office",
@@ -171,7 +170,10 @@ async fn authorised(
 }
 
 /// The steps of `record` so far.
-async fn steps(gw: &Gateway, record: &SubmissionRecord) -> Result<Vec<Step>, crate::store::StoreError> {
+async fn steps(
+    gw: &Gateway,
+    record: &SubmissionRecord,
+) -> Result<Vec<Step>, crate::store::StoreError> {
     let code = &record.dossier_code;
     let mut steps = vec![Step {
         status: StepName::Received,
@@ -186,10 +188,16 @@ async fn steps(gw: &Gateway, record: &SubmissionRecord) -> Result<Vec<Step>, cra
             at,
         });
     }
-    steps.extend(gw.store.statuses(code).await?.into_iter().map(|report| Step {
-        status: StepName::from(report.status),
-        at: report.reported_at,
-    }));
+    steps.extend(
+        gw.store
+            .statuses(code)
+            .await?
+            .into_iter()
+            .map(|report| Step {
+                status: StepName::from(report.status),
+                at: report.reported_at,
+            }),
+    );
     Ok(steps)
 }
 
@@ -374,12 +382,22 @@ fn lookup_response(
             },
         ))
     };
-    let page = super::pages::page(gw, lang, lang.pick("Tra cứu hồ sơ", "Look up a dossier"), uri)
-        .push(body);
+    let page = super::pages::page(
+        gw,
+        lang,
+        lang.pick("Tra cứu hồ sơ", "Look up a dossier"),
+        uri,
+    )
+    .push(body);
     (status, page).into_response()
 }
 
-async fn status_response(gw: &Gateway, lang: Lang, uri: &Uri, record: &SubmissionRecord) -> Response {
+async fn status_response(
+    gw: &Gateway,
+    lang: Lang,
+    uri: &Uri,
+    record: &SubmissionRecord,
+) -> Response {
     let steps = match steps(gw, record).await {
         Ok(steps) => steps,
         Err(error) => return store_failed_page(gw, lang, uri, &error),
@@ -417,21 +435,36 @@ async fn status_response(gw: &Gateway, lang: Lang, uri: &Uri, record: &Submissio
             (lang.pick("Giờ Việt Nam (UTC+7).", "Vietnam time (UTC+7)."))
         }
     };
-    super::pages::page(gw, lang, lang.pick("Tình trạng hồ sơ", "Dossier status"), uri)
-        .push(body)
-        .into_response()
+    super::pages::page(
+        gw,
+        lang,
+        lang.pick("Tình trạng hồ sơ", "Dossier status"),
+        uri,
+    )
+    .push(body)
+    .into_response()
 }
 
-fn store_failed_page(gw: &Gateway, lang: Lang, uri: &Uri, error: &crate::store::StoreError) -> Response {
+fn store_failed_page(
+    gw: &Gateway,
+    lang: Lang,
+    uri: &Uri,
+    error: &crate::store::StoreError,
+) -> Response {
     tracing::error!(%error, "could not read a dossier's status");
-    let page = super::pages::page(gw, lang, lang.pick("Tra cứu hồ sơ", "Look up a dossier"), uri)
-        .push(notice(
-            NoticeKind::Error,
-            lang.pick("Chưa tra cứu được", "The look-up failed"),
-            lang.pick(
-                "Hệ thống tạm thời không trả lời. Vui lòng thử lại sau ít phút.",
-                "The system did not answer. Please try again in a few minutes.",
-            ),
-        ));
+    let page = super::pages::page(
+        gw,
+        lang,
+        lang.pick("Tra cứu hồ sơ", "Look up a dossier"),
+        uri,
+    )
+    .push(notice(
+        NoticeKind::Error,
+        lang.pick("Chưa tra cứu được", "The look-up failed"),
+        lang.pick(
+            "Hệ thống tạm thời không trả lời. Vui lòng thử lại sau ít phút.",
+            "The system did not answer. Please try again in a few minutes.",
+        ),
+    ));
     (StatusCode::SERVICE_UNAVAILABLE, page).into_response()
 }

@@ -476,6 +476,8 @@ mod tests {
             ("/healthz", "get"),
             ("/readyz", "get"),
             ("/metrics", "get"),
+            ("/api/dossiers/{code}", "get"),
+            ("/api/backoffice/status", "post"),
         ];
         for (path, method) in contract {
             let operation = &document["paths"][path][method];

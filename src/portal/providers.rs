@@ -109,7 +109,10 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
         lang,
         lang.pick("Chọn cách đăng nhập", "Choose how to sign in"),
     )
-    .ward_name(lang.pick(&ward.full_name().vi, &ward.full_name().en).to_owned())
+    .ward_name(
+        lang.pick(&ward.full_name().vi, &ward.full_name().en)
+            .to_owned(),
+    )
     .current("/login", Some(&query))
     .push(body)
     .into_response()

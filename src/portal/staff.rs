@@ -193,7 +193,10 @@ async fn staff_login(
 fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
     Page::new(lang, title)
-        .ward_name(lang.pick(&ward.full_name().vi, &ward.full_name().en).to_owned())
+        .ward_name(
+            lang.pick(&ward.full_name().vi, &ward.full_name().en)
+                .to_owned(),
+        )
         .current(uri.path(), uri.query())
 }
 

@@ -14,9 +14,7 @@ use wardgate::store::{MemoryStore, Store};
 use wardgate::submission::DossierCode;
 use wardgate::submission::status::BackOfficeKey;
 
-use crate::gateway::{
-    BIRTH, TestGateway, body_json, body_text, example_dossier, submission,
-};
+use crate::gateway::{BIRTH, TestGateway, body_json, body_text, example_dossier, submission};
 
 const SECRET_HEADER: &str = "wardgate-dossier-secret";
 
@@ -37,7 +35,12 @@ async fn file_birth(gw: &TestGateway) -> (String, Value) {
     let dossier = example_dossier(gw, BIRTH).await;
     let path = format!("/api/procedures/{BIRTH}/submissions");
     let response = gw
-        .send(submission(&path, Some(&session), Some("status-1"), &dossier))
+        .send(submission(
+            &path,
+            Some(&session),
+            Some("status-1"),
+            &dossier,
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     (session, body_json(response).await)
@@ -148,7 +151,9 @@ async fn the_receipt_says_sent_not_accepted_with_date_delivery_and_secret() {
     assert!(vi.contains(&expected), "expected {expected}");
     assert!(vi.contains("Nhận tại Trung tâm Phục vụ hành chính công"));
     // The digest and the signature sit behind the technical-details disclosure.
-    let (before, details) = vi.split_once("<details class=\"technical-details\">").unwrap();
+    let (before, details) = vi
+        .split_once("<details class=\"technical-details\">")
+        .unwrap();
     assert!(details.contains("Chi tiết kỹ thuật"));
     assert!(details.contains(receipt["receipt"].as_str().unwrap()));
     assert!(details.contains(receipt["payload_digest"].as_str().unwrap()));
@@ -196,10 +201,12 @@ async fn the_status_opens_with_the_secret_or_for_the_owner_and_for_nobody_else()
     assert_eq!(response.status(), StatusCode::OK);
 
     // A wrong secret, no secret, an unknown code and another resident all get the same 404.
-    let wrong = gw.send(status_request(code, Some("AAAAAAAAAA"), None)).await;
+    let wrong = gw
+        .send(status_request(code, Some("AAAAAAAAAA"), None))
+        .await;
     assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
     let wrong = body_text(wrong).await;
-    let unknown_code = DossierCode::parse("30316-20260302-7K3M9Q").unwrap();
+    let unknown_code = DossierCode::parse("30316-20260105-4H8KQ2").unwrap();
     let unknown = gw
         .send(status_request(unknown_code.as_str(), Some(&secret), None))
         .await;
@@ -335,11 +342,52 @@ async fn dossier_look_ups_are_rate_limited_per_address() {
     .await;
     let code = "30316-20260302-7K3M9Q";
     for _ in 0..3 {
-        let response = gw.send(status_request(code, Some("AAAAAAAAAA"), None)).await;
+        let response = gw
+            .send(status_request(code, Some("AAAAAAAAAA"), None))
+            .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
-    let refused = gw.send(status_request(code, Some("AAAAAAAAAA"), None)).await;
+    let refused = gw
+        .send(status_request(code, Some("AAAAAAAAAA"), None))
+        .await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let refused = gw.send(lookup_form(code, "AAAAAAAAAA", "vi")).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn pages_name_one_counter_the_ward_with_its_province_and_flag_sample_data() {
+    let gw = TestGateway::start().await;
+    for lang in ["vi", "en"] {
+        for path in ["/", &format!("/procedures/{BIRTH}")] {
+            let page = body_text(gw.get(&format!("{path}?lang={lang}"), None).await).await;
+            assert!(!page.contains("một cửa"), "{path} {lang}");
+            assert!(!page.contains("one-stop"), "{path} {lang}");
+            assert!(page.contains("class=\"sample-banner\""), "{path} {lang}");
+            if lang == "vi" {
+                assert!(page.contains("<strong>Dữ liệu mẫu</strong>"), "{path}");
+                assert!(page.contains("<a href=\"/\">Phường Thới Sơn, Tỉnh An Giang</a>"));
+                assert!(page.contains("Trung tâm Phục vụ hành chính công của phường."));
+            } else {
+                assert!(page.contains("<strong>Sample data</strong>"), "{path}");
+                assert!(page.contains("<a href=\"/\">Thới Sơn Ward, An Giang Province</a>"));
+                assert!(page.contains("the ward's Public Administrative Service Center."));
+            }
+        }
+    }
+    let procedure = body_text(gw.get(&format!("/procedures/{BIRTH}"), None).await).await;
+    assert!(procedure.contains("Nộp trực tiếp tại Trung tâm Phục vụ hành chính công"));
+}
+
+#[test]
+fn the_footer_word_is_the_units_own() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let directory = Directory::load(format!("{root}/samples/wards.toml")).unwrap();
+    let mut ward = directory.wards()[0].clone();
+    assert_eq!(ward.unit_word().vi, "phường");
+    ward.name_vi = "Xã Mỹ Hòa Hưng".to_owned();
+    ward.name_en = "Mỹ Hòa Hưng Commune".to_owned();
+    assert_eq!(ward.unit_word().vi, "xã");
+    assert_eq!(ward.unit_word().en, "commune");
+    assert_eq!(ward.full_name().vi, "Xã Mỹ Hòa Hưng, Tỉnh An Giang");
 }

@@ -167,9 +167,9 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use super::limits::RequestLimits;
-use crate::submission::status::BackOfficeKey;
 use super::metrics_access::MetricsToken;
 use super::rate_limit::RateLimits;
+use crate::submission::status::BackOfficeKey;
 
 // Where values come from: the environment, the TOML file and the command line. The typed
 // configuration below knows a value's source only through the `Origin` kept for messages.
@@ -192,12 +192,13 @@ mod values;
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
 pub use env::{
-    ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS, ENV_BACKOFFICE_URL, ENV_BIND,
-    ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL, ENV_ISSUER, ENV_JWKS_URI,
-    ENV_METRICS_BIND, ENV_METRICS_TOKEN, ENV_PAR_ENDPOINT, ENV_PROVIDER_PROFILE, ENV_PUBLIC_URL,
-    ENV_RATE_LIMIT_LOGIN_BURST, ENV_RATE_LIMIT_LOGIN_PER_MINUTE, ENV_RATE_LIMIT_MAX_TRACKED,
-    ENV_RATE_LIMIT_SUBMIT_BURST, ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR,
-    ENV_TOKEN_ENDPOINT, ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
+    ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS,
+    ENV_BACKOFFICE_URL, ENV_BIND, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL,
+    ENV_ISSUER, ENV_JWKS_URI, ENV_METRICS_BIND, ENV_METRICS_TOKEN, ENV_PAR_ENDPOINT,
+    ENV_PROVIDER_PROFILE, ENV_PUBLIC_URL, ENV_RATE_LIMIT_LOGIN_BURST,
+    ENV_RATE_LIMIT_LOGIN_PER_MINUTE, ENV_RATE_LIMIT_MAX_TRACKED, ENV_RATE_LIMIT_SUBMIT_BURST,
+    ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR, ENV_TOKEN_ENDPOINT,
+    ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
 };
 pub use error::{ConfigError, Origin, SettingError};
 pub use loader::ConfigLoader;

@@ -1455,5 +1455,8 @@ fn back_office_status_keys_are_hex_of_32_bytes() {
         error(&[("WARDGATE_BACKOFFICE_STATUS_KEYS", not_hex.as_str())], ""),
         refused
     );
-    assert!(error(&[], "backoffice_status_keys = [\"abc\"]\n").contains("is not a back-office status key"));
+    assert!(
+        error(&[], "backoffice_status_keys = [\"abc\"]\n")
+            .contains("is not a back-office status key")
+    );
 }
