@@ -83,6 +83,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::COOKIE,
                     header::AUTHORIZATION,
+                    header::HeaderName::from_static(dossiers::SECRET_HEADER),
                 ]))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(from_fn_with_state(limits, header_limit_middleware))
