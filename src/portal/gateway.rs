@@ -75,6 +75,7 @@ pub struct GatewayBuilder {
     limits: RequestLimits,
     rate_limits: RateLimits,
     metrics_token: Option<MetricsToken>,
+    stats_token: Option<super::stats_api::StatsToken>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -217,6 +218,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// A bearer token that opens `GET /api/stats` to the province's reporting system (staff
+    /// open it with their sign-in). Without one, only staff read the statistics.
+    pub fn with_stats_token(mut self, token: super::stats_api::StatsToken) -> Self {
+        self.stats_token = Some(token);
+        self
+    }
+
     /// Builds the gateway state, on a [`Gate`] built from the same parts.
     ///
     /// # Errors
@@ -286,6 +294,7 @@ impl GatewayBuilder {
             rate_limiter: Arc::new(RateLimiter::new(self.rate_limits, Arc::clone(&self.clock))),
             limits: self.limits,
             metrics_token: self.metrics_token,
+            stats_token: self.stats_token,
             clock: self.clock,
             random: self.random,
             decisions: DecisionTally::default(),
@@ -319,6 +328,7 @@ pub struct Gateway {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) limits: RequestLimits,
     pub(crate) metrics_token: Option<MetricsToken>,
+    pub(crate) stats_token: Option<super::stats_api::StatsToken>,
     rate_limiter: Arc<RateLimiter>,
     /// Decisions counted but not yet written to the audit trail.
     decisions: DecisionTally,
@@ -383,6 +393,7 @@ impl Gateway {
             limits: RequestLimits::DEFAULT,
             rate_limits: RateLimits::default(),
             metrics_token: None,
+            stats_token: None,
         }
     }
 

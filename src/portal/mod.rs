@@ -36,6 +36,7 @@ mod api;
 mod auth;
 pub mod config;
 mod connect;
+mod counter;
 pub mod data_dir;
 mod decision_audit;
 mod drafts;
@@ -56,6 +57,8 @@ mod serve;
 #[cfg(feature = "devidp")]
 mod simulated;
 mod staff;
+mod stats_api;
+mod stats_page;
 mod submit;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};
@@ -64,4 +67,5 @@ pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };
 pub use router::{MAX_BODY_BYTES, gateway_router};
+pub use stats_api::{MIN_STATS_TOKEN_LEN, StatsToken, WeakStatsToken};
 pub use serve::{ServeOptions, serve};

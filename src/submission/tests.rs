@@ -469,6 +469,9 @@ fn debug_output_never_shows_the_dossier() {
         assurance: HandoffAssurance::new(&assurance, Level::Two),
         payload_digest: record.payload_digest,
         payload: record.dossier.clone(),
+        channel: crate::audit::Channel::Online,
+        officer: None,
+        reception_point: None,
     };
     assert!(!format!("{handoff:?}").contains("Bí Mật"));
     let entry = OutboxEntry::pending(record.dossier_code, "secret.envelope.sig".into(), t0());
@@ -560,6 +563,9 @@ fn handoff_verification_checks_the_digest() {
         assurance: HandoffAssurance::new(&assurance, Level::Two),
         payload_digest: PayloadDigest::of(&dossier),
         payload: dossier,
+        channel: crate::audit::Channel::Online,
+        officer: None,
+        reception_point: None,
     };
     let keys: Vec<VerifyingKey> = vec![key.verifying_key()];
     let good = key

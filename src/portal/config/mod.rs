@@ -65,6 +65,7 @@
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
+//! | `WARDGATE_STATS_TOKEN` | `stats_token` | none: `GET /api/stats` opens to staff only |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
@@ -196,6 +197,7 @@ pub use env::{
     ENV_RATE_LIMIT_SUBMIT_BURST, ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR,
     ENV_TOKEN_ENDPOINT, ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
 };
+pub use env::ENV_STATS_TOKEN;
 pub use error::{ConfigError, Origin, SettingError};
 pub use loader::ConfigLoader;
 pub use providers::{ClientSecret, ExternalProvider, Provider, ProviderConfig};
@@ -225,6 +227,7 @@ pub struct GatewayConfig {
     backoffice_url: Option<Url>,
     metrics_bind: Option<SocketAddr>,
     metrics_token: Option<MetricsToken>,
+    stats_token: Option<super::stats_api::StatsToken>,
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
@@ -304,6 +307,11 @@ impl GatewayConfig {
     /// The bearer token that opens `GET /metrics` on the public listener; `None`: `404` there.
     pub fn metrics_token(&self) -> Option<&MetricsToken> {
         self.metrics_token.as_ref()
+    }
+
+    /// The bearer token that opens `GET /api/stats` to a reporting system; `None`: staff only.
+    pub fn stats_token(&self) -> Option<&super::stats_api::StatsToken> {
+        self.stats_token.as_ref()
     }
 
     /// The ward served and where its catalog and directory are read from.
