@@ -180,6 +180,8 @@ pub(crate) fn csv_response(stats: &Stats) -> Response {
 pub(crate) struct StatsBody {
     /// The ward's code.
     ward: String,
+    /// The procedure counted, or `null` for all.
+    procedure: Option<String>,
     /// First Vietnam-local day, included.
     from: NaiveDate,
     /// Last Vietnam-local day, included.
