@@ -11,7 +11,7 @@ function origin(url) {
   return new URL(url).origin;
 }
 
-async function text(page, selector) {
+export async function text(page, selector) {
   return (await page.locator(selector).first().innerText()).replace(/\s+/g, ' ').trim();
 }
 
@@ -33,7 +33,7 @@ function assertAt(page, gateway, path) {
  * its sign-in page (radio buttons and a submit button on the simulator, one button per persona
  * on oidc-provider) and waits until the browser is back on the gateway.
  */
-async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
+export async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
   const { page } = flow;
   const link = page.locator(linkSelector);
   assert.equal(await link.count(), 1, `one sign-in link (${linkSelector}) on ${page.url()}`);
@@ -75,7 +75,7 @@ const BIRTH_ANSWERS = {
 };
 
 /** Fills the fields of `form` named in `answers`; returns how many it filled. */
-async function fillForm(form, answers) {
+export async function fillForm(form, answers) {
   let filled = 0;
   for (const [name, value] of Object.entries(answers)) {
     const field = form.locator(`[name="${name}"]`);
@@ -370,7 +370,7 @@ export async function staffDesk(flow, gateway) {
   assert.equal(await text(page, 'h1'), 'Thống kê hồ sơ');
   const summary = await text(page, 'main p');
   assert.match(summary, /^Từ \d\d\/\d\d\/\d{4} đến \d\d\/\d\d\/\d{4}: \d+ hồ sơ, (\d+ %|–) trực tuyến/, summary);
-  assert.equal(await page.locator('main form[action="/staff/stats"] input[type="date"]').count(), 2);
+  assert.equal(await page.locator('main form[action="/staff/stats"] input[inputmode="numeric"]').count(), 2, 'dates typed as dd/mm/yyyy');
   await flow.capture('staff-statistics');
 }
 
