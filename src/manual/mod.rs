@@ -39,3 +39,6 @@ pub mod profiles {
 
 #[doc = include_str!("data_inventory.md")]
 pub mod data_inventory {}
+
+#[doc = include_str!("statistics.md")]
+pub mod statistics {}
