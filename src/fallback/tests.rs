@@ -688,7 +688,10 @@ fn the_qr_link_opens_the_staff_ticket_page_and_carries_the_signed_ticket() {
     let code = signed.ticket.code.to_string();
     assert_eq!(
         link,
-        format!("https://dichvucong.example.vn/staff/tickets?code={code}#{}", signed.jws)
+        format!(
+            "https://dichvucong.example.vn/staff/tickets?code={code}#{}",
+            signed.jws
+        )
     );
     // The code typed from the link parses back to the same ticket.
     let parsed = url::Url::parse(&link).unwrap();
@@ -696,7 +699,11 @@ fn the_qr_link_opens_the_staff_ticket_page_and_carries_the_signed_ticket() {
     assert_eq!(TicketCode::parse(&typed).unwrap(), signed.ticket.code);
     let svg = signed.staff_link_qr_svg(&base).unwrap();
     assert!(svg.contains("<svg"));
-    assert_ne!(svg, signed.qr_svg().unwrap(), "the QR holds the link, not the bare JWS");
+    assert_ne!(
+        svg,
+        signed.qr_svg().unwrap(),
+        "the QR holds the link, not the bare JWS"
+    );
 }
 
 #[test]

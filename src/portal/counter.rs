@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use super::auth::internal_error;
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, button, definition_list, form, html,
-    link_button, notice,
+    ButtonKind, FormMethod, Markup, NoticeKind, button, definition_list, form, html, link_button,
+    notice,
 };
 use super::staff::{StaffSession, sign_in_page, staff_page};
 use crate::audit::{AuditEntry, AuditEvent, CounterOutcome, CounterRecorded, PointRef};
@@ -99,7 +99,13 @@ pub(crate) async fn recorded_outcome(
     loop {
         let page = gw
             .store
-            .audit_between(Some(ticket.ward), ticket.issued_at, until, after, AUDIT_PAGE)
+            .audit_between(
+                Some(ticket.ward),
+                ticket.issued_at,
+                until,
+                after,
+                AUDIT_PAGE,
+            )
             .await?;
         for record in &page {
             if let AuditEvent::Counter(c) = &record.event
@@ -214,7 +220,16 @@ async fn received(
     uri: Uri,
     Form(form): Form<CounterForm>,
 ) -> Response {
-    record(&gw, &code, &query, &headers, &uri, &form, CounterOutcome::Received).await
+    record(
+        &gw,
+        &code,
+        &query,
+        &headers,
+        &uri,
+        &form,
+        CounterOutcome::Received,
+    )
+    .await
 }
 
 /// `POST /staff/tickets/{code}/attended`.
@@ -259,29 +274,38 @@ async fn not_needed(
     .await
 }
 
-/// A counter page answering with `status`: a notice, then a link back to the ticket.
-fn answer(
-    gw: &Gateway,
+/// What every counter answer needs: the gateway, the language and the request's URI.
+struct Desk<'a> {
+    gw: &'a Gateway,
     lang: Lang,
-    uri: &Uri,
-    status: StatusCode,
-    kind: NoticeKind,
-    heading: &str,
-    body: Markup,
-    ticket: Option<&TicketCode>,
-) -> Response {
-    let back = ticket.map_or_else(
-        || format!("/staff?lang={}", lang.code()),
-        |t| format!("/staff/tickets?code={t}&lang={}", lang.code()),
-    );
-    let page = staff_page(gw, lang, lang.pick("Kết quả tại quầy", "At the counter"), uri)
-        .push(notice(kind, heading, body))
-        .push(link_button(
-            ButtonKind::Secondary,
-            &back,
-            lang.pick("Về phiếu hẹn", "Back to the ticket"),
-        ));
-    (status, page).into_response()
+    uri: &'a Uri,
+}
+
+impl Desk<'_> {
+    /// A counter page answering with `status`: a notice, then a link back to the ticket.
+    fn answer(
+        &self,
+        status: StatusCode,
+        kind: NoticeKind,
+        heading: &str,
+        body: Markup,
+        ticket: Option<&TicketCode>,
+    ) -> Response {
+        let lang = self.lang;
+        let back = ticket.map_or_else(
+            || format!("/staff?lang={}", lang.code()),
+            |t| format!("/staff/tickets?code={t}&lang={}", lang.code()),
+        );
+        let title = lang.pick("Kết quả tại quầy", "At the counter");
+        let page = staff_page(self.gw, lang, title, self.uri)
+            .push(notice(kind, heading, body))
+            .push(link_button(
+                ButtonKind::Secondary,
+                &back,
+                lang.pick("Về phiếu hẹn", "Back to the ticket"),
+            ));
+        (status, page).into_response()
+    }
 }
 
 #[expect(
@@ -305,15 +329,13 @@ async fn record(
     let Some(officer) = gw.staff_session(headers) else {
         return sign_in_page(gw, lang, uri);
     };
+    let desk = Desk { gw, lang, uri };
     if !form
         .csrf
         .as_deref()
         .is_some_and(|t| gw.staff_csrf_matches(&officer, t))
     {
-        return answer(
-            gw,
-            lang,
-            uri,
+        return desk.answer(
             StatusCode::FORBIDDEN,
             NoticeKind::Error,
             lang.pick("Biểu mẫu đã hết hạn", "The form has expired"),
@@ -325,11 +347,7 @@ async fn record(
         );
     }
     let not_found = || {
-        answer(
-            gw,
-            lang,
-            uri,
-            StatusCode::NOT_FOUND,
+        desk.answer(StatusCode::NOT_FOUND,
             NoticeKind::Warning,
             lang.pick("Không tìm thấy", "Not found"),
             html! { (lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code.")) },
@@ -348,29 +366,22 @@ async fn record(
         return internal_error(lang);
     };
     let officer_pseudonym = SubjectPseudonym::from_stored(officer.subject.clone());
-    let recorded = match recorded_outcome(gw, &ticket).await {
-        Ok(recorded) => recorded,
-        Err(_) => return internal_error(lang),
+    let Ok(recorded) = recorded_outcome(gw, &ticket).await else {
+        return internal_error(lang);
     };
 
     if outcome == CounterOutcome::Received {
-        let procedure = match form.procedure.as_deref().and_then(|p| gw.procedure(p)) {
-            Some(procedure) => procedure,
-            None => {
-                return answer(
-                    gw,
-                    lang,
-                    uri,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    NoticeKind::Error,
-                    lang.pick("Thủ tục không hợp lệ", "Unknown procedure"),
-                    html! { (lang.pick(
-                        "Chọn thủ tục của hồ sơ trong danh sách rồi ghi nhận lại.",
-                        "Choose the dossier's procedure from the list and record it again.",
-                    )) },
-                    Some(&ticket.code),
-                );
-            }
+        let Some(procedure) = form.procedure.as_deref().and_then(|p| gw.procedure(p)) else {
+            return desk.answer(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                NoticeKind::Error,
+                lang.pick("Thủ tục không hợp lệ", "Unknown procedure"),
+                html! { (lang.pick(
+                    "Chọn thủ tục của hồ sơ trong danh sách rồi ghi nhận lại.",
+                    "Choose the dossier's procedure from the list and record it again.",
+                )) },
+                Some(&ticket.code),
+            );
         };
         // The resident's draft answers become the dossier body when they are for this procedure.
         let draft = match &ticket.draft {
@@ -428,10 +439,7 @@ async fn record(
         } else {
             lang.pick("Đã tiếp nhận hồ sơ", "Dossier received")
         };
-        return answer(
-            gw,
-            lang,
-            uri,
+        return desk.answer(
             StatusCode::OK,
             NoticeKind::Success,
             heading,
@@ -441,13 +449,13 @@ async fn record(
     }
 
     if let Some(existing) = recorded {
-        return answer(
-            gw,
-            lang,
-            uri,
+        return desk.answer(
             StatusCode::CONFLICT,
             NoticeKind::Warning,
-            lang.pick("Phiếu hẹn đã được ghi nhận", "This ticket was already recorded"),
+            lang.pick(
+                "Phiếu hẹn đã được ghi nhận",
+                "This ticket was already recorded",
+            ),
             html! {
                 (lang.pick("Kết quả đã ghi: ", "Recorded outcome: "))
                 strong { (outcome_label(existing.outcome, lang)) }
@@ -470,10 +478,7 @@ async fn record(
     if gw.store.append_audit(&entry).await.is_err() {
         return internal_error(lang);
     }
-    answer(
-        gw,
-        lang,
-        uri,
+    desk.answer(
         StatusCode::OK,
         NoticeKind::Success,
         lang.pick("Đã ghi nhận", "Recorded"),

@@ -67,5 +67,5 @@ pub use providers::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };
 pub use router::{MAX_BODY_BYTES, gateway_router};
-pub use stats_api::{MIN_STATS_TOKEN_LEN, StatsToken, WeakStatsToken};
 pub use serve::{ServeOptions, serve};
+pub use stats_api::{MIN_STATS_TOKEN_LEN, StatsToken, WeakStatsToken};

@@ -262,15 +262,11 @@ pub(crate) async fn stats(
         return response;
     }
     let today = gw.clock.now().with_timezone(&vietnam()).date_naive();
-    let (from, to) = match resolve_range(
-        query.from.as_deref(),
-        query.to.as_deref(),
-        today,
-        iso_date,
-    ) {
-        Ok(range) => range,
-        Err(bad) => return bad_parameter(&bad),
-    };
+    let (from, to) =
+        match resolve_range(query.from.as_deref(), query.to.as_deref(), today, iso_date) {
+            Ok(range) => range,
+            Err(bad) => return bad_parameter(&bad),
+        };
     let ward = match query.ward.as_deref().map(str::trim) {
         None | Some("") => gw.default_ward,
         Some(code) => match WardCode::parse(code) {
@@ -350,10 +346,16 @@ mod tests {
         assert_eq!((bad.name, bad.status), ("to", StatusCode::BAD_REQUEST));
         let bad =
             resolve_range(Some("2025-07-18"), Some("2025-07-01"), today, iso_date).unwrap_err();
-        assert_eq!((bad.name, bad.status), ("to", StatusCode::UNPROCESSABLE_ENTITY));
+        assert_eq!(
+            (bad.name, bad.status),
+            ("to", StatusCode::UNPROCESSABLE_ENTITY)
+        );
         let bad =
             resolve_range(Some("2024-01-01"), Some("2025-07-01"), today, iso_date).unwrap_err();
-        assert_eq!((bad.name, bad.status), ("from", StatusCode::UNPROCESSABLE_ENTITY));
+        assert_eq!(
+            (bad.name, bad.status),
+            ("from", StatusCode::UNPROCESSABLE_ENTITY)
+        );
     }
 
     #[test]

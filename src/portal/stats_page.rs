@@ -120,7 +120,10 @@ async fn statistics(
     if wants_json {
         return axum::Json(stats.to_json()).into_response();
     }
-    let csv = format!("/api/stats?from={from}&to={to}&ward={}&format=csv", ward.code);
+    let csv = format!(
+        "/api/stats?from={from}&to={to}&ward={}&format=csv",
+        ward.code
+    );
     let body = html! {
         p class="report-sentence" { strong { (stats.report_sentence(lang)) } }
         p {
@@ -160,7 +163,10 @@ fn breakdown(stats: &Stats, lang: Lang) -> String {
 }
 
 fn range_form(lang: Lang, from: &str, to: &str) -> Markup {
-    let hint = lang.pick("Dạng ngày/tháng/năm, ví dụ 01/07/2025", "As day/month/year, e.g. 01/07/2025");
+    let hint = lang.pick(
+        "Dạng ngày/tháng/năm, ví dụ 01/07/2025",
+        "As day/month/year, e.g. 01/07/2025",
+    );
     let content = html! {
         input type="hidden" name="lang" value=(lang.code());
         div class="field" {
@@ -196,7 +202,14 @@ const GRID: &str = "#9ca3af";
 
 /// A chart: a figure with the SVG (title and desc for screen readers), a caption and the table
 /// of its figures.
-fn chart(id: &str, title: &str, desc: &str, svg_body: Markup, height: f64, table: Markup) -> Markup {
+fn chart(
+    id: &str,
+    title: &str,
+    desc: &str,
+    svg_body: Markup,
+    height: f64,
+    table: Markup,
+) -> Markup {
     let title_id = format!("{id}-title");
     let desc_id = format!("{id}-desc");
     html! {
@@ -229,7 +242,9 @@ fn px(value: f64) -> String {
 /// The day's label under its bar: every day when few, else every seventh.
 fn day_label(index: usize, days: usize, date: NaiveDate) -> Option<String> {
     let step = if days <= 10 { 1 } else { 7 };
-    (index % step == 0).then(|| date.format("%d/%m").to_string())
+    index
+        .is_multiple_of(step)
+        .then(|| date.format("%d/%m").to_string())
 }
 
 fn dossiers_chart(stats: &Stats, lang: Lang) -> Markup {
@@ -273,11 +288,17 @@ fn dossiers_chart(stats: &Stats, lang: Lang) -> Markup {
     let desc = match lang {
         Lang::Vi => format!(
             "{} hồ sơ trực tuyến và {} hồ sơ trực tiếp trong {} ngày; nhiều nhất {} hồ sơ một ngày.",
-            stats.online, stats.in_person, stats.by_day.len(), max
+            stats.online,
+            stats.in_person,
+            stats.by_day.len(),
+            max
         ),
         Lang::En => format!(
             "{} online and {} in-person dossiers over {} days; at most {} in a day.",
-            stats.online, stats.in_person, stats.by_day.len(), max
+            stats.online,
+            stats.in_person,
+            stats.by_day.len(),
+            max
         ),
     };
     let table = html! {
@@ -305,7 +326,10 @@ fn dossiers_chart(stats: &Stats, lang: Lang) -> Markup {
     };
     chart(
         "chart-dossiers",
-        lang.pick("Hồ sơ theo ngày, trực tuyến và trực tiếp", "Dossiers per day, online and in person"),
+        lang.pick(
+            "Hồ sơ theo ngày, trực tuyến và trực tiếp",
+            "Dossiers per day, online and in person",
+        ),
         &desc,
         body,
         HEIGHT,
@@ -327,7 +351,8 @@ fn share_chart(stats: &Stats, lang: Lang) -> Markup {
         .filter(|(_, d)| d.online + d.in_person > 0)
         .map(|(i, d)| {
             let share = d.online as f64 / (d.online + d.in_person) as f64;
-            let percent = (d.online * 200 + d.online + d.in_person) / ((d.online + d.in_person) * 2);
+            let percent =
+                (d.online * 200 + d.online + d.in_person) / ((d.online + d.in_person) * 2);
             (LEFT + slot * (i as f64 + 0.5), y(share), d.date, percent)
         })
         .collect();
@@ -384,7 +409,10 @@ fn share_chart(stats: &Stats, lang: Lang) -> Markup {
     };
     chart(
         "chart-share",
-        lang.pick("Tỷ lệ hồ sơ trực tuyến theo ngày", "Online share of dossiers by day"),
+        lang.pick(
+            "Tỷ lệ hồ sơ trực tuyến theo ngày",
+            "Online share of dossiers by day",
+        ),
         &desc,
         body,
         HEIGHT,
@@ -498,7 +526,10 @@ mod tests {
         assert_eq!(typed_date("1/7/2025"), day);
         assert_eq!(typed_date("2025-07-01"), day);
         assert_eq!(typed_date("07/31/2025"), None, "month first is refused");
-        assert_eq!(shown(NaiveDate::from_ymd_opt(2025, 7, 18).unwrap_or_default()), "18/07/2025");
+        assert_eq!(
+            shown(NaiveDate::from_ymd_opt(2025, 7, 18).unwrap_or_default()),
+            "18/07/2025"
+        );
     }
 
     #[test]

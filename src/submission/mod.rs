@@ -123,11 +123,11 @@ use crate::store::{
     CommitOutcome, DraftId, OutboxEntry, Store, StoreError, SubmissionCommit, SubmissionRecord,
 };
 
-pub use counter::{CounterIntake, CounterReceived, counter_subject};
 pub use attachment::{
     ATTACHMENTS_MEMBER, Attachment, AttachmentError, AttachmentLimits, MAX_ATTACHMENT_NAME_CHARS,
     MediaType, attachments_from_json,
 };
+pub use counter::{CounterIntake, CounterReceived, counter_subject};
 pub use outbox::{DeliveryReport, Outbox, OutboxWorker, backoff};
 pub use receipt::{
     HANDOFF_JWS_TYPE, Handoff, HandoffAssurance, MAX_HANDOFF_LEN, RECEIPT_JWS_TYPE,

@@ -17,8 +17,8 @@ use wardgate::store::Store;
 use wardgate::submission::DossierCode;
 
 use crate::gateway::{
-    BIRTH, TestGateway, body_json, body_text, example_dossier, location, set_cookies,
-    staff_login, submission,
+    BIRTH, TestGateway, body_json, body_text, example_dossier, location, set_cookies, staff_login,
+    submission,
 };
 
 const STATS_TOKEN: &str = "province-reporting-0123456789abcdef";
@@ -82,7 +82,8 @@ async fn counter_post(
 
 /// The staff ticket page's CSRF token for the counter forms.
 async fn counter_token(gw: &TestGateway, staff: &str, ticket: &str) -> String {
-    let html = body_text(page(gw, &format!("/staff/tickets?code={ticket}"), Some(staff)).await).await;
+    let html =
+        body_text(page(gw, &format!("/staff/tickets?code={ticket}"), Some(staff)).await).await;
     let form = html
         .split(&format!("action=\"/staff/tickets/{ticket}/received"))
         .nth(1)
@@ -93,7 +94,11 @@ async fn counter_token(gw: &TestGateway, staff: &str, ticket: &str) -> String {
 /// The hand-off envelope's payload of dossier `code`, as the back office would receive it.
 async fn envelope(gw: &TestGateway, store: &dyn Store, code: &str) -> Value {
     let code = DossierCode::parse(code).unwrap();
-    let entry = store.outbox_entry(&code).await.unwrap().expect("queued in the outbox");
+    let entry = store
+        .outbox_entry(&code)
+        .await
+        .unwrap()
+        .expect("queued in the outbox");
     let jws = gw
         .gateway()
         .dossier_sealer()
@@ -161,14 +166,22 @@ pub(crate) async fn scripted_month(store: Arc<dyn Store>) {
     let held_a = cookie_named(&referral_a, "wardgate-ticket=").expect("ticket cookie");
     let ticket_a = ticket_on(&body_text(referral_a).await);
     for _ in 0..50 {
-        let view = page(&gw, &format!("/procedures/{BIRTH}?in_person=1"), Some(&held_a)).await;
+        let view = page(
+            &gw,
+            &format!("/procedures/{BIRTH}?in_person=1"),
+            Some(&held_a),
+        )
+        .await;
         assert_eq!(view.status(), StatusCode::OK);
         assert_eq!(ticket_on(&body_text(view).await), ticket_a);
     }
 
     // Referral B: a level-1 resident, whose login cannot reach level 2, is referred.
     let (_, level1) = gw.sign_in("level1").await;
-    assert!(level1.is_none(), "the level-2 login is unreachable for a level-1 account");
+    assert!(
+        level1.is_none(),
+        "the level-2 login is unreachable for a level-1 account"
+    );
     let decision_b = body_json(
         gw.get(
             &format!("/api/procedures/{BIRTH}/decision?outcome=level_unreachable"),
@@ -211,7 +224,12 @@ pub(crate) async fn scripted_month(store: Arc<dyn Store>) {
                 .unwrap(),
         )
         .await;
-    assert_eq!(booked.status(), StatusCode::SEE_OTHER, "{}", location(&booked));
+    assert_eq!(
+        booked.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        location(&booked)
+    );
     let slot_start: DateTime<Utc> = DateTime::parse_from_rfc3339(&slot).unwrap().into();
 
     // The officer records A and B as received: 2 in-person dossiers.
@@ -251,15 +269,23 @@ pub(crate) async fn scripted_month(store: Arc<dyn Store>) {
     let handoff = envelope(&gw, store.as_ref(), &counter_codes[1]).await;
     assert_eq!(handoff["channel"], "counter");
     assert_eq!(handoff["assurance"]["source"], "counter_document");
-    assert!(handoff["officer"].as_str().is_some_and(|o| !o.is_empty()), "{handoff}");
-    assert_eq!(handoff["reception_point"], decision_b["referral"]["point"]["id"]);
+    assert!(
+        handoff["officer"].as_str().is_some_and(|o| !o.is_empty()),
+        "{handoff}"
+    );
+    assert_eq!(
+        handoff["reception_point"],
+        decision_b["referral"]["point"]["id"]
+    );
     assert_eq!(handoff["procedure"], BIRTH);
     assert_eq!(handoff["payload"], json!({}));
 
     // The slot passes without anyone recording C: a no-show.
     clock.set(slot_start + Duration::hours(1));
     gw.flush_audit().await;
-    let last_day = wardgate::Clock::now(clock.as_ref()).with_timezone(&vietnam()).date_naive();
+    let last_day = wardgate::Clock::now(clock.as_ref())
+        .with_timezone(&vietnam())
+        .date_naive();
     let from = first_day;
     let to = last_day.max(first_day);
 
@@ -335,15 +361,29 @@ pub(crate) async fn scripted_month(store: Arc<dyn Store>) {
         .await,
     )
     .await;
-    let sentence = format!("Từ {} đến {}: 5 hồ sơ, 60 % trực tuyến", shown(from), shown(to));
+    let sentence = format!(
+        "Từ {} đến {}: 5 hồ sơ, 60 % trực tuyến",
+        shown(from),
+        shown(to)
+    );
     assert!(
-        html.contains(&format!("<p class=\"report-sentence\"><strong>{sentence}</strong>")),
+        html.contains(&format!(
+            "<p class=\"report-sentence\"><strong>{sentence}</strong>"
+        )),
         "{html}"
     );
     assert!(html.contains("Lịch hẹn: 1 đã đặt, 0 đã hủy, 0 đã đến, 1 không đến."));
     assert!(html.contains("người dân chọn nộp trực tiếp"));
-    for chart in ["chart-dossiers", "chart-share", "chart-referrals", "chart-bookings"] {
-        assert!(html.contains(&format!("<figure class=\"chart\" id=\"{chart}\">")), "{chart}");
+    for chart in [
+        "chart-dossiers",
+        "chart-share",
+        "chart-referrals",
+        "chart-bookings",
+    ] {
+        assert!(
+            html.contains(&format!("<figure class=\"chart\" id=\"{chart}\">")),
+            "{chart}"
+        );
         assert!(html.contains(&format!("aria-labelledby=\"{chart}-title {chart}-desc\"")));
     }
     assert!(html.contains(&format!(
@@ -406,9 +446,17 @@ async fn the_counter_refuses_a_forged_form_and_records_one_outcome_per_ticket() 
     // "Came, nothing filed", then a second outcome is refused; the page shows what was recorded.
     let attended = counter_post(&gw, &staff, &ticket, "attended", &[("csrf_token", &token)]).await;
     assert_eq!(attended.status(), StatusCode::OK);
-    let twice = counter_post(&gw, &staff, &ticket, "not-needed", &[("csrf_token", &token)]).await;
+    let twice = counter_post(
+        &gw,
+        &staff,
+        &ticket,
+        "not-needed",
+        &[("csrf_token", &token)],
+    )
+    .await;
     assert_eq!(twice.status(), StatusCode::CONFLICT);
-    let html = body_text(page(&gw, &format!("/staff/tickets?code={ticket}"), Some(&staff)).await).await;
+    let html =
+        body_text(page(&gw, &format!("/staff/tickets?code={ticket}"), Some(&staff)).await).await;
     assert!(html.contains("Đã đến, chưa nộp hồ sơ"), "{html}");
     assert!(!html.contains(&format!("action=\"/staff/tickets/{ticket}/not-needed")));
     // The resident comes back with the documents: "received" is still possible.
@@ -418,7 +466,10 @@ async fn the_counter_refuses_a_forged_form_and_records_one_outcome_per_ticket() 
     // its parameter.
     let closed = gw.get("/api/stats", None).await;
     assert_eq!(closed.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(closed.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"stats\"");
+    assert_eq!(
+        closed.headers()[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"stats\""
+    );
     let bad = gw.get("/api/stats?from=01/07/2025", Some(&staff)).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(bad).await["field"], "from");

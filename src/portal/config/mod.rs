@@ -189,6 +189,7 @@ mod values;
 
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
+pub use env::ENV_STATS_TOKEN;
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_URL, ENV_BIND,
     ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL, ENV_ISSUER, ENV_JWKS_URI,
@@ -197,7 +198,6 @@ pub use env::{
     ENV_RATE_LIMIT_SUBMIT_BURST, ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR,
     ENV_TOKEN_ENDPOINT, ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
 };
-pub use env::ENV_STATS_TOKEN;
 pub use error::{ConfigError, Origin, SettingError};
 pub use loader::ConfigLoader;
 pub use providers::{ClientSecret, ExternalProvider, Provider, ProviderConfig};
