@@ -502,6 +502,7 @@ mod tests {
             ("/healthz", "get"),
             ("/readyz", "get"),
             ("/metrics", "get"),
+            ("/api/stats", "get"),
         ];
         for (path, method) in contract {
             let operation = &document["paths"][path][method];
