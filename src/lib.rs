@@ -63,7 +63,7 @@
 //! | `devidp` | a local OpenID Provider simulator with personas (feature `devidp`) |
 //! | [`integrations::axum`] | the embeddable gate for axum applications (feature `axum`, default) |
 //! | [`portal`] | the bundled ward portal as an axum router (feature `portal`) |
-//! | [`manual`] | the assurance-mapping rationale, the threat model, deploying the portal, one page per provider profile |
+//! | [`manual`] | the assurance-mapping rationale, the threat model, deploying the portal, one page per provider profile, the data inventory, the statistics' definitions |
 //!
 //! ## Security model
 //!

@@ -380,7 +380,7 @@ export async function staffDesk(flow, gateway) {
   assert.equal(await text(page, 'h1'), 'Thống kê hồ sơ');
   const summary = await text(page, 'main p');
   assert.match(summary, /^Từ \d\d\/\d\d\/\d{4} đến \d\d\/\d\d\/\d{4}: \d+ hồ sơ, (\d+ %|–) trực tuyến/, summary);
-  assert.equal(await page.locator('main form[action="/staff/stats"] input[type="date"]').count(), 2);
+  assert.equal(await page.locator('main form[action="/staff/stats"] input[inputmode="numeric"]').count(), 2, 'dates typed as dd/mm/yyyy');
   await flow.capture('staff-statistics');
 }
 

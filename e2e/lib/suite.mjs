@@ -20,6 +20,7 @@ import {
   staffRefused,
 } from './flows.mjs';
 import { dossierStatusAfterReport } from './flows_status.mjs';
+import { counterReceives } from './flows_counter.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -34,6 +35,7 @@ const FLOWS = [
 
 /** Flows beyond the resident ones, by suite. */
 export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings, look up a ticket and open the statistics', staffDesk];
+export const COUNTER = ['counter', 'the officer looks a booked ticket up, sees the draft, records it received, and the back office gets a counter dossier', counterReceives];
 export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
 
 /** The last lines of a process's output, for failure messages. */

@@ -143,6 +143,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let gateway = match config.metrics_token() {
         Some(token) => gateway.with_metrics_token(token.clone()),
         None => gateway,
+    };
+    let gateway = match config.stats_token() {
+        Some(token) => gateway.with_stats_token(token.clone()),
+        None => gateway,
     }
     .build()?;
     let sealer = Arc::clone(gateway.dossier_sealer());

@@ -111,6 +111,9 @@ pub enum SourceKind {
     VerifiedClaims,
     /// A Vectors of Trust `vot` claim (RFC 8485, as GOV.UK One Login sends it).
     VectorOfTrust,
+    /// No provider: an officer checked the resident's identity document at the counter and took
+    /// the dossier in (the counter channel).
+    CounterDocument,
 }
 
 impl SourceKind {
@@ -121,6 +124,7 @@ impl SourceKind {
             Self::UserinfoClaim => "userinfo_claim",
             Self::VerifiedClaims => "verified_claims",
             Self::VectorOfTrust => "vector_of_trust",
+            Self::CounterDocument => "counter_document",
         }
     }
 }

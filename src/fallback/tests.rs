@@ -680,6 +680,33 @@ fn ticket_validity_is_configurable_and_qr_is_svg() {
 }
 
 #[test]
+fn the_qr_link_opens_the_staff_ticket_page_and_carries_the_signed_ticket() {
+    let now = local(2026, 3, 2, 9, 0);
+    let (_, signed, _) = issue(now);
+    let base = url::Url::parse("https://dichvucong.example.vn/").unwrap();
+    let link = signed.staff_link(&base);
+    let code = signed.ticket.code.to_string();
+    assert_eq!(
+        link,
+        format!(
+            "https://dichvucong.example.vn/staff/tickets?code={code}#{}",
+            signed.jws
+        )
+    );
+    // The code typed from the link parses back to the same ticket.
+    let parsed = url::Url::parse(&link).unwrap();
+    let (_, typed) = parsed.query_pairs().find(|(k, _)| k == "code").unwrap();
+    assert_eq!(TicketCode::parse(&typed).unwrap(), signed.ticket.code);
+    let svg = signed.staff_link_qr_svg(&base).unwrap();
+    assert!(svg.contains("<svg"));
+    assert_ne!(
+        svg,
+        signed.qr_svg().unwrap(),
+        "the QR holds the link, not the bare JWS"
+    );
+}
+
+#[test]
 fn draft_debug_hides_the_dossier() {
     let draft = Draft::new(
         catalog().procedure("1.001193").unwrap().code(),

@@ -217,13 +217,38 @@ impl SignedTicket {
     ///
     /// [`TicketError::Qr`] when the data does not fit a QR code.
     pub fn qr_svg(&self) -> Result<String, TicketError> {
-        let code = qrcode::QrCode::with_error_correction_level(&self.jws, qrcode::EcLevel::M)
-            .map_err(|_| TicketError::Qr)?;
-        Ok(code
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(240, 240)
-            .build())
+        qr_svg(&self.jws)
     }
+
+    /// The link printed on the ticket as a QR code: the staff ticket page of this code at
+    /// `base` (the gateway's public URL), so an officer opens it with any phone camera; the
+    /// signed ticket follows `#`, which a browser never sends, so it can still be verified
+    /// offline.
+    pub fn staff_link(&self, base: &url::Url) -> String {
+        let mut link = base.clone();
+        link.set_path("/staff/tickets");
+        link.set_query(Some(&format!("code={}", self.ticket.code)));
+        link.set_fragment(Some(&self.jws));
+        link.to_string()
+    }
+
+    /// The QR code of [`staff_link`](Self::staff_link), as an SVG document.
+    ///
+    /// # Errors
+    ///
+    /// [`TicketError::Qr`] when the link does not fit a QR code.
+    pub fn staff_link_qr_svg(&self, base: &url::Url) -> Result<String, TicketError> {
+        qr_svg(&self.staff_link(base))
+    }
+}
+
+fn qr_svg(data: &str) -> Result<String, TicketError> {
+    let code = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::M)
+        .map_err(|_| TicketError::Qr)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build())
 }
 
 /// Issues signed tickets.

@@ -42,3 +42,5 @@ pub mod data_inventory {}
 
 #[doc = include_str!("backoffice_protocol.md")]
 pub mod backoffice_protocol {}
+#[doc = include_str!("statistics.md")]
+pub mod statistics {}

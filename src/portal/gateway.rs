@@ -77,6 +77,7 @@ pub struct GatewayBuilder {
     rate_limits: RateLimits,
     metrics_token: Option<MetricsToken>,
     backoffice_keys: Vec<BackOfficeKey>,
+    stats_token: Option<super::stats_api::StatsToken>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -223,6 +224,10 @@ impl GatewayBuilder {
     /// Without any (the default) `POST /api/backoffice/status` answers `503`.
     pub fn with_backoffice_keys(mut self, keys: Vec<BackOfficeKey>) -> Self {
         self.backoffice_keys = keys;
+    /// A bearer token that opens `GET /api/stats` to the province's reporting system (staff
+    /// open it with their sign-in). Without one, only staff read the statistics.
+    pub fn with_stats_token(mut self, token: super::stats_api::StatsToken) -> Self {
+        self.stats_token = Some(token);
         self
     }
 
@@ -298,6 +303,7 @@ impl GatewayBuilder {
             rate_limiter: Arc::new(RateLimiter::new(self.rate_limits, Arc::clone(&self.clock))),
             limits: self.limits,
             metrics_token: self.metrics_token,
+            stats_token: self.stats_token,
             clock: self.clock,
             random: self.random,
             decisions: DecisionTally::default(),
@@ -331,6 +337,7 @@ pub struct Gateway {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) limits: RequestLimits,
     pub(crate) metrics_token: Option<MetricsToken>,
+    pub(crate) stats_token: Option<super::stats_api::StatsToken>,
     rate_limiter: Arc<RateLimiter>,
     /// Decisions counted but not yet written to the audit trail.
     decisions: DecisionTally,
@@ -400,6 +407,7 @@ impl Gateway {
             rate_limits: RateLimits::default(),
             metrics_token: None,
             backoffice_keys: Vec::new(),
+            stats_token: None,
         }
     }
 

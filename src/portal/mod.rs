@@ -37,6 +37,7 @@ mod auth;
 mod backoffice;
 pub mod config;
 mod connect;
+mod counter;
 pub mod data_dir;
 mod decision_audit;
 mod dossiers;
@@ -58,6 +59,8 @@ mod serve;
 #[cfg(feature = "devidp")]
 mod simulated;
 mod staff;
+mod stats_api;
+mod stats_page;
 mod submit;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};
@@ -67,3 +70,4 @@ pub use providers::{
 };
 pub use router::{MAX_BODY_BYTES, gateway_router};
 pub use serve::{ServeOptions, serve};
+pub use stats_api::{MIN_STATS_TOKEN_LEN, StatsToken, WeakStatsToken};

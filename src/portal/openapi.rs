@@ -69,6 +69,7 @@ pub(crate) fn document() -> &'static Value {
         (name = "keys", description = "Keys that verify signed receipts and tickets."),
         (name = "operations", description = "Health, readiness and metrics."),
         (name = "backoffice", description = "The ward's back office reports what became of a dossier."),
+        (name = "statistics", description = "The ward's figures for upward reporting."),
     ),
     paths(
         api::procedures,
@@ -81,6 +82,7 @@ pub(crate) fn document() -> &'static Value {
         api::healthz,
         api::readyz,
         super::metrics_access::public_metrics,
+        super::stats_api::stats,
     ),
     components(responses(UnknownProcedure, TooManyRequests, HeadersTooLarge))
 )]
@@ -98,6 +100,11 @@ fn complete(document: &mut Value) {
             "in": "cookie",
             "name": "__Host-wardgate-session",
             "description": "The sealed session cookie set by `GET /auth/callback` (named `wardgate-session` when served over http on a loopback host)."
+        },
+        "stats_token": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The province reporting system's token (`WARDGATE_STATS_TOKEN`); staff use their sign-in instead."
         }
     });
     document["components"]["responses"]["TooManyRequestsPage"] = json!({
@@ -233,6 +240,28 @@ pub(crate) struct ProcedureCodeParam {
     /// The procedure's code in the catalog.
     #[param(min_length = 1, example = "1.001193")]
     code: String,
+}
+
+/// The range, ward and format of `GET /api/stats`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes the query; the handler reads it as a StatsApiQuery"
+)]
+pub(crate) struct StatsParams {
+    /// First Vietnam-local day, included (`YYYY-MM-DD`); default: 29 days before `to`.
+    #[param(example = "2025-07-01")]
+    from: Option<String>,
+    /// Last Vietnam-local day, included (`YYYY-MM-DD`); default: today.
+    #[param(example = "2025-07-18")]
+    to: Option<String>,
+    /// The ward's 5-digit code; default: the gateway's ward.
+    #[param(example = "30316")]
+    ward: Option<String>,
+    /// `csv` for the same figures as CSV (as `Accept: text/csv` does).
+    #[param(example = "csv")]
+    format: Option<String>,
 }
 
 /// The page language.
@@ -478,6 +507,7 @@ mod tests {
             ("/metrics", "get"),
             ("/api/dossiers/{code}", "get"),
             ("/api/backoffice/status", "post"),
+            ("/api/stats", "get"),
         ];
         for (path, method) in contract {
             let operation = &document["paths"][path][method];

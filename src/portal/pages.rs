@@ -752,7 +752,7 @@ pub(crate) async fn ticket_page(
     let Ok(signed) = gw.tickets.sign(ticket.clone()) else {
         return internal_error(lang);
     };
-    let qr = signed.qr_svg().unwrap_or_default();
+    let qr = signed.staff_link_qr_svg(&gw.public_url).unwrap_or_default();
     let title = lang.pick("Phiếu hẹn nộp hồ sơ", "Appointment ticket");
     let mut items = vec![
         (

@@ -18,7 +18,9 @@ use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
-use super::{api, backoffice, dossiers, drafts, pages, staff, submit};
+use super::{
+    api, backoffice, counter, dossiers, drafts, pages, staff, stats_api, stats_page, submit,
+};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
@@ -71,6 +73,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .merge(pages::routes())
         .merge(staff::routes())
         .merge(dossiers::routes())
+        .merge(counter::routes())
+        .merge(stats_page::routes())
+        .route("/api/stats", get(stats_api::stats))
         .fallback(pages::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed

@@ -1,4 +1,5 @@
-//! Staff pages, behind their own sign-in: today's bookings, ticket look-up, statistics.
+//! Staff pages, behind their own sign-in: today's bookings, ticket look-up (with the counter,
+//! [`super::counter`]); the statistics are in [`super::stats_page`].
 //!
 //! A staff member signs in through the same provider (`/staff/login`); the gateway then checks
 //! the configured staff list (subject pseudonyms) or role claim, and seals a separate staff
@@ -32,9 +33,9 @@ const STAFF_SESSION: Duration = Duration::hours(8);
 
 /// What the staff cookie holds.
 #[derive(Debug, Serialize, Deserialize)]
-struct StaffSession {
+pub(crate) struct StaffSession {
     #[serde(rename = "s")]
-    subject: String,
+    pub(crate) subject: String,
 }
 
 pub(crate) fn routes() -> Router<Arc<Gateway>> {
@@ -42,7 +43,6 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/staff", get(dashboard))
         .route("/staff/login", get(staff_login))
         .route("/staff/tickets", get(ticket_lookup))
-        .route("/staff/stats", get(statistics))
 }
 
 impl Gateway {
@@ -78,7 +78,7 @@ impl Gateway {
         self.cookies.set_cookie(&name, &sealed, STAFF_SESSION).ok()
     }
 
-    fn staff_session(&self, headers: &HeaderMap) -> Option<StaffSession> {
+    pub(crate) fn staff_session(&self, headers: &HeaderMap) -> Option<StaffSession> {
         let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
         let name = self.staff_cookie_name();
         let value = find_cookie(cookies, &name)?;
@@ -129,10 +129,6 @@ struct StaffQuery {
     lang: Option<String>,
     #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
     #[serde(default)]
     provider: Option<String>,
 }
@@ -190,7 +186,7 @@ async fn staff_login(
     .unwrap_or_else(|| internal_error(lang))
 }
 
-fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
+pub(crate) fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
     Page::new(lang, title)
         .ward_name(
@@ -200,7 +196,7 @@ fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
         .current(uri.path(), uri.query())
 }
 
-fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
+pub(crate) fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
     let href = format!("/staff/login?lang={}", lang.code());
     let body = html! {
         (lang.pick(
@@ -361,10 +357,11 @@ async fn ticket_lookup(
     uri: Uri,
 ) -> Response {
     let lang = query.lang();
-    if gw.staff_session(&headers).is_none() {
+    let Some(officer) = gw.staff_session(&headers) else {
         return sign_in_page(&gw, lang, &uri);
-    }
+    };
     let typed = query.code.as_deref().unwrap_or("");
+    let mut counter = None;
     let outcome = match TicketCode::parse(typed) {
         Err(_) => notice(
             NoticeKind::Error,
@@ -403,6 +400,10 @@ async fn ticket_lookup(
                         html! { (ticket.expires_at.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()) },
                     ),
                 ];
+                match super::counter::counter_panel(&gw, lang, &ticket, &officer).await {
+                    Ok(panel) => counter = Some(panel),
+                    Err(_) => return internal_error(lang),
+                }
                 notice(
                     NoticeKind::Success,
                     lang.pick("Mã lịch hẹn hợp lệ", "Valid appointment code"),
@@ -413,6 +414,9 @@ async fn ticket_lookup(
     };
     let body = html! {
         (outcome)
+        @if let Some(counter) = counter {
+            (counter)
+        }
         (lookup_form(lang, Some(typed)))
     };
     staff_page(
@@ -425,80 +429,8 @@ async fn ticket_lookup(
     .into_response()
 }
 
-/// `GET /staff/stats?from=YYYY-MM-DD&to=YYYY-MM-DD`: what the ward reports upward (default: the
-/// last 30 days). `Accept: application/json` gets the figures as JSON.
-async fn statistics(
-    State(gw): State<Arc<Gateway>>,
-    Query(query): Query<StaffQuery>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let lang = query.lang();
-    if gw.staff_session(&headers).is_none() {
-        return sign_in_page(&gw, lang, &uri);
-    }
-    let now = gw.clock.now();
-    let today = now.with_timezone(&vietnam()).date_naive();
-    let parse = |value: Option<&str>, default| match value {
-        None | Some("") => Some(default),
-        Some(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
-    };
-    let (Some(from), Some(to)) = (
-        parse(query.from.as_deref(), today - Duration::days(29)),
-        parse(query.to.as_deref(), today),
-    ) else {
-        let page = staff_page(&gw, lang, lang.pick("Thống kê", "Statistics"), &uri).push(notice(
-            NoticeKind::Error,
-            lang.pick("Ngày không hợp lệ", "Invalid date"),
-            lang.pick(
-                "Nhập ngày theo dạng năm-tháng-ngày, ví dụ 2026-03-02.",
-                "Enter dates as year-month-day, for example 2026-03-02.",
-            ),
-        ));
-        return (StatusCode::BAD_REQUEST, page).into_response();
-    };
-    let ward = gw.ward(None);
-    let query = crate::stats::StatsQuery::new(ward.code, from, to);
-    let Ok(stats) = crate::stats::compute(gw.store.as_ref(), &query, now).await else {
-        return internal_error(lang);
-    };
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
-    if wants_json {
-        return axum::Json(stats.to_json()).into_response();
-    }
-    let content = html! {
-        input type="hidden" name="lang" value=(lang.code());
-        div class="field" {
-            label for="from" { (lang.pick("Từ ngày", "From")) }
-            input type="date" id="from" name="from" value=(from.to_string());
-        }
-        div class="field" {
-            label for="to" { (lang.pick("Đến ngày", "To")) }
-            input type="date" id="to" name="to" value=(to.to_string());
-        }
-        (button(ButtonKind::Primary, lang.pick("Xem", "Show")))
-    };
-    let body = html! {
-        @for line in stats.to_text(lang).lines() {
-            p { (line) }
-        }
-        (form(FormMethod::Get, "/staff/stats", None, content))
-    };
-    staff_page(
-        &gw,
-        lang,
-        lang.pick("Thống kê hồ sơ", "Dossier statistics"),
-        &uri,
-    )
-    .push(body)
-    .into_response()
-}
-
 /// The saved draft's answers, labelled, so the officer does not retype them.
-fn draft_markup(gw: &Gateway, lang: Lang, draft: &crate::store::Draft) -> Markup {
+pub(crate) fn draft_markup(gw: &Gateway, lang: Lang, draft: &crate::store::Draft) -> Markup {
     let fields = gw
         .procedure(draft.procedure.as_str())
         .map(crate::policy::Procedure::fields)

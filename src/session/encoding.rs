@@ -156,6 +156,7 @@ const fn source_tag(source: SourceKind) -> u8 {
         SourceKind::UserinfoClaim => 1,
         SourceKind::VerifiedClaims => 2,
         SourceKind::VectorOfTrust => 3,
+        SourceKind::CounterDocument => 4,
     }
 }
 
@@ -165,6 +166,7 @@ const fn source_from_tag(tag: u8) -> Option<SourceKind> {
         1 => Some(SourceKind::UserinfoClaim),
         2 => Some(SourceKind::VerifiedClaims),
         3 => Some(SourceKind::VectorOfTrust),
+        4 => Some(SourceKind::CounterDocument),
         _ => None,
     }
 }

@@ -215,6 +215,7 @@ fn source_kind(name: &str) -> Option<SourceKind> {
         SourceKind::UserinfoClaim,
         SourceKind::VerifiedClaims,
         SourceKind::VectorOfTrust,
+        SourceKind::CounterDocument,
     ]
     .into_iter()
     .find(|kind| kind.as_str() == name)

@@ -97,6 +97,7 @@
 //! ```
 
 mod attachment;
+mod counter;
 mod outbox;
 mod receipt;
 mod sealing;
@@ -126,6 +127,7 @@ pub use attachment::{
     ATTACHMENTS_MEMBER, Attachment, AttachmentError, AttachmentLimits, MAX_ATTACHMENT_NAME_CHARS,
     MediaType, attachments_from_json,
 };
+pub use counter::{CounterIntake, CounterReceived, counter_subject};
 pub use outbox::{DeliveryReport, Outbox, OutboxWorker, backoff};
 pub use receipt::{
     HANDOFF_JWS_TYPE, Handoff, HandoffAssurance, MAX_HANDOFF_LEN, RECEIPT_JWS_TYPE,
@@ -420,6 +422,11 @@ impl Submitter {
             payload_digest: *digest,
             kid: self.key.kid().to_owned(),
         };
+        self.sign_claims(claims)
+    }
+
+    /// Signs a receipt's claims.
+    fn sign_claims(&self, claims: ReceiptClaims) -> Result<Receipt, SubmitError> {
         let payload =
             serde_json::to_vec(&claims).map_err(|_| SubmitError::Sign(KeyError::Encode))?;
         let jws = self
@@ -448,6 +455,9 @@ impl Submitter {
             assurance: HandoffAssurance::new(request.assurance, level),
             payload_digest: *digest,
             payload: dossier.clone(),
+            channel: crate::audit::Channel::Online,
+            officer: None,
+            reception_point: None,
         };
         let payload =
             serde_json::to_vec(&handoff).map_err(|_| SubmitError::Sign(KeyError::Encode))?;

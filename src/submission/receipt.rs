@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::assurance::{Assurance, Level, SourceKind};
+use crate::audit::Channel;
 use crate::fallback::WardCode;
 use crate::keys::{JwsError, KeyError, VerifyingKey};
 use crate::policy::ProcedureCode;
@@ -245,6 +246,17 @@ pub struct Handoff {
     pub payload_digest: PayloadDigest,
     /// The dossier.
     pub payload: serde_json::Value,
+    /// How the dossier reached the ward: `online`, or `counter` (taken in by an officer).
+    /// Envelopes written before the counter existed have no `channel`: they read as `online`.
+    #[serde(default)]
+    pub channel: Channel,
+    /// The receiving officer, pseudonymous: present for the `counter` channel only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<SubjectPseudonym>,
+    /// The reception point (its id in the ward directory) where the officer took the dossier
+    /// in: present for the `counter` channel only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reception_point: Option<String>,
 }
 
 impl std::fmt::Debug for Handoff {
@@ -259,6 +271,9 @@ impl std::fmt::Debug for Handoff {
             .field("assurance", &self.assurance)
             .field("payload_digest", &self.payload_digest)
             .field("payload", &"[redacted]")
+            .field("channel", &self.channel)
+            .field("officer", &self.officer)
+            .field("reception_point", &self.reception_point)
             .finish()
     }
 }

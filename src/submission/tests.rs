@@ -469,6 +469,9 @@ fn debug_output_never_shows_the_dossier() {
         assurance: HandoffAssurance::new(&assurance, Level::Two),
         payload_digest: record.payload_digest,
         payload: record.dossier.clone(),
+        channel: crate::audit::Channel::Online,
+        officer: None,
+        reception_point: None,
     };
     assert!(!format!("{handoff:?}").contains("Bí Mật"));
     let entry = OutboxEntry::pending(record.dossier_code, "secret.envelope.sig".into(), t0());
@@ -560,6 +563,9 @@ fn handoff_verification_checks_the_digest() {
         assurance: HandoffAssurance::new(&assurance, Level::Two),
         payload_digest: PayloadDigest::of(&dossier),
         payload: dossier,
+        channel: crate::audit::Channel::Online,
+        officer: None,
+        reception_point: None,
     };
     let keys: Vec<VerifyingKey> = vec![key.verifying_key()];
     let good = key
@@ -571,6 +577,70 @@ fn handoff_verification_checks_the_digest() {
         .sign(HANDOFF_JWS_TYPE, &serde_json::to_vec(&handoff).unwrap())
         .unwrap();
     assert_eq!(Handoff::verify(&bad, &keys), Err(ReceiptError::Payload));
+}
+
+#[test]
+fn an_envelope_written_before_the_counter_reads_as_online() {
+    let random = TestRandom::new(6);
+    let key = SigningKey::generate(&random).unwrap().0;
+    let dossier = json!({"child_name": "Nguyễn Thị Mai"});
+    // The fields an envelope had before `channel`, `officer` and `reception_point` existed.
+    let old = json!({
+        "v": 1,
+        "dossier_code": "30316-20260302-7K4M9Q",
+        "issued_at": "2026-03-02T02:00:00Z",
+        "procedure": "1.001193",
+        "ward": "30316",
+        "subject": "old-pseudonym",
+        "assurance": {"level": 2, "issuer": "https://sso.example.vn", "source": "userinfo_claim"},
+        "payload_digest": PayloadDigest::of(&dossier).to_hex(),
+        "payload": dossier,
+    });
+    let jws = key
+        .sign(HANDOFF_JWS_TYPE, &serde_json::to_vec(&old).unwrap())
+        .unwrap();
+    let read = Handoff::verify(&jws, &[key.verifying_key()]).unwrap();
+    assert_eq!(read.channel, crate::audit::Channel::Online);
+    assert_eq!(read.officer, None);
+    assert_eq!(read.reception_point, None);
+    // And a new online envelope names its channel, without officer or point.
+    let written = serde_json::to_value(&read).unwrap();
+    assert_eq!(written["channel"], "online");
+    assert!(written.get("officer").is_none());
+    assert!(written.get("reception_point").is_none());
+}
+
+#[tokio::test]
+async fn a_counter_dossier_is_filed_once_per_ticket_with_its_channel_officer_and_point() {
+    use crate::audit::{Channel, PointRef};
+    use crate::fallback::TicketCode;
+    let f = fixture();
+    let officer = SubjectPseudonym::from_stored("officer-pseudonym");
+    let ticket = TicketCode::generate("TS", f.random.as_ref()).unwrap();
+    let intake = || CounterIntake {
+        procedure: birth().code(),
+        ward: ward(),
+        point: PointRef::parse("trung-tam").unwrap(),
+        ticket,
+        officer: &officer,
+        issuer: "https://dichvucong.example.vn",
+        dossier: json!({"child_name": "Nguyễn Thị Mai"}),
+        draft: None,
+    };
+    let first = f.submitter.receive_at_counter(intake()).await.unwrap();
+    assert!(!first.replayed);
+    let again = f.submitter.receive_at_counter(intake()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.receipt.dossier_code, first.receipt.dossier_code);
+    let code = first.receipt.dossier_code;
+    let entry = f.store.outbox_entry(&code).await.unwrap().unwrap();
+    let envelope = f.sealer.open_handoff(code, &entry.envelope).unwrap();
+    let handoff = Handoff::verify(&envelope, &[f.key.verifying_key()]).unwrap();
+    assert_eq!(handoff.channel, Channel::Counter);
+    assert_eq!(handoff.officer, Some(officer.clone()));
+    assert_eq!(handoff.reception_point.as_deref(), Some("trung-tam"));
+    assert_eq!(handoff.assurance.source, SourceKind::CounterDocument);
+    assert_eq!(handoff.subject, counter_subject(ticket));
 }
 
 // ---- codes, keys and digests ----

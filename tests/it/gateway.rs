@@ -294,6 +294,11 @@ impl TestGateway {
         }
     }
 
+    /// The gateway state behind the router.
+    pub(crate) fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
     /// Writes the decisions the gateway has counted but not yet audited (they are audited in
     /// aggregate), so a test reads the whole trail.
     pub(crate) async fn flush_audit(&self) {

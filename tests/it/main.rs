@@ -7,6 +7,7 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod counter;
 mod crash;
 mod dossier_status;
 mod embed;

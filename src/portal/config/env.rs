@@ -30,6 +30,8 @@ pub const ENV_BACKOFFICE_STATUS_KEYS: &str = "WARDGATE_BACKOFFICE_STATUS_KEYS";
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
 /// A bearer token that opens `GET /metrics` on the public listener.
 pub const ENV_METRICS_TOKEN: &str = "WARDGATE_METRICS_TOKEN";
+/// A bearer token that opens `GET /api/stats` to the province's reporting system.
+pub const ENV_STATS_TOKEN: &str = "WARDGATE_STATS_TOKEN";
 /// `1` lets the built-in provider simulator run although the public URL is not on loopback.
 pub const ENV_SIMULATOR: &str = "WARDGATE_SIMULATOR";
 /// `WARDGATE_PROVIDER_PROFILE`: the single provider's profile (`standard`, `npsp`,

@@ -178,6 +178,12 @@ pub enum SettingError {
          comma-separated during a rotation"
     )]
     BackOfficeStatusKey,
+    /// The stats token is too short to resist guessing.
+    #[error(
+        "is too weak: use at least 32 characters of visible ASCII (for example 32 random bytes in \
+         hex)"
+    )]
+    WeakStatsToken,
     /// No issuer, so the built-in simulator would sign anyone in, on a public URL off loopback.
     #[error(
         "is required when the public URL `{public_url}` is not a loopback address: without an \

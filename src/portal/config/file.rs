@@ -20,6 +20,7 @@ pub(super) struct RawFile {
     pub(super) backoffice_status_keys: Option<Vec<String>>,
     pub(super) metrics_bind: Option<String>,
     pub(super) metrics_token: Option<String>,
+    pub(super) stats_token: Option<String>,
     pub(super) provider: Option<RawProvider>,
     pub(super) providers: Option<Vec<RawProviderTable>>,
     #[serde(default)]

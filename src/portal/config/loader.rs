@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use super::super::metrics_access::MetricsToken;
+use super::super::stats_api::StatsToken;
+use super::env::ENV_STATS_TOKEN;
 use crate::oidc::is_loopback;
 
 use super::backoffice::build_status_keys;
@@ -200,6 +202,13 @@ impl ConfigLoader {
                     .map_err(|_| invalid(setting.origin, SettingError::WeakMetricsToken))
             })
             .transpose()?;
+        let stats_token = cx
+            .lookup(ENV_STATS_TOKEN, raw.stats_token, "stats_token")
+            .map(|setting| {
+                StatsToken::new(&setting.value)
+                    .map_err(|_| invalid(setting.origin, SettingError::WeakStatsToken))
+            })
+            .transpose()?;
 
         let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
         let staff = build_staff(&cx, raw.staff)?;
@@ -217,6 +226,7 @@ impl ConfigLoader {
             backoffice_status_keys,
             metrics_bind,
             metrics_token,
+            stats_token,
             ward,
             staff,
             session,

@@ -66,6 +66,7 @@
 //! | `WARDGATE_BACKOFFICE_STATUS_KEYS` | `backoffice_status_keys` (array) | none: `POST /api/backoffice/status` answers `503` |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
+//! | `WARDGATE_STATS_TOKEN` | `stats_token` | none: `GET /api/stats` opens to staff only |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
@@ -191,6 +192,7 @@ mod values;
 
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
+pub use env::ENV_STATS_TOKEN;
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS,
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL,
@@ -230,6 +232,7 @@ pub struct GatewayConfig {
     backoffice_status_keys: Vec<BackOfficeKey>,
     metrics_bind: Option<SocketAddr>,
     metrics_token: Option<MetricsToken>,
+    stats_token: Option<super::stats_api::StatsToken>,
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
@@ -315,6 +318,11 @@ impl GatewayConfig {
     /// The bearer token that opens `GET /metrics` on the public listener; `None`: `404` there.
     pub fn metrics_token(&self) -> Option<&MetricsToken> {
         self.metrics_token.as_ref()
+    }
+
+    /// The bearer token that opens `GET /api/stats` to a reporting system; `None`: staff only.
+    pub fn stats_token(&self) -> Option<&super::stats_api::StatsToken> {
+        self.stats_token.as_ref()
     }
 
     /// The ward served and where its catalog and directory are read from.

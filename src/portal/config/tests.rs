@@ -1399,6 +1399,23 @@ async fn the_simulator_grants_no_staff_role_off_loopback() {
 }
 
 #[test]
+fn the_stats_token_is_read_from_the_environment_or_the_file_and_checked() {
+    assert!(load(&[], "").unwrap().stats_token().is_none());
+    let token = "a3f1c9e07b2d4e6f8a0b1c2d3e4f5a6b7c8d9e0f";
+    let from_env = load(&[("WARDGATE_STATS_TOKEN", token)], "").unwrap();
+    assert!(from_env.stats_token().is_some());
+    let from_file = load(&[], &format!("stats_token = \"{token}\"\n")).unwrap();
+    assert!(from_file.stats_token().is_some());
+    assert_eq!(
+        error(&[("WARDGATE_STATS_TOKEN", "secret")], ""),
+        "WARDGATE_STATS_TOKEN: is too weak: use at least 32 characters of visible ASCII (for \
+         example 32 random bytes in hex)"
+    );
+    // The token never shows in the configuration's debug output.
+    assert!(!format!("{from_env:?}").contains(token));
+}
+
+#[test]
 fn metrics_bind_and_token_are_read_and_checked() {
     let config = load(&[], "").unwrap();
     assert_eq!(config.metrics_bind(), None);

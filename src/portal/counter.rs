@@ -1,0 +1,488 @@
+//! The counter: what an officer records when a resident brings a ticket.
+//!
+//! The officer opens the ticket (typed code, or the QR link on the printed ticket), sees the
+//! resident's draft, and records one outcome:
+//!
+//! - `POST /staff/tickets/{code}/received` (`procedure=CODE`): the dossier was taken in. It is
+//!   filed through the same durable outbox as online dossiers, with the channel `counter`, the
+//!   officer's pseudonym and the reception point in the hand-off envelope, and the page shows
+//!   its dossier code. Recording it again shows the same dossier.
+//! - `POST /staff/tickets/{code}/attended`: the resident came, nothing was filed (advice only,
+//!   documents missing).
+//! - `POST /staff/tickets/{code}/not-needed`: the visit was not needed.
+//!
+//! Every form carries the staff CSRF token ([`Gateway::staff_csrf_token`]): sealed for the
+//! signed-in officer, so a page from another site cannot record anything in their name. Any
+//! recorded outcome is the ticket's check-in: its booking then counts as attended, not as a
+//! no-show. The audit trail keeps codes and the officer's pseudonym only.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Router};
+use serde::{Deserialize, Serialize};
+
+use super::auth::internal_error;
+use super::gateway::Gateway;
+use super::html::{
+    ButtonKind, FormMethod, Markup, NoticeKind, button, definition_list, form, html, link_button,
+    notice,
+};
+use super::staff::{StaffSession, sign_in_page, staff_page};
+use crate::audit::{AuditEntry, AuditEvent, CounterOutcome, CounterRecorded, PointRef};
+use crate::fallback::{Ticket, TicketCode, vietnam};
+use crate::i18n::Lang;
+use crate::pseudonym::SubjectPseudonym;
+use crate::store::StoreError;
+use crate::submission::CounterIntake;
+
+/// Purpose bound into the staff CSRF token.
+const CSRF_PURPOSE: &str = "staff-csrf";
+/// Associated name of the staff CSRF token.
+const CSRF_NAME: &str = "staff-counter-form";
+/// How long a counter form stays valid (a working day at the desk).
+const CSRF_VALIDITY: chrono::Duration = chrono::Duration::hours(8);
+/// Audit records read per page while looking for a ticket's outcome.
+const AUDIT_PAGE: usize = 500;
+
+pub(crate) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/staff/tickets/{code}/received", post(received))
+        .route("/staff/tickets/{code}/attended", post(attended))
+        .route("/staff/tickets/{code}/not-needed", post(not_needed))
+}
+
+/// What the staff CSRF token holds: the officer it was issued to.
+#[derive(Serialize, Deserialize)]
+struct StaffCsrf {
+    #[serde(rename = "s")]
+    subject: String,
+}
+
+impl Gateway {
+    /// A CSRF token for the counter forms of the signed-in `officer`.
+    pub(crate) fn staff_csrf_token(&self, officer: &StaffSession) -> Option<String> {
+        let token = StaffCsrf {
+            subject: officer.subject.clone(),
+        };
+        self.key_ring
+            .seal(
+                self.random.as_ref(),
+                CSRF_PURPOSE,
+                CSRF_NAME,
+                self.clock.now() + CSRF_VALIDITY,
+                &token,
+            )
+            .ok()
+    }
+
+    /// Whether `token` is a live counter-form token issued to `officer`.
+    fn staff_csrf_matches(&self, officer: &StaffSession, token: &str) -> bool {
+        self.key_ring
+            .open::<StaffCsrf>(CSRF_PURPOSE, CSRF_NAME, self.clock.now(), token)
+            .is_ok_and(|t| t.subject == officer.subject)
+    }
+}
+
+/// The outcome already recorded for `ticket`, if any (the latest, and a `received` one before
+/// any other since it made a dossier).
+pub(crate) async fn recorded_outcome(
+    gw: &Gateway,
+    ticket: &Ticket,
+) -> Result<Option<CounterRecorded>, StoreError> {
+    let until = gw.clock.now() + chrono::Duration::seconds(1);
+    let mut found: Option<CounterRecorded> = None;
+    let mut after = 0;
+    loop {
+        let page = gw
+            .store
+            .audit_between(
+                Some(ticket.ward),
+                ticket.issued_at,
+                until,
+                after,
+                AUDIT_PAGE,
+            )
+            .await?;
+        for record in &page {
+            if let AuditEvent::Counter(c) = &record.event
+                && c.ticket == ticket.code
+                && found
+                    .as_ref()
+                    .is_none_or(|f| f.outcome != CounterOutcome::Received)
+            {
+                found = Some(c.clone());
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == AUDIT_PAGE => after = last.seq,
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// The label of a counter outcome.
+pub(crate) const fn outcome_label(outcome: CounterOutcome, lang: Lang) -> &'static str {
+    let (vi, en) = match outcome {
+        CounterOutcome::Received => ("Đã tiếp nhận hồ sơ", "Dossier received"),
+        CounterOutcome::AttendedNotFiled => (
+            "Đã đến, chưa nộp hồ sơ (chỉ tư vấn hoặc thiếu giấy tờ)",
+            "Came, nothing filed (advice only or documents missing)",
+        ),
+        CounterOutcome::NotNeeded => ("Không cần nộp", "Not needed"),
+    };
+    match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    }
+}
+
+/// The counter part of the staff ticket page: what was recorded, or the three forms.
+pub(crate) async fn counter_panel(
+    gw: &Gateway,
+    lang: Lang,
+    ticket: &Ticket,
+    officer: &StaffSession,
+) -> Result<Markup, StoreError> {
+    let recorded = recorded_outcome(gw, ticket).await?;
+    let token = gw.staff_csrf_token(officer);
+    let code = ticket.code.to_string();
+    let action = |what: &str| format!("/staff/tickets/{code}/{what}?lang={}", lang.code());
+    let received_form = html! {
+        div class="field" {
+            label for="procedure" { (lang.pick("Thủ tục tiếp nhận", "Procedure filed")) }
+            select id="procedure" name="procedure" {
+                @for p in gw.catalog.procedures() {
+                    @let name = p.name();
+                    option value=(p.code().as_str()) selected[p.code() == ticket.procedure] {
+                        (lang.pick(&name.vi, &name.en))
+                    }
+                }
+            }
+        }
+        (button(ButtonKind::Primary, lang.pick("Ghi nhận: đã tiếp nhận hồ sơ", "Record: dossier received")))
+    };
+    let markup = html! {
+        h2 { (lang.pick("Kết quả tại quầy", "At the counter")) }
+        @match &recorded {
+            Some(c) => {
+                p class="counter-recorded" {
+                    (lang.pick("Đã ghi nhận: ", "Recorded: "))
+                    strong { (outcome_label(c.outcome, lang)) }
+                    @if let Some(dossier) = c.dossier_code {
+                        " — " (lang.pick("mã hồ sơ ", "dossier code ")) strong class="dossier-code" { (dossier.as_str()) }
+                    }
+                }
+            }
+            None => {}
+        }
+        @if recorded.as_ref().is_none_or(|c| c.outcome != CounterOutcome::Received) {
+            (form(FormMethod::Post, &action("received"), token.as_deref(), received_form))
+        }
+        @if recorded.is_none() {
+            (form(FormMethod::Post, &action("attended"), token.as_deref(), button(
+                ButtonKind::Secondary,
+                lang.pick("Ghi nhận: đã đến, chưa nộp hồ sơ", "Record: came, nothing filed"),
+            )))
+            (form(FormMethod::Post, &action("not-needed"), token.as_deref(), button(
+                ButtonKind::Secondary,
+                lang.pick("Ghi nhận: không cần nộp", "Record: not needed"),
+            )))
+        }
+    };
+    Ok(markup)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CounterQuery {
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+/// The form fields of the counter forms.
+#[derive(Default, Deserialize)]
+pub(crate) struct CounterForm {
+    #[serde(default, rename = "csrf_token")]
+    csrf: Option<String>,
+    #[serde(default)]
+    procedure: Option<String>,
+}
+
+/// `POST /staff/tickets/{code}/received`.
+async fn received(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<CounterQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    record(
+        &gw,
+        &code,
+        &query,
+        &headers,
+        &uri,
+        &form,
+        CounterOutcome::Received,
+    )
+    .await
+}
+
+/// `POST /staff/tickets/{code}/attended`.
+async fn attended(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<CounterQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    record(
+        &gw,
+        &code,
+        &query,
+        &headers,
+        &uri,
+        &form,
+        CounterOutcome::AttendedNotFiled,
+    )
+    .await
+}
+
+/// `POST /staff/tickets/{code}/not-needed`.
+async fn not_needed(
+    State(gw): State<Arc<Gateway>>,
+    Path(code): Path<String>,
+    Query(query): Query<CounterQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    record(
+        &gw,
+        &code,
+        &query,
+        &headers,
+        &uri,
+        &form,
+        CounterOutcome::NotNeeded,
+    )
+    .await
+}
+
+/// What every counter answer needs: the gateway, the language and the request's URI.
+struct Desk<'a> {
+    gw: &'a Gateway,
+    lang: Lang,
+    uri: &'a Uri,
+}
+
+impl Desk<'_> {
+    /// A counter page answering with `status`: a notice, then a link back to the ticket.
+    fn answer(
+        &self,
+        status: StatusCode,
+        kind: NoticeKind,
+        heading: &str,
+        body: Markup,
+        ticket: Option<&TicketCode>,
+    ) -> Response {
+        let lang = self.lang;
+        let back = ticket.map_or_else(
+            || format!("/staff?lang={}", lang.code()),
+            |t| format!("/staff/tickets?code={t}&lang={}", lang.code()),
+        );
+        let title = lang.pick("Kết quả tại quầy", "At the counter");
+        let page = staff_page(self.gw, lang, title, self.uri)
+            .push(notice(kind, heading, body))
+            .push(link_button(
+                ButtonKind::Secondary,
+                &back,
+                lang.pick("Về phiếu hẹn", "Back to the ticket"),
+            ));
+        (status, page).into_response()
+    }
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one flow: check, record, answer; each step is a few lines"
+)]
+async fn record(
+    gw: &Gateway,
+    code: &str,
+    query: &CounterQuery,
+    headers: &HeaderMap,
+    uri: &Uri,
+    form: &CounterForm,
+    outcome: CounterOutcome,
+) -> Response {
+    let lang = query
+        .lang
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_default();
+    let Some(officer) = gw.staff_session(headers) else {
+        return sign_in_page(gw, lang, uri);
+    };
+    let desk = Desk { gw, lang, uri };
+    if !form
+        .csrf
+        .as_deref()
+        .is_some_and(|t| gw.staff_csrf_matches(&officer, t))
+    {
+        return desk.answer(
+            StatusCode::FORBIDDEN,
+            NoticeKind::Error,
+            lang.pick("Biểu mẫu đã hết hạn", "The form has expired"),
+            html! { (lang.pick(
+                "Chưa ghi nhận gì. Mở lại phiếu hẹn rồi ghi nhận lại.",
+                "Nothing was recorded. Open the ticket again and record it again.",
+            )) },
+            None,
+        );
+    }
+    let not_found = || {
+        desk.answer(StatusCode::NOT_FOUND,
+            NoticeKind::Warning,
+            lang.pick("Không tìm thấy", "Not found"),
+            html! { (lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code.")) },
+            None,
+        )
+    };
+    let Ok(code) = TicketCode::parse(code) else {
+        return not_found();
+    };
+    let ticket = match gw.store.ticket(&code, gw.clock.now()).await {
+        Ok(Some(ticket)) => ticket,
+        Ok(None) => return not_found(),
+        Err(_) => return internal_error(lang),
+    };
+    let Some(point) = PointRef::parse(&ticket.reception_point) else {
+        return internal_error(lang);
+    };
+    let officer_pseudonym = SubjectPseudonym::from_stored(officer.subject.clone());
+    let Ok(recorded) = recorded_outcome(gw, &ticket).await else {
+        return internal_error(lang);
+    };
+
+    if outcome == CounterOutcome::Received {
+        let Some(procedure) = form.procedure.as_deref().and_then(|p| gw.procedure(p)) else {
+            return desk.answer(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                NoticeKind::Error,
+                lang.pick("Thủ tục không hợp lệ", "Unknown procedure"),
+                html! { (lang.pick(
+                    "Chọn thủ tục của hồ sơ trong danh sách rồi ghi nhận lại.",
+                    "Choose the dossier's procedure from the list and record it again.",
+                )) },
+                Some(&ticket.code),
+            );
+        };
+        // The resident's draft answers become the dossier body when they are for this procedure.
+        let draft = match &ticket.draft {
+            Some(id) => gw.store.draft(id, gw.clock.now()).await.ok().flatten(),
+            None => None,
+        }
+        .filter(|d| d.procedure == procedure.code());
+        let dossier = draft
+            .as_ref()
+            .and_then(|d| gw.draft_answers(d))
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}));
+        let issuer = gw.public_url.as_str().trim_end_matches('/').to_owned();
+        let intake = CounterIntake {
+            procedure: procedure.code(),
+            ward: ticket.ward,
+            point,
+            ticket: ticket.code,
+            officer: &officer_pseudonym,
+            issuer: &issuer,
+            dossier,
+            draft: draft.map(|d| d.id),
+        };
+        let received = match gw.submitter.receive_at_counter(intake).await {
+            Ok(received) => received,
+            Err(error) => {
+                tracing::error!(%error, "recording a counter dossier failed");
+                return internal_error(lang);
+            }
+        };
+        let dossier_code = received.receipt.dossier_code;
+        let items = [
+            (
+                lang.pick("Mã hồ sơ", "Dossier code"),
+                html! { strong class="dossier-code" { (dossier_code.as_str()) } },
+            ),
+            (
+                lang.pick("Thủ tục", "Procedure"),
+                html! { (gw.procedure_name(procedure.code().as_str(), lang)) },
+            ),
+            (
+                lang.pick("Mã hẹn", "Ticket"),
+                html! { (ticket.code.to_string()) },
+            ),
+            (
+                lang.pick("Thời điểm tiếp nhận", "Received at"),
+                html! { (received.receipt.issued_at.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()) },
+            ),
+        ];
+        let heading = if received.replayed {
+            lang.pick(
+                "Hồ sơ của phiếu hẹn này đã được tiếp nhận trước đó",
+                "This ticket's dossier was already received",
+            )
+        } else {
+            lang.pick("Đã tiếp nhận hồ sơ", "Dossier received")
+        };
+        return desk.answer(
+            StatusCode::OK,
+            NoticeKind::Success,
+            heading,
+            definition_list(&items),
+            Some(&ticket.code),
+        );
+    }
+
+    if let Some(existing) = recorded {
+        return desk.answer(
+            StatusCode::CONFLICT,
+            NoticeKind::Warning,
+            lang.pick(
+                "Phiếu hẹn đã được ghi nhận",
+                "This ticket was already recorded",
+            ),
+            html! {
+                (lang.pick("Kết quả đã ghi: ", "Recorded outcome: "))
+                strong { (outcome_label(existing.outcome, lang)) }
+            },
+            Some(&ticket.code),
+        );
+    }
+    let entry = AuditEntry::new(
+        gw.clock.now(),
+        Some(officer_pseudonym),
+        AuditEvent::Counter(CounterRecorded::new(
+            ticket.ward,
+            point,
+            ticket.code,
+            ticket.procedure,
+            outcome,
+            None,
+        )),
+    );
+    if gw.store.append_audit(&entry).await.is_err() {
+        return internal_error(lang);
+    }
+    desk.answer(
+        StatusCode::OK,
+        NoticeKind::Success,
+        lang.pick("Đã ghi nhận", "Recorded"),
+        html! { strong { (outcome_label(outcome, lang)) } },
+        Some(&ticket.code),
+    )
+}
