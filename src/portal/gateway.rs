@@ -224,6 +224,9 @@ impl GatewayBuilder {
     /// Without any (the default) `POST /api/backoffice/status` answers `503`.
     pub fn with_backoffice_keys(mut self, keys: Vec<BackOfficeKey>) -> Self {
         self.backoffice_keys = keys;
+        self
+    }
+
     /// A bearer token that opens `GET /api/stats` to the province's reporting system (staff
     /// open it with their sign-in). Without one, only staff read the statistics.
     pub fn with_stats_token(mut self, token: super::stats_api::StatsToken) -> Self {
