@@ -34,6 +34,7 @@
 
 mod api;
 mod auth;
+mod booking;
 pub mod config;
 mod connect;
 pub mod data_dir;
@@ -47,6 +48,7 @@ mod metrics_access;
 pub mod openapi;
 mod pages;
 mod procedure_html;
+mod referral_page;
 mod providers;
 pub mod rate_limit;
 mod resident;
@@ -57,6 +59,7 @@ mod serve;
 mod simulated;
 mod staff;
 mod submit;
+mod ticket;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};
 pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};
