@@ -141,7 +141,10 @@ impl BookingLedger {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Vec<(crate::store::BookingId, DateTime<Utc>)>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Vec<(crate::store::BookingId, DateTime<Utc>)>>>
+    {
         // A poisoned lock only means another request panicked mid-update; the map is still
         // a map of ids.
         match self.held.lock() {
@@ -375,7 +378,11 @@ pub(crate) fn refused(lang: Lang, status: StatusCode, message: &str, back: &str)
         Page::new(lang, lang.pick("Không thực hiện được", "Could not be done")).push(notice(
             NoticeKind::Error,
             message,
-            link_button(ButtonKind::Secondary, back, lang.pick("Quay lại", "Go back")),
+            link_button(
+                ButtonKind::Secondary,
+                back,
+                lang.pick("Quay lại", "Go back"),
+            ),
         ));
     (status, page).into_response()
 }
@@ -515,7 +522,11 @@ pub(crate) async fn book_slot(
             );
         }
     }
-    Redirect::to(&format!("/tickets/{ticket_code}/booking?lang={}", lang.code())).into_response()
+    Redirect::to(&format!(
+        "/tickets/{ticket_code}/booking?lang={}",
+        lang.code()
+    ))
+    .into_response()
 }
 
 /// The ticket of a `/tickets/{code}/…` route, or the page to answer instead.
@@ -670,8 +681,12 @@ pub(crate) async fn move_booking(
         Err(()) => return internal_error(lang),
     };
     if old.slot.start == start && old.slot.point == input.point {
-        return Redirect::to(&format!("/tickets/{}/booking?lang={}", ticket.code, lang.code()))
-            .into_response();
+        return Redirect::to(&format!(
+            "/tickets/{}/booking?lang={}",
+            ticket.code,
+            lang.code()
+        ))
+        .into_response();
     }
     let taken = refused(
         lang,
@@ -724,8 +739,12 @@ pub(crate) async fn move_booking(
             gw.booking_ledger().record(address, &booking, now);
             audit_booking(&gw, &old, BookingAction::Cancelled).await;
             audit_booking(&gw, &booking, BookingAction::Booked).await;
-            Redirect::to(&format!("/tickets/{}/booking?lang={}", ticket.code, lang.code()))
-                .into_response()
+            Redirect::to(&format!(
+                "/tickets/{}/booking?lang={}",
+                ticket.code,
+                lang.code()
+            ))
+            .into_response()
         }
         Err(_) => {
             // Taken in between: put the resident back in their old slot.

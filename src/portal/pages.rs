@@ -13,8 +13,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, Reserve, TextField, button,
-    definition_list, form, html, link_button, notice, upload_form,
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, Reserve, TextField, button, definition_list,
+    form, html, link_button, notice, upload_form,
 };
 use super::procedure_html::ProcedureHtml;
 use super::resident::ResidentQuery;
@@ -251,7 +251,8 @@ pub(crate) async fn procedure(
         {
             Some((referral, ticket)) => {
                 ticket_cookie = gw.ticket_cookie(&ticket);
-                let slots = super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await;
+                let slots =
+                    super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await;
                 let code = ticket.ticket.code.to_string();
                 page = page.push(super::referral_page::referral_section(
                     lang, &referral, &code, &login, slots,

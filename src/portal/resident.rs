@@ -114,12 +114,7 @@ impl Gateway {
         };
         let ticket = self
             .tickets
-            .issue(
-                &referral,
-                Some(draft_id),
-                now,
-                self.random.as_ref(),
-            )
+            .issue(&referral, Some(draft_id), now, self.random.as_ref())
             .ok()?;
         self.store.save_ticket(&ticket.ticket).await.ok()?;
         if let Some(draft) = draft {

@@ -20,9 +20,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::auth::{internal_error, not_found};
-use super::booking::{
-    TICKET_TOKEN_FIELD, format_time, refused, ticket_booking_section, ticket_of,
-};
+use super::booking::{TICKET_TOKEN_FIELD, format_time, refused, ticket_booking_section, ticket_of};
 use super::gateway::Gateway;
 use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, PreEscaped, definition_list, form, html,
@@ -67,7 +65,12 @@ impl TicketQuery {
 
 /// The referral a ticket was issued with, rebuilt from the directory for today (hours, the
 /// next opening).
-fn referral_of(gw: &Gateway, procedure: &Procedure, ticket: &Ticket, lang: Lang) -> Option<Referral> {
+fn referral_of(
+    gw: &Gateway,
+    procedure: &Procedure,
+    ticket: &Ticket,
+    lang: Lang,
+) -> Option<Referral> {
     let route = InPersonRoute {
         procedure: procedure.code(),
         reason: ticket.reason,
