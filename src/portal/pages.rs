@@ -231,8 +231,8 @@ pub(crate) async fn procedure(
                 ButtonKind::Secondary,
                 &in_person,
                 lang.pick(
-                    "Nộp trực tiếp tại Trung tâm Phục vụ hành chính công",
-                    "File in person at the Public Administrative Service Center",
+                    "Nộp trực tiếp tại bộ phận một cửa",
+                    "File in person at the one-stop desk",
                 ),
             ));
             page = page.push(match gw.procedure_html.get(procedure, lang) {
