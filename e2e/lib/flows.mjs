@@ -11,16 +11,16 @@ function origin(url) {
   return new URL(url).origin;
 }
 
-async function text(page, selector) {
+export async function text(page, selector) {
   return (await page.locator(selector).first().innerText()).replace(/\s+/g, ' ').trim();
 }
 
-async function assertPageLanguage(page, lang) {
+export async function assertPageLanguage(page, lang) {
   assert.equal(await page.locator('html').getAttribute('lang'), lang, `<html lang> of ${page.url()}`);
 }
 
 /** Asserts the page is the gateway's page for `path` and that nothing on it failed. */
-function assertAt(page, gateway, path) {
+export function assertAt(page, gateway, path) {
   const url = new URL(page.url());
   assert.equal(url.origin, origin(gateway), `expected the gateway, at ${page.url()}`);
   assert.equal(url.pathname, path, `expected ${path}, at ${page.url()}`);
@@ -33,7 +33,7 @@ function assertAt(page, gateway, path) {
  * its sign-in page (radio buttons and a submit button on the simulator, one button per persona
  * on oidc-provider) and waits until the browser is back on the gateway.
  */
-async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
+export async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href^="/login?"]') {
   const { page } = flow;
   const link = page.locator(linkSelector);
   assert.equal(await link.count(), 1, `one sign-in link (${linkSelector}) on ${page.url()}`);
@@ -58,7 +58,7 @@ async function signIn(flow, gateway, persona, linkSelector = 'main a.button[href
  * Valid answers for the birth registration form: the `[procedure.example]` of
  * samples/catalog.toml (the optional father's number is left empty).
  */
-const BIRTH_ANSWERS = {
+export const BIRTH_ANSWERS = {
   child_name: 'Nguyễn Thị Mai',
   child_birth_date: '2026-02-20',
   child_sex: 'nu',
@@ -75,7 +75,7 @@ const BIRTH_ANSWERS = {
 };
 
 /** Fills the fields of `form` named in `answers`; returns how many it filled. */
-async function fillForm(form, answers) {
+export async function fillForm(form, answers) {
   let filled = 0;
   for (const [name, value] of Object.entries(answers)) {
     const field = form.locator(`[name="${name}"]`);
@@ -153,7 +153,7 @@ export async function level1BooksInPerson(flow, gateway) {
   // The gateway asks for level 2 as an essential acr; a level-1 account cannot reach it, so the
   // provider ends the login with `unmet_authentication_requirements`.
   assert.equal(url.searchParams.get('outcome'), 'level_unreachable', `outcome, at ${page.url()}`);
-  assert.equal(await text(page, '.notice-warning h2'), 'Nộp hồ sơ trực tiếp');
+  assert.equal(await text(page, '.notice-warning h2'), 'Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp');
   assert.match(await text(page, '.notice-warning'), /mức độ 2/);
   const code = await text(page, 'main .ticket-code');
   assert.match(code, /\S{6,}/, 'the referral shows a ticket code');
@@ -173,11 +173,15 @@ export async function level1BooksInPerson(flow, gateway) {
 
   const bookForm = page.locator(`main form[action^="/procedures/${BIRTH}/book"]`);
   await Promise.all([
-    page.waitForURL((u) => u.pathname.startsWith('/tickets/')),
+    page.waitForURL((u) => u.pathname === `/tickets/${code}/booking`),
     bookForm.locator('button[type="submit"]').click(),
   ]);
-  const ticketUrl = assertAt(page, gateway, `/tickets/${code}`);
-  assert.ok(ticketUrl.searchParams.get('booking'), 'the ticket link names the booking');
+  assert.equal(await text(page, 'h1'), 'Đã đặt lịch hẹn');
+  await flow.capture('booking-confirmed');
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `/tickets/${code}`),
+    page.locator(`main a.button[href^="/tickets/${code}?"]`).click(),
+  ]);
   assert.equal(await text(page, 'h1'), 'Phiếu hẹn nộp hồ sơ');
   assert.equal(await text(page, 'main .ticket-code'), code);
   const details = await text(page, 'main dl.details');
@@ -303,7 +307,7 @@ async function residentBooks(flow, gateway) {
   await select.selectOption(await first.getAttribute('value'));
   await flow.capture('resident-referral');
   await Promise.all([
-    page.waitForURL((u) => u.pathname === `/tickets/${code}`),
+    page.waitForURL((u) => u.pathname === `/tickets/${code}/booking`),
     page.locator(`main form[action^="/procedures/${BIRTH}/book"] button[type="submit"]`).click(),
   ]);
   assert.ok((await text(page, 'main dl.details')).includes(`Giờ hẹn ${time}`));

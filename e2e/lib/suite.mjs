@@ -19,6 +19,7 @@ import {
   staffDesk,
   staffRefused,
 } from './flows.mjs';
+import { bookingMoveCancel, draftBeforeVisit, level1InPersonFirst } from './flows_visit.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -28,10 +29,13 @@ const FLOWS = [
   ['level1-in-person', 'a level-1 resident is routed in person, books a slot and opens the printable ticket', level1BooksInPerson],
   ['cancelled-login', 'a cancelled login ends on a referral', cancelledLoginRefers],
   ['language-switch', 'the language switch works', languageSwitch],
+  ['visit-level1', 'a level-1 resident is led to the counter and to level 2 first, in Vietnamese and English', level1InPersonFirst],
+  ['visit-booking', 'a resident books, moves and cancels a booking from the ticket, in Vietnamese and English', bookingMoveCancel],
 ];
 
 /** Flows beyond the resident ones, by suite. */
 export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings, look up a ticket and open the statistics', staffDesk];
+export const VISIT_DRAFT = ['visit-draft', 'a draft typed before the visit is what the counter officer opens', draftBeforeVisit];
 export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
 
 /** The last lines of a process's output, for failure messages. */
