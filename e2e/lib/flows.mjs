@@ -217,7 +217,7 @@ export async function cancelledLoginRefers(flow, gateway) {
   assert.match(code, /\S{6,}/, 'the referral shows a ticket code');
   await flow.capture('referral');
 
-  const ticketLink = page.locator(`main a[href^="/tickets/${code}"]`);
+  const ticketLink = page.locator(`main a[href^="/tickets/${code}?"]`);
   await Promise.all([page.waitForURL((u) => u.pathname === `/tickets/${code}`), ticketLink.click()]);
   assert.equal(await text(page, 'h1'), 'Phiếu hẹn nộp hồ sơ');
   assert.equal(await page.locator('main figure.qr svg').count(), 1);

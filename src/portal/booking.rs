@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Extension, Form, Path, Query, State};
@@ -37,7 +37,7 @@ use crate::audit::{AuditEvent, BookingAction, BookingRecorded, PointRef};
 use crate::fallback::{BookingError, Ticket, TicketCode, available_slots, book, vietnam};
 use crate::i18n::{Lang, LocalText};
 use crate::policy::Procedure;
-use crate::store::Booking;
+use crate::store::{Booking, BookingId};
 
 /// How many days ahead bookings are offered (today included).
 pub(crate) const BOOKING_DAYS: i64 = 7;
@@ -128,8 +128,11 @@ impl Gateway {
 pub(crate) struct BookingLedger {
     per_address: u32,
     max_tracked: usize,
-    held: Mutex<HashMap<IpAddr, Vec<(crate::store::BookingId, DateTime<Utc>)>>>,
+    held: Mutex<HashMap<IpAddr, Vec<Held>>>,
 }
+
+/// A booking an address made, with its slot's start.
+type Held = (BookingId, DateTime<Utc>);
 
 impl BookingLedger {
     /// A ledger allowing `per_address` upcoming bookings per address (0: no cap).
@@ -141,10 +144,7 @@ impl BookingLedger {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Vec<(crate::store::BookingId, DateTime<Utc>)>>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Vec<(BookingId, DateTime<Utc>)>>> {
         // A poisoned lock only means another request panicked mid-update; the map is still
         // a map of ids.
         match self.held.lock() {
@@ -154,7 +154,7 @@ impl BookingLedger {
     }
 
     /// The bookings of `address` whose slot has not started at `now`.
-    fn upcoming(&self, address: IpAddr, now: DateTime<Utc>) -> Vec<crate::store::BookingId> {
+    fn upcoming(&self, address: IpAddr, now: DateTime<Utc>) -> Vec<BookingId> {
         let mut held = self.lock();
         let Some(list) = held.get_mut(&address) else {
             return Vec::new();
@@ -177,7 +177,7 @@ impl BookingLedger {
             .push((booking.id.clone(), booking.slot.start));
     }
 
-    fn forget(&self, booking: &crate::store::BookingId) {
+    fn forget(&self, booking: &BookingId) {
         let mut held = self.lock();
         for list in held.values_mut() {
             list.retain(|(id, _)| id != booking);

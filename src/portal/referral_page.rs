@@ -31,6 +31,7 @@ pub(crate) fn phone_link(phone: &str) -> Markup {
 pub(crate) fn hours_table(lang: Lang, hours: &[DayHours]) -> Markup {
     html! {
         table class="hours" {
+            caption { (lang.pick("Giờ làm việc", "Opening hours")) }
             tbody {
                 @for day in hours {
                     tr {

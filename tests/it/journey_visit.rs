@@ -154,9 +154,9 @@ async fn a_level_one_resident_is_led_to_the_counter_and_to_level_two_first() {
     assert!(vi.contains("số hóa (scan) giấy tờ ngay tại quầy"));
     // Signing in again is the secondary action, never the offer to "try again".
     assert!(!vi.contains("Thử đăng nhập lại"));
-    assert!(
-        vi.contains("class=\"button button-secondary\" href=\"/login?procedure=1.001193&amp;lang=vi\"")
-    );
+    assert!(vi.contains(
+        "class=\"button button-secondary\" href=\"/login?procedure=1.001193&amp;lang=vi\""
+    ));
 
     let en = page("en").await;
     let lead = position(&en, "Your account is level 1: file in person");
