@@ -19,7 +19,7 @@ import {
   staffDesk,
   staffRefused,
 } from './flows.mjs';
-import { bookingMoveCancel, draftBeforeVisit, level1InPersonFirst } from './flows_visit.mjs';
+import { bookingMoveCancelEn, bookingMoveCancelVi, draftBeforeVisit, level1InPersonFirst } from './flows_visit.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -30,7 +30,8 @@ const FLOWS = [
   ['cancelled-login', 'a cancelled login ends on a referral', cancelledLoginRefers],
   ['language-switch', 'the language switch works', languageSwitch],
   ['visit-level1', 'a level-1 resident is led to the counter and to level 2 first, in Vietnamese and English', level1InPersonFirst],
-  ['visit-booking', 'a resident books, moves and cancels a booking from the ticket, in Vietnamese and English', bookingMoveCancel],
+  ['visit-booking-vi', 'a resident books, moves and cancels a booking from the ticket, in Vietnamese', bookingMoveCancelVi],
+  ['visit-booking-en', 'a resident books, moves and cancels a booking from the ticket, in English', bookingMoveCancelEn],
 ];
 
 /** Flows beyond the resident ones, by suite. */

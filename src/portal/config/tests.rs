@@ -1432,3 +1432,19 @@ fn metrics_bind_and_token_are_read_and_checked() {
         "WARDGATE_METRICS_BIND: `metrics` is not a socket address such as `127.0.0.1:8080`"
     );
 }
+
+#[test]
+fn booking_limits_default_to_three_active_bookings_and_read_the_file() {
+    let limits = load(&[], "").unwrap().rate_limits().clone();
+    assert_eq!(limits.booking, RateLimit::DEFAULT_BOOKING);
+    assert_eq!(limits.active_bookings_per_address, 3);
+    let toml = "[rate_limit]\nbooking_per_minute = 2\nbooking_burst = 4\n\
+                active_bookings_per_address = 0\n";
+    let limits = load(&[], toml).unwrap().rate_limits().clone();
+    assert_eq!(limits.booking, RateLimit::new(2, 4));
+    assert_eq!(limits.active_bookings_per_address, 0);
+    assert_eq!(
+        error(&[], "[rate_limit]\nactive_bookings_per_address = 500\n"),
+        "gateway.toml: rate_limit.active_bookings_per_address: 500 is out of range: use 0 to 100"
+    );
+}
