@@ -144,7 +144,7 @@ impl BookingLedger {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Vec<(BookingId, DateTime<Utc>)>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, Vec<Held>>> {
         // A poisoned lock only means another request panicked mid-update; the map is still
         // a map of ids.
         match self.held.lock() {

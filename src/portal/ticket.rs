@@ -111,9 +111,8 @@ pub(crate) async fn ticket_page(
     let Some(referral) = referral_of(&gw, procedure, &ticket, lang) else {
         return internal_error(lang);
     };
-    let booking = match gw.active_booking(&ticket).await {
-        Ok(booking) => booking,
-        Err(()) => return internal_error(lang),
+    let Ok(booking) = gw.active_booking(&ticket).await else {
+        return internal_error(lang);
     };
     let Ok(signed) = gw.tickets.sign(ticket.clone()) else {
         return internal_error(lang);
@@ -248,9 +247,8 @@ pub(crate) async fn draft_page(
     };
     // Only the browser that holds the ticket sees the answers again.
     let holder = gw.held_ticket(&headers, procedure) == Some(ticket.code);
-    let stored = match gw.store.draft(draft_id, gw.clock.now()).await {
-        Ok(draft) => draft,
-        Err(_) => return internal_error(lang),
+    let Ok(stored) = gw.store.draft(draft_id, gw.clock.now()).await else {
+        return internal_error(lang);
     };
     let answers = stored
         .as_ref()
