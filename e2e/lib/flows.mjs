@@ -163,7 +163,7 @@ export async function level1BooksInPerson(flow, gateway) {
   // The gateway asks for level 2 as an essential acr; a level-1 account cannot reach it, so the
   // provider ends the login with `unmet_authentication_requirements`.
   assert.equal(url.searchParams.get('outcome'), 'level_unreachable', `outcome, at ${page.url()}`);
-  assert.equal(await text(page, '.notice-warning h2'), 'Nộp hồ sơ trực tiếp');
+  assert.equal(await text(page, '.notice-warning h2'), 'Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp');
   assert.match(await text(page, '.notice-warning'), /mức độ 2/);
   const code = await text(page, 'main .ticket-code');
   assert.match(code, /\S{6,}/, 'the referral shows a ticket code');
@@ -183,11 +183,15 @@ export async function level1BooksInPerson(flow, gateway) {
 
   const bookForm = page.locator(`main form[action^="/procedures/${BIRTH}/book"]`);
   await Promise.all([
-    page.waitForURL((u) => u.pathname.startsWith('/tickets/')),
+    page.waitForURL((u) => u.pathname === `/tickets/${code}/booking`),
     bookForm.locator('button[type="submit"]').click(),
   ]);
-  const ticketUrl = assertAt(page, gateway, `/tickets/${code}`);
-  assert.ok(ticketUrl.searchParams.get('booking'), 'the ticket link names the booking');
+  assert.equal(await text(page, 'h1'), 'Đã đặt lịch hẹn');
+  await flow.capture('booking-confirmed');
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `/tickets/${code}`),
+    page.locator(`main a.button[href^="/tickets/${code}?"]`).click(),
+  ]);
   assert.equal(await text(page, 'h1'), 'Phiếu hẹn nộp hồ sơ');
   assert.equal(await text(page, 'main .ticket-code'), code);
   const details = await text(page, 'main dl.details');
@@ -223,7 +227,7 @@ export async function cancelledLoginRefers(flow, gateway) {
   assert.match(code, /\S{6,}/, 'the referral shows a ticket code');
   await flow.capture('referral');
 
-  const ticketLink = page.locator(`main a[href^="/tickets/${code}"]`);
+  const ticketLink = page.locator(`main a[href^="/tickets/${code}?"]`);
   await Promise.all([page.waitForURL((u) => u.pathname === `/tickets/${code}`), ticketLink.click()]);
   assert.equal(await text(page, 'h1'), 'Phiếu hẹn nộp hồ sơ');
   assert.equal(await page.locator('main figure.qr svg').count(), 1);
@@ -313,7 +317,7 @@ async function residentBooks(flow, gateway) {
   await select.selectOption(await first.getAttribute('value'));
   await flow.capture('resident-referral');
   await Promise.all([
-    page.waitForURL((u) => u.pathname === `/tickets/${code}`),
+    page.waitForURL((u) => u.pathname === `/tickets/${code}/booking`),
     page.locator(`main form[action^="/procedures/${BIRTH}/book"] button[type="submit"]`).click(),
   ]);
   assert.ok((await text(page, 'main dl.details')).includes(`Giờ hẹn ${time}`));

@@ -21,6 +21,7 @@ import {
 } from './flows.mjs';
 import { dossierStatusAfterReport } from './flows_status.mjs';
 import { counterReceives } from './flows_counter.mjs';
+import { bookingMoveCancelEn, bookingMoveCancelVi, draftBeforeVisit, level1InPersonFirst } from './flows_visit.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -31,11 +32,15 @@ const FLOWS = [
   ['cancelled-login', 'a cancelled login ends on a referral', cancelledLoginRefers],
   ['language-switch', 'the language switch works', languageSwitch],
   ['dossier-status', 'the back office reports a status and the resident looks the dossier up in vi and en', dossierStatusAfterReport],
+  ['visit-level1', 'a level-1 resident is led to the counter and to level 2 first, in Vietnamese and English', level1InPersonFirst],
+  ['visit-booking-vi', 'a resident books, moves and cancels a booking from the ticket, in Vietnamese', bookingMoveCancelVi],
+  ['visit-booking-en', 'a resident books, moves and cancels a booking from the ticket, in English', bookingMoveCancelEn],
 ];
 
 /** Flows beyond the resident ones, by suite. */
 export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings, look up a ticket and open the statistics', staffDesk];
 export const COUNTER = ['counter', 'the officer looks a booked ticket up, sees the draft, records it received, and the back office gets a counter dossier', counterReceives];
+export const VISIT_DRAFT = ['visit-draft', 'a draft typed before the visit is what the counter officer opens', draftBeforeVisit];
 export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
 
 /** The last lines of a process's output, for failure messages. */

@@ -423,7 +423,7 @@ async fn record(
                 html! { (gw.procedure_name(procedure.code().as_str(), lang)) },
             ),
             (
-                lang.pick("Mã hẹn", "Ticket"),
+                lang.pick("Mã lịch hẹn", "Appointment code"),
                 html! { (ticket.code.to_string()) },
             ),
             (

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use url::Url;
 
 use super::auth::PortalHooks;
+use super::booking::BookingLedger;
 use super::config::StaffConfig;
 use super::data_dir::GatewayKeys;
 use super::decision_audit::{self, DecisionTally};
@@ -303,6 +304,10 @@ impl GatewayBuilder {
             signing_key,
             staff: self.staff,
             metrics: self.metrics,
+            booking_ledger: BookingLedger::new(
+                self.rate_limits.active_bookings_per_address,
+                self.rate_limits.max_tracked,
+            ),
             rate_limiter: Arc::new(RateLimiter::new(self.rate_limits, Arc::clone(&self.clock))),
             limits: self.limits,
             metrics_token: self.metrics_token,
@@ -342,6 +347,8 @@ pub struct Gateway {
     pub(crate) metrics_token: Option<MetricsToken>,
     pub(crate) stats_token: Option<super::stats_api::StatsToken>,
     rate_limiter: Arc<RateLimiter>,
+    /// The upcoming bookings per client address, to cap them.
+    booking_ledger: BookingLedger,
     /// Decisions counted but not yet written to the audit trail.
     decisions: DecisionTally,
     /// The per-procedure page fragments that do not depend on the request.
@@ -432,6 +439,11 @@ impl Gateway {
     /// The per-address rate limiter of sign-in and submission.
     pub fn rate_limiter(&self) -> &Arc<RateLimiter> {
         &self.rate_limiter
+    }
+
+    /// The upcoming bookings per client address.
+    pub(crate) fn booking_ledger(&self) -> &BookingLedger {
+        &self.booking_ledger
     }
 
     /// The request limits.

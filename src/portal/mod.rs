@@ -35,6 +35,7 @@
 mod api;
 mod auth;
 mod backoffice;
+mod booking;
 pub mod config;
 mod connect;
 mod counter;
@@ -52,6 +53,7 @@ mod pages;
 mod procedure_html;
 mod providers;
 pub mod rate_limit;
+mod referral_page;
 mod resident;
 mod router;
 pub mod security;
@@ -62,6 +64,7 @@ mod staff;
 mod stats_api;
 mod stats_page;
 mod submit;
+mod ticket;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};
 pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};

@@ -5,36 +5,30 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use chrono::{DateTime, Duration, FixedOffset, Utc};
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, PreEscaped, Reserve, TextField, button,
-    definition_list, form, html, link_button, notice, upload_form,
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, Reserve, TextField, button, definition_list,
+    form, html, link_button, notice, upload_form,
 };
 use super::procedure_html::ProcedureHtml;
 use super::resident::ResidentQuery;
-use crate::audit::{AuditEvent, BookingAction, BookingRecorded, PointRef};
-use crate::fallback::{
-    BookingError, DayHours, Referral, SignedTicket, TicketCode, available_slots, book, vietnam,
-};
+use crate::fallback::vietnam;
 use crate::i18n::{Lang, LocalText};
 use crate::integrations::axum::OptionalSession;
-use crate::policy::{Decision, FieldKind, Procedure};
+use crate::policy::{Decision, FieldKind, InPersonRoute, Procedure, ReasonCode};
 use crate::session::Session;
-use crate::store::BookingId;
 
-/// Routes of this module beyond the home and procedure pages.
+/// Routes of the referral's follow-ups: bookings, the ticket, the draft before the visit.
 pub(crate) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
-        .route("/procedures/{code}/book", post(book_slot))
-        .route("/tickets/{code}", get(ticket_page))
+        .merge(super::booking::routes())
+        .merge(super::ticket::routes())
 }
 
 fn pick(lang: Lang, text: &LocalText) -> &str {
@@ -157,7 +151,13 @@ pub(crate) async fn procedure(
     let Some(procedure) = gw.procedure(&code) else {
         return not_found(lang);
     };
-    let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
+    let decision = level1_in_person(
+        &gw,
+        procedure,
+        gw.evaluate(procedure, session.as_ref(), &query).await,
+        session.as_ref(),
+        &query,
+    );
     let name = pick(lang, &procedure.name()).to_owned();
     let mut page = page(&gw, lang, &name, &uri).push(session_panel(&gw, lang, session.as_ref()));
     let reason = decision.reason().text(lang);
@@ -253,10 +253,12 @@ pub(crate) async fn procedure(
         {
             Some((referral, ticket)) => {
                 ticket_cookie = gw.ticket_cookie(&ticket);
-                let slots = slot_section(&gw, lang, procedure, &referral, &ticket).await;
-                page = page
-                    .push(referral_section(lang, &referral, &ticket, &login))
-                    .push(slots);
+                let slots =
+                    super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await;
+                let code = ticket.ticket.code.to_string();
+                page = page.push(super::referral_page::referral_section(
+                    lang, &referral, &code, &login, slots,
+                ));
             }
             None => return internal_error(lang),
         },
@@ -266,6 +268,33 @@ pub(crate) async fn procedure(
         super::auth::append_cookie(&mut response, &cookie);
     }
     response
+}
+
+/// A level-1 account is a property of the account: signing in again returns level 1 again, so
+/// instead of asking for another sign-in the page serves the resident in person and explains
+/// how the police raise the account (signing in again stays a secondary action there).
+fn level1_in_person(
+    gw: &Gateway,
+    procedure: &Procedure,
+    decision: Decision,
+    session: Option<&Session>,
+    query: &ResidentQuery,
+) -> Decision {
+    let level1 = session.and_then(|s| s.assurance().level()) == Some(crate::Level::One);
+    match decision {
+        Decision::StepUp(step_up) if level1 && step_up.reason == ReasonCode::LevelBelowRequired => {
+            Decision::InPerson(InPersonRoute {
+                procedure: procedure.code(),
+                reason: ReasonCode::LevelBelowRequired,
+                ward: Some(gw.ward(query.ward.as_deref()).code),
+                reception_point: query.point.clone(),
+                lang: query.lang(),
+                can_retry_sign_in: false,
+                diagnostics: step_up.diagnostics,
+            })
+        }
+        other => other,
+    }
 }
 
 pub(crate) fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
@@ -350,6 +379,33 @@ pub(crate) fn form_fields(
     procedure: &Procedure,
     draft: Option<&serde_json::Value>,
 ) -> Markup {
+    html! {
+        (field_inputs(lang, procedure, draft))
+        (super::submit::attachments_input(lang))
+        (button(
+            ButtonKind::Primary,
+            lang.pick("Nộp hồ sơ", "Submit the application"),
+        ))
+        // A second submit button saves the form as a draft instead (no JavaScript needed);
+        // drafts keep the fields only, so it sends them url-encoded.
+        button
+            type="submit"
+            class="button secondary"
+            formaction={ "/procedures/" (procedure.code().as_str()) "/draft?lang=" (lang.code()) }
+            formenctype="application/x-www-form-urlencoded"
+            formnovalidate
+        {
+            (lang.pick("Lưu nháp", "Save as draft"))
+        }
+    }
+}
+
+/// The procedure's fields alone, filled with `draft`'s answers when given.
+pub(crate) fn field_inputs(
+    lang: Lang,
+    procedure: &Procedure,
+    draft: Option<&serde_json::Value>,
+) -> Markup {
     let saved = |name: &str| -> Option<String> {
         let value = draft?.get(name)?;
         Some(
@@ -393,427 +449,7 @@ pub(crate) fn form_fields(
                 .render(lang))
             }
         }
-        (super::submit::attachments_input(lang))
-        (button(
-            ButtonKind::Primary,
-            lang.pick("Nộp hồ sơ", "Submit the application"),
-        ))
-        // A second submit button saves the form as a draft instead (no JavaScript needed);
-        // drafts keep the fields only, so it sends them url-encoded.
-        button
-            type="submit"
-            class="button secondary"
-            formaction={ "/procedures/" (procedure.code().as_str()) "/draft?lang=" (lang.code()) }
-            formenctype="application/x-www-form-urlencoded"
-            formnovalidate
-        {
-            (lang.pick("Lưu nháp", "Save as draft"))
-        }
     }
-}
-
-fn hours_table(lang: Lang, hours: &[DayHours]) -> Markup {
-    html! {
-        table class="hours" {
-            tbody {
-                @for day in hours {
-                    tr {
-                        th scope="row" { (pick(lang, &day.day)) }
-                        td {
-                            @if day.intervals.is_empty() {
-                                (lang.pick("Nghỉ", "Closed"))
-                            } @else {
-                                (day.intervals.join(", "))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, login: &str) -> Markup {
-    let why = html! {
-        (pick(lang, &referral.reason_text))
-        @if let Some(retry) = &referral.retry_text {
-            " " (pick(lang, retry))
-        }
-    };
-    let point = &referral.point;
-    let map = format!(
-        "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}",
-        lat = point.lat,
-        lon = point.lon
-    );
-    let status = if point.open_now {
-        lang.pick("Đang mở cửa", "Open now").to_owned()
-    } else {
-        let next_open = point
-            .next_open
-            .map(|t| format_time(lang, t))
-            .unwrap_or_default();
-        format!("{} {next_open}", lang.pick("Mở cửa lần tới:", "Next open:"))
-    };
-    let code = ticket.ticket.code.to_string();
-    let level2 = &referral.level2;
-    html! {
-        (notice(
-            NoticeKind::Warning,
-            lang.pick("Nộp hồ sơ trực tiếp", "File in person"),
-            why,
-        ))
-        @if referral.can_retry_sign_in {
-            (link_button(
-                ButtonKind::Secondary,
-                login,
-                lang.pick("Thử đăng nhập lại", "Try signing in again"),
-            ))
-        }
-        h2 { (lang.pick("Nơi nộp hồ sơ", "Where to go")) }
-        p {
-            strong { (pick(lang, &point.name)) }
-            br;
-            (point.address)
-            br;
-            (lang.pick("Điện thoại", "Phone")) ": " (point.phone)
-        }
-        p { a href=(map) { (lang.pick("Xem bản đồ", "Open the map")) } }
-        p class="status" { (status) }
-        h3 { (lang.pick("Giờ làm việc", "Opening hours")) }
-        (hours_table(lang, &point.hours))
-        h2 { (lang.pick("Giấy tờ cần mang theo", "What to bring")) }
-        ul class="checklist" {
-            @for document in &referral.procedure.documents {
-                li { (pick(lang, document)) }
-            }
-        }
-        p {
-            (lang.pick("Lệ phí", "Fee")) ": " (pick(lang, &referral.procedure.fee)) ". "
-            (lang.pick("Thời gian giải quyết", "Processing time")) ": "
-            (pick(lang, &referral.procedure.processing_time)) "."
-        }
-        @if let Some(assisted) = &referral.procedure.assisted_submission {
-            p { (pick(lang, assisted)) }
-        }
-        h2 { (lang.pick("Mã hồ sơ hẹn của bạn", "Your reference")) }
-        p { (lang.pick("Mã", "Code")) ": " strong class="ticket-code" { (code) } }
-        p {
-            a href={ "/tickets/" (code) "?lang=" (lang.code()) } {
-                (lang.pick(
-                    "Xem và in phiếu hẹn (có mã QR)",
-                    "View and print the ticket (with QR code)"
-                ))
-            }
-        }
-        h2 {
-            (lang.pick(
-                "Cách có tài khoản định danh điện tử mức độ 2",
-                "How to get a level 2 e-identity account"
-            ))
-        }
-        p { (pick(lang, &level2.steps)) }
-        p {
-            strong { (pick(lang, &level2.police_name)) }
-            br;
-            (level2.address)
-            br;
-            (level2.phone)
-        }
-        p { (pick(lang, &level2.duration)) }
-        ul {
-            @for item in &level2.bring {
-                li { (pick(lang, item)) }
-            }
-        }
-        h2 { (lang.pick("Nơi được hỗ trợ", "Where to get help")) }
-        p { (pick(lang, &referral.help_text)) }
-        ul {
-            @for desk in &referral.help {
-                li {
-                    strong { (pick(lang, &desk.name)) }
-                    ", " (desk.address)
-                    @if let Some(phone) = &desk.phone {
-                        ", " (phone)
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// How many days ahead the booking section offers slots.
-const BOOKING_DAYS: i64 = 7;
-
-async fn slot_section(
-    gw: &Gateway,
-    lang: Lang,
-    procedure: &Procedure,
-    referral: &Referral,
-    ticket: &SignedTicket,
-) -> Markup {
-    let ward = gw.ward(Some(referral.ward.code.as_str()));
-    let Some(point) = ward.point(&referral.point.id) else {
-        return html! {};
-    };
-    if !point.offers_booking() {
-        return html! {};
-    }
-    let now = gw.clock.now();
-    let today = local(now).date_naive();
-    // The free slots: the value sent back, the time shown, the free seats.
-    let mut free = Vec::new();
-    for offset in 0..BOOKING_DAYS {
-        let Some(day) = today.checked_add_signed(Duration::days(offset)) else {
-            continue;
-        };
-        let Ok(slots) = available_slots(gw.store.as_ref(), ward, point, day, now).await else {
-            continue;
-        };
-        for slot in slots.iter().filter(|s| s.free > 0) {
-            let start = slot.slot.start;
-            free.push((
-                start.with_timezone(&Utc).to_rfc3339(),
-                format_time(lang, start),
-                slot.free,
-            ));
-        }
-    }
-    let heading = lang.pick("Đặt lịch hẹn", "Book a time");
-    if free.is_empty() {
-        return html! {
-            h2 { (heading) }
-            (lang.pick(
-                "Hiện chưa có lịch trống trong 7 ngày tới. Bạn vẫn có thể đến trong giờ làm việc.",
-                "There is no free slot in the next 7 days. You can still come during opening hours.",
-            ))
-        };
-    }
-    let seats = lang.pick("chỗ trống", "free");
-    let content = html! {
-        input type="hidden" name="ticket" value=(ticket.ticket.code.to_string());
-        input type="hidden" name="point" value=(point.id);
-        div class="field" {
-            label for="start" { (lang.pick("Chọn giờ hẹn", "Choose a time")) }
-            select id="start" name="start" required {
-                @for (value, label, free) in &free {
-                    option value=(value) { (label) " (" (free) " " (seats) ")" }
-                }
-            }
-        }
-        (button(ButtonKind::Primary, lang.pick("Đặt lịch", "Book")))
-    };
-    let action = format!("/procedures/{}/book?lang={}", procedure.code(), lang.code());
-    html! {
-        h2 { (heading) }
-        (form(FormMethod::Post, &action, None, content))
-    }
-}
-
-/// `POST /procedures/{code}/book` form.
-#[derive(Debug, Deserialize)]
-pub(crate) struct BookForm {
-    ticket: String,
-    point: String,
-    start: String,
-}
-
-/// `POST /procedures/{code}/book`: books a slot for a referral's ticket.
-pub(crate) async fn book_slot(
-    State(gw): State<Arc<Gateway>>,
-    Path(code): Path<String>,
-    Query(query): Query<ResidentQuery>,
-    Form(input): Form<BookForm>,
-) -> Response {
-    let lang = query.lang();
-    let Some(procedure) = gw.procedure(&code) else {
-        return not_found(lang);
-    };
-    let now = gw.clock.now();
-    let (Ok(ticket_code), Ok(start)) = (
-        TicketCode::parse(&input.ticket),
-        DateTime::parse_from_rfc3339(&input.start),
-    ) else {
-        return bad_request(
-            lang,
-            lang.pick(
-                "Thông tin đặt lịch không hợp lệ.",
-                "The booking form is not valid.",
-            ),
-        );
-    };
-    // Only a ticket this portal issued, for this procedure and still valid, can book.
-    let ticket = match gw.store.ticket(&ticket_code, now).await {
-        Ok(Some(ticket)) if ticket.procedure == procedure.code() => ticket,
-        Ok(_) => {
-            return bad_request(
-                lang,
-                lang.pick(
-                    "Mã lịch hẹn không còn hiệu lực.",
-                    "This reference is no longer valid.",
-                ),
-            );
-        }
-        Err(_) => return internal_error(lang),
-    };
-    let ward = gw.ward(Some(ticket.ward.as_str()));
-    let result = book(
-        gw.store.as_ref(),
-        ward,
-        &input.point,
-        start.with_timezone(&Utc),
-        procedure.code(),
-        Some(ticket_code),
-        now,
-        gw.random.as_ref(),
-    )
-    .await;
-    let booking = match result {
-        Ok(booking) => {
-            if let Some(point) = PointRef::parse(&booking.slot.point) {
-                let event =
-                    BookingRecorded::new(ward.code, point, procedure.code(), BookingAction::Booked);
-                gw.audit(None, AuditEvent::Booking(event)).await;
-            }
-            booking.id
-        }
-        Err(BookingError::TicketAlreadyBooked { booking }) => booking,
-        Err(BookingError::Full { .. }) => {
-            return bad_request(
-                lang,
-                lang.pick(
-                    "Giờ này vừa hết chỗ. Vui lòng chọn giờ khác.",
-                    "This time was just taken. Please choose another.",
-                ),
-            );
-        }
-        Err(BookingError::Store(_) | BookingError::Random) => return internal_error(lang),
-        Err(_) => {
-            return bad_request(
-                lang,
-                lang.pick("Không đặt được giờ này.", "This time cannot be booked."),
-            );
-        }
-    };
-    Redirect::to(&format!(
-        "/tickets/{ticket_code}?lang={}&booking={}",
-        lang.code(),
-        booking.as_str()
-    ))
-    .into_response()
-}
-
-/// `GET /tickets/{code}` query.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct TicketQuery {
-    #[serde(default)]
-    lang: Option<String>,
-    #[serde(default)]
-    booking: Option<String>,
-}
-
-/// `GET /tickets/{code}`: the printable ticket with its QR code (the signed ticket, verifiable
-/// offline at the counter).
-pub(crate) async fn ticket_page(
-    State(gw): State<Arc<Gateway>>,
-    Path(code): Path<String>,
-    Query(query): Query<TicketQuery>,
-    uri: Uri,
-) -> Response {
-    let lang = query
-        .lang
-        .as_deref()
-        .and_then(Lang::from_code)
-        .unwrap_or_default();
-    let now = gw.clock.now();
-    let Ok(code) = TicketCode::parse(&code) else {
-        return not_found(lang);
-    };
-    let ticket = match gw.store.ticket(&code, now).await {
-        Ok(Some(ticket)) => ticket,
-        Ok(None) => return not_found(lang),
-        Err(_) => return internal_error(lang),
-    };
-    let Some(procedure) = gw.procedure(ticket.procedure.as_str()) else {
-        return not_found(lang);
-    };
-    let ward = gw.ward(Some(ticket.ward.as_str()));
-    let point = ward.point(&ticket.reception_point);
-    let booking = match query.booking.as_deref() {
-        Some(id) => gw
-            .store
-            .booking(&BookingId::from_stored(id))
-            .await
-            .ok()
-            .flatten()
-            .filter(|b| b.ticket.as_ref() == Some(&code) && b.is_active()),
-        None => None,
-    };
-    let Ok(signed) = gw.tickets.sign(ticket.clone()) else {
-        return internal_error(lang);
-    };
-    let qr = signed.staff_link_qr_svg(&gw.public_url).unwrap_or_default();
-    let title = lang.pick("Phiếu hẹn nộp hồ sơ", "Appointment ticket");
-    let mut items = vec![
-        (
-            lang.pick("Mã", "Code"),
-            html! { strong class="ticket-code" { (code.to_string()) } },
-        ),
-        (
-            lang.pick("Thủ tục", "Procedure"),
-            html! { (pick(lang, &procedure.name())) },
-        ),
-        (
-            lang.pick("Phường, xã", "Ward"),
-            html! { (pick(lang, &ward.name())) },
-        ),
-    ];
-    if let Some(point) = point {
-        items.push((
-            lang.pick("Nơi nộp", "Where"),
-            html! { (pick(lang, &point.name())) ", " (point.address) },
-        ));
-    }
-    if let Some(booking) = &booking {
-        items.push((
-            lang.pick("Giờ hẹn", "Appointment"),
-            html! { (format_time(lang, local(booking.slot.start))) },
-        ));
-    }
-    items.push((
-        lang.pick("Hiệu lực đến", "Valid until"),
-        html! { (format_time(lang, local(ticket.expires_at))) },
-    ));
-    let body = html! {
-        (definition_list(&items))
-        figure class="qr" aria-label=(lang.pick("Mã QR của phiếu hẹn", "QR code of the ticket")) {
-            // The SVG is drawn by the QR encoder from the signed ticket: only its own elements
-            // and numbers, and the ticket's base64url text is encoded as modules, not as text.
-            (PreEscaped(qr))
-            figcaption {
-                (lang.pick(
-                    "Cán bộ quét mã này để kiểm tra phiếu hẹn, kể cả khi không có mạng.",
-                    "Staff scan this code to check the ticket, even without a network connection.",
-                ))
-            }
-        }
-        (checklist(lang, procedure))
-    };
-    page(&gw, lang, title, &uri).push(body).into_response()
-}
-
-fn bad_request(lang: Lang, message: &str) -> Response {
-    let page =
-        Page::new(lang, lang.pick("Không thực hiện được", "Could not be done")).push(notice(
-            NoticeKind::Error,
-            message,
-            link_button(
-                ButtonKind::Secondary,
-                "/",
-                lang.pick("Về trang chủ", "Back to the home page"),
-            ),
-        ));
-    (StatusCode::BAD_REQUEST, page).into_response()
 }
 
 /// Any other path: a 404 page (JSON for API paths).

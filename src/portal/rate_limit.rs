@@ -2,10 +2,11 @@
 //!
 //! Rules this module enforces:
 //!
-//! 1. Four routes are limited, each with its own budget per client address: login starts
-//!    (`GET /login…`) and login callbacks (`GET /auth/callback…`) with the login limit, and
+//! 1. Five routes are limited, each with its own budget per client address: login starts
+//!    (`GET /login…`) and login callbacks (`GET /auth/callback…`) with the login limit,
 //!    submissions (`POST` of a dossier, a form or a draft) and dossier status look-ups with
-//!    the submission limit ([`LimitedRoute::classify`]). Everything else is not limited here.
+//!    the submission limit, and bookings (`POST` booking, cancelling or moving) with the
+//!    booking limit ([`LimitedRoute::classify`]). Everything else is not limited here.
 //! 2. The algorithm is GCRA (a token bucket kept as one timestamp per address): `burst` requests
 //!    pass at once, then one more every `60 / per_minute` seconds. Time comes from the injected
 //!    [`Clock`], so tests move it instead of sleeping.
@@ -69,6 +70,11 @@ impl RateLimit {
     pub const DEFAULT_SUBMIT: Self = Self {
         per_minute: 30,
         burst: 60,
+    };
+    /// Booking, cancelling and moving a booking: 6 a minute, bursts of 10.
+    pub const DEFAULT_BOOKING: Self = Self {
+        per_minute: 6,
+        burst: 10,
     };
 
     /// A limit of `per_minute` with bursts of `burst`; `per_minute == 0` turns it off (the
@@ -188,6 +194,10 @@ pub struct RateLimits {
     pub login: RateLimit,
     /// Dossier submissions (JSON and form) and draft saves.
     pub submit: RateLimit,
+    /// Booking, cancelling and moving bookings.
+    pub booking: RateLimit,
+    /// Most upcoming bookings one address may hold (0: no cap).
+    pub active_bookings_per_address: u32,
     /// Most client addresses remembered at once.
     pub max_tracked: usize,
     /// Proxies whose `X-Forwarded-For` is believed; empty (the default) ignores the header.
@@ -197,6 +207,8 @@ pub struct RateLimits {
 impl RateLimits {
     /// The default number of addresses remembered (about 5 MB at most).
     pub const DEFAULT_MAX_TRACKED: usize = 100_000;
+    /// The default number of upcoming bookings one address may hold.
+    pub const DEFAULT_ACTIVE_BOOKINGS_PER_ADDRESS: u32 = 3;
 }
 
 impl Default for RateLimits {
@@ -204,6 +216,8 @@ impl Default for RateLimits {
         Self {
             login: RateLimit::DEFAULT_LOGIN,
             submit: RateLimit::DEFAULT_SUBMIT,
+            booking: RateLimit::DEFAULT_BOOKING,
+            active_bookings_per_address: Self::DEFAULT_ACTIVE_BOOKINGS_PER_ADDRESS,
             max_tracked: Self::DEFAULT_MAX_TRACKED,
             trusted_proxies: Vec::new(),
         }
@@ -223,6 +237,8 @@ pub enum LimitedRoute {
     /// A dossier status look-up that can carry a secret (`GET /api/dossiers/…`,
     /// `POST /dossiers`): counted with the submission limit, in its own bucket.
     DossierLookup,
+    /// `POST` booking, cancelling or moving a booking.
+    Booking,
 }
 
 impl LimitedRoute {
@@ -240,7 +256,8 @@ impl LimitedRoute {
         }
         let submission = (path.starts_with("/api/procedures/") && path.ends_with("/submissions"))
             || (path.starts_with("/procedures/")
-                && (path.ends_with("/submit") || path.ends_with("/draft")));
+                && (path.ends_with("/submit") || path.ends_with("/draft")))
+            || (path.starts_with("/tickets/") && path.ends_with("/draft"));
         if method == Method::POST && submission {
             return Some(Self::Submission);
         }
@@ -248,6 +265,11 @@ impl LimitedRoute {
             || (method == Method::POST && path == "/dossiers");
         if lookup {
             return Some(Self::DossierLookup);
+        }
+        let booking = (path.starts_with("/procedures/") && path.ends_with("/book"))
+            || (path.starts_with("/tickets/") && path.contains("/booking/"));
+        if method == Method::POST && booking {
+            return Some(Self::Booking);
         }
         None
     }
@@ -298,6 +320,7 @@ impl RateLimiter {
         match route {
             LimitedRoute::LoginStart | LimitedRoute::LoginCallback => self.limits.login,
             LimitedRoute::Submission | LimitedRoute::DossierLookup => self.limits.submit,
+            LimitedRoute::Booking => self.limits.booking,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::integrations::axum::parse_outcome;
 use crate::policy::{Context, Decision, Procedure, decide};
 use crate::session::Session;
 use crate::session::find_cookie;
-use crate::store::Draft;
+use crate::store::{Draft, DraftId};
 
 /// The query parameters a resident-facing route understands. Each can only lead the resident
 /// *away* from online filing (a login outcome, a choice of in-person service), never towards it:
@@ -106,14 +106,15 @@ impl Gateway {
         {
             return Some((referral, self.tickets.sign(ticket).ok()?));
         }
+        // Without a saved draft the ticket still reserves a draft id: the resident can fill in
+        // the form before the visit and the counter opens it with the ticket.
+        let draft_id = match &draft {
+            Some(draft) => draft.id.clone(),
+            None => DraftId::generate(self.random.as_ref()).ok()?,
+        };
         let ticket = self
             .tickets
-            .issue(
-                &referral,
-                draft.as_ref().map(|d| d.id.clone()),
-                now,
-                self.random.as_ref(),
-            )
+            .issue(&referral, Some(draft_id), now, self.random.as_ref())
             .ok()?;
         self.store.save_ticket(&ticket.ticket).await.ok()?;
         if let Some(draft) = draft {

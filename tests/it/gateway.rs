@@ -579,7 +579,6 @@ async fn resident_books_a_slot_and_opens_the_printable_ticket() {
     )
     .await;
     assert_eq!(body["reason"], "resident_chose_in_person");
-    let code = body["referral"]["ticket_code"].as_str().unwrap().to_owned();
     let point = body["referral"]["point"]["id"].as_str().unwrap().to_owned();
     // Find a bookable time on the referral page.
     let page = body_text(
@@ -593,11 +592,24 @@ async fn resident_books_a_slot_and_opens_the_printable_ticket() {
         .and_then(|rest| rest.split('"').next())
         .expect("a free slot is offered")
         .replace("&#43;", "+");
+    // The page issued its own ticket (no cookie was sent): its form books with that one.
+    let code = page
+        .split("name=\"ticket\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the booking form names its ticket")
+        .to_owned();
+    let token = page
+        .split("name=\"ticket_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the booking form carries the ticket's token");
     let form = format!(
-        "ticket={}&point={}&start={}",
+        "ticket={}&point={}&start={}&ticket_token={}",
         code,
         point,
-        url::form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>()
+        url::form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
     );
     let response = gw
         .send(
@@ -613,9 +625,9 @@ async fn resident_books_a_slot_and_opens_the_printable_ticket() {
         "{}",
         body_text(response).await
     );
-    let ticket_url = location(&response).to_owned();
-    assert!(ticket_url.starts_with(&format!("/tickets/{code}")));
-    let ticket = gw.get(&ticket_url, None).await;
+    let confirmation = location(&response).to_owned();
+    assert_eq!(confirmation, format!("/tickets/{code}/booking?lang=vi"));
+    let ticket = gw.get(&format!("/tickets/{code}"), None).await;
     assert_eq!(ticket.status(), StatusCode::OK);
     let html = body_text(ticket).await;
     assert!(html.contains("<svg"), "QR code rendered");

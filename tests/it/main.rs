@@ -16,6 +16,7 @@ mod gateway;
 mod gateway_profiles;
 mod hostile;
 mod interop;
+mod journey_visit;
 mod limits;
 mod oidc_flow;
 mod operations;

@@ -89,9 +89,23 @@ async fn full_flows(gw: &TestGateway) -> Left {
         .and_then(|rest| rest.split('"').next())
         .expect("a free slot is offered")
         .replace("&#43;", "+");
+    // The page issued its own ticket (no cookie was sent): its form books with that one.
+    tickets.push(TicketCode::parse(&code).unwrap());
+    let code = page
+        .split("name=\"ticket\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the booking form names its ticket")
+        .to_owned();
+    let token = page
+        .split("name=\"ticket_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the booking form carries the ticket's token");
     let form = format!(
-        "ticket={code}&point={point}&start={}",
-        url::form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>()
+        "ticket={code}&point={point}&start={}&ticket_token={}",
+        url::form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
     );
     let booked = gw
         .send(

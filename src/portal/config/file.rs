@@ -42,6 +42,9 @@ pub(super) struct RawRateLimit {
     pub(super) login_burst: Option<i64>,
     pub(super) submit_per_minute: Option<i64>,
     pub(super) submit_burst: Option<i64>,
+    pub(super) booking_per_minute: Option<i64>,
+    pub(super) booking_burst: Option<i64>,
+    pub(super) active_bookings_per_address: Option<i64>,
     pub(super) max_tracked_addresses: Option<i64>,
     pub(super) trusted_proxies: Option<Vec<String>>,
 }

@@ -14,6 +14,8 @@ use crate::submission::AttachmentLimits;
 /// The range of a rate (per minute; 0 turns the limit off) and of a burst.
 const RATE_RANGE: (i64, i64) = (0, 1_000_000);
 const BURST_RANGE: (i64, i64) = (1, 1_000_000);
+/// Upcoming bookings one address may hold: a few (0 turns the cap off).
+const ACTIVE_BOOKINGS_RANGE: (i64, i64) = (0, 100);
 const TRACKED_RANGE: (i64, i64) = (1_000, 10_000_000);
 
 pub(super) fn build_rate_limits(
@@ -62,6 +64,33 @@ pub(super) fn build_rate_limits(
         )?,
         RateLimit::DEFAULT_SUBMIT,
     );
+    let booking = limit(
+        number(
+            cx,
+            None,
+            raw.booking_per_minute,
+            "rate_limit.booking_per_minute",
+            RATE_RANGE,
+        )?,
+        number(
+            cx,
+            None,
+            raw.booking_burst,
+            "rate_limit.booking_burst",
+            BURST_RANGE,
+        )?,
+        RateLimit::DEFAULT_BOOKING,
+    );
+    let active_bookings_per_address = number(
+        cx,
+        None,
+        raw.active_bookings_per_address,
+        "rate_limit.active_bookings_per_address",
+        ACTIVE_BOOKINGS_RANGE,
+    )?
+    .map_or(RateLimits::DEFAULT_ACTIVE_BOOKINGS_PER_ADDRESS, |v| {
+        u32::try_from(v).unwrap_or(RateLimits::DEFAULT_ACTIVE_BOOKINGS_PER_ADDRESS)
+    });
     let max_tracked = number(
         cx,
         Some(ENV_RATE_LIMIT_MAX_TRACKED),
@@ -93,6 +122,8 @@ pub(super) fn build_rate_limits(
     Ok(RateLimits {
         login,
         submit,
+        booking,
+        active_bookings_per_address,
         max_tracked,
         trusted_proxies,
     })

@@ -1477,3 +1477,19 @@ fn back_office_status_keys_are_hex_of_32_bytes() {
             .contains("is not a back-office status key")
     );
 }
+
+#[test]
+fn booking_limits_default_to_three_active_bookings_and_read_the_file() {
+    let limits = load(&[], "").unwrap().rate_limits().clone();
+    assert_eq!(limits.booking, RateLimit::DEFAULT_BOOKING);
+    assert_eq!(limits.active_bookings_per_address, 3);
+    let toml = "[rate_limit]\nbooking_per_minute = 2\nbooking_burst = 4\n\
+                active_bookings_per_address = 0\n";
+    let limits = load(&[], toml).unwrap().rate_limits().clone();
+    assert_eq!(limits.booking, RateLimit::new(2, 4));
+    assert_eq!(limits.active_bookings_per_address, 0);
+    assert_eq!(
+        error(&[], "[rate_limit]\nactive_bookings_per_address = 500\n"),
+        "gateway.toml: rate_limit.active_bookings_per_address: 500 is out of range: use 0 to 100"
+    );
+}
