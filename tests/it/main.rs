@@ -7,6 +7,7 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod backup_restore;
 mod crash;
 mod embed;
 mod endpoints;
@@ -14,6 +15,7 @@ mod gateway;
 mod gateway_profiles;
 mod hostile;
 mod interop;
+mod keys_rotation;
 mod limits;
 mod oidc_flow;
 mod operations;
