@@ -102,9 +102,9 @@ impl From<KindArg> for KeyKind {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
+    let json_logs = init_logs();
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => run(cli.config).await,
+        Command::Serve => run(cli.config, json_logs).await,
         Command::CheckConfig => check_config(cli.config),
         Command::Keys { action } => keys(cli.config, action),
     };
@@ -123,8 +123,8 @@ async fn main() -> ExitCode {
 }
 
 /// Human-readable lines on a terminal or a journal; one JSON object per line with
-/// `WARDGATE_LOG_FORMAT=json`. `RUST_LOG` filters either.
-fn init_logs() {
+/// `WARDGATE_LOG_FORMAT=json` (returns whether it is JSON). `RUST_LOG` filters either.
+fn init_logs() -> bool {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,wardgate=info".into());
     let json = std::env::var("WARDGATE_LOG_FORMAT").is_ok_and(|format| format == "json");
@@ -142,6 +142,7 @@ fn init_logs() {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .init();
     }
+    json
 }
 
 fn load_config(file: Option<PathBuf>) -> Result<GatewayConfig, Box<dyn Error>> {
@@ -219,7 +220,7 @@ fn keys(file: Option<PathBuf>, action: KeysCommand) -> Result<(), Box<dyn Error>
     Ok(())
 }
 
-async fn run(config_file: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
+async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dyn Error>> {
     let config = load_config(config_file)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let random: Arc<dyn Random> = Arc::new(SystemRandom::new());
@@ -361,7 +362,12 @@ async fn run(config_file: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
         .map_err(|e| format!("cannot listen on {} (WARDGATE_BIND): {e}", config.bind()))?;
-    println!("wardgate ward portal: {}", config.public_url());
+    // A log collector reading JSON lines gets the address as a log event, not a bare line.
+    if json_logs {
+        tracing::info!(public_url = %config.public_url(), "wardgate ward portal serving");
+    } else {
+        println!("wardgate ward portal: {}", config.public_url());
+    }
     // Header-read and whole-request timeouts against slow clients; the peer address keys the
     // rate limits of sign-in and submission.
     wardgate::portal::serve(
