@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use wardgate::clock::{Random, SystemRandom};
 use wardgate::devidp::{self, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
@@ -18,7 +19,6 @@ use wardgate::oidc::{
     ReqwestHttp,
 };
 use wardgate::policy::Catalog;
-use clap::{Parser, Subcommand, ValueEnum};
 use wardgate::portal::config::{GatewayConfig, Provider, ProviderConfig, StaffConfig};
 use wardgate::portal::data_dir::{self, GatewayKeys, KeyKind, KeyPolicy};
 use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, LoginProvider, gateway_router};
@@ -76,6 +76,11 @@ enum KeysCommand {
     Retire {
         /// The key's id, as `keys list` shows it.
         kid: String,
+        /// Retire it although it is still needed (a leaked key): cookies it sealed stop
+        /// opening, receipts and tickets it signed stop verifying. Never for a current or a
+        /// dossier key.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -160,7 +165,9 @@ fn check_config(file: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     if let Some(code) = config.ward().code() {
         let code = WardCode::parse(code)?;
         if directory.ward(code).is_none() {
-            return Err(format!("ward `{code}` (WARDGATE_WARD) is not in the ward directory").into());
+            return Err(
+                format!("ward `{code}` (WARDGATE_WARD) is not in the ward directory").into(),
+            );
         }
     } else if directory.wards().is_empty() {
         return Err("the ward directory has no ward".into());
@@ -184,7 +191,9 @@ fn keys(file: Option<PathBuf>, action: KeysCommand) -> Result<(), Box<dyn Error>
     let policy = KeyPolicy::new(config.session().session_config().absolute_timeout);
     match action {
         KeysCommand::List => {
-            println!("KIND     ID                                           ADDED                 STATE");
+            println!(
+                "KIND     ID                                           ADDED                 STATE"
+            );
             for record in data_dir::list_keys(dir, &random)? {
                 let state = match (record.superseded_at, policy.needed_until(&record)) {
                     (None, _) => "current".to_owned(),
@@ -209,8 +218,8 @@ fn keys(file: Option<PathBuf>, action: KeysCommand) -> Result<(), Box<dyn Error>
                 record.kind, record.id
             );
         }
-        KeysCommand::Retire { kid } => {
-            let record = data_dir::retire_key(dir, &kid, &policy, &random, now)?;
+        KeysCommand::Retire { kid, force } => {
+            let record = data_dir::retire_key(dir, &kid, &policy, force, &random, now)?;
             println!(
                 "retired {} key {} (restart every instance to drop it)",
                 record.kind, record.id

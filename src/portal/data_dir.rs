@@ -215,9 +215,7 @@ impl KeyPolicy {
         let superseded = record.superseded_at?;
         match record.kind {
             KeyKind::Session => Some(superseded + self.session_lifetime),
-            KeyKind::Signing => {
-                Some(superseded + self.ticket_lifetime.max(self.receipt_lifetime))
-            }
+            KeyKind::Signing => Some(superseded + self.ticket_lifetime.max(self.receipt_lifetime)),
             KeyKind::Dossier => None,
         }
     }
@@ -338,8 +336,9 @@ pub fn rotate_key(
         .ok_or_else(|| DataDirError::new(&dir.join(KEYS_MANIFEST_FILE), "the new key is missing"))
 }
 
-/// Removes the key `id` from `dir` if nothing needs it any more at `now` under `policy`.
-/// Returns the removed key's record.
+/// Removes the key `id` from `dir` if nothing needs it any more at `now` under `policy`, or,
+/// with `force` (a leaked key), even though cookies it sealed or receipts and tickets it signed
+/// are still in use: they stop opening or verifying. Returns the removed key's record.
 ///
 /// # Errors
 ///
@@ -349,6 +348,7 @@ pub fn retire_key(
     dir: &Path,
     id: &str,
     policy: &KeyPolicy,
+    force: bool,
     random: &dyn Random,
     now: DateTime<Utc>,
 ) -> Result<KeyRecord, RetireError> {
@@ -370,7 +370,7 @@ pub fn retire_key(
         (KeyKind::Dossier, _) | (_, None) => {
             return Err(RetireError::DossierKey { id: record.id });
         }
-        (kind, Some(until)) if now < until => {
+        (kind, Some(until)) if now < until && !force => {
             return Err(RetireError::NeededUntil {
                 id: record.id,
                 until,
@@ -450,7 +450,8 @@ impl KeyFiles {
             }
         };
         let signing = key_set(dir, SIGNING_KEYS_FILE, LEGACY_SIGNING_KEY_FILE, |path| {
-            let (_, pkcs8) = SigningKey::generate(random).map_err(|e| DataDirError::new(path, e))?;
+            let (_, pkcs8) =
+                SigningKey::generate(random).map_err(|e| DataDirError::new(path, e))?;
             Ok(pkcs8)
         })?;
         for pkcs8 in &signing {
@@ -477,8 +478,9 @@ impl KeyFiles {
         };
         let manifest_path = dir.join(KEYS_MANIFEST_FILE);
         let manifest = match read(&manifest_path)? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| DataDirError::new(&manifest_path, e))?,
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| DataDirError::new(&manifest_path, e))?
+            }
             None => Manifest::default(),
         };
         let mut files = Self {
@@ -545,8 +547,8 @@ impl KeyFiles {
                 keys,
             };
             let path = dir.join(KEYS_MANIFEST_FILE);
-            let mut bytes =
-                serde_json::to_vec_pretty(&self.manifest).map_err(|e| DataDirError::new(&path, e))?;
+            let mut bytes = serde_json::to_vec_pretty(&self.manifest)
+                .map_err(|e| DataDirError::new(&path, e))?;
             bytes.push(b'\n');
             replace_private(&path, &bytes)?;
         }
@@ -670,7 +672,10 @@ fn dossier_id(key: &[u8]) -> String {
     context.update(key);
     let digest = context.finish();
     let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
-    format!("{DOSSIER_ID_PREFIX}{}", encoded.get(..16).unwrap_or(&encoded))
+    format!(
+        "{DOSSIER_ID_PREFIX}{}",
+        encoded.get(..16).unwrap_or(&encoded)
+    )
 }
 
 fn random_key(path: &Path, random: &dyn Random) -> Result<Zeroizing<Vec<u8>>, DataDirError> {
@@ -845,19 +850,36 @@ mod tests {
         let policy = KeyPolicy::new(TimeDelta::hours(8));
         let current = keys.signing_key.kid().to_owned();
         assert!(matches!(
-            retire_key(&dir, &current, &policy, &random, start),
-            Err(RetireError::Current { kind: KeyKind::Signing, .. })
+            retire_key(&dir, &current, &policy, false, &random, start),
+            Err(RetireError::Current {
+                kind: KeyKind::Signing,
+                ..
+            })
         ));
         assert!(matches!(
-            retire_key(&dir, "no-such-key", &policy, &random, start),
+            retire_key(&dir, "no-such-key", &policy, false, &random, start),
             Err(RetireError::UnknownKey { .. })
         ));
         assert!(matches!(
-            retire_key(&dir, &old_dossier, &policy, &random, start + TimeDelta::days(40_000)),
+            retire_key(
+                &dir,
+                &old_dossier,
+                &policy,
+                true,
+                &random,
+                start + TimeDelta::days(40_000)
+            ),
             Err(RetireError::DossierKey { .. })
         ));
-        let refused = retire_key(&dir, &old_session, &policy, &random, start + TimeDelta::hours(7))
-            .unwrap_err();
+        let refused = retire_key(
+            &dir,
+            &old_session,
+            &policy,
+            false,
+            &random,
+            start + TimeDelta::hours(7),
+        )
+        .unwrap_err();
         assert_eq!(
             refused.to_string(),
             format!(
@@ -865,14 +887,23 @@ mod tests {
                  under it are valid until the session's absolute timeout"
             )
         );
-        retire_key(&dir, &old_session, &policy, &random, start + TimeDelta::hours(8)).unwrap();
+        retire_key(
+            &dir,
+            &old_session,
+            &policy,
+            false,
+            &random,
+            start + TimeDelta::hours(8),
+        )
+        .unwrap();
         // A signing key outlives its tickets: it verifies receipts for ten years.
         let year = start + TimeDelta::days(365);
         assert!(matches!(
-            retire_key(&dir, &old_signing, &policy, &random, year),
+            retire_key(&dir, &old_signing, &policy, false, &random, year),
             Err(RetireError::NeededUntil { until, .. }) if until == start + TimeDelta::days(3650)
         ));
-        retire_key(&dir, &old_signing, &policy, &random, start + TimeDelta::days(3650)).unwrap();
+        // A leaked key is retired at once when forced: its receipts stop verifying.
+        retire_key(&dir, &old_signing, &policy, true, &random, year).unwrap();
 
         let keys = GatewayKeys::load_or_create(&dir, &random).unwrap();
         assert_eq!(keys.verifying_keys.len(), 1);

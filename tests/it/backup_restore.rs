@@ -9,8 +9,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use wardgate::fallback::TicketVerifier;
 use wardgate::portal::data_dir::{
-    DOSSIER_KEYS_FILE, KEYS_MANIFEST_FILE, PSEUDONYM_KEY_FILE, SESSION_KEYS_FILE,
-    SIGNING_KEYS_FILE,
+    DOSSIER_KEYS_FILE, KEYS_MANIFEST_FILE, PSEUDONYM_KEY_FILE, SESSION_KEYS_FILE, SIGNING_KEYS_FILE,
 };
 use wardgate::store::Store;
 use wardgate::submission::{DossierCode, ReceiptVerifier};
@@ -89,8 +88,11 @@ async fn a_restored_data_directory_verifies_opens_and_knows_its_residents() {
     // The session from before the backup still holds; a new sign-in is the same resident:
     // the filing is found under their pseudonym and the same idempotency key.
     let decision = body_json(
-        gw.get(&format!("/api/procedures/{BIRTH}/decision"), Some(&old.session))
-            .await,
+        gw.get(
+            &format!("/api/procedures/{BIRTH}/decision"),
+            Some(&old.session),
+        )
+        .await,
     )
     .await;
     assert_eq!(decision["decision"], "online");

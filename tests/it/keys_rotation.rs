@@ -88,17 +88,15 @@ impl BackOffice {
         let books = Arc::clone(&received);
         let app = axum::Router::new().route(
             "/dossiers",
-            axum::routing::post(
-                move |headers: HeaderMap, body: axum::Json<Value>| {
-                    let books = Arc::clone(&books);
-                    async move {
-                        let key = headers["idempotency-key"].to_str().unwrap().to_owned();
-                        let envelope = body["envelope"].as_str().unwrap().to_owned();
-                        books.lock().unwrap().push((key, envelope));
-                        StatusCode::OK
-                    }
-                },
-            ),
+            axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                let books = Arc::clone(&books);
+                async move {
+                    let key = headers["idempotency-key"].to_str().unwrap().to_owned();
+                    let envelope = body["envelope"].as_str().unwrap().to_owned();
+                    books.lock().unwrap().push((key, envelope));
+                    StatusCode::OK
+                }
+            }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/dossiers", listener.local_addr().unwrap())
@@ -116,11 +114,7 @@ impl BackOffice {
 
     /// Runs one outbox round against this back office with `sealer`; returns how many were
     /// delivered.
-    pub(crate) async fn deliver(
-        &self,
-        store: &Arc<dyn Store>,
-        sealer: Arc<DossierSealer>,
-    ) -> u32 {
+    pub(crate) async fn deliver(&self, store: &Arc<dyn Store>, sealer: Arc<DossierSealer>) -> u32 {
         let http: Arc<dyn HttpClient> = Arc::new(ReqwestHttp::new().unwrap());
         let outbox = Outbox::new(
             Arc::clone(store),
@@ -177,7 +171,10 @@ async fn rotating_every_key_keeps_sessions_receipts_tickets_and_dossiers() {
     // The resident signed in before is still signed in, and files again.
     let decision = body_json(
         after
-            .get(&format!("/api/procedures/{BIRTH}/decision"), Some(&old.session))
+            .get(
+                &format!("/api/procedures/{BIRTH}/decision"),
+                Some(&old.session),
+            )
             .await,
     )
     .await;
@@ -275,20 +272,16 @@ async fn a_signing_key_still_needed_is_not_retired_and_stays_in_the_jwks() {
     let rotated_at = chrono::Utc::now();
     data_dir::rotate_key(&dir.0, KeyKind::Signing, &random, rotated_at).unwrap();
     let policy = data_dir::KeyPolicy::new(chrono::TimeDelta::hours(8));
-    let refused =
-        data_dir::retire_key(&dir.0, &old_signing, &policy, &random, rotated_at).unwrap_err();
+    let refused = data_dir::retire_key(&dir.0, &old_signing, &policy, false, &random, rotated_at)
+        .unwrap_err();
     assert!(
         refused
             .to_string()
             .starts_with(&format!("`{old_signing}` is still needed until ")),
         "{refused}"
     );
-    let gw = TestGateway::on_store(
-        &idp,
-        &dir.0,
-        Arc::new(wardgate::store::MemoryStore::new()),
-    )
-    .await;
+    let gw =
+        TestGateway::on_store(&idp, &dir.0, Arc::new(wardgate::store::MemoryStore::new())).await;
     let jwks = body_json(gw.get("/.well-known/jwks.json", None).await).await;
     assert!(kids(&jwks).contains(&old_signing));
 }
