@@ -104,9 +104,9 @@ impl std::fmt::Debug for GatewayKeys {
     }
 }
 
-/// A key file could not be read, created or understood.
+/// A key file (or the data directory) could not be read, created or understood.
 #[derive(Debug, thiserror::Error)]
-#[error("key file `{}`: {problem}", path.display())]
+#[error("data directory: `{}`: {problem}", path.display())]
 pub struct DataDirError {
     path: PathBuf,
     problem: String,
@@ -276,14 +276,16 @@ impl GatewayKeys {
     }
 }
 
-/// The keys of `dir` (created if missing, as the gateway does at start), oldest first within
-/// each kind.
+/// The keys of `dir`, oldest first within each kind.
 ///
 /// # Errors
 ///
-/// [`DataDirError`] naming the file that could not be read, written or parsed.
+/// [`DataDirError`] naming the file that could not be read, written or parsed, or `dir` when
+/// it holds no keys yet (a mistyped `WARDGATE_DATA_DIR` must not get keys of its own).
 pub fn list_keys(dir: &Path, random: &dyn Random) -> Result<Vec<KeyRecord>, DataDirError> {
-    Ok(KeyFiles::open(dir, random, Utc::now())?.manifest.keys)
+    Ok(KeyFiles::open_existing(dir, random, Utc::now())?
+        .manifest
+        .keys)
 }
 
 /// Adds a new current key of `kind` in `dir`, dated `now`; the previous one stays to open or
@@ -299,7 +301,7 @@ pub fn rotate_key(
     random: &dyn Random,
     now: DateTime<Utc>,
 ) -> Result<KeyRecord, DataDirError> {
-    let mut files = KeyFiles::open(dir, random, now)?;
+    let mut files = KeyFiles::open_existing(dir, random, now)?;
     let id = match kind {
         KeyKind::Session => {
             let path = dir.join(SESSION_KEYS_FILE);
@@ -352,7 +354,7 @@ pub fn retire_key(
     random: &dyn Random,
     now: DateTime<Utc>,
 ) -> Result<KeyRecord, RetireError> {
-    let mut files = KeyFiles::open(dir, random, now)?;
+    let mut files = KeyFiles::open_existing(dir, random, now)?;
     let record = files
         .manifest
         .keys
@@ -433,6 +435,23 @@ struct Manifest {
 }
 
 impl KeyFiles {
+    /// As [`open`](Self::open), for the operator's commands: refuses a directory the gateway
+    /// has not started in yet.
+    fn open_existing(
+        dir: &Path,
+        random: &dyn Random,
+        now: DateTime<Utc>,
+    ) -> Result<Self, DataDirError> {
+        if !dir.join(SESSION_KEYS_FILE).exists() {
+            return Err(DataDirError::new(
+                dir,
+                "holds no keys: check WARDGATE_DATA_DIR (the gateway creates its keys at first \
+                 start)",
+            ));
+        }
+        Self::open(dir, random, now)
+    }
+
     /// Reads the keys of `dir`, creating missing ones, migrating single-key files and bringing
     /// `keys.json` up to date (dated `now`).
     fn open(dir: &Path, random: &dyn Random, now: DateTime<Utc>) -> Result<Self, DataDirError> {
@@ -794,7 +813,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "key file `{}`: not a wardgate key set (format 1)",
+                "data directory: `{}`: not a wardgate key set (format 1)",
                 path.display()
             )
         );
@@ -830,6 +849,10 @@ mod tests {
         let dir = temp_dir("rotate");
         let random = SystemRandom::new();
         let start = at("2026-01-01T00:00:00Z");
+        let refused = list_keys(&dir, &random).unwrap_err();
+        assert!(refused.to_string().contains("holds no keys"), "{refused}");
+        assert!(!dir.join(SIGNING_KEYS_FILE).exists());
+        GatewayKeys::load_or_create(&dir, &random).unwrap();
         let before = list_keys(&dir, &random).unwrap();
         assert_eq!(before.len(), 3);
         let old_signing = before[1].id.clone();

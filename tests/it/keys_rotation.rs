@@ -262,6 +262,7 @@ async fn a_signing_key_still_needed_is_not_retired_and_stays_in_the_jwks() {
     let idp = Arc::new(simulator().await);
     let dir = tempdir::TempDir::new("retire");
     let random = SystemRandom::new();
+    GatewayKeys::load_or_create(&dir.0, &random).unwrap();
     let first = data_dir::list_keys(&dir.0, &random).unwrap();
     let old_signing = first
         .iter()
