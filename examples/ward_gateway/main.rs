@@ -191,10 +191,11 @@ fn keys(file: Option<PathBuf>, action: KeysCommand) -> Result<(), Box<dyn Error>
     let policy = KeyPolicy::new(config.session().session_config().absolute_timeout);
     match action {
         KeysCommand::List => {
+            let records = data_dir::list_keys(dir, &random)?;
             println!(
                 "KIND     ID                                           ADDED                 STATE"
             );
-            for record in data_dir::list_keys(dir, &random)? {
+            for record in records {
                 let state = match (record.superseded_at, policy.needed_until(&record)) {
                     (None, _) => "current".to_owned(),
                     (Some(_), None) => "older, kept for good".to_owned(),
