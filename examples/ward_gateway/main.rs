@@ -1,13 +1,16 @@
 //! The bundled ward portal: `cargo run --example ward_gateway`.
 //!
 //! Thin on purpose: it reads the configuration, builds the gateway state and serves
-//! `wardgate::portal::gateway_router`. See `examples/ward_gateway/README.md`.
+//! `wardgate::portal::gateway_router`. Its command line also checks the configuration and
+//! manages the keys of the data directory (`--help`). See `examples/ward_gateway/README.md`.
 
 use std::error::Error;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use wardgate::clock::{Random, SystemRandom};
 use wardgate::devidp::{self, DevIdpHandle};
 use wardgate::fallback::{Directory, WardCode};
@@ -16,10 +19,8 @@ use wardgate::oidc::{
     ReqwestHttp,
 };
 use wardgate::policy::Catalog;
-use wardgate::portal::config::{
-    GatewayConfig, Provider, ProviderConfig, StaffConfig, config_file_from_args,
-};
-use wardgate::portal::data_dir::GatewayKeys;
+use wardgate::portal::config::{GatewayConfig, Provider, ProviderConfig, StaffConfig};
+use wardgate::portal::data_dir::{self, GatewayKeys, KeyKind, KeyPolicy};
 use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, LoginProvider, gateway_router};
 use wardgate::store::Store;
 use wardgate::submission::Outbox;
@@ -30,18 +31,89 @@ use wardgate::{Clock, SystemClock};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The ward portal: serves residents' online filings behind a level-2 electronic identity and
+/// routes everyone else to their ward centre.
+///
+/// Settings come from WARDGATE_* environment variables and, with --config, a TOML file
+/// (the environment wins). Logs: RUST_LOG filters them (default `info`);
+/// WARDGATE_LOG_FORMAT=json writes one JSON object per line for log collectors.
+#[derive(Debug, Parser)]
+#[command(name = "ward_gateway", version)]
+struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the portal (what the gateway does without a command).
+    Serve,
+    /// Check the configuration, the catalog and the ward directory, then exit: 0 when they are
+    /// valid, 1 with the file and field at fault otherwise.
+    CheckConfig,
+    /// The keys in the data directory (WARDGATE_DATA_DIR). Running instances read them at
+    /// start: restart every instance after a change.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Every key: kind, id, when added, whether current, until when it is needed.
+    List,
+    /// Add a new current key of a kind; the older ones stay to open or verify what they
+    /// sealed or signed.
+    Rotate {
+        /// Which key.
+        kind: KindArg,
+    },
+    /// Remove an older key that nothing needs any more; refused, with the reason, otherwise.
+    Retire {
+        /// The key's id, as `keys list` shows it.
+        kid: String,
+        /// Retire it although it is still needed (a leaked key): cookies it sealed stop
+        /// opening, receipts and tickets it signed stop verifying. Never for a current or a
+        /// dossier key.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum KindArg {
+    /// Seals session, login-flow and staff cookies.
+    Session,
+    /// Signs receipts and tickets (published in the JWKS).
+    Signing,
+    /// Seals dossiers, drafts and outbox envelopes at rest.
+    Dossier,
+}
+
+impl From<KindArg> for KeyKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::Session => Self::Session,
+            KindArg::Signing => Self::Signing,
+            KindArg::Dossier => Self::Dossier,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wardgate=info".into()),
-        )
-        .with_target(false)
-        // Colour codes only on a terminal: in a log file they are noise, and per request span.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-    match run().await {
+    let cli = Cli::parse();
+    let json_logs = init_logs();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => run(cli.config, json_logs).await,
+        Command::CheckConfig => check_config(cli.config),
+        Command::Keys { action } => keys(cli.config, action),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("wardgate: {error}");
@@ -55,11 +127,111 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let config = GatewayConfig::loader(|name| std::env::var(name).ok())
-        .optional_file(config_file_from_args(std::env::args().skip(1))?)
+/// Human-readable lines on a terminal or a journal; one JSON object per line with
+/// `WARDGATE_LOG_FORMAT=json` (returns whether it is JSON). `RUST_LOG` filters either.
+fn init_logs() -> bool {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,wardgate=info".into());
+    let json = std::env::var("WARDGATE_LOG_FORMAT").is_ok_and(|format| format == "json");
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            // Colour codes only on a terminal: in a log file they are noise, and per request span.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init();
+    }
+    json
+}
+
+fn load_config(file: Option<PathBuf>) -> Result<GatewayConfig, Box<dyn Error>> {
+    Ok(GatewayConfig::loader(|name| std::env::var(name).ok())
+        .optional_file(file)
         .defaults_base(env!("CARGO_MANIFEST_DIR"))
-        .load()?;
+        .load()?)
+}
+
+/// `check-config`: everything the gateway reads before it contacts a provider.
+fn check_config(file: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
+    let config = load_config(file)?;
+    let catalog = Catalog::load(config.ward().catalog())?;
+    let directory = Directory::load(config.ward().directory())?;
+    if let Some(code) = config.ward().code() {
+        let code = WardCode::parse(code)?;
+        if directory.ward(code).is_none() {
+            return Err(
+                format!("ward `{code}` (WARDGATE_WARD) is not in the ward directory").into(),
+            );
+        }
+    } else if directory.wards().is_empty() {
+        return Err("the ward directory has no ward".into());
+    }
+    println!(
+        "configuration valid: {} procedures, {} wards, {} identity providers, data in {}",
+        catalog.procedures().len(),
+        directory.wards().len(),
+        config.providers().len(),
+        config.data_dir().display()
+    );
+    Ok(())
+}
+
+/// `keys …`: lists, rotates or retires the keys of the data directory.
+fn keys(file: Option<PathBuf>, action: KeysCommand) -> Result<(), Box<dyn Error>> {
+    let config = load_config(file)?;
+    let dir = config.data_dir();
+    let random = SystemRandom::new();
+    let now = chrono::Utc::now();
+    let policy = KeyPolicy::new(config.session().session_config().absolute_timeout);
+    match action {
+        KeysCommand::List => {
+            let records = data_dir::list_keys(dir, &random)?;
+            println!(
+                "KIND     ID                                           ADDED                 STATE"
+            );
+            for record in records {
+                let state = match (record.superseded_at, policy.needed_until(&record)) {
+                    (None, _) => "current".to_owned(),
+                    (Some(_), None) => "older, kept for good".to_owned(),
+                    (Some(_), Some(until)) if until > now => {
+                        format!("older, needed until {}", until.format("%Y-%m-%d %H:%M UTC"))
+                    }
+                    (Some(_), Some(_)) => "older, can be retired".to_owned(),
+                };
+                println!(
+                    "{:<8} {:<44} {} {state}",
+                    record.kind.as_str(),
+                    record.id,
+                    record.added_at.format("%Y-%m-%d %H:%M UTC"),
+                );
+            }
+        }
+        KeysCommand::Rotate { kind } => {
+            let record = data_dir::rotate_key(dir, kind.into(), &random, now)?;
+            println!(
+                "new current {} key: {} (restart every instance to use it)",
+                record.kind, record.id
+            );
+        }
+        KeysCommand::Retire { kid, force } => {
+            let record = data_dir::retire_key(dir, &kid, &policy, force, &random, now)?;
+            println!(
+                "retired {} key {} (restart every instance to drop it)",
+                record.kind, record.id
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dyn Error>> {
+    let config = load_config(config_file)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let random: Arc<dyn Random> = Arc::new(SystemRandom::new());
 
@@ -205,7 +377,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(config.bind())
         .await
         .map_err(|e| format!("cannot listen on {} (WARDGATE_BIND): {e}", config.bind()))?;
-    println!("wardgate ward portal: {}", config.public_url());
+    // A log collector reading JSON lines gets the address as a log event, not a bare line.
+    if json_logs {
+        tracing::info!(public_url = %config.public_url(), "wardgate ward portal serving");
+    } else {
+        println!("wardgate ward portal: {}", config.public_url());
+    }
     // Header-read and whole-request timeouts against slow clients; the peer address keys the
     // rate limits of sign-in and submission.
     wardgate::portal::serve(

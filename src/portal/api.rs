@@ -377,7 +377,7 @@ impl TicketedReferral {
     )
 )]
 pub(crate) async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
-    let mut response = Json(gw.signing_key.jwks()).into_response();
+    let mut response = Json(gw.jwks()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),

@@ -19,7 +19,7 @@ use super::rate_limit::{RateLimiter, RateLimits};
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::integrations::axum::{Gate, GateError, GateHooks};
-use crate::keys::SigningKey;
+use crate::keys::{SigningKey, VerifyingKey};
 use crate::oidc::RelyingParty;
 use crate::policy::{Catalog, Procedure};
 use crate::pseudonym::{PseudonymKey, Pseudonymizer, SubjectPseudonym};
@@ -67,8 +67,10 @@ pub struct GatewayBuilder {
     store: Option<Arc<dyn Store>>,
     session_keys: Option<KeyRing>,
     signing_key: Option<Arc<SigningKey>>,
+    older_verifying_keys: Vec<VerifyingKey>,
     pseudonym_key: Option<PseudonymKey>,
     dossier_key: Option<DossierKey>,
+    older_dossier_keys: Vec<DossierKey>,
     sessions: SessionConfig,
     staff: StaffConfig,
     metrics: Arc<Metrics>,
@@ -141,8 +143,25 @@ impl GatewayBuilder {
     pub fn keys(self, keys: GatewayKeys) -> Self {
         self.session_keys(keys.key_ring)
             .signing_key(Arc::new(keys.signing_key))
+            .older_verifying_keys(keys.verifying_keys)
             .pseudonym_key(keys.pseudonym_key)
             .dossier_key(keys.dossier_key)
+            .older_dossier_keys(keys.older_dossier_keys)
+    }
+
+    /// Public keys of signing keys rotated out, published in the JWKS beside the current one so
+    /// that receipts and tickets they signed still verify (the current key's own entry, if
+    /// given, is not repeated).
+    pub fn older_verifying_keys(mut self, keys: Vec<VerifyingKey>) -> Self {
+        self.older_verifying_keys = keys;
+        self
+    }
+
+    /// Dossier keys rotated out, newest first: dossiers, drafts and envelopes they sealed
+    /// still open.
+    pub fn older_dossier_keys(mut self, keys: Vec<DossierKey>) -> Self {
+        self.older_dossier_keys = keys;
+        self
     }
 
     /// The key ring sealing session and login-flow cookies (required).
@@ -276,12 +295,14 @@ impl GatewayBuilder {
             .build()?;
         let sealer = Arc::new(
             DossierSealer::new(dossier_key, Arc::clone(&self.random))
+                .and_then(|sealer| sealer.with_older_keys(self.older_dossier_keys))
                 .map_err(|_| GatewayError::DossierKey)?,
         );
         let pseudonyms = Pseudonymizer::from_key(&pseudonym_key);
         let gateway = Arc::new(Gateway {
             pseudonyms,
             backoffice_keys: self.backoffice_keys,
+            older_verifying_keys: self.older_verifying_keys,
             procedure_html: ProcedureHtmlCache::new(&catalog),
             tickets: TicketIssuer::new(Arc::clone(&signing_key)),
             submitter: Submitter::new(
@@ -335,6 +356,8 @@ pub struct Gateway {
     pub(crate) cookies: CookieSettings,
     pub(crate) public_url: Url,
     pub(crate) signing_key: Arc<SigningKey>,
+    /// Signing keys rotated out whose receipts and tickets must still verify.
+    older_verifying_keys: Vec<VerifyingKey>,
     pub(crate) tickets: TicketIssuer,
     pub(crate) submitter: Submitter,
     /// Seals drafts at rest with the dossier key (they hold the same personal data).
@@ -394,6 +417,18 @@ pub enum GatewayError {
     DossierKey,
 }
 
+/// The JWK Set of `current` and `older` (each key once, the current one first).
+fn published_keys(current: &SigningKey, older: &[VerifyingKey]) -> serde_json::Value {
+    let mut keys = vec![current.verifying_key().jwk()];
+    keys.extend(
+        older
+            .iter()
+            .filter(|key| key.kid() != current.kid())
+            .map(VerifyingKey::jwk),
+    );
+    serde_json::json!({ "keys": keys })
+}
+
 impl Gateway {
     /// A builder for a gateway whose public URL is `public_url` (cookie attributes, links,
     /// origin checks).
@@ -406,8 +441,10 @@ impl Gateway {
             store: None,
             session_keys: None,
             signing_key: None,
+            older_verifying_keys: Vec::new(),
             pseudonym_key: None,
             dossier_key: None,
+            older_dossier_keys: Vec::new(),
             sessions: SessionConfig::default(),
             staff: StaffConfig::default(),
             metrics: Arc::new(Metrics::new()),
@@ -419,6 +456,12 @@ impl Gateway {
             backoffice_keys: Vec::new(),
             stats_token: None,
         }
+    }
+
+    /// The JWK Set published at `/.well-known/jwks.json`: the current signing key first, then
+    /// every older one still needed to verify receipts and tickets.
+    pub fn jwks(&self) -> serde_json::Value {
+        published_keys(&self.signing_key, &self.older_verifying_keys)
     }
 
     /// The gate the portal is built on.

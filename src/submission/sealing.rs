@@ -142,6 +142,8 @@ pub enum SealError {
 /// from the injected generator. `Debug` shows no key material.
 pub struct DossierSealer {
     key: LessSafeKey,
+    /// Keys rotated out: they no longer seal, but what they sealed still opens.
+    older: Vec<LessSafeKey>,
     random: Arc<dyn Random>,
 }
 
@@ -169,8 +171,32 @@ impl DossierSealer {
             })?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            older: Vec::new(),
             random,
         })
+    }
+
+    /// This sealer, also opening what `older` keys sealed (keys rotated out, newest first):
+    /// after a rotation, dossiers, drafts and envelopes stored before it still open. Sealing
+    /// always uses the key given to [`new`](Self::new). Each key's bytes are zeroized when it is
+    /// dropped here.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_older_keys(
+        mut self,
+        older: impl IntoIterator<Item = DossierKey>,
+    ) -> Result<Self, SealKeyError> {
+        for key in older {
+            let unbound =
+                UnboundKey::new(&AES_256_GCM, &key.0).map_err(|_| SealKeyError::WrongLength {
+                    expected: DOSSIER_KEY_LEN,
+                    found: key.0.len(),
+                })?;
+            self.older.push(LessSafeKey::new(unbound));
+        }
+        Ok(self)
     }
 
     /// A sealer from raw key bytes (exactly 32), drawing nonces from `random`.
@@ -318,7 +344,7 @@ impl DossierSealer {
             return Err(SealError::Malformed);
         }
         let encoded = token.strip_prefix(PREFIX).ok_or(SealError::Malformed)?;
-        let mut bytes = Zeroizing::new(
+        let bytes = Zeroizing::new(
             URL_SAFE_NO_PAD
                 .decode(encoded)
                 .map_err(|_| SealError::Malformed)?,
@@ -326,20 +352,20 @@ impl DossierSealer {
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err(SealError::Malformed);
         }
-        let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN])
-            .map_err(|_| SealError::Malformed)?;
-        let plaintext_len = self
-            .key
-            .open_in_place(
-                nonce,
-                Aad::from(aad(purpose, binding)),
-                &mut bytes[NONCE_LEN..],
-            )
-            .map_err(|_| SealError::Open)?
-            .len();
-        Ok(Zeroizing::new(
-            bytes[NONCE_LEN..NONCE_LEN + plaintext_len].to_vec(),
-        ))
+        let aad = aad(purpose, binding);
+        // The current key first; a value sealed before a rotation opens with an older one. A
+        // failed open leaves its buffer unusable, so each attempt works on its own copy.
+        for key in std::iter::once(&self.key).chain(&self.older) {
+            let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN])
+                .map_err(|_| SealError::Malformed)?;
+            let mut attempt = Zeroizing::new(bytes.to_vec());
+            if let Ok(plaintext) =
+                key.open_in_place(nonce, Aad::from(aad.as_slice()), &mut attempt[NONCE_LEN..])
+            {
+                return Ok(Zeroizing::new(plaintext.to_vec()));
+            }
+        }
+        Err(SealError::Open)
     }
 }
 

@@ -1461,3 +1461,39 @@ mod dossier_secrets {
         assert_eq!(format!("{secret:?}"), "DossierSecret([redacted])");
     }
 }
+
+#[test]
+fn a_rotated_sealer_opens_what_its_older_keys_sealed_and_seals_with_the_new_one() {
+    let random: Arc<dyn Random> = Arc::new(TestRandom::new(11));
+    let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
+    let answers = birth().example();
+    let old = DossierSealer::from_bytes(&[6u8; 32], Arc::clone(&random)).unwrap();
+    let sealed_before = old.seal_dossier(code, &answers).unwrap();
+    let envelope_before = old.seal_handoff(code, "header.payload.signature").unwrap();
+
+    let rotated = DossierSealer::from_bytes(&[7u8; 32], Arc::clone(&random))
+        .unwrap()
+        .with_older_keys([DossierKey::from_bytes(&[6u8; 32]).unwrap()])
+        .unwrap();
+    assert_eq!(rotated.open_dossier(code, &sealed_before).unwrap(), answers);
+    assert_eq!(
+        rotated.open_handoff(code, &envelope_before).unwrap(),
+        "header.payload.signature"
+    );
+    // New values are sealed under the new key: the old key alone does not open them.
+    let sealed_after = rotated.seal_dossier(code, &answers).unwrap();
+    assert!(matches!(
+        old.open_dossier(code, &sealed_after),
+        Err(SealError::Open)
+    ));
+    // A key in neither place opens nothing, and the binding still holds with older keys.
+    let stranger = DossierSealer::from_bytes(&[8u8; 32], Arc::clone(&random)).unwrap();
+    assert!(matches!(
+        stranger.open_dossier(code, &sealed_before),
+        Err(SealError::Open)
+    ));
+    assert!(matches!(
+        rotated.open_draft(code.as_str(), &sealed_before),
+        Err(SealError::Open)
+    ));
+}

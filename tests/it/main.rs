@@ -8,6 +8,7 @@
 )]
 
 mod counter;
+mod backup_restore;
 mod crash;
 mod dossier_status;
 mod embed;
@@ -17,6 +18,7 @@ mod gateway_profiles;
 mod hostile;
 mod interop;
 mod journey_visit;
+mod keys_rotation;
 mod limits;
 mod oidc_flow;
 mod operations;
