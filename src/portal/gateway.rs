@@ -15,6 +15,7 @@ use super::metrics_access::MetricsToken;
 use super::procedure_html::ProcedureHtmlCache;
 use super::providers::{LoginProvider, ProviderId};
 use super::rate_limit::{RateLimiter, RateLimits};
+use super::ticket_allowance::TicketAllowance;
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::integrations::axum::{Gate, GateError, GateHooks};
@@ -289,6 +290,7 @@ impl GatewayBuilder {
             clock: self.clock,
             random: self.random,
             decisions: DecisionTally::default(),
+            ticket_allowance: TicketAllowance::default(),
         });
         hooks.attach(&gateway);
         Ok(gateway)
@@ -324,6 +326,8 @@ pub struct Gateway {
     decisions: DecisionTally,
     /// The per-procedure page fragments that do not depend on the request.
     pub(crate) procedure_html: ProcedureHtmlCache,
+    /// New tickets left per address for clients without a session.
+    pub(crate) ticket_allowance: TicketAllowance,
 }
 
 impl fmt::Debug for Gateway {

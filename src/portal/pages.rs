@@ -18,8 +18,10 @@ use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, Page, PreEscaped, Reserve, TextField, button,
     definition_list, form, html, link_button, notice, upload_form,
 };
+use super::login_memory::try_again_form;
 use super::procedure_html::ProcedureHtml;
-use super::resident::ResidentQuery;
+use super::resident::{NoTicket, ReferralWithTicket, ResidentQuery, max_age_key};
+use super::ticket_allowance::ClientAddress;
 use crate::audit::{AuditEvent, BookingAction, BookingRecorded, PointRef};
 use crate::fallback::{
     BookingError, DayHours, Referral, SignedTicket, TicketCode, available_slots, book, vietnam,
@@ -148,6 +150,7 @@ pub(crate) async fn procedure(
     OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -155,7 +158,16 @@ pub(crate) async fn procedure(
     let Some(procedure) = gw.procedure(&code) else {
         return not_found(lang);
     };
-    let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
+    let remembered = gw.remembered_failure(&headers, procedure);
+    let decision = gw
+        .evaluate_with(procedure, session.as_ref(), &query, remembered)
+        .await;
+    // A failed login (remembered, or a step-up that came back short) is undone only by the
+    // resident's explicit "try again", which clears it.
+    let failed_login = remembered.is_some()
+        || session
+            .as_ref()
+            .is_some_and(|s| s.step_up_tried(procedure.online_level(), max_age_key(procedure)));
     let name = pick(lang, &procedure.name()).to_owned();
     let mut page = page(&gw, lang, &name, &uri).push(session_panel(&gw, lang, session.as_ref()));
     let reason = decision.reason().text(lang);
@@ -246,15 +258,38 @@ pub(crate) async fn procedure(
                 &decision,
                 gw.held_ticket(&headers, procedure),
                 gw.held_draft(&headers, procedure).await,
+                session.is_none().then_some(client),
             )
             .await
         {
-            Some((referral, ticket)) => {
-                ticket_cookie = gw.ticket_cookie(&ticket);
-                let slots = slot_section(&gw, lang, procedure, &referral, &ticket).await;
-                page = page
-                    .push(referral_section(lang, &referral, &ticket, &login))
-                    .push(slots);
+            Some(ReferralWithTicket { referral, ticket }) => {
+                let retry = if failed_login {
+                    Some(try_again_form(
+                        lang,
+                        procedure,
+                        session.as_ref().map(|s| s.csrf_token().secret()),
+                    ))
+                } else if referral.can_retry_sign_in {
+                    Some(link_button(
+                        ButtonKind::Secondary,
+                        &login,
+                        lang.pick("Thử đăng nhập lại", "Try signing in again"),
+                    ))
+                } else {
+                    None
+                };
+                match ticket {
+                    Ok(ticket) => {
+                        ticket_cookie = gw.ticket_cookie(&ticket);
+                        let slots = slot_section(&gw, lang, procedure, &referral, &ticket).await;
+                        page = page
+                            .push(referral_section(lang, &referral, Ok(&ticket), retry))
+                            .push(slots);
+                    }
+                    Err(why) => {
+                        page = page.push(referral_section(lang, &referral, Err(why), retry));
+                    }
+                }
             }
             None => return internal_error(lang),
         },
@@ -431,7 +466,12 @@ fn hours_table(lang: Lang, hours: &[DayHours]) -> Markup {
     }
 }
 
-fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, login: &str) -> Markup {
+fn referral_section(
+    lang: Lang,
+    referral: &Referral,
+    ticket: Result<&SignedTicket, NoTicket>,
+    retry: Option<Markup>,
+) -> Markup {
     let why = html! {
         (pick(lang, &referral.reason_text))
         @if let Some(retry) = &referral.retry_text {
@@ -453,7 +493,6 @@ fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, logi
             .unwrap_or_default();
         format!("{} {next_open}", lang.pick("Mở cửa lần tới:", "Next open:"))
     };
-    let code = ticket.ticket.code.to_string();
     let level2 = &referral.level2;
     html! {
         (notice(
@@ -461,12 +500,8 @@ fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, logi
             lang.pick("Nộp hồ sơ trực tiếp", "File in person"),
             why,
         ))
-        @if referral.can_retry_sign_in {
-            (link_button(
-                ButtonKind::Secondary,
-                login,
-                lang.pick("Thử đăng nhập lại", "Try signing in again"),
-            ))
+        @if let Some(retry) = retry {
+            (retry)
         }
         h2 { (lang.pick("Nơi nộp hồ sơ", "Where to go")) }
         p {
@@ -495,14 +530,20 @@ fn referral_section(lang: Lang, referral: &Referral, ticket: &SignedTicket, logi
             p { (pick(lang, assisted)) }
         }
         h2 { (lang.pick("Mã hồ sơ hẹn của bạn", "Your reference")) }
-        p { (lang.pick("Mã", "Code")) ": " strong class="ticket-code" { (code) } }
-        p {
-            a href={ "/tickets/" (code) "?lang=" (lang.code()) } {
-                (lang.pick(
-                    "Xem và in phiếu hẹn (có mã QR)",
-                    "View and print the ticket (with QR code)"
-                ))
+        @match ticket {
+            Ok(ticket) => {
+                @let code = ticket.ticket.code.to_string();
+                p { (lang.pick("Mã", "Code")) ": " strong class="ticket-code" { (code) } }
+                p {
+                    a href={ "/tickets/" (code) "?lang=" (lang.code()) } {
+                        (lang.pick(
+                            "Xem và in phiếu hẹn (có mã QR)",
+                            "View and print the ticket (with QR code)"
+                        ))
+                    }
+                }
             }
+            Err(why) => (why.notice(lang)),
         }
         h2 {
             (lang.pick(

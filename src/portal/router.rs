@@ -11,6 +11,7 @@ use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
+use super::errors::error_pages_middleware;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
 use super::limits::{UploadPermits, header_limit_middleware, upload_concurrency_middleware};
@@ -18,7 +19,7 @@ use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
-use super::{api, drafts, pages, staff, submit};
+use super::{api, drafts, login_memory, pages, staff, submit};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
@@ -68,6 +69,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
         .merge(staff::routes())
+        .merge(login_memory::routes())
         .fallback(pages::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed
@@ -85,6 +87,8 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(from_fn_with_state(limits, header_limit_middleware))
                 .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                // axum's own plain-text rejections become vi/en pages or JSON problems.
+                .layer(axum::middleware::from_fn(error_pages_middleware))
                 // Opens the sealed session once; pages and the API read it with the gate's
                 // extractors.
                 .layer(gate.session_layer()),

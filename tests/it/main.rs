@@ -8,6 +8,7 @@
 )]
 
 mod crash;
+mod edges13;
 mod embed;
 mod endpoints;
 mod gateway;
@@ -30,4 +31,5 @@ mod support {
     pub(crate) mod oidc_provider;
     pub(crate) mod openapi;
     pub(crate) mod store;
+    pub(crate) mod ticket_faults;
 }
