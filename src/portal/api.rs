@@ -159,7 +159,7 @@ pub(crate) async fn procedures(
     tag = "procedures",
     operation_id = "decide",
     summary = "What the current resident can do for a procedure",
-    description = "Never fails for lack of assurance: not being signed in, a level too low or a resident who must go in person are decisions, answered with `200`. An `in_person` answer sets the ticket cookie (`__Host-wardgate-ticket` over https, `wardgate-ticket` on a plain-http development host); sent back, it makes the next answer carry the same ticket instead of a new referral.",
+    description = "Never fails for lack of assurance: not being signed in, a level too low or a resident who must go in person are decisions, answered with `200`. An `in_person` answer sets the ticket cookie (`__Host-wardgate-ticket` over https, `wardgate-ticket` on a plain-http development host); sent back, it makes the next answer carry the same ticket instead of a new referral. Without a session, one address gets at most 10 new tickets an hour; past that (or when the store fails) the referral comes without `ticket`, and `ticket_unavailable` says why. A failed sign-in (`access_denied`, `login_required`, `unmet_authentication_requirements`, or a lower level than asked) is remembered by the `wardgate-failed-logins` cookie: the answer stays `in_person` until `POST /procedures/{code}/try-again` (a form; with a session it carries `csrf_token`) clears it.",
     params(super::openapi::ProcedureCodeParam, super::openapi::DecisionQuery),
     security((), ("session" = [])),
     responses(
