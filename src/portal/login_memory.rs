@@ -27,7 +27,7 @@ use super::gateway::Gateway;
 use super::html::{ButtonKind, Markup, button, html};
 use super::resident::{ResidentQuery, max_age_key};
 use crate::i18n::Lang;
-use crate::integrations::axum::{OptionalSession, parse_outcome};
+use crate::integrations::axum::{OptionalSession, outcome_code, parse_outcome};
 use crate::policy::{LoginFailure, Procedure};
 use crate::session::find_cookie;
 
@@ -60,16 +60,6 @@ fn remembered_kind(failure: LoginFailure) -> bool {
         failure,
         LoginFailure::Cancelled | LoginFailure::LevelNotReachable
     )
-}
-
-/// The outcome code of a failure, as the `outcome` query parameter spells it.
-fn outcome_code(failure: LoginFailure) -> &'static str {
-    match failure {
-        LoginFailure::Cancelled => "cancelled",
-        LoginFailure::NoEid => "no_eid",
-        LoginFailure::ProviderUnavailable => "provider_unavailable",
-        LoginFailure::LevelNotReachable => "level_unreachable",
-    }
 }
 
 /// The procedure a resident's return path leads to (`/procedures/{code}?…`).

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
 use serde_json::Value;
 
 use crate::gateway::{BIRTH, TestGateway, body_json, body_text, set_cookies};
@@ -13,7 +14,7 @@ use crate::support::ticket_faults::TicketFaults;
 /// The most new tickets one address gets per hour without a session.
 const ALLOWANCE: usize = 10;
 
-fn ticket_cookie(response: &axum::http::Response<axum::body::Body>) -> Option<String> {
+fn ticket_cookie(response: &Response<Body>) -> Option<String> {
     set_cookies(response)
         .into_iter()
         .find(|c| c.starts_with("wardgate-ticket="))
@@ -116,7 +117,7 @@ async fn a_failing_store_still_renders_the_referral_without_a_ticket() {
 
 /// The cookie jar of a browser: `name=value` pairs joined with `; `, updated from the
 /// `Set-Cookie` headers of `response` (an empty value removes the cookie).
-pub(crate) fn jar_after(jar: &str, response: &axum::http::Response<axum::body::Body>) -> String {
+pub(crate) fn jar_after(jar: &str, response: &Response<Body>) -> String {
     let mut pairs: Vec<(String, String)> = jar
         .split("; ")
         .filter(|p| !p.is_empty())
@@ -168,20 +169,15 @@ pub(crate) async fn assert_remembered_until_try_again(gw: &TestGateway, jar: &st
         assert_eq!(decision["reason"], reason, "{decision}");
     }
 
-    let mut request = axum::http::Request::post(format!("/procedures/{BIRTH}/try-again?lang=vi"))
-        .header(axum::http::header::COOKIE, jar)
-        .header(
-            axum::http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        );
+    let mut request = Request::post(format!("/procedures/{BIRTH}/try-again?lang=vi"))
+        .header(header::COOKIE, jar)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     let body = match csrf_token(&html) {
         Some(token) if jar.contains("wardgate-session=") => format!("csrf_token={token}"),
         _ => String::new(),
     };
-    request = request.header(axum::http::header::CONTENT_LENGTH, body.len());
-    let response = gw
-        .send(request.body(axum::body::Body::from(body)).unwrap())
-        .await;
+    request = request.header(header::CONTENT_LENGTH, body.len());
+    let response = gw.send(request.body(Body::from(body)).unwrap()).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         crate::gateway::location(&response),
@@ -290,30 +286,22 @@ async fn oidc_provider_unmet_authentication_requirements_is_remembered() {
 
 /// Sends `request` straight through the router (some of these statuses are not in the OpenAPI
 /// document, which `TestGateway::send` checks JSON answers against).
-async fn raw(
-    gw: &TestGateway,
-    request: axum::http::Request<axum::body::Body>,
-) -> axum::http::Response<axum::body::Body> {
+async fn raw(gw: &TestGateway, request: Request<Body>) -> Response<Body> {
     use tower::ServiceExt as _;
     gw.router.clone().oneshot(request).await.unwrap()
 }
 
-fn content_type(response: &axum::http::Response<axum::body::Body>) -> String {
+fn content_type(response: &Response<Body>) -> String {
     response
         .headers()
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
 }
 
 /// A vi/en page with `status`, the Vietnamese `heading`, and a link to go on from.
-async fn assert_page(
-    response: axum::http::Response<axum::body::Body>,
-    status: StatusCode,
-    heading: &str,
-    what: &str,
-) {
+async fn assert_page(response: Response<Body>, status: StatusCode, heading: &str, what: &str) {
     assert_eq!(response.status(), status, "{what}");
     assert!(
         content_type(&response).starts_with("text/html"),
@@ -330,12 +318,7 @@ async fn assert_page(
 }
 
 /// A JSON problem with `status` and `error`.
-async fn assert_problem(
-    response: axum::http::Response<axum::body::Body>,
-    status: StatusCode,
-    error: &str,
-    what: &str,
-) {
+async fn assert_problem(response: Response<Body>, status: StatusCode, error: &str, what: &str) {
     assert_eq!(response.status(), status, "{what}");
     assert!(
         content_type(&response).starts_with("application/json"),
@@ -347,27 +330,18 @@ async fn assert_problem(
     assert!(body["message"].is_string(), "{what}: {body}");
 }
 
-fn get(path: &str) -> axum::http::Request<axum::body::Body> {
-    axum::http::Request::get(path)
-        .body(axum::body::Body::empty())
-        .unwrap()
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
 }
 
-fn post(
-    path: &str,
-    content_type: &str,
-    body: &str,
-    cookie: Option<&str>,
-) -> axum::http::Request<axum::body::Body> {
-    let mut request = axum::http::Request::post(path)
-        .header(axum::http::header::CONTENT_TYPE, content_type)
-        .header(axum::http::header::CONTENT_LENGTH, body.len());
+fn post(path: &str, content_type: &str, body: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut request = Request::post(path)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, body.len());
     if let Some(cookie) = cookie {
-        request = request.header(axum::http::header::COOKIE, cookie);
+        request = request.header(header::COOKIE, cookie);
     }
-    request
-        .body(axum::body::Body::from(body.to_owned()))
-        .unwrap()
+    request.body(Body::from(body.to_owned())).unwrap()
 }
 
 const UNREADABLE: &str = "Yêu cầu không hợp lệ";
@@ -481,7 +455,7 @@ async fn unknown_routes_and_methods_are_vi_en_pages_or_problems() {
     )
     .await;
     let response = raw(&gw, get(&format!("/procedures/{BIRTH}/try-again"))).await;
-    assert!(response.headers().contains_key(axum::http::header::ALLOW));
+    assert!(response.headers().contains_key(header::ALLOW));
     assert_page(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
@@ -498,7 +472,7 @@ async fn unknown_routes_and_methods_are_vi_en_pages_or_problems() {
     )
     .await;
     let response = raw(&gw, post("/api/procedures", "application/json", "{}", None)).await;
-    assert!(response.headers().contains_key(axum::http::header::ALLOW));
+    assert!(response.headers().contains_key(header::ALLOW));
     assert_problem(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
