@@ -19,6 +19,7 @@ import {
   staffDesk,
   staffRefused,
 } from './flows.mjs';
+import { failedLoginRemembered, malformedAddressPage } from './flows_edges13.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -28,6 +29,8 @@ const FLOWS = [
   ['level1-in-person', 'a level-1 resident is routed in person, books a slot and opens the printable ticket', level1BooksInPerson],
   ['cancelled-login', 'a cancelled login ends on a referral', cancelledLoginRefers],
   ['language-switch', 'the language switch works', languageSwitch],
+  ['failed-login-remembered', 'a failed login is remembered until the resident tries again', failedLoginRemembered],
+  ['malformed-address', 'a malformed address gets a Vietnamese page with a way back', malformedAddressPage],
 ];
 
 /** Flows beyond the resident ones, by suite. */
