@@ -11,8 +11,8 @@ async function text(page, selector) {
 
 /**
  * A resident cancels at the provider: the referral stays on the procedure page (without
- * `?outcome=`) and in the JSON decision until "Thử đăng nhập lại", which goes back to the
- * provider; signing in at level 2 then opens the online form.
+ * `?outcome=`) and in the JSON decision until "Thử đăng nhập lại", which forgets it and
+ * offers to sign in again; signing in at level 2 then opens the online form.
  */
 export async function failedLoginRemembered(flow, gateway) {
   const { page } = flow;
@@ -31,7 +31,13 @@ export async function failedLoginRemembered(flow, gateway) {
 
   const retry = page.locator(`main form[action^="/procedures/${BIRTH}/try-again"] button`);
   assert.equal(await retry.count(), 1, 'one "try again" button');
-  await Promise.all([page.waitForURL((u) => u.origin !== new URL(gateway).origin), retry.click()]);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `/procedures/${BIRTH}` && u.searchParams.get('lang') === 'vi'),
+    retry.click(),
+  ]);
+  assert.equal(await page.locator(`main form[action^="/procedures/${BIRTH}/try-again"]`).count(), 0, 'forgotten');
+  const signIn = page.locator('main a.button[href^="/login?"]');
+  await Promise.all([page.waitForURL((u) => u.origin !== new URL(gateway).origin), signIn.click()]);
   await chooseAtProvider(page, gateway, 'level2');
   assert.equal(new URL(page.url()).pathname, `/procedures/${BIRTH}`);
   assert.equal(await page.locator(`main form[action^="/procedures/${BIRTH}/submit"]`).count(), 1, 'the online form');

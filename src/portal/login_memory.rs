@@ -6,7 +6,7 @@
 //! the decision for that procedure is in person until the resident explicitly asks to try
 //! again. The callback stores the failure in a small sealed cookie (a few procedures, one day);
 //! the page and the JSON decision read it; `POST /procedures/{code}/try-again` clears it and
-//! starts a new sign-in.
+//! leads back to the procedure page, which offers to sign in again.
 //!
 //! A provider outage is not remembered: it is not the resident's answer, and the breaker and
 //! health probes already route everyone in person while it lasts.
@@ -199,7 +199,7 @@ pub(crate) fn try_again_form(
 }
 
 /// `POST /procedures/{code}/try-again`: forgets the failed login remembered for the procedure
-/// (in the failure cookie and, with a session, its step-up record) and starts a new sign-in.
+/// (in the failure cookie and, with a session, its step-up record) and leads back to its page.
 async fn try_again(
     State(gw): State<Arc<Gateway>>,
     OptionalSession(session): OptionalSession,
@@ -213,12 +213,10 @@ async fn try_again(
         return not_found(lang);
     };
     let back = format!("/procedures/{}?lang={}", procedure.code(), lang.code());
-    let mut response = Redirect::to(&format!(
-        "/login?procedure={}&lang={}",
-        procedure.code(),
-        lang.code()
-    ))
-    .into_response();
+    // Back to the procedure page, which now offers to sign in: a form posting to `'self'` may
+    // not be redirected on to the provider (the pages' CSP `form-action 'self'` covers
+    // redirects).
+    let mut response = Redirect::to(&back).into_response();
     if let Some(mut session) = session {
         if !session.csrf_token().matches(&form.csrf_token) {
             return expired_form(lang, &back);

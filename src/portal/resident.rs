@@ -127,6 +127,8 @@ impl Gateway {
         Some(ReferralWithTicket { referral, ticket })
     }
 
+    /// The ticket for `referral`: the one `reuse` names, else a new one if `anonymous` has
+    /// allowance left; stored, counted and audited.
     async fn ticket_for(
         &self,
         referral: &Referral,
@@ -245,7 +247,7 @@ pub(crate) struct ReferralWithTicket {
 pub(crate) enum NoTicket {
     /// This address has had its new tickets for the hour (clients without a session).
     AllowanceSpent,
-    /// The ticket could not be stored or read back.
+    /// The ticket could not be issued, stored or read back.
     StoreUnavailable,
 }
 

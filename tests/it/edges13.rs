@@ -149,7 +149,7 @@ fn csrf_token(html: &str) -> Option<String> {
 
 /// After a failed login left `jar` in the browser: the procedure page and the JSON decision
 /// route the resident in person with `reason`, with no `outcome` in the URL, on every visit;
-/// "try again" clears it and starts a new sign-in, after which the decision is to sign in.
+/// "try again" clears it and leads back to the procedure, where the decision is to sign in.
 pub(crate) async fn assert_remembered_until_try_again(gw: &TestGateway, jar: &str, reason: &str) {
     assert!(
         jar.contains("wardgate-failed-logins="),
@@ -181,7 +181,7 @@ pub(crate) async fn assert_remembered_until_try_again(gw: &TestGateway, jar: &st
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         crate::gateway::location(&response),
-        format!("/login?procedure={BIRTH}&lang=vi")
+        format!("/procedures/{BIRTH}?lang=vi")
     );
     let jar = jar_after(jar, &response);
     assert!(!jar.contains("wardgate-failed-logins="), "{jar}");
