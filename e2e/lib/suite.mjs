@@ -22,6 +22,7 @@ import {
 import { dossierStatusAfterReport } from './flows_status.mjs';
 import { counterReceives } from './flows_counter.mjs';
 import { bookingMoveCancelEn, bookingMoveCancelVi, draftBeforeVisit, level1InPersonFirst } from './flows_visit.mjs';
+import { failedLoginRemembered, malformedAddressPage } from './flows_edges13.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -35,6 +36,8 @@ const FLOWS = [
   ['visit-level1', 'a level-1 resident is led to the counter and to level 2 first, in Vietnamese and English', level1InPersonFirst],
   ['visit-booking-vi', 'a resident books, moves and cancels a booking from the ticket, in Vietnamese', bookingMoveCancelVi],
   ['visit-booking-en', 'a resident books, moves and cancels a booking from the ticket, in English', bookingMoveCancelEn],
+  ['failed-login-remembered', 'a failed login is remembered until the resident tries again', failedLoginRemembered],
+  ['malformed-address', 'a malformed address gets a Vietnamese page with a way back', malformedAddressPage],
 ];
 
 /** Flows beyond the resident ones, by suite. */

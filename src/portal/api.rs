@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::gateway::Gateway;
-use super::resident::ResidentQuery;
+use super::resident::{NoTicket, ReferralWithTicket, ResidentQuery};
+use super::ticket_allowance::ClientAddress;
 use crate::Level;
-use crate::fallback::{Referral, SignedTicket};
+use crate::fallback::Referral;
 use crate::i18n::{Lang, LocalText};
 use crate::integrations::axum::OptionalSession;
 use crate::policy::{Decision, Diagnostics, Field, Procedure, ProcedureCode, ReasonCode};
@@ -158,7 +159,7 @@ pub(crate) async fn procedures(
     tag = "procedures",
     operation_id = "decide",
     summary = "What the current resident can do for a procedure",
-    description = "Never fails for lack of assurance: not being signed in, a level too low or a resident who must go in person are decisions, answered with `200`. An `in_person` answer sets the ticket cookie (`__Host-wardgate-ticket` over https, `wardgate-ticket` on a plain-http development host); sent back, it makes the next answer carry the same ticket instead of a new referral.",
+    description = "Never fails for lack of assurance: not being signed in, a level too low or a resident who must go in person are decisions, answered with `200`. An `in_person` answer sets the ticket cookie (`__Host-wardgate-ticket` over https, `wardgate-ticket` on a plain-http development host); sent back, it makes the next answer carry the same ticket instead of a new referral. Without a session, one address gets at most 10 new tickets an hour; past that (or when the store fails) the referral comes without `ticket`, and `ticket_unavailable` says why. A failed sign-in (`access_denied`, `login_required`, `unmet_authentication_requirements`, or a lower level than asked) is remembered by the `wardgate-failed-logins` cookie: the answer stays `in_person` until `POST /procedures/{code}/try-again` (a form; with a session it carries `csrf_token`) clears it.",
     params(super::openapi::ProcedureCodeParam, super::openapi::DecisionQuery),
     security((), ("session" = [])),
     responses(
@@ -173,6 +174,7 @@ pub(crate) async fn decision(
     OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
 ) -> Response {
     let Some(procedure) = gw.procedure(&code) else {
@@ -182,7 +184,9 @@ pub(crate) async fn decision(
             "no procedure has this code",
         );
     };
-    let decision = gw.evaluate(procedure, session.as_ref(), &query).await;
+    let decision = gw
+        .evaluate_remembering(procedure, session.as_ref(), &query, &headers)
+        .await;
     // Like the page, the answer reuses the ticket the client already holds for this procedure
     // (its ticket cookie), so asking again is not a new referral: no new ticket to store, no
     // second referral in the audit trail.
@@ -194,11 +198,14 @@ pub(crate) async fn decision(
                 &decision,
                 gw.held_ticket(&headers, procedure),
                 None,
+                session.is_none().then_some(client),
             )
             .await
-            .map(|(referral, ticket)| {
-                ticket_cookie = gw.ticket_cookie(&ticket);
-                TicketedReferral::new(referral, &ticket)
+            .map(|outcome| {
+                if let Ok(ticket) = &outcome.ticket {
+                    ticket_cookie = gw.ticket_cookie(ticket);
+                }
+                TicketedReferral::from(outcome)
             }),
         _ => None,
     };
@@ -327,10 +334,17 @@ impl DecisionBody {
 pub(crate) struct TicketedReferral {
     #[serde(flatten)]
     referral: Referral,
-    /// The ticket.
-    ticket: TicketBody,
-    /// The ticket's code, to give at the counter.
-    ticket_code: String,
+    /// The ticket; absent when none could be issued (see `ticket_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket: Option<TicketBody>,
+    /// The ticket's code, to give at the counter; absent with the ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket_code: Option<String>,
+    /// Why the referral comes without a ticket: `allowance_spent` (this address has had its
+    /// new tickets for the hour; send the ticket cookie back to keep one) or
+    /// `store_unavailable`. The referral itself is complete either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket_unavailable: Option<NoTicket>,
 }
 
 /// A referral's ticket.
@@ -347,18 +361,26 @@ pub(crate) struct TicketBody {
     jws: String,
 }
 
-impl TicketedReferral {
-    pub(crate) fn new(referral: Referral, ticket: &SignedTicket) -> Self {
-        let code = ticket.ticket.code.to_string();
+impl From<ReferralWithTicket> for TicketedReferral {
+    fn from(outcome: ReferralWithTicket) -> Self {
+        let (ticket, ticket_unavailable) = match outcome.ticket {
+            Ok(ticket) => {
+                let code = ticket.ticket.code.to_string();
+                let body = TicketBody {
+                    url: format!("/tickets/{code}"),
+                    code,
+                    expires_at: ticket.ticket.expires_at,
+                    jws: ticket.jws,
+                };
+                (Some(body), None)
+            }
+            Err(why) => (None, Some(why)),
+        };
         Self {
-            referral,
-            ticket: TicketBody {
-                url: format!("/tickets/{code}"),
-                code: code.clone(),
-                expires_at: ticket.ticket.expires_at,
-                jws: ticket.jws.clone(),
-            },
-            ticket_code: code,
+            referral: outcome.referral,
+            ticket_code: ticket.as_ref().map(|t| t.code.clone()),
+            ticket,
+            ticket_unavailable,
         }
     }
 }

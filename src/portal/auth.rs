@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock, Weak};
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::gateway::Gateway;
@@ -14,7 +14,7 @@ use crate::audit::AuditEvent;
 use crate::i18n::Lang;
 use crate::integrations::axum::{AuthProblem, GateHooks, HookFuture, ProviderId};
 use crate::oidc::{LoginErrorKind, PendingLogin, VerifiedLogin};
-use crate::policy::{Decision, Procedure};
+use crate::policy::{Decision, LoginFailure, Procedure};
 use crate::session::{ReturnPath, Session};
 
 pub(crate) use crate::integrations::axum::append_cookie;
@@ -87,6 +87,18 @@ impl GateHooks for PortalHooks {
             }
             None => not_staff(lang, session.subject()),
         })
+    }
+
+    /// Remembers a resident's failed login for the procedure it was for (see
+    /// [`super::login_memory`]).
+    fn login_fell_short(
+        &self,
+        failure: LoginFailure,
+        return_path: &ReturnPath,
+        headers: &HeaderMap,
+    ) -> Option<String> {
+        self.gateway()?
+            .remember_failure(headers, return_path.as_str(), failure)
     }
 
     fn problem_page(

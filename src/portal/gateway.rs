@@ -16,6 +16,7 @@ use super::metrics_access::MetricsToken;
 use super::procedure_html::ProcedureHtmlCache;
 use super::providers::{LoginProvider, ProviderId};
 use super::rate_limit::{RateLimiter, RateLimits};
+use super::ticket_allowance::TicketAllowance;
 use crate::clock::{Clock, Random};
 use crate::fallback::{Directory, TicketIssuer, Ward, WardCode};
 use crate::integrations::axum::{Gate, GateError, GateHooks};
@@ -336,6 +337,7 @@ impl GatewayBuilder {
             clock: self.clock,
             random: self.random,
             decisions: DecisionTally::default(),
+            ticket_allowance: TicketAllowance::default(),
         });
         hooks.attach(&gateway);
         Ok(gateway)
@@ -380,6 +382,8 @@ pub struct Gateway {
     pub(crate) pseudonyms: Pseudonymizer,
     /// The back office's status-report secrets; empty turns the route off.
     pub(crate) backoffice_keys: Vec<BackOfficeKey>,
+    /// New tickets left per address for clients without a session.
+    pub(crate) ticket_allowance: TicketAllowance,
 }
 
 impl fmt::Debug for Gateway {

@@ -17,7 +17,9 @@ use super::html::{
     form, html, link_button, notice, upload_form,
 };
 use super::procedure_html::ProcedureHtml;
-use super::resident::ResidentQuery;
+use super::referral_page::SignInAgain;
+use super::resident::{ReferralWithTicket, ResidentQuery, max_age_key};
+use super::ticket_allowance::ClientAddress;
 use crate::fallback::vietnam;
 use crate::i18n::{Lang, LocalText};
 use crate::integrations::axum::OptionalSession;
@@ -144,6 +146,7 @@ pub(crate) async fn procedure(
     OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -151,13 +154,17 @@ pub(crate) async fn procedure(
     let Some(procedure) = gw.procedure(&code) else {
         return not_found(lang);
     };
-    let decision = level1_in_person(
-        &gw,
-        procedure,
-        gw.evaluate(procedure, session.as_ref(), &query).await,
-        session.as_ref(),
-        &query,
-    );
+    let remembered = gw.remembered_failure(&headers, procedure);
+    let evaluated = gw
+        .evaluate_with(procedure, session.as_ref(), &query, remembered)
+        .await;
+    let decision = level1_in_person(&gw, procedure, evaluated, session.as_ref(), &query);
+    // A failed login (remembered, or a step-up that came back short) is undone only by the
+    // resident's explicit "try again", which clears it.
+    let failed_login = remembered.is_some()
+        || session
+            .as_ref()
+            .is_some_and(|s| s.step_up_tried(procedure.online_level(), max_age_key(procedure)));
     let name = pick(lang, &procedure.name()).to_owned();
     let mut page = page(&gw, lang, &name, &uri).push(session_panel(&gw, lang, session.as_ref()));
     let reason = decision.reason().text(lang);
@@ -248,16 +255,38 @@ pub(crate) async fn procedure(
                 &decision,
                 gw.held_ticket(&headers, procedure),
                 gw.held_draft(&headers, procedure).await,
+                session.is_none().then_some(client),
             )
             .await
         {
-            Some((referral, ticket)) => {
-                ticket_cookie = gw.ticket_cookie(&ticket);
-                let slots =
-                    super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await;
-                let code = ticket.ticket.code.to_string();
+            Some(ReferralWithTicket { referral, ticket }) => {
+                // After a failed login, signing in again goes through "try again", which
+                // forgets the failure first; otherwise the plain sign-in link.
+                let sign_in_again = if failed_login {
+                    SignInAgain::TryAgain {
+                        procedure,
+                        csrf_token: session.as_ref().map(|s| s.csrf_token().secret()),
+                    }
+                } else {
+                    SignInAgain::Link(&login)
+                };
+                let code = match &ticket {
+                    Ok(ticket) => Ok(ticket.ticket.code.to_string()),
+                    Err(why) => Err(*why),
+                };
+                let slots = match &ticket {
+                    Ok(ticket) => {
+                        ticket_cookie = gw.ticket_cookie(ticket);
+                        super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await
+                    }
+                    Err(_) => html! {},
+                };
                 page = page.push(super::referral_page::referral_section(
-                    lang, &referral, &code, &login, slots,
+                    lang,
+                    &referral,
+                    code.as_deref().map_err(|why| *why),
+                    &sign_in_again,
+                    slots,
                 ));
             }
             None => return internal_error(lang),

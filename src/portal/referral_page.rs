@@ -8,7 +8,8 @@
 use super::html::{ButtonKind, Markup, NoticeKind, html, link_button, notice};
 use crate::fallback::{DayHours, Level2Info, PointInfo, Referral};
 use crate::i18n::{Lang, LocalText};
-use crate::policy::ReasonCode;
+use super::resident::NoTicket;
+use crate::policy::{Procedure, ReasonCode};
 
 fn pick(lang: Lang, text: &LocalText) -> &str {
     lang.pick(&text.vi, &text.en)
@@ -187,14 +188,37 @@ pub(crate) fn help_section(lang: Lang, referral: &Referral) -> Markup {
     }
 }
 
-/// The referral on the procedure page. `ticket_code` is the appointment code, `login` the
-/// sign-in link, `visit` the ticket's links (ticket, draft before the visit) and `slots` the
-/// booking form.
+/// How the referral offers to sign in again.
+pub(crate) enum SignInAgain<'a> {
+    /// The plain sign-in link.
+    Link(&'a str),
+    /// A failed login is remembered for the procedure: the "try again" form, which forgets it
+    /// first (a plain link would land on the same referral).
+    TryAgain {
+        procedure: &'a Procedure,
+        csrf_token: Option<&'a str>,
+    },
+}
+
+impl SignInAgain<'_> {
+    fn render(&self, lang: Lang, label: &str) -> Markup {
+        match self {
+            Self::Link(href) => link_button(ButtonKind::Secondary, href, label),
+            Self::TryAgain {
+                procedure,
+                csrf_token,
+            } => super::login_memory::try_again_form(lang, procedure, *csrf_token, label),
+        }
+    }
+}
+
+/// The referral on the procedure page. `ticket_code` is the appointment code (or why there is
+/// none), `sign_in_again` how to sign in again and `slots` the booking form.
 pub(crate) fn referral_section(
     lang: Lang,
     referral: &Referral,
-    ticket_code: &str,
-    login: &str,
+    ticket_code: Result<&str, NoTicket>,
+    sign_in_again: &SignInAgain<'_>,
     slots: Markup,
 ) -> Markup {
     let why = html! {
@@ -204,9 +228,58 @@ pub(crate) fn referral_section(
         }
     };
     let level1 = is_level1_path(referral);
+    let reference = match ticket_code {
+        Ok(ticket_code) => reference_section(lang, ticket_code),
+        Err(why) => html! {
+            h2 { (lang.pick("Mã lịch hẹn của bạn", "Your appointment code")) }
+            (why.notice(lang))
+        },
+    };
+    let after_failed_login = matches!(sign_in_again, SignInAgain::TryAgain { .. });
+    html! {
+        (notice(
+            NoticeKind::Warning,
+            if level1 {
+                lang.pick(
+                    "Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp",
+                    "Your account is level 1: file in person",
+                )
+            } else {
+                lang.pick("Nộp hồ sơ trực tiếp", "File in person")
+            },
+            why,
+        ))
+        @if !level1 && (referral.can_retry_sign_in || after_failed_login) {
+            (sign_in_again.render(lang, lang.pick("Thử đăng nhập lại", "Try signing in again")))
+        }
+        (points_section(lang, referral, true))
+        @if level1 {
+            (level2_section(lang, &referral.level2))
+            p {
+                (sign_in_again.render(
+                    lang,
+                    lang.pick(
+                        "Tôi vừa được nâng lên mức độ 2, đăng nhập lại",
+                        "I have just been raised to level 2, sign in again",
+                    ),
+                ))
+            }
+        }
+        (slots)
+        (bring_section(lang, referral))
+        (reference)
+        @if !level1 {
+            (level2_section(lang, &referral.level2))
+        }
+        (help_section(lang, referral))
+    }
+}
+
+/// The appointment code with the ticket's links (print, draft before the visit).
+fn reference_section(lang: Lang, ticket_code: &str) -> Markup {
     let ticket_href = format!("/tickets/{ticket_code}?lang={}", lang.code());
     let draft_href = format!("/tickets/{ticket_code}/draft?lang={}", lang.code());
-    let reference = html! {
+    html! {
         h2 { (lang.pick("Mã lịch hẹn của bạn", "Your appointment code")) }
         p {
             (lang.pick("Mã lịch hẹn", "Appointment code")) ": "
@@ -228,47 +301,5 @@ pub(crate) fn referral_section(
                 ))
             }
         }
-    };
-    html! {
-        (notice(
-            NoticeKind::Warning,
-            if level1 {
-                lang.pick(
-                    "Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp",
-                    "Your account is level 1: file in person",
-                )
-            } else {
-                lang.pick("Nộp hồ sơ trực tiếp", "File in person")
-            },
-            why,
-        ))
-        @if referral.can_retry_sign_in && !level1 {
-            (link_button(
-                ButtonKind::Secondary,
-                login,
-                lang.pick("Thử đăng nhập lại", "Try signing in again"),
-            ))
-        }
-        (points_section(lang, referral, true))
-        @if level1 {
-            (level2_section(lang, &referral.level2))
-            p {
-                (link_button(
-                    ButtonKind::Secondary,
-                    login,
-                    lang.pick(
-                        "Tôi vừa được nâng lên mức độ 2, đăng nhập lại",
-                        "I have just been raised to level 2, sign in again",
-                    ),
-                ))
-            }
-        }
-        (slots)
-        (bring_section(lang, referral))
-        (reference)
-        @if !level1 {
-            (level2_section(lang, &referral.level2))
-        }
-        (help_section(lang, referral))
     }
 }

@@ -1,8 +1,11 @@
 //! What the gateway decides for a resident and a procedure, shared by pages and the JSON API.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use super::gateway::Gateway;
+use super::html::{Markup, NoticeKind, notice};
 use crate::audit::{AuditEvent, DecisionRecorded, ReferralRecorded};
 use axum::http::{HeaderMap, header};
 
@@ -59,12 +62,24 @@ impl Gateway {
         session: Option<&Session>,
         query: &ResidentQuery,
     ) -> Decision {
+        self.evaluate_with(procedure, session, query, None).await
+    }
+
+    /// As [`Gateway::evaluate`], with a failed login remembered by the browser.
+    pub(crate) async fn evaluate_with(
+        &self,
+        procedure: &Procedure,
+        session: Option<&Session>,
+        query: &ResidentQuery,
+        remembered: Option<crate::policy::LoginFailure>,
+    ) -> Decision {
         let ward = self.ward(query.ward.as_deref());
+        let last_login = query.outcome.as_deref().and_then(parse_outcome);
         let mut ctx = Context::new(self.clock.now())
             .with_ward(ward.code)
             .with_lang(query.lang())
             .with_chose_in_person(query.chose_in_person())
-            .with_last_login(query.outcome.as_deref().and_then(parse_outcome));
+            .with_last_login(last_login.or(remembered));
         if let Some(point) = &query.point {
             ctx = ctx.with_reception_point(point.clone());
         }
@@ -85,38 +100,83 @@ impl Gateway {
     }
 
     /// Builds the referral for an in-person decision with its ticket (linked to the resident's
-    /// saved `draft`, if any): the resident's earlier
-    /// ticket for the same procedure when `reuse` names a valid one (reloading the page must not
-    /// count a second referral), else a new one, stored so the counter can look it up by code.
+    /// saved `draft`, if any): the resident's earlier ticket for the same procedure when `reuse`
+    /// names a valid one (reloading the page must not count a second referral), else a new one,
+    /// stored so the counter can look it up by code.
+    ///
+    /// `anonymous` is the address of a client without a session: its new tickets come out of
+    /// the per-address [`TicketAllowance`](super::ticket_allowance::TicketAllowance). The
+    /// referral itself is always built, so a spent allowance or a failing store costs the
+    /// resident the ticket, never the address, hours and checklist.
     pub(crate) async fn referral_with_ticket(
         &self,
         procedure: &Procedure,
         decision: &Decision,
         reuse: Option<TicketCode>,
         draft: Option<Draft>,
-    ) -> Option<(Referral, SignedTicket)> {
+        anonymous: Option<IpAddr>,
+    ) -> Option<ReferralWithTicket> {
         let Decision::InPerson(route) = decision else {
             return None;
         };
         let now = self.clock.now();
         let referral = Referral::build(&self.directory, procedure, route, now).ok()?;
-        if let Some(code) = reuse
-            && let Ok(Some(ticket)) = self.store.ticket(&code, now).await
-            && ticket.procedure == procedure.code()
+        let ticket = self
+            .ticket_for(&referral, procedure, reuse, draft, anonymous)
+            .await;
+        Some(ReferralWithTicket { referral, ticket })
+    }
+
+    /// The ticket for `referral`: the one `reuse` names, else a new one if `anonymous` has
+    /// allowance left; stored, counted and audited.
+    async fn ticket_for(
+        &self,
+        referral: &Referral,
+        procedure: &Procedure,
+        reuse: Option<TicketCode>,
+        draft: Option<Draft>,
+        anonymous: Option<IpAddr>,
+    ) -> Result<SignedTicket, NoTicket> {
+        let now = self.clock.now();
+        if let Some(code) = reuse {
+            match self.store.ticket(&code, now).await {
+                Ok(Some(ticket)) if ticket.procedure == procedure.code() => {
+                    return self
+                        .tickets
+                        .sign(ticket)
+                        .map_err(|_| NoTicket::StoreUnavailable);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        "could not read a held ticket: the referral is shown without one"
+                    );
+                    return Err(NoTicket::StoreUnavailable);
+                }
+            }
+        }
+        if let Some(client) = anonymous
+            && !self.ticket_allowance.take(client, now)
         {
-            return Some((referral, self.tickets.sign(ticket).ok()?));
+            tracing::info!(
+                "ticket allowance spent for a client address: referral without a ticket"
+            );
+            return Err(NoTicket::AllowanceSpent);
         }
         // Without a saved draft the ticket still reserves a draft id: the resident can fill in
         // the form before the visit and the counter opens it with the ticket.
         let draft_id = match &draft {
             Some(draft) => draft.id.clone(),
-            None => DraftId::generate(self.random.as_ref()).ok()?,
+            None => DraftId::generate(self.random.as_ref()).map_err(|_| NoTicket::StoreUnavailable)?,
         };
         let ticket = self
             .tickets
-            .issue(&referral, Some(draft_id), now, self.random.as_ref())
-            .ok()?;
-        self.store.save_ticket(&ticket.ticket).await.ok()?;
+            .issue(referral, Some(draft_id), now, self.random.as_ref())
+            .map_err(|_| NoTicket::StoreUnavailable)?;
+        if self.store.save_ticket(&ticket.ticket).await.is_err() {
+            tracing::warn!("could not store a new ticket: the referral is shown without one");
+            return Err(NoTicket::StoreUnavailable);
+        }
         if let Some(draft) = draft {
             // The counter opens the draft with the ticket: keep it as long as the ticket.
             let kept = draft.keep_until(ticket.ticket.expires_at);
@@ -124,10 +184,11 @@ impl Gateway {
                 tracing::warn!("could not extend the draft linked to a ticket");
             }
         }
-        self.metrics.record_referral(route.reason.as_str());
-        let event = ReferralRecorded::new(procedure.code(), route.reason, referral.ward.code);
+        let reason = referral.reason;
+        self.metrics.record_referral(reason.as_str());
+        let event = ReferralRecorded::new(procedure.code(), reason, referral.ward.code);
         self.audit(None, AuditEvent::Referral(event)).await;
-        Some((referral, ticket))
+        Ok(ticket)
     }
 
     fn ticket_cookie_name(&self) -> String {
@@ -171,6 +232,44 @@ impl Gateway {
         self.cookies
             .set_cookie(&name, &sealed, expires - self.clock.now())
             .ok()
+    }
+}
+
+/// A referral and its ticket, or why it has none.
+#[derive(Debug)]
+pub(crate) struct ReferralWithTicket {
+    pub(crate) referral: Referral,
+    pub(crate) ticket: Result<SignedTicket, NoTicket>,
+}
+
+/// Why a referral comes without a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NoTicket {
+    /// This address has had its new tickets for the hour (clients without a session).
+    AllowanceSpent,
+    /// The ticket could not be issued, stored or read back.
+    StoreUnavailable,
+}
+
+impl NoTicket {
+    /// The notice that takes the ticket's place on the referral page.
+    pub(crate) fn notice(self, lang: Lang) -> Markup {
+        let text = match self {
+            Self::AllowanceSpent => lang.pick(
+                "Chưa thể cấp mã lịch hẹn mới cho địa chỉ mạng này lúc này. Bạn vẫn có thể đến nộp hồ sơ theo địa chỉ và giờ làm việc ở trên; cán bộ sẽ cấp mã tại quầy.",
+                "No new appointment code can be issued to this network address right now. You can still file in person at the address and hours above; the officer gives you one at the desk.",
+            ),
+            Self::StoreUnavailable => lang.pick(
+                "Hệ thống tạm thời không cấp được mã lịch hẹn. Bạn vẫn có thể đến nộp hồ sơ theo địa chỉ và giờ làm việc ở trên; cán bộ sẽ cấp mã tại quầy.",
+                "The system could not issue an appointment code just now. You can still file in person at the address and hours above; the officer gives you one at the desk.",
+            ),
+        };
+        notice(
+            NoticeKind::Info,
+            lang.pick("Chưa có mã lịch hẹn", "No appointment code yet"),
+            text,
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
+use super::errors::error_pages_middleware;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
 use super::limits::{UploadPermits, header_limit_middleware, upload_concurrency_middleware};
@@ -19,7 +20,8 @@ use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
 use super::{
-    api, backoffice, counter, dossiers, drafts, pages, staff, stats_api, stats_page, submit,
+    api, backoffice, counter, dossiers, drafts, login_memory, pages, staff, stats_api, stats_page,
+    submit,
 };
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
@@ -76,6 +78,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .merge(counter::routes())
         .merge(stats_page::routes())
         .route("/api/stats", get(stats_api::stats))
+        .merge(login_memory::routes())
         .fallback(pages::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed
@@ -94,6 +97,8 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(from_fn_with_state(limits, header_limit_middleware))
                 .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                // axum's own plain-text rejections become vi/en pages or JSON problems.
+                .layer(axum::middleware::from_fn(error_pages_middleware))
                 // Opens the sealed session once; pages and the API read it with the gate's
                 // extractors.
                 .layer(gate.session_layer()),

@@ -137,9 +137,9 @@ impl Gateway {
             Decision::SignIn(_) | Decision::StepUp(_) => self.challenge(procedure, &decision),
             Decision::InPerson(_) | Decision::Online(_) => {
                 let referral = self
-                    .referral_with_ticket(procedure, &decision, None, None)
+                    .referral_with_ticket(procedure, &decision, None, None, None)
                     .await
-                    .map(|(referral, ticket)| TicketedReferral::new(referral, &ticket));
+                    .map(TicketedReferral::from);
                 let body = InPersonRequired {
                     error: InPersonCode::InPersonRequired,
                     decision: DecisionBody::new(&decision, procedure).with_referral(referral),

@@ -198,6 +198,15 @@ impl Session {
         self.step_ups_tried.push((level, max_age_secs));
     }
 
+    /// Forgets that a step-up to `level` with `max_age_secs` was tried (the resident asked to
+    /// try again); whether it had been.
+    pub fn forget_step_up(&mut self, level: Level, max_age_secs: Option<u32>) -> bool {
+        let before = self.step_ups_tried.len();
+        self.step_ups_tried
+            .retain(|&tried| tried != (level, max_age_secs));
+        self.step_ups_tried.len() != before
+    }
+
     /// Carries the step-ups tried in `previous` over to this session when both belong to the
     /// same subject: the login that follows a step-up must not ask for it again.
     pub fn carry_step_ups_from(&mut self, previous: &Self) {

@@ -1478,12 +1478,12 @@ async fn the_schema_check_refuses_answers_the_document_does_not_describe() {
         openapi::check_response(document, "GET", &decision, 200, &headers, &body),
         Ok(())
     );
-    body["referral"].as_object_mut().unwrap().remove("ticket");
+    body["referral"].as_object_mut().unwrap().remove("point");
     let refused = openapi::check_response(document, "GET", &decision, 200, &headers, &body);
     assert!(
         refused
             .as_ref()
-            .is_err_and(|e| e.contains("/referral: required property `ticket` is missing")),
+            .is_err_and(|e| e.contains("/referral: required property `point` is missing")),
         "{refused:?}"
     );
 }

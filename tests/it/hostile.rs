@@ -1006,3 +1006,51 @@ async fn a_discovery_document_pointing_elsewhere_over_http_is_refused_at_start()
         "{refused}"
     );
 }
+
+// --- failed logins the gateway remembers ---
+
+/// A login at a provider following `script` falls short: the browser remembers it for the
+/// procedure, on the page and in the decision API, until the resident tries again.
+async fn remembered_until_try_again(script: Script, reason: &str) {
+    let idp = HostileIdp::start().await;
+    let (gw, _) = gateway_on(&idp, BreakerConfig::new(), Arc::new(wardgate::SystemClock)).await;
+    idp.set(script);
+    let (callback, flow) = start_login(&gw).await;
+    let response = bounded("the callback", gw.get(&callback, Some(&flow))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let jar = crate::edges13::jar_after("", &response);
+    crate::edges13::assert_remembered_until_try_again(&gw, &jar, reason).await;
+}
+
+fn answering_error(error: &'static str) -> Script {
+    Script::honest().callback(move |params| {
+        params.retain(|(name, _)| name != "code");
+        params.push(("error".to_owned(), error.to_owned()));
+    })
+}
+
+#[tokio::test]
+async fn unmet_authentication_requirements_is_remembered_until_the_resident_tries_again() {
+    remembered_until_try_again(
+        answering_error("unmet_authentication_requirements"),
+        "level_below_required",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn access_denied_and_login_required_are_remembered_until_the_resident_tries_again() {
+    for error in ["access_denied", "login_required"] {
+        remembered_until_try_again(answering_error(error), "resident_cancelled").await;
+    }
+}
+
+#[tokio::test]
+async fn a_silent_level_one_answer_to_a_level_two_login_is_remembered_until_the_resident_tries_again()
+ {
+    remembered_until_try_again(
+        Script::honest().claims(|c| c["acr"] = json!(hostile_idp::ACR_LEVEL_1)),
+        "level_below_required",
+    )
+    .await;
+}

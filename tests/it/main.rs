@@ -11,6 +11,7 @@ mod counter;
 mod backup_restore;
 mod crash;
 mod dossier_status;
+mod edges13;
 mod embed;
 mod endpoints;
 mod gateway;
@@ -35,4 +36,5 @@ mod support {
     pub(crate) mod oidc_provider;
     pub(crate) mod openapi;
     pub(crate) mod store;
+    pub(crate) mod ticket_faults;
 }

@@ -284,7 +284,7 @@ async fn callback(
                         source = login.assurance().source().as_str(),
                         "login verified"
                     );
-                    match hooks.signed_in(&session, &login, &return_path) {
+                    let mut response = match hooks.signed_in(&session, &login, &return_path) {
                         Some(response) => response,
                         None => {
                             let mut response = Redirect::to(return_path.as_str()).into_response();
@@ -293,7 +293,18 @@ async fn callback(
                             }
                             response
                         }
+                    };
+                    // A login that silently came back below the level it asked for.
+                    if login.assurance().level() < Some(level)
+                        && let Some(cookie) = hooks.login_fell_short(
+                            LoginFailure::LevelNotReachable,
+                            &return_path,
+                            &headers,
+                        )
+                    {
+                        append_cookie(&mut response, &cookie);
                     }
+                    response
                 }
                 Err(_) => hooks.problem_page(AuthProblem::Internal, lang, None),
             }
@@ -322,7 +333,11 @@ async fn callback(
                     let event = LoginRecorded::new(LoginResult::Failed(failure), None, None);
                     hooks.audit(None, AuditEvent::Login(event)).await;
                     let target = with_outcome(return_path.as_str(), outcome_code(failure));
-                    Redirect::to(&target).into_response()
+                    let mut response = Redirect::to(&target).into_response();
+                    if let Some(cookie) = hooks.login_fell_short(failure, &return_path, &headers) {
+                        append_cookie(&mut response, &cookie);
+                    }
+                    response
                 }
                 None => {
                     hooks.login_recorded(Some(provider.id()), "refused");

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
@@ -16,7 +16,7 @@ use crate::clock::{Clock, Random, SystemRandom};
 use crate::fallback::{Directory, Referral, Ward, WardCode};
 use crate::i18n::Lang;
 use crate::oidc::{LoginErrorKind, RelyingParty, VerifiedLogin};
-use crate::policy::{Catalog, Decision, Procedure};
+use crate::policy::{Catalog, Decision, LoginFailure, Procedure};
 use crate::pseudonym::{PseudonymKey, Pseudonymizer, SubjectPseudonym};
 use crate::session::{
     CookieConfigError, KeyRing, ReturnPath, Session, SessionConfig, SessionCookies, UsedFlowValues,
@@ -74,6 +74,20 @@ pub trait GateHooks: Send + Sync + 'static {
         return_path: &ReturnPath,
     ) -> Option<Response> {
         let _ = (session, login, return_path);
+        None
+    }
+
+    /// A login returning to `return_path` fell short: the provider answered `failure`, or the
+    /// login came back below the level it asked for ([`LoginFailure::LevelNotReachable`]).
+    /// A `Set-Cookie` value that remembers it in the browser, or `None` (the default: the
+    /// failure is only in the return path's `outcome`).
+    fn login_fell_short(
+        &self,
+        failure: LoginFailure,
+        return_path: &ReturnPath,
+        headers: &HeaderMap,
+    ) -> Option<String> {
+        let _ = (failure, return_path, headers);
         None
     }
 

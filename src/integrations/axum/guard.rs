@@ -324,7 +324,7 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// The `outcome` value a failed login adds to the return path.
-pub(super) fn outcome_code(failure: LoginFailure) -> &'static str {
+pub(crate) fn outcome_code(failure: LoginFailure) -> &'static str {
     match failure {
         LoginFailure::Cancelled => "cancelled",
         LoginFailure::NoEid => "no_eid",

@@ -109,7 +109,7 @@ pub use auth::{append_cookie, auth_router, callback_route, login_route, logout_r
 pub use gate::{AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks};
 pub use guard::{DEFAULT_MAX_AGE_MINUTES, Require, RequireService};
 #[cfg(feature = "portal")]
-pub(crate) use guard::{parse_outcome, with_step_up_challenge};
+pub(crate) use guard::{outcome_code, parse_outcome, with_step_up_challenge};
 pub use layer::{
     Granted, MissingLayer, OptionalSession, SessionLayer, SessionService, VerifiedSession,
 };
