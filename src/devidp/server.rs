@@ -1389,6 +1389,11 @@ impl Shared {
             ProviderProfile::Standard | ProviderProfile::VneidDirect => {
                 claims["acr"] = self.acr_for(grant.level).into();
                 claims["amr"] = serde_json::json!(amr);
+                // A role is signed here as well as sent in userinfo: a gateway counts a staff
+                // role from a signed source only, unless its operator trusts userinfo for it.
+                if self.profile == ProviderProfile::Standard && !identity.roles.is_empty() {
+                    claims["roles"] = serde_json::json!(identity.roles);
+                }
             }
             // Observed NPSP integrations read the level from userinfo; the ID token carries
             // no acr.

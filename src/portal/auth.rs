@@ -4,12 +4,13 @@
 use std::sync::{Arc, OnceLock, Weak};
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::gateway::Gateway;
 use super::html::{ButtonKind, NoticeKind, Page, html, link_button, notice};
 use super::providers::{LoginProvider, chooser_page};
-use super::staff::{is_staff_return, not_staff};
+use super::staff::is_staff_return;
+use super::staff_session::staff_signed_in;
 use crate::audit::AuditEvent;
 use crate::i18n::Lang;
 use crate::integrations::axum::{AuthProblem, GateHooks, HookFuture, ProviderId};
@@ -79,14 +80,7 @@ impl GateHooks for PortalHooks {
         }
         let lang = Lang::from_query(return_path.as_str().split_once('?').map(|(_, q)| q));
         let gw = self.gateway()?;
-        Some(match gw.staff_cookie(session.subject(), login.userinfo()) {
-            Some(cookie) => {
-                let mut response = Redirect::to(return_path.as_str()).into_response();
-                append_cookie(&mut response, &cookie);
-                response
-            }
-            None => not_staff(lang, session.subject()),
-        })
+        Some(staff_signed_in(&gw, session, login, return_path, lang))
     }
 
     fn problem_page(

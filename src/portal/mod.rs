@@ -56,6 +56,7 @@ mod serve;
 #[cfg(feature = "devidp")]
 mod simulated;
 mod staff;
+mod staff_session;
 mod submit;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};

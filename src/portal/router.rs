@@ -67,7 +67,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(super::metrics_access::public_metrics))
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
-        .merge(staff::routes())
+        .merge(staff::routes(&gateway))
         .fallback(pages::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed
