@@ -33,7 +33,7 @@ struct HeldDraft {
 }
 
 impl Gateway {
-    fn draft_cookie_name(&self) -> String {
+    pub(crate) fn draft_cookie_name(&self) -> String {
         self.cookies.cookie_name("wardgate-draft")
     }
 

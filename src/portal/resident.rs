@@ -129,7 +129,7 @@ impl Gateway {
         Some((referral, ticket))
     }
 
-    fn ticket_cookie_name(&self) -> String {
+    pub(crate) fn ticket_cookie_name(&self) -> String {
         self.cookies.cookie_name("wardgate-ticket")
     }
 

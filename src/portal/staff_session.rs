@@ -59,11 +59,6 @@ pub(crate) struct StaffSession {
 }
 
 impl StaffSession {
-    /// The staff member's subject pseudonym.
-    pub(crate) fn subject(&self) -> &str {
-        &self.subject
-    }
-
     /// The provider the staff member signed in with.
     pub(crate) fn provider(&self) -> &str {
         &self.provider
