@@ -956,9 +956,10 @@ async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuer
         );
     };
     let registered = Url::parse(back).ok().is_some_and(|back| {
-        client.redirect_uris.iter().any(|uri| {
-            Url::parse(uri).is_ok_and(|uri| uri.origin() == back.origin())
-        })
+        client
+            .redirect_uris
+            .iter()
+            .any(|uri| Url::parse(uri).is_ok_and(|uri| uri.origin() == back.origin()))
     });
     if !registered {
         return error_page(

@@ -1020,7 +1020,10 @@ impl RelyingParty {
         if let Some(max_age) = request.max_age {
             params.push(("max_age", max_age.num_seconds().max(0).to_string()));
         }
-        if request.prompt_login {
+        // Without a signed ID token there is no `auth_time` to trust: the gateway takes the
+        // start of the login as the authentication time, which is true only if the provider
+        // authenticates the resident again, so every such login asks it to.
+        if request.prompt_login || inner.config.id_token == IdTokenExpectation::Absent {
             params.push(("prompt", "login".to_owned()));
         }
         if let Some(locales) = &inner.config.ui_locales {

@@ -196,8 +196,8 @@ impl Gateway {
     /// The `Set-Cookie` value carrying `session` (a browser-session cookie).
     pub(crate) fn staff_cookie(&self, session: &StaffSession) -> Option<String> {
         let name = self.staff_cookie_name();
-        let expires =
-            (session.last_seen() + self.staff_idle()).min(session.created() + self.staff_absolute());
+        let expires = (session.last_seen() + self.staff_idle())
+            .min(session.created() + self.staff_absolute());
         let sealed = self
             .key_ring
             .seal(self.random.as_ref(), STAFF_PURPOSE, &name, expires, session)
@@ -281,12 +281,15 @@ fn refused_page(lang: Lang, refusal: StaffRefusal) -> Response {
             lang.pick("Đăng nhập cán bộ lại", "Sign in as staff again"),
         ))
     };
-    let page = Page::new(lang, lang.pick("Không mở được trang cán bộ", "Staff pages not opened"))
-        .push(notice(
-            NoticeKind::Error,
-            lang.pick("Không có quyền truy cập", "Access refused"),
-            body,
-        ));
+    let page = Page::new(
+        lang,
+        lang.pick("Không mở được trang cán bộ", "Staff pages not opened"),
+    )
+    .push(notice(
+        NoticeKind::Error,
+        lang.pick("Không có quyền truy cập", "Access refused"),
+        body,
+    ));
     (StatusCode::FORBIDDEN, page).into_response()
 }
 

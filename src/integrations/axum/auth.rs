@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::gate::AuthProblem;
 use super::guard::outcome_code;
 use super::{Gate, LoginProvider, OwnSession};
-use subtle::ConstantTimeEq as _;
 use crate::assurance::Level;
 use crate::audit::{AuditEvent, LoginRecorded, LoginResult};
 use crate::i18n::Lang;
 use crate::oidc::{Callback, LoginErrorKind, LoginRequest, PendingLogin};
 use crate::policy::LoginFailure;
 use crate::session::{LoginFlow, ReturnPath, Session, find_cookie, seal_login_flow};
+use subtle::ConstantTimeEq as _;
 
 /// The longest `max_age` a `/login?level=` may ask for, in seconds (one day).
 const MAX_LOGIN_MAX_AGE_SECS: i64 = 86_400;
@@ -42,7 +42,10 @@ pub fn auth_router<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> Router
         .route("/callback", callback_route(gate))
         .route("/callback/{provider}", callback_route(gate))
         .route("/logout", logout_route(gate))
-        .route(LOGGED_OUT_PATH, get(logged_out).with_state(Arc::clone(gate)))
+        .route(
+            LOGGED_OUT_PATH,
+            get(logged_out).with_state(Arc::clone(gate)),
+        )
 }
 
 /// `GET /login`, to mount at another path too (the bundled portal keeps `/login`).
@@ -404,7 +407,11 @@ async fn logout(
     // The provider whose session to end: the resident's, else the application's session's.
     let provider = resident
         .as_ref()
-        .and_then(|s| gate.providers().iter().find(|p| p.relying_party().issuer() == s.issuer()))
+        .and_then(|s| {
+            gate.providers()
+                .iter()
+                .find(|p| p.relying_party().issuer() == s.issuer())
+        })
         .or_else(|| {
             own.as_ref()
                 .and_then(OwnSession::provider)

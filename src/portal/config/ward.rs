@@ -234,7 +234,11 @@ pub(super) fn build_staff(cx: &Lookup<'_>, raw: RawStaff) -> Result<StaffConfig,
             ));
         }
     };
-    if raw.role_provider.as_deref().is_some_and(|p| p.trim().is_empty()) {
+    if raw
+        .role_provider
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
         return Err(invalid(cx.file("staff.role_provider"), SettingError::Empty));
     }
     // Timeouts are at least a minute; a zero authentication age asks for a login right now.
