@@ -509,3 +509,37 @@ async fn the_resident_sessions_idle_timeout_slides_with_activity() {
     let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
     assert!(!signed_in(&page));
 }
+
+#[tokio::test]
+async fn the_next_resident_signed_in_on_the_device_sees_nothing_of_the_previous_ones_draft() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let token = sign_out_token(&page);
+    let saved = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/draft"),
+            &format!("csrf_token={token}&child_name=Nguy%E1%BB%85n+B%C3%A9+Na"),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert!(device.has("wardgate-draft"));
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(page.contains("Nguyễn Bé Na"), "the owner sees the draft");
+
+    // The first resident walks away without signing out; the next one signs in on the same
+    // browser, which still holds the draft cookie.
+    device.resident_login("officer").await;
+    assert!(device.has("wardgate-draft"));
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Nguyễn Bé Na"), "the next resident sees no draft");
+    // Nor does anyone signed out.
+    device.jar.remove("wardgate-session");
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Nguyễn Bé Na"));
+
+    // The owner, back, finds it again.
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(page.contains("Nguyễn Bé Na"));
+}

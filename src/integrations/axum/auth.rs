@@ -287,7 +287,8 @@ async fn callback(
                         LoginResult::Succeeded,
                         login.assurance().level(),
                         Some(login.assurance().source()),
-                    );
+                    )
+                    .with_signed_id_token(login.assurance().has_signed_id_token());
                     hooks
                         .audit(Some(session.subject()), AuditEvent::Login(event))
                         .await;
