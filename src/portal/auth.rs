@@ -83,6 +83,12 @@ impl GateHooks for PortalHooks {
         Some(staff_signed_in(&gw, session, login, return_path, lang))
     }
 
+    /// An assisted device signs every resident in afresh.
+    fn fresh_login(&self, headers: &HeaderMap) -> bool {
+        self.gateway()
+            .is_some_and(|gw| super::assisted::from_assisted_device(&gw, headers))
+    }
+
     /// The staff session: `POST /logout` ends it too.
     fn own_session(&self, headers: &HeaderMap, csrf_token: &str) -> Option<OwnSession> {
         let gw = self.gateway()?;

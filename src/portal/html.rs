@@ -216,6 +216,7 @@ impl Page {
                     }
                     "\n" main id="main" class="wrap" tabindex="-1" {
                         "\n" h1 { (self.title) } "\n"
+                        (super::assisted::assisted_banner(lang))
                         @for fragment in &self.body { (fragment) }
                     }
                     "\n" footer class="site-footer" {

@@ -33,6 +33,7 @@
 //! ```
 
 mod api;
+mod assisted;
 mod auth;
 pub mod config;
 mod connect;

@@ -484,6 +484,7 @@ mod tests {
             ("/login", "get"),
             ("/auth/callback", "get"),
             ("/logout", "post"),
+            ("/auth/logged-out", "get"),
             ("/api/procedures", "get"),
             ("/api/procedures/{code}/decision", "get"),
             ("/api/procedures/{code}/submissions", "post"),

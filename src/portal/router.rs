@@ -34,6 +34,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
     let rate_limiter = Arc::clone(gateway.rate_limiter());
     let limits = *gateway.limits();
     let gate = Arc::clone(gateway.gate());
+    let assisted = Arc::clone(&gateway);
     // The submission routes accept attachments and read their bodies with this limit, a few
     // at a time (the permits are shared by both routes).
     let uploads = (
@@ -68,6 +69,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
         .merge(staff::routes(&gateway))
+        .merge(super::assisted::routes(&gateway))
         .fallback(pages::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed
@@ -85,6 +87,8 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(from_fn_with_state(limits, header_limit_middleware))
                 .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                // On an assisted device, ends an idle resident session before it is opened.
+                .layer(from_fn_with_state(assisted, super::assisted::assisted_middleware))
                 // Opens the sealed session once; pages and the API read it with the gate's
                 // extractors.
                 .layer(gate.session_layer()),

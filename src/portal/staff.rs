@@ -140,7 +140,7 @@ async fn staff_login(
     .unwrap_or_else(|| internal_error(lang))
 }
 
-fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
+pub(crate) fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
     Page::new(lang, title)
         .ward_name(lang.pick(&ward.name().vi, &ward.name().en).to_owned())
@@ -148,7 +148,7 @@ fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
         .push(super::staff_session::staff_bar(lang))
 }
 
-fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
+pub(crate) fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
     let href = format!("/staff/login?lang={}", lang.code());
     let body = html! {
         (lang.pick(

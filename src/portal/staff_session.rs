@@ -64,6 +64,11 @@ impl StaffSession {
         &self.provider
     }
 
+    /// The session's CSRF token, for the forms of staff pages.
+    pub(crate) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
     /// Whether `presented` is this session's sign-out token (constant time).
     pub(crate) fn token_matches(&self, presented: &str) -> bool {
         self.csrf.as_bytes().ct_eq(presented.as_bytes()).into()
@@ -346,6 +351,10 @@ pub(crate) fn staff_bar(lang: Lang) -> Markup {
         (
             format!("/staff/stats?lang={code}"),
             lang.pick("Thống kê", "Statistics"),
+        ),
+        (
+            format!("/staff/device?lang={code}"),
+            lang.pick("Thiết bị hỗ trợ", "Assisted device"),
         ),
     ];
     let sign_out = html! {

@@ -95,7 +95,11 @@ struct ProviderLogin {
 
 /// Starts a login aimed at the requirement (a catalog procedure, or a level and `max_age`),
 /// at the chosen provider; with several providers and none chosen, the hooks' chooser.
-async fn login(State(gate): State<Arc<Gate>>, Query(query): Query<LoginQuery>) -> Response {
+async fn login(
+    State(gate): State<Arc<Gate>>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Response {
     let lang = query
         .lang
         .as_deref()
@@ -127,6 +131,12 @@ async fn login(State(gate): State<Arc<Gate>>, Query(query): Query<LoginQuery>) -
                 None => request,
             }
         }
+    };
+    // On a shared device the provider's own session may be the previous person's.
+    let request = if hooks.fresh_login(&headers) {
+        request.max_age(Duration::zero()).prompt_login(true)
+    } else {
+        request
     };
     let provider = match query.provider.as_deref() {
         Some(id) => match gate.provider(id) {

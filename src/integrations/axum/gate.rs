@@ -110,6 +110,13 @@ pub trait GateHooks: Send + Sync + 'static {
         None
     }
 
+    /// Whether logins from this browser must authenticate again whatever the provider's session
+    /// (a shared, assisted device): `/login` then sends `prompt=login` and `max_age=0`.
+    fn fresh_login(&self, headers: &HeaderMap) -> bool {
+        let _ = headers;
+        false
+    }
+
     /// At `POST /logout`: the application's own session in `headers`, if any, and whether
     /// `csrf_token` is its sign-out token. The form may carry either session's token.
     fn own_session(&self, headers: &HeaderMap, csrf_token: &str) -> Option<OwnSession> {
