@@ -20,9 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::append_cookie;
 use super::gateway::Gateway;
-use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, button, form, html, notice,
-};
+use super::html::{ButtonKind, FormMethod, Markup, NoticeKind, button, form, html, notice};
 use super::staff::{sign_in_page, staff_page};
 use super::staff_session::staff_session_middleware;
 use crate::i18n::Lang;
@@ -103,17 +101,16 @@ impl Gateway {
                 &device,
             )
             .ok()?;
-        self.cookies.set_cookie(&name, &sealed, DEVICE_LIFETIME).ok()
+        self.cookies
+            .set_cookie(&name, &sealed, DEVICE_LIFETIME)
+            .ok()
     }
 }
 
 pub(crate) fn routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()
         .route("/staff/device", get(device_page).post(set_device))
-        .route_layer(from_fn_with_state(
-            Arc::clone(gw),
-            staff_session_middleware,
-        ))
+        .route_layer(from_fn_with_state(Arc::clone(gw), staff_session_middleware))
 }
 
 /// A label a staff member typed: trimmed, 1 to [`MAX_LABEL_CHARS`] characters, no control

@@ -88,7 +88,10 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 // On an assisted device, ends an idle resident session before it is opened.
-                .layer(from_fn_with_state(assisted, super::assisted::assisted_middleware))
+                .layer(from_fn_with_state(
+                    assisted,
+                    super::assisted::assisted_middleware,
+                ))
                 // Opens the sealed session once; pages and the API read it with the gate's
                 // extractors.
                 .layer(gate.session_layer()),

@@ -364,8 +364,13 @@ impl Submitter {
                 now,
                 Some(request.subject.clone()),
                 AuditEvent::Submission(
-                    SubmissionRecorded::new(code, request.procedure.code(), request.ward, grant.level)
-                        .with_signed_id_token(request.assurance.has_signed_id_token()),
+                    SubmissionRecorded::new(
+                        code,
+                        request.procedure.code(),
+                        request.ward,
+                        grant.level,
+                    )
+                    .with_signed_id_token(request.assurance.has_signed_id_token()),
                 ),
             );
             let commit = SubmissionCommit::new(

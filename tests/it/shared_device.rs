@@ -532,7 +532,10 @@ async fn the_next_resident_signed_in_on_the_device_sees_nothing_of_the_previous_
     device.resident_login("officer").await;
     assert!(device.has("wardgate-draft"));
     let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
-    assert!(!page.contains("Nguyễn Bé Na"), "the next resident sees no draft");
+    assert!(
+        !page.contains("Nguyễn Bé Na"),
+        "the next resident sees no draft"
+    );
     // Nor does anyone signed out.
     device.jar.remove("wardgate-session");
     let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
@@ -542,4 +545,128 @@ async fn the_next_resident_signed_in_on_the_device_sees_nothing_of_the_previous_
     device.resident_login("level2").await;
     let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
     assert!(page.contains("Nguyễn Bé Na"));
+}
+
+/// Signs `officer` in as staff and turns assisted mode on with `label`; the staff cookie is
+/// then dropped, as the officer hands the device over.
+async fn make_assisted(device: &mut Device, label: &str) {
+    let officer = device.pseudonym(OFFICER_SUB);
+    device.restart(listed(officer)).await;
+    device.staff_login("officer").await;
+    let page = body_text(device.get("/staff/device").await).await;
+    assert!(page.contains("chưa ở chế độ hỗ trợ"), "{page}");
+    let token = sign_out_token(&page);
+    let label_form: String = url::form_urlencoded::byte_serialize(label.as_bytes()).collect();
+
+    // Only staff, with their token, can set it.
+    let forged = device
+        .post_form(
+            "/staff/device",
+            &format!("csrf_token=nope&action=enable&label={label_form}"),
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let empty = device
+        .post_form(
+            "/staff/device",
+            &format!("csrf_token={token}&action=enable&label=+"),
+        )
+        .await;
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    assert!(!device.has("wardgate-assisted"));
+
+    let set = device
+        .post_form(
+            "/staff/device",
+            &format!("csrf_token={token}&action=enable&label={label_form}"),
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    assert!(device.has("wardgate-assisted"));
+    device.jar.remove("wardgate-staff");
+}
+
+#[tokio::test]
+async fn only_staff_put_a_device_in_assisted_mode() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let stranger = device
+        .post_form("/staff/device", "action=enable&label=X")
+        .await;
+    assert_eq!(stranger.status(), StatusCode::UNAUTHORIZED);
+    assert!(!device.has("wardgate-assisted"));
+    make_assisted(&mut device, "Tổ CNSCĐ khóm Xuân Hòa").await;
+    // Every page now names who is helping.
+    let home = body_text(device.get("/").await).await;
+    assert!(home.contains("Tổ CNSCĐ khóm Xuân Hòa"), "{home}");
+    assert!(home.contains("Người tiếp theo"));
+}
+
+#[tokio::test]
+async fn an_assisted_device_asks_for_a_fresh_login_every_time_and_ends_an_idle_session() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    make_assisted(&mut device, "Điểm tiếp nhận Nhà Bàng").await;
+
+    for persona in ["level2", "officer"] {
+        let signed_in = device.resident_login(persona).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        // The full request (pushed, or at the front channel when not pushed).
+        let recorded = device.idp.recorded_authorization_requests();
+        let sent = recorded
+            .iter()
+            .rev()
+            .find(|r| r.get("state").is_some())
+            .unwrap();
+        assert_eq!(sent.get("prompt"), Some("login"), "{persona}");
+        assert_eq!(sent.get("max_age"), Some("0"), "{persona}");
+    }
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(page.contains("action=\"/logout\""));
+    assert!(page.contains("Điểm tiếp nhận Nhà Bàng"));
+
+    // Four minutes idle: still signed in. Then six without a request: the server ends it,
+    // says so, and removes the resident's cookies.
+    device.clock.advance(Duration::minutes(4));
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(page.contains("5 phút"), "the page warns first");
+    device.clock.advance(Duration::minutes(6));
+    let ended = device.get(&format!("/procedures/{BIRTH}")).await;
+    assert!(!device.has("wardgate-session"));
+    let page = body_text(ended).await;
+    assert!(page.contains("Phiên làm việc trước đã kết thúc"), "{page}");
+    assert!(device.has("wardgate-assisted"), "the device stays assisted");
+}
+
+#[tokio::test]
+async fn next_person_on_an_assisted_device_clears_everything_of_the_previous_one() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    make_assisted(&mut device, "Tổ CNSCĐ khóm Xuân Hòa").await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let token = sign_out_token(&page);
+    device
+        .post_form(
+            &format!("/procedures/{BIRTH}/draft"),
+            &format!("csrf_token={token}&child_name=Nguy%E1%BB%85n+B%C3%A9+Na"),
+        )
+        .await;
+    // The banner's button is a sign-out form with the resident's token.
+    let page = body_text(device.get("/").await).await;
+    let banner = page
+        .split(">Người tiếp theo</button>")
+        .next()
+        .unwrap()
+        .rsplit("action=\"/logout\"")
+        .next()
+        .unwrap();
+    assert!(banner.contains(&token));
+    let next = device
+        .post_form("/logout", &format!("csrf_token={token}"))
+        .await;
+    assert_eq!(next.status(), StatusCode::SEE_OTHER);
+    for name in ["wardgate-session", "wardgate-draft", "wardgate-ticket"] {
+        assert!(!device.has(name), "{name} left behind");
+    }
+    assert!(device.has("wardgate-assisted"));
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Nguyễn Bé Na"));
 }
