@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 
 import { ARTIFACTS, startGateway } from './lib/processes.mjs';
-import { STAFF_DESK, residentSuite } from './lib/suite.mjs';
+import { SHARED_DEVICE, STAFF_DESK, residentSuite } from './lib/suite.mjs';
 
 residentSuite('simulator', async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const { service, url } = await startGateway({ logPath: join(ARTIFACTS, 'simulator-gateway.log') });
   return { gateway: url, output: () => service.output(), stop: () => service.stop() };
-}, [STAFF_DESK]);
+}, [STAFF_DESK, SHARED_DEVICE]);

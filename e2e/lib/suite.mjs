@@ -19,6 +19,7 @@ import {
   staffDesk,
   staffRefused,
 } from './flows.mjs';
+import { twoResidentsOnAnAssistedDevice } from './flows_shared.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -33,6 +34,7 @@ const FLOWS = [
 /** Flows beyond the resident ones, by suite. */
 export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s bookings, look up a ticket and open the statistics', staffDesk];
 export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
+export const SHARED_DEVICE = ['shared-device', 'two residents in a row on an assisted device', twoResidentsOnAnAssistedDevice];
 
 /** The last lines of a process's output, for failure messages. */
 function tail(text, lines = 40) {
