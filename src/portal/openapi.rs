@@ -209,9 +209,10 @@ fn browser_paths() -> serde_json::Map<String, Value> {
             },
             "responses": {
                 "303": {
-                    "description": "The resident and staff sessions end and every resident cookie (session, draft, ticket, login flow) is cleared; to the provider's end-session endpoint when it has one (RP-Initiated Logout, with `client_id`, `post_logout_redirect_uri` and `state`), else to the start page.",
+                    "description": "The resident and staff sessions end and every resident cookie (session, draft, ticket, login flow) is cleared; back to the start page (the provider has no end-session endpoint).",
                     "headers": {"Location": location}
                 },
+                "200": page("When the provider has an end-session endpoint: a page that sends the browser on to it at once (`meta` refresh, and a link), with `client_id`, `post_logout_redirect_uri` and `state`; the sessions and cookies are ended as for `303`."),
                 "403": {"description": "The CSRF token is neither the resident's nor the staff session's."}
             }
         }},

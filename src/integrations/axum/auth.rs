@@ -215,6 +215,48 @@ impl Gate {
     }
 }
 
+/// A page that sends the browser on to `url` at once (`<meta http-equiv="refresh">`), with a
+/// link for a browser that does not follow it. Not a redirect: the sign-out form's POST may
+/// lead only to the portal's own origin (CSP `form-action 'self'` covers its redirects too).
+fn continue_to(url: &url::Url, lang: Lang) -> Response {
+    let href = escape_attribute(url.as_str());
+    let title = lang.pick("Đang đăng xuất", "Signing out");
+    let link = lang.pick(
+        "Tiếp tục đăng xuất tại hệ thống định danh",
+        "Continue signing out at the identity provider",
+    );
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"refresh\" content=\"0;url={href}\">\n<title>{title}</title>\n</head>\n\
+         <body>\n<main>\n<h1>{title}</h1>\n<p><a href=\"{href}\">{link}</a></p>\n</main>\n</body>\n</html>\n",
+        code = lang.code(),
+    );
+    let mut response = (StatusCode::OK, page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `text` safe inside a double-quoted HTML attribute.
+fn escape_attribute(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Completes the login at the provider recorded in the login-flow cookie, verifying everything
 /// it returned.
 async fn callback(
@@ -448,7 +490,7 @@ impl Gate {
         self.sessions().settings().cookie_name("wardgate-signout")
     }
 
-    /// The redirect to `provider`'s end-session endpoint, with the sealed sign-out cookie that
+    /// The way on to `provider`'s end-session endpoint, with the sealed sign-out cookie that
     /// checks the `state` on return; `None` when the provider has no such endpoint.
     ///
     /// No ID token is kept after sign-in (it would have to live in the session cookie), so
@@ -488,7 +530,7 @@ impl Gate {
             .settings()
             .set_cookie(&name, &sealed, SIGN_OUT_LIFETIME)
             .ok()?;
-        let mut response = Redirect::to(url.as_str()).into_response();
+        let mut response = continue_to(&url, lang);
         append_cookie(&mut response, &cookie);
         Some(response)
     }
