@@ -70,6 +70,8 @@ const jwks = {
 
 const common = {
   redirect_uris: redirectUris,
+  // RP-Initiated Logout: the gateway's return page, next to each callback.
+  post_logout_redirect_uris: redirectUris.map((uri) => new URL('/auth/logged-out', uri).href),
   grant_types: ['authorization_code'],
   response_types: ['code'],
 };

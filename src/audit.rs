@@ -183,6 +183,23 @@ pub struct LoginRecorded {
     /// Where the level came from, when the login succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceKind>,
+    /// Whether a verified, signed ID token backed the login (`false`: the identity and level
+    /// came from an unsigned userinfo answer, as with VNeID direct). Written only when `false`,
+    /// so records from before the flag keep their hash.
+    #[serde(default = "signed_by_default", skip_serializing_if = "is_signed")]
+    pub signed_id_token: bool,
+}
+
+fn signed_by_default() -> bool {
+    true
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_signed(signed: &bool) -> bool {
+    *signed
 }
 
 /// How a login ended.
@@ -214,6 +231,9 @@ pub struct SubmissionRecorded {
     /// existed keep their hash.
     #[serde(default, skip_serializing_if = "Channel::is_online")]
     pub channel: Channel,
+    /// Whether the level used rests on a verified, signed ID token; written only when `false`.
+    #[serde(default = "signed_by_default", skip_serializing_if = "is_signed")]
+    pub signed_id_token: bool,
 }
 
 /// How a dossier reached the ward.
@@ -370,7 +390,15 @@ impl SubmissionRecorded {
             ward,
             level,
             channel: Channel::Online,
+            signed_id_token: true,
         }
+    }
+
+    /// The same event, saying whether a signed ID token backed the level.
+    #[must_use]
+    pub fn with_signed_id_token(mut self, signed: bool) -> Self {
+        self.signed_id_token = signed;
+        self
     }
 
     /// The same event for a dossier received through `channel`.
@@ -388,7 +416,15 @@ impl LoginRecorded {
             result,
             level,
             source,
+            signed_id_token: true,
         }
+    }
+
+    /// The same event, saying whether a signed ID token backed the login.
+    #[must_use]
+    pub fn with_signed_id_token(mut self, signed: bool) -> Self {
+        self.signed_id_token = signed;
+        self
     }
 }
 

@@ -23,6 +23,7 @@ import { dossierStatusAfterReport } from './flows_status.mjs';
 import { counterReceives } from './flows_counter.mjs';
 import { bookingMoveCancelEn, bookingMoveCancelVi, draftBeforeVisit, level1InPersonFirst } from './flows_visit.mjs';
 import { failedLoginRemembered, malformedAddressPage } from './flows_edges13.mjs';
+import { twoResidentsOnAnAssistedDevice } from './flows_shared.mjs';
 
 const FLOW_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 90_000;
@@ -45,6 +46,7 @@ export const STAFF_DESK = ['staff-desk', 'ward staff sign in, see today\'s booki
 export const COUNTER = ['counter', 'the officer looks a booked ticket up, sees the draft, records it received, and the back office gets a counter dossier', counterReceives];
 export const VISIT_DRAFT = ['visit-draft', 'a draft typed before the visit is what the counter officer opens', draftBeforeVisit];
 export const STAFF_REFUSED = ['staff-refused', 'a resident signing in on the staff pages is refused', staffRefused];
+export const SHARED_DEVICE = ['shared-device', 'two residents in a row on an assisted device', twoResidentsOnAnAssistedDevice];
 
 /** The last lines of a process's output, for failure messages. */
 function tail(text, lines = 40) {

@@ -248,9 +248,16 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
 
     // Who is staff; a role claim is read from userinfo, so the client then fetches it.
     let staff = match (config.provider(), config.staff().is_empty()) {
+        // The simulator's userinfo (on loopback) is trusted for the role in every profile.
         (Provider::Simulator { .. }, true) => StaffConfig::new(
             Vec::new(),
             Some(("roles".to_owned(), devidp::STAFF_ROLE.to_owned())),
+        )
+        .role_from_userinfo(true)
+        .timeouts(
+            config.staff().idle_minutes(),
+            config.staff().absolute_minutes(),
+            config.staff().max_auth_age_minutes(),
         ),
         _ => config.staff().clone(),
     };

@@ -300,3 +300,33 @@ fn a_counted_decision_carries_its_count_and_an_uncounted_one_reads_as_one() {
         AuditEvent::Decision(single)
     );
 }
+
+#[test]
+fn the_signed_id_token_flag_is_written_only_when_false() {
+    let signed = LoginRecorded::new(
+        LoginResult::Succeeded,
+        Some(Level::Two),
+        Some(SourceKind::IdTokenAcr),
+    );
+    let json = serde_json::to_value(signed).unwrap();
+    assert!(json.get("signed_id_token").is_none(), "{json}");
+    let unsigned = signed.with_signed_id_token(false);
+    let json = serde_json::to_value(unsigned).unwrap();
+    assert_eq!(json["signed_id_token"], false);
+    let back: LoginRecorded = serde_json::from_value(json).unwrap();
+    assert_eq!(back, unsigned);
+
+    let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
+    let filed = SubmissionRecorded::new(code, procedure(), ward(), Level::Two);
+    assert!(
+        serde_json::to_value(filed)
+            .unwrap()
+            .get("signed_id_token")
+            .is_none()
+    );
+    let filed = filed.with_signed_id_token(false);
+    assert_eq!(
+        serde_json::to_value(filed).unwrap()["signed_id_token"],
+        false
+    );
+}

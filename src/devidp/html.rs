@@ -101,3 +101,13 @@ pub(super) fn error_page(error: &str, description: &str) -> String {
     );
     page("Lỗi", "Error", &body)
 }
+
+/// The page after an end-session request without a way back.
+pub(super) fn signed_out_page() -> String {
+    page(
+        "Đã đăng xuất",
+        "Signed out",
+        "<p>Bạn đã đăng xuất khỏi hệ thống định danh thử nghiệm. \
+         <span lang=\"en\" class=\"en\">You are signed out of the test identity provider.</span></p>\n",
+    )
+}

@@ -136,7 +136,9 @@
 //!
 //! - VNeID's real envelope format (RSA-wrapped keys), IP allow-listing, Keycloak's SSO logins
 //!   (`acr` `"0"`).
-//! - Refresh tokens, logout (`end_session_endpoint`), request objects (`request`), implicit
+//! - Refresh tokens, a real logout (its `end_session_endpoint` only records the request and
+//!   returns to a `post_logout_redirect_uri` on a registered redirect URI's origin, as it keeps
+//!   no browser session), request objects (`request`), implicit
 //!   and hybrid flows, `private_key_jwt`, mTLS, DPoP, consent screens, browser sessions (SSO).
 //! - Key rotation: one key per start; the ES256 and EdDSA keys are new on every start, the
 //!   RS256 key is the committed test key `dev_rsa_2048.pk8`, public and protecting nothing.
@@ -622,7 +624,16 @@ impl DevIdpHandle {
     ///
     /// Only the latest 1,000 requests are kept.
     pub fn recorded_authorization_requests(&self) -> Vec<RecordedRequest> {
-        self.shared.recorded()
+        let mut recorded = self.shared.recorded();
+        recorded.retain(|r| r.channel != RequestChannel::EndSession);
+        recorded
+    }
+
+    /// Every end-session request received so far (RP-Initiated Logout 1.0), oldest first.
+    pub fn recorded_end_session_requests(&self) -> Vec<RecordedRequest> {
+        let mut recorded = self.shared.recorded();
+        recorded.retain(|r| r.channel == RequestChannel::EndSession);
+        recorded
     }
 
     /// Stops accepting connections, lets open requests finish, and waits for the server.
@@ -657,6 +668,8 @@ pub enum RequestChannel {
     FrontChannel,
     /// A pushed authorization request to `/par` (RFC 9126).
     Pushed,
+    /// A browser's request to the end-session endpoint `/session/end` (RP-Initiated Logout).
+    EndSession,
 }
 
 /// The parameters of one authorization request, as received.

@@ -297,6 +297,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/interaction/{id}",
             get(interaction_get).post(interaction_post),
         )
+        .route("/session/end", get(end_session))
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo));
     if shared.par {
@@ -480,6 +481,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "claim_types_supported": ["normal"],
         "authorization_response_iss_parameter_supported": shared.sends_iss(),
         "ui_locales_supported": ["vi", "en"],
+        "end_session_endpoint": shared.endpoint("session/end"),
     });
     if shared.par
         && let Some(object) = metadata.as_object_mut()
@@ -928,6 +930,51 @@ fn parse_claims_acr(claims: &str) -> Result<Option<AcrRequest>, &'static str> {
         }
     }
     Ok(Some(AcrRequest { values, essential }))
+}
+
+/// OpenID Connect RP-Initiated Logout 1.0 §2: the simulator keeps no browser session, so it
+/// only records the request, checks `post_logout_redirect_uri` against the client and sends the
+/// browser back with `state`.
+async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => params,
+        Err(description) => {
+            return error_page(StatusCode::BAD_REQUEST, "invalid_request", &description);
+        }
+    };
+    shared.record(RequestChannel::EndSession, &params);
+    let Some(back) = params.get("post_logout_redirect_uri") else {
+        return page(StatusCode::OK, html::signed_out_page());
+    };
+    // §3: the URI must be registered for the client. The simulator registers none apart from
+    // the redirect URIs, so it accepts a URI on the origin of one of them.
+    let Some(client) = params.get("client_id").and_then(|id| shared.client(id)) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "post_logout_redirect_uri needs a known client_id",
+        );
+    };
+    let registered = Url::parse(back).ok().is_some_and(|back| {
+        client
+            .redirect_uris
+            .iter()
+            .any(|uri| Url::parse(uri).is_ok_and(|uri| uri.origin() == back.origin()))
+    });
+    if !registered {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "post_logout_redirect_uri is not registered for this client",
+        );
+    }
+    let Ok(mut target) = Url::parse(back) else {
+        return error_page(StatusCode::BAD_REQUEST, "invalid_request", "bad URI");
+    };
+    if let Some(state) = params.get("state") {
+        target.query_pairs_mut().append_pair("state", state);
+    }
+    see_other(target.as_str())
 }
 
 async fn authorize_get(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
@@ -1389,6 +1436,11 @@ impl Shared {
             ProviderProfile::Standard | ProviderProfile::VneidDirect => {
                 claims["acr"] = self.acr_for(grant.level).into();
                 claims["amr"] = serde_json::json!(amr);
+                // A role is signed here as well as sent in userinfo: a gateway counts a staff
+                // role from a signed source only, unless its operator trusts userinfo for it.
+                if self.profile == ProviderProfile::Standard && !identity.roles.is_empty() {
+                    claims["roles"] = serde_json::json!(identity.roles);
+                }
             }
             // Observed NPSP integrations read the level from userinfo; the ID token carries
             // no acr.

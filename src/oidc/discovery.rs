@@ -46,6 +46,9 @@ pub struct ProviderMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     /// ID-token signature algorithms the provider lists.
     pub id_token_signing_alg_values_supported: Vec<String>,
+    /// The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2.1), if any: where
+    /// signing out sends the browser so the provider's own session ends too.
+    pub end_session_endpoint: Option<Url>,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +74,7 @@ struct RawMetadata {
     id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default)]
     response_types_supported: Vec<String>,
+    end_session_endpoint: Option<String>,
 }
 
 /// Discovery failed; the provider cannot be used.
@@ -348,6 +352,14 @@ pub(crate) async fn discover(
             .authorization_response_iss_parameter_supported,
         claims_parameter_supported: raw.claims_parameter_supported,
         acr_values_supported: raw.acr_values_supported,
+        // Sign-in does not depend on it: a malformed one means signing out ends only the
+        // gateway's session, not that the provider cannot be used.
+        end_session_endpoint: parse_optional_endpoint(
+            "end_session_endpoint",
+            raw.end_session_endpoint.as_deref(),
+        )
+        .ok()
+        .flatten(),
         // RFC 8414 §2: the default is client_secret_basic.
         token_endpoint_auth_methods_supported: raw
             .token_endpoint_auth_methods_supported

@@ -166,6 +166,7 @@ impl ProviderEndpoints {
                 .authorization_response_iss_parameter_supported,
             claims_parameter_supported: self.claims_parameter_supported,
             acr_values_supported: Vec::new(),
+            end_session_endpoint: None,
             token_endpoint_auth_methods_supported: vec![method.to_owned()],
             code_challenge_methods_supported: Vec::new(),
             id_token_signing_alg_values_supported: Vec::new(),

@@ -469,6 +469,7 @@ pub struct VerifiedLogin {
     subject: String,
     assurance: Assurance,
     userinfo: Option<Map<String, Value>>,
+    id_token_claims: Option<Map<String, Value>>,
     profile: ProviderProfile,
 }
 
@@ -480,6 +481,10 @@ impl fmt::Debug for VerifiedLogin {
             .field("subject", &"[redacted]")
             .field("assurance", &self.assurance)
             .field("userinfo", &self.userinfo.as_ref().map(|_| "[redacted]"))
+            .field(
+                "id_token_claims",
+                &self.id_token_claims.as_ref().map(|_| "[redacted]"),
+            )
             .field("profile", &self.profile)
             .finish()
     }
@@ -533,6 +538,17 @@ impl VerifiedLogin {
     /// Personal data (names, ID numbers): use for the dossier only, never log or keep it.
     pub fn userinfo(&self) -> Option<&Map<String, Value>> {
         self.userinfo.as_ref()
+    }
+
+    /// The claims of the verified, signed ID token beyond the registered ones (`roles`, …);
+    /// `None` when the provider sent no ID token. Unlike [`userinfo`](Self::userinfo), these
+    /// were signed by the provider, so an authorisation decision may rest on them.
+    ///
+    /// # Security
+    ///
+    /// May hold personal data: never log or keep it.
+    pub fn id_token_claims(&self) -> Option<&Map<String, Value>> {
+        self.id_token_claims.as_ref()
     }
 }
 
@@ -1004,7 +1020,10 @@ impl RelyingParty {
         if let Some(max_age) = request.max_age {
             params.push(("max_age", max_age.num_seconds().max(0).to_string()));
         }
-        if request.prompt_login {
+        // Without a signed ID token there is no `auth_time` to trust: the gateway takes the
+        // start of the login as the authentication time, which is true only if the provider
+        // authenticates the resident again, so every such login asks it to.
+        if request.prompt_login || inner.config.id_token == IdTokenExpectation::Absent {
             params.push(("prompt", "login".to_owned()));
         }
         if let Some(locales) = &inner.config.ui_locales {
@@ -1172,6 +1191,7 @@ impl RelyingParty {
             subject,
             assurance,
             userinfo,
+            id_token_claims: verified.as_ref().map(|v| v.claims().clone()),
             profile: inner.config.profile,
         })
     }

@@ -1574,3 +1574,21 @@ fn identity_attributes_are_read_under_each_profiles_names() {
         ResidentIdentity::from_userinfo(ProviderProfile::Standard, odd.as_object().unwrap());
     assert_eq!(identity, ResidentIdentity::default());
 }
+
+#[tokio::test]
+async fn a_login_without_an_id_token_always_asks_for_a_fresh_authentication() {
+    // The recorded authentication time is the login's start: true only if the provider
+    // authenticates the resident again.
+    let h = vneid_harness(json!({"citizenPid": "000187004821", "accountLevel": "2"})).await;
+    let (url, _) = h.rp.begin(&LoginRequest::new(Level::Two)).await.unwrap();
+    assert_eq!(query_of(&url)["prompt"], "login");
+    // A provider with an ID token is asked only when the request says so.
+    let h = harness().await;
+    let (url, _) = h.rp.begin(&LoginRequest::new(Level::Two)).await.unwrap();
+    assert!(!query_of(&url).contains_key("prompt"));
+    let (url, _) =
+        h.rp.begin(&LoginRequest::new(Level::Two).prompt_login(true))
+            .await
+            .unwrap();
+    assert_eq!(query_of(&url)["prompt"], "login");
+}

@@ -4,15 +4,16 @@
 use std::sync::{Arc, OnceLock, Weak};
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::gateway::Gateway;
 use super::html::{ButtonKind, NoticeKind, Page, html, link_button, notice};
 use super::providers::{LoginProvider, chooser_page};
-use super::staff::{is_staff_return, not_staff};
+use super::staff::is_staff_return;
+use super::staff_session::staff_signed_in;
 use crate::audit::AuditEvent;
 use crate::i18n::Lang;
-use crate::integrations::axum::{AuthProblem, GateHooks, HookFuture, ProviderId};
+use crate::integrations::axum::{AuthProblem, GateHooks, HookFuture, OwnSession, ProviderId};
 use crate::oidc::{LoginErrorKind, PendingLogin, VerifiedLogin};
 use crate::policy::{Decision, LoginFailure, Procedure};
 use crate::session::{ReturnPath, Session};
@@ -79,14 +80,39 @@ impl GateHooks for PortalHooks {
         }
         let lang = Lang::from_query(return_path.as_str().split_once('?').map(|(_, q)| q));
         let gw = self.gateway()?;
-        Some(match gw.staff_cookie(session.subject(), login.userinfo()) {
-            Some(cookie) => {
-                let mut response = Redirect::to(return_path.as_str()).into_response();
-                append_cookie(&mut response, &cookie);
-                response
+        Some(staff_signed_in(&gw, session, login, return_path, lang))
+    }
+
+    /// An assisted device signs every resident in afresh.
+    fn fresh_login(&self, headers: &HeaderMap) -> bool {
+        self.gateway()
+            .is_some_and(|gw| super::assisted::from_assisted_device(&gw, headers))
+    }
+
+    /// The staff session: `POST /logout` ends it too.
+    fn own_session(&self, headers: &HeaderMap, csrf_token: &str) -> Option<OwnSession> {
+        let gw = self.gateway()?;
+        let staff = gw.staff_session(headers)?;
+        Some(OwnSession::new(
+            staff.token_matches(csrf_token),
+            Some(staff.provider().to_owned()),
+        ))
+    }
+
+    /// Signing out leaves nothing of this person in the browser: staff, draft and ticket
+    /// cookies go with the session.
+    fn signed_out(&self, response: &mut Response) {
+        let Some(gw) = self.gateway() else { return };
+        let names = [
+            gw.staff_cookie_name(),
+            gw.draft_cookie_name(),
+            gw.ticket_cookie_name(),
+        ];
+        for name in names {
+            if let Ok(removal) = gw.cookies.removal(&name) {
+                append_cookie(response, &removal);
             }
-            None => not_staff(lang, session.subject()),
-        })
+        }
     }
 
     /// Remembers a resident's failed login for the procedure it was for (see
@@ -109,6 +135,7 @@ impl GateHooks for PortalHooks {
     ) -> Response {
         match problem {
             AuthProblem::NotFound => not_found(lang),
+            AuthProblem::SignOutUnconfirmed => sign_out_unconfirmed(lang),
             AuthProblem::Expired => expired_login(lang),
             AuthProblem::Refused => refused_login(lang, return_path.unwrap_or("/")),
             _ => internal_error(lang),
@@ -212,6 +239,27 @@ fn refused_login(lang: Lang, return_path: &str) -> Response {
                 "We could not verify the sign-in service's answer, so no session was opened. You can try again or submit in person.",
             ),
             actions,
+        ));
+    (StatusCode::BAD_REQUEST, page).into_response()
+}
+
+/// The return from the provider's sign-out did not carry the `state` sent: the portal's
+/// session is over, the provider's may not be.
+fn sign_out_unconfirmed(lang: Lang) -> Response {
+    let page = Page::new(lang, lang.pick("Đã đăng xuất khỏi cổng", "Signed out of the portal"))
+        .push(notice(
+            NoticeKind::Warning,
+            lang.pick(
+                "Chưa xác nhận được việc đăng xuất tại hệ thống định danh",
+                "Signing out at the identity provider was not confirmed",
+            ),
+            html! {
+                p { (lang.pick(
+                    "Phiên làm việc trên cổng này đã kết thúc. Nếu dùng máy chung, hãy đóng trình duyệt để chắc chắn người sau không dùng được tài khoản định danh của bạn.",
+                    "Your session on this portal has ended. On a shared device, close the browser so that the next person cannot use your identity account.",
+                )) }
+                (link_button(ButtonKind::Secondary, "/", lang.pick("Về trang chủ", "Back to the home page")))
+            },
         ));
     (StatusCode::BAD_REQUEST, page).into_response()
 }

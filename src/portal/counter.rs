@@ -31,7 +31,8 @@ use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, button, definition_list, form, html, link_button,
     notice,
 };
-use super::staff::{StaffSession, sign_in_page, staff_page};
+use super::staff::{sign_in_page, staff_page};
+use super::staff_session::StaffSession;
 use crate::audit::{AuditEntry, AuditEvent, CounterOutcome, CounterRecorded, PointRef};
 use crate::fallback::{Ticket, TicketCode, vietnam};
 use crate::i18n::Lang;
@@ -66,7 +67,7 @@ impl Gateway {
     /// A CSRF token for the counter forms of the signed-in `officer`.
     pub(crate) fn staff_csrf_token(&self, officer: &StaffSession) -> Option<String> {
         let token = StaffCsrf {
-            subject: officer.subject.clone(),
+            subject: officer.subject().to_owned(),
         };
         self.key_ring
             .seal(
@@ -83,7 +84,7 @@ impl Gateway {
     fn staff_csrf_matches(&self, officer: &StaffSession, token: &str) -> bool {
         self.key_ring
             .open::<StaffCsrf>(CSRF_PURPOSE, CSRF_NAME, self.clock.now(), token)
-            .is_ok_and(|t| t.subject == officer.subject)
+            .is_ok_and(|t| t.subject == officer.subject())
     }
 }
 
@@ -365,7 +366,7 @@ async fn record(
     let Some(point) = PointRef::parse(&ticket.reception_point) else {
         return internal_error(lang);
     };
-    let officer_pseudonym = SubjectPseudonym::from_stored(officer.subject.clone());
+    let officer_pseudonym = SubjectPseudonym::from_stored(officer.subject().to_owned());
     let Ok(recorded) = recorded_outcome(gw, &ticket).await else {
         return internal_error(lang);
     };

@@ -15,7 +15,7 @@ use super::resident::ResidentQuery;
 use super::submit::dossier_from_form;
 use crate::integrations::axum::OptionalSession;
 use crate::policy::Procedure;
-use crate::session::find_cookie;
+use crate::session::{Session, find_cookie};
 use crate::store::{Draft, DraftId};
 
 /// How long a draft is kept when no ticket holds it longer (as long as a ticket lives).
@@ -30,10 +30,14 @@ struct HeldDraft {
     procedure: String,
     #[serde(rename = "d")]
     draft: String,
+    /// The subject pseudonym of the resident who saved it: on a shared device, the draft is
+    /// theirs only. Cookies from before ownership lack it and are shown to nobody signed in.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
 }
 
 impl Gateway {
-    fn draft_cookie_name(&self) -> String {
+    pub(crate) fn draft_cookie_name(&self) -> String {
         self.cookies.cookie_name("wardgate-draft")
     }
 
@@ -42,7 +46,9 @@ impl Gateway {
         self.sealer.open_draft(draft.id.as_str(), &draft.data).ok()
     }
 
-    /// The draft this browser saved for `procedure`, if it is still kept (its data sealed).
+    /// The draft this browser saved for `procedure`, if it is still kept (its data sealed) and
+    /// belongs to whoever is signed in now: the next person on a shared device never sees,
+    /// pre-fills, links or deletes the previous one's draft.
     pub(crate) async fn held_draft(
         &self,
         headers: &HeaderMap,
@@ -62,16 +68,21 @@ impl Gateway {
         if held.procedure != procedure.code().as_str() {
             return None;
         }
+        let reader = self.gate().sessions().open(headers);
+        if held.owner.as_deref() != reader.as_ref().map(Session::subject) {
+            return None;
+        }
         let id = DraftId::from_stored(held.draft);
         self.store.draft(&id, self.clock.now()).await.ok().flatten()
     }
 
     /// The `Set-Cookie` value remembering `draft` in this browser until it expires.
-    pub(crate) fn draft_cookie(&self, draft: &Draft) -> Option<String> {
+    pub(crate) fn draft_cookie(&self, draft: &Draft, owner: &str) -> Option<String> {
         let name = self.draft_cookie_name();
         let held = HeldDraft {
             procedure: draft.procedure.as_str().to_owned(),
             draft: draft.id.as_str().to_owned(),
+            owner: Some(owner.to_owned()),
         };
         let sealed = self
             .key_ring
@@ -150,7 +161,7 @@ pub(crate) async fn save_draft(
         return internal_error(lang);
     }
     let mut response = Redirect::to(&format!("{back}&saved=1")).into_response();
-    if let Some(cookie) = gw.draft_cookie(&draft) {
+    if let Some(cookie) = gw.draft_cookie(&draft, session.subject()) {
         append_cookie(&mut response, &cookie);
     }
     response

@@ -251,6 +251,7 @@ impl Page {
                             "\n"
                         }
                         h1 { (self.title) } "\n"
+                        (super::assisted::assisted_banner(lang))
                         @for fragment in &self.body { (fragment) }
                     }
                     "\n" footer class="site-footer" {

@@ -33,6 +33,7 @@
 //! ```
 
 mod api;
+mod assisted;
 mod auth;
 mod backoffice;
 mod booking;
@@ -65,6 +66,7 @@ mod simulated;
 mod staff;
 mod stats_api;
 mod stats_page;
+mod staff_session;
 mod submit;
 mod ticket;
 mod ticket_allowance;

@@ -211,15 +211,35 @@ fn browser_paths() -> serde_json::Map<String, Value> {
                 "content": {"application/x-www-form-urlencoded": {"schema": {
                     "type": "object",
                     "required": ["csrf_token"],
-                    "properties": {"csrf_token": {"type": "string"}}
+                    "properties": {
+                        "csrf_token": {"type": "string"},
+                        "lang": {"type": "string", "enum": ["vi", "en"]}
+                    }
                 }}}
             },
             "responses": {
                 "303": {
-                    "description": "The session cookie is cleared; back to the start page.",
+                    "description": "The resident and staff sessions end and every resident cookie (session, draft, ticket, login flow) is cleared; back to the start page (the provider has no end-session endpoint).",
                     "headers": {"Location": location}
                 },
-                "403": {"description": "The CSRF token is missing or wrong."}
+                "200": page("When the provider has an end-session endpoint: a page that sends the browser on to it at once (`meta` refresh, and a link), with `client_id`, `post_logout_redirect_uri` and `state`; the sessions and cookies are ended as for `303`."),
+                "403": {"description": "The CSRF token is neither the resident's nor the staff session's."}
+            }
+        }},
+        "/auth/logged-out": {"get": {
+            "tags": ["browser"],
+            "operationId": "loggedOut",
+            "summary": "Return from the provider's end-session endpoint",
+            "parameters": [{
+                "name": "state", "in": "query", "required": false,
+                "schema": {"type": "string"}
+            }],
+            "responses": {
+                "303": {
+                    "description": "The `state` is the one sent: to the start page.",
+                    "headers": {"Location": location}
+                },
+                "400": page("An HTML page when the `state` is missing or not the one sent: the portal's session has ended, the provider's sign-out is unconfirmed.")
             }
         }}
     });
@@ -497,6 +517,7 @@ mod tests {
             ("/login", "get"),
             ("/auth/callback", "get"),
             ("/logout", "post"),
+            ("/auth/logged-out", "get"),
             ("/api/procedures", "get"),
             ("/api/procedures/{code}/decision", "get"),
             ("/api/procedures/{code}/submissions", "post"),

@@ -191,7 +191,7 @@ impl Gateway {
         Ok(ticket)
     }
 
-    fn ticket_cookie_name(&self) -> String {
+    pub(crate) fn ticket_cookie_name(&self) -> String {
         self.cookies.cookie_name("wardgate-ticket")
     }
 

@@ -19,10 +19,7 @@ use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
-use super::{
-    api, backoffice, counter, dossiers, drafts, login_memory, pages, staff, stats_api, stats_page,
-    submit,
-};
+use super::{api, backoffice, dossiers, drafts, login_memory, pages, staff, stats_api, submit};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
@@ -38,6 +35,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
     let rate_limiter = Arc::clone(gateway.rate_limiter());
     let limits = *gateway.limits();
     let gate = Arc::clone(gateway.gate());
+    let assisted = Arc::clone(&gateway);
     // The submission routes accept attachments and read their bodies with this limit, a few
     // at a time (the permits are shared by both routes).
     let uploads = (
@@ -73,10 +71,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(super::metrics_access::public_metrics))
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
-        .merge(staff::routes())
+        .merge(staff::routes(&gateway))
+        .merge(super::assisted::routes(&gateway))
         .merge(dossiers::routes())
-        .merge(counter::routes())
-        .merge(stats_page::routes())
         .route("/api/stats", get(stats_api::stats))
         .merge(login_memory::routes())
         .fallback(pages::fallback)
@@ -99,6 +96,11 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 // axum's own plain-text rejections become vi/en pages or JSON problems.
                 .layer(axum::middleware::from_fn(error_pages_middleware))
+                // On an assisted device, ends an idle resident session before it is opened.
+                .layer(from_fn_with_state(
+                    assisted,
+                    super::assisted::assisted_middleware,
+                ))
                 // Opens the sealed session once; pages and the API read it with the gate's
                 // extractors.
                 .layer(gate.session_layer()),

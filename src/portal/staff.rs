@@ -2,18 +2,20 @@
 //! [`super::counter`]); the statistics are in [`super::stats_page`].
 //!
 //! A staff member signs in through the same provider (`/staff/login`); the gateway then checks
-//! the configured staff list (subject pseudonyms) or role claim, and seals a separate staff
-//! cookie. A resident session never opens the staff pages.
+//! the level, the configured staff list (subject pseudonyms) or role claim, and seals a
+//! separate staff cookie (see [`super::staff_session`]). A resident session never opens the
+//! staff pages.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
@@ -23,69 +25,20 @@ use super::html::{
 use super::providers::LoginProvider;
 use crate::fallback::{TicketCode, vietnam};
 use crate::i18n::Lang;
-use crate::oidc::{LoginErrorKind, LoginRequest};
-use crate::session::find_cookie;
+use crate::oidc::LoginErrorKind;
 
-/// Purpose bound into the staff cookie's associated data.
-const STAFF_PURPOSE: &str = "staff-session";
-/// How long a staff sign-in lasts.
-const STAFF_SESSION: Duration = Duration::hours(8);
-
-/// What the staff cookie holds.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct StaffSession {
-    #[serde(rename = "s")]
-    pub(crate) subject: String,
-}
-
-pub(crate) fn routes() -> Router<Arc<Gateway>> {
+pub(crate) fn routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()
         .route("/staff", get(dashboard))
         .route("/staff/login", get(staff_login))
         .route("/staff/tickets", get(ticket_lookup))
-}
-
-impl Gateway {
-    fn staff_cookie_name(&self) -> String {
-        self.cookies.cookie_name("wardgate-staff")
-    }
-
-    /// The `Set-Cookie` value of a staff sign-in, when `subject` is staff.
-    pub(crate) fn staff_cookie(
-        &self,
-        subject: &str,
-        claims: Option<&serde_json::Map<String, serde_json::Value>>,
-    ) -> Option<String> {
-        let empty = serde_json::Map::new();
-        if !self.staff.is_staff(subject, claims.unwrap_or(&empty)) {
-            return None;
-        }
-        let name = self.staff_cookie_name();
-        let session = StaffSession {
-            subject: subject.to_owned(),
-        };
-        let expires = self.clock.now() + STAFF_SESSION;
-        let sealed = self
-            .key_ring
-            .seal(
-                self.random.as_ref(),
-                STAFF_PURPOSE,
-                &name,
-                expires,
-                &session,
-            )
-            .ok()?;
-        self.cookies.set_cookie(&name, &sealed, STAFF_SESSION).ok()
-    }
-
-    pub(crate) fn staff_session(&self, headers: &HeaderMap) -> Option<StaffSession> {
-        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-        let name = self.staff_cookie_name();
-        let value = find_cookie(cookies, &name)?;
-        self.key_ring
-            .open(STAFF_PURPOSE, &name, self.clock.now(), value)
-            .ok()
-    }
+        // The counter and the statistics are staff pages too: the same session check.
+        .merge(super::counter::routes())
+        .merge(super::stats_page::routes())
+        .route_layer(from_fn_with_state(
+            Arc::clone(gw),
+            super::staff_session::staff_session_middleware,
+        ))
 }
 
 impl Gateway {
@@ -160,7 +113,7 @@ async fn staff_login(
         },
         None => gw.default_provider(),
     };
-    let request = LoginRequest::new(crate::Level::Two);
+    let request = gw.staff_login_request();
     let started = if provider.available().await {
         provider
             .relying_party()
@@ -194,6 +147,7 @@ pub(crate) fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Pa
                 .to_owned(),
         )
         .current(uri.path(), uri.query())
+        .push(super::staff_session::staff_bar(lang))
 }
 
 pub(crate) fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {

@@ -130,7 +130,27 @@ impl CookieSettings {
         if !value.bytes().all(is_cookie_octet) {
             return Err(CookieValueError::InvalidValue);
         }
-        Ok(self.render(name, value, max_age.num_seconds().max(0)))
+        Ok(self.render(name, value, Some(max_age.num_seconds().max(0))))
+    }
+
+    /// A `Set-Cookie` header value without `Max-Age` or `Expires`: a browser-session cookie,
+    /// gone when the browser closes (the sealed value carries its own expiry).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cookie`](Self::set_cookie).
+    pub fn set_browser_session_cookie(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<String, CookieValueError> {
+        if !is_cookie_token(name) {
+            return Err(CookieValueError::InvalidName);
+        }
+        if !value.bytes().all(is_cookie_octet) {
+            return Err(CookieValueError::InvalidValue);
+        }
+        Ok(self.render(name, value, None))
     }
 
     /// A `Set-Cookie` header value that removes the cookie `name` (empty value, `Max-Age=0`,
@@ -143,16 +163,17 @@ impl CookieSettings {
         if !is_cookie_token(name) {
             return Err(CookieValueError::InvalidName);
         }
-        Ok(self.render(name, "", 0))
+        Ok(self.render(name, "", Some(0)))
     }
 
-    fn render(&self, name: &str, value: &str, max_age: i64) -> String {
+    fn render(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
         let mut header = String::with_capacity(name.len() + value.len() + 64);
         // Writing to a String cannot fail.
-        let _ = write!(
-            header,
-            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
-        );
+        let _ = write!(header, "{name}={value}; Path=/");
+        if let Some(max_age) = max_age {
+            let _ = write!(header, "; Max-Age={max_age}");
+        }
+        header.push_str("; HttpOnly; SameSite=Lax");
         if self.secure {
             header.push_str("; Secure");
         }

@@ -139,6 +139,8 @@ impl Submitter {
                     acr: None,
                     auth_time: Some(now),
                     source: SourceKind::CounterDocument,
+                    // An officer checked the identity document at the counter: no token at all.
+                    signed_id_token: false,
                 },
                 payload_digest: digest,
                 payload: intake.dossier.clone(),

@@ -365,12 +365,15 @@ impl Submitter {
             let audit = AuditEntry::new(
                 now,
                 Some(request.subject.clone()),
-                AuditEvent::Submission(SubmissionRecorded::new(
-                    code,
-                    request.procedure.code(),
-                    request.ward,
-                    grant.level,
-                )),
+                AuditEvent::Submission(
+                    SubmissionRecorded::new(
+                        code,
+                        request.procedure.code(),
+                        request.ward,
+                        grant.level,
+                    )
+                    .with_signed_id_token(request.assurance.has_signed_id_token()),
+                ),
             );
             let commit = SubmissionCommit::new(
                 record,

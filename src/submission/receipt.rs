@@ -209,6 +209,14 @@ pub struct HandoffAssurance {
     pub auth_time: Option<DateTime<Utc>>,
     /// Where the level came from.
     pub source: SourceKind,
+    /// Whether a verified, signed ID token backed the level and `auth_time` (`false`: an
+    /// unsigned userinfo answer, as with VNeID direct, and `auth_time` is the login's start).
+    #[serde(default = "signed_by_default")]
+    pub signed_id_token: bool,
+}
+
+fn signed_by_default() -> bool {
+    true
 }
 
 impl HandoffAssurance {
@@ -219,6 +227,7 @@ impl HandoffAssurance {
             acr: assurance.acr().map(str::to_owned),
             auth_time: assurance.auth_time(),
             source: assurance.source(),
+            signed_id_token: assurance.has_signed_id_token(),
         }
     }
 }

@@ -1135,13 +1135,11 @@ async fn a_saved_draft_prefills_the_form_and_reaches_the_counter_with_the_ticket
     let escaped = wardgate::portal::html::html! { (value) }.into_string();
     assert!(prefilled.contains(&format!("value=\"{escaped}\"")));
 
-    // The resident goes in person instead: the ticket carries the draft to the counter.
+    // The resident goes in person instead: the ticket carries the draft to the counter (only
+    // while the resident who saved it is signed in: a draft is theirs alone).
     let referral = body_text(
-        gw.get(
-            &format!("/procedures/{BIRTH}?in_person=1"),
-            Some(&draft_cookie),
-        )
-        .await,
+        gw.get(&format!("/procedures/{BIRTH}?in_person=1"), Some(&cookies))
+            .await,
     )
     .await;
     let code = referral

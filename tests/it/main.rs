@@ -27,6 +27,7 @@ mod outbox_faults;
 mod profiles;
 mod provider_faults;
 mod retention;
+mod shared_device;
 mod slow_clients;
 mod store_postgres;
 mod store_sqlite;

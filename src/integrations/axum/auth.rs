@@ -13,19 +13,28 @@ use serde::{Deserialize, Serialize};
 
 use super::gate::AuthProblem;
 use super::guard::outcome_code;
-use super::{Gate, LoginProvider};
+use super::{Gate, LoginProvider, OwnSession};
 use crate::assurance::Level;
 use crate::audit::{AuditEvent, LoginRecorded, LoginResult};
 use crate::i18n::Lang;
 use crate::oidc::{Callback, LoginErrorKind, LoginRequest, PendingLogin};
 use crate::policy::LoginFailure;
 use crate::session::{LoginFlow, ReturnPath, Session, find_cookie, seal_login_flow};
+use subtle::ConstantTimeEq as _;
 
 /// The longest `max_age` a `/login?level=` may ask for, in seconds (one day).
 const MAX_LOGIN_MAX_AGE_SECS: i64 = 86_400;
 
-/// The auth routes of `gate`: `GET /login`, `GET /callback`, `GET /callback/{provider}` and
-/// `POST /logout`. Nest them at [`Gate::auth_prefix`]:
+/// Where the provider sends the browser back after RP-initiated logout, under the auth prefix:
+/// the `post_logout_redirect_uri` to register at the provider.
+pub const LOGGED_OUT_PATH: &str = "/logged-out";
+/// Purpose bound into the sign-out cookie's associated data.
+const SIGN_OUT_PURPOSE: &str = "sign-out";
+/// How long a sign-out at the provider may take before its return is no longer recognised.
+const SIGN_OUT_LIFETIME: Duration = Duration::minutes(10);
+
+/// The auth routes of `gate`: `GET /login`, `GET /callback`, `GET /callback/{provider}`,
+/// `POST /logout` and `GET /logged-out` (the return from the provider's end-session endpoint). Nest them at [`Gate::auth_prefix`]:
 /// `Router::new().nest(gate.auth_prefix(), auth_router(&gate))`.
 pub fn auth_router<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> Router<S> {
     Router::new()
@@ -33,6 +42,10 @@ pub fn auth_router<S: Clone + Send + Sync + 'static>(gate: &Arc<Gate>) -> Router
         .route("/callback", callback_route(gate))
         .route("/callback/{provider}", callback_route(gate))
         .route("/logout", logout_route(gate))
+        .route(
+            LOGGED_OUT_PATH,
+            get(logged_out).with_state(Arc::clone(gate)),
+        )
 }
 
 /// `GET /login`, to mount at another path too (the bundled portal keeps `/login`).
@@ -82,7 +95,11 @@ struct ProviderLogin {
 
 /// Starts a login aimed at the requirement (a catalog procedure, or a level and `max_age`),
 /// at the chosen provider; with several providers and none chosen, the hooks' chooser.
-async fn login(State(gate): State<Arc<Gate>>, Query(query): Query<LoginQuery>) -> Response {
+async fn login(
+    State(gate): State<Arc<Gate>>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Response {
     let lang = query
         .lang
         .as_deref()
@@ -114,6 +131,12 @@ async fn login(State(gate): State<Arc<Gate>>, Query(query): Query<LoginQuery>) -
                 None => request,
             }
         }
+    };
+    // On a shared device the provider's own session may be the previous person's.
+    let request = if hooks.fresh_login(&headers) {
+        request.max_age(Duration::zero()).prompt_login(true)
+    } else {
+        request
     };
     let provider = match query.provider.as_deref() {
         Some(id) => match gate.provider(id) {
@@ -190,6 +213,48 @@ impl Gate {
         append_cookie(&mut response, &cookie);
         Some(response)
     }
+}
+
+/// A page that sends the browser on to `url` at once (`<meta http-equiv="refresh">`), with a
+/// link for a browser that does not follow it. Not a redirect: the sign-out form's POST may
+/// lead only to the portal's own origin (CSP `form-action 'self'` covers its redirects too).
+fn continue_to(url: &url::Url, lang: Lang) -> Response {
+    let href = escape_attribute(url.as_str());
+    let title = lang.pick("Đang đăng xuất", "Signing out");
+    let link = lang.pick(
+        "Tiếp tục đăng xuất tại hệ thống định danh",
+        "Continue signing out at the identity provider",
+    );
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"refresh\" content=\"0;url={href}\">\n<title>{title}</title>\n</head>\n\
+         <body>\n<main>\n<h1>{title}</h1>\n<p><a href=\"{href}\">{link}</a></p>\n</main>\n</body>\n</html>\n",
+        code = lang.code(),
+    );
+    let mut response = (StatusCode::OK, page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `text` safe inside a double-quoted HTML attribute.
+fn escape_attribute(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Completes the login at the provider recorded in the login-flow cookie, verifying everything
@@ -274,7 +339,8 @@ async fn callback(
                         LoginResult::Succeeded,
                         login.assurance().level(),
                         Some(login.assurance().source()),
-                    );
+                    )
+                    .with_signed_id_token(login.assurance().has_signed_id_token());
                     hooks
                         .audit(Some(session.subject()), AuditEvent::Login(event))
                         .await;
@@ -363,27 +429,174 @@ fn with_cleared_flow(mut response: Response, clear: Option<&str>) -> Response {
 struct LogoutForm {
     #[serde(default)]
     csrf_token: String,
+    #[serde(default)]
+    lang: Option<String>,
 }
 
-/// Ends the session; the form carries the session's CSRF token (compared in constant time).
+/// What the sign-out cookie holds: the `state` sent to the end-session endpoint and the
+/// language to come back to.
+#[derive(Debug, Serialize, Deserialize)]
+struct SignOutState {
+    #[serde(rename = "s")]
+    state: String,
+    #[serde(rename = "l")]
+    lang: String,
+}
+
+/// Ends the session: the gate's session and login-flow cookies and, through the hooks, the
+/// application's own; then, when the provider advertises an end-session endpoint, its session
+/// too (OpenID Connect RP-Initiated Logout 1.0). The form carries the token of the session it
+/// was rendered for (compared in constant time).
 async fn logout(
     State(gate): State<Arc<Gate>>,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
+    let lang = form
+        .lang
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_default();
+    let hooks = Arc::clone(gate.hooks());
     let sessions = gate.sessions();
-    if let Some(session) = sessions.open(&headers)
-        && !session.csrf_token().matches(&form.csrf_token)
-    {
+    let resident = sessions.open(&headers);
+    let own = hooks.own_session(&headers, &form.csrf_token);
+    let token_matches = resident
+        .as_ref()
+        .is_some_and(|s| s.csrf_token().matches(&form.csrf_token))
+        || own.as_ref().is_some_and(OwnSession::token_matches);
+    if (resident.is_some() || own.is_some()) && !token_matches {
         return (
             StatusCode::FORBIDDEN,
             "the sign-out form has expired; reload the page",
         )
             .into_response();
     }
-    let mut response = Redirect::to("/").into_response();
-    if let Some(clear) = sessions.clear_cookie() {
-        append_cookie(&mut response, &clear);
+    // The provider whose session to end: the resident's, else the application's session's.
+    let provider = resident
+        .as_ref()
+        .and_then(|s| {
+            gate.providers()
+                .iter()
+                .find(|p| p.relying_party().issuer() == s.issuer())
+        })
+        .or_else(|| {
+            own.as_ref()
+                .and_then(OwnSession::provider)
+                .and_then(|id| gate.provider(id))
+        });
+    let mut response = provider
+        .and_then(|provider| gate.end_session_redirect(provider, lang))
+        .unwrap_or_else(|| Redirect::to(&format!("/?lang={}", lang.code())).into_response());
+    let cookies = sessions.settings();
+    let removals = [
+        sessions.clear_cookie(),
+        cookies.removal(cookies.login_flow_cookie_name()).ok(),
+    ];
+    for removal in removals.iter().flatten() {
+        append_cookie(&mut response, removal);
+    }
+    hooks.signed_out(&mut response);
+    response
+}
+
+impl Gate {
+    fn sign_out_cookie_name(&self) -> String {
+        self.sessions().settings().cookie_name("wardgate-signout")
+    }
+
+    /// The way on to `provider`'s end-session endpoint, with the sealed sign-out cookie that
+    /// checks the `state` on return; `None` when the provider has no such endpoint.
+    ///
+    /// No ID token is kept after sign-in (it would have to live in the session cookie), so
+    /// no `id_token_hint` is sent: `client_id` names the relying party instead (RP-Initiated
+    /// Logout 1.0 §2), and the provider may ask the resident to confirm.
+    fn end_session_redirect(&self, provider: &LoginProvider, lang: Lang) -> Option<Response> {
+        let rp = provider.relying_party();
+        let endpoint = rp.metadata().end_session_endpoint.as_ref()?;
+        let config = rp.config();
+        let back = config
+            .redirect_uri()
+            .join(&format!("{}{LOGGED_OUT_PATH}", self.auth_prefix()))
+            .ok()?;
+        let sessions = self.sessions();
+        let state = crate::clock::random_token::<16>(sessions.random().as_ref()).ok()?;
+        let mut url = endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("client_id", config.client_id())
+            .append_pair("post_logout_redirect_uri", back.as_str())
+            .append_pair("state", &state)
+            .append_pair("ui_locales", lang.code());
+        let name = self.sign_out_cookie_name();
+        let sealed = sessions
+            .key_ring()
+            .seal(
+                sessions.random().as_ref(),
+                SIGN_OUT_PURPOSE,
+                &name,
+                sessions.clock().now() + SIGN_OUT_LIFETIME,
+                &SignOutState {
+                    state,
+                    lang: lang.code().to_owned(),
+                },
+            )
+            .ok()?;
+        let cookie = sessions
+            .settings()
+            .set_cookie(&name, &sealed, SIGN_OUT_LIFETIME)
+            .ok()?;
+        let mut response = continue_to(&url, lang);
+        append_cookie(&mut response, &cookie);
+        Some(response)
+    }
+}
+
+/// `GET /logged-out` query: the `state` the provider returns.
+#[derive(Debug, Deserialize)]
+struct LoggedOutQuery {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// The return from the provider's end-session endpoint: home when `state` is the one sent,
+/// otherwise a page saying the provider's sign-out is unconfirmed.
+async fn logged_out(
+    State(gate): State<Arc<Gate>>,
+    Query(query): Query<LoggedOutQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let sessions = gate.sessions();
+    let name = gate.sign_out_cookie_name();
+    let sent: Option<SignOutState> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| find_cookie(cookies, &name))
+        .and_then(|value| {
+            sessions
+                .key_ring()
+                .open(SIGN_OUT_PURPOSE, &name, sessions.clock().now(), value)
+                .ok()
+        });
+    let lang = sent
+        .as_ref()
+        .and_then(|sent| Lang::from_code(&sent.lang))
+        .unwrap_or_default();
+    let confirmed = match (&sent, query.state.as_deref()) {
+        (Some(sent), Some(returned)) => {
+            bool::from(sent.state.as_bytes().ct_eq(returned.as_bytes()))
+        }
+        _ => false,
+    };
+    let mut response = if confirmed {
+        Redirect::to(&format!("/?lang={}", lang.code())).into_response()
+    } else {
+        tracing::info!("sign-out return without the state sent to the provider");
+        gate.hooks()
+            .problem_page(AuthProblem::SignOutUnconfirmed, lang, None)
+    };
+    if let Ok(removal) = sessions.settings().removal(&name) {
+        append_cookie(&mut response, &removal);
     }
     response
 }

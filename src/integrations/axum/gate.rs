@@ -38,6 +38,39 @@ pub enum AuthProblem {
     Refused,
     /// Something on the gate's side failed.
     Internal,
+    /// The provider sent the browser back from signing out with a `state` that is not the one
+    /// the gate sent (or the sign-out cookie is gone): the provider's sign-out is unconfirmed.
+    /// The gate's own session had already ended.
+    SignOutUnconfirmed,
+}
+
+/// A session of the application's own found at sign-out (the bundled portal's staff
+/// session), for [`GateHooks::own_session`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnSession {
+    token_matches: bool,
+    provider: Option<String>,
+}
+
+impl OwnSession {
+    /// A session whose sign-out token matched the form's (or not), signed in at `provider`
+    /// (an id of the gate's providers) when known.
+    pub fn new(token_matches: bool, provider: Option<String>) -> Self {
+        Self {
+            token_matches,
+            provider,
+        }
+    }
+
+    /// Whether the sign-out form carried this session's token.
+    pub fn token_matches(&self) -> bool {
+        self.token_matches
+    }
+
+    /// The provider this session signed in at.
+    pub fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
+    }
 }
 
 /// How an application adapts the gate: pages, metrics and audit. Every method has a plain
@@ -91,6 +124,26 @@ pub trait GateHooks: Send + Sync + 'static {
         None
     }
 
+    /// Whether logins from this browser must authenticate again whatever the provider's session
+    /// (a shared, assisted device): `/login` then sends `prompt=login` and `max_age=0`.
+    fn fresh_login(&self, headers: &HeaderMap) -> bool {
+        let _ = headers;
+        false
+    }
+
+    /// At `POST /logout`: the application's own session in `headers`, if any, and whether
+    /// `csrf_token` is its sign-out token. The form may carry either session's token.
+    fn own_session(&self, headers: &HeaderMap, csrf_token: &str) -> Option<OwnSession> {
+        let _ = (headers, csrf_token);
+        None
+    }
+
+    /// At `POST /logout`, after the gate cleared its session and login-flow cookies: clear the
+    /// application's own cookies on `response` (see [`append_cookie`](super::append_cookie)).
+    fn signed_out(&self, response: &mut Response) {
+        let _ = response;
+    }
+
     /// The page for a failed sign-in; `return_path` is where the resident was going.
     fn problem_page(
         &self,
@@ -116,6 +169,13 @@ pub trait GateHooks: Send + Sync + 'static {
                 ),
             ),
             AuthProblem::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            AuthProblem::SignOutUnconfirmed => (
+                StatusCode::BAD_REQUEST,
+                lang.pick(
+                    "Bạn đã đăng xuất khỏi cổng này, nhưng chưa xác nhận được việc đăng xuất tại hệ thống định danh.",
+                    "You are signed out of this portal, but signing out at the identity provider was not confirmed.",
+                ),
+            ),
         };
         (status, text).into_response()
     }

@@ -105,8 +105,12 @@ mod provider_health;
 pub const DEFAULT_AUTH_PREFIX: &str = "/auth";
 
 pub use crate::session::SessionCookies;
-pub use auth::{append_cookie, auth_router, callback_route, login_route, logout_route};
-pub use gate::{AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks};
+pub use auth::{
+    LOGGED_OUT_PATH, append_cookie, auth_router, callback_route, login_route, logout_route,
+};
+pub use gate::{
+    AuthProblem, Gate, GateBuilder, GateError, GateHooks, HookFuture, NoHooks, OwnSession,
+};
 pub use guard::{DEFAULT_MAX_AGE_MINUTES, Require, RequireService};
 #[cfg(feature = "portal")]
 pub(crate) use guard::{outcome_code, parse_outcome, with_step_up_challenge};

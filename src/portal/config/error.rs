@@ -302,6 +302,12 @@ pub enum SettingError {
     /// `role_claim` and `role_value` are not set together.
     #[error("staff.role_claim and staff.role_value must be set together")]
     IncompleteStaffRole,
+    /// `staff.role_provider` names no configured provider.
+    #[error("`{value}` is not the id of a configured provider")]
+    UnknownStaffRoleProvider {
+        /// The value.
+        value: String,
+    },
     /// A timeout out of range.
     #[error("{value} minutes is out of range: use 1 to {MAX_SESSION_MINUTES}")]
     TimeoutOutOfRange {

@@ -119,6 +119,11 @@ pub(super) struct RawStaff {
     pub(super) subjects: Vec<String>,
     pub(super) role_claim: Option<String>,
     pub(super) role_value: Option<String>,
+    pub(super) role_provider: Option<String>,
+    pub(super) role_from_userinfo: Option<bool>,
+    pub(super) idle_minutes: Option<i64>,
+    pub(super) absolute_minutes: Option<i64>,
+    pub(super) max_auth_age_minutes: Option<i64>,
 }
 
 #[derive(Default, Deserialize)]

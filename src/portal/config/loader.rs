@@ -212,6 +212,16 @@ impl ConfigLoader {
 
         let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
         let staff = build_staff(&cx, raw.staff)?;
+        if let Some(named) = staff.role_provider_id()
+            && !providers.iter().any(|p| p.id().as_str() == named)
+        {
+            return Err(invalid(
+                cx.file("staff.role_provider"),
+                SettingError::UnknownStaffRoleProvider {
+                    value: named.to_owned(),
+                },
+            ));
+        }
         let session = build_session(&cx, raw.session)?;
         let rate_limits = build_rate_limits(&cx, raw.rate_limit)?;
         let limits = build_limits(&cx, raw.limits)?;

@@ -69,6 +69,8 @@
 //! | `WARDGATE_STATS_TOKEN` | `stats_token` | none: `GET /api/stats` opens to staff only |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
+//! | — | `staff.role_provider` (the provider whose role claim counts), `staff.role_from_userinfo` (trust userinfo for the role, not only the signed ID token) | the first provider, `false` |
+//! | — | `staff.idle_minutes`, `staff.absolute_minutes`, `staff.max_auth_age_minutes` | 15, 480, 5 |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
 //! | `WARDGATE_RATE_LIMIT_LOGIN_PER_MINUTE` | `rate_limit.login_per_minute` | 60; `0` turns the login limit off |
 //! | `WARDGATE_RATE_LIMIT_LOGIN_BURST` | `rate_limit.login_burst` | 120 |

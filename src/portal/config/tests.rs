@@ -1493,3 +1493,50 @@ fn booking_limits_default_to_three_active_bookings_and_read_the_file() {
         "gateway.toml: rate_limit.active_bookings_per_address: 500 is out of range: use 0 to 100"
     );
 }
+
+#[test]
+fn staff_session_settings_are_validated_and_default_to_15_minutes_and_8_hours() {
+    let config = load(&[], "").unwrap();
+    let staff = config.staff();
+    assert_eq!(staff.idle_minutes(), 15);
+    assert_eq!(staff.absolute_minutes(), 480);
+    assert_eq!(staff.max_auth_age_minutes(), 5);
+    assert_eq!(staff.role_provider_id(), None);
+    assert!(!staff.role_trusts_userinfo());
+
+    let config = load(
+        &[],
+        "[staff]\nidle_minutes = 10\nabsolute_minutes = 60\nmax_auth_age_minutes = 0\n\
+         role_provider = \"default\"\nrole_from_userinfo = true\n",
+    )
+    .unwrap();
+    let staff = config.staff();
+    assert_eq!(
+        (
+            staff.idle_minutes(),
+            staff.absolute_minutes(),
+            staff.max_auth_age_minutes()
+        ),
+        (10, 60, 0)
+    );
+    assert_eq!(staff.role_provider_id(), Some("default"));
+    assert_eq!(
+        error(&[], "[staff]\nrole_provider = \"vneid\"\n"),
+        "gateway.toml: staff.role_provider: `vneid` is not the id of a configured provider"
+    );
+    assert!(staff.role_trusts_userinfo());
+
+    assert_eq!(
+        error(&[], "[staff]\nidle_minutes = 0\n"),
+        "gateway.toml: staff.idle_minutes: 0 minutes is out of range: use 1 to 10080"
+    );
+    assert_eq!(
+        error(&[], "[staff]\nidle_minutes = 90\nabsolute_minutes = 60\n"),
+        error(&[], "[session]\nidle_minutes = 90\nabsolute_minutes = 60\n")
+            .replace("session.", "staff.")
+    );
+    assert_eq!(
+        error(&[], "[staff]\nrole_provider = \" \"\n"),
+        "gateway.toml: staff.role_provider: is empty"
+    );
+}

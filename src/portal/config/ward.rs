@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::env::Lookup;
 use super::error::{ConfigError, SettingError, invalid};
 use super::file::{RawStaff, RawWard};
+use super::session::MAX_SESSION_MINUTES;
 
 const DEFAULT_CATALOG: &str = "samples/catalog.toml";
 const DEFAULT_DIRECTORY: &str = "samples/wards.toml";
@@ -37,18 +38,117 @@ impl WardConfig {
     }
 }
 
-/// Who is ward staff (`[staff]`): listed subject pseudonyms, or a role claim.
-#[derive(Clone, Debug, Default)]
+/// Who is ward staff (`[staff]`): listed subject pseudonyms, or a role claim; and how long a
+/// staff sign-in lasts.
+#[derive(Clone, Debug)]
 pub struct StaffConfig {
     subjects: Vec<String>,
     role: Option<(String, String)>,
+    role_provider: Option<String>,
+    role_from_userinfo: bool,
+    idle_minutes: i64,
+    absolute_minutes: i64,
+    max_auth_age_minutes: i64,
+}
+
+/// Minutes a staff session may go unused, by default.
+const DEFAULT_STAFF_IDLE_MINUTES: i64 = 15;
+/// Minutes a staff session lasts at most, by default (a working day).
+const DEFAULT_STAFF_ABSOLUTE_MINUTES: i64 = 8 * 60;
+/// How recent a staff member's authentication at the provider must be, by default.
+const DEFAULT_STAFF_MAX_AUTH_AGE_MINUTES: i64 = 5;
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self {
+            subjects: Vec::new(),
+            role: None,
+            role_provider: None,
+            role_from_userinfo: false,
+            idle_minutes: DEFAULT_STAFF_IDLE_MINUTES,
+            absolute_minutes: DEFAULT_STAFF_ABSOLUTE_MINUTES,
+            max_auth_age_minutes: DEFAULT_STAFF_MAX_AUTH_AGE_MINUTES,
+        }
+    }
 }
 
 impl StaffConfig {
     /// Staff are the listed subject pseudonyms, plus whoever carries `role` (claim name and
     /// value) in their verified claims.
     pub fn new(subjects: Vec<String>, role: Option<(String, String)>) -> Self {
-        Self { subjects, role }
+        Self {
+            subjects,
+            role,
+            ..Self::default()
+        }
+    }
+
+    /// The provider whose logins may carry the role claim (`staff.role_provider`; default: the
+    /// first provider). A role claim from any other provider never counts.
+    #[must_use]
+    pub fn role_provider(mut self, provider: impl Into<String>) -> Self {
+        self.role_provider = Some(provider.into());
+        self
+    }
+
+    /// Whether the role claim counts from userinfo, not only from the signed ID token
+    /// (`staff.role_from_userinfo`; default `false`): for a provider whose userinfo the
+    /// operator trusts for it.
+    #[must_use]
+    pub fn role_from_userinfo(mut self, trusted: bool) -> Self {
+        self.role_from_userinfo = trusted;
+        self
+    }
+
+    /// Staff session timeouts and the freshness of a staff sign-in, in minutes.
+    #[must_use]
+    pub fn timeouts(mut self, idle: i64, absolute: i64, max_auth_age: i64) -> Self {
+        self.idle_minutes = idle;
+        self.absolute_minutes = absolute;
+        self.max_auth_age_minutes = max_auth_age;
+        self
+    }
+
+    /// The provider named for the role claim, if one is (`None`: the first provider).
+    pub fn role_provider_id(&self) -> Option<&str> {
+        self.role_provider.as_deref()
+    }
+
+    /// Whether the role claim counts from userinfo.
+    pub fn role_trusts_userinfo(&self) -> bool {
+        self.role_from_userinfo
+    }
+
+    /// Minutes a staff session may go unused (default 15).
+    pub fn idle_minutes(&self) -> i64 {
+        self.idle_minutes
+    }
+
+    /// Minutes a staff session lasts at most (default 480).
+    pub fn absolute_minutes(&self) -> i64 {
+        self.absolute_minutes
+    }
+
+    /// How many minutes old a staff member's authentication may be at sign-in (default 5).
+    pub fn max_auth_age_minutes(&self) -> i64 {
+        self.max_auth_age_minutes
+    }
+
+    /// Whether `subject` is on the staff list.
+    pub fn lists(&self, subject: &str) -> bool {
+        self.subjects.iter().any(|s| s == subject)
+    }
+
+    /// Whether `claims` carry the configured role.
+    pub fn role_in(&self, claims: &Map<String, Value>) -> bool {
+        let Some((claim, value)) = self.role_claim() else {
+            return false;
+        };
+        match claims.get(claim) {
+            Some(Value::String(s)) => s == value,
+            Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(value)),
+            _ => false,
+        }
     }
 
     /// Whether no staff member can ever match (no subjects and no role).
@@ -69,17 +169,7 @@ impl StaffConfig {
     /// Whether `subject` (a pseudonym) with verified `claims` is staff: it is listed, or the role
     /// claim equals the role value or is an array containing it.
     pub fn is_staff(&self, subject: &str, claims: &Map<String, Value>) -> bool {
-        if self.subjects.iter().any(|s| s == subject) {
-            return true;
-        }
-        let Some((claim, value)) = self.role_claim() else {
-            return false;
-        };
-        match claims.get(claim) {
-            Some(Value::String(s)) => s == value,
-            Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(value)),
-            _ => false,
-        }
+        self.lists(subject) || self.role_in(claims)
     }
 }
 
@@ -144,8 +234,61 @@ pub(super) fn build_staff(cx: &Lookup<'_>, raw: RawStaff) -> Result<StaffConfig,
             ));
         }
     };
+    if raw
+        .role_provider
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        return Err(invalid(cx.file("staff.role_provider"), SettingError::Empty));
+    }
+    // Timeouts are at least a minute; a zero authentication age asks for a login right now.
+    let minutes = |value: Option<i64>, default: i64, least: i64, field: &'static str| {
+        let value = value.unwrap_or(default);
+        if (least..=MAX_SESSION_MINUTES).contains(&value) {
+            Ok(value)
+        } else {
+            Err(invalid(
+                cx.file(field),
+                SettingError::TimeoutOutOfRange { value },
+            ))
+        }
+    };
+    let idle = minutes(
+        raw.idle_minutes,
+        DEFAULT_STAFF_IDLE_MINUTES,
+        1,
+        "staff.idle_minutes",
+    )?;
+    let absolute = minutes(
+        raw.absolute_minutes,
+        DEFAULT_STAFF_ABSOLUTE_MINUTES,
+        1,
+        "staff.absolute_minutes",
+    )?;
+    let max_auth_age = minutes(
+        raw.max_auth_age_minutes,
+        DEFAULT_STAFF_MAX_AUTH_AGE_MINUTES,
+        0,
+        "staff.max_auth_age_minutes",
+    )?;
+    if idle > absolute {
+        let field = if raw.idle_minutes.is_some() {
+            "staff.idle_minutes"
+        } else {
+            "staff.absolute_minutes"
+        };
+        return Err(invalid(
+            cx.file(field),
+            SettingError::IdleExceedsAbsolute { idle, absolute },
+        ));
+    }
     Ok(StaffConfig {
         subjects: raw.subjects,
         role,
+        role_provider: raw.role_provider,
+        role_from_userinfo: raw.role_from_userinfo.unwrap_or(false),
+        idle_minutes: idle,
+        absolute_minutes: absolute,
+        max_auth_age_minutes: max_auth_age,
     })
 }
