@@ -49,6 +49,7 @@ mod pages;
 mod procedure_html;
 mod providers;
 pub mod rate_limit;
+mod request_checks;
 mod resident;
 mod router;
 pub mod security;
