@@ -39,10 +39,10 @@
 
 use std::borrow::Borrow;
 use std::fmt::{self, Write as _};
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -440,7 +440,10 @@ impl Recording {
     }
 
     fn finish(self, status: StatusCode) {
-        let route = self.route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let route = self
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
         self.metrics
             .record_request(route, status, self.started.elapsed());
     }

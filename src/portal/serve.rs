@@ -230,7 +230,9 @@ impl Deadlines {
 
     fn encode(&self, at: Instant) -> u64 {
         let nanos = at.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(nanos).unwrap_or(u64::MAX - 1).saturating_add(1)
+        u64::try_from(nanos)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
     }
 
     fn decode(&self, value: u64) -> Option<Instant> {
