@@ -251,13 +251,22 @@ pub async fn header_limit_middleware(
     request: Request,
     next: Next,
 ) -> Response {
-    match check_headers(request.headers(), &limits) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.respond(
-            request.uri().path(),
-            Lang::from_query(request.uri().query()),
-        ),
+    match refuse_headers(&request, &limits) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
     }
+}
+
+/// The answer to a request whose headers are too many or too large; `None` for any other.
+pub(crate) fn refuse_headers<B>(
+    request: &http::Request<B>,
+    limits: &RequestLimits,
+) -> Option<Response> {
+    let refusal = check_headers(request.headers(), limits).err()?;
+    Some(refusal.respond(
+        request.uri().path(),
+        Lang::from_query(request.uri().query()),
+    ))
 }
 
 /// Reads a body of at most `limit` bytes; a larger `Content-Length` is refused before reading.

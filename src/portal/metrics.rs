@@ -39,9 +39,12 @@
 
 use std::borrow::Borrow;
 use std::fmt::{self, Write as _};
+use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -49,6 +52,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
+use tower::{Layer, Service};
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -319,6 +323,136 @@ pub async fn metrics_middleware(
     let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     metrics.record_request(route, response.status(), started.elapsed());
     response
+}
+
+/// The tower layer doing what [`metrics_middleware`] does, without its costs per request: the
+/// middleware clones the rest of the stack into a boxed service and boxes its future; this
+/// layer calls the inner service in place and wraps its future.
+///
+/// Put it where [`MatchedPath`] is set: through [`Router::layer`](axum::Router::layer).
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, routing::get};
+/// use wardgate::portal::metrics::{Metrics, MetricsLayer};
+///
+/// let metrics = Arc::new(Metrics::new());
+/// let router: Router = Router::new()
+///     .route("/healthz", get(|| async { "ok" }))
+///     .layer(MetricsLayer::new(metrics.clone()));
+/// # let _ = router;
+/// ```
+#[derive(Clone, Debug)]
+pub struct MetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl MetricsLayer {
+    /// The layer recording into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+}
+
+/// The service of a [`MetricsLayer`].
+#[derive(Clone, Debug)]
+pub struct MetricsService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for MetricsService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = MetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // A shared handle on the template (no copy of the text per request).
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let recording = Recording::start(Arc::clone(&self.metrics), route);
+        MetricsFuture {
+            inner: self.inner.call(request),
+            recording: Some(recording),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`MetricsService`]: records the request when its answer is ready.
+    #[derive(Debug)]
+    pub struct MetricsFuture<F> {
+        #[pin]
+        inner: F,
+        recording: Option<Recording>,
+    }
+}
+
+impl<F, ResBody, E> Future for MetricsFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(recording)) = (&answer, this.recording.take()) {
+            recording.finish(response.status());
+        }
+        Poll::Ready(answer)
+    }
+}
+
+/// A request being recorded: in flight until finished or dropped (a client that went away).
+#[derive(Debug)]
+struct Recording {
+    metrics: Arc<Metrics>,
+    route: Option<MatchedPath>,
+    started: Instant,
+}
+
+impl Recording {
+    fn start(metrics: Arc<Metrics>, route: Option<MatchedPath>) -> Self {
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self {
+            metrics,
+            route,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(self, status: StatusCode) {
+        let route = self
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        self.metrics
+            .record_request(route, status, self.started.elapsed());
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counts a request as in flight until dropped, also when the client goes away mid-request.

@@ -57,6 +57,7 @@ mod procedure_html;
 mod providers;
 pub mod rate_limit;
 mod referral_page;
+mod request_checks;
 mod resident;
 mod router;
 pub mod security;

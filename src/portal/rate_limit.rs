@@ -414,22 +414,28 @@ pub async fn rate_limit_middleware(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(route) = LimitedRoute::classify(request.method(), request.uri().path()) else {
-        return next.run(request).await;
-    };
+    match refuse_over_limit(&limiter, &request) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
+    }
+}
+
+/// The `429` answer to a request over its route's limit; `None` for any other request (most
+/// routes are not limited: they are told apart by method and path alone).
+pub(crate) fn refuse_over_limit<B>(
+    limiter: &RateLimiter,
+    request: &http::Request<B>,
+) -> Option<Response> {
+    let route = LimitedRoute::classify(request.method(), request.uri().path())?;
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     let client = limiter.client_address(peer, request.headers());
-    match limiter.check(route, client) {
-        Ok(()) => next.run(request).await,
-        Err(retry) => {
-            tracing::warn!(route = ?route, "rate limit reached");
-            let lang = Lang::from_query(request.uri().query());
-            too_many_requests(request.uri().path(), lang, retry)
-        }
-    }
+    let retry = limiter.check(route, client).err()?;
+    tracing::warn!(route = ?route, "rate limit reached");
+    let lang = Lang::from_query(request.uri().query());
+    Some(too_many_requests(request.uri().path(), lang, retry))
 }
 
 /// The 429 answer: JSON on `/api/…`, a page elsewhere; both with `Retry-After`.

@@ -14,10 +14,10 @@ use tower_http::trace::TraceLayer;
 use super::errors::error_pages_middleware;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
-use super::limits::{UploadPermits, header_limit_middleware, upload_concurrency_middleware};
-use super::metrics::metrics_middleware;
+use super::limits::{UploadPermits, upload_concurrency_middleware};
+use super::metrics::MetricsLayer;
 use super::openapi::OPENAPI_PATH;
-use super::rate_limit::rate_limit_middleware;
+use super::request_checks::RequestChecksLayer;
 use super::security::{request_span, security_layer};
 use super::{api, backoffice, dossiers, drafts, login_memory, pages, staff, stats_api, submit};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
@@ -84,15 +84,15 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(security)
-                .layer(from_fn_with_state(metrics, metrics_middleware))
+                .layer(MetricsLayer::new(metrics))
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::COOKIE,
                     header::AUTHORIZATION,
                     header::HeaderName::from_static(dossiers::SECRET_HEADER),
                 ]))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(from_fn_with_state(limits, header_limit_middleware))
-                .layer(from_fn_with_state(rate_limiter, rate_limit_middleware))
+                // Header limits, then rate limits (the two checks as one layer).
+                .layer(RequestChecksLayer::new(limits, rate_limiter))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 // axum's own plain-text rejections become vi/en pages or JSON problems.
                 .layer(axum::middleware::from_fn(error_pages_middleware))

@@ -150,11 +150,10 @@ pub struct SecurityHeaders<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SecurityHeaders<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = SecurityHeadersFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -167,14 +166,39 @@ where
         };
         request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
         request.extensions_mut().insert(RequestId::new(id.clone()));
-        let hsts = self.settings.hsts;
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = future.await?;
-            set_headers(response.headers_mut(), hsts);
+        SecurityHeadersFuture {
+            inner: self.inner.call(request),
+            hsts: self.settings.hsts,
+            id: Some(id),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`SecurityHeaders`]: sets the headers on the inner service's answer.
+    #[derive(Debug)]
+    pub struct SecurityHeadersFuture<F> {
+        #[pin]
+        inner: F,
+        hsts: bool,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, ResBody, E> Future for SecurityHeadersFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        set_headers(response.headers_mut(), *this.hsts);
+        if let Some(id) = this.id.take() {
             response.headers_mut().insert(REQUEST_ID_HEADER, id);
-            Ok(response)
-        })
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

@@ -3,7 +3,11 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -11,7 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
@@ -78,6 +82,11 @@ impl ServeOptions {
 /// [`ConnectInfo<SocketAddr>`](ConnectInfo), which the rate limits key on. The example
 /// gateway and the tests serve through this function, so what is tested is what runs.
 ///
+/// Both timeouts of a connection are watched by one timer of its own, which wakes at most once
+/// per timeout period: a request only writes its deadline into the connection's
+/// deadlines, instead of building runtime timers per request (hyper's header-read timer was
+/// registered in the runtime's timer wheel and cancelled for every request).
+///
 /// # Errors
 ///
 /// Never for a single connection (a failed accept or a broken connection is logged and
@@ -103,21 +112,26 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            handle(router.clone(), request, peer, options.request_timeout)
-        });
+        let deadlines = Arc::new(Deadlines::new());
+        let service = {
+            let router = router.clone();
+            let deadlines = Arc::clone(&deadlines);
+            hyper::service::service_fn(move |request: Request<Incoming>| {
+                answer(
+                    router.clone(),
+                    request,
+                    peer,
+                    Arc::clone(&deadlines),
+                    options.request_timeout,
+                )
+            })
+        };
         let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
+            .timer(HeaderTimer(Arc::clone(&deadlines)))
             .header_read_timeout(options.header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A client that went away or sent garbage: nothing to do but close.
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection closed with an error");
-            }
-        });
+        tokio::spawn(watch_connection(connection, deadlines, options));
     }
     drop(listener);
     if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
@@ -129,16 +143,201 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(
+/// Drives one connection, and its one timer: when the timer fires, the deadlines that passed
+/// are marked expired (hyper then answers a late header read with `408` and closes; a late
+/// request is answered `408` by [`answer`]) and the timer is set for the next check.
+async fn watch_connection<C>(connection: C, deadlines: Arc<Deadlines>, options: ServeOptions)
+where
+    C: Future<Output = hyper::Result<()>>,
+{
+    // Any deadline set after a check is at least this far from it, so a check this often
+    // notices every deadline on time.
+    let period = options
+        .header_read_timeout
+        .min(options.request_timeout)
+        .max(MIN_CHECK_PERIOD);
+    let mut connection = std::pin::pin!(connection);
+    let timer = tokio::time::sleep(period);
+    let mut timer = std::pin::pin!(timer);
+    loop {
+        tokio::select! {
+            biased;
+            closed = connection.as_mut() => {
+                // A client that went away or sent garbage: nothing to do but close.
+                if let Err(error) = closed {
+                    tracing::debug!(%error, "connection closed with an error");
+                }
+                return;
+            }
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                let next = deadlines.expire(now).unwrap_or(now + period).min(now + period);
+                timer.as_mut().reset(next.into());
+            }
+        }
+    }
+}
+
+/// The shortest time between two checks of a connection's deadlines.
+const MIN_CHECK_PERIOD: Duration = Duration::from_millis(10);
+
+/// Answers one request with `router`, or with `408` when the connection's timer finds the
+/// request past its deadline (its body still being read, or its answer not ready).
+async fn answer(
     router: Router,
     mut request: Request<Incoming>,
     peer: SocketAddr,
+    deadlines: Arc<Deadlines>,
     timeout: Duration,
 ) -> Result<Response<Body>, Infallible> {
     request.extensions_mut().insert(ConnectInfo(peer));
-    match tokio::time::timeout(timeout, router.oneshot(request)).await {
-        Ok(answer) => answer,
-        Err(_) => Ok(request_timed_out()),
+    let _in_request = InRequest::enter(&deadlines, timeout);
+    let mut response = std::pin::pin!(router.oneshot(request));
+    std::future::poll_fn(|cx| match response.as_mut().poll(cx) {
+        Poll::Ready(answer) => Poll::Ready(answer),
+        // The timer's task is this connection's task: after marking the request expired it
+        // polls the connection again, which polls this future.
+        Poll::Pending if deadlines.request_expired() => Poll::Ready(Ok(request_timed_out())),
+        Poll::Pending => Poll::Pending,
+    })
+    .await
+}
+
+/// The deadlines of one connection: of the headers being read, and of the request being
+/// answered. Written by hyper (through [`HeaderTimer`]) and by [`answer`], checked by the
+/// connection's timer in [`watch_connection`]; all three run in the connection's task, so the
+/// atomics are never contended.
+#[derive(Debug)]
+struct Deadlines {
+    /// The origin of the times below, which are nanoseconds after it plus one; 0 is none.
+    epoch: Instant,
+    headers_due: AtomicU64,
+    headers_expired: AtomicBool,
+    request_due: AtomicU64,
+    request_expired: AtomicBool,
+}
+
+impl Deadlines {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            headers_due: AtomicU64::new(NONE),
+            headers_expired: AtomicBool::new(false),
+            request_due: AtomicU64::new(NONE),
+            request_expired: AtomicBool::new(false),
+        }
+    }
+
+    fn encode(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    fn decode(&self, value: u64) -> Option<Instant> {
+        (value != NONE).then(|| self.epoch + Duration::from_nanos(value - 1))
+    }
+
+    fn set_headers_due(&self, at: Instant) {
+        self.headers_expired.store(false, Ordering::Relaxed);
+        self.headers_due.store(self.encode(at), Ordering::Relaxed);
+    }
+
+    fn clear_headers_due(&self) {
+        self.headers_due.store(NONE, Ordering::Relaxed);
+        self.headers_expired.store(false, Ordering::Relaxed);
+    }
+
+    fn headers_expired(&self) -> bool {
+        self.headers_expired.load(Ordering::Relaxed)
+    }
+
+    fn request_expired(&self) -> bool {
+        self.request_expired.load(Ordering::Relaxed)
+    }
+
+    /// Marks what is due by `now` as expired; the earliest deadline still to come, if any.
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for (due, expired) in [
+            (&self.headers_due, &self.headers_expired),
+            (&self.request_due, &self.request_expired),
+        ] {
+            match self.decode(due.load(Ordering::Relaxed)) {
+                Some(at) if at <= now => expired.store(true, Ordering::Relaxed),
+                Some(at) => next = Some(next.map_or(at, |next| next.min(at))),
+                None => {}
+            }
+        }
+        next
+    }
+}
+
+const NONE: u64 = 0;
+
+/// A request being answered: its deadline is set while this lives.
+struct InRequest<'a>(&'a Deadlines);
+
+impl<'a> InRequest<'a> {
+    fn enter(deadlines: &'a Deadlines, timeout: Duration) -> Self {
+        deadlines.request_expired.store(false, Ordering::Relaxed);
+        let due = deadlines.encode(Instant::now() + timeout);
+        deadlines.request_due.store(due, Ordering::Relaxed);
+        Self(deadlines)
+    }
+}
+
+impl Drop for InRequest<'_> {
+    fn drop(&mut self) {
+        self.0.request_due.store(NONE, Ordering::Relaxed);
+        self.0.request_expired.store(false, Ordering::Relaxed);
+    }
+}
+
+/// hyper's timer for the header-read timeout of one connection: a "sleep" only writes its
+/// deadline into the connection's [`Deadlines`] and is over when the connection's timer marks
+/// it expired. hyper makes one per request, so it registers nothing with the runtime.
+#[derive(Clone, Debug)]
+struct HeaderTimer(Arc<Deadlines>);
+
+impl hyper::rt::Timer for HeaderTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.0.set_headers_due(deadline);
+        Box::pin(HeaderSleep(Arc::clone(&self.0)))
+    }
+
+    fn reset(&self, _sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        self.0.set_headers_due(new_deadline);
+    }
+}
+
+/// The header read in progress; see [`HeaderTimer`].
+struct HeaderSleep(Arc<Deadlines>);
+
+impl Future for HeaderSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        // No waker to keep: the connection's timer wakes the connection's task, which polls
+        // this again.
+        if self.0.headers_expired() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl hyper::rt::Sleep for HeaderSleep {}
+
+impl Drop for HeaderSleep {
+    fn drop(&mut self) {
+        self.0.clear_headers_due();
     }
 }
 

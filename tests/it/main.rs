@@ -24,6 +24,7 @@ mod limits;
 mod oidc_flow;
 mod operations;
 mod outbox_faults;
+mod perf16;
 mod profiles;
 mod provider_faults;
 mod retention;

@@ -1,5 +1,7 @@
 //! The session layer and the extractors that read what it found.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -60,14 +62,11 @@ pub struct SessionService<S> {
 
 impl<S, B> Service<Request<B>> for SessionService<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future =
-        std::pin::Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send + 'static>>;
+    type Future = SessionFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -81,31 +80,67 @@ where
             let now = sessions.clock().now();
             if sessions.config().needs_touch(session, now) {
                 session.touch(now);
-                refreshed = sessions.set_cookie(session);
+                refreshed = sessions.set_cookie(session).map(|cookie| Refreshed {
+                    cookie,
+                    name: sessions.cookie_name(),
+                });
             }
         }
         request.extensions_mut().insert(GateRequest {
             gate: Arc::clone(&self.gate),
             session,
         });
-        let name = sessions.cookie_name();
-        // The service that was polled ready is the one to call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let mut response = inner.call(request).await?;
-            if let Some(cookie) = refreshed {
-                let handler_set_it = response
-                    .headers()
-                    .get_all(header::SET_COOKIE)
-                    .iter()
-                    .any(|v| v.as_bytes().starts_with(format!("{name}=").as_bytes()));
-                if !handler_set_it && let Ok(value) = HeaderValue::from_str(&cookie) {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
+        // Called in place (the service that was polled ready): nothing of the stack is cloned
+        // or boxed per request.
+        SessionFuture {
+            inner: self.inner.call(request),
+            refreshed,
+        }
+    }
+}
+
+/// The session cookie sent again because the session's idle timeout slid.
+#[derive(Debug)]
+struct Refreshed {
+    cookie: String,
+    name: &'static str,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`SessionService`]: the inner answer, with the refreshed session cookie
+    /// when the session slid and the handler did not set or clear the cookie itself.
+    #[derive(Debug)]
+    pub struct SessionFuture<F> {
+        #[pin]
+        inner: F,
+        refreshed: Option<Refreshed>,
+    }
+}
+
+impl<F, E> Future for SessionFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(Refreshed { cookie, name }) = this.refreshed.take() {
+            let handler_set_it = response
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .any(|v| {
+                    v.as_bytes()
+                        .strip_prefix(name.as_bytes())
+                        .is_some_and(|rest| rest.starts_with(b"="))
+                });
+            if !handler_set_it && let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
             }
-            Ok(response)
-        })
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

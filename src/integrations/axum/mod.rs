@@ -115,7 +115,8 @@ pub use guard::{DEFAULT_MAX_AGE_MINUTES, Require, RequireService};
 #[cfg(feature = "portal")]
 pub(crate) use guard::{outcome_code, parse_outcome, with_step_up_challenge};
 pub use layer::{
-    Granted, MissingLayer, OptionalSession, SessionLayer, SessionService, VerifiedSession,
+    Granted, MissingLayer, OptionalSession, SessionFuture, SessionLayer, SessionService,
+    VerifiedSession,
 };
 pub use provider::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
