@@ -65,9 +65,9 @@ mod serve;
 #[cfg(feature = "devidp")]
 mod simulated;
 mod staff;
+mod staff_session;
 mod stats_api;
 mod stats_page;
-mod staff_session;
 mod submit;
 mod ticket;
 mod ticket_allowance;

@@ -6,9 +6,9 @@
 //! commune police raise the account to level 2; signing in again is a secondary action.
 
 use super::html::{ButtonKind, Markup, NoticeKind, html, link_button, notice};
+use super::resident::NoTicket;
 use crate::fallback::{DayHours, Level2Info, PointInfo, Referral};
 use crate::i18n::{Lang, LocalText};
-use super::resident::NoTicket;
 use crate::policy::{Procedure, ReasonCode};
 
 fn pick(lang: Lang, text: &LocalText) -> &str {

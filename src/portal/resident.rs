@@ -167,7 +167,9 @@ impl Gateway {
         // the form before the visit and the counter opens it with the ticket.
         let draft_id = match &draft {
             Some(draft) => draft.id.clone(),
-            None => DraftId::generate(self.random.as_ref()).map_err(|_| NoTicket::StoreUnavailable)?,
+            None => {
+                DraftId::generate(self.random.as_ref()).map_err(|_| NoTicket::StoreUnavailable)?
+            }
         };
         let ticket = self
             .tickets

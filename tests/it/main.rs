@@ -7,8 +7,8 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
-mod counter;
 mod backup_restore;
+mod counter;
 mod crash;
 mod dossier_status;
 mod edges13;
