@@ -75,6 +75,7 @@ pub struct GatewayBuilder {
     limits: RequestLimits,
     rate_limits: RateLimits,
     metrics_token: Option<MetricsToken>,
+    upstream: Option<super::upstream::Upstream>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -217,6 +218,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// Gateway mode: the upstream portal behind the gateway and its gate rules (none unless
+    /// set: the gateway serves only its own pages).
+    pub fn with_upstream(mut self, upstream: super::upstream::Upstream) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
     /// Builds the gateway state, on a [`Gate`] built from the same parts.
     ///
     /// # Errors
@@ -246,6 +254,7 @@ impl GatewayBuilder {
             .ward(default_ward)
             .cloned()
             .ok_or_else(|| GatewayError::UnknownWard(default_ward.as_str().to_owned()))?;
+        let upstream = super::upstream::UpstreamProxy::build(self.upstream, &catalog)?;
         let hooks = Arc::new(PortalHooks::default());
         let gate = Gate::builder(self.public_url.clone(), session_keys, &pseudonym_key)
             .providers(self.providers)
@@ -289,6 +298,7 @@ impl GatewayBuilder {
             clock: self.clock,
             random: self.random,
             decisions: DecisionTally::default(),
+            upstream,
         });
         hooks.attach(&gateway);
         Ok(gateway)
@@ -324,6 +334,8 @@ pub struct Gateway {
     decisions: DecisionTally,
     /// The per-procedure page fragments that do not depend on the request.
     pub(crate) procedure_html: ProcedureHtmlCache,
+    /// Gateway mode's upstream, with its client.
+    pub(crate) upstream: Option<Arc<super::upstream::UpstreamProxy>>,
 }
 
 impl fmt::Debug for Gateway {
@@ -359,6 +371,9 @@ pub enum GatewayError {
     /// The dossier key cannot key AES-256-GCM.
     #[error("the dossier key must be 32 bytes")]
     DossierKey,
+    /// A gate rule names a procedure the catalog lacks.
+    #[error("the gate rule for `{0}` names a procedure the catalog does not have")]
+    UnknownGateProcedure(String),
 }
 
 impl Gateway {
@@ -383,6 +398,7 @@ impl Gateway {
             limits: RequestLimits::DEFAULT,
             rate_limits: RateLimits::default(),
             metrics_token: None,
+            upstream: None,
         }
     }
 

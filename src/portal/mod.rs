@@ -57,6 +57,7 @@ mod serve;
 mod simulated;
 mod staff;
 mod submit;
+pub mod upstream;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};
 pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};

@@ -68,6 +68,7 @@ pub(crate) fn document() -> &'static Value {
         (name = "browser", description = "Routes a browser follows to sign in and out."),
         (name = "keys", description = "Keys that verify signed receipts and tickets."),
         (name = "operations", description = "Health, readiness and metrics."),
+        (name = "gateway", description = "Gateway mode: the nginx auth_request check."),
     ),
     paths(
         api::procedures,
@@ -78,6 +79,7 @@ pub(crate) fn document() -> &'static Value {
         api::healthz,
         api::readyz,
         super::metrics_access::public_metrics,
+        super::upstream::check::auth_check,
     ),
     components(responses(UnknownProcedure, TooManyRequests, HeadersTooLarge))
 )]

@@ -18,7 +18,7 @@ use super::metrics::metrics_middleware;
 use super::openapi::OPENAPI_PATH;
 use super::rate_limit::rate_limit_middleware;
 use super::security::{request_span, security_layer};
-use super::{api, drafts, pages, staff, submit};
+use super::{api, drafts, pages, staff, submit, upstream};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
@@ -68,7 +68,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .route(STYLESHEET_PATH, get(stylesheet))
         .merge(pages::routes())
         .merge(staff::routes())
-        .fallback(pages::fallback)
+        // Gateway mode: nginx `auth_request`, and the upstream behind every other path.
+        .route(upstream::AUTH_CHECK_PATH, get(upstream::auth_check))
+        .fallback(upstream::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed
         // service per call and clones the whole chain on every request, so six calls cost six
