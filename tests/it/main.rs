@@ -11,6 +11,7 @@ mod crash;
 mod embed;
 mod endpoints;
 mod gateway;
+mod gateway_mode;
 mod gateway_profiles;
 mod hostile;
 mod interop;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -117,13 +117,19 @@ pub(crate) async fn auth_check(
             ));
         }
     };
-    let resident = ResidentQuery {
-        lang: query.lang,
-        ..ResidentQuery::default()
-    };
     let return_to = headers
         .get(ORIGINAL_URI)
         .and_then(|value| value.to_str().ok());
+    // The resident's own query on the page nginx checks for (a login `outcome`, `in_person=1`):
+    // each can only lead away from online filing.
+    let mut resident = return_to
+        .and_then(|uri| uri.parse::<Uri>().ok())
+        .and_then(|uri| Query::<ResidentQuery>::try_from_uri(&uri).ok())
+        .map(|Query(query)| query)
+        .unwrap_or_default();
+    if query.lang.is_some() {
+        resident.lang = query.lang;
+    }
     let audience = gw.upstream_audience();
     let Some(gated) = gate(
         &gw,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, OriginalUri, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Query, RawQuery, Request, State};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -94,13 +94,11 @@ pub(crate) async fn fallback(
         let query = RawQuery(uri.query().map(str::to_owned));
         return crate::portal::pages::fallback(uri, query).await;
     };
-    let query = ResidentQuery {
-        lang: Lang::from_query(request.uri().query())
-            .code()
-            .to_owned()
-            .into(),
-        ..ResidentQuery::default()
-    };
+    // The resident's own query (`lang`, a login `outcome`, `in_person=1`): each can only lead
+    // away from online filing, as on the portal's pages.
+    let query = Query::<ResidentQuery>::try_from_uri(request.uri())
+        .map(|Query(query)| query)
+        .unwrap_or_default();
     let lang = query.lang();
     let json = wants_json(&request);
     let path = request.uri().path().to_owned();
