@@ -23,6 +23,8 @@ pub const ENV_DATABASE_URL: &str = "WARDGATE_DATABASE_URL";
 pub const ENV_DATA_DIR: &str = "WARDGATE_DATA_DIR";
 /// The back office that receives dossiers (the outbox forwards signed envelopes to it).
 pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
+/// `WARDGATE_UPSTREAM`: gateway mode's upstream portal, `http://host:port`.
+pub const ENV_UPSTREAM: &str = "WARDGATE_UPSTREAM";
 /// Where `GET /metrics` is served apart from the public listener.
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
 /// A bearer token that opens `GET /metrics` on the public listener.

@@ -64,6 +64,7 @@
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
+//! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `upstream.connect_timeout_seconds`, `upstream.response_timeout_seconds`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
 //! | — | `staff.subjects`, `staff.role_claim`, `staff.role_value` | none |
@@ -180,6 +181,7 @@ mod database;
 mod limits;
 mod providers;
 mod session;
+mod upstream;
 mod ward;
 
 mod error;
@@ -188,6 +190,7 @@ mod values;
 
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
+pub use env::ENV_UPSTREAM;
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_URL, ENV_BIND,
     ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL, ENV_ISSUER, ENV_JWKS_URI,
@@ -225,6 +228,7 @@ pub struct GatewayConfig {
     backoffice_url: Option<Url>,
     metrics_bind: Option<SocketAddr>,
     metrics_token: Option<MetricsToken>,
+    upstream: Option<super::upstream::Upstream>,
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
@@ -304,6 +308,12 @@ impl GatewayConfig {
     /// The bearer token that opens `GET /metrics` on the public listener; `None`: `404` there.
     pub fn metrics_token(&self) -> Option<&MetricsToken> {
         self.metrics_token.as_ref()
+    }
+
+    /// Gateway mode's upstream and gate rules (`WARDGATE_UPSTREAM` or `upstream.url`, and the
+    /// `[[gate]]` tables), if configured.
+    pub fn upstream(&self) -> Option<&super::upstream::Upstream> {
+        self.upstream.as_ref()
     }
 
     /// The ward served and where its catalog and directory are read from.

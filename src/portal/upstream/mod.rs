@@ -103,7 +103,7 @@ impl GateRule {
 }
 
 /// Why an upstream configuration was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UpstreamError {
     /// The upstream URL is not an `http` URL with a host (the proxy speaks plain HTTP/1.1 to an
     /// upstream on the local network; TLS ends at the gateway or at nginx).
