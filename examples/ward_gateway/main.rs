@@ -139,6 +139,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .with_random(Arc::clone(&random))
         .with_rate_limits(config.rate_limits().clone())
         .with_limits(*config.request_limits());
+    // Gateway mode: the upstream portal behind the gateway, when one is configured.
+    let gateway = match config.upstream() {
+        Some(upstream) => gateway.with_upstream(upstream.clone()),
+        None => gateway,
+    };
     let gateway = match config.metrics_token() {
         Some(token) => gateway.with_metrics_token(token.clone()),
         None => gateway,
