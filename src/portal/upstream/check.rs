@@ -158,8 +158,9 @@ pub(crate) async fn auth_check(
     let response = match gated.outcome {
         Outcome::Online(identity) => {
             let mut response = Json(body).into_response();
-            if let (Some(session), Some((claims, jws))) = (session.as_ref(), identity) {
-                headers::insert_identity(response.headers_mut(), session, &claims, &jws);
+            if let (Some(session), Some(identity)) = (session.as_ref(), identity) {
+                let (claims, jws) = &*identity;
+                headers::insert_identity(response.headers_mut(), session, claims, jws);
             }
             response
         }
@@ -181,7 +182,7 @@ pub(crate) async fn auth_check(
             referral,
         } => {
             body.referral_url = Some(referral_url.clone());
-            body.referral = referral;
+            body.referral = referral.map(|referral| *referral);
             let mut response = (StatusCode::FORBIDDEN, Json(body)).into_response();
             if let Ok(value) = HeaderValue::from_str(&referral_url) {
                 response.headers_mut().insert(REFERRAL, value);
@@ -204,13 +205,13 @@ fn no_store(mut response: Response) -> Response {
 pub(super) enum Outcome {
     /// Through, with the assertion's claims and JWS (`None` when no assertion could be made: a
     /// session without a level never gets here).
-    Online(Option<(AssertionClaims, String)>),
+    Online(Option<Box<(AssertionClaims, String)>>),
     /// Sign in first (or again).
     SignIn { login_url: String },
     /// Go in person.
     InPerson {
         referral_url: String,
-        referral: Option<Referral>,
+        referral: Option<Box<Referral>>,
     },
 }
 
@@ -251,7 +252,7 @@ pub(super) async fn gate(
                 gw.clock.now(),
             )?;
             let jws = claims.sign(&gw.signing_key).ok()?;
-            Some((claims, jws))
+            Some(Box::new((claims, jws)))
         })),
         Decision::SignIn(_) | Decision::StepUp(_) => {
             let mut login_url = match procedure_code {
@@ -272,7 +273,9 @@ pub(super) async fn gate(
             Outcome::SignIn { login_url }
         }
         Decision::InPerson(route) => {
-            let referral = Referral::build(&gw.directory, &procedure, route, gw.clock.now()).ok();
+            let referral = Referral::build(&gw.directory, &procedure, route, gw.clock.now())
+                .ok()
+                .map(Box::new);
             let referral_url = match procedure_code {
                 Some(code) => format!("/procedures/{code}?in_person=1&lang={}", lang.code()),
                 None => format!("/?lang={}", lang.code()),

@@ -129,7 +129,10 @@ pub(crate) async fn fallback(
     };
     match gated.outcome {
         Outcome::Online(identity) => {
-            let identity = session.as_ref().zip(identity);
+            let identity = session
+                .as_ref()
+                .zip(identity)
+                .map(|(session, identity)| (session, *identity));
             forward(&gw, &proxy, request, identity).await
         }
         Outcome::SignIn { login_url } if json => {
@@ -160,7 +163,7 @@ pub(crate) async fn fallback(
         Outcome::InPerson { referral, .. } => {
             gw.gate()
                 .hooks()
-                .in_person_page(&gated.decision, referral.as_ref(), lang)
+                .in_person_page(&gated.decision, referral.as_deref(), lang)
         }
     }
 }
