@@ -319,6 +319,11 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
         .with_rate_limits(config.rate_limits().clone())
         .with_limits(*config.request_limits())
         .with_backoffice_keys(config.backoffice_status_keys().to_vec());
+    // Gateway mode: the upstream portal behind the gateway, when one is configured.
+    let gateway = match config.upstream() {
+        Some(upstream) => gateway.with_upstream(upstream.clone()),
+        None => gateway,
+    };
     let gateway = match config.metrics_token() {
         Some(token) => gateway.with_metrics_token(token.clone()),
         None => gateway,

@@ -11,6 +11,9 @@ pub mod threat_model {}
 #[doc = include_str!("deploying.md")]
 pub mod deploying {}
 
+#[doc = include_str!("gateway_mode.md")]
+pub mod gateway_mode {}
+
 /// Provider profiles: what each kind of provider sends, what wardgate verifies for it, what it
 /// cannot verify, and what to ask the provider before going live.
 ///

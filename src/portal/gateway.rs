@@ -82,6 +82,7 @@ pub struct GatewayBuilder {
     metrics_token: Option<MetricsToken>,
     backoffice_keys: Vec<BackOfficeKey>,
     stats_token: Option<super::stats_api::StatsToken>,
+    upstream: Option<super::upstream::Upstream>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -255,6 +256,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// Gateway mode: the upstream portal behind the gateway and its gate rules (none unless
+    /// set: the gateway serves only its own pages).
+    pub fn with_upstream(mut self, upstream: super::upstream::Upstream) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
     /// Builds the gateway state, on a [`Gate`] built from the same parts.
     ///
     /// # Errors
@@ -284,6 +292,7 @@ impl GatewayBuilder {
             .ward(default_ward)
             .cloned()
             .ok_or_else(|| GatewayError::UnknownWard(default_ward.as_str().to_owned()))?;
+        let upstream = super::upstream::UpstreamProxy::build(self.upstream, &catalog)?;
         let hooks = Arc::new(PortalHooks::default());
         let gate = Gate::builder(self.public_url.clone(), session_keys, &pseudonym_key)
             .providers(self.providers)
@@ -338,6 +347,7 @@ impl GatewayBuilder {
             random: self.random,
             decisions: DecisionTally::default(),
             ticket_allowance: TicketAllowance::default(),
+            upstream,
         });
         hooks.attach(&gateway);
         Ok(gateway)
@@ -384,6 +394,8 @@ pub struct Gateway {
     pub(crate) backoffice_keys: Vec<BackOfficeKey>,
     /// New tickets left per address for clients without a session.
     pub(crate) ticket_allowance: TicketAllowance,
+    /// Gateway mode's upstream, with its client.
+    pub(crate) upstream: Option<Arc<super::upstream::UpstreamProxy>>,
 }
 
 impl fmt::Debug for Gateway {
@@ -419,6 +431,9 @@ pub enum GatewayError {
     /// The dossier key cannot key AES-256-GCM.
     #[error("the dossier key must be 32 bytes")]
     DossierKey,
+    /// A gate rule names a procedure the catalog lacks.
+    #[error("the gate rule for `{0}` names a procedure the catalog does not have")]
+    UnknownGateProcedure(String),
 }
 
 /// The JWK Set of `current` and `older` (each key once, the current one first).
@@ -459,6 +474,7 @@ impl Gateway {
             metrics_token: None,
             backoffice_keys: Vec::new(),
             stats_token: None,
+            upstream: None,
         }
     }
 

@@ -71,6 +71,7 @@ mod stats_page;
 mod submit;
 mod ticket;
 mod ticket_allowance;
+pub mod upstream;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};
 pub use metrics_access::{MIN_METRICS_TOKEN_LEN, MetricsToken, WeakMetricsToken, metrics_router};

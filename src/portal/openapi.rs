@@ -70,6 +70,7 @@ pub(crate) fn document() -> &'static Value {
         (name = "operations", description = "Health, readiness and metrics."),
         (name = "backoffice", description = "The ward's back office reports what became of a dossier."),
         (name = "statistics", description = "The ward's figures for upward reporting."),
+        (name = "gateway", description = "Gateway mode: the nginx auth_request check."),
     ),
     paths(
         api::procedures,
@@ -83,6 +84,7 @@ pub(crate) fn document() -> &'static Value {
         api::readyz,
         super::metrics_access::public_metrics,
         super::stats_api::stats,
+        super::upstream::check::auth_check,
     ),
     components(responses(UnknownProcedure, TooManyRequests, HeadersTooLarge))
 )]

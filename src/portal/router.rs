@@ -19,7 +19,9 @@ use super::metrics::MetricsLayer;
 use super::openapi::OPENAPI_PATH;
 use super::request_checks::RequestChecksLayer;
 use super::security::{request_span, security_layer};
-use super::{api, backoffice, dossiers, drafts, login_memory, pages, staff, stats_api, submit};
+use super::{
+    api, backoffice, dossiers, drafts, login_memory, pages, staff, stats_api, submit, upstream,
+};
 use crate::integrations::axum::{auth_router, login_route, logout_route};
 
 /// Largest request body accepted anywhere (dossiers are small JSON or form posts).
@@ -76,7 +78,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
         .merge(dossiers::routes())
         .route("/api/stats", get(stats_api::stats))
         .merge(login_memory::routes())
-        .fallback(pages::fallback)
+        // Gateway mode: nginx `auth_request`, and the upstream behind every other path.
+        .route(upstream::AUTH_CHECK_PATH, get(upstream::auth_check))
+        .fallback(upstream::fallback)
         .with_state(gateway)
         // One stacked layer, outermost first: `Router::layer` wraps every route in a boxed
         // service per call and clones the whole chain on every request, so six calls cost six

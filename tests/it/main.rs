@@ -15,6 +15,7 @@ mod edges13;
 mod embed;
 mod endpoints;
 mod gateway;
+mod gateway_mode;
 mod gateway_profiles;
 mod hostile;
 mod interop;

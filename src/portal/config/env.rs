@@ -26,6 +26,8 @@ pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
 /// Comma-separated hex secrets (at least 32 bytes each) shared with the back office, which
 /// signs its status reports with one of them; unset turns `POST /api/backoffice/status` off.
 pub const ENV_BACKOFFICE_STATUS_KEYS: &str = "WARDGATE_BACKOFFICE_STATUS_KEYS";
+/// `WARDGATE_UPSTREAM`: gateway mode's upstream portal, `http://host:port`.
+pub const ENV_UPSTREAM: &str = "WARDGATE_UPSTREAM";
 /// Where `GET /metrics` is served apart from the public listener.
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
 /// A bearer token that opens `GET /metrics` on the public listener.

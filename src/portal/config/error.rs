@@ -100,6 +100,9 @@ pub enum SettingError {
     /// The value is empty.
     #[error("is empty")]
     Empty,
+    /// Gateway mode's upstream or gate rules are refused.
+    #[error("{0}")]
+    Upstream(crate::portal::upstream::UpstreamError),
     /// Not a socket address.
     #[error("`{value}` is not a socket address such as `127.0.0.1:8080`")]
     NotSocketAddress {

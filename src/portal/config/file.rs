@@ -33,6 +33,9 @@ pub(super) struct RawFile {
     pub(super) rate_limit: RawRateLimit,
     #[serde(default)]
     pub(super) limits: RawLimits,
+    pub(super) upstream: Option<crate::portal::upstream::UpstreamToml>,
+    #[serde(default)]
+    pub(super) gate: Vec<crate::portal::upstream::GateRuleToml>,
 }
 
 #[derive(Default, Deserialize)]

@@ -225,6 +225,7 @@ impl ConfigLoader {
         let session = build_session(&cx, raw.session)?;
         let rate_limits = build_rate_limits(&cx, raw.rate_limit)?;
         let limits = build_limits(&cx, raw.limits)?;
+        let upstream = super::upstream::build_upstream(&cx, raw.upstream, &raw.gate)?;
 
         Ok(GatewayConfig {
             bind,
@@ -242,6 +243,7 @@ impl ConfigLoader {
             session,
             rate_limits,
             limits,
+            upstream,
         })
     }
 }

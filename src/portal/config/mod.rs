@@ -65,6 +65,7 @@
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
 //! | `WARDGATE_BACKOFFICE_STATUS_KEYS` | `backoffice_status_keys` (array) | none: `POST /api/backoffice/status` answers `503` |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
+//! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `upstream.connect_timeout_seconds`, `upstream.response_timeout_seconds`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
 //! | `WARDGATE_STATS_TOKEN` | `stats_token` | none: `GET /api/stats` opens to staff only |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
@@ -186,6 +187,7 @@ mod database;
 mod limits;
 mod providers;
 mod session;
+mod upstream;
 mod ward;
 
 mod error;
@@ -195,6 +197,7 @@ mod values;
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
 pub use env::ENV_STATS_TOKEN;
+pub use env::ENV_UPSTREAM;
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS,
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL,
@@ -235,6 +238,7 @@ pub struct GatewayConfig {
     metrics_bind: Option<SocketAddr>,
     metrics_token: Option<MetricsToken>,
     stats_token: Option<super::stats_api::StatsToken>,
+    upstream: Option<super::upstream::Upstream>,
     ward: WardConfig,
     staff: StaffConfig,
     session: SessionTimeouts,
@@ -325,6 +329,12 @@ impl GatewayConfig {
     /// The bearer token that opens `GET /api/stats` to a reporting system; `None`: staff only.
     pub fn stats_token(&self) -> Option<&super::stats_api::StatsToken> {
         self.stats_token.as_ref()
+    }
+
+    /// Gateway mode's upstream and gate rules (`WARDGATE_UPSTREAM` or `upstream.url`, and the
+    /// `[[gate]]` tables), if configured.
+    pub fn upstream(&self) -> Option<&super::upstream::Upstream> {
+        self.upstream.as_ref()
     }
 
     /// The ward served and where its catalog and directory are read from.
