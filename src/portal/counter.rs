@@ -351,7 +351,7 @@ async fn record(
         desk.answer(StatusCode::NOT_FOUND,
             NoticeKind::Warning,
             lang.pick("Không tìm thấy", "Not found"),
-            html! { (lang.pick("Không có mã hẹn còn hiệu lực nào như vậy.", "No valid ticket has this code.")) },
+            html! { (lang.pick("Không có mã lịch hẹn còn hiệu lực nào như vậy.", "No valid appointment code matches.")) },
             None,
         )
     };

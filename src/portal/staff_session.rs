@@ -351,7 +351,7 @@ pub(crate) fn staff_bar(lang: Lang) -> Markup {
         ),
         (
             format!("/staff/tickets?lang={code}"),
-            lang.pick("Tra cứu mã hẹn", "Ticket look-up"),
+            lang.pick("Tra cứu mã lịch hẹn", "Appointment code look-up"),
         ),
         (
             format!("/staff/stats?lang={code}"),

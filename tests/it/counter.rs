@@ -209,7 +209,7 @@ pub(crate) async fn scripted_month(store: Arc<dyn Store>) {
         .expect("a free slot is offered")
         .replace("&#43;", "+");
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    for name in ["ticket", "point", "csrf_token"] {
+    for name in ["ticket", "point", "ticket_token"] {
         if let Some(value) = input_value(&html_c, name) {
             form.append_pair(name, &value);
         }

@@ -46,7 +46,7 @@ async fn five_hundred_anonymous_referrals_from_one_address_mint_a_handful_of_tic
 
     // Past the allowance, the page says why there is no reference and the API names it.
     let html = body_text(gw.get(&page, None).await).await;
-    assert!(html.contains("Chưa có mã hẹn"));
+    assert!(html.contains("Chưa có mã lịch hẹn"));
     assert!(!html.contains("class=\"ticket-code\""));
     let body = body_json(gw.get(&api, None).await).await;
     assert_eq!(body["referral"]["ticket_unavailable"], "allowance_spent");
@@ -81,12 +81,12 @@ async fn a_failing_store_still_renders_the_referral_without_a_ticket() {
         (
             "vi",
             "Nơi nộp hồ sơ",
-            "Hệ thống tạm thời không cấp được mã hẹn",
+            "Hệ thống tạm thời không cấp được mã lịch hẹn",
         ),
         (
             "en",
             "Where to go",
-            "The system could not issue a reference just now",
+            "The system could not issue an appointment code just now",
         ),
     ] {
         for held in [None, Some(cookie.as_str())] {
@@ -162,7 +162,10 @@ pub(crate) async fn assert_remembered_until_try_again(gw: &TestGateway, jar: &st
         let page = gw.get(&page_path, Some(jar)).await;
         assert_eq!(page.status(), StatusCode::OK);
         html = body_text(page).await;
-        assert!(html.contains("Nộp hồ sơ trực tiếp"), "{html}");
+        assert!(
+            html.to_lowercase().contains("nộp hồ sơ trực tiếp"),
+            "{html}"
+        );
         assert!(html.contains(&format!("action=\"/procedures/{BIRTH}/try-again?lang=vi\"")));
         let decision = body_json(gw.get(&api_path, Some(jar)).await).await;
         assert_eq!(decision["decision"], "in_person", "{decision}");
