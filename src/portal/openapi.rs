@@ -531,6 +531,7 @@ mod tests {
             ("/api/dossiers/{code}", "get"),
             ("/api/backoffice/status", "post"),
             ("/api/stats", "get"),
+            ("/auth/check", "get"),
         ];
         for (path, method) in contract {
             let operation = &document["paths"][path][method];

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use wardgate::clock::FixedClock;
 use wardgate::fallback::vietnam;
 use wardgate::portal::StatsToken;
+use wardgate::portal::config::StaffConfig;
 use wardgate::store::Store;
 use wardgate::submission::DossierCode;
 
@@ -128,9 +129,18 @@ pub(crate) async fn scripted_month(store: Arc<dyn Store>) {
     let gw = {
         let clock = Arc::clone(&clock);
         TestGateway::with_parts(Arc::clone(&store), move |parts| {
+            // The month passes in one staff session: timeouts longer than the scripted days.
+            let month = 60 * 24 * 31;
             parts
                 .with_clock(clock)
                 .with_stats_token(StatsToken::new(STATS_TOKEN).unwrap())
+                .with_staff(
+                    StaffConfig::new(
+                        Vec::new(),
+                        Some(("roles".into(), wardgate::devidp::STAFF_ROLE.into())),
+                    )
+                    .timeouts(month, month, 5),
+                )
         })
         .await
     };
