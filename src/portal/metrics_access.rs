@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::bearer::BearerSecret;
 use super::gateway::Gateway;
 
 /// The shortest token accepted: guessing must be hopeless.
@@ -20,7 +21,7 @@ pub const MIN_METRICS_TOKEN_LEN: usize = 32;
 
 /// A bearer token that opens `/metrics` on the public router. Never printed.
 #[derive(Clone)]
-pub struct MetricsToken(Arc<str>);
+pub struct MetricsToken(BearerSecret);
 
 impl fmt::Debug for MetricsToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,25 +46,14 @@ impl MetricsToken {
     /// [`WeakMetricsToken`] when it is shorter than [`MIN_METRICS_TOKEN_LEN`] or holds
     /// characters outside visible ASCII.
     pub fn new(token: &str) -> Result<Self, WeakMetricsToken> {
-        let visible = token.bytes().all(|b| b.is_ascii_graphic());
-        if token.len() < MIN_METRICS_TOKEN_LEN || !visible {
-            return Err(WeakMetricsToken);
-        }
-        Ok(Self(Arc::from(token)))
+        BearerSecret::new(token, MIN_METRICS_TOKEN_LEN)
+            .map(Self)
+            .ok_or(WeakMetricsToken)
     }
 
     /// Whether `headers` carry `Authorization: Bearer <this token>`, compared in constant time.
     fn admits(&self, headers: &HeaderMap) -> bool {
-        let Some(presented) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        use subtle::ConstantTimeEq as _;
-        let presented = presented.trim().as_bytes();
-        presented.len() == self.0.len() && bool::from(presented.ct_eq(self.0.as_bytes()))
+        self.0.admits(headers)
     }
 }
 

@@ -36,6 +36,7 @@ mod api;
 mod assisted;
 mod auth;
 mod backoffice;
+mod bearer;
 mod booking;
 pub mod config;
 mod connect;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api::{ErrorBody, json_error};
+use super::bearer::BearerSecret;
 use super::gateway::Gateway;
 use crate::fallback::{WardCode, vietnam};
 use crate::stats::{self, Stats, StatsError, StatsQuery};
@@ -28,7 +29,7 @@ pub(crate) const DEFAULT_DAYS: i64 = 30;
 
 /// A bearer token that opens `GET /api/stats` to a reporting system. Never printed.
 #[derive(Clone)]
-pub struct StatsToken(Arc<str>);
+pub struct StatsToken(BearerSecret);
 
 impl fmt::Debug for StatsToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -52,25 +53,14 @@ impl StatsToken {
     /// [`WeakStatsToken`] when it is shorter than [`MIN_STATS_TOKEN_LEN`] or holds characters
     /// outside visible ASCII.
     pub fn new(token: &str) -> Result<Self, WeakStatsToken> {
-        let visible = token.bytes().all(|b| b.is_ascii_graphic());
-        if token.len() < MIN_STATS_TOKEN_LEN || !visible {
-            return Err(WeakStatsToken);
-        }
-        Ok(Self(Arc::from(token)))
+        BearerSecret::new(token, MIN_STATS_TOKEN_LEN)
+            .map(Self)
+            .ok_or(WeakStatsToken)
     }
 
     /// Whether `headers` carry `Authorization: Bearer <this token>`, compared in constant time.
     fn admits(&self, headers: &HeaderMap) -> bool {
-        let Some(presented) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        use subtle::ConstantTimeEq as _;
-        let presented = presented.trim().as_bytes();
-        presented.len() == self.0.len() && bool::from(presented.ct_eq(self.0.as_bytes()))
+        self.0.admits(headers)
     }
 }
 

@@ -3,14 +3,14 @@
 //! Two ways to put the level-2 gate in front of an upstream portal:
 //!
 //! 1. **Reverse proxy.** With an upstream configured ([`Upstream`]), every request the gateway
-//!    does not serve itself goes to the upstream ([`fallback`]). Each path is matched to a
+//!    does not serve itself goes to the upstream (the router's fallback). Each path is matched to a
 //!    [`GateRule`]: `public` paths are proxied as they are; a path that needs a procedure or a
 //!    level is decided by the policy exactly as the portal's decision API decides, and is
 //!    proxied only for an `online` decision, with the identity headers; a path no rule covers
 //!    is refused (fail closed).
 //! 2. **nginx `auth_request`.** `GET /auth/check?procedure=CODE` (or `?level=2`) answers `200`
 //!    with the identity headers, `401` with the login URL, or `403` with the referral URL
-//!    ([`check`]).
+//!    (`auth_check`).
 //!
 //! The identity headers are `X-Wardgate-Level`, `X-Wardgate-Subject` (the subject pseudonym,
 //! never the provider's `sub`), `X-Wardgate-Procedure` and `X-Wardgate-Assertion`, a compact JWS
