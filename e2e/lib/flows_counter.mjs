@@ -95,10 +95,11 @@ export async function counterReceives(flow) {
     const select = page.locator('main select[name="start"]');
     await select.selectOption(await select.locator('option').first().getAttribute('value'));
     await Promise.all([
-      page.waitForURL((u) => u.pathname === `/tickets/${code}`),
+      page.waitForURL((u) => u.pathname === `/tickets/${code}/booking`),
       page.locator(`main form[action^="/procedures/${BIRTH}/book"] button[type="submit"]`).click(),
     ]);
-    await flow.capture('counter-ticket');
+    assert.equal(await text(page, 'main .ticket-code'), code, 'the confirmation names the appointment code');
+    await flow.capture('counter-booking-confirmed');
 
     // The officer signs in and looks the ticket up by its code.
     const closed = await page.goto(`${gateway}/staff`);
@@ -109,7 +110,7 @@ export async function counterReceives(flow) {
       page.waitForURL((u) => u.pathname === '/staff/tickets'),
       page.locator('main form[action="/staff/tickets"] button[type="submit"]').click(),
     ]);
-    assert.equal(await text(page, '.notice-success h2'), 'Mã hẹn hợp lệ');
+    assert.equal(await text(page, '.notice-success h2'), 'Mã lịch hẹn hợp lệ');
     const draft = await text(page, '.notice-success dl.draft');
     assert.ok(draft.includes(DRAFT.child_name), `the officer sees the draft: ${draft}`);
     assert.ok(draft.includes(DRAFT.requester_name), draft);

@@ -44,8 +44,9 @@ export async function level1InPersonFirst(flow, gateway) {
   assert.match(await text(page, 'main .level2'), /VNeID hoặc tin nhắn SMS/);
   assert.match(await text(page, 'main .assisted'), /số hóa \(scan\) giấy tờ ngay tại quầy/);
   assert.equal(await page.locator('main a.button', { hasText: 'Thử đăng nhập lại' }).count(), 0);
-  const secondary = page.locator('main a.button-secondary', { hasText: 'Tôi vừa được nâng lên mức độ 2' });
-  assert.match((await secondary.getAttribute('href')) ?? '', /^\/login\?procedure=/);
+  // The level-1 login is remembered as failed: signing in again first forgets it ("try again").
+  const secondary = page.locator('main form.try-again', { hasText: 'Tôi vừa được nâng lên mức độ 2' });
+  assert.equal(await secondary.getAttribute('action'), `/procedures/${BIRTH}/try-again?lang=vi`);
   assert.ok((await page.locator('main a[href^="tel:"]').count()) >= RECEPTION_POINTS, 'phones are tel: links');
   await flow.capture('level1-referral-vi');
 
@@ -177,7 +178,7 @@ export async function draftBeforeVisit(flow, gateway) {
   await signIn(flow, gateway, 'officer', 'main a.button[href^="/staff/login"]');
   assertAt(page, gateway, '/staff');
   await page.goto(`${gateway}/staff/tickets?code=${encodeURIComponent(code)}`);
-  assert.equal(await text(page, '.notice-success h2'), 'Mã hẹn hợp lệ');
+  assert.equal(await text(page, '.notice-success h2'), 'Mã lịch hẹn hợp lệ');
   const details = await text(page, '.notice-success dl');
   assert.ok(details.includes(BIRTH_ANSWERS.child_name), `the officer sees the draft: ${details}`);
   assert.ok(details.includes(BIRTH_ANSWERS.mother_citizen_id), details);
