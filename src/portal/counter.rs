@@ -11,8 +11,8 @@
 //!   documents missing).
 //! - `POST /staff/tickets/{code}/not-needed`: the visit was not needed.
 //!
-//! Every form carries the staff CSRF token ([`Gateway::staff_csrf_token`]): sealed for the
-//! signed-in officer, so a page from another site cannot record anything in their name. Any
+//! Every form carries the staff session's own CSRF token ([`StaffSession::csrf`]), so a page
+//! from another site cannot record anything in the officer's name. Any
 //! recorded outcome is the ticket's check-in: its booking then counts as attended, not as a
 //! no-show. The audit trail keeps codes and the officer's pseudonym only.
 
@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Form, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::internal_error;
 use super::gateway::Gateway;
@@ -40,12 +40,6 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::store::StoreError;
 use crate::submission::CounterIntake;
 
-/// Purpose bound into the staff CSRF token.
-const CSRF_PURPOSE: &str = "staff-csrf";
-/// Associated name of the staff CSRF token.
-const CSRF_NAME: &str = "staff-counter-form";
-/// How long a counter form stays valid (a working day at the desk).
-const CSRF_VALIDITY: chrono::Duration = chrono::Duration::hours(8);
 /// Audit records read per page while looking for a ticket's outcome.
 const AUDIT_PAGE: usize = 500;
 
@@ -54,38 +48,6 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/staff/tickets/{code}/received", post(received))
         .route("/staff/tickets/{code}/attended", post(attended))
         .route("/staff/tickets/{code}/not-needed", post(not_needed))
-}
-
-/// What the staff CSRF token holds: the officer it was issued to.
-#[derive(Serialize, Deserialize)]
-struct StaffCsrf {
-    #[serde(rename = "s")]
-    subject: String,
-}
-
-impl Gateway {
-    /// A CSRF token for the counter forms of the signed-in `officer`.
-    pub(crate) fn staff_csrf_token(&self, officer: &StaffSession) -> Option<String> {
-        let token = StaffCsrf {
-            subject: officer.subject().to_owned(),
-        };
-        self.key_ring
-            .seal(
-                self.random.as_ref(),
-                CSRF_PURPOSE,
-                CSRF_NAME,
-                self.clock.now() + CSRF_VALIDITY,
-                &token,
-            )
-            .ok()
-    }
-
-    /// Whether `token` is a live counter-form token issued to `officer`.
-    fn staff_csrf_matches(&self, officer: &StaffSession, token: &str) -> bool {
-        self.key_ring
-            .open::<StaffCsrf>(CSRF_PURPOSE, CSRF_NAME, self.clock.now(), token)
-            .is_ok_and(|t| t.subject == officer.subject())
-    }
 }
 
 /// The outcome already recorded for `ticket`, if any (the latest, and a `received` one before
@@ -149,7 +111,7 @@ pub(crate) async fn counter_panel(
     officer: &StaffSession,
 ) -> Result<Markup, StoreError> {
     let recorded = recorded_outcome(gw, ticket).await?;
-    let token = gw.staff_csrf_token(officer);
+    let token = officer.csrf();
     let code = ticket.code.to_string();
     let action = |what: &str| format!("/staff/tickets/{code}/{what}?lang={}", lang.code());
     let received_form = html! {
@@ -181,14 +143,14 @@ pub(crate) async fn counter_panel(
             None => {}
         }
         @if recorded.as_ref().is_none_or(|c| c.outcome != CounterOutcome::Received) {
-            (form(FormMethod::Post, &action("received"), token.as_deref(), received_form))
+            (form(FormMethod::Post, &action("received"), Some(token), received_form))
         }
         @if recorded.is_none() {
-            (form(FormMethod::Post, &action("attended"), token.as_deref(), button(
+            (form(FormMethod::Post, &action("attended"), Some(token), button(
                 ButtonKind::Secondary,
                 lang.pick("Ghi nhận: đã đến, chưa nộp hồ sơ", "Record: came, nothing filed"),
             )))
-            (form(FormMethod::Post, &action("not-needed"), token.as_deref(), button(
+            (form(FormMethod::Post, &action("not-needed"), Some(token), button(
                 ButtonKind::Secondary,
                 lang.pick("Ghi nhận: không cần nộp", "Record: not needed"),
             )))
@@ -334,7 +296,7 @@ async fn record(
     if !form
         .csrf
         .as_deref()
-        .is_some_and(|t| gw.staff_csrf_matches(&officer, t))
+        .is_some_and(|t| officer.token_matches(t))
     {
         return desk.answer(
             StatusCode::FORBIDDEN,
