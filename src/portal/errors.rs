@@ -4,7 +4,7 @@
 //! ([`json_error`]). What reaches the client otherwise is axum's: an extractor rejection (a
 //! missing or duplicated query parameter, a malformed form, a form posted with another content
 //! type, a body over the limit) in plain English text, or a bare `405`. One layer,
-//! [`error_pages_middleware`], catches those on the way out, keyed on the route kind:
+//! [`ErrorPagesLayer`], catches those on the way out, keyed on the route kind:
 //!
 //! - under `/api/`: a JSON problem (`{"error", "message"}`) with the same status;
 //! - elsewhere: a vi/en page with the same status and a link to go on from.
@@ -14,35 +14,167 @@
 //! answer carried (`Allow`, `Retry-After`, `WWW-Authenticate`). The rejection's own text is
 //! never shown: it may quote what the client sent.
 
-use axum::extract::Request;
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::http::uri::PathAndQuery;
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
 
 use super::api::json_error;
 use super::html::{ButtonKind, NoticeKind, Page, link_button, notice};
 use crate::i18n::Lang;
 
 /// Rewrites axum's plain-text and empty error answers (see the module documentation).
-pub(crate) async fn error_pages_middleware(request: Request, next: Next) -> Response {
-    let route = RouteKind::of(request.uri().path());
-    let lang = Lang::from_query(request.uri().query());
-    let back = way_back(request.uri().path(), lang);
-    let head = request.method() == Method::HEAD;
-    let response = next.run(request).await;
-    let status = response.status();
-    if route == RouteKind::Operations
-        || head
-        || !(status.is_client_error() || status.is_server_error())
-        || is_html_or_json(response.headers())
-    {
-        return response;
+///
+/// A tower layer rather than `axum::middleware::from_fn`, which clones the rest of the stack
+/// into a boxed service and boxes a future on every request. The request keeps only what the
+/// answer needs (the route kind, the language and, under `/procedures/`, its path, a
+/// reference-counted clone): the way back is written only when an error answer is rewritten.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ErrorPagesLayer;
+
+impl<S> Layer<S> for ErrorPagesLayer {
+    type Service = ErrorPages<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorPages { inner }
     }
-    let replacement = match route {
-        RouteKind::Api => api_error(status),
-        _ => error_page(status, lang, &back),
-    };
-    keep_headers(response, replacement)
+}
+
+/// The service of an [`ErrorPagesLayer`].
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorPages<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for ErrorPages<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ErrorPagesFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let rewrite = Rewrite::of(&request);
+        ErrorPagesFuture {
+            inner: self.inner.call(request),
+            rewrite,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ErrorPages`]: the inner service's answer, rewritten when it is one of
+    /// axum's plain-text or empty errors.
+    pub(crate) struct ErrorPagesFuture<F> {
+        #[pin]
+        inner: F,
+        rewrite: Option<Rewrite>,
+    }
+}
+
+impl<F, E> Future for ErrorPagesFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        let status = response.status();
+        let Some(rewrite) = this.rewrite.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        if !(status.is_client_error() || status.is_server_error())
+            || is_html_or_json(response.headers())
+        {
+            return Poll::Ready(Ok(response));
+        }
+        let replacement = match rewrite.answer {
+            Answer::Problem => api_error(status),
+            Answer::Page(back) => error_page(status, rewrite.lang, &back.to(rewrite.lang)),
+        };
+        Poll::Ready(Ok(keep_headers(response, replacement)))
+    }
+}
+
+/// What the answer to an error needs of its request, taken before the request moves on.
+/// `None` for requests whose errors pass as they are (`HEAD`, operations routes).
+#[derive(Debug)]
+struct Rewrite {
+    answer: Answer,
+    lang: Lang,
+}
+
+impl Rewrite {
+    fn of<B>(request: &Request<B>) -> Option<Self> {
+        if request.method() == Method::HEAD {
+            return None;
+        }
+        let uri = request.uri();
+        let answer = match RouteKind::of(uri.path()) {
+            RouteKind::Operations => return None,
+            RouteKind::Api => Answer::Problem,
+            RouteKind::Page => Answer::Page(Back::of(uri)),
+        };
+        Some(Self {
+            answer,
+            lang: Lang::from_query(uri.query()),
+        })
+    }
+}
+
+/// The kind of an error answer.
+#[derive(Debug)]
+enum Answer {
+    /// A JSON problem.
+    Problem,
+    /// A page with a link back.
+    Page(Back),
+}
+
+/// What [`way_back`] needs of a path, without copying it.
+#[derive(Debug)]
+enum Back {
+    /// A path under `/procedures/`, whose code the way back names.
+    Procedure(PathAndQuery),
+    /// A staff page.
+    Staff,
+    /// Anything else.
+    Home,
+}
+
+impl Back {
+    fn of(uri: &Uri) -> Self {
+        let path = uri.path();
+        if path.starts_with("/procedures/")
+            && let Some(path_and_query) = uri.path_and_query()
+        {
+            Self::Procedure(path_and_query.clone())
+        } else if path == "/staff" || path.starts_with("/staff/") {
+            Self::Staff
+        } else {
+            Self::Home
+        }
+    }
+
+    /// The way back, as [`way_back`] writes it for the request's path.
+    fn to(&self, lang: Lang) -> String {
+        match self {
+            Self::Procedure(path_and_query) => way_back(path_and_query.path(), lang),
+            Self::Staff => way_back("/staff", lang),
+            Self::Home => way_back("/", lang),
+        }
+    }
 }
 
 /// Which answer a path's errors get.
@@ -73,8 +205,15 @@ fn is_html_or_json(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            let v = v.to_ascii_lowercase();
-            v.starts_with("text/html") || v.starts_with("application/json") || v.contains("+json")
+            // Compared without case, in place (no lowercased copy).
+            let v = v.as_bytes();
+            let starts_with = |prefix: &[u8]| {
+                v.get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            };
+            starts_with(b"text/html")
+                || starts_with(b"application/json")
+                || v.windows(5).any(|w| w.eq_ignore_ascii_case(b"+json"))
         })
 }
 

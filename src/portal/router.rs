@@ -11,7 +11,8 @@ use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-use super::errors::error_pages_middleware;
+use super::assisted::AssistedLayer;
+use super::errors::ErrorPagesLayer;
 use super::gateway::Gateway;
 use super::html::{STYLESHEET_PATH, stylesheet};
 use super::limits::{UploadPermits, upload_concurrency_middleware};
@@ -99,12 +100,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                 .layer(RequestChecksLayer::new(limits, rate_limiter))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 // axum's own plain-text rejections become vi/en pages or JSON problems.
-                .layer(axum::middleware::from_fn(error_pages_middleware))
+                .layer(ErrorPagesLayer)
                 // On an assisted device, ends an idle resident session before it is opened.
-                .layer(from_fn_with_state(
-                    assisted,
-                    super::assisted::assisted_middleware,
-                ))
+                .layer(AssistedLayer::new(assisted))
                 // Opens the sealed session once; pages and the API read it with the gate's
                 // extractors.
                 .layer(gate.session_layer()),
