@@ -18,7 +18,7 @@ use crate::gateway::{BIRTH, TestGateway, body_json, body_text, location};
 const LIMIT: u64 = 64 * 1024;
 
 /// An upstream on loopback answering every request with the headers and body size it got.
-async fn echo_upstream() -> Url {
+pub(crate) async fn echo_upstream() -> Url {
     async fn echo(request: axum::extract::Request) -> axum::response::Response {
         let headers: serde_json::Map<String, Value> = request
             .headers()

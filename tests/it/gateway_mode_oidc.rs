@@ -6,11 +6,15 @@
 //! `npm ci --prefix interop`, then
 //! `cargo test --all-features --test it -- --ignored gateway_mode_oidc::oidc_provider_`.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, Response, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::http::{Method, Request, Response, StatusCode, header, request};
+use hyper::body::Frame;
 use serde_json::Value;
 use tower::ServiceExt as _;
 use url::Url;
@@ -40,7 +44,7 @@ const CHUNK: usize = 64 * 1024;
 /// The gateway's router in front of `upstream`, signing residents in at `oidc-provider`.
 struct Harness {
     router: Router,
-    _provider: OidcProvider,
+    provider: OidcProvider,
     _dir: tempdir::TempDir,
 }
 
@@ -75,7 +79,7 @@ impl Harness {
             .unwrap();
         Self {
             router: gateway_router(gateway),
-            _provider: provider,
+            provider,
             _dir: dir,
         }
     }
@@ -90,12 +94,12 @@ impl Harness {
         self.send(get(path, jar).body(Body::empty()).unwrap()).await
     }
 
-    /// `GET /auth/check?procedure=…` as nginx's subrequest sends it, its JSON answer checked
-    /// against the OpenAPI document.
-    async fn check(&self, jar: &str) -> Response<Body> {
+    /// `GET /auth/check?procedure=…` as nginx's subrequest for `original_uri` sends it, its
+    /// JSON answer checked against the OpenAPI document.
+    async fn check(&self, original_uri: &str, jar: &str) -> Response<Body> {
         let path = "/auth/check";
         let request = get(&format!("{path}?procedure={BIRTH}"), jar)
-            .header("x-original-uri", PAGE)
+            .header("x-original-uri", original_uri)
             .body(Body::empty())
             .unwrap();
         openapi::conform(&Method::GET, path, self.send(request).await).await
@@ -110,15 +114,24 @@ impl Harness {
     /// Asks for [`PAGE`] without a session, follows the gateway to the provider, logs in there
     /// as `persona` and comes back through the callback: the cookie jar, and the callback's
     /// answer.
-    async fn sign_in(&self, provider: &OidcProvider, persona: &str) -> (String, Response<Body>) {
+    async fn sign_in(&self, persona: &str) -> (String, Response<Body>) {
         let gated = self.get(PAGE, "").await;
         assert_eq!(gated.status(), StatusCode::SEE_OTHER);
         let login = self.get(location(&gated), "").await;
-        assert_eq!(login.status(), StatusCode::SEE_OTHER, "{}", location(&gated));
+        assert_eq!(
+            login.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            location(&gated)
+        );
         let jar = jar_after("", &login);
         let authorize = Url::parse(location(&login)).unwrap();
-        assert_eq!(authorize.origin(), provider.issuer().origin(), "{authorize}");
-        let back = provider.drive_login(&authorize, persona).await;
+        assert_eq!(
+            authorize.origin(),
+            self.provider.issuer().origin(),
+            "{authorize}"
+        );
+        let back = self.provider.drive_login(&authorize, persona).await;
         let callback = self
             .get(
                 &format!("{}?{}", back.path(), back.query().unwrap_or_default()),
@@ -148,7 +161,7 @@ fn rules(upstream: &Url) -> Upstream {
         .unwrap()
 }
 
-fn get(path: &str, jar: &str) -> axum::http::request::Builder {
+fn get(path: &str, jar: &str) -> request::Builder {
     let request = Request::get(path).header(header::HOST, "127.0.0.1:8080");
     if jar.is_empty() {
         request
@@ -157,12 +170,31 @@ fn get(path: &str, jar: &str) -> axum::http::request::Builder {
     }
 }
 
-/// A body of `bytes` bytes sent in chunks, without a declared length.
+/// A body of `left` bytes sent [`CHUNK`] at a time, its length unknown in advance: an upload
+/// the gateway can only measure as it streams.
+struct Chunked {
+    left: usize,
+}
+
+impl hyper::body::Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let size = self.left.min(CHUNK);
+        self.left -= size;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'a'; size])))))
+    }
+}
+
 fn streamed(bytes: usize) -> Body {
-    let chunks = (0..bytes)
-        .step_by(CHUNK)
-        .map(move |at| Ok::<_, std::io::Error>(vec![b'a'; CHUNK.min(bytes - at)]));
-    Body::from_stream(futures::stream::iter(chunks))
+    Body::new(Chunked { left: bytes })
 }
 
 /// A loopback address nothing listens on: bound, then released.
@@ -184,29 +216,33 @@ async fn oidc_provider_anonymous_resident_is_sent_to_sign_in_at_the_provider() {
     let login = location(&page).to_owned();
     assert_eq!(
         login,
-        format!("/auth/login?procedure={BIRTH}&lang=vi&return_to=%2Fnop-ho-so%2Fkhai-sinh%2Fform%3Fstep%3D1")
+        format!(
+            "/auth/login?procedure={BIRTH}&lang=vi&return_to=%2Fnop-ho-so%2Fkhai-sinh%2Fform%3Fstep%3D1"
+        )
     );
     assert!(!body_text(page).await.contains("\"headers\""));
 
     // nginx's subrequest gets the same login URL, and the RFC 9470 challenge.
-    let check = gw.check("").await;
+    let check = gw.check(PAGE, "").await;
     assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(check.headers()["x-wardgate-login"], login.as_str());
     let challenge = check.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
-    assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
+    assert!(
+        challenge.contains("insufficient_user_authentication"),
+        "{challenge}"
+    );
     assert_eq!(body_json(check).await["decision"], "sign_in");
 
-    // The login URL is a real authorization request at the provider, for level 2.
+    // The login URL is a real authorization request at the provider (pushed: PAR).
     let authorize = gw.get(&login, "").await;
     assert_eq!(authorize.status(), StatusCode::SEE_OTHER);
     let authorize = Url::parse(location(&authorize)).unwrap();
-    assert_eq!(authorize.origin(), gw._provider.issuer().origin());
-    let asked: String = authorize
+    assert_eq!(authorize.origin(), gw.provider.issuer().origin());
+    let client = authorize
         .query_pairs()
-        .filter(|(name, _)| name == "acr_values" || name == "claims")
-        .map(|(_, value)| value.into_owned())
-        .collect();
-    assert!(asked.contains(ACR_LEVEL_2), "{authorize}");
+        .find(|(name, _)| name == "client_id")
+        .map(|(_, value)| value.into_owned());
+    assert_eq!(client.as_deref(), Some(RS256_CLIENT), "{authorize}");
 }
 
 #[tokio::test]
@@ -215,7 +251,7 @@ async fn oidc_provider_level_2_resident_reaches_the_upstream_with_a_verified_ass
     let upstream = echo_upstream().await;
     let audience = upstream.origin().ascii_serialization();
     let gw = Harness::start(&upstream).await;
-    let (jar, callback) = gw.sign_in(&gw._provider, "level2").await;
+    let (jar, callback) = gw.sign_in("level2").await;
     // Back to the page first asked for.
     assert_eq!(location(&callback), PAGE);
     assert!(jar.contains("wardgate-session="), "{jar}");
@@ -234,7 +270,10 @@ async fn oidc_provider_level_2_resident_reaches_the_upstream_with_a_verified_ass
     let key = gw.jwks_key().await;
     let claims = verify_assertion(&key, assertion, &audience, chrono::Utc::now()).unwrap();
     assert_eq!(claims.level, 2);
-    assert_eq!(Value::from(claims.sub.clone()), headers["x-wardgate-subject"]);
+    assert_eq!(
+        Value::from(claims.sub.clone()),
+        headers["x-wardgate-subject"]
+    );
     assert_eq!(claims.procedure.as_deref(), Some(BIRTH));
     assert_eq!(claims.level_source.kind, "id_token_acr");
     assert!(claims.level_source.signed_id_token);
@@ -258,7 +297,7 @@ async fn oidc_provider_level_2_resident_reaches_the_upstream_with_a_verified_ass
     ));
 
     // nginx's subrequest says the same, with the same identity.
-    let check = gw.check(&jar).await;
+    let check = gw.check(PAGE, &jar).await;
     assert_eq!(check.status(), StatusCode::OK);
     assert_eq!(check.headers()["x-wardgate-level"], "2");
     assert_eq!(
@@ -275,18 +314,32 @@ async fn oidc_provider_level_2_resident_reaches_the_upstream_with_a_verified_ass
 async fn oidc_provider_level_1_resident_gets_the_referral_not_the_upstream_page() {
     let upstream = echo_upstream().await;
     let gw = Harness::start(&upstream).await;
-    let (jar, _) = gw.sign_in(&gw._provider, "level1").await;
+    // The provider cannot reach level 2 for this account: the callback returns to the page
+    // with the outcome, and the gateway shows the referral there instead of the upstream's.
+    let (jar, callback) = gw.sign_in("level1").await;
+    let returned = location(&callback).to_owned();
+    assert_eq!(returned, format!("{PAGE}&outcome=level_unreachable"));
 
-    let page = gw.get(PAGE, &jar).await;
+    let page = gw.get(&returned, &jar).await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
     let html = body_text(page).await;
-    assert!(!html.contains("\"headers\""), "the upstream answered: {html}");
-    assert!(html.contains("<html lang=\"vi\""), "{html}");
-    assert!(html.contains("Nơi nộp hồ sơ"), "{html}");
+    assert!(
+        !html.contains("\"headers\""),
+        "the upstream answered: {html}"
+    );
+    assert!(
+        html.contains("data-reason=\"level_below_required\""),
+        "{html}"
+    );
+    // Where to go: the ward's centre.
+    assert!(
+        html.contains("Trung tâm Phục vụ hành chính công phường"),
+        "{html}"
+    );
 
     let json = gw
         .send(
-            get(PAGE, &jar)
+            get(&returned, &jar)
                 .header(header::ACCEPT, "application/json")
                 .body(Body::empty())
                 .unwrap(),
@@ -298,7 +351,7 @@ async fn oidc_provider_level_1_resident_gets_the_referral_not_the_upstream_page(
     assert_eq!(body["reason"], "level_below_required", "{body}");
     assert!(body["referral"]["point"]["address"].is_string(), "{body}");
 
-    let check = gw.check(&jar).await;
+    let check = gw.check(&returned, &jar).await;
     assert_eq!(check.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         check.headers()["x-wardgate-referral"],
@@ -336,7 +389,7 @@ async fn oidc_provider_forged_identity_headers_never_reach_the_upstream() {
     );
 
     // Signed in at level 2, the upstream gets the gateway's values only.
-    let (jar, _) = gw.sign_in(&gw._provider, "level2").await;
+    let (jar, _) = gw.sign_in("level2").await;
     let reached = gw.send(forged(PAGE, &jar)).await;
     assert_eq!(reached.status(), StatusCode::OK);
     let headers = body_json(reached).await["headers"].clone();
@@ -360,20 +413,29 @@ async fn oidc_provider_forged_identity_headers_never_reach_the_upstream() {
 #[ignore = "needs the oidc-provider npm package: npm ci --prefix interop"]
 async fn oidc_provider_upstream_down_gives_the_vi_en_error_page() {
     let gw = Harness::start(&closed_port()).await;
-    let (jar, _) = gw.sign_in(&gw._provider, "level2").await;
+    let (jar, _) = gw.sign_in("level2").await;
 
     let vi = gw.get(PAGE, &jar).await;
     assert_eq!(vi.status(), StatusCode::BAD_GATEWAY);
     let html = body_text(vi).await;
     assert!(html.contains("<html lang=\"vi\""), "{html}");
-    assert!(html.contains("Cổng dịch vụ tạm thời không phản hồi"), "{html}");
-    assert!(!html.contains("The service portal"), "English on the Vietnamese page: {html}");
+    assert!(
+        html.contains("Cổng dịch vụ tạm thời không phản hồi"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("The service portal"),
+        "English on the Vietnamese page: {html}"
+    );
 
     let en = gw.get(&format!("{PAGE}&lang=en"), &jar).await;
     assert_eq!(en.status(), StatusCode::BAD_GATEWAY);
     let html = body_text(en).await;
     assert!(html.contains("<html lang=\"en\""), "{html}");
-    assert!(html.contains("The service portal could not be reached"), "{html}");
+    assert!(
+        html.contains("The service portal could not be reached"),
+        "{html}"
+    );
 
     let json = gw
         .send(
@@ -392,7 +454,7 @@ async fn oidc_provider_upstream_down_gives_the_vi_en_error_page() {
 async fn oidc_provider_large_upload_streams_within_the_limit_and_is_refused_beyond_it() {
     let upstream = echo_upstream().await;
     let gw = Harness::start(&upstream).await;
-    let (jar, _) = gw.sign_in(&gw._provider, "level2").await;
+    let (jar, _) = gw.sign_in("level2").await;
     let limit = usize::try_from(LIMIT).unwrap();
     let upload = |body: Body| {
         Request::post(PAGE)

@@ -16,6 +16,7 @@ mod embed;
 mod endpoints;
 mod gateway;
 mod gateway_mode;
+mod gateway_mode_oidc;
 mod gateway_profiles;
 mod hostile;
 mod interop;
