@@ -14,6 +14,7 @@ use wardgate::portal::upstream::{GateRule, Requirement, Upstream};
 use wardgate::store::MemoryStore;
 
 use crate::gateway::{BIRTH, TestGateway, body_json, body_text, location};
+use crate::support::openapi;
 
 const LIMIT: u64 = 64 * 1024;
 
@@ -327,7 +328,9 @@ async fn auth_check_answers_200_401_403_and_400() {
             .unwrap()
     };
 
-    let anonymous = send(&gw, check(&format!("/auth/check?procedure={BIRTH}"), None)).await;
+    let anonymous = gw
+        .send(check(&format!("/auth/check?procedure={BIRTH}"), None))
+        .await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         anonymous.headers()["x-wardgate-login"],
@@ -345,7 +348,7 @@ async fn auth_check_answers_200_401_403_and_400() {
 
     let (_, session) = gw.sign_in("level2").await;
     let session = session.unwrap();
-    let ok = send(&gw, check("/auth/check?level=2", Some(&session))).await;
+    let ok = gw.send(check("/auth/check?level=2", Some(&session))).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let headers: HeaderMap = ok.headers().clone();
     assert_eq!(headers["x-wardgate-level"], "2");
@@ -360,17 +363,17 @@ async fn auth_check_answers_200_401_403_and_400() {
     .unwrap();
     assert_eq!(claims.sub, headers["x-wardgate-subject"].to_str().unwrap());
 
-    let referred = send(
-        &gw,
-        get(&format!("/auth/check?procedure={BIRTH}"), None)
-            .header(
-                "x-original-uri",
-                "/nop-ho-so/khai-sinh?outcome=level_unreachable",
-            )
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let referred = gw
+        .send(
+            get(&format!("/auth/check?procedure={BIRTH}"), None)
+                .header(
+                    "x-original-uri",
+                    "/nop-ho-so/khai-sinh?outcome=level_unreachable",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(referred.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         referred.headers()["x-wardgate-referral"],
@@ -383,8 +386,78 @@ async fn auth_check_answers_200_401_403_and_400() {
         ("", "invalid_requirement"),
         ("level=2&procedure=1.001193", "invalid_requirement"),
     ] {
-        let bad = send(&gw, check(&format!("/auth/check?{query}"), None)).await;
+        let bad = gw.send(check(&format!("/auth/check?{query}"), None)).await;
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(body_json(bad).await["error"], error, "{query}");
+    }
+}
+
+/// The router tests check each `/auth/check` answer against the OpenAPI document (through
+/// `TestGateway::send`); this shows that check holding the answers to their documented headers
+/// and referral.
+#[tokio::test]
+async fn the_schema_check_holds_auth_check_to_its_documented_headers_and_body() {
+    let gw = gateway(rules(echo_upstream().await)).await;
+    let document = openapi::document();
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.unwrap();
+    let path = "/auth/check";
+    let procedure = format!("procedure={BIRTH}");
+    let answers = [
+        (
+            "level=2",
+            Some(session.as_str()),
+            "/x",
+            200,
+            "X-Wardgate-Assertion",
+        ),
+        (procedure.as_str(), None, "/x", 401, "X-Wardgate-Login"),
+        (
+            procedure.as_str(),
+            None,
+            "/nop-ho-so/khai-sinh?outcome=level_unreachable",
+            403,
+            "X-Wardgate-Referral",
+        ),
+    ];
+    for (query, session, original, status, header) in answers {
+        let response = gw
+            .send(
+                get(&format!("{path}?{query}"), session)
+                    .header("x-original-uri", original)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), status, "{query}");
+        let names: Vec<String> = response
+            .headers()
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        let mut body = body_json(response).await;
+        let check = |names: &[String], body: &Value| {
+            openapi::check_response(document, "GET", path, status, names, body)
+        };
+        assert_eq!(check(&names, &body), Ok(()), "{query}");
+        let without: Vec<String> = names
+            .iter()
+            .filter(|name| !name.eq_ignore_ascii_case(header))
+            .cloned()
+            .collect();
+        assert_eq!(
+            check(&without, &body),
+            Err(format!("/auth/check {status}: header {header} missing"))
+        );
+        if status == 403 {
+            body["referral"].as_object_mut().unwrap().remove("point");
+            let refused = check(&names, &body);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("/referral: required property `point` is missing")),
+                "{refused:?}"
+            );
+        }
     }
 }

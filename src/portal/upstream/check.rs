@@ -59,7 +59,6 @@ pub(crate) struct CheckBody {
     referral_url: Option<String>,
     /// The in-person route (`403`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     referral: Option<Referral>,
 }
 
@@ -74,10 +73,42 @@ pub(crate) struct CheckBody {
     params(CheckQuery),
     security((), ("session" = [])),
     responses(
-        (status = 200, description = "The session meets the requirement; the identity headers are set.", body = CheckBody),
-        (status = 400, description = "Neither or both of `procedure` and `level`, an unknown procedure or a level other than 1 or 2.", body = super::super::api::ErrorBody<'static>),
-        (status = 401, description = "The resident must sign in (or again, at a higher level or more recently): `X-Wardgate-Login`.", body = CheckBody),
-        (status = 403, description = "The resident must go in person: `X-Wardgate-Referral`.", body = CheckBody),
+        (
+            status = 200,
+            description = "The session meets the requirement; the identity headers are set (and `X-Wardgate-Procedure`, the code, when `procedure` was given). Never cached.",
+            body = CheckBody,
+            headers(
+                ("X-Wardgate-Level" = String, description = "The session's level: `1` or `2`."),
+                ("X-Wardgate-Subject" = String, description = "The subject pseudonym (a keyed hash, never the provider's `sub`)."),
+                ("X-Wardgate-Assertion" = String, description = "A compact JWS (`typ` `wardgate-assertion+jwt`, EdDSA) signed with a key of `/.well-known/jwks.json`: `iss`, `aud` (the upstream), `sub`, `level`, `level_source`, `procedure`, `auth_time`, `iat` and `exp` (90 seconds later)."),
+                ("Cache-Control" = String, description = "`no-store`."),
+            ),
+        ),
+        (
+            status = 400,
+            description = "Neither or both of `procedure` and `level` (`invalid_requirement`), an unknown procedure (`unknown_procedure`) or a level other than 1 or 2 (`invalid_level`).",
+            body = super::super::api::ErrorBody<'static>,
+            headers(("Cache-Control" = String, description = "`no-store`.")),
+        ),
+        (
+            status = 401,
+            description = "The resident must sign in (or again, at a higher level or more recently).",
+            body = CheckBody,
+            headers(
+                ("X-Wardgate-Login" = String, description = "Where to sign in: the gateway's login path with the procedure (or level and `max_age`), the language and `return_to` (the `X-Original-URI` request header, when it is a path)."),
+                ("WWW-Authenticate" = String, description = "An RFC 6750 Bearer challenge with the RFC 9470 error `insufficient_user_authentication`, the `acr_values` that would be enough and the `max_age` in seconds."),
+                ("Cache-Control" = String, description = "`no-store`."),
+            ),
+        ),
+        (
+            status = 403,
+            description = "The resident must go in person.",
+            body = CheckBody,
+            headers(
+                ("X-Wardgate-Referral" = String, description = "The referral page: the procedure's page with `in_person=1` (the home page for a `level` check)."),
+                ("Cache-Control" = String, description = "`no-store`."),
+            ),
+        ),
         (status = 429, response = super::super::openapi::TooManyRequests),
         (status = 431, response = super::super::openapi::HeadersTooLarge),
     )
