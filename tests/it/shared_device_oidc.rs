@@ -30,6 +30,8 @@ use crate::support::oidc_provider::{ACR_LEVEL_1, ACR_LEVEL_2, OidcProvider, RS25
 /// The draft the first resident leaves on the device.
 const CHILD: &str = "Nguyễn Bé Na";
 const CHILD_FORM: &str = "Nguy%E1%BB%85n+B%C3%A9+Na";
+/// What the staff sign-in page says after the provider refused a staff sign-in for its level.
+const LEVEL_REFUSED_VI: &str = "Hệ thống định danh không xác thực được tài khoản này ở mức độ 2. Trang cán bộ chỉ mở với tài khoản định danh điện tử mức độ 2.";
 /// What the in-person page says of a ticket's booking.
 const BOOKED: &str = "Bạn đã đặt lịch lúc";
 
@@ -441,13 +443,11 @@ fn encode(value: &str) -> String {
 fn is_signed_in(page: &str) -> bool {
     // A sign-out form with the session's token: an assisted device's "Người tiếp theo" form
     // is there for nobody too, without one.
-    page.split("action=\"/logout\"")
-        .skip(1)
-        .any(|form| {
-            form.split("</form>")
-                .next()
-                .is_some_and(|form| form.contains("name=\"csrf_token\""))
-        })
+    page.split("action=\"/logout\"").skip(1).any(|form| {
+        form.split("</form>")
+            .next()
+            .is_some_and(|form| form.contains("name=\"csrf_token\""))
+    })
 }
 
 #[tokio::test]
@@ -496,10 +496,7 @@ async fn oidc_provider_level_1_sign_in_on_the_staff_list_does_not_open_staff() {
     let page = device.get(&back).await;
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "{back}");
     let page = body_text(page).await;
-    assert!(
-        page.contains("Hệ thống định danh không xác thực được tài khoản này ở mức độ 2. Trang cán bộ chỉ mở với tài khoản định danh điện tử mức độ 2."),
-        "{back}: {page}"
-    );
+    assert!(page.contains(LEVEL_REFUSED_VI), "{back}: {page}");
     assert!(
         page.contains("Đăng nhập cán bộ"),
         "a way to sign in again: {page}"
@@ -507,6 +504,39 @@ async fn oidc_provider_level_1_sign_in_on_the_staff_list_does_not_open_staff() {
     device
         .assert_stranger_at_staff("after the provider's refusal")
         .await;
+}
+
+/// The page the refused level-1 staff sign-in above lands on, without Node.js: it says why
+/// only when the login came back refused for its level.
+#[tokio::test]
+async fn a_staff_sign_in_refused_for_its_level_comes_back_to_a_page_that_says_why() {
+    let gw = crate::gateway::TestGateway::start().await;
+    for (lang, why) in [
+        ("vi", LEVEL_REFUSED_VI),
+        (
+            "en",
+            "The identity provider could not authenticate this account at level 2. Staff pages open only with a level-2 electronic identity.",
+        ),
+    ] {
+        let refused = gw
+            .get(
+                &format!("/staff?lang={lang}&outcome=level_unreachable"),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{lang}");
+        let page = body_text(refused).await;
+        assert!(page.contains(why), "{lang}: {page}");
+        assert!(
+            page.contains(&format!("href=\"/staff/login?lang={lang}\"")),
+            "{page}"
+        );
+        let plain = body_text(gw.get(&format!("/staff?lang={lang}"), None).await).await;
+        assert!(
+            !plain.contains(why),
+            "{lang}: said only after such a refusal"
+        );
+    }
 }
 
 #[tokio::test]
