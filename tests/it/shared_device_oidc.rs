@@ -771,13 +771,16 @@ async fn oidc_provider_an_assisted_device_asks_for_a_fresh_login_every_time_and_
         .await;
     assert_eq!(set.status(), StatusCode::SEE_OTHER);
     assert!(device.has("wardgate-assisted"));
-    // The staff bar's sign-out form (the banner's "Người tiếp theo" comes first on the page).
+    // The officer hands the device over with the banner's "Người tiếp theo" button, which
+    // carries the staff session's token when no resident is signed in.
     let staff_page = device.page("/staff").await;
-    let staff_bar = staff_page
-        .split("class=\"staff-nav\"")
-        .nth(1)
-        .expect("the staff bar");
-    device.sign_out(staff_bar, "vi").await;
+    let banner = staff_page
+        .split(">Người tiếp theo</button>")
+        .next()
+        .and_then(|before| before.rsplit("<form").next())
+        .expect("the banner's button");
+    assert!(banner.contains("action=\"/logout\""), "{banner}");
+    device.sign_out(&format!("<form{banner}"), "vi").await;
     assert!(!device.has("wardgate-staff"));
     assert!(
         device.has("wardgate-assisted"),
