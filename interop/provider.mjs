@@ -30,6 +30,12 @@ const PERSONAS = {
     claims: { name: 'Nguyễn Thị Thu Hà', accountLevel: 2 },
     label: 'Cư dân có tài khoản định danh điện tử mức độ 2',
   },
+  // A second level-2 resident, the next person on a shared device.
+  level2b: {
+    acrs: [LOA2, LOA1],
+    claims: { name: 'Lê Văn Cường', accountLevel: 2 },
+    label: 'Cư dân khác có tài khoản định danh điện tử mức độ 2',
+  },
   level1: {
     acrs: [LOA1],
     claims: { name: 'Trần Văn Bình', accountLevel: 1 },
@@ -272,7 +278,7 @@ async function finishInteraction(req, res) {
       result = { consent: { grantId: await grantAll(interaction, accountId) } };
     }
   } else {
-    send(res, 400, 'text/plain', 'persona must be one of level2, level1, cancel\n');
+    send(res, 400, 'text/plain', 'persona must be one of level2, level2b, level1, cancel\n');
     return;
   }
   await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });

@@ -59,7 +59,7 @@ impl AssistedDevice {
 #[derive(Clone, Debug)]
 pub(crate) struct Assisting {
     label: String,
-    /// The resident session's sign-out token, when someone is signed in.
+    /// The sign-out token of the resident session, else of the staff session, if any.
     sign_out_token: Option<String>,
     /// Whether this request ended the previous resident's idle session.
     ended_idle: bool,
@@ -374,9 +374,15 @@ where
         }
         let assisting = Assisting {
             label: device.label,
+            // With no resident signed in, the staff session's token: without it, `POST /logout`
+            // refuses the button while an officer is signed in on the device.
             sign_out_token: session
                 .filter(|_| !idle)
-                .map(|s| s.csrf_token().secret().to_owned()),
+                .map(|s| s.csrf_token().secret().to_owned())
+                .or_else(|| {
+                    gw.staff_session(request.headers())
+                        .map(|s| s.csrf().to_owned())
+                }),
             ended_idle: idle,
         };
         AssistedFuture::Assisted {

@@ -152,7 +152,19 @@ pub(crate) fn staff_page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Pa
 
 pub(crate) fn sign_in_page(gw: &Gateway, lang: Lang, uri: &Uri) -> Response {
     let href = format!("/staff/login?lang={}", lang.code());
+    // A provider that honours the essential level-2 `acr` refuses a level-1 staff sign-in
+    // itself; the login comes back here with this outcome, and the page says why.
+    let level_refused = uri.query().is_some_and(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .any(|(name, value)| name == "outcome" && value == "level_unreachable")
+    });
     let body = html! {
+        @if level_refused {
+            p { (lang.pick(
+                "Hệ thống định danh không xác thực được tài khoản này ở mức độ 2. Trang cán bộ chỉ mở với tài khoản định danh điện tử mức độ 2.",
+                "The identity provider could not authenticate this account at level 2. Staff pages open only with a level-2 electronic identity.",
+            )) }
+        }
         (lang.pick(
             "Trang này dành cho cán bộ Trung tâm Phục vụ hành chính công. Vui lòng đăng nhập bằng tài khoản cán bộ.",
             "These pages are for staff of the Public Administrative Service Center. Please sign in with a staff account.",

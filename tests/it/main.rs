@@ -31,6 +31,7 @@ mod profiles;
 mod provider_faults;
 mod retention;
 mod shared_device;
+mod shared_device_oidc;
 mod slow_clients;
 mod store_postgres;
 mod store_sqlite;

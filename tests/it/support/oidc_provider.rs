@@ -117,18 +117,36 @@ impl OidcProvider {
     }
 
     /// Plays the browser's part of a login: follows the provider's redirects from
-    /// `authorization_url`, chooses `persona` (`level2`, `level1` or `cancel`) on the
-    /// interaction page and returns the callback URL the provider redirects to, with its
-    /// `code`, `state` and `iss`, or its `error`.
+    /// `authorization_url`, chooses `persona` (`level2`, `level2b`, `level1` or `cancel`) on
+    /// the interaction page and returns the callback URL the provider redirects to, with its
+    /// `code`, `state` and `iss`, or its `error`. Each call is a fresh browser: no provider
+    /// session carries over (see [`drive_login_in`](Self::drive_login_in)).
     ///
     /// Panics when the provider answers something a browser could not follow, or after 12 hops.
     pub(crate) async fn drive_login(&self, authorization_url: &Url, persona: &str) -> Url {
-        let browser = reqwest::Client::builder()
+        self.drive_login_in(&Self::browser(), authorization_url, persona)
+            .await
+    }
+
+    /// A browser for the provider's pages: it keeps the provider's cookies, so a login driven
+    /// with it by [`drive_login_in`](Self::drive_login_in) leaves the provider's session in it
+    /// for the next one, as a real browser on a shared device does. It follows no redirect.
+    pub(crate) fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
-            .expect("browser client");
+            .expect("browser client")
+    }
+
+    /// [`drive_login`](Self::drive_login) in `browser`, with the provider session it holds.
+    pub(crate) async fn drive_login_in(
+        &self,
+        browser: &reqwest::Client,
+        authorization_url: &Url,
+        persona: &str,
+    ) -> Url {
         let mut next = authorization_url.clone();
         let mut trail = Vec::new();
         for _ in 0..MAX_HOPS {
@@ -142,7 +160,7 @@ impl OidcProvider {
             );
             trail.push(next.path().to_owned());
             let response = if next.path().starts_with("/interaction/") {
-                self.choose_persona(&browser, &next, persona).await
+                self.choose_persona(browser, &next, persona).await
             } else {
                 browser
                     .get(next.clone())
@@ -150,6 +168,7 @@ impl OidcProvider {
                     .await
                     .expect("provider request")
             };
+            let response = submit_if_self_submitting(browser, &next, response).await;
             next = follow(&next, response, &trail).await;
         }
         panic!("login took more than {MAX_HOPS} hops: {trail:?}");
@@ -260,6 +279,56 @@ impl Drop for OidcProvider {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Posts a self-submitting form as a browser's script would, and returns the answer; any
+/// other response is returned as it is.
+///
+/// oidc-provider answers with one (`document.forms[0].submit()`) when a login for another
+/// account ends the session the browser already had there: the form confirms that sign-out,
+/// then the provider resumes the login.
+async fn submit_if_self_submitting(
+    browser: &reqwest::Client,
+    from: &Url,
+    response: reqwest::Response,
+) -> reqwest::Response {
+    if response.status() != reqwest::StatusCode::OK {
+        return response;
+    }
+    let body = response.text().await.unwrap_or_default();
+    let form = body
+        .contains("document.forms[0].submit()")
+        .then(|| body.split("<form method=\"post\" action=\"").nth(1))
+        .flatten()
+        .unwrap_or_else(|| panic!("{from} answered 200 OK instead of a redirect: {body}"));
+    let action = form
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&");
+    let action = from
+        .join(&action)
+        .unwrap_or_else(|e| panic!("form action `{action}` from {from}: {e}"));
+    assert_eq!(
+        action.origin(),
+        from.origin(),
+        "the form leaves the provider"
+    );
+    let fields: Vec<(String, String)> = form
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|input| {
+            let (name, rest) = input.split_once('"')?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), value.replace("&amp;", "&")))
+        })
+        .collect();
+    browser
+        .post(action)
+        .form(&fields)
+        .send()
+        .await
+        .expect("self-submitting form")
 }
 
 /// The `Location` a redirect points to, resolved against the request URL.
