@@ -18,6 +18,7 @@ pub(super) struct RawFile {
     pub(super) data_dir: Option<String>,
     pub(super) backoffice_url: Option<String>,
     pub(super) backoffice_status_keys: Option<Vec<String>>,
+    pub(super) outbox_lease_seconds: Option<i64>,
     pub(super) metrics_bind: Option<String>,
     pub(super) metrics_token: Option<String>,
     pub(super) stats_token: Option<String>,

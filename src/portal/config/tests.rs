@@ -1540,3 +1540,24 @@ fn staff_session_settings_are_validated_and_default_to_15_minutes_and_8_hours() 
         "gateway.toml: staff.role_provider: is empty"
     );
 }
+
+#[test]
+fn the_outbox_lease_defaults_to_five_minutes_and_reads_the_environment_and_the_file() {
+    use std::time::Duration;
+    assert_eq!(
+        load(&[], "").unwrap().outbox_lease(),
+        Duration::from_secs(300)
+    );
+    let from_env = load(&[("WARDGATE_OUTBOX_LEASE_SECONDS", "45")], "").unwrap();
+    assert_eq!(from_env.outbox_lease(), Duration::from_secs(45));
+    let from_file = load(&[], "outbox_lease_seconds = 600\n").unwrap();
+    assert_eq!(from_file.outbox_lease(), Duration::from_secs(600));
+    assert_eq!(
+        error(&[], "outbox_lease_seconds = 5\n"),
+        "gateway.toml: outbox_lease_seconds: 5 is out of range: use 30 to 3600"
+    );
+    assert_eq!(
+        error(&[("WARDGATE_OUTBOX_LEASE_SECONDS", "7200")], ""),
+        "WARDGATE_OUTBOX_LEASE_SECONDS: 7200 is out of range: use 30 to 3600"
+    );
+}
