@@ -221,7 +221,8 @@ def wait_for_deliveries(receiver, codes, bound_seconds, what):
             rows = sql("SELECT dossier_code, status, attempts, last_error, "
                        "(next_attempt_ns - extract(epoch from now())::bigint * 1000000000) "
                        f"/ 1000000000 AS due_in_s FROM outbox WHERE dossier_code IN ({listed})")
-            activity = sql("SELECT pid, state, wait_event_type, left(query, 120) FROM pg_stat_activity "
+            activity = sql("SELECT pid, state, wait_event_type, left(query, 120) "
+                           "FROM pg_stat_activity "
                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
             print(f"pg_stat_activity: {activity}")
             fail(f"{what}: {len(missing)} of {len(codes)} dossiers not delivered within "
