@@ -343,7 +343,9 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
             // The lease covers a whole round: a batch of deliveries, each bounded by the HTTP
             // client's 10 s timeout, so a short lease claims fewer entries at a time.
             let lease = config.outbox_lease();
-            let batch = usize::try_from(lease.as_secs() / 10).unwrap_or(32).clamp(1, 32);
+            let batch = usize::try_from(lease.as_secs() / 10)
+                .unwrap_or(32)
+                .clamp(1, 32);
             let outbox = Outbox::new(
                 Arc::clone(&store),
                 http,

@@ -197,9 +197,9 @@ mod values;
 
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
+pub use env::ENV_OUTBOX_LEASE_SECONDS;
 pub use env::ENV_STATS_TOKEN;
 pub use env::ENV_UPSTREAM;
-pub use env::ENV_OUTBOX_LEASE_SECONDS;
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS,
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL,

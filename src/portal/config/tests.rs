@@ -337,7 +337,10 @@ fn toml_errors_name_the_file_and_line() {
          expected i64"
     );
     assert_eq!(
-        error(&[], "bind = \"127.0.0.1:1\"\n[rate_limit]\nlogin_burst = 2.5\n"),
+        error(
+            &[],
+            "bind = \"127.0.0.1:1\"\n[rate_limit]\nlogin_burst = 2.5\n"
+        ),
         "config file `gateway.toml`: line 3: rate_limit.login_burst: invalid type: floating \
          point `2.5`, expected i64"
     );
