@@ -1032,8 +1032,8 @@ async fn the_background_loop_drains_a_backlog_larger_than_a_batch_in_one_tick() 
         codes.push(submit_one(&f, key).await);
     }
     // Batches of two and one tick an hour: only draining delivers all five now.
-    let worker = Arc::new(outbox(&f, &office).batch_size(2))
-        .spawn(std::time::Duration::from_secs(3600));
+    let worker =
+        Arc::new(outbox(&f, &office).batch_size(2)).spawn(std::time::Duration::from_secs(3600));
     let mut delivered = 0;
     for _ in 0..200 {
         delivered = 0;
