@@ -340,6 +340,12 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
     let outbox = match config.backoffice_url() {
         Some(url) => {
             let http: Arc<dyn wardgate::oidc::HttpClient> = Arc::new(ReqwestHttp::new()?);
+            // The lease covers a whole round: a batch of deliveries, each bounded by the HTTP
+            // client's 10 s timeout, so a short lease claims fewer entries at a time.
+            let lease = config.outbox_lease();
+            let batch = usize::try_from(lease.as_secs() / 10)
+                .unwrap_or(32)
+                .clamp(1, 32);
             let outbox = Outbox::new(
                 Arc::clone(&store),
                 http,
@@ -347,7 +353,9 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
                 sealer,
                 Arc::clone(&clock),
                 Arc::clone(&random),
-            );
+            )
+            .lease(chrono::Duration::from_std(lease)?)
+            .batch_size(batch);
             Some(Arc::new(outbox).spawn(Duration::from_secs(5)))
         }
         None => {

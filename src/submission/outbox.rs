@@ -225,15 +225,29 @@ impl Outbox {
             loop {
                 tokio::select! {
                     _ = stopped.changed() => break,
-                    _ = ticker.tick() => {
-                        if let Err(error) = self.run_once(self.clock.now()).await {
-                            tracing::error!(%error, "outbox round failed");
-                        }
-                    }
+                    _ = ticker.tick() => self.drain().await,
                 }
             }
         });
         OutboxWorker { stop, handle }
+    }
+}
+
+impl Outbox {
+    /// Runs rounds until one claims less than a full batch or fails to deliver part of it: a
+    /// backlog (after an outage, or a crashed instance's lease ending) goes out at once rather
+    /// than one batch per interval, and a failing back office is not retried in a tight loop.
+    async fn drain(&self) {
+        loop {
+            match self.run_once(self.clock.now()).await {
+                Ok(report) if usize::try_from(report.delivered).is_ok_and(|n| n >= self.batch) => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::error!(%error, "outbox round failed");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -1023,6 +1023,34 @@ async fn the_background_loop_delivers_and_stops_gracefully() {
     assert_eq!(office.seen().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_loop_drains_a_backlog_larger_than_a_batch_in_one_tick() {
+    let f = fixture();
+    let office = BackOffice::answering(&[Answer::Status(200)]);
+    let mut codes = Vec::new();
+    for key in ["b1", "b2", "b3", "b4", "b5"] {
+        codes.push(submit_one(&f, key).await);
+    }
+    // Batches of two and one tick an hour: only draining delivers all five now.
+    let worker =
+        Arc::new(outbox(&f, &office).batch_size(2)).spawn(std::time::Duration::from_secs(3600));
+    let mut delivered = 0;
+    for _ in 0..200 {
+        delivered = 0;
+        for code in &codes {
+            let entry = f.store.outbox_entry(code).await.unwrap().unwrap();
+            delivered += usize::from(entry.status == OutboxStatus::Delivered);
+        }
+        if delivered == codes.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    worker.stop().await;
+    assert_eq!(delivered, 5, "the first tick delivered {delivered} of 5");
+    assert_eq!(office.seen().len(), 5);
+}
+
 // ---- sealing at rest ----
 
 /// The example dossier's citizen ID numbers and names.

@@ -30,6 +30,9 @@ pub const ENV_BACKOFFICE_STATUS_KEYS: &str = "WARDGATE_BACKOFFICE_STATUS_KEYS";
 pub const ENV_UPSTREAM: &str = "WARDGATE_UPSTREAM";
 /// Where `GET /metrics` is served apart from the public listener.
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
+/// Seconds an instance's claimed outbox entries stay hidden from the other instances' workers
+/// (how long a crashed instance's claims wait before another instance delivers them).
+pub const ENV_OUTBOX_LEASE_SECONDS: &str = "WARDGATE_OUTBOX_LEASE_SECONDS";
 /// A bearer token that opens `GET /metrics` on the public listener.
 pub const ENV_METRICS_TOKEN: &str = "WARDGATE_METRICS_TOKEN";
 /// A bearer token that opens `GET /api/stats` to the province's reporting system.

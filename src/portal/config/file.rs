@@ -18,6 +18,7 @@ pub(super) struct RawFile {
     pub(super) data_dir: Option<String>,
     pub(super) backoffice_url: Option<String>,
     pub(super) backoffice_status_keys: Option<Vec<String>>,
+    pub(super) outbox_lease_seconds: Option<i64>,
     pub(super) metrics_bind: Option<String>,
     pub(super) metrics_token: Option<String>,
     pub(super) stats_token: Option<String>,
@@ -137,15 +138,24 @@ pub(super) struct RawSession {
 }
 
 pub(super) fn parse_file(path: &Path, text: &str) -> Result<RawFile, ConfigError> {
-    toml::from_str(text).map_err(|error| {
+    // The path of the value at fault (`session.idle_minutes`) goes before toml's message, which
+    // names the type it wanted but not the field.
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|error| {
+        let field = error.path().to_string();
+        let error = error.into_inner();
         let line = error
             .span()
             .map(|span| text.get(..span.start).unwrap_or(text).matches('\n').count() + 1)
             .unwrap_or(1);
+        let message = error.message().replace('\n', " ");
         ConfigError::ParseFile {
             path: path.to_path_buf(),
             line,
-            message: error.message().replace('\n', " "),
+            message: if field.is_empty() || field == "." {
+                message
+            } else {
+                format!("{field}: {message}")
+            },
         }
     })
 }

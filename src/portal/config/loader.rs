@@ -11,7 +11,7 @@ use super::super::stats_api::StatsToken;
 use super::env::ENV_STATS_TOKEN;
 use crate::oidc::is_loopback;
 
-use super::backoffice::build_status_keys;
+use super::backoffice::{build_outbox_lease, build_status_keys};
 use super::database::DatabaseUrl;
 use super::env::{
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_DATA_DIR, ENV_DATABASE_URL, ENV_ISSUER, ENV_METRICS_BIND,
@@ -190,6 +190,7 @@ impl ConfigLoader {
             .transpose()?;
 
         let backoffice_status_keys = build_status_keys(&cx, raw.backoffice_status_keys)?;
+        let outbox_lease = build_outbox_lease(&cx, raw.outbox_lease_seconds)?;
 
         let metrics_bind = cx
             .lookup(ENV_METRICS_BIND, raw.metrics_bind, "metrics_bind")
@@ -235,6 +236,7 @@ impl ConfigLoader {
             data_dir,
             backoffice_url,
             backoffice_status_keys,
+            outbox_lease,
             metrics_bind,
             metrics_token,
             stats_token,

@@ -64,6 +64,7 @@
 //! | `WARDGATE_DATA_DIR` | `data_dir` | `./data` |
 //! | `WARDGATE_BACKOFFICE_URL` | `backoffice_url` | none: dossiers wait in the outbox |
 //! | `WARDGATE_BACKOFFICE_STATUS_KEYS` | `backoffice_status_keys` (array) | none: `POST /api/backoffice/status` answers `503` |
+//! | `WARDGATE_OUTBOX_LEASE_SECONDS` | `outbox_lease_seconds` (30–3600) | `300`: a crashed instance's claimed dossiers wait this long before another instance delivers them |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `upstream.connect_timeout_seconds`, `upstream.response_timeout_seconds`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
@@ -196,6 +197,7 @@ mod values;
 
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
+pub use env::ENV_OUTBOX_LEASE_SECONDS;
 pub use env::ENV_STATS_TOKEN;
 pub use env::ENV_UPSTREAM;
 pub use env::{
@@ -235,6 +237,7 @@ pub struct GatewayConfig {
     data_dir: PathBuf,
     backoffice_url: Option<Url>,
     backoffice_status_keys: Vec<BackOfficeKey>,
+    outbox_lease: std::time::Duration,
     metrics_bind: Option<SocketAddr>,
     metrics_token: Option<MetricsToken>,
     stats_token: Option<super::stats_api::StatsToken>,
@@ -313,6 +316,13 @@ impl GatewayConfig {
     /// empty: `POST /api/backoffice/status` answers `503`.
     pub fn backoffice_status_keys(&self) -> &[BackOfficeKey] {
         &self.backoffice_status_keys
+    }
+
+    /// How long one instance's claimed outbox entries stay hidden from the other instances'
+    /// workers ([`Outbox::lease`](crate::submission::Outbox::lease)); after a crash, another
+    /// instance delivers them once it has passed.
+    pub fn outbox_lease(&self) -> std::time::Duration {
+        self.outbox_lease
     }
 
     /// Where to serve `GET /metrics` apart from the public listener

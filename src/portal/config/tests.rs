@@ -283,6 +283,30 @@ fn config_file_is_read_from_disk() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What `ward_gateway check-config --config FILE` reports for a mistyped value: the file, the
+/// line and the field.
+#[test]
+fn a_mistyped_value_in_the_config_file_names_the_file_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("wardgate-config-typed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, "[session]\nidle_minutes = \"ten\"\n").unwrap();
+    let error = loader(&[])
+        .optional_file(Some(path.clone()))
+        .load()
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        error,
+        format!(
+            "config file `{}`: line 2: session.idle_minutes: invalid type: string \"ten\", \
+             expected i64",
+            path.display()
+        )
+    );
+}
+
 #[test]
 fn missing_config_file_names_it() {
     let error = loader(&[])
@@ -300,21 +324,32 @@ fn missing_config_file_names_it() {
 fn toml_errors_name_the_file_and_line() {
     assert_eq!(
         error(&[], "bind = \"127.0.0.1:1\"\n\n[provider]\nisuer = \"x\"\n"),
-        "config file `gateway.toml`: line 4: unknown field `isuer`, expected one of `issuer`, \
-         `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, `profile`, \
-         `level_claim`, `encrypted_responses`, `authorization_endpoint`, `token_endpoint`, \
-         `userinfo_endpoint`, `jwks_uri`, `pushed_authorization_request_endpoint`, \
+        "config file `gateway.toml`: line 4: provider.isuer: unknown field `isuer`, expected one \
+         of `issuer`, `client_id`, `client_secret`, `acr_level1`, `acr_level2`, `level_source`, \
+         `profile`, `level_claim`, `encrypted_responses`, `authorization_endpoint`, \
+         `token_endpoint`, `userinfo_endpoint`, `jwks_uri`, `pushed_authorization_request_endpoint`, \
          `require_pushed_authorization_requests`, \
          `authorization_response_iss_parameter_supported`, `token_endpoint_auth_method`"
     );
     assert_eq!(
         error(&[], "[session]\nidle_minutes = \"ten\"\n"),
-        "config file `gateway.toml`: line 2: invalid type: string \"ten\", expected i64"
+        "config file `gateway.toml`: line 2: session.idle_minutes: invalid type: string \"ten\", \
+         expected i64"
+    );
+    assert_eq!(
+        error(
+            &[],
+            "bind = \"127.0.0.1:1\"\n[rate_limit]\nlogin_burst = 2.5\n"
+        ),
+        "config file `gateway.toml`: line 3: rate_limit.login_burst: invalid type: floating \
+         point `2.5`, expected i64"
     );
     let malformed = "[provider]\nlevel_source = { source = \"acr\", level2 = [\"a b\"] }\n";
+    let message = error(&[], malformed);
     assert!(
-        error(&[], malformed)
-            .starts_with("config file `gateway.toml`: line 2: value `a b` is malformed")
+        message.starts_with("config file `gateway.toml`: line 2: provider.level_source")
+            && message.contains(": value `a b` is malformed"),
+        "{message}"
     );
 }
 
@@ -1538,5 +1573,26 @@ fn staff_session_settings_are_validated_and_default_to_15_minutes_and_8_hours() 
     assert_eq!(
         error(&[], "[staff]\nrole_provider = \" \"\n"),
         "gateway.toml: staff.role_provider: is empty"
+    );
+}
+
+#[test]
+fn the_outbox_lease_defaults_to_five_minutes_and_reads_the_environment_and_the_file() {
+    use std::time::Duration;
+    assert_eq!(
+        load(&[], "").unwrap().outbox_lease(),
+        Duration::from_secs(300)
+    );
+    let from_env = load(&[("WARDGATE_OUTBOX_LEASE_SECONDS", "45")], "").unwrap();
+    assert_eq!(from_env.outbox_lease(), Duration::from_secs(45));
+    let from_file = load(&[], "outbox_lease_seconds = 600\n").unwrap();
+    assert_eq!(from_file.outbox_lease(), Duration::from_secs(600));
+    assert_eq!(
+        error(&[], "outbox_lease_seconds = 5\n"),
+        "gateway.toml: outbox_lease_seconds: 5 is out of range: use 30 to 3600"
+    );
+    assert_eq!(
+        error(&[("WARDGATE_OUTBOX_LEASE_SECONDS", "7200")], ""),
+        "WARDGATE_OUTBOX_LEASE_SECONDS: 7200 is out of range: use 30 to 3600"
     );
 }
