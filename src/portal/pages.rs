@@ -276,7 +276,8 @@ pub(crate) async fn procedure(
                 };
                 let slots = match &ticket {
                     Ok(ticket) => {
-                        ticket_cookie = gw.ticket_cookie(ticket);
+                        ticket_cookie =
+                            gw.ticket_cookie(ticket, session.as_ref().map(Session::subject));
                         super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await
                     }
                     Err(_) => html! {},

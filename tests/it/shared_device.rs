@@ -684,3 +684,138 @@ async fn next_person_on_an_assisted_device_clears_everything_of_the_previous_one
     let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
     assert!(!page.contains("Nguyễn Bé Na"));
 }
+
+/// The value of the first field `name` in `page` (a hidden input or a select's first option).
+fn field(page: &str, name: &str) -> String {
+    let after = page
+        .split(&format!("name=\"{name}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field {name}"));
+    after
+        .split("value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no value for {name}"))
+        .replace("&amp;", "&")
+}
+
+/// The appointment code a referral page shows.
+fn ticket_code(page: &str) -> String {
+    page.split("class=\"ticket-code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a ticket code on the referral")
+        .to_owned()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// A level-1 resident signs in, is referred in person, books the first free slot and types
+/// the form before the visit: the ticket's code.
+async fn book_and_type_a_draft(device: &mut Device) -> String {
+    device.resident_login("level1").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let code = ticket_code(&page);
+    let booked = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/book"),
+            &form(&[
+                ("ticket", &field(&page, "ticket")),
+                ("point", &field(&page, "point")),
+                ("start", &field(&page, "start")),
+                ("ticket_token", &field(&page, "ticket_token")),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        booked.status(),
+        StatusCode::SEE_OTHER,
+        "the booking is made"
+    );
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    let saved = device
+        .post_form(
+            &format!("/tickets/{code}/draft"),
+            &form(&[
+                ("ticket_token", &field(&draft_page, "ticket_token")),
+                ("child_name", "Nguyễn Bé Na"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER, "the draft is saved");
+    // Its owner sees all of it again: the ticket with its booking, and the draft's answers.
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert_eq!(ticket_code(&page), code);
+    assert!(page.contains("Bạn đã đặt lịch lúc"), "{page}");
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert!(draft_page.contains("Nguyễn Bé Na"));
+    code
+}
+
+/// What `device` shows of the ticket `code` on the in-person referral and the draft page: the
+/// referral's own code must differ, with no booking, and the draft page no answers.
+async fn sees_nothing_of(device: &mut Device, code: &str, who: &str) {
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert!(
+        !draft_page.contains("Nguyễn Bé Na"),
+        "{who} reads the draft"
+    );
+    let online = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!online.contains("Nguyễn Bé Na"), "{who} gets it pre-filled");
+    let page = body_text(
+        device
+            .get(&format!("/procedures/{BIRTH}?in_person=1"))
+            .await,
+    )
+    .await;
+    assert_ne!(ticket_code(&page), code, "{who} reuses the ticket");
+    assert!(
+        !page.contains("Bạn đã đặt lịch lúc"),
+        "{who} sees the booking"
+    );
+}
+
+#[tokio::test]
+async fn the_next_person_on_a_kept_cookie_jar_sees_nothing_of_the_previous_ones_ticket() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let code = book_and_type_a_draft(&mut device).await;
+
+    // The resident walks away without signing out; their session ends on its own (idle), and
+    // the browser keeps the ticket and draft cookies.
+    device.clock.advance(Duration::minutes(31));
+    assert!(device.has("wardgate-ticket"));
+    let kept = device.jar.clone();
+
+    // Someone signed out on that browser.
+    sees_nothing_of(&mut device, &code, "a signed-out visitor").await;
+
+    // The next resident signs in on the jar as it was left.
+    device.jar = kept;
+    device.jar.remove("wardgate-session");
+    device.resident_login("officer").await;
+    assert!(device.has("wardgate-ticket"));
+    sees_nothing_of(&mut device, &code, "the next resident").await;
+
+    // Whoever holds the paper still opens the printable ticket with its code, booking time
+    // included.
+    let page = body_text(device.get(&format!("/tickets/{code}")).await).await;
+    assert!(page.contains(&code) && page.contains("Giờ hẹn"), "{page}");
+}
+
+#[tokio::test]
+async fn after_sign_out_the_next_resident_sees_nothing_of_the_previous_ones_ticket() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let code = book_and_type_a_draft(&mut device).await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let signed_out = device
+        .post_form("/logout", &format!("csrf_token={}", sign_out_token(&page)))
+        .await;
+    assert_eq!(signed_out.status(), StatusCode::OK);
+    sees_nothing_of(&mut device, &code, "a signed-out visitor").await;
+    device.resident_login("officer").await;
+    sees_nothing_of(&mut device, &code, "the next resident").await;
+}
