@@ -34,6 +34,9 @@ pub(crate) struct ResidentQuery {
     pub(crate) in_person: Option<String>,
     #[serde(default)]
     pub(crate) saved: Option<String>,
+    /// Set after a draft typed signed out was claimed ([`super::draft_claim`]).
+    #[serde(default)]
+    pub(crate) claimed: Option<String>,
 }
 
 impl ResidentQuery {
@@ -224,6 +227,26 @@ impl Gateway {
         (held.procedure == procedure.code().as_str())
             .then(|| TicketCode::parse(&held.code).ok())
             .flatten()
+    }
+
+    /// The ticket this browser holds as taken signed out, whatever the procedure: the one a
+    /// signed-in resident may claim with its code.
+    pub(crate) fn ticket_held_signed_out(&self, headers: &HeaderMap) -> Option<TicketCode> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let name = self.ticket_cookie_name();
+        let held: HeldTicket = self
+            .key_ring
+            .open(
+                TICKET_PURPOSE,
+                &name,
+                self.clock.now(),
+                find_cookie(cookies, &name)?,
+            )
+            .ok()?;
+        if held.owner.is_some() {
+            return None;
+        }
+        TicketCode::parse(&held.code).ok()
     }
 
     /// The `Set-Cookie` value remembering `ticket` in the resident's browser until it expires,

@@ -819,3 +819,126 @@ async fn after_sign_out_the_next_resident_sees_nothing_of_the_previous_ones_tick
     device.resident_login("officer").await;
     sees_nothing_of(&mut device, &code, "the next resident").await;
 }
+
+/// A visitor signed out takes a ticket and types the form before the visit: the ticket's code.
+async fn draft_typed_signed_out(device: &mut Device) -> String {
+    let page = body_text(
+        device
+            .get(&format!("/procedures/{BIRTH}?in_person=1"))
+            .await,
+    )
+    .await;
+    let code = ticket_code(&page);
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    let saved = device
+        .post_form(
+            &format!("/tickets/{code}/draft"),
+            &form(&[
+                ("ticket_token", &field(&draft_page, "ticket_token")),
+                ("child_name", "Trần Văn Khoa"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    code
+}
+
+/// The refusal text of a claim that finds nothing.
+const NOTHING_TO_CLAIM: &str = "Không tìm thấy tờ khai nháp cho mã lịch hẹn này";
+
+#[tokio::test]
+async fn a_draft_typed_signed_out_pre_fills_a_signed_in_form_only_once_claimed_with_its_code() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let code = draft_typed_signed_out(&mut device).await;
+    // A ticket someone else holds (another browser): a real code, not this browser's.
+    let elsewhere = device
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/procedures/{BIRTH}?in_person=1"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let other_code = ticket_code(&body_text(elsewhere).await);
+
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Trần Văn Khoa"), "pre-filled before a claim");
+    assert!(page.contains("Đã điền tờ khai trước khi đăng nhập?"));
+    let english = body_text(device.get(&format!("/procedures/{BIRTH}?lang=en")).await).await;
+    assert!(english.contains("Filled in the form before signing in?"));
+    let token = sign_out_token(&page);
+
+    // A code of another browser's ticket and a code no ticket has get one and the same answer.
+    let mut refusals = Vec::new();
+    for typed in [other_code.as_str(), "ZZZZ-ZZZZ"] {
+        let refused = device
+            .post_form(
+                &format!("/procedures/{BIRTH}/claim"),
+                &form(&[("csrf_token", &token), ("code", typed)]),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{typed}");
+        let text = body_text(refused).await;
+        assert!(text.contains(NOTHING_TO_CLAIM), "{text}");
+        refusals.push(text);
+    }
+    assert_eq!(refusals[0], refusals[1]);
+    // Without the page's token, nothing is claimed.
+    let forged = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/claim"),
+            &form(&[("csrf_token", "nope"), ("code", &code)]),
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Trần Văn Khoa"));
+
+    // Its code, typed as people do (lower case, no dash), makes it this resident's.
+    let claimed = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/claim"),
+            &form(&[
+                ("csrf_token", &token),
+                ("code", &code.to_lowercase().replace('-', " ")),
+            ]),
+        )
+        .await;
+    assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&claimed),
+        format!("/procedures/{BIRTH}?lang=vi&claimed=1")
+    );
+    let page = body_text(device.get(location(&claimed)).await).await;
+    assert!(page.contains("Trần Văn Khoa"), "{page}");
+    assert!(page.contains("Đã nhận tờ khai"));
+
+    // Now it is theirs: signed out, nobody sees it on this browser any more.
+    device.jar.remove("wardgate-session");
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert!(!draft_page.contains("Trần Văn Khoa"));
+}
+
+#[tokio::test]
+async fn claiming_a_draft_counts_against_the_per_address_limit_of_code_look_ups() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let token = sign_out_token(&page);
+    let mut statuses = Vec::new();
+    // The submission budget lets 60 pass at once; the clock does not move.
+    for _ in 0..61 {
+        let answer = device
+            .post_form(
+                &format!("/procedures/{BIRTH}/claim"),
+                &form(&[("csrf_token", &token), ("code", "ZZZZ-ZZZZ")]),
+            )
+            .await;
+        statuses.push(answer.status());
+    }
+    assert!(statuses[..60].iter().all(|s| *s == StatusCode::NOT_FOUND));
+    assert_eq!(statuses[60], StatusCode::TOO_MANY_REQUESTS);
+}
