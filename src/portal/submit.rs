@@ -79,6 +79,7 @@ impl Gateway {
         key: IdempotencyKey,
         draft: Option<crate::store::DraftId>,
         attachments: Vec<Attachment>,
+        headers: &HeaderMap,
     ) -> Result<Submitted, SubmitError> {
         let subject = SubjectPseudonym::from_stored(session.subject());
         let result = self
@@ -92,6 +93,11 @@ impl Gateway {
                 idempotency_key: key,
                 draft,
                 attachments,
+                // The team's or desk's label of an assisted device, for the audit trail and
+                // the back office.
+                assisted_by: self
+                    .assisted_device(headers)
+                    .map(|device| device.label().to_owned()),
             })
             .await;
         let label = match &result {
@@ -477,7 +483,15 @@ pub(crate) async fn submit_json(
         }
     }
     match gw
-        .submit_dossier(procedure, &session, dossier, key, None, attachments)
+        .submit_dossier(
+            procedure,
+            &session,
+            dossier,
+            key,
+            None,
+            attachments,
+            &headers,
+        )
         .await
     {
         Ok(submitted) => {
@@ -924,6 +938,7 @@ pub(crate) async fn submit_form(
             key.clone(),
             draft,
             form.attachments,
+            &headers,
         )
         .await
     {

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use chrono::{Duration, Utc};
+use serde_json::Value;
 use tower::ServiceExt as _;
 use url::Url;
 use wardgate::assurance::{AcrTable, LevelSource};
@@ -33,6 +34,7 @@ struct Device {
     idp: Arc<DevIdpHandle>,
     dir: tempdir::TempDir,
     clock: Arc<FixedClock>,
+    store: Arc<MemoryStore>,
     router: Router,
     gateway: Arc<Gateway>,
     jar: BTreeMap<String, String>,
@@ -59,6 +61,7 @@ async fn build(
     idp: &DevIdpHandle,
     dir: &std::path::Path,
     clock: &Arc<FixedClock>,
+    store: &Arc<MemoryStore>,
     staff: StaffConfig,
 ) -> Arc<Gateway> {
     let redirect = format!("{PUBLIC}/auth/callback");
@@ -79,7 +82,7 @@ async fn build(
     )
     .await
     .unwrap();
-    builder_on(dir, Arc::new(MemoryStore::new()), clock, random)
+    builder_on(dir, Arc::clone(store) as _, clock, random)
         .relying_party(rp)
         .with_staff(staff)
         .build()
@@ -91,8 +94,10 @@ impl Device {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("shared-device");
         let clock = Arc::new(FixedClock::new(Utc::now()));
-        let gateway = build(&idp, &dir.0, &clock, staff).await;
+        let store = Arc::new(MemoryStore::new());
+        let gateway = build(&idp, &dir.0, &clock, &store, staff).await;
         Self {
+            store,
             router: gateway_router(Arc::clone(&gateway)),
             gateway,
             idp,
@@ -104,7 +109,7 @@ impl Device {
 
     /// The gateway restarted on the same keys with `staff` as its staff configuration.
     async fn restart(&mut self, staff: StaffConfig) {
-        self.gateway = build(&self.idp, &self.dir.0, &self.clock, staff).await;
+        self.gateway = build(&self.idp, &self.dir.0, &self.clock, &self.store, staff).await;
         self.router = gateway_router(Arc::clone(&self.gateway));
     }
 
@@ -941,4 +946,72 @@ async fn claiming_a_draft_counts_against_the_per_address_limit_of_code_look_ups(
     }
     assert!(statuses[..60].iter().all(|s| *s == StatusCode::NOT_FOUND));
     assert_eq!(statuses[60], StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Files the example birth registration through the JSON API with the jar's session: the
+/// dossier code, its audit record and its hand-off envelope's payload.
+async fn file_and_read_back(device: &mut Device, key: &str) -> (Value, Value) {
+    use base64::Engine as _;
+    use wardgate::audit::AuditEvent;
+    use wardgate::store::Store as _;
+    use wardgate::submission::DossierCode;
+
+    let list: Value =
+        serde_json::from_str(&body_text(device.get("/api/procedures").await).await).unwrap();
+    let example = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == BIRTH)
+        .unwrap()["example"]
+        .to_string();
+    let filed = device
+        .send(crate::gateway::submission(
+            &format!("/api/procedures/{BIRTH}/submissions"),
+            None,
+            Some(key),
+            &example,
+        ))
+        .await;
+    assert_eq!(filed.status(), StatusCode::CREATED);
+    let receipt: Value = serde_json::from_str(&body_text(filed).await).unwrap();
+    let code = DossierCode::parse(receipt["dossier_code"].as_str().unwrap()).unwrap();
+    let audit = device.store.audit_range(0, 1000).await.unwrap();
+    let recorded = audit
+        .iter()
+        .find_map(|r| match &r.event {
+            AuditEvent::Submission(s) if s.dossier_code == code => {
+                Some(serde_json::to_value(s).unwrap())
+            }
+            _ => None,
+        })
+        .expect("the submission is audited");
+    let entry = device.store.outbox_entry(&code).await.unwrap().unwrap();
+    let jws = device
+        .gateway
+        .dossier_sealer()
+        .open_handoff(code, &entry.envelope)
+        .unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jws.split('.').nth(1).unwrap())
+        .unwrap();
+    (recorded, serde_json::from_slice(&payload).unwrap())
+}
+
+#[tokio::test]
+async fn a_submission_from_an_assisted_device_names_its_label_in_the_audit_and_the_envelope() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    device.resident_login("level2").await;
+    let (recorded, envelope) =
+        file_and_read_back(&mut device, "0f6f2a4e-8d1b-4c7a-9e3f-5b2d7c1a9e01").await;
+    assert!(recorded.get("assisted_by").is_none(), "{recorded}");
+    assert!(envelope.get("assisted_by").is_none());
+
+    make_assisted(&mut device, "Tổ CNSCĐ khóm Xuân Hòa").await;
+    device.resident_login("level2").await;
+    let (recorded, envelope) =
+        file_and_read_back(&mut device, "0f6f2a4e-8d1b-4c7a-9e3f-5b2d7c1a9e02").await;
+    assert_eq!(recorded["assisted_by"], "Tổ CNSCĐ khóm Xuân Hòa");
+    assert_eq!(envelope["assisted_by"], "Tổ CNSCĐ khóm Xuân Hòa");
+    assert_eq!(envelope["channel"], "online");
 }
