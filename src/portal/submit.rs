@@ -79,7 +79,6 @@ impl Gateway {
         key: IdempotencyKey,
         draft: Option<crate::store::DraftId>,
         attachments: Vec<Attachment>,
-        headers: &HeaderMap,
     ) -> Result<Submitted, SubmitError> {
         let subject = SubjectPseudonym::from_stored(session.subject());
         let result = self
@@ -95,9 +94,7 @@ impl Gateway {
                 attachments,
                 // The team's or desk's label of an assisted device, for the audit trail and
                 // the back office.
-                assisted_by: self
-                    .assisted_device(headers)
-                    .map(|device| device.label().to_owned()),
+                assisted_by: super::assisted::assisting_label(),
             })
             .await;
         let label = match &result {
@@ -483,15 +480,7 @@ pub(crate) async fn submit_json(
         }
     }
     match gw
-        .submit_dossier(
-            procedure,
-            &session,
-            dossier,
-            key,
-            None,
-            attachments,
-            &headers,
-        )
+        .submit_dossier(procedure, &session, dossier, key, None, attachments)
         .await
     {
         Ok(submitted) => {
@@ -938,7 +927,6 @@ pub(crate) async fn submit_form(
             key.clone(),
             draft,
             form.attachments,
-            &headers,
         )
         .await
     {

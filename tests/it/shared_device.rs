@@ -1015,3 +1015,21 @@ async fn a_submission_from_an_assisted_device_names_its_label_in_the_audit_and_t
     assert_eq!(envelope["assisted_by"], "Tổ CNSCĐ khóm Xuân Hòa");
     assert_eq!(envelope["channel"], "online");
 }
+
+#[tokio::test]
+async fn the_assisted_idle_time_is_the_configured_one_on_the_server_and_on_the_page() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    make_assisted(&mut device, "Điểm tiếp nhận Nhà Bàng").await;
+    let officer = device.pseudonym(OFFICER_SUB);
+    device.restart(listed(officer).assisted_idle(2)).await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(page.contains("sau 2 phút không thao tác"), "{page}");
+    assert!(!page.contains("5 phút"));
+    // Three minutes idle: past the configured two, the server ends it and says after how long.
+    device.clock.advance(Duration::minutes(3));
+    let ended = device.get(&format!("/procedures/{BIRTH}")).await;
+    assert!(!device.has("wardgate-session"));
+    let page = body_text(ended).await;
+    assert!(page.contains("không thao tác trong 2 phút"), "{page}");
+}
