@@ -227,6 +227,7 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
                         idempotency_key: fixture.key(),
                         draft: None,
                         attachments: Vec::new(),
+                        assisted_by: None,
                     };
                     let submitted = submitter.submit(request).await.unwrap();
                     assert!(!submitted.replayed);

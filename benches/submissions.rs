@@ -89,6 +89,7 @@ pub async fn submit_many(store: Arc<dyn Store>, n: u64, concurrency: u64) -> Dur
                     idempotency_key: IdempotencyKey::parse(&format!("bench-{key}")).unwrap(),
                     draft: None,
                     attachments: Vec::new(),
+                    assisted_by: None,
                 };
                 let submitted = submitter.submit(request).await.unwrap();
                 assert!(!submitted.replayed);

@@ -217,7 +217,7 @@ pub enum LoginResult {
 
 /// A dossier received online.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmissionRecorded {
     /// The dossier code on the receipt.
     pub dossier_code: DossierCode,
@@ -234,6 +234,11 @@ pub struct SubmissionRecorded {
     /// Whether the level used rests on a verified, signed ID token; written only when `false`.
     #[serde(default = "signed_by_default", skip_serializing_if = "is_signed")]
     pub signed_id_token: bool,
+    /// The label of the assisted device it was filed from (a team or a desk, such as "Tổ
+    /// CNSCĐ khóm Xuân Hòa"; never a person's name). Written only for assisted devices, so
+    /// earlier records keep their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assisted_by: Option<String>,
 }
 
 /// How a dossier reached the ward.
@@ -391,7 +396,15 @@ impl SubmissionRecorded {
             level,
             channel: Channel::Online,
             signed_id_token: true,
+            assisted_by: None,
         }
+    }
+
+    /// The same event, naming the assisted device it was filed from (its label), if any.
+    #[must_use]
+    pub fn with_assisted_by(mut self, label: Option<String>) -> Self {
+        self.assisted_by = label;
+        self
     }
 
     /// The same event, saying whether a signed ID token backed the level.

@@ -258,7 +258,8 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
             config.staff().idle_minutes(),
             config.staff().absolute_minutes(),
             config.staff().max_auth_age_minutes(),
-        ),
+        )
+        .assisted_idle(config.staff().assisted_idle_minutes()),
         _ => config.staff().clone(),
     };
 

@@ -319,7 +319,7 @@ fn the_signed_id_token_flag_is_written_only_when_false() {
     let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
     let filed = SubmissionRecorded::new(code, procedure(), ward(), Level::Two);
     assert!(
-        serde_json::to_value(filed)
+        serde_json::to_value(&filed)
             .unwrap()
             .get("signed_id_token")
             .is_none()
@@ -329,4 +329,28 @@ fn the_signed_id_token_flag_is_written_only_when_false() {
         serde_json::to_value(filed).unwrap()["signed_id_token"],
         false
     );
+}
+
+#[test]
+fn the_assisted_device_label_is_written_only_for_an_assisted_submission() {
+    let code = DossierCode::parse("30316-20260302-7K4M9Q").unwrap();
+    let alone = SubmissionRecorded::new(code, procedure(), ward(), Level::Two);
+    let json = serde_json::to_value(&alone).unwrap();
+    assert!(json.get("assisted_by").is_none(), "{json}");
+    let assisted = alone
+        .clone()
+        .with_assisted_by(Some("Tổ CNSCĐ khóm Xuân Hòa".to_owned()));
+    let json = serde_json::to_value(&assisted).unwrap();
+    assert_eq!(json["assisted_by"], "Tổ CNSCĐ khóm Xuân Hòa");
+    let back: SubmissionRecorded = serde_json::from_value(json).unwrap();
+    assert_eq!(back, assisted);
+    // A record written before the label existed still reads, as unassisted.
+    let old = serde_json::json!({
+        "dossier_code": "30316-20260302-7K4M9Q",
+        "procedure": procedure().as_str(),
+        "ward": ward().as_str(),
+        "level": 2,
+    });
+    let read: SubmissionRecorded = serde_json::from_value(old).unwrap();
+    assert_eq!(read, alone);
 }

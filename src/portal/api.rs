@@ -203,7 +203,10 @@ pub(crate) async fn decision(
             .await
             .map(|outcome| {
                 if let Ok(ticket) = &outcome.ticket {
-                    ticket_cookie = gw.ticket_cookie(ticket);
+                    ticket_cookie = gw.ticket_cookie(
+                        ticket,
+                        session.as_ref().map(crate::session::Session::subject),
+                    );
                 }
                 TicketedReferral::from(outcome)
             }),

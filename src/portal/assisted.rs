@@ -4,8 +4,9 @@
 //! Staff turn it on from `/staff/device`: a sealed device cookie holding the team's or desk's
 //! label (never a person's name). On that device every sign-in asks the provider to
 //! authenticate again (`prompt=login`, `max_age=0`), a resident session ends after
-//! [`ASSISTED_IDLE`] without a request (the server enforces it; the page says so first), every
-//! page says who is helping, and a "Người tiếp theo" button ends everything for the next person.
+//! `assisted.idle_minutes` (default 5) without a request (the server enforces it; the page
+//! says so first), every page says who is helping, and a "Người tiếp theo" button ends
+//! everything for the next person.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,9 +32,6 @@ use super::staff_session::staff_session_middleware;
 use crate::i18n::Lang;
 use crate::session::find_cookie;
 
-/// How long a resident session on an assisted device may go without a request. The session
-/// cookie's last use is re-sealed once a minute, so the session ends within a minute after.
-pub(crate) const ASSISTED_IDLE: Duration = Duration::minutes(5);
 /// How long a device stays in assisted mode before staff turn it on again.
 const DEVICE_LIFETIME: Duration = Duration::days(30);
 /// Purpose bound into the device cookie.
@@ -63,6 +61,8 @@ pub(crate) struct Assisting {
     sign_out_token: Option<String>,
     /// Whether this request ended the previous resident's idle session.
     ended_idle: bool,
+    /// Minutes without a request that end a resident session here.
+    idle_minutes: i64,
 }
 
 tokio::task_local! {
@@ -195,10 +195,15 @@ fn device_form(
         input type="hidden" name="action" value="disable";
         (button(ButtonKind::Secondary, lang.pick("Tắt chế độ hỗ trợ", "Turn off assisted mode")))
     };
-    let explanation = lang.pick(
-        "Trên thiết bị hỗ trợ, mỗi lần đăng nhập người dân phải xác thực lại tại hệ thống định danh; phiên làm việc tự kết thúc sau 5 phút không thao tác; mọi trang ghi tên tổ hoặc điểm tiếp nhận đang hỗ trợ và có nút \u{201c}Người tiếp theo\u{201d}.",
-        "On an assisted device, every resident sign-in authenticates again at the identity provider; a session ends after 5 minutes without activity; every page names the team or desk helping and has a \u{201c}Next person\u{201d} button.",
-    );
+    let minutes = gw.staff.assisted_idle_minutes();
+    let explanation = match lang {
+        Lang::Vi => format!(
+            "Trên thiết bị hỗ trợ, mỗi lần đăng nhập người dân phải xác thực lại tại hệ thống định danh; phiên làm việc tự kết thúc sau {minutes} phút không thao tác; mọi trang ghi tên tổ hoặc điểm tiếp nhận đang hỗ trợ và có nút \u{201c}Người tiếp theo\u{201d}."
+        ),
+        Lang::En => format!(
+            "On an assisted device, every resident sign-in authenticates again at the identity provider; a session ends after {minutes} minutes without activity; every page names the team or desk helping and has a \u{201c}Next person\u{201d} button."
+        ),
+    };
     let mut page = staff_page(
         gw,
         lang,
@@ -294,7 +299,7 @@ fn without_cookie(headers: &mut HeaderMap, name: &str) {
 }
 
 /// Layer of the whole portal, outside the session layer: on an assisted device, ends a
-/// resident session idle for [`ASSISTED_IDLE`] (the request is then handled as signed out, and
+/// resident session idle for `assisted.idle_minutes` (the request is then handled as signed out, and
 /// the resident's cookies are removed) and lets every page show the assisted banner.
 ///
 /// A tower layer rather than `axum::middleware::from_fn_with_state`, which clones the rest of
@@ -366,9 +371,12 @@ where
         };
         let sessions = gw.gate().sessions();
         let session = sessions.open(request.headers());
+        // The session cookie's last use is re-sealed once a minute, so the session ends within
+        // a minute after the idle time.
+        let idle_minutes = gw.staff.assisted_idle_minutes();
         let idle = session
             .as_ref()
-            .is_some_and(|s| gw.clock.now() - s.last_seen() >= ASSISTED_IDLE);
+            .is_some_and(|s| gw.clock.now() - s.last_seen() >= Duration::minutes(idle_minutes));
         if idle {
             without_cookie(request.headers_mut(), sessions.cookie_name());
         }
@@ -384,6 +392,7 @@ where
                         .map(|s| s.csrf().to_owned())
                 }),
             ended_idle: idle,
+            idle_minutes,
         };
         AssistedFuture::Assisted {
             inner: ASSISTING.scope(assisting, self.inner.call(request)),
@@ -442,12 +451,18 @@ pub(crate) fn from_assisted_device(gw: &Gateway, headers: &HeaderMap) -> bool {
     gw.assisted_device(headers).is_some()
 }
 
+/// The label of the assisted device this request comes from, if it does.
+pub(crate) fn assisting_label() -> Option<String> {
+    ASSISTING.try_with(|assisting| assisting.label.clone()).ok()
+}
+
 /// The banner at the top of every page on an assisted device: who is helping, that the session
 /// ends after 5 idle minutes, and the "Người tiếp theo" button. Empty elsewhere.
 pub(crate) fn assisted_banner(lang: Lang) -> Markup {
     let Ok(assisting) = ASSISTING.try_with(Clone::clone) else {
         return html! {};
     };
+    let minutes = assisting.idle_minutes;
     let next = html! {
         input type="hidden" name="lang" value=(lang.code());
         (button(ButtonKind::Primary, lang.pick("Người tiếp theo", "Next person")))
@@ -456,10 +471,10 @@ pub(crate) fn assisted_banner(lang: Lang) -> Markup {
         @if assisting.ended_idle {
             p {
                 strong {
-                    (lang.pick(
-                        "Phiên làm việc trước đã kết thúc vì không thao tác trong 5 phút.",
-                        "The previous session ended after 5 minutes without activity.",
-                    ))
+                    (match lang {
+                        Lang::Vi => format!("Phiên làm việc trước đã kết thúc vì không thao tác trong {minutes} phút."),
+                        Lang::En => format!("The previous session ended after {minutes} minutes without activity."),
+                    })
                 }
             }
         }
@@ -468,10 +483,10 @@ pub(crate) fn assisted_banner(lang: Lang) -> Markup {
             strong { (assisting.label) }
         }
         p {
-            (lang.pick(
-                "Đây là thiết bị dùng chung. Phiên đăng nhập tự kết thúc sau 5 phút không thao tác. Khi xong, hãy bấm \u{201c}Người tiếp theo\u{201d} để xóa mọi thông tin của bạn trên thiết bị.",
-                "This is a shared device. A sign-in ends by itself after 5 minutes without activity. When you are done, press \u{201c}Next person\u{201d} to clear everything of yours from the device.",
-            ))
+            (match lang {
+                Lang::Vi => format!("Đây là thiết bị dùng chung. Phiên đăng nhập tự kết thúc sau {minutes} phút không thao tác. Khi xong, hãy bấm \u{201c}Người tiếp theo\u{201d} để xóa mọi thông tin của bạn trên thiết bị."),
+                Lang::En => format!("This is a shared device. A sign-in ends by itself after {minutes} minutes without activity. When you are done, press \u{201c}Next person\u{201d} to clear everything of yours from the device."),
+            })
         }
         (form(
             FormMethod::Post,

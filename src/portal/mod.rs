@@ -44,6 +44,7 @@ mod counter;
 pub mod data_dir;
 mod decision_audit;
 mod dossiers;
+mod draft_claim;
 mod drafts;
 mod errors;
 mod gateway;

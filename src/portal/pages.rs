@@ -205,6 +205,13 @@ pub(crate) async fn procedure(
                 draft.as_ref().and_then(|d| gw.draft_answers(d)).as_ref(),
                 gw.procedure_html.get(procedure, lang),
             ));
+            page = page.push(super::draft_claim::claim_section(
+                lang,
+                procedure,
+                session.as_ref(),
+                query.claimed.is_some(),
+                draft.is_some(),
+            ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
                 &in_person,
@@ -276,7 +283,8 @@ pub(crate) async fn procedure(
                 };
                 let slots = match &ticket {
                     Ok(ticket) => {
-                        ticket_cookie = gw.ticket_cookie(ticket);
+                        ticket_cookie =
+                            gw.ticket_cookie(ticket, session.as_ref().map(Session::subject));
                         super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await
                     }
                     Err(_) => html! {},

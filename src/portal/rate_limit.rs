@@ -4,9 +4,10 @@
 //!
 //! 1. Five routes are limited, each with its own budget per client address: login starts
 //!    (`GET /login…`) and login callbacks (`GET /auth/callback…`) with the login limit,
-//!    submissions (`POST` of a dossier, a form or a draft) and dossier status look-ups with
-//!    the submission limit, and bookings (`POST` booking, cancelling or moving) with the
-//!    booking limit ([`LimitedRoute::classify`]). Everything else is not limited here.
+//!    submissions (`POST` of a dossier, a form or a draft) and code look-ups (dossier status,
+//!    a draft claimed with its appointment code) with the submission limit, and bookings
+//!    (`POST` booking, cancelling or moving) with the booking limit
+//!    ([`LimitedRoute::classify`]). Everything else is not limited here.
 //! 2. The algorithm is GCRA (a token bucket kept as one timestamp per address): `burst` requests
 //!    pass at once, then one more every `60 / per_minute` seconds. Time comes from the injected
 //!    [`Clock`], so tests move it instead of sleeping.
@@ -234,8 +235,9 @@ pub enum LimitedRoute {
     LoginStart,
     /// `POST` of a dossier (JSON API or form) or of a draft.
     Submission,
-    /// A dossier status look-up that can carry a secret (`GET /api/dossiers/…`,
-    /// `POST /dossiers`): counted with the submission limit, in its own bucket.
+    /// A look-up by a code the resident holds: a dossier status (`GET /api/dossiers/…`,
+    /// `POST /dossiers`) or a draft claimed with its appointment code
+    /// (`POST /procedures/{code}/claim`); counted with the submission limit, in its own bucket.
     DossierLookup,
     /// `POST` booking, cancelling or moving a booking.
     Booking,
@@ -262,7 +264,10 @@ impl LimitedRoute {
             return Some(Self::Submission);
         }
         let lookup = (method == Method::GET && path.starts_with("/api/dossiers/"))
-            || (method == Method::POST && path == "/dossiers");
+            || (method == Method::POST && path == "/dossiers")
+            || (method == Method::POST
+                && path.starts_with("/procedures/")
+                && path.ends_with("/claim"));
         if lookup {
             return Some(Self::DossierLookup);
         }

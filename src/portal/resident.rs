@@ -34,6 +34,9 @@ pub(crate) struct ResidentQuery {
     pub(crate) in_person: Option<String>,
     #[serde(default)]
     pub(crate) saved: Option<String>,
+    /// Set after a draft typed signed out was claimed ([`super::draft_claim`]).
+    #[serde(default)]
+    pub(crate) claimed: Option<String>,
 }
 
 impl ResidentQuery {
@@ -197,7 +200,10 @@ impl Gateway {
         self.cookies.cookie_name("wardgate-ticket")
     }
 
-    /// The ticket the resident's browser already holds for `procedure`, if any.
+    /// The ticket the resident's browser already holds for `procedure`, if any, and if it
+    /// belongs to whoever is signed in now (a ticket taken signed out, to whoever is signed
+    /// out): on a shared device the next person never reuses, sees or books the previous one's
+    /// ticket, and gets a fresh one instead.
     pub(crate) fn held_ticket(
         &self,
         headers: &HeaderMap,
@@ -214,17 +220,47 @@ impl Gateway {
                 find_cookie(cookies, &name)?,
             )
             .ok()?;
+        let reader = self.gate().sessions().open(headers);
+        if held.owner.as_deref() != reader.as_ref().map(Session::subject) {
+            return None;
+        }
         (held.procedure == procedure.code().as_str())
             .then(|| TicketCode::parse(&held.code).ok())
             .flatten()
     }
 
-    /// The `Set-Cookie` value remembering `ticket` in the resident's browser until it expires.
-    pub(crate) fn ticket_cookie(&self, ticket: &SignedTicket) -> Option<String> {
+    /// The ticket this browser holds as taken signed out, whatever the procedure: the one a
+    /// signed-in resident may claim with its code.
+    pub(crate) fn ticket_held_signed_out(&self, headers: &HeaderMap) -> Option<TicketCode> {
+        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+        let name = self.ticket_cookie_name();
+        let held: HeldTicket = self
+            .key_ring
+            .open(
+                TICKET_PURPOSE,
+                &name,
+                self.clock.now(),
+                find_cookie(cookies, &name)?,
+            )
+            .ok()?;
+        if held.owner.is_some() {
+            return None;
+        }
+        TicketCode::parse(&held.code).ok()
+    }
+
+    /// The `Set-Cookie` value remembering `ticket` in the resident's browser until it expires,
+    /// for `owner` (the subject pseudonym of the resident signed in, `None` when signed out).
+    pub(crate) fn ticket_cookie(
+        &self,
+        ticket: &SignedTicket,
+        owner: Option<&str>,
+    ) -> Option<String> {
         let name = self.ticket_cookie_name();
         let held = HeldTicket {
             procedure: ticket.ticket.procedure.as_str().to_owned(),
             code: ticket.ticket.code.to_string(),
+            owner: owner.map(str::to_owned),
         };
         let expires = ticket.ticket.expires_at;
         let sealed = self
@@ -284,4 +320,8 @@ struct HeldTicket {
     procedure: String,
     #[serde(rename = "c")]
     code: String,
+    /// The subject pseudonym of the resident who took it while signed in. Cookies without it
+    /// (taken signed out, or from before ownership) belong to whoever is signed out.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
 }

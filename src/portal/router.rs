@@ -64,6 +64,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
             post(submit::submit_form).layer(uploads),
         )
         .route("/procedures/{code}/draft", post(drafts::save_draft))
+        .route("/procedures/{code}/claim", post(super::draft_claim::claim))
         .route("/receipts/{code}", get(submit::receipt_page))
         .route("/api/dossiers/{code}", get(dossiers::status_json))
         .route("/api/backoffice/status", post(backoffice::report_status))

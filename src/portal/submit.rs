@@ -92,6 +92,9 @@ impl Gateway {
                 idempotency_key: key,
                 draft,
                 attachments,
+                // The team's or desk's label of an assisted device, for the audit trail and
+                // the back office.
+                assisted_by: super::assisted::assisting_label(),
             })
             .await;
         let label = match &result {

@@ -147,6 +147,7 @@ impl Submitter {
                 channel: Channel::Counter,
                 officer: Some(intake.officer.clone()),
                 reception_point: Some(intake.point.as_str().to_owned()),
+                assisted_by: None,
             };
             let payload =
                 serde_json::to_vec(&handoff).map_err(|_| SubmitError::Sign(KeyError::Encode))?;

@@ -72,6 +72,7 @@
 //!     idempotency_key: IdempotencyKey::parse("7d7c4c1e-0b7a-4d0e-9a51-2f1f3b1f6a10")?,
 //!     draft: None,
 //!     attachments: Vec::new(),
+//!     assisted_by: None,
 //! };
 //! let submitted = submitter.submit(request.clone()).await?;
 //! assert!(!submitted.replayed);
@@ -185,6 +186,9 @@ pub struct SubmissionRequest<'a> {
     /// dossier's `attachments` member, so the sealed dossier, the receipt's digest and the
     /// hand-off envelope all cover them.
     pub attachments: Vec<Attachment>,
+    /// The label of the assisted device the resident filed from (a team or a desk, never a
+    /// person's name): recorded in the audit trail and the hand-off envelope.
+    pub assisted_by: Option<String>,
 }
 
 impl fmt::Debug for SubmissionRequest<'_> {
@@ -197,6 +201,7 @@ impl fmt::Debug for SubmissionRequest<'_> {
             .field("idempotency_key", &self.idempotency_key)
             .field("draft", &self.draft)
             .field("attachments", &self.attachments)
+            .field("assisted_by", &self.assisted_by)
             .finish_non_exhaustive()
     }
 }
@@ -372,7 +377,8 @@ impl Submitter {
                         request.ward,
                         grant.level,
                     )
-                    .with_signed_id_token(request.assurance.has_signed_id_token()),
+                    .with_signed_id_token(request.assurance.has_signed_id_token())
+                    .with_assisted_by(request.assisted_by.clone()),
                 ),
             );
             let commit = SubmissionCommit::new(
@@ -461,6 +467,7 @@ impl Submitter {
             channel: crate::audit::Channel::Online,
             officer: None,
             reception_point: None,
+            assisted_by: request.assisted_by.clone(),
         };
         let payload =
             serde_json::to_vec(&handoff).map_err(|_| SubmitError::Sign(KeyError::Encode))?;

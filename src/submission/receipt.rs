@@ -266,6 +266,10 @@ pub struct Handoff {
     /// in: present for the `counter` channel only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reception_point: Option<String>,
+    /// The label of the assisted device the resident filed from (a team or a desk, never a
+    /// person's name): present only for dossiers filed on an assisted device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assisted_by: Option<String>,
 }
 
 impl std::fmt::Debug for Handoff {
@@ -283,6 +287,7 @@ impl std::fmt::Debug for Handoff {
             .field("channel", &self.channel)
             .field("officer", &self.officer)
             .field("reception_point", &self.reception_point)
+            .field("assisted_by", &self.assisted_by)
             .finish()
     }
 }

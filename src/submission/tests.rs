@@ -128,6 +128,7 @@ fn request<'a>(
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
         draft: None,
         attachments: Vec::new(),
+        assisted_by: None,
     }
 }
 
@@ -472,6 +473,7 @@ fn debug_output_never_shows_the_dossier() {
         channel: crate::audit::Channel::Online,
         officer: None,
         reception_point: None,
+        assisted_by: None,
     };
     assert!(!format!("{handoff:?}").contains("Bí Mật"));
     let entry = OutboxEntry::pending(record.dossier_code, "secret.envelope.sig".into(), t0());
@@ -566,6 +568,7 @@ fn handoff_verification_checks_the_digest() {
         channel: crate::audit::Channel::Online,
         officer: None,
         reception_point: None,
+        assisted_by: None,
     };
     let keys: Vec<VerifyingKey> = vec![key.verifying_key()];
     let good = key
@@ -603,11 +606,13 @@ fn an_envelope_written_before_the_counter_reads_as_online() {
     assert_eq!(read.channel, crate::audit::Channel::Online);
     assert_eq!(read.officer, None);
     assert_eq!(read.reception_point, None);
+    assert_eq!(read.assisted_by, None);
     // And a new online envelope names its channel, without officer or point.
     let written = serde_json::to_value(&read).unwrap();
     assert_eq!(written["channel"], "online");
     assert!(written.get("officer").is_none());
     assert!(written.get("reception_point").is_none());
+    assert!(written.get("assisted_by").is_none());
 }
 
 #[tokio::test]

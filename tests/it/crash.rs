@@ -145,6 +145,7 @@ async fn file(
         idempotency_key: key(n),
         draft: None,
         attachments: Vec::new(),
+        assisted_by: None,
     };
     submitter.submit(request).await.unwrap()
 }

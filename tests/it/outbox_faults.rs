@@ -279,6 +279,7 @@ impl Gateway {
                 idempotency_key: IdempotencyKey::parse("k-1").unwrap(),
                 draft: None,
                 attachments: Vec::new(),
+                assisted_by: None,
             })
             .await
             .unwrap();

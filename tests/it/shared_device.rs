@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use chrono::{Duration, Utc};
+use serde_json::Value;
 use tower::ServiceExt as _;
 use url::Url;
 use wardgate::assurance::{AcrTable, LevelSource};
@@ -33,6 +34,7 @@ struct Device {
     idp: Arc<DevIdpHandle>,
     dir: tempdir::TempDir,
     clock: Arc<FixedClock>,
+    store: Arc<MemoryStore>,
     router: Router,
     gateway: Arc<Gateway>,
     jar: BTreeMap<String, String>,
@@ -59,6 +61,7 @@ async fn build(
     idp: &DevIdpHandle,
     dir: &std::path::Path,
     clock: &Arc<FixedClock>,
+    store: &Arc<MemoryStore>,
     staff: StaffConfig,
 ) -> Arc<Gateway> {
     let redirect = format!("{PUBLIC}/auth/callback");
@@ -79,7 +82,7 @@ async fn build(
     )
     .await
     .unwrap();
-    builder_on(dir, Arc::new(MemoryStore::new()), clock, random)
+    builder_on(dir, Arc::clone(store) as _, clock, random)
         .relying_party(rp)
         .with_staff(staff)
         .build()
@@ -91,8 +94,10 @@ impl Device {
         let idp = Arc::new(simulator().await);
         let dir = tempdir::TempDir::new("shared-device");
         let clock = Arc::new(FixedClock::new(Utc::now()));
-        let gateway = build(&idp, &dir.0, &clock, staff).await;
+        let store = Arc::new(MemoryStore::new());
+        let gateway = build(&idp, &dir.0, &clock, &store, staff).await;
         Self {
+            store,
             router: gateway_router(Arc::clone(&gateway)),
             gateway,
             idp,
@@ -104,7 +109,7 @@ impl Device {
 
     /// The gateway restarted on the same keys with `staff` as its staff configuration.
     async fn restart(&mut self, staff: StaffConfig) {
-        self.gateway = build(&self.idp, &self.dir.0, &self.clock, staff).await;
+        self.gateway = build(&self.idp, &self.dir.0, &self.clock, &self.store, staff).await;
         self.router = gateway_router(Arc::clone(&self.gateway));
     }
 
@@ -683,4 +688,348 @@ async fn next_person_on_an_assisted_device_clears_everything_of_the_previous_one
     assert!(device.has("wardgate-assisted"));
     let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
     assert!(!page.contains("Nguyễn Bé Na"));
+}
+
+/// The value of the first field `name` in `page` (a hidden input or a select's first option).
+fn field(page: &str, name: &str) -> String {
+    let after = page
+        .split(&format!("name=\"{name}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field {name}"));
+    after
+        .split("value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no value for {name}"))
+        .replace("&amp;", "&")
+}
+
+/// The appointment code a referral page shows.
+fn ticket_code(page: &str) -> String {
+    page.split("class=\"ticket-code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a ticket code on the referral")
+        .to_owned()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// A level-1 resident signs in, is referred in person, books the first free slot and types
+/// the form before the visit: the ticket's code.
+async fn book_and_type_a_draft(device: &mut Device) -> String {
+    device.resident_login("level1").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let code = ticket_code(&page);
+    let booked = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/book"),
+            &form(&[
+                ("ticket", &field(&page, "ticket")),
+                ("point", &field(&page, "point")),
+                ("start", &field(&page, "start")),
+                ("ticket_token", &field(&page, "ticket_token")),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        booked.status(),
+        StatusCode::SEE_OTHER,
+        "the booking is made"
+    );
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    let saved = device
+        .post_form(
+            &format!("/tickets/{code}/draft"),
+            &form(&[
+                ("ticket_token", &field(&draft_page, "ticket_token")),
+                ("child_name", "Nguyễn Bé Na"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER, "the draft is saved");
+    // Its owner sees all of it again: the ticket with its booking, and the draft's answers.
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert_eq!(ticket_code(&page), code);
+    assert!(page.contains("Bạn đã đặt lịch lúc"), "{page}");
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert!(draft_page.contains("Nguyễn Bé Na"));
+    code
+}
+
+/// What `device` shows of the ticket `code` on the in-person referral and the draft page: the
+/// referral's own code must differ, with no booking, and the draft page no answers.
+async fn sees_nothing_of(device: &mut Device, code: &str, who: &str) {
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert!(
+        !draft_page.contains("Nguyễn Bé Na"),
+        "{who} reads the draft"
+    );
+    let online = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!online.contains("Nguyễn Bé Na"), "{who} gets it pre-filled");
+    let page = body_text(
+        device
+            .get(&format!("/procedures/{BIRTH}?in_person=1"))
+            .await,
+    )
+    .await;
+    assert_ne!(ticket_code(&page), code, "{who} reuses the ticket");
+    assert!(
+        !page.contains("Bạn đã đặt lịch lúc"),
+        "{who} sees the booking"
+    );
+}
+
+#[tokio::test]
+async fn the_next_person_on_a_kept_cookie_jar_sees_nothing_of_the_previous_ones_ticket() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let code = book_and_type_a_draft(&mut device).await;
+
+    // The resident walks away without signing out; their session ends on its own (idle), and
+    // the browser keeps the ticket and draft cookies.
+    device.clock.advance(Duration::minutes(31));
+    assert!(device.has("wardgate-ticket"));
+    let kept = device.jar.clone();
+
+    // Someone signed out on that browser.
+    sees_nothing_of(&mut device, &code, "a signed-out visitor").await;
+
+    // The next resident signs in on the jar as it was left.
+    device.jar = kept;
+    device.jar.remove("wardgate-session");
+    device.resident_login("officer").await;
+    assert!(device.has("wardgate-ticket"));
+    sees_nothing_of(&mut device, &code, "the next resident").await;
+
+    // Whoever holds the paper still opens the printable ticket with its code, booking time
+    // included.
+    let page = body_text(device.get(&format!("/tickets/{code}")).await).await;
+    assert!(page.contains(&code) && page.contains("Giờ hẹn"), "{page}");
+}
+
+#[tokio::test]
+async fn after_sign_out_the_next_resident_sees_nothing_of_the_previous_ones_ticket() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let code = book_and_type_a_draft(&mut device).await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let signed_out = device
+        .post_form("/logout", &format!("csrf_token={}", sign_out_token(&page)))
+        .await;
+    assert_eq!(signed_out.status(), StatusCode::OK);
+    sees_nothing_of(&mut device, &code, "a signed-out visitor").await;
+    device.resident_login("officer").await;
+    sees_nothing_of(&mut device, &code, "the next resident").await;
+}
+
+/// A visitor signed out takes a ticket and types the form before the visit: the ticket's code.
+async fn draft_typed_signed_out(device: &mut Device) -> String {
+    let page = body_text(
+        device
+            .get(&format!("/procedures/{BIRTH}?in_person=1"))
+            .await,
+    )
+    .await;
+    let code = ticket_code(&page);
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    let saved = device
+        .post_form(
+            &format!("/tickets/{code}/draft"),
+            &form(&[
+                ("ticket_token", &field(&draft_page, "ticket_token")),
+                ("child_name", "Trần Văn Khoa"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    code
+}
+
+/// The refusal text of a claim that finds nothing.
+const NOTHING_TO_CLAIM: &str = "Không tìm thấy tờ khai nháp cho mã lịch hẹn này";
+
+#[tokio::test]
+async fn a_draft_typed_signed_out_pre_fills_a_signed_in_form_only_once_claimed_with_its_code() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    let code = draft_typed_signed_out(&mut device).await;
+    // A ticket someone else holds (another browser): a real code, not this browser's.
+    let elsewhere = device
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/procedures/{BIRTH}?in_person=1"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let other_code = ticket_code(&body_text(elsewhere).await);
+
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Trần Văn Khoa"), "pre-filled before a claim");
+    assert!(page.contains("Đã điền tờ khai trước khi đăng nhập?"));
+    let english = body_text(device.get(&format!("/procedures/{BIRTH}?lang=en")).await).await;
+    assert!(english.contains("Filled in the form before signing in?"));
+    let token = sign_out_token(&page);
+
+    // A code of another browser's ticket and a code no ticket has get one and the same answer.
+    let mut refusals = Vec::new();
+    for typed in [other_code.as_str(), "ZZZZ-ZZZZ"] {
+        let refused = device
+            .post_form(
+                &format!("/procedures/{BIRTH}/claim"),
+                &form(&[("csrf_token", &token), ("code", typed)]),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{typed}");
+        let text = body_text(refused).await;
+        assert!(text.contains(NOTHING_TO_CLAIM), "{text}");
+        refusals.push(text);
+    }
+    assert_eq!(refusals[0], refusals[1]);
+    // Without the page's token, nothing is claimed.
+    let forged = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/claim"),
+            &form(&[("csrf_token", "nope"), ("code", &code)]),
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(!page.contains("Trần Văn Khoa"));
+
+    // Its code, typed as people do (lower case, no dash), makes it this resident's.
+    let claimed = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/claim"),
+            &form(&[
+                ("csrf_token", &token),
+                ("code", &code.to_lowercase().replace('-', " ")),
+            ]),
+        )
+        .await;
+    assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&claimed),
+        format!("/procedures/{BIRTH}?lang=vi&claimed=1")
+    );
+    let page = body_text(device.get(location(&claimed)).await).await;
+    assert!(page.contains("Trần Văn Khoa"), "{page}");
+    assert!(page.contains("Đã nhận tờ khai"));
+
+    // Now it is theirs: signed out, nobody sees it on this browser any more.
+    device.jar.remove("wardgate-session");
+    let draft_page = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert!(!draft_page.contains("Trần Văn Khoa"));
+}
+
+#[tokio::test]
+async fn claiming_a_draft_counts_against_the_per_address_limit_of_code_look_ups() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let token = sign_out_token(&page);
+    let mut statuses = Vec::new();
+    // The submission budget lets 60 pass at once; the clock does not move.
+    for _ in 0..61 {
+        let answer = device
+            .post_form(
+                &format!("/procedures/{BIRTH}/claim"),
+                &form(&[("csrf_token", &token), ("code", "ZZZZ-ZZZZ")]),
+            )
+            .await;
+        statuses.push(answer.status());
+    }
+    assert!(statuses[..60].iter().all(|s| *s == StatusCode::NOT_FOUND));
+    assert_eq!(statuses[60], StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Files the example birth registration through the JSON API with the jar's session: the
+/// dossier code, its audit record and its hand-off envelope's payload.
+async fn file_and_read_back(device: &mut Device, key: &str) -> (Value, Value) {
+    use base64::Engine as _;
+    use wardgate::audit::AuditEvent;
+    use wardgate::store::Store as _;
+    use wardgate::submission::DossierCode;
+
+    let list: Value =
+        serde_json::from_str(&body_text(device.get("/api/procedures").await).await).unwrap();
+    let example = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == BIRTH)
+        .unwrap()["example"]
+        .to_string();
+    let filed = device
+        .send(crate::gateway::submission(
+            &format!("/api/procedures/{BIRTH}/submissions"),
+            None,
+            Some(key),
+            &example,
+        ))
+        .await;
+    assert_eq!(filed.status(), StatusCode::CREATED);
+    let receipt: Value = serde_json::from_str(&body_text(filed).await).unwrap();
+    let code = DossierCode::parse(receipt["dossier_code"].as_str().unwrap()).unwrap();
+    let audit = device.store.audit_range(0, 1000).await.unwrap();
+    let recorded = audit
+        .iter()
+        .find_map(|r| match &r.event {
+            AuditEvent::Submission(s) if s.dossier_code == code => {
+                Some(serde_json::to_value(s).unwrap())
+            }
+            _ => None,
+        })
+        .expect("the submission is audited");
+    let entry = device.store.outbox_entry(&code).await.unwrap().unwrap();
+    let jws = device
+        .gateway
+        .dossier_sealer()
+        .open_handoff(code, &entry.envelope)
+        .unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jws.split('.').nth(1).unwrap())
+        .unwrap();
+    (recorded, serde_json::from_slice(&payload).unwrap())
+}
+
+#[tokio::test]
+async fn a_submission_from_an_assisted_device_names_its_label_in_the_audit_and_the_envelope() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    device.resident_login("level2").await;
+    let (recorded, envelope) =
+        file_and_read_back(&mut device, "0f6f2a4e-8d1b-4c7a-9e3f-5b2d7c1a9e01").await;
+    assert!(recorded.get("assisted_by").is_none(), "{recorded}");
+    assert!(envelope.get("assisted_by").is_none());
+
+    make_assisted(&mut device, "Tổ CNSCĐ khóm Xuân Hòa").await;
+    device.resident_login("level2").await;
+    let (recorded, envelope) =
+        file_and_read_back(&mut device, "0f6f2a4e-8d1b-4c7a-9e3f-5b2d7c1a9e02").await;
+    assert_eq!(recorded["assisted_by"], "Tổ CNSCĐ khóm Xuân Hòa");
+    assert_eq!(envelope["assisted_by"], "Tổ CNSCĐ khóm Xuân Hòa");
+    assert_eq!(envelope["channel"], "online");
+}
+
+#[tokio::test]
+async fn the_assisted_idle_time_is_the_configured_one_on_the_server_and_on_the_page() {
+    let mut device = Device::new(StaffConfig::default()).await;
+    make_assisted(&mut device, "Điểm tiếp nhận Nhà Bàng").await;
+    let officer = device.pseudonym(OFFICER_SUB);
+    device.restart(listed(officer).assisted_idle(2)).await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    assert!(page.contains("sau 2 phút không thao tác"), "{page}");
+    assert!(!page.contains("5 phút"));
+    // Three minutes idle: past the configured two, the server ends it and says after how long.
+    device.clock.advance(Duration::minutes(3));
+    let ended = device.get(&format!("/procedures/{BIRTH}")).await;
+    assert!(!device.has("wardgate-session"));
+    let page = body_text(ended).await;
+    assert!(page.contains("không thao tác trong 2 phút"), "{page}");
 }

@@ -31,6 +31,8 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub(super) session: RawSession,
     #[serde(default)]
+    pub(super) assisted: RawAssisted,
+    #[serde(default)]
     pub(super) rate_limit: RawRateLimit,
     #[serde(default)]
     pub(super) limits: RawLimits,
@@ -128,6 +130,12 @@ pub(super) struct RawStaff {
     pub(super) idle_minutes: Option<i64>,
     pub(super) absolute_minutes: Option<i64>,
     pub(super) max_auth_age_minutes: Option<i64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAssisted {
+    pub(super) idle_minutes: Option<i64>,
 }
 
 #[derive(Default, Deserialize)]

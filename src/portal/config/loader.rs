@@ -23,7 +23,7 @@ use super::limits::{build_limits, build_rate_limits};
 use super::providers::{Provider, build_providers, check_decryptors};
 use super::session::build_session;
 use super::values::{parse_bind, parse_public_url, parse_web_url};
-use super::ward::{build_staff, build_ward};
+use super::ward::{build_assisted, build_staff, build_ward};
 use super::{DEFAULT_DATA_DIR, DEFAULT_PUBLIC_URL, GatewayConfig};
 
 /// Reads and validates a [`GatewayConfig`]; made by [`GatewayConfig::loader`].
@@ -212,7 +212,7 @@ impl ConfigLoader {
             .transpose()?;
 
         let ward = build_ward(&cx, raw.ward, &file_dir, self.defaults_base.as_deref())?;
-        let staff = build_staff(&cx, raw.staff)?;
+        let staff = build_staff(&cx, raw.staff)?.assisted_idle(build_assisted(&cx, raw.assisted)?);
         if let Some(named) = staff.role_provider_id()
             && !providers.iter().any(|p| p.id().as_str() == named)
         {

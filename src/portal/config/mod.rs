@@ -74,6 +74,7 @@
 //! | — | `staff.role_provider` (the provider whose role claim counts), `staff.role_from_userinfo` (trust userinfo for the role, not only the signed ID token) | the first provider, `false` |
 //! | — | `staff.idle_minutes`, `staff.absolute_minutes`, `staff.max_auth_age_minutes` | 15, 480, 5 |
 //! | — | `session.idle_minutes`, `session.absolute_minutes` | 30, 480 |
+//! | `WARDGATE_ASSISTED_IDLE_MINUTES` | `assisted.idle_minutes` (a resident session on an assisted device ends after this many minutes without a request; 1 to 60) | 5 |
 //! | `WARDGATE_RATE_LIMIT_LOGIN_PER_MINUTE` | `rate_limit.login_per_minute` | 60; `0` turns the login limit off |
 //! | `WARDGATE_RATE_LIMIT_LOGIN_BURST` | `rate_limit.login_burst` | 120 |
 //! | `WARDGATE_RATE_LIMIT_SUBMIT_PER_MINUTE` | `rate_limit.submit_per_minute` | 30; `0` turns the submission limit off |

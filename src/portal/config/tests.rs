@@ -1530,6 +1530,28 @@ fn booking_limits_default_to_three_active_bookings_and_read_the_file() {
 }
 
 #[test]
+fn the_assisted_idle_time_defaults_to_5_minutes_and_reads_the_file_then_the_environment() {
+    assert_eq!(load(&[], "").unwrap().staff().assisted_idle_minutes(), 5);
+    let toml = "[assisted]\nidle_minutes = 3\n";
+    assert_eq!(load(&[], toml).unwrap().staff().assisted_idle_minutes(), 3);
+    let env = [("WARDGATE_ASSISTED_IDLE_MINUTES", "10")];
+    assert_eq!(
+        load(&env, toml).unwrap().staff().assisted_idle_minutes(),
+        10
+    );
+    assert_eq!(
+        error(&[], "[assisted]\nidle_minutes = 0\n"),
+        "gateway.toml: assisted.idle_minutes: 0 is out of range: use 1 to 60"
+    );
+    let env = [("WARDGATE_ASSISTED_IDLE_MINUTES", "600")];
+    assert_eq!(
+        error(&env, ""),
+        "WARDGATE_ASSISTED_IDLE_MINUTES: 600 is out of range: use 1 to 60"
+    );
+    assert!(error(&[], "[assisted]\nidle = 3\n").contains("unknown field"));
+}
+
+#[test]
 fn staff_session_settings_are_validated_and_default_to_15_minutes_and_8_hours() {
     let config = load(&[], "").unwrap();
     let staff = config.staff();

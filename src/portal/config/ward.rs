@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::env::Lookup;
 use super::error::{ConfigError, SettingError, invalid};
-use super::file::{RawStaff, RawWard};
+use super::file::{RawAssisted, RawStaff, RawWard};
 use super::session::MAX_SESSION_MINUTES;
 
 const DEFAULT_CATALOG: &str = "samples/catalog.toml";
@@ -49,7 +49,15 @@ pub struct StaffConfig {
     idle_minutes: i64,
     absolute_minutes: i64,
     max_auth_age_minutes: i64,
+    assisted_idle_minutes: i64,
 }
+
+/// Minutes a resident session on an assisted device may go unused, by default.
+const DEFAULT_ASSISTED_IDLE_MINUTES: i64 = 5;
+/// The longest assisted idle time: an hour on a shared device is already long.
+const MAX_ASSISTED_IDLE_MINUTES: i64 = 60;
+/// The variable overriding `assisted.idle_minutes`.
+const ENV_ASSISTED_IDLE_MINUTES: &str = "WARDGATE_ASSISTED_IDLE_MINUTES";
 
 /// Minutes a staff session may go unused, by default.
 const DEFAULT_STAFF_IDLE_MINUTES: i64 = 15;
@@ -68,6 +76,7 @@ impl Default for StaffConfig {
             idle_minutes: DEFAULT_STAFF_IDLE_MINUTES,
             absolute_minutes: DEFAULT_STAFF_ABSOLUTE_MINUTES,
             max_auth_age_minutes: DEFAULT_STAFF_MAX_AUTH_AGE_MINUTES,
+            assisted_idle_minutes: DEFAULT_ASSISTED_IDLE_MINUTES,
         }
     }
 }
@@ -107,6 +116,19 @@ impl StaffConfig {
         self.absolute_minutes = absolute;
         self.max_auth_age_minutes = max_auth_age;
         self
+    }
+
+    /// Minutes a resident session on an assisted device may go unused before the server ends
+    /// it (`assisted.idle_minutes`, `WARDGATE_ASSISTED_IDLE_MINUTES`; default 5).
+    #[must_use]
+    pub fn assisted_idle(mut self, minutes: i64) -> Self {
+        self.assisted_idle_minutes = minutes;
+        self
+    }
+
+    /// Minutes a resident session on an assisted device may go unused (default 5).
+    pub fn assisted_idle_minutes(&self) -> i64 {
+        self.assisted_idle_minutes
     }
 
     /// The provider named for the role claim, if one is (`None`: the first provider).
@@ -290,5 +312,19 @@ pub(super) fn build_staff(cx: &Lookup<'_>, raw: RawStaff) -> Result<StaffConfig,
         idle_minutes: idle,
         absolute_minutes: absolute,
         max_auth_age_minutes: max_auth_age,
+        // `[assisted]` is its own table: the loader sets it (`build_assisted`).
+        assisted_idle_minutes: DEFAULT_ASSISTED_IDLE_MINUTES,
     })
+}
+
+/// The assisted-device settings (`[assisted]`): the idle minutes, 1 to 60.
+pub(super) fn build_assisted(cx: &Lookup<'_>, raw: RawAssisted) -> Result<i64, ConfigError> {
+    Ok(super::values::number(
+        cx,
+        Some(ENV_ASSISTED_IDLE_MINUTES),
+        raw.idle_minutes,
+        "assisted.idle_minutes",
+        (1, MAX_ASSISTED_IDLE_MINUTES),
+    )?
+    .unwrap_or(DEFAULT_ASSISTED_IDLE_MINUTES))
 }
