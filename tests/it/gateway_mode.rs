@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header, request};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use url::Url;
+use wardgate::fallback::Directory;
 use wardgate::keys::VerifyingKey;
 use wardgate::policy::ProcedureCode;
 use wardgate::portal::upstream::assertion::verify_assertion;
@@ -198,12 +199,63 @@ async fn a_resident_who_cannot_reach_level_2_gets_the_referral_not_the_upstream_
     )
     .await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    // The ticket is kept in a cookie, as on the procedure page.
+    assert!(
+        crate::gateway::set_cookies(&page)
+            .iter()
+            .any(|c| c.starts_with("wardgate-ticket=")),
+        "{:?}",
+        page.headers()
+    );
     let text = body_text(page).await;
     assert!(
         !text.contains("\"headers\""),
         "the upstream answered: {text}"
     );
-    assert!(text.contains("level_below_required"), "{text}");
+    // The portal's own referral page, in Vietnamese.
+    let directory = Directory::load(format!(
+        "{}/samples/wards.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let centre = &directory.wards()[0].point[0];
+    assert!(text.contains("<html lang=\"vi\">"), "{text}");
+    assert!(text.contains("<nav"), "{text}");
+    assert!(
+        text.contains("Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp"),
+        "{text}"
+    );
+    assert!(text.contains(&centre.name_vi), "{text}");
+    assert!(text.contains(&centre.address), "{text}");
+    assert!(text.contains("Giấy tờ cần mang theo"), "{text}");
+    assert!(text.contains("class=\"ticket-code\""), "{text}");
+    assert!(!text.contains("Your account is level 1"), "{text}");
+    // Signing in again leads back through the gated page.
+    assert!(
+        text.contains("Tôi vừa được nâng lên mức độ 2, đăng nhập lại"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "href=\"/auth/login?procedure={BIRTH}&amp;lang=vi&amp;return_to=%2Fnop-ho-so%2Fkhai-sinh%3Foutcome%3Dlevel_unreachable\""
+        )),
+        "{text}"
+    );
+
+    let english = send(
+        &gw,
+        get("/nop-ho-so/khai-sinh?outcome=level_unreachable&lang=en", None)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(english.status(), StatusCode::FORBIDDEN);
+    let text = body_text(english).await;
+    assert!(text.contains("<html lang=\"en\">"), "{text}");
+    assert!(text.contains("Your account is level 1: file in person"), "{text}");
+    assert!(text.contains(&centre.name_en), "{text}");
+    assert!(text.contains("What to bring"), "{text}");
+    assert!(!text.contains("Giấy tờ cần mang theo"), "{text}");
 
     let json = send(
         &gw,

@@ -331,9 +331,16 @@ async fn oidc_provider_level_1_resident_gets_the_referral_not_the_upstream_page(
         html.contains("data-reason=\"level_below_required\""),
         "{html}"
     );
-    // Where to go: the ward's centre.
+    // The portal's full referral page: where to go (the ward's centre), the ticket, and the
+    // way back to signing in once the account is level 2.
+    assert!(html.contains("<html lang=\"vi\">"), "{html}");
     assert!(
         html.contains("Trung tâm Phục vụ hành chính công phường"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"ticket-code\""), "{html}");
+    assert!(
+        html.contains("Tôi vừa được nâng lên mức độ 2, đăng nhập lại"),
         "{html}"
     );
 
