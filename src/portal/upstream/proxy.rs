@@ -16,9 +16,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::check::{Outcome, gate, login_url};
-use super::referral::{GatedRequest, referral_page};
 use super::headers;
 use super::pages::Refusal;
+use super::referral::{GatedRequest, referral_page};
 use super::{Requirement, Upstream};
 use crate::i18n::Lang;
 use crate::integrations::axum::{OptionalSession, with_step_up_challenge};
@@ -185,11 +185,11 @@ pub(crate) async fn fallback(
             );
             match referral_page(&gw, &gated, &gated_request, &login_url).await {
                 Some(page) => page,
-                None => gw.gate().hooks().in_person_page(
-                    &gated.decision,
-                    referral.as_deref(),
-                    lang,
-                ),
+                None => {
+                    gw.gate()
+                        .hooks()
+                        .in_person_page(&gated.decision, referral.as_deref(), lang)
+                }
             }
         }
     }
