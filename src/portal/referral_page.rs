@@ -322,7 +322,10 @@ pub(crate) struct InPersonContent {
 /// browser holds (or a new one, within an anonymous client's allowance), the booking form and
 /// `sign_in_again`. Gateway mode shows the same instead of a gated upstream page. `None` when
 /// the referral cannot be built.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the procedure page and the gateway's proxy each hold these facts of the request"
+)]
 pub(crate) async fn in_person_content(
     gw: &Gateway,
     lang: Lang,
