@@ -5,7 +5,8 @@
 //! (`unmet_authentication_requirements`, or a login that silently came back at a lower level),
 //! the decision for that procedure is in person until the resident explicitly asks to try
 //! again. The callback stores the failure in a small sealed cookie (a few procedures, one day);
-//! the page and the JSON decision read it; `POST /procedures/{code}/try-again` clears it and
+//! the page and the JSON decision read it, and so do gateway mode's proxy and `/auth/check` for
+//! a login that returned to a path a procedure's `[[gate]]` rule covers; `POST /procedures/{code}/try-again` clears it and
 //! leads back to the procedure page, which offers to sign in again.
 //!
 //! A provider outage is not remembered: it is not the resident's answer, and the breaker and
@@ -127,7 +128,11 @@ impl Gateway {
         if !remembered_kind(failure) {
             return None;
         }
-        let procedure = self.procedure(procedure_of_return_path(return_path)?)?;
+        // A procedure page, or in gateway mode a gated upstream path of a procedure rule.
+        let procedure = match procedure_of_return_path(return_path) {
+            Some(code) => self.procedure(code)?,
+            None => self.gated_procedure(return_path)?,
+        };
         let code = procedure.code().as_str().to_owned();
         let mut logins = self.failed_logins(headers);
         logins.0.retain(|login| login.procedure != code);

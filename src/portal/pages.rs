@@ -18,7 +18,7 @@ use super::html::{
 };
 use super::procedure_html::ProcedureHtml;
 use super::referral_page::SignInAgain;
-use super::resident::{ReferralWithTicket, ResidentQuery, max_age_key};
+use super::resident::{ResidentQuery, max_age_key};
 use super::ticket_allowance::ClientAddress;
 use crate::fallback::vietnam;
 use crate::i18n::{Lang, LocalText};
@@ -66,7 +66,7 @@ fn level_label(lang: Lang, level: crate::Level) -> &'static str {
     }
 }
 
-fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>) -> Markup {
+pub(crate) fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>) -> Markup {
     let Some(session) = session else {
         return html! {};
     };
@@ -256,49 +256,34 @@ pub(crate) async fn procedure(
                 None => checklist(lang, procedure),
             });
         }
-        Decision::InPerson(_) => match gw
-            .referral_with_ticket(
+        Decision::InPerson(_) => {
+            // After a failed login, signing in again goes through "try again", which forgets
+            // the failure first; otherwise the plain sign-in link.
+            let sign_in_again = if failed_login {
+                SignInAgain::TryAgain {
+                    procedure,
+                    csrf_token: session.as_ref().map(|s| s.csrf_token().secret()),
+                }
+            } else {
+                SignInAgain::Link(&login)
+            };
+            let Some(content) = super::referral_page::in_person_content(
+                &gw,
+                lang,
                 procedure,
                 &decision,
-                gw.held_ticket(&headers, procedure),
-                gw.held_draft(&headers, procedure).await,
-                session.is_none().then_some(client),
+                &headers,
+                session.as_ref(),
+                client,
+                &sign_in_again,
             )
             .await
-        {
-            Some(ReferralWithTicket { referral, ticket }) => {
-                // After a failed login, signing in again goes through "try again", which
-                // forgets the failure first; otherwise the plain sign-in link.
-                let sign_in_again = if failed_login {
-                    SignInAgain::TryAgain {
-                        procedure,
-                        csrf_token: session.as_ref().map(|s| s.csrf_token().secret()),
-                    }
-                } else {
-                    SignInAgain::Link(&login)
-                };
-                let code = match &ticket {
-                    Ok(ticket) => Ok(ticket.ticket.code.to_string()),
-                    Err(why) => Err(*why),
-                };
-                let slots = match &ticket {
-                    Ok(ticket) => {
-                        ticket_cookie =
-                            gw.ticket_cookie(ticket, session.as_ref().map(Session::subject));
-                        super::booking::slot_section(&gw, lang, procedure, &ticket.ticket).await
-                    }
-                    Err(_) => html! {},
-                };
-                page = page.push(super::referral_page::referral_section(
-                    lang,
-                    &referral,
-                    code.as_deref().map_err(|why| *why),
-                    &sign_in_again,
-                    slots,
-                ));
-            }
-            None => return internal_error(lang),
-        },
+            else {
+                return internal_error(lang);
+            };
+            ticket_cookie = content.ticket_cookie;
+            page = page.push(content.markup);
+        }
     }
     let mut response = page.into_response();
     if let Some(cookie) = ticket_cookie {

@@ -5,11 +5,17 @@
 //! not raise it. For such a resident the page leads with the in-person route and with how the
 //! commune police raise the account to level 2; signing in again is a secondary action.
 
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+
+use super::gateway::Gateway;
 use super::html::{ButtonKind, Markup, NoticeKind, html, link_button, notice};
-use super::resident::NoTicket;
+use super::resident::{NoTicket, ReferralWithTicket};
 use crate::fallback::{DayHours, Level2Info, PointInfo, Referral};
 use crate::i18n::{Lang, LocalText};
-use crate::policy::{Procedure, ReasonCode};
+use crate::policy::{Decision, Procedure, ReasonCode};
+use crate::session::Session;
 
 fn pick(lang: Lang, text: &LocalText) -> &str {
     lang.pick(&text.vi, &text.en)
@@ -302,4 +308,63 @@ fn reference_section(lang: Lang, ticket_code: &str) -> Markup {
             }
         }
     }
+}
+
+/// The in-person part of a page: the referral with its ticket and booking form.
+pub(crate) struct InPersonContent {
+    /// The referral section.
+    pub(crate) markup: Markup,
+    /// The `Set-Cookie` value holding the ticket, so the next visit shows the same code.
+    pub(crate) ticket_cookie: Option<String>,
+}
+
+/// The referral for an in-person `decision` as the procedure page shows it: the ticket this
+/// browser holds (or a new one, within an anonymous client's allowance), the booking form and
+/// `sign_in_again`. Gateway mode shows the same instead of a gated upstream page. `None` when
+/// the referral cannot be built.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the procedure page and the gateway's proxy each hold these facts of the request"
+)]
+pub(crate) async fn in_person_content(
+    gw: &Gateway,
+    lang: Lang,
+    procedure: &Procedure,
+    decision: &Decision,
+    headers: &HeaderMap,
+    session: Option<&Session>,
+    client: IpAddr,
+    sign_in_again: &SignInAgain<'_>,
+) -> Option<InPersonContent> {
+    let ReferralWithTicket { referral, ticket } = gw
+        .referral_with_ticket(
+            procedure,
+            decision,
+            gw.held_ticket(headers, procedure),
+            gw.held_draft(headers, procedure).await,
+            session.is_none().then_some(client),
+        )
+        .await?;
+    let code = match &ticket {
+        Ok(ticket) => Ok(ticket.ticket.code.to_string()),
+        Err(why) => Err(*why),
+    };
+    let (slots, ticket_cookie) = match &ticket {
+        Ok(ticket) => (
+            super::booking::slot_section(gw, lang, procedure, &ticket.ticket).await,
+            gw.ticket_cookie(ticket, session.map(Session::subject)),
+        ),
+        Err(_) => (html! {}, None),
+    };
+    let markup = referral_section(
+        lang,
+        &referral,
+        code.as_deref().map_err(|why| *why),
+        sign_in_again,
+        slots,
+    );
+    Some(InPersonContent {
+        markup,
+        ticket_cookie,
+    })
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header, request};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use url::Url;
+use wardgate::fallback::Directory;
 use wardgate::keys::VerifyingKey;
 use wardgate::policy::ProcedureCode;
 use wardgate::portal::upstream::assertion::verify_assertion;
@@ -14,6 +15,7 @@ use wardgate::portal::upstream::{GateRule, Requirement, Upstream};
 use wardgate::store::MemoryStore;
 
 use crate::gateway::{BIRTH, TestGateway, body_json, body_text, location};
+use crate::support::devidp::choose_persona;
 use crate::support::openapi;
 
 const LIMIT: u64 = 64 * 1024;
@@ -198,12 +200,66 @@ async fn a_resident_who_cannot_reach_level_2_gets_the_referral_not_the_upstream_
     )
     .await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    // The ticket is kept in a cookie, as on the procedure page.
+    assert!(
+        crate::gateway::set_cookies(&page)
+            .iter()
+            .any(|c| c.starts_with("wardgate-ticket=")),
+        "{:?}",
+        page.headers()
+    );
     let text = body_text(page).await;
     assert!(
         !text.contains("\"headers\""),
         "the upstream answered: {text}"
     );
-    assert!(text.contains("level_below_required"), "{text}");
+    // The portal's own referral page, in Vietnamese.
+    let directory =
+        Directory::load(format!("{}/samples/wards.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let centre = &directory.wards()[0].point[0];
+    assert!(text.contains("<html lang=\"vi\">"), "{text}");
+    assert!(text.contains("<nav"), "{text}");
+    assert!(
+        text.contains("Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp"),
+        "{text}"
+    );
+    assert!(text.contains(&centre.name_vi), "{text}");
+    assert!(text.contains(&centre.address), "{text}");
+    assert!(text.contains("Giấy tờ cần mang theo"), "{text}");
+    assert!(text.contains("class=\"ticket-code\""), "{text}");
+    assert!(!text.contains("Your account is level 1"), "{text}");
+    // Signing in again leads back through the gated page.
+    assert!(
+        text.contains("Tôi vừa được nâng lên mức độ 2, đăng nhập lại"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "href=\"/auth/login?procedure={BIRTH}&amp;lang=vi&amp;return_to=%2Fnop-ho-so%2Fkhai-sinh%3Foutcome%3Dlevel_unreachable\""
+        )),
+        "{text}"
+    );
+
+    let english = send(
+        &gw,
+        get(
+            "/nop-ho-so/khai-sinh?outcome=level_unreachable&lang=en",
+            None,
+        )
+        .body(Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(english.status(), StatusCode::FORBIDDEN);
+    let text = body_text(english).await;
+    assert!(text.contains("<html lang=\"en\">"), "{text}");
+    assert!(
+        text.contains("Your account is level 1: file in person"),
+        "{text}"
+    );
+    assert!(text.contains(&centre.name_en), "{text}");
+    assert!(text.contains("What to bring"), "{text}");
+    assert!(!text.contains("Giấy tờ cần mang theo"), "{text}");
 
     let json = send(
         &gw,
@@ -460,4 +516,102 @@ async fn the_schema_check_holds_auth_check_to_its_documented_headers_and_body() 
             );
         }
     }
+}
+
+/// The `name=value` of the `wardgate-failed-logins` cookie `response` sets (empty when it
+/// removes it).
+fn failed_logins_cookie(response: &axum::response::Response) -> Option<String> {
+    crate::gateway::set_cookies(response)
+        .into_iter()
+        .find(|c| c.starts_with("wardgate-failed-logins="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_failed_login_through_a_gated_path_is_remembered_until_the_resident_tries_again() {
+    let gw = gateway(rules(echo_upstream().await)).await;
+    let page = "/nop-ho-so/khai-sinh/form";
+
+    // A level-1 resident signs in from the gated page: the provider cannot reach level 2.
+    let visit = |cookie: Option<&str>| send(&gw, get(page, cookie).body(Body::empty()).unwrap());
+    let anonymous = visit(None).await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    let login = gw.get(location(&anonymous), None).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    let flow = crate::gateway::cookie_pair(&login).unwrap();
+    let callback = choose_persona(&Url::parse(location(&login)).unwrap(), "level1").await;
+    let callback = gw
+        .get(
+            &format!("{}?{}", callback.path(), callback.query().unwrap_or("")),
+            Some(&flow),
+        )
+        .await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&callback),
+        format!("{page}?outcome=level_unreachable")
+    );
+    let remembered = failed_logins_cookie(&callback).expect("the failure is remembered");
+
+    // The next visit, without the outcome in the URL: the referral, not another sign-in.
+    let again = visit(Some(&remembered)).await;
+    assert_eq!(again.status(), StatusCode::FORBIDDEN);
+    let html = body_text(again).await;
+    assert!(
+        html.contains("Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp"),
+        "{html}"
+    );
+    let try_again = format!("/procedures/{BIRTH}/try-again?lang=vi");
+    assert!(html.contains(&format!("action=\"{try_again}\"")), "{html}");
+
+    // nginx asks `/auth/check` for the same page: in person too.
+    let check = gw
+        .send(
+            get(&format!("/auth/check?procedure={BIRTH}"), Some(&remembered))
+                .header("x-original-uri", page)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(check.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        check.headers()["x-wardgate-referral"],
+        format!("/procedures/{BIRTH}?in_person=1&lang=vi").as_str()
+    );
+    let body = body_json(check).await;
+    assert_eq!(body["decision"], "in_person", "{body}");
+    assert_eq!(body["reason"], "level_below_required", "{body}");
+
+    // "Try again" forgets it: the gated page and the check send the resident to sign in.
+    let cleared = gw
+        .send(
+            Request::post(&try_again)
+                .header(header::COOKIE, &remembered)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::CONTENT_LENGTH, 0)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(cleared.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        failed_logins_cookie(&cleared).as_deref(),
+        Some("wardgate-failed-logins=")
+    );
+    let fresh = visit(None).await;
+    assert_eq!(fresh.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&fresh).starts_with("/auth/login?"),
+        "{}",
+        location(&fresh)
+    );
+    let check = send(
+        &gw,
+        get(&format!("/auth/check?procedure={BIRTH}"), None)
+            .header("x-original-uri", page)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(check.status(), StatusCode::UNAUTHORIZED);
 }

@@ -327,13 +327,21 @@ async fn oidc_provider_level_1_resident_gets_the_referral_not_the_upstream_page(
         !html.contains("\"headers\""),
         "the upstream answered: {html}"
     );
+    // The level-1 referral (reason `level_below_required`): the counter and level 2 first.
     assert!(
-        html.contains("data-reason=\"level_below_required\""),
+        html.contains("Tài khoản của bạn ở mức độ 1: nộp hồ sơ trực tiếp"),
         "{html}"
     );
-    // Where to go: the ward's centre.
+    // The portal's full referral page: where to go (the ward's centre), the ticket, and the
+    // way back to signing in once the account is level 2.
+    assert!(html.contains("<html lang=\"vi\">"), "{html}");
     assert!(
         html.contains("Trung tâm Phục vụ hành chính công phường"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"ticket-code\""), "{html}");
+    assert!(
+        html.contains("Tôi vừa được nâng lên mức độ 2, đăng nhập lại"),
         "{html}"
     );
 

@@ -167,6 +167,7 @@ pub(crate) async fn auth_check(
         &requirement,
         session.as_ref(),
         &resident,
+        &headers,
         return_to,
         &audience,
     )
@@ -262,6 +263,7 @@ pub(super) async fn gate(
     requirement: &Requirement,
     session: Option<&Session>,
     query: &ResidentQuery,
+    headers: &HeaderMap,
     return_to: Option<&str>,
     audience: &str,
 ) -> Option<Gated> {
@@ -271,7 +273,11 @@ pub(super) async fn gate(
         Requirement::Level(level) => (level_procedure(*level)?, None),
         Requirement::Public => (level_procedure(Level::One)?, None),
     };
-    let decision = gw.evaluate(&procedure, session, query).await;
+    // A failed login this browser remembers for the procedure keeps it in person until the
+    // resident asks to try again, as on the procedure page.
+    let decision = gw
+        .evaluate_remembering(&procedure, session, query, headers)
+        .await;
     let lang = query.lang();
     let outcome = match &decision {
         Decision::Online(_) => Outcome::Online(session.and_then(|session| {
@@ -286,21 +292,7 @@ pub(super) async fn gate(
             Some(Box::new((claims, jws)))
         })),
         Decision::SignIn(_) | Decision::StepUp(_) => {
-            let mut login_url = match procedure_code {
-                Some(code) => format!("{}?procedure={code}", gw.gate().login_path()),
-                None => format!(
-                    "{}?level={}&max_age={}",
-                    gw.gate().login_path(),
-                    procedure.online_level().number(),
-                    procedure.max_auth_age().num_seconds()
-                ),
-            };
-            login_url.push_str("&lang=");
-            login_url.push_str(lang.code());
-            if let Some(path) = return_to.filter(|path| path.starts_with('/')) {
-                login_url.push_str("&return_to=");
-                login_url.extend(url::form_urlencoded::byte_serialize(path.as_bytes()));
-            }
+            let login_url = login_url(gw, &procedure, procedure_code, lang, return_to);
             Outcome::SignIn { login_url }
         }
         Decision::InPerson(route) => {
@@ -322,6 +314,33 @@ pub(super) async fn gate(
         procedure,
         outcome,
     })
+}
+
+/// The login URL for `procedure` (a catalog procedure when `procedure_code` is given, else a
+/// level), in `lang`, returning to `return_to` when it is a path.
+pub(super) fn login_url(
+    gw: &Gateway,
+    procedure: &Procedure,
+    procedure_code: Option<&str>,
+    lang: crate::i18n::Lang,
+    return_to: Option<&str>,
+) -> String {
+    let mut login_url = match procedure_code {
+        Some(code) => format!("{}?procedure={code}", gw.gate().login_path()),
+        None => format!(
+            "{}?level={}&max_age={}",
+            gw.gate().login_path(),
+            procedure.online_level().number(),
+            procedure.max_auth_age().num_seconds()
+        ),
+    };
+    login_url.push_str("&lang=");
+    login_url.push_str(lang.code());
+    if let Some(path) = return_to.filter(|path| path.starts_with('/')) {
+        login_url.push_str("&return_to=");
+        login_url.extend(url::form_urlencoded::byte_serialize(path.as_bytes()));
+    }
+    login_url
 }
 
 /// A requirement of `level` alone, as the gate's `Require::level` builds it (`None` only if

@@ -22,6 +22,7 @@ pub(crate) mod check;
 mod headers;
 mod pages;
 mod proxy;
+mod referral;
 
 use std::time::Duration;
 

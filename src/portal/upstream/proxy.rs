@@ -15,9 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::check::{Outcome, gate};
+use super::check::{Outcome, gate, login_url};
 use super::headers;
 use super::pages::Refusal;
+use super::referral::{GatedRequest, referral_page};
 use super::{Requirement, Upstream};
 use crate::i18n::Lang;
 use crate::integrations::axum::{OptionalSession, with_step_up_challenge};
@@ -120,6 +121,7 @@ pub(crate) async fn fallback(
         rule.requirement(),
         session.as_ref(),
         &query,
+        request.headers(),
         return_to.as_deref(),
         proxy.audience(),
     )
@@ -160,10 +162,35 @@ pub(crate) async fn fallback(
             });
             (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
         }
-        Outcome::InPerson { referral, .. } => {
-            gw.gate()
-                .hooks()
-                .in_person_page(&gated.decision, referral.as_deref(), lang)
+        Outcome::InPerson { ref referral, .. } => {
+            // The portal's own referral page for a procedure rule; the gate's page for a level
+            // rule, which names no procedure to book or ticket.
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip());
+            let gated_request = GatedRequest {
+                session: session.as_ref(),
+                headers: request.headers(),
+                uri: request.uri(),
+                client: gw.rate_limiter().client_address(peer, request.headers()),
+                lang,
+            };
+            let login_url = login_url(
+                &gw,
+                &gated.procedure,
+                Some(gated.procedure.code().as_str()),
+                lang,
+                return_to.as_deref(),
+            );
+            match referral_page(&gw, &gated, &gated_request, &login_url).await {
+                Some(page) => page,
+                None => {
+                    gw.gate()
+                        .hooks()
+                        .in_person_page(&gated.decision, referral.as_deref(), lang)
+                }
+            }
         }
     }
 }
@@ -296,5 +323,18 @@ impl Gateway {
             || self.public_url.origin().ascii_serialization(),
             |proxy| proxy.audience().to_owned(),
         )
+    }
+}
+
+impl Gateway {
+    /// The catalog procedure whose `[[gate]]` rule covers `return_path`, the gated upstream path
+    /// a login returns to: a failed login there is remembered for that procedure.
+    pub(crate) fn gated_procedure(&self, return_path: &str) -> Option<&crate::policy::Procedure> {
+        let path = return_path.split(['?', '#']).next()?;
+        let rule = self.upstream.as_ref()?.upstream.rule_for(path)?;
+        match rule.requirement() {
+            Requirement::Procedure(code) => self.procedure(code.as_str()),
+            Requirement::Level(_) | Requirement::Public => None,
+        }
     }
 }
