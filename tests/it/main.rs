@@ -29,6 +29,7 @@ mod perf16;
 mod profiles;
 mod provider_faults;
 mod retention;
+mod review;
 mod shared_device;
 mod slow_clients;
 mod store_postgres;
