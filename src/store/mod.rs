@@ -345,6 +345,38 @@ pub trait Store: fmt::Debug + Send + Sync {
         now: DateTime<Utc>,
         retention: chrono::Duration,
     ) -> StoreFuture<'a, PurgeReport>;
+
+    /// The audit records of counter outcomes for `ticket`
+    /// ([`AuditEvent::Counter`](crate::audit::AuditEvent::Counter) with that ticket code), in
+    /// sequence order. Stores index them by ticket code, so the counter never pages through
+    /// the audit trail.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>>;
+
+    /// The active (not cancelled) booking held by `ticket`, if any; a ticket holds at most one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>>;
+
+    /// Moves the active booking `from` to the slot of `to`, atomically: `from` is cancelled at
+    /// `to.now` and `to` booked (it may carry `from`'s ticket), or nothing changes. A slot
+    /// taken in between therefore leaves the old booking in place; it is never lost.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] or [`StoreError::AlreadyCancelled`] for `from`; for `to`, the
+    /// refusals of [`book`](Self::book) ([`StoreError::SlotFull`], …), with `from` still
+    /// active; [`StoreError::Backend`].
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking>;
 }
 
 /// A booking id: 16 random bytes, base64url.

@@ -46,6 +46,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("sql/sqlite/0003_dossier_statuses.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("sql/sqlite/0004_lookups_by_ticket.sql"),
+    },
 ];
 
 /// Read connections kept open (WAL lets them read while the writer commits).
@@ -107,7 +111,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 3;
+    pub const SCHEMA_VERSION: i64 = 4;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -466,6 +470,7 @@ enum Write {
     AppendAudit(AuditEntry),
     RecordStatus(StatusReport),
     Purge(DateTime<Utc>, chrono::Duration),
+    Move(BookingId, BookingRequest),
 }
 
 /// What a write produced.
@@ -715,6 +720,7 @@ fn apply<'c>(
                 Done::Audit(record)
             }
             Write::Purge(now, retention) => Done::Purged(purge(conn, *now, *retention).await?),
+            Write::Move(from, to) => Done::Booking(move_booking(conn, from, to).await?),
         })
     })
 }
@@ -1082,6 +1088,25 @@ async fn cancel(
     })
 }
 
+/// Cancels `from` and books `to` inside a savepoint of the batch's transaction: a refusal of
+/// either rolls both back, so the old booking stays active.
+async fn move_booking(
+    conn: &mut SqliteConnection,
+    from: &BookingId,
+    to: &BookingRequest,
+) -> Result<Booking, Failure> {
+    control(conn, "SAVEPOINT move_booking").await?;
+    let moved = match cancel(conn, from, to.now).await {
+        Ok(_) => book(conn, to).await,
+        Err(error) => Err(error),
+    };
+    if moved.is_err() {
+        control(conn, "ROLLBACK TO move_booking").await?;
+    }
+    control(conn, "RELEASE move_booking").await?;
+    Ok(moved?)
+}
+
 async fn save_draft(conn: &mut SqliteConnection, draft: &Draft) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO drafts (id, procedure, ward, data, saved_ns, expires_ns) \
@@ -1336,6 +1361,54 @@ impl Store for SqliteStore {
         Box::pin(async move {
             match self.write(Write::Purge(now, retention)).await? {
                 Done::Purged(report) => Ok(report),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>> {
+        Box::pin(async move {
+            // The same expressions as the partial index `audit_counter_ticket`.
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit \
+                 WHERE json_extract(event, '$.kind') = 'counter' AND json_extract(event, '$.ticket') = ? \
+                 ORDER BY seq"
+            );
+            sqlx::query(&sql)
+                .bind(ticket.to_string())
+                .fetch_all(&self.readers)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(decode_audit)
+                .collect()
+        })
+    }
+
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {} FROM bookings WHERE ticket = ? AND cancelled_ns IS NULL",
+                BookingRow::COLUMNS
+            );
+            sqlx::query(&sql)
+                .bind(ticket.to_string())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(backend)?
+                .map(|row| BookingRow::decode(&row)?.into_booking())
+                .transpose()
+        })
+    }
+
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking> {
+        Box::pin(async move {
+            match self.write(Write::Move(from.clone(), to.clone())).await? {
+                Done::Booking(booking) => Ok(booking),
                 other => Err(mismatch(&other)),
             }
         })
