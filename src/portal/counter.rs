@@ -394,19 +394,7 @@ async fn record(
     }
 
     if let Some(existing) = recorded {
-        return desk.answer(
-            StatusCode::CONFLICT,
-            NoticeKind::Warning,
-            lang.pick(
-                "Phiếu hẹn đã được ghi nhận",
-                "This ticket was already recorded",
-            ),
-            html! {
-                (lang.pick("Kết quả đã ghi: ", "Recorded outcome: "))
-                strong { (outcome_label(existing.outcome, lang)) }
-            },
-            Some(&ticket.code),
-        );
+        return already_recorded(&desk, lang, &existing, &ticket);
     }
     let entry = AuditEntry::new(
         gw.clock.now(),
@@ -420,14 +408,44 @@ async fn record(
             None,
         )),
     );
-    if gw.store.append_audit(&entry).await.is_err() {
-        return internal_error(lang);
+    match gw.store.append_counter_outcome(&entry).await {
+        Ok(Some(_)) => {}
+        // Another post for this ticket won the race: show what it recorded.
+        Ok(None) => {
+            let Ok(Some(existing)) = recorded_outcome(gw, &ticket).await else {
+                return internal_error(lang);
+            };
+            return already_recorded(&desk, lang, &existing, &ticket);
+        }
+        Err(_) => return internal_error(lang),
     }
     desk.answer(
         StatusCode::OK,
         NoticeKind::Success,
         lang.pick("Đã ghi nhận", "Recorded"),
         html! { strong { (outcome_label(outcome, lang)) } },
+        Some(&ticket.code),
+    )
+}
+
+/// The answer to an outcome posted for a ticket that already has one.
+fn already_recorded(
+    desk: &Desk<'_>,
+    lang: Lang,
+    existing: &CounterRecorded,
+    ticket: &Ticket,
+) -> Response {
+    desk.answer(
+        StatusCode::CONFLICT,
+        NoticeKind::Warning,
+        lang.pick(
+            "Phiếu hẹn đã được ghi nhận",
+            "This ticket was already recorded",
+        ),
+        html! {
+            (lang.pick("Kết quả đã ghi: ", "Recorded outcome: "))
+            strong { (outcome_label(existing.outcome, lang)) }
+        },
         Some(&ticket.code),
     )
 }

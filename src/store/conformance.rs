@@ -91,6 +91,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     moves_race_for_the_last_seat(make(), 16)
         .await
         .map_err(|e| format!("moves_race_for_the_last_seat: {e}"))?;
+    one_counter_outcome_per_ticket(make(), 16)
+        .await
+        .map_err(|e| format!("one_counter_outcome_per_ticket: {e}"))?;
     Ok(())
 }
 
@@ -1576,4 +1579,74 @@ pub async fn moves_race_for_the_last_seat(
         }
     }
     Ok(())
+}
+
+/// `tasks` officers record an outcome for the same ticket at once: exactly one is appended, the
+/// others are told one is there, and the chain stays whole. Another ticket is unaffected.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn one_counter_outcome_per_ticket(
+    store: Arc<dyn Store>,
+    tasks: usize,
+) -> Result<(), String> {
+    let (ticket, other) = (code()?, code()?);
+    let point = PointRef::parse("trung-tam").ok_or("bad point")?;
+    let outcome = |ticket: TicketCode| -> Result<AuditEntry, String> {
+        Ok(AuditEntry::new(
+            t0()?,
+            None,
+            AuditEvent::Counter(CounterRecorded::new(
+                ward()?,
+                point.clone(),
+                ticket,
+                procedure()?,
+                CounterOutcome::AttendedNotFiled,
+                None,
+            )),
+        ))
+    };
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let mut handles = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let (officer, start) = (Arc::clone(&store), Arc::clone(&barrier));
+        let entry = outcome(ticket)?;
+        handles.push(tokio::spawn(async move {
+            start.wait().await;
+            officer.append_counter_outcome(&entry).await
+        }));
+    }
+    let mut appended = 0;
+    for handle in handles {
+        if handle
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            appended += 1;
+        }
+    }
+    check(appended == 1, || {
+        format!("{appended} outcomes appended for one ticket, expected 1")
+    })?;
+    let recorded = store
+        .counter_records(&ticket)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(recorded.len() == 1, || {
+        format!("{} outcomes stored for one ticket", recorded.len())
+    })?;
+    let theirs = store
+        .append_counter_outcome(&outcome(other)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(theirs.is_some(), || {
+        "another ticket's first outcome was refused".to_owned()
+    })?;
+    let all = audit_all(store.as_ref()).await?;
+    verify_chain(&all)
+        .map(drop)
+        .map_err(|e| format!("chain broken: {e}"))
 }

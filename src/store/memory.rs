@@ -510,6 +510,21 @@ impl Store for MemoryStore {
     ) -> StoreFuture<'a, Booking> {
         Box::pin(ready(self.move_now(from, to)))
     }
+
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        Box::pin(ready(self.lock().map(|mut inner| {
+            let recorded = counter_ticket(entry).is_some_and(|ticket| {
+                inner
+                    .audit
+                    .iter()
+                    .any(|r| counter_ticket_of(&r.event) == Some(ticket))
+            });
+            (!recorded).then(|| inner.append(entry))
+        })))
+    }
 }
 
 /// Books `request` in the locked store.
@@ -536,4 +551,16 @@ fn book_in(inner: &mut Inner, request: &BookingRequest) -> Result<Booking, Store
     let booking = Booking::from_request(request);
     inner.bookings.insert(booking.id.clone(), booking.clone());
     Ok(booking)
+}
+
+/// The ticket of a counter outcome.
+fn counter_ticket_of(event: &AuditEvent) -> Option<TicketCode> {
+    match event {
+        AuditEvent::Counter(c) => Some(c.ticket),
+        _ => None,
+    }
+}
+
+fn counter_ticket(entry: &AuditEntry) -> Option<TicketCode> {
+    counter_ticket_of(&entry.event)
 }

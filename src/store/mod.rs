@@ -377,6 +377,19 @@ pub trait Store: fmt::Debug + Send + Sync {
         from: &'a BookingId,
         to: &'a BookingRequest,
     ) -> StoreFuture<'a, Booking>;
+
+    /// Appends `entry` like [`append_audit`](Self::append_audit) unless it is a counter outcome
+    /// ([`AuditEvent::Counter`](crate::audit::AuditEvent::Counter)) for a ticket that already has
+    /// one: `Some(record)` when appended, `None` when an outcome was there. The check and the
+    /// append are atomic, so two officers posting at once record one outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>>;
 }
 
 /// A booking id: 16 random bytes, base64url.

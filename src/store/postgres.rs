@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Postgres, QueryBuilder, Row as _};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::audit::{AuditEntry, AuditRecord, ChainHash};
+use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
@@ -669,6 +669,33 @@ impl PgStore {
             self.outbox_exists(code).await?;
         }
         Ok(())
+    }
+
+    async fn append_counter_outcome_now(
+        &self,
+        entry: &AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The chain head's lock serialises appends across instances: the check below sees
+        // every outcome committed before ours.
+        lock_audit_head(&mut tx).await?;
+        if let AuditEvent::Counter(c) = &entry.event {
+            let found = sqlx::query(
+                "SELECT 1 FROM audit WHERE ((event::jsonb) ->> 'kind') = 'counter' \
+                 AND ((event::jsonb) ->> 'ticket') = $1 LIMIT 1",
+            )
+            .bind(c.ticket.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if found.is_some() {
+                tx.rollback().await.map_err(backend)?;
+                return Ok(None);
+            }
+        }
+        let record = append_audit(&mut tx, entry).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(record))
     }
 
     async fn append_audit_now(&self, entry: &AuditEntry) -> Result<AuditRecord, StoreError> {
@@ -1616,5 +1643,12 @@ impl Store for PgStore {
         to: &'a BookingRequest,
     ) -> StoreFuture<'a, Booking> {
         Box::pin(self.move_now(from, to))
+    }
+
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        Box::pin(self.append_counter_outcome_now(entry))
     }
 }

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions as _, Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::{AuditEntry, AuditRecord, ChainHash};
+use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
@@ -471,6 +471,7 @@ enum Write {
     RecordStatus(StatusReport),
     Purge(DateTime<Utc>, chrono::Duration),
     Move(BookingId, BookingRequest),
+    AppendCounterOutcome(AuditEntry),
 }
 
 /// What a write produced.
@@ -484,6 +485,8 @@ enum Done {
     Audit(AuditRecord),
     Status(StatusOutcome),
     Purged(PurgeReport),
+    /// A counter outcome was already recorded for the ticket: nothing appended.
+    AlreadyRecorded,
 }
 
 /// The writer task's state: its connection and the audit chain's head as last committed.
@@ -721,6 +724,20 @@ fn apply<'c>(
             }
             Write::Purge(now, retention) => Done::Purged(purge(conn, *now, *retention).await?),
             Write::Move(from, to) => Done::Booking(move_booking(conn, from, to).await?),
+            Write::AppendCounterOutcome(entry) => {
+                // The single writer makes the check and the append one step.
+                if let AuditEvent::Counter(c) = &entry.event
+                    && counter_outcome_exists(conn, c.ticket).await?
+                {
+                    return Ok(Done::AlreadyRecorded);
+                }
+                let record = next_audit(writer, entry).await?;
+                bind_audit(sqlx::query(AUDIT_INSERT), &record)?
+                    .execute(&mut writer.conn)
+                    .await?;
+                writer.audit_head = Some((record.seq, record.hash));
+                Done::Audit(record)
+            }
         })
     })
 }
@@ -1088,6 +1105,22 @@ async fn cancel(
     })
 }
 
+/// Whether a counter outcome is recorded for `ticket` (through `audit_counter_ticket`).
+async fn counter_outcome_exists(
+    conn: &mut SqliteConnection,
+    ticket: TicketCode,
+) -> Result<bool, StoreError> {
+    let found = sqlx::query(
+        "SELECT 1 FROM audit WHERE json_extract(event, '$.kind') = 'counter' \
+         AND json_extract(event, '$.ticket') = ? LIMIT 1",
+    )
+    .bind(ticket.to_string())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(found.is_some())
+}
+
 /// Cancels `from` and books `to` inside a savepoint of the batch's transaction: a refusal of
 /// either rolls both back, so the old booking stays active.
 async fn move_booking(
@@ -1409,6 +1442,22 @@ impl Store for SqliteStore {
         Box::pin(async move {
             match self.write(Write::Move(from.clone(), to.clone())).await? {
                 Done::Booking(booking) => Ok(booking),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        Box::pin(async move {
+            match self
+                .write(Write::AppendCounterOutcome(entry.clone()))
+                .await?
+            {
+                Done::Audit(record) => Ok(Some(record)),
+                Done::AlreadyRecorded => Ok(None),
                 other => Err(mismatch(&other)),
             }
         })

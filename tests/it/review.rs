@@ -167,3 +167,51 @@ async fn a_level_one_acr_of_one_login_keeps_its_step_up_everywhere() {
     let html = body_text(page).await;
     assert!(html.contains("Cần đăng nhập lại"), "{html}");
 }
+
+#[tokio::test]
+async fn two_officers_posting_attended_at_once_record_one_outcome() {
+    use crate::counter::{cookie_named, counter_post, counter_token, page, ticket_on};
+
+    // On SQLite, so each post really waits on the store between its check and its append.
+    let dir = crate::support::store::TempDir::new("review-counter");
+    let idp = Arc::new(crate::gateway::simulator().await);
+    let gw = TestGateway::on_sqlite(&idp, dir.path()).await;
+    let referral = page(&gw, &format!("/procedures/{BIRTH}?in_person=1"), None).await;
+    let ticket = ticket_on(&body_text(referral).await);
+    let officer = crate::gateway::staff_login(&gw, "officer").await;
+    let staff = cookie_named(&officer, "wardgate-staff=").unwrap();
+    let token = counter_token(&gw, &staff, &ticket).await;
+
+    // Interleaved on one task: each post reads "nothing recorded" before any of them appends.
+    let post = |outcome: &'static str| {
+        let (gw, staff, ticket, token) = (&gw, &staff, &ticket, &token);
+        async move {
+            counter_post(gw, staff, ticket, outcome, &[("csrf_token", token)])
+                .await
+                .status()
+        }
+    };
+    let (a, b, c, d) = tokio::join!(
+        post("attended"),
+        post("attended"),
+        post("not-needed"),
+        post("attended")
+    );
+    let statuses = [a, b, c, d];
+    let recorded = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((recorded, refused), (1, 3), "{statuses:?}");
+
+    // The statistics count one outcome for the ticket, whichever post won.
+    let figures = body_json(gw.get("/api/stats", Some(&staff)).await).await;
+    let counted: u64 = figures["counter"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 1, "{figures}");
+}

@@ -181,4 +181,10 @@ impl Store for TicketFaults {
     ) -> StoreFuture<'a, Booking> {
         self.inner.move_booking(from, to)
     }
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        self.inner.append_counter_outcome(entry)
+    }
 }
