@@ -149,6 +149,18 @@ pub struct Assurance {
     /// records written before profiles existed, all of which had one.
     #[serde(default = "signed_by_default", skip_serializing_if = "is_signed")]
     signed_id_token: bool,
+    /// `true` when the relying party found that an `acr`-sourced level is the account's (see
+    /// [`Assurance::is_account_level`]). Absent in older records: the level of that login.
+    #[serde(default, skip_serializing_if = "is_false")]
+    account_level: bool,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn signed_by_default() -> bool {
@@ -184,7 +196,33 @@ impl Assurance {
             auth_time,
             source,
             signed_id_token: true,
+            account_level: false,
         }
+    }
+
+    /// Records that the level is the resident's account level even though its source is
+    /// [`SourceKind::IdTokenAcr`]: the login asked for a higher level and the provider could
+    /// not reach it, or the level came from an ID token claim naming the account's level (a
+    /// Keycloak broker's mapped claim). The relying party sets it.
+    #[must_use]
+    pub fn with_account_level(mut self, account_level: bool) -> Self {
+        // Other sources always name the account's level; keeping the flag for `acr` alone
+        // makes equal assurances compare equal.
+        self.account_level = account_level && self.source == SourceKind::IdTokenAcr;
+        self
+    }
+
+    /// Whether the level is the resident's *account* level rather than the level of this one
+    /// login, so that signing in again cannot raise it.
+    ///
+    /// A claim naming the account's level (VNeID's `accountLevel`, NPSP's level field,
+    /// `verified_claims`, a `vot` identity-proofing component, a document checked at the
+    /// counter) says who the person is: a level-1 VNeID account becomes level 2 only after
+    /// enrolment in person at the police. An `acr` answers what one login asked for: a provider
+    /// that maps levels to `acr` values may authenticate the same person at a higher level
+    /// when asked, unless it already answered a request for a higher level with this one.
+    pub fn is_account_level(&self) -> bool {
+        self.account_level || self.source != SourceKind::IdTokenAcr
     }
 
     /// Records whether the identity and level rest on a verified, signed ID token (`true`, the

@@ -114,6 +114,66 @@ pub async fn book(
     now: DateTime<Utc>,
     random: &dyn Random,
 ) -> Result<Booking, BookingError> {
+    let slot = Wanted {
+        ward,
+        point_id,
+        start,
+    };
+    book_or_move(store, None, &slot, procedure, ticket, now, random).await
+}
+
+/// Moves the active booking `from` to the slot starting at `start` at `point_id`, in one store
+/// step ([`Store::move_booking`]): when the new slot is taken in between, `from` stays booked.
+///
+/// # Errors
+///
+/// As [`book`]; [`BookingError::Store`] with [`StoreError::NotFound`] or
+/// [`StoreError::AlreadyCancelled`] when `from` is not an active booking.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each argument is a distinct fact of the move"
+)]
+pub async fn move_booking(
+    store: &dyn Store,
+    from: &BookingId,
+    ward: &Ward,
+    point_id: &str,
+    start: DateTime<Utc>,
+    procedure: ProcedureCode,
+    ticket: Option<TicketCode>,
+    now: DateTime<Utc>,
+    random: &dyn Random,
+) -> Result<Booking, BookingError> {
+    let slot = Wanted {
+        ward,
+        point_id,
+        start,
+    };
+    book_or_move(store, Some(from), &slot, procedure, ticket, now, random).await
+}
+
+/// The slot a resident asked for.
+#[derive(Clone, Copy)]
+struct Wanted<'a> {
+    ward: &'a Ward,
+    point_id: &'a str,
+    start: DateTime<Utc>,
+}
+
+async fn book_or_move(
+    store: &dyn Store,
+    moving: Option<&BookingId>,
+    wanted: &Wanted<'_>,
+    procedure: ProcedureCode,
+    ticket: Option<TicketCode>,
+    now: DateTime<Utc>,
+    random: &dyn Random,
+) -> Result<Booking, BookingError> {
+    let Wanted {
+        ward,
+        point_id,
+        start,
+    } = *wanted;
     let point = ward
         .point(point_id)
         .ok_or_else(|| BookingError::UnknownPoint {
@@ -142,7 +202,11 @@ pub async fn book(
         ticket,
         now,
     };
-    store.book(&request).await.map_err(|error| match error {
+    match moving {
+        Some(from) => store.move_booking(from, &request).await,
+        None => store.book(&request).await,
+    }
+    .map_err(|error| match error {
         StoreError::SlotFull { capacity } => BookingError::Full { capacity },
         StoreError::TicketAlreadyBooked { booking } => {
             BookingError::TicketAlreadyBooked { booking }

@@ -86,7 +86,9 @@ pub(crate) mod ticket;
 #[cfg(test)]
 mod tests;
 
-pub use booking::{BookingError, Slot, SlotAvailability, available_slots, book, slots_on};
+pub use booking::{
+    BookingError, Slot, SlotAvailability, available_slots, book, move_booking, slots_on,
+};
 pub use directory::{
     Directory, DirectoryError, HelpDesk, Interval, POLICE_POINT_ID, PointKind, PolicePost,
     ServicePoint, Ward, WardCode, WeeklyHours, vietnam,

@@ -1161,6 +1161,13 @@ impl RelyingParty {
             userinfo.as_ref(),
         );
         let level = inner.config.level_source.level(returned);
+        // An `acr` is the level of this login, unless the provider answered a request for a
+        // higher level with it: then it is as far as the account goes. Any other source names
+        // the account's level (a Keycloak broker's mapped claim shares the `acr` source kind).
+        let account_level = match &inner.config.level_source {
+            LevelSource::IdTokenAcr(_) => level < Some(pending.level),
+            _ => true,
+        };
         let assurance = Assurance::new(
             level,
             inner.metadata.issuer.clone(),
@@ -1185,7 +1192,8 @@ impl RelyingParty {
                 .map(|v| v.amr().to_vec())
                 .unwrap_or_default(),
         )
-        .with_signed_id_token(verified.is_some());
+        .with_signed_id_token(verified.is_some())
+        .with_account_level(account_level);
         Ok(VerifiedLogin {
             issuer: inner.metadata.issuer.clone(),
             subject,

@@ -17,6 +17,9 @@
 //! 6. An authentication without `auth_time`, or one more than a minute in the future, counts as
 //!    too old: when in doubt, the most conservative outcome.
 //! 7. The catalog is validated at load; errors name the file, the procedure and the field.
+//! 8. A level-1 *account* ([`Assurance::is_account_level`]) below the procedure's level goes in
+//!    person: signing in again cannot raise it. A level-1 login whose level is only that of the
+//!    login (an `acr` the provider may raise when asked) gets one step-up.
 //!
 //! The online path allocates nothing; the in-person path only copies the chosen reception point.
 //!
@@ -41,14 +44,21 @@
 //! let Decision::Online(grant) = decide(birth, Some(&level2), &ctx) else { panic!() };
 //! assert_eq!(grant.level, Level::Two);
 //!
-//! // A level-1 login: one step-up, then in person.
-//! let level1 = Assurance::new(Some(Level::One), "https://sso.example", SourceKind::UserinfoClaim,
+//! // A level-1 account (VNeID's `accountLevel`): in person, signing in again cannot raise it.
+//! let account = Assurance::new(Some(Level::One), "https://sso.example", SourceKind::UserinfoClaim,
 //!     Some(now));
-//! assert_eq!(decide(birth, Some(&level1), &ctx).kind_str(), "step_up");
-//! let again = decide(birth, Some(&level1), &ctx.clone().with_step_up_tried(true));
+//! let in_person = decide(birth, Some(&account), &ctx);
+//! assert_eq!(in_person.kind_str(), "in_person");
+//! assert_eq!(in_person.reason(), ReasonCode::LevelBelowRequired);
+//! assert_eq!(in_person.diagnostics().have, Some(Level::One));
+//!
+//! // A level-1 `acr` of one login: one step-up, then in person.
+//! let login = Assurance::new(Some(Level::One), "https://sso.example", SourceKind::IdTokenAcr,
+//!     Some(now));
+//! assert_eq!(decide(birth, Some(&login), &ctx).kind_str(), "step_up");
+//! let again = decide(birth, Some(&login), &ctx.clone().with_step_up_tried(true));
 //! assert_eq!(again.kind_str(), "in_person");
 //! assert_eq!(again.reason(), ReasonCode::LevelBelowRequired);
-//! assert_eq!(again.diagnostics().have, Some(Level::One));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -60,7 +70,7 @@ mod tests;
 
 use chrono::Duration;
 
-use crate::assurance::Assurance;
+use crate::assurance::{Assurance, Level};
 
 pub(crate) use catalog::locate;
 pub use catalog::{
@@ -151,7 +161,7 @@ pub fn decide(procedure: &Procedure, assurance: Option<&Assurance>, ctx: &Contex
         return in_person(reason, can_retry, diagnostics);
     }
 
-    let Some(_) = assurance else {
+    let Some(assurance) = assurance else {
         return Decision::SignIn(SignIn {
             procedure: procedure.code(),
             requirement,
@@ -159,6 +169,12 @@ pub fn decide(procedure: &Procedure, assurance: Option<&Assurance>, ctx: &Contex
             reason: ReasonCode::NoSession,
         });
     };
+
+    // A level-1 account is raised only by enrolment in person at the police: signing in again
+    // would come back at level 1, so the resident goes in person now (rule 8).
+    if !level_met && assurance.level() == Some(Level::One) && assurance.is_account_level() {
+        return in_person(ReasonCode::LevelBelowRequired, false, diagnostics);
+    }
 
     let reason = if level_met {
         ReasonCode::AuthenticationTooOld

@@ -38,6 +38,16 @@ fn login(level: Option<Level>, minutes_ago: i64) -> Assurance {
     )
 }
 
+/// A login whose level is the `acr` of that login (a provider that may raise it when asked).
+fn acr_login(level: Option<Level>, minutes_ago: i64) -> Assurance {
+    Assurance::new(
+        level,
+        "https://sso.example.vn",
+        SourceKind::IdTokenAcr,
+        Some(t0() - Duration::minutes(minutes_ago)),
+    )
+}
+
 fn birth() -> Procedure {
     catalog().procedure("1.001193").unwrap().clone()
 }
@@ -117,8 +127,8 @@ fn level_two_goes_online_even_after_an_earlier_failure_or_step_up() {
 }
 
 #[test]
-fn level_one_steps_up_once_then_goes_in_person() {
-    let level1 = login(Some(Level::One), 1);
+fn a_level_one_acr_login_steps_up_once_then_goes_in_person() {
+    let level1 = acr_login(Some(Level::One), 1);
     let first = decide(&birth(), Some(&level1), &ctx());
     let Decision::StepUp(step_up) = &first else {
         panic!("{first:?}")
@@ -136,6 +146,46 @@ fn level_one_steps_up_once_then_goes_in_person() {
     assert!(route.diagnostics.step_up_tried);
     assert_eq!(route.diagnostics.have, Some(Level::One));
     assert!(!route.can_retry_sign_in);
+}
+
+#[test]
+fn a_level_one_account_goes_in_person_without_a_step_up() {
+    // VNeID's `accountLevel` names the account: signing in again would return level 1 again.
+    let decision = decide(&birth(), Some(&login(Some(Level::One), 1)), &ctx());
+    let Decision::InPerson(route) = &decision else {
+        panic!("{decision:?}")
+    };
+    assert_eq!(route.reason, ReasonCode::LevelBelowRequired);
+    assert!(!route.can_retry_sign_in);
+    assert!(!route.diagnostics.step_up_tried);
+    assert_eq!(route.diagnostics.have, Some(Level::One));
+    assert_eq!(route.diagnostics.need, Level::Two);
+}
+
+#[test]
+fn a_level_one_acr_that_answered_a_level_two_request_is_the_accounts_level() {
+    // The relying party marks an `acr` level below the one the login asked for.
+    let answered = acr_login(Some(Level::One), 1).with_account_level(true);
+    assert!(answered.is_account_level());
+    let decision = decide(&birth(), Some(&answered), &ctx());
+    assert_eq!(decision.kind_str(), "in_person");
+    assert_eq!(decision.reason(), ReasonCode::LevelBelowRequired);
+    // A claim-sourced level is the account's whatever the flag says.
+    assert!(
+        login(Some(Level::One), 1)
+            .with_account_level(false)
+            .is_account_level()
+    );
+    assert!(!acr_login(Some(Level::One), 1).is_account_level());
+}
+
+#[test]
+fn a_level_one_account_still_steps_up_for_freshness_on_a_level_one_procedure() {
+    let procedure = level1_procedure();
+    let old = login(Some(Level::One), 60 * 24);
+    let decision = decide(&procedure, Some(&old), &ctx());
+    assert_eq!(decision.kind_str(), "step_up");
+    assert_eq!(decision.reason(), ReasonCode::AuthenticationTooOld);
 }
 
 #[test]
@@ -448,6 +498,20 @@ proptest! {
                 prop_assert!(referral.point.next_open.is_some());
                 prop_assert_eq!(referral.level2.working_days, 3);
             }
+        }
+    }
+
+    #[test]
+    fn a_level_one_account_is_never_asked_to_step_up_for_its_level(
+        minutes_ago in -2i64..=120,
+        ctx in context_strategy(),
+        index in 0usize..10,
+    ) {
+        let procedures = all_procedures();
+        let procedure = &procedures[index % procedures.len()];
+        let decision = decide(procedure, Some(&login(Some(Level::One), minutes_ago)), &ctx);
+        if let Decision::StepUp(step_up) = &decision {
+            prop_assert_eq!(step_up.reason, ReasonCode::AuthenticationTooOld);
         }
     }
 

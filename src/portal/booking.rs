@@ -95,27 +95,17 @@ impl Gateway {
             .is_ok_and(|form| form.code == code.to_string())
     }
 
-    /// The ticket's active booking, if any. Bookings are only offered [`BOOKING_DAYS`] ahead,
-    /// so the ward's days from today to then hold it.
+    /// The ticket's active booking from today on, if any (an earlier one was a visit or a
+    /// no-show). One indexed look-up by ticket code.
     pub(crate) async fn active_booking(&self, ticket: &Ticket) -> Result<Option<Booking>, ()> {
         let today = self.clock.now().with_timezone(&vietnam()).date_naive();
-        for offset in 0..=BOOKING_DAYS {
-            let Some(day) = today.checked_add_signed(Duration::days(offset)) else {
-                continue;
-            };
-            let bookings = self
-                .store
-                .bookings_on(ticket.ward, None, day)
-                .await
-                .map_err(|_| ())?;
-            if let Some(booking) = bookings
-                .into_iter()
-                .find(|b| b.ticket.as_ref() == Some(&ticket.code) && b.is_active())
-            {
-                return Ok(Some(booking));
-            }
-        }
-        Ok(None)
+        let (start_of_today, _) = crate::store::day_bounds(today);
+        let booking = self
+            .store
+            .ticket_booking(&ticket.code)
+            .await
+            .map_err(|_| ())?;
+        Ok(booking.filter(|b| b.is_active() && b.slot.start >= start_of_today))
     }
 }
 
@@ -718,13 +708,11 @@ pub(crate) async fn move_booking(
     if !has_seat {
         return taken;
     }
-    if gw.store.cancel(&old.id, now).await.is_err() {
-        return internal_error(lang);
-    }
-    gw.booking_ledger().forget(&old.id);
+    // One store step: the new seat is taken and the old one freed, or nothing changes.
     let address = client_address(&gw, peer, &headers);
-    let booked = book(
+    let moved = crate::fallback::move_booking(
         gw.store.as_ref(),
+        &old.id,
         ward,
         &input.point,
         start,
@@ -734,8 +722,9 @@ pub(crate) async fn move_booking(
         gw.random.as_ref(),
     )
     .await;
-    match booked {
+    match moved {
         Ok(booking) => {
+            gw.booking_ledger().forget(&old.id);
             gw.booking_ledger().record(address, &booking, now);
             audit_booking(&gw, &old, BookingAction::Cancelled).await;
             audit_booking(&gw, &booking, BookingAction::Booked).await;
@@ -746,34 +735,18 @@ pub(crate) async fn move_booking(
             ))
             .into_response()
         }
-        Err(_) => {
-            // Taken in between: put the resident back in their old slot.
-            let restored = book(
-                gw.store.as_ref(),
-                ward,
-                &old.slot.point,
-                old.slot.start,
-                ticket.procedure,
-                Some(ticket.code),
-                now,
-                gw.random.as_ref(),
-            )
-            .await;
-            match restored {
-                Ok(booking) => {
-                    gw.booking_ledger().record(address, &booking, now);
-                    taken
-                }
-                Err(_) => refused(
-                    lang,
-                    StatusCode::CONFLICT,
-                    lang.pick(
-                        "Giờ này đã hết chỗ và giờ hẹn cũ cũng vừa có người đặt. Vui lòng chọn giờ khác.",
-                        "This time is taken and your earlier time was just booked by someone else. Please choose another time.",
-                    ),
-                    &ticket_href,
-                ),
-            }
-        }
+        // Taken in between: the old booking was never released.
+        Err(BookingError::Full { .. }) => taken,
+        // Cancelled or moved meanwhile (another tab): the ticket page shows what holds.
+        Err(BookingError::Store(
+            crate::store::StoreError::AlreadyCancelled | crate::store::StoreError::NotFound,
+        )) => Redirect::to(&ticket_href).into_response(),
+        Err(BookingError::Store(_) | BookingError::Random) => internal_error(lang),
+        Err(_) => refused(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.pick("Không đặt được giờ này.", "This time cannot be booked."),
+            &ticket_href,
+        ),
     }
 }

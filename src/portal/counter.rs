@@ -40,9 +40,6 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::store::StoreError;
 use crate::submission::CounterIntake;
 
-/// Audit records read per page while looking for a ticket's outcome.
-const AUDIT_PAGE: usize = 500;
-
 pub(crate) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/staff/tickets/{code}/received", post(received))
@@ -56,35 +53,20 @@ pub(crate) async fn recorded_outcome(
     gw: &Gateway,
     ticket: &Ticket,
 ) -> Result<Option<CounterRecorded>, StoreError> {
-    let until = gw.clock.now() + chrono::Duration::seconds(1);
+    // Indexed by ticket code; a code is never reissued, the time bound only guards it.
+    let records = gw.store.counter_records(&ticket.code).await?;
     let mut found: Option<CounterRecorded> = None;
-    let mut after = 0;
-    loop {
-        let page = gw
-            .store
-            .audit_between(
-                Some(ticket.ward),
-                ticket.issued_at,
-                until,
-                after,
-                AUDIT_PAGE,
-            )
-            .await?;
-        for record in &page {
-            if let AuditEvent::Counter(c) = &record.event
-                && c.ticket == ticket.code
-                && found
-                    .as_ref()
-                    .is_none_or(|f| f.outcome != CounterOutcome::Received)
-            {
-                found = Some(c.clone());
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == AUDIT_PAGE => after = last.seq,
-            _ => return Ok(found),
+    for record in records {
+        if let AuditEvent::Counter(c) = record.event
+            && record.at >= ticket.issued_at
+            && found
+                .as_ref()
+                .is_none_or(|f| f.outcome != CounterOutcome::Received)
+        {
+            found = Some(c);
         }
     }
+    Ok(found)
 }
 
 /// The label of a counter outcome.
@@ -412,19 +394,7 @@ async fn record(
     }
 
     if let Some(existing) = recorded {
-        return desk.answer(
-            StatusCode::CONFLICT,
-            NoticeKind::Warning,
-            lang.pick(
-                "Phiếu hẹn đã được ghi nhận",
-                "This ticket was already recorded",
-            ),
-            html! {
-                (lang.pick("Kết quả đã ghi: ", "Recorded outcome: "))
-                strong { (outcome_label(existing.outcome, lang)) }
-            },
-            Some(&ticket.code),
-        );
+        return already_recorded(&desk, lang, &existing, &ticket);
     }
     let entry = AuditEntry::new(
         gw.clock.now(),
@@ -438,14 +408,44 @@ async fn record(
             None,
         )),
     );
-    if gw.store.append_audit(&entry).await.is_err() {
-        return internal_error(lang);
+    match gw.store.append_counter_outcome(&entry).await {
+        Ok(Some(_)) => {}
+        // Another post for this ticket won the race: show what it recorded.
+        Ok(None) => {
+            let Ok(Some(existing)) = recorded_outcome(gw, &ticket).await else {
+                return internal_error(lang);
+            };
+            return already_recorded(&desk, lang, &existing, &ticket);
+        }
+        Err(_) => return internal_error(lang),
     }
     desk.answer(
         StatusCode::OK,
         NoticeKind::Success,
         lang.pick("Đã ghi nhận", "Recorded"),
         html! { strong { (outcome_label(outcome, lang)) } },
+        Some(&ticket.code),
+    )
+}
+
+/// The answer to an outcome posted for a ticket that already has one.
+fn already_recorded(
+    desk: &Desk<'_>,
+    lang: Lang,
+    existing: &CounterRecorded,
+    ticket: &Ticket,
+) -> Response {
+    desk.answer(
+        StatusCode::CONFLICT,
+        NoticeKind::Warning,
+        lang.pick(
+            "Phiếu hẹn đã được ghi nhận",
+            "This ticket was already recorded",
+        ),
+        html! {
+            (lang.pick("Kết quả đã ghi: ", "Recorded outcome: "))
+            strong { (outcome_label(existing.outcome, lang)) }
+        },
         Some(&ticket.code),
     )
 }

@@ -23,7 +23,7 @@ use super::ticket_allowance::ClientAddress;
 use crate::fallback::vietnam;
 use crate::i18n::{Lang, LocalText};
 use crate::integrations::axum::OptionalSession;
-use crate::policy::{Decision, FieldKind, InPersonRoute, Procedure, ReasonCode};
+use crate::policy::{Decision, FieldKind, Procedure};
 use crate::session::Session;
 
 /// Routes of the referral's follow-ups: bookings, the ticket, the draft before the visit.
@@ -155,10 +155,9 @@ pub(crate) async fn procedure(
         return not_found(lang);
     };
     let remembered = gw.remembered_failure(&headers, procedure);
-    let evaluated = gw
+    let decision = gw
         .evaluate_with(procedure, session.as_ref(), &query, remembered)
         .await;
-    let decision = level1_in_person(&gw, procedure, evaluated, session.as_ref(), &query);
     // A failed login (remembered, or a step-up that came back short) is undone only by the
     // resident's explicit "try again", which clears it.
     let failed_login = remembered.is_some()
@@ -290,33 +289,6 @@ pub(crate) async fn procedure(
         super::auth::append_cookie(&mut response, &cookie);
     }
     response
-}
-
-/// A level-1 account is a property of the account: signing in again returns level 1 again, so
-/// instead of asking for another sign-in the page serves the resident in person and explains
-/// how the police raise the account (signing in again stays a secondary action there).
-fn level1_in_person(
-    gw: &Gateway,
-    procedure: &Procedure,
-    decision: Decision,
-    session: Option<&Session>,
-    query: &ResidentQuery,
-) -> Decision {
-    let level1 = session.and_then(|s| s.assurance().level()) == Some(crate::Level::One);
-    match decision {
-        Decision::StepUp(step_up) if level1 && step_up.reason == ReasonCode::LevelBelowRequired => {
-            Decision::InPerson(InPersonRoute {
-                procedure: procedure.code(),
-                reason: ReasonCode::LevelBelowRequired,
-                ward: Some(gw.ward(query.ward.as_deref()).code),
-                reception_point: query.point.clone(),
-                lang: query.lang(),
-                can_retry_sign_in: false,
-                diagnostics: step_up.diagnostics,
-            })
-        }
-        other => other,
-    }
 }
 
 pub(crate) fn checklist(lang: Lang, procedure: &Procedure) -> Markup {

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! level (u8: 0 none, 1, 2) || source (u8, below) || flags (u8: bit 0 signed ID token,
-//!   bit 1 acr present, bit 2 auth_time present; other bits zero)
+//!   bit 1 acr present, bit 2 auth_time present, bit 3 an `acr` level that is the account's;
+//!   other bits zero)
 //! || subject (string) || issuer (string) || [acr (string)]
 //! || amr count (u8) || amr count × string
 //! || [auth_time seconds (i64) || auth_time nanoseconds (u32, < 10^9)]
@@ -33,7 +34,10 @@ use crate::assurance::{Assurance, Level, SourceKind};
 const FLAG_SIGNED_ID_TOKEN: u8 = 0b001;
 const FLAG_ACR: u8 = 0b010;
 const FLAG_AUTH_TIME: u8 = 0b100;
-const KNOWN_FLAGS: u8 = FLAG_SIGNED_ID_TOKEN | FLAG_ACR | FLAG_AUTH_TIME;
+// Set only for an `acr` source (other sources always name the account's level), so cookies
+// sealed before the flag existed keep their meaning.
+const FLAG_ACCOUNT_LEVEL: u8 = 0b1000;
+const KNOWN_FLAGS: u8 = FLAG_SIGNED_ID_TOKEN | FLAG_ACR | FLAG_AUTH_TIME | FLAG_ACCOUNT_LEVEL;
 
 /// A field does not fit the layout (a string over 65,535 bytes, over 255 `amr` values or step-ups).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +59,9 @@ pub(crate) fn encode(session: &Session, out: &mut Vec<u8>) -> Result<(), FieldTo
     }
     if assurance.auth_time().is_some() {
         flags |= FLAG_AUTH_TIME;
+    }
+    if assurance.source() == SourceKind::IdTokenAcr && assurance.is_account_level() {
+        flags |= FLAG_ACCOUNT_LEVEL;
     }
     out.push(flags);
     put_str(out, &session.subject)?;
@@ -139,7 +146,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Session> {
     let assurance = Assurance::new(level, issuer, source, auth_time)
         .with_acr(acr)
         .with_amr(amr)
-        .with_signed_id_token(flags & FLAG_SIGNED_ID_TOKEN != 0);
+        .with_signed_id_token(flags & FLAG_SIGNED_ID_TOKEN != 0)
+        .with_account_level(flags & FLAG_ACCOUNT_LEVEL != 0);
     Some(Session {
         subject,
         assurance,

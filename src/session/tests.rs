@@ -1304,7 +1304,7 @@ fn binary_layout_refuses_unknown_tags_flags_and_counts() {
     };
     assert_eq!(with(0, 3), None, "level 3");
     assert_eq!(with(1, 5), None, "unknown source");
-    assert_eq!(with(2, 0b1000 | bytes[2]), None, "unknown flag");
+    assert_eq!(with(2, 0b1_0000 | bytes[2]), None, "unknown flag");
     // The subject's length prefix says more bytes than the payload holds.
     assert_eq!(with(3, 0xff), None, "subject longer than the payload");
     // Invalid UTF-8 in the subject ("c3ViamVjdA" starts at byte 5).

@@ -23,7 +23,8 @@ use crate::policy::{ProcedureCode, ReasonCode};
 
 use crate::assurance::{Level, SourceKind};
 use crate::audit::{
-    AuditEntry, AuditEvent, ChainHash, ReferralRecorded, SubmissionRecorded, verify_chain,
+    AuditEntry, AuditEvent, ChainHash, CounterOutcome, CounterRecorded, PointRef, ReferralRecorded,
+    SubmissionRecorded, verify_chain,
 };
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
@@ -81,6 +82,18 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     status_reports_are_idempotent(make())
         .await
         .map_err(|e| format!("status_reports_are_idempotent: {e}"))?;
+    counter_records_by_ticket(make())
+        .await
+        .map_err(|e| format!("counter_records_by_ticket: {e}"))?;
+    active_booking_by_ticket(make())
+        .await
+        .map_err(|e| format!("active_booking_by_ticket: {e}"))?;
+    moves_race_for_the_last_seat(make(), 16)
+        .await
+        .map_err(|e| format!("moves_race_for_the_last_seat: {e}"))?;
+    one_counter_outcome_per_ticket(make(), 16)
+        .await
+        .map_err(|e| format!("one_counter_outcome_per_ticket: {e}"))?;
     Ok(())
 }
 
@@ -1303,4 +1316,337 @@ pub async fn status_reports_are_idempotent(store: Arc<dyn Store>) -> Result<(), 
     check(none.is_empty(), || {
         format!("statuses of an unknown dossier: {none:?}")
     })
+}
+
+/// A ticket's counter outcomes come back by its code, in sequence order, and nothing else: not
+/// another ticket's outcome, not a referral that mentions the same ward.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn counter_records_by_ticket(store: Arc<dyn Store>) -> Result<(), String> {
+    let (mine, other) = (code()?, code()?);
+    let point = PointRef::parse("trung-tam").ok_or("bad point")?;
+    let counter =
+        |ticket: TicketCode, outcome: CounterOutcome, minutes: i64| -> Result<_, String> {
+            Ok(AuditEntry::new(
+                t0()? + Duration::minutes(minutes),
+                None,
+                AuditEvent::Counter(CounterRecorded::new(
+                    ward()?,
+                    point.clone(),
+                    ticket,
+                    procedure()?,
+                    outcome,
+                    None,
+                )),
+            ))
+        };
+    check(
+        store
+            .counter_records(&mine)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty(),
+        || "records for a ticket nothing was recorded for".to_owned(),
+    )?;
+    let referral = AuditEntry::new(
+        t0()?,
+        None,
+        AuditEvent::Referral(ReferralRecorded::new(
+            procedure()?,
+            ReasonCode::LevelBelowRequired,
+            ward()?,
+        )),
+    );
+    let entries = [
+        counter(mine, CounterOutcome::AttendedNotFiled, 1)?,
+        referral,
+        counter(other, CounterOutcome::NotNeeded, 2)?,
+        counter(mine, CounterOutcome::Received, 3)?,
+    ];
+    let mut seqs = Vec::new();
+    for entry in &entries {
+        seqs.push(
+            store
+                .append_audit(entry)
+                .await
+                .map_err(|e| e.to_string())?
+                .seq,
+        );
+    }
+    let found = store
+        .counter_records(&mine)
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcomes: Vec<(u64, Option<CounterOutcome>)> = found
+        .iter()
+        .map(|r| {
+            let outcome = match &r.event {
+                AuditEvent::Counter(c) if c.ticket == mine => Some(c.outcome),
+                _ => None,
+            };
+            (r.seq, outcome)
+        })
+        .collect();
+    check(
+        outcomes
+            == [
+                (seqs[0], Some(CounterOutcome::AttendedNotFiled)),
+                (seqs[3], Some(CounterOutcome::Received)),
+            ],
+        || format!("expected the ticket's two outcomes in order, got {outcomes:?}"),
+    )?;
+    let theirs = store
+        .counter_records(&other)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(theirs.len() == 1 && theirs[0].seq == seqs[2], || {
+        format!("expected the other ticket's one outcome, got {theirs:?}")
+    })
+}
+
+/// A ticket's active booking comes back by its code; a cancelled one does not, and the next one
+/// does.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn active_booking_by_ticket(store: Arc<dyn Store>) -> Result<(), String> {
+    let ticket = code()?;
+    let found = |store: Arc<dyn Store>| async move {
+        store
+            .ticket_booking(&ticket)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    check(found(Arc::clone(&store)).await?.is_none(), || {
+        "a booking for a ticket that booked nothing".to_owned()
+    })?;
+    let a = slot_at("trung-tam", t0()? + Duration::days(3))?;
+    let b = slot_at("trung-tam", t0()? + Duration::days(5))?;
+    // Another ticket's booking of the same slot is not this ticket's.
+    store
+        .book(&request(&a, 5, Some(code()?))?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let first = store
+        .book(&request(&a, 5, Some(ticket))?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got = found(Arc::clone(&store)).await?;
+    check(got.as_ref() == Some(&first), || {
+        format!("expected {first:?}, got {got:?}")
+    })?;
+    store
+        .cancel(&first.id, t0()?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got = found(Arc::clone(&store)).await?;
+    check(got.is_none(), || {
+        format!("a cancelled booking came back: {got:?}")
+    })?;
+    let second = store
+        .book(&request(&b, 5, Some(ticket))?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got = found(store).await?;
+    check(got.as_ref() == Some(&second), || {
+        format!("expected {second:?}, got {got:?}")
+    })
+}
+
+/// `tasks` residents, each holding a booking, move it to the same slot with one seat left at
+/// once, while as many new bookings race for that seat too: the slot ends exactly full, one
+/// mover at most got it, and every other mover still holds exactly their old booking.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn moves_race_for_the_last_seat(
+    store: Arc<dyn Store>,
+    tasks: usize,
+) -> Result<(), String> {
+    let target = slot_at("trung-tam", t0()? + Duration::days(2))?;
+    let capacity = 3;
+    for _ in 0..capacity - 1 {
+        store
+            .book(&request(&target, capacity, None)?)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let mut held = Vec::with_capacity(tasks);
+    for i in 0..tasks {
+        let hours = i64::try_from(i).map_err(|e| e.to_string())?;
+        let slot = slot_at(
+            "trung-tam",
+            t0()? + Duration::days(3) + Duration::hours(hours),
+        )?;
+        let ticket = code()?;
+        let booking = store
+            .book(&request(&slot, 1, Some(ticket))?)
+            .await
+            .map_err(|e| e.to_string())?;
+        held.push((ticket, booking));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks * 2));
+    let mut moves = Vec::with_capacity(tasks);
+    let mut books = Vec::with_capacity(tasks);
+    for (ticket, old) in &held {
+        let (mover, start) = (Arc::clone(&store), Arc::clone(&barrier));
+        let (from, to) = (old.id.clone(), request(&target, capacity, Some(*ticket))?);
+        moves.push(tokio::spawn(async move {
+            start.wait().await;
+            mover.move_booking(&from, &to).await
+        }));
+        let (booker, start) = (Arc::clone(&store), Arc::clone(&barrier));
+        let fresh = request(&target, capacity, None)?;
+        books.push(tokio::spawn(async move {
+            start.wait().await;
+            booker.book(&fresh).await
+        }));
+    }
+    let mut moved = Vec::new();
+    for (handle, (ticket, old)) in moves.into_iter().zip(&held) {
+        match handle.await.map_err(|e| e.to_string())? {
+            Ok(booking) => moved.push((*ticket, booking)),
+            Err(StoreError::SlotFull { .. }) => {
+                let kept = store
+                    .ticket_booking(ticket)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check(kept.as_ref() == Some(old), || {
+                    format!("a refused move lost its booking: {kept:?}, expected {old:?}")
+                })?;
+            }
+            Err(other) => return Err(format!("unexpected move error: {other}")),
+        }
+    }
+    let mut booked = 0;
+    for handle in books {
+        match handle.await.map_err(|e| e.to_string())? {
+            Ok(_) => booked += 1,
+            Err(StoreError::SlotFull { .. }) => {}
+            Err(other) => return Err(format!("unexpected booking error: {other}")),
+        }
+    }
+    check(moved.len() + booked == 1, || {
+        format!(
+            "{} moves and {booked} bookings got the one seat",
+            moved.len()
+        )
+    })?;
+    let taken = store
+        .seats_taken(&target)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(taken == capacity, || {
+        format!("seats taken {taken}, expected {capacity}")
+    })?;
+    for (ticket, booking) in &moved {
+        let now_held = store
+            .ticket_booking(ticket)
+            .await
+            .map_err(|e| e.to_string())?;
+        check(now_held.as_ref() == Some(booking), || {
+            format!("the moved ticket holds {now_held:?}, expected {booking:?}")
+        })?;
+        let old = held
+            .iter()
+            .find(|(t, _)| t == ticket)
+            .map(|(_, b)| b.id.clone())
+            .ok_or("a moved ticket that held nothing")?;
+        let old = store.booking(&old).await.map_err(|e| e.to_string())?;
+        check(old.is_some_and(|b| !b.is_active()), || {
+            "the moved booking's old slot is still held".to_owned()
+        })?;
+    }
+    // Moving a booking that is no longer active changes nothing.
+    let (ticket, old) = &held[0];
+    let current = store
+        .ticket_booking(ticket)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the first ticket holds nothing")?;
+    if current.id != old.id {
+        let again = slot_at("trung-tam", t0()? + Duration::days(4))?;
+        match store
+            .move_booking(&old.id, &request(&again, 5, Some(*ticket))?)
+            .await
+        {
+            Err(StoreError::AlreadyCancelled) => {}
+            other => return Err(format!("expected already cancelled, got {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// `tasks` officers record an outcome for the same ticket at once: exactly one is appended, the
+/// others are told one is there, and the chain stays whole. Another ticket is unaffected.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn one_counter_outcome_per_ticket(
+    store: Arc<dyn Store>,
+    tasks: usize,
+) -> Result<(), String> {
+    let (ticket, other) = (code()?, code()?);
+    let point = PointRef::parse("trung-tam").ok_or("bad point")?;
+    let outcome = |ticket: TicketCode| -> Result<AuditEntry, String> {
+        Ok(AuditEntry::new(
+            t0()?,
+            None,
+            AuditEvent::Counter(CounterRecorded::new(
+                ward()?,
+                point.clone(),
+                ticket,
+                procedure()?,
+                CounterOutcome::AttendedNotFiled,
+                None,
+            )),
+        ))
+    };
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let mut handles = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let (officer, start) = (Arc::clone(&store), Arc::clone(&barrier));
+        let entry = outcome(ticket)?;
+        handles.push(tokio::spawn(async move {
+            start.wait().await;
+            officer.append_counter_outcome(&entry).await
+        }));
+    }
+    let mut appended = 0;
+    for handle in handles {
+        if handle
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            appended += 1;
+        }
+    }
+    check(appended == 1, || {
+        format!("{appended} outcomes appended for one ticket, expected 1")
+    })?;
+    let recorded = store
+        .counter_records(&ticket)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(recorded.len() == 1, || {
+        format!("{} outcomes stored for one ticket", recorded.len())
+    })?;
+    let theirs = store
+        .append_counter_outcome(&outcome(other)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(theirs.is_some(), || {
+        "another ticket's first outcome was refused".to_owned()
+    })?;
+    let all = audit_all(store.as_ref()).await?;
+    verify_chain(&all)
+        .map(drop)
+        .map_err(|e| format!("chain broken: {e}"))
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::audit::{AuditEntry, AuditRecord, ChainHash};
+use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::Ticket;
 use crate::fallback::{TicketCode, WardCode};
 use crate::pseudonym::SubjectPseudonym;
@@ -64,28 +64,24 @@ impl MemoryStore {
 
     fn book_now(&self, request: &BookingRequest) -> Result<Booking, StoreError> {
         let mut inner = self.lock()?;
-        if inner.bookings.contains_key(&request.id) {
-            return Err(StoreError::Duplicate);
+        book_in(&mut inner, request)
+    }
+
+    fn move_now(&self, from: &BookingId, to: &BookingRequest) -> Result<Booking, StoreError> {
+        let mut inner = self.lock()?;
+        let old = inner.bookings.get_mut(from).ok_or(StoreError::NotFound)?;
+        if !old.is_active() {
+            return Err(StoreError::AlreadyCancelled);
         }
-        if let Some(ticket) = request.ticket
-            && let Some(existing) = inner
-                .bookings
-                .values()
-                .find(|b| b.is_active() && b.ticket == Some(ticket))
+        old.cancelled_at = Some(to.now);
+        let booked = book_in(&mut inner, to);
+        if booked.is_err()
+            && let Some(old) = inner.bookings.get_mut(from)
         {
-            return Err(StoreError::TicketAlreadyBooked {
-                booking: existing.id.clone(),
-            });
+            // Under the same lock: nobody saw the old booking cancelled.
+            old.cancelled_at = None;
         }
-        let taken = count(&inner, &request.slot);
-        if taken >= request.capacity {
-            return Err(StoreError::SlotFull {
-                capacity: request.capacity,
-            });
-        }
-        let booking = Booking::from_request(request);
-        inner.bookings.insert(booking.id.clone(), booking.clone());
-        Ok(booking)
+        booked
     }
 
     fn cancel_now(&self, id: &BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError> {
@@ -485,4 +481,86 @@ impl Store for MemoryStore {
             self.lock().map(|mut inner| inner.purge(now, retention)),
         ))
     }
+
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>> {
+        Box::pin(ready(self.lock().map(|inner| {
+            inner
+                .audit
+                .iter()
+                .filter(|r| matches!(&r.event, AuditEvent::Counter(c) if c.ticket == *ticket))
+                .cloned()
+                .collect()
+        })))
+    }
+
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>> {
+        Box::pin(ready(self.lock().map(|inner| {
+            inner
+                .bookings
+                .values()
+                .find(|b| b.is_active() && b.ticket.as_ref() == Some(ticket))
+                .cloned()
+        })))
+    }
+
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking> {
+        Box::pin(ready(self.move_now(from, to)))
+    }
+
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        Box::pin(ready(self.lock().map(|mut inner| {
+            let recorded = counter_ticket(entry).is_some_and(|ticket| {
+                inner
+                    .audit
+                    .iter()
+                    .any(|r| counter_ticket_of(&r.event) == Some(ticket))
+            });
+            (!recorded).then(|| inner.append(entry))
+        })))
+    }
+}
+
+/// Books `request` in the locked store.
+fn book_in(inner: &mut Inner, request: &BookingRequest) -> Result<Booking, StoreError> {
+    if inner.bookings.contains_key(&request.id) {
+        return Err(StoreError::Duplicate);
+    }
+    if let Some(ticket) = request.ticket
+        && let Some(existing) = inner
+            .bookings
+            .values()
+            .find(|b| b.is_active() && b.ticket == Some(ticket))
+    {
+        return Err(StoreError::TicketAlreadyBooked {
+            booking: existing.id.clone(),
+        });
+    }
+    let taken = count(inner, &request.slot);
+    if taken >= request.capacity {
+        return Err(StoreError::SlotFull {
+            capacity: request.capacity,
+        });
+    }
+    let booking = Booking::from_request(request);
+    inner.bookings.insert(booking.id.clone(), booking.clone());
+    Ok(booking)
+}
+
+/// The ticket of a counter outcome.
+fn counter_ticket_of(event: &AuditEvent) -> Option<TicketCode> {
+    match event {
+        AuditEvent::Counter(c) => Some(c.ticket),
+        _ => None,
+    }
+}
+
+fn counter_ticket(entry: &AuditEntry) -> Option<TicketCode> {
+    counter_ticket_of(&entry.event)
 }

@@ -345,6 +345,51 @@ pub trait Store: fmt::Debug + Send + Sync {
         now: DateTime<Utc>,
         retention: chrono::Duration,
     ) -> StoreFuture<'a, PurgeReport>;
+
+    /// The audit records of counter outcomes for `ticket`
+    /// ([`AuditEvent::Counter`](crate::audit::AuditEvent::Counter) with that ticket code), in
+    /// sequence order. Stores index them by ticket code, so the counter never pages through
+    /// the audit trail.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>>;
+
+    /// The active (not cancelled) booking held by `ticket`, if any; a ticket holds at most one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>>;
+
+    /// Moves the active booking `from` to the slot of `to`, atomically: `from` is cancelled at
+    /// `to.now` and `to` booked (it may carry `from`'s ticket), or nothing changes. A slot
+    /// taken in between therefore leaves the old booking in place; it is never lost.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] or [`StoreError::AlreadyCancelled`] for `from`; for `to`, the
+    /// refusals of [`book`](Self::book) ([`StoreError::SlotFull`], …), with `from` still
+    /// active; [`StoreError::Backend`].
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking>;
+
+    /// Appends `entry` like [`append_audit`](Self::append_audit) unless it is a counter outcome
+    /// ([`AuditEvent::Counter`](crate::audit::AuditEvent::Counter)) for a ticket that already has
+    /// one: `Some(record)` when appended, `None` when an outcome was there. The check and the
+    /// append are atomic, so two officers posting at once record one outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>>;
 }
 
 /// A booking id: 16 random bytes, base64url.

@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Postgres, QueryBuilder, Row as _};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::audit::{AuditEntry, AuditRecord, ChainHash};
+use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
@@ -41,6 +41,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("sql/postgres/0003_dossier_statuses.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("sql/postgres/0004_lookups_by_ticket.sql"),
     },
 ];
 
@@ -149,7 +153,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 3;
+    pub const SCHEMA_VERSION: i64 = 4;
 
     /// Connects with the default [`PgOptions`] and migrates the schema.
     ///
@@ -241,6 +245,42 @@ impl PgStore {
                         booking: BookingId::from_stored(id),
                     }
                 }))
+            }
+        }
+    }
+
+    async fn move_now(&self, from: &BookingId, to: &BookingRequest) -> Result<Booking, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Cancelling first locks the old row (a second move of it waits, then finds it
+        // cancelled) and frees the ticket for the new booking, all before anyone sees it.
+        let cancelled = sqlx::query(
+            "UPDATE bookings SET cancelled_ns = $1 WHERE id = $2 AND cancelled_ns IS NULL",
+        )
+        .bind(nanos(to.now, "cancellation")?)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if cancelled.rows_affected() == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Err(match self.booking_now(from).await? {
+                Some(_) => StoreError::AlreadyCancelled,
+                None => StoreError::NotFound,
+            });
+        }
+        match book(&mut tx, to).await {
+            Ok(booking) => {
+                tx.commit().await.map_err(backend)?;
+                Ok(booking)
+            }
+            Err(refused) => {
+                tx.rollback().await.map_err(backend)?;
+                Err(match refused {
+                    Refused::Store(error) => error,
+                    // The old booking held the ticket until this transaction ends, so another
+                    // booking with it cannot have won; report it as a duplicate if it did.
+                    Refused::TicketRace(_) => StoreError::Duplicate,
+                })
             }
         }
     }
@@ -629,6 +669,33 @@ impl PgStore {
             self.outbox_exists(code).await?;
         }
         Ok(())
+    }
+
+    async fn append_counter_outcome_now(
+        &self,
+        entry: &AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The chain head's lock serialises appends across instances: the check below sees
+        // every outcome committed before ours.
+        lock_audit_head(&mut tx).await?;
+        if let AuditEvent::Counter(c) = &entry.event {
+            let found = sqlx::query(
+                "SELECT 1 FROM audit WHERE ((event::jsonb) ->> 'kind') = 'counter' \
+                 AND ((event::jsonb) ->> 'ticket') = $1 LIMIT 1",
+            )
+            .bind(c.ticket.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if found.is_some() {
+                tx.rollback().await.map_err(backend)?;
+                return Ok(None);
+            }
+        }
+        let record = append_audit(&mut tx, entry).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(record))
     }
 
     async fn append_audit_now(&self, entry: &AuditEntry) -> Result<AuditRecord, StoreError> {
@@ -1533,5 +1600,55 @@ impl Store for PgStore {
         retention: chrono::Duration,
     ) -> StoreFuture<'a, PurgeReport> {
         Box::pin(self.purge_now(now, retention))
+    }
+
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>> {
+        Box::pin(async move {
+            // The same expressions as the partial index `audit_counter_ticket`.
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit \
+                 WHERE ((event::jsonb) ->> 'kind') = 'counter' AND ((event::jsonb) ->> 'ticket') = $1 \
+                 ORDER BY seq"
+            );
+            sqlx::query(&sql)
+                .bind(ticket.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(decode_audit)
+                .collect()
+        })
+    }
+
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {} FROM bookings WHERE ticket = $1 AND cancelled_ns IS NULL",
+                BookingRow::COLUMNS
+            );
+            sqlx::query(&sql)
+                .bind(ticket.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+                .map(|row| BookingRow::decode(&row)?.into_booking())
+                .transpose()
+        })
+    }
+
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking> {
+        Box::pin(self.move_now(from, to))
+    }
+
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        Box::pin(self.append_counter_outcome_now(entry))
     }
 }

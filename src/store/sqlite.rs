@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions as _, Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::{AuditEntry, AuditRecord, ChainHash};
+use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
@@ -45,6 +45,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("sql/sqlite/0003_dossier_statuses.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("sql/sqlite/0004_lookups_by_ticket.sql"),
     },
 ];
 
@@ -107,7 +111,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 3;
+    pub const SCHEMA_VERSION: i64 = 4;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -466,6 +470,8 @@ enum Write {
     AppendAudit(AuditEntry),
     RecordStatus(StatusReport),
     Purge(DateTime<Utc>, chrono::Duration),
+    Move(BookingId, BookingRequest),
+    AppendCounterOutcome(AuditEntry),
 }
 
 /// What a write produced.
@@ -479,6 +485,8 @@ enum Done {
     Audit(AuditRecord),
     Status(StatusOutcome),
     Purged(PurgeReport),
+    /// A counter outcome was already recorded for the ticket: nothing appended.
+    AlreadyRecorded,
 }
 
 /// The writer task's state: its connection and the audit chain's head as last committed.
@@ -715,6 +723,21 @@ fn apply<'c>(
                 Done::Audit(record)
             }
             Write::Purge(now, retention) => Done::Purged(purge(conn, *now, *retention).await?),
+            Write::Move(from, to) => Done::Booking(move_booking(conn, from, to).await?),
+            Write::AppendCounterOutcome(entry) => {
+                // The single writer makes the check and the append one step.
+                if let AuditEvent::Counter(c) = &entry.event
+                    && counter_outcome_exists(conn, c.ticket).await?
+                {
+                    return Ok(Done::AlreadyRecorded);
+                }
+                let record = next_audit(writer, entry).await?;
+                bind_audit(sqlx::query(AUDIT_INSERT), &record)?
+                    .execute(&mut writer.conn)
+                    .await?;
+                writer.audit_head = Some((record.seq, record.hash));
+                Done::Audit(record)
+            }
         })
     })
 }
@@ -1082,6 +1105,41 @@ async fn cancel(
     })
 }
 
+/// Whether a counter outcome is recorded for `ticket` (through `audit_counter_ticket`).
+async fn counter_outcome_exists(
+    conn: &mut SqliteConnection,
+    ticket: TicketCode,
+) -> Result<bool, StoreError> {
+    let found = sqlx::query(
+        "SELECT 1 FROM audit WHERE json_extract(event, '$.kind') = 'counter' \
+         AND json_extract(event, '$.ticket') = ? LIMIT 1",
+    )
+    .bind(ticket.to_string())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(found.is_some())
+}
+
+/// Cancels `from` and books `to` inside a savepoint of the batch's transaction: a refusal of
+/// either rolls both back, so the old booking stays active.
+async fn move_booking(
+    conn: &mut SqliteConnection,
+    from: &BookingId,
+    to: &BookingRequest,
+) -> Result<Booking, Failure> {
+    control(conn, "SAVEPOINT move_booking").await?;
+    let moved = match cancel(conn, from, to.now).await {
+        Ok(_) => book(conn, to).await,
+        Err(error) => Err(error),
+    };
+    if moved.is_err() {
+        control(conn, "ROLLBACK TO move_booking").await?;
+    }
+    control(conn, "RELEASE move_booking").await?;
+    Ok(moved?)
+}
+
 async fn save_draft(conn: &mut SqliteConnection, draft: &Draft) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO drafts (id, procedure, ward, data, saved_ns, expires_ns) \
@@ -1336,6 +1394,70 @@ impl Store for SqliteStore {
         Box::pin(async move {
             match self.write(Write::Purge(now, retention)).await? {
                 Done::Purged(report) => Ok(report),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>> {
+        Box::pin(async move {
+            // The same expressions as the partial index `audit_counter_ticket`.
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit \
+                 WHERE json_extract(event, '$.kind') = 'counter' AND json_extract(event, '$.ticket') = ? \
+                 ORDER BY seq"
+            );
+            sqlx::query(&sql)
+                .bind(ticket.to_string())
+                .fetch_all(&self.readers)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(decode_audit)
+                .collect()
+        })
+    }
+
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {} FROM bookings WHERE ticket = ? AND cancelled_ns IS NULL",
+                BookingRow::COLUMNS
+            );
+            sqlx::query(&sql)
+                .bind(ticket.to_string())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(backend)?
+                .map(|row| BookingRow::decode(&row)?.into_booking())
+                .transpose()
+        })
+    }
+
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking> {
+        Box::pin(async move {
+            match self.write(Write::Move(from.clone(), to.clone())).await? {
+                Done::Booking(booking) => Ok(booking),
+                other => Err(mismatch(&other)),
+            }
+        })
+    }
+
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        Box::pin(async move {
+            match self
+                .write(Write::AppendCounterOutcome(entry.clone()))
+                .await?
+            {
+                Done::Audit(record) => Ok(Some(record)),
+                Done::AlreadyRecorded => Ok(None),
                 other => Err(mismatch(&other)),
             }
         })

@@ -334,11 +334,32 @@ async fn level_and_age_are_checked_again_at_submission() {
     let f = fixture();
     let subject = subject();
 
-    // Level 1: step-up (401).
-    let level1 = Assurance::new(
+    // A level-1 account: in person (403), signing in again cannot raise it.
+    let account = Assurance::new(
         Some(Level::One),
         "https://sso.example.vn",
         SourceKind::UserinfoClaim,
+        Some(t0()),
+    );
+    let error = f
+        .submitter
+        .submit(request(&account, &subject, "k"))
+        .await
+        .unwrap_err();
+    match &error {
+        SubmitError::Insufficient(decision) => {
+            assert_eq!(decision.kind_str(), "in_person");
+            assert_eq!(decision.reason(), ReasonCode::LevelBelowRequired);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.http_status(), http::StatusCode::FORBIDDEN);
+
+    // A level-1 `acr` of one login: step-up (401).
+    let level1 = Assurance::new(
+        Some(Level::One),
+        "https://sso.example.vn",
+        SourceKind::IdTokenAcr,
         Some(t0()),
     );
     let error = f

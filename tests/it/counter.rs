@@ -34,7 +34,7 @@ fn input_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// The `Set-Cookie` pair named `prefix…` in `response`.
-fn cookie_named(response: &Response<Body>, prefix: &str) -> Option<String> {
+pub(crate) fn cookie_named(response: &Response<Body>, prefix: &str) -> Option<String> {
     set_cookies(response)
         .into_iter()
         .find(|c| c.starts_with(prefix) && !c.starts_with(&format!("{prefix};")))
@@ -42,7 +42,7 @@ fn cookie_named(response: &Response<Body>, prefix: &str) -> Option<String> {
 }
 
 /// A ticket code shown on a referral page (its link to the printable ticket).
-fn ticket_on(page: &str) -> String {
+pub(crate) fn ticket_on(page: &str) -> String {
     page.split("/tickets/")
         .nth(1)
         .and_then(|r| r.split(['?', '"']).next())
@@ -51,7 +51,7 @@ fn ticket_on(page: &str) -> String {
 }
 
 /// An HTML page (no `Accept: application/json`).
-async fn page(gw: &TestGateway, path: &str, cookie: Option<&str>) -> Response<Body> {
+pub(crate) async fn page(gw: &TestGateway, path: &str, cookie: Option<&str>) -> Response<Body> {
     let mut request = Request::get(path).header(header::ACCEPT, "text/html");
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
@@ -60,7 +60,7 @@ async fn page(gw: &TestGateway, path: &str, cookie: Option<&str>) -> Response<Bo
 }
 
 /// Posts a counter form for `ticket` with `fields`.
-async fn counter_post(
+pub(crate) async fn counter_post(
     gw: &TestGateway,
     staff: &str,
     ticket: &str,
@@ -82,7 +82,7 @@ async fn counter_post(
 }
 
 /// The staff ticket page's CSRF token for the counter forms.
-async fn counter_token(gw: &TestGateway, staff: &str, ticket: &str) -> String {
+pub(crate) async fn counter_token(gw: &TestGateway, staff: &str, ticket: &str) -> String {
     let html =
         body_text(page(gw, &format!("/staff/tickets?code={ticket}"), Some(staff)).await).await;
     let form = html

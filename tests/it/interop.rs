@@ -240,6 +240,8 @@ async fn level_1_resident_asked_for_level_2_by_acr_values_logs_in_at_level_1() -
     assert_eq!(login.assurance().level(), Some(Level::One));
     assert_eq!(login.assurance().acr(), Some(ACR_LEVEL_1));
     assert!(!login.assurance().meets(Level::Two));
+    // The provider answered a level-2 request with level 1: the account's level.
+    assert!(login.assurance().is_account_level());
     Ok(())
 }
 
@@ -298,6 +300,8 @@ async fn level_1_resident_asked_for_essential_level_1_acr_logs_in_with_client_se
 
     assert_eq!(login.assurance().level(), Some(Level::One));
     assert_eq!(login.assurance().acr(), Some(ACR_LEVEL_1));
+    // Level 1 was all it asked for: the level of this login, which a step-up may raise.
+    assert!(!login.assurance().is_account_level());
     Ok(())
 }
 

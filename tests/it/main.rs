@@ -30,6 +30,7 @@ mod perf16;
 mod profiles;
 mod provider_faults;
 mod retention;
+mod review;
 mod shared_device;
 mod shared_device_oidc;
 mod slow_clients;

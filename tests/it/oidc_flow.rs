@@ -89,6 +89,15 @@ async fn level_one_resident_gets_level_one_never_level_two() {
     let login = login(&rp, request, "level1").await.unwrap();
     assert_eq!(login.assurance().level(), Some(Level::One));
     assert_eq!(login.assurance().acr(), Some(devidp::ACR_LEVEL_1));
+    // Level 2 was asked and level 1 came back: that is as far as the account goes.
+    assert!(login.assurance().is_account_level());
+
+    // Asked for level 1 only, the same `acr` is the level of that one login.
+    let asked_one = self::login(&rp, LoginRequest::new(Level::One), "level1")
+        .await
+        .unwrap();
+    assert_eq!(asked_one.assurance().level(), Some(Level::One));
+    assert!(!asked_one.assurance().is_account_level());
 }
 
 #[tokio::test]

@@ -361,3 +361,42 @@ async fn acknowledged_writes_survive_a_killed_process() {
     )
     .await;
 }
+
+/// The query plan of `sql` on the database at `path`, one detail per line.
+async fn query_plan(path: &str, sql: &str) -> String {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn a_tickets_counter_outcomes_and_booking_are_found_through_indexes() {
+    let dir = TempDir::new("sqlite-by-ticket");
+    let path = dir.file("wardgate.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    // The store's own look-ups (`counter_records`, `ticket_booking`), never a scan.
+    let counter = query_plan(
+        &path,
+        "SELECT seq FROM audit WHERE json_extract(event, '$.kind') = 'counter' \
+         AND json_extract(event, '$.ticket') = 'TS-ABCDE-FGHJK' ORDER BY seq",
+    )
+    .await;
+    assert!(
+        counter.contains("USING INDEX audit_counter_ticket"),
+        "{counter}"
+    );
+    let booking = query_plan(
+        &path,
+        "SELECT id FROM bookings WHERE ticket = 'TS-ABCDE-FGHJK' AND cancelled_ns IS NULL",
+    )
+    .await;
+    assert!(booking.contains("bookings_active_ticket"), "{booking}");
+}

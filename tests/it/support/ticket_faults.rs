@@ -168,4 +168,23 @@ impl Store for TicketFaults {
     ) -> StoreFuture<'a, PurgeReport> {
         self.inner.purge_expired(now, retention)
     }
+    fn counter_records<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Vec<AuditRecord>> {
+        self.inner.counter_records(ticket)
+    }
+    fn ticket_booking<'a>(&'a self, ticket: &'a TicketCode) -> StoreFuture<'a, Option<Booking>> {
+        self.inner.ticket_booking(ticket)
+    }
+    fn move_booking<'a>(
+        &'a self,
+        from: &'a BookingId,
+        to: &'a BookingRequest,
+    ) -> StoreFuture<'a, Booking> {
+        self.inner.move_booking(from, to)
+    }
+    fn append_counter_outcome<'a>(
+        &'a self,
+        entry: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<AuditRecord>> {
+        self.inner.append_counter_outcome(entry)
+    }
 }
