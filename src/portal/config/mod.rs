@@ -66,6 +66,8 @@
 //! | `WARDGATE_BACKOFFICE_STATUS_KEYS` | `backoffice_status_keys` (array) | none: `POST /api/backoffice/status` answers `503` |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `upstream.connect_timeout_seconds`, `upstream.response_timeout_seconds`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
+//! | `WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS` | `upstream.body_idle_timeout_seconds` (1 to 3600) | 30: a proxied body, either way, cut off after this long without data |
+//! | `WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS` | `upstream.body_timeout_seconds` (1 to 86400) | 600: a proxied body cut off after this long in all |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
 //! | `WARDGATE_STATS_TOKEN` | `stats_token` | none: `GET /api/stats` opens to staff only |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
@@ -198,6 +200,7 @@ pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
 pub use env::ENV_STATS_TOKEN;
 pub use env::ENV_UPSTREAM;
+pub use env::{ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT};
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS,
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL,
