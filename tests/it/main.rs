@@ -27,6 +27,7 @@ mod operations;
 mod outbox_faults;
 mod perf16;
 mod profiles;
+mod proxy19;
 mod provider_faults;
 mod retention;
 mod shared_device;
