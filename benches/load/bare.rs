@@ -33,7 +33,9 @@ async fn main() -> ExitCode {
         eprintln!("usage: bare_baseline ADDRESS:PORT FILE [ROUTE]");
         return ExitCode::from(2);
     };
-    let route = args.next().unwrap_or_else(|| "/assets/style.css".to_owned());
+    let route = args
+        .next()
+        .unwrap_or_else(|| "/assets/style.css".to_owned());
     // The upstream's page is HTML; the baseline's stylesheet is CSS.
     let content_type = if route.ends_with(".css") {
         "text/css; charset=utf-8"

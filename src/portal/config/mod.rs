@@ -200,7 +200,6 @@ pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
 pub use env::ENV_STATS_TOKEN;
 pub use env::ENV_UPSTREAM;
-pub use env::{ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT};
 pub use env::{
     ENV_ACR_LEVEL1, ENV_ACR_LEVEL2, ENV_AUTHORIZATION_ENDPOINT, ENV_BACKOFFICE_STATUS_KEYS,
     ENV_BACKOFFICE_URL, ENV_BIND, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_DATA_DIR, ENV_DATABASE_URL,
@@ -210,6 +209,7 @@ pub use env::{
     ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR, ENV_TOKEN_ENDPOINT,
     ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
 };
+pub use env::{ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT};
 pub use error::{ConfigError, Origin, SettingError};
 pub use loader::ConfigLoader;
 pub use providers::{ClientSecret, ExternalProvider, Provider, ProviderConfig};

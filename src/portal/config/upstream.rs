@@ -2,9 +2,7 @@
 
 use url::Url;
 
-use super::env::{
-    ENV_UPSTREAM, ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT, Lookup,
-};
+use super::env::{ENV_UPSTREAM, ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT, Lookup};
 use super::error::{ConfigError, SettingError, invalid};
 use super::values::number;
 use crate::portal::upstream::{GateRuleToml, Upstream, UpstreamToml};

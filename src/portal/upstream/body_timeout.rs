@@ -217,11 +217,18 @@ mod tests {
     #[tokio::test]
     async fn a_body_that_stalls_is_cut_off_after_the_idle_bound() {
         let started = Instant::now();
-        let body = Timed::new(every(Duration::from_secs(5), 2), Direction::Response, BOUNDS);
+        let body = Timed::new(
+            every(Duration::from_secs(5), 2),
+            Direction::Response,
+            BOUNDS,
+        );
         let error = body.collect().await.err().unwrap();
         assert_eq!(cause(&error), Some(BodyTimeout::Idle));
         let took = started.elapsed();
-        assert!(took >= BOUNDS.idle && took < BOUNDS.idle + MARGIN, "{took:?}");
+        assert!(
+            took >= BOUNDS.idle && took < BOUNDS.idle + MARGIN,
+            "{took:?}"
+        );
     }
 
     #[tokio::test]
@@ -235,6 +242,9 @@ mod tests {
         let error = body.collect().await.err().unwrap();
         assert_eq!(cause(&error), Some(BodyTimeout::Total));
         let took = started.elapsed();
-        assert!(took >= BOUNDS.total && took < BOUNDS.total + MARGIN, "{took:?}");
+        assert!(
+            took >= BOUNDS.total && took < BOUNDS.total + MARGIN,
+            "{took:?}"
+        );
     }
 }
