@@ -4,8 +4,11 @@
 //! example gateway. `benches/load/run` measures it in the same run as the gateway, so the
 //! "ungated route vs bare" ratio is the cost of the gateway's layers alone.
 //!
+//! With a route after the file it serves the file there instead: the upstream portal that the
+//! gateway in gateway mode and Apache's `ProxyPass` both proxy for the "proxied gated page" row.
+//!
 //! ```text
-//! bare_baseline 127.0.0.1:PORT path/to/style.css
+//! bare_baseline 127.0.0.1:PORT path/to/style.css [ROUTE]
 //! ```
 
 #![allow(
@@ -27,8 +30,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(bind), Some(path)) = (args.next(), args.next()) else {
-        eprintln!("usage: bare_baseline ADDRESS:PORT FILE");
+        eprintln!("usage: bare_baseline ADDRESS:PORT FILE [ROUTE]");
         return ExitCode::from(2);
+    };
+    let route = args
+        .next()
+        .unwrap_or_else(|| "/assets/style.css".to_owned());
+    // The upstream's page is HTML; the baseline's stylesheet is CSS.
+    let content_type = if route.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else {
+        "text/html; charset=utf-8"
     };
     let body: &'static [u8] = match std::fs::read(&path) {
         Ok(bytes) => bytes.leak(),
@@ -38,8 +50,8 @@ async fn main() -> ExitCode {
         }
     };
     let app = Router::new().route(
-        "/assets/style.css",
-        get(move || async move { ([(CONTENT_TYPE, "text/css; charset=utf-8")], body) }),
+        &route,
+        get(move || async move { ([(CONTENT_TYPE, content_type)], body) }),
     );
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(listener) => listener,

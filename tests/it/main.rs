@@ -29,6 +29,7 @@ mod outbox_faults;
 mod perf16;
 mod profiles;
 mod provider_faults;
+mod proxy19;
 mod retention;
 mod review;
 mod shared_device;

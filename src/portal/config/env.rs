@@ -28,6 +28,10 @@ pub const ENV_BACKOFFICE_URL: &str = "WARDGATE_BACKOFFICE_URL";
 pub const ENV_BACKOFFICE_STATUS_KEYS: &str = "WARDGATE_BACKOFFICE_STATUS_KEYS";
 /// `WARDGATE_UPSTREAM`: gateway mode's upstream portal, `http://host:port`.
 pub const ENV_UPSTREAM: &str = "WARDGATE_UPSTREAM";
+/// How long a body streamed through gateway mode's proxy may go without data, in seconds.
+pub const ENV_UPSTREAM_BODY_IDLE_TIMEOUT: &str = "WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS";
+/// How long a body streamed through gateway mode's proxy may take in all, in seconds.
+pub const ENV_UPSTREAM_BODY_TIMEOUT: &str = "WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS";
 /// Where `GET /metrics` is served apart from the public listener.
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
 /// Seconds an instance's claimed outbox entries stay hidden from the other instances' workers

@@ -67,6 +67,8 @@
 //! | `WARDGATE_OUTBOX_LEASE_SECONDS` | `outbox_lease_seconds` (30–3600) | `300`: a crashed instance's claimed dossiers wait this long before another instance delivers them |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `upstream.connect_timeout_seconds`, `upstream.response_timeout_seconds`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
+//! | `WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS` | `upstream.body_idle_timeout_seconds` (1 to 3600) | 30: a proxied body, either way, cut off after this long without data |
+//! | `WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS` | `upstream.body_timeout_seconds` (1 to 86400) | 600: a proxied body cut off after this long in all |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
 //! | `WARDGATE_STATS_TOKEN` | `stats_token` | none: `GET /api/stats` opens to staff only |
 //! | — | `ward.code`, `ward.catalog`, `ward.directory` | none, `samples/catalog.toml`, `samples/wards.toml` |
@@ -210,6 +212,7 @@ pub use env::{
     ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR, ENV_TOKEN_ENDPOINT,
     ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
 };
+pub use env::{ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT};
 pub use error::{ConfigError, Origin, SettingError};
 pub use loader::ConfigLoader;
 pub use providers::{ClientSecret, ExternalProvider, Provider, ProviderConfig};

@@ -2,9 +2,14 @@
 
 use url::Url;
 
-use super::env::{ENV_UPSTREAM, Lookup};
+use super::env::{ENV_UPSTREAM, ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT, Lookup};
 use super::error::{ConfigError, SettingError, invalid};
+use super::values::number;
 use crate::portal::upstream::{GateRuleToml, Upstream, UpstreamToml};
+
+/// The body timeouts, in seconds: up to an hour between two pieces, a day in all.
+const BODY_IDLE_RANGE: (i64, i64) = (1, 3_600);
+const BODY_TOTAL_RANGE: (i64, i64) = (1, 86_400);
 
 /// The upstream when `WARDGATE_UPSTREAM` or `upstream.url` is set; its rules from `[[gate]]`.
 pub(super) fn build_upstream(
@@ -12,7 +17,7 @@ pub(super) fn build_upstream(
     table: Option<UpstreamToml>,
     rules: &[GateRuleToml],
 ) -> Result<Option<Upstream>, ConfigError> {
-    let table = table.unwrap_or_default();
+    let mut table = table.unwrap_or_default();
     let Some(setting) = cx.lookup(ENV_UPSTREAM, table.url.clone(), "upstream.url") else {
         return Ok(None);
     };
@@ -25,6 +30,24 @@ pub(super) fn build_upstream(
             },
         )
     })?;
+    // The body timeouts also have variables; each is checked here, naming its own field.
+    let seconds = |variable, from_file: Option<u64>, field, range| {
+        let from_file = from_file.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        number(cx, Some(variable), from_file, field, range)
+            .map(|value| value.and_then(|v| u64::try_from(v).ok()))
+    };
+    table.body_idle_timeout_seconds = seconds(
+        ENV_UPSTREAM_BODY_IDLE_TIMEOUT,
+        table.body_idle_timeout_seconds,
+        "upstream.body_idle_timeout_seconds",
+        BODY_IDLE_RANGE,
+    )?;
+    table.body_timeout_seconds = seconds(
+        ENV_UPSTREAM_BODY_TIMEOUT,
+        table.body_timeout_seconds,
+        "upstream.body_timeout_seconds",
+        BODY_TOTAL_RANGE,
+    )?;
     Upstream::from_toml(url, &table, rules)
         .map(Some)
         .map_err(|error| invalid(setting.origin, SettingError::Upstream(error)))
@@ -32,8 +55,10 @@ pub(super) fn build_upstream(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use crate::portal::config::GatewayConfig;
-    use crate::portal::upstream::Requirement;
+    use crate::portal::upstream::{DEFAULT_BODY_TIMEOUT, Requirement};
 
     const FILE: &str = r#"
 [upstream]
@@ -92,5 +117,41 @@ level = 2
             error,
             "gateway.toml: upstream.url: the gate rule for \"/a\" needs exactly one of procedure, level or public = true"
         );
+    }
+
+    #[test]
+    fn the_body_timeouts_come_from_the_file_or_the_environment_and_are_checked() {
+        let file = FILE.replace(
+            "max_body_bytes = 1048576",
+            "max_body_bytes = 1048576\nbody_idle_timeout_seconds = 0",
+        );
+        let error = GatewayConfig::loader(|_| None)
+            .load_str("gateway.toml", &file)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "gateway.toml: upstream.body_idle_timeout_seconds: 0 is out of range: use 1 to 3600"
+        );
+
+        let error = GatewayConfig::loader(|name| {
+            (name == "WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS").then(|| "soon".to_owned())
+        })
+        .load_str("gateway.toml", FILE)
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS: `soon` is not a whole number"
+        );
+
+        let config = GatewayConfig::loader(|name| {
+            (name == "WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS").then(|| "7".to_owned())
+        })
+        .load_str("gateway.toml", FILE)
+        .unwrap();
+        let upstream = config.upstream().unwrap();
+        assert_eq!(upstream.body_idle_timeout(), Duration::from_secs(7));
+        assert_eq!(upstream.body_timeout(), DEFAULT_BODY_TIMEOUT);
     }
 }

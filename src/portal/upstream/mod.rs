@@ -18,6 +18,7 @@
 //! header a client sends is removed before proxying.
 
 pub mod assertion;
+mod body_timeout;
 pub(crate) mod check;
 mod headers;
 mod pages;
@@ -46,6 +47,14 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the upstream may take to answer with its response head unless configured otherwise.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest gap between two pieces of a body streamed through the proxy (the upstream's
+/// response body, the resident's request body) unless configured otherwise.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest time a whole body may take to stream through the proxy unless configured
+/// otherwise: 8 MiB at about 15 kB/s, a poor mobile connection.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a path of the upstream requires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +148,8 @@ pub struct Upstream {
     max_body_bytes: u64,
     connect_timeout: Duration,
     response_timeout: Duration,
+    body_idle_timeout: Duration,
+    body_timeout: Duration,
 }
 
 impl Upstream {
@@ -159,6 +170,8 @@ impl Upstream {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         })
     }
 
@@ -216,6 +229,35 @@ impl Upstream {
         Ok(self)
     }
 
+    /// How long a body streamed through the proxy, either way, may go without data (`idle`)
+    /// and take in all (`total`); past either the transfer is cut off and the connection
+    /// closed, so a stalled upstream never holds a resident's connection.
+    ///
+    /// # Errors
+    ///
+    /// [`UpstreamError::Zero`] for a zero duration.
+    pub fn body_timeouts(mut self, idle: Duration, total: Duration) -> Result<Self, UpstreamError> {
+        if idle.is_zero() {
+            return Err(UpstreamError::Zero("body_idle_timeout_seconds"));
+        }
+        if total.is_zero() {
+            return Err(UpstreamError::Zero("body_timeout_seconds"));
+        }
+        self.body_idle_timeout = idle;
+        self.body_timeout = total;
+        Ok(self)
+    }
+
+    /// How long a proxied body may go without data.
+    pub fn body_idle_timeout(&self) -> Duration {
+        self.body_idle_timeout
+    }
+
+    /// How long a proxied body may take in all.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
     /// The upstream's URL.
     pub fn url(&self) -> &Url {
         &self.url
@@ -258,6 +300,10 @@ impl Upstream {
             seconds(table.connect_timeout_seconds, DEFAULT_CONNECT_TIMEOUT),
             seconds(table.response_timeout_seconds, DEFAULT_RESPONSE_TIMEOUT),
         )?;
+        upstream = upstream.body_timeouts(
+            seconds(table.body_idle_timeout_seconds, DEFAULT_BODY_IDLE_TIMEOUT),
+            seconds(table.body_timeout_seconds, DEFAULT_BODY_TIMEOUT),
+        )?;
         for raw in rules {
             upstream = upstream.rule(raw.rule()?)?;
         }
@@ -279,6 +325,10 @@ pub struct UpstreamToml {
     pub connect_timeout_seconds: Option<u64>,
     /// How long the upstream may take to send its response head.
     pub response_timeout_seconds: Option<u64>,
+    /// How long a body streamed through the proxy may go without data.
+    pub body_idle_timeout_seconds: Option<u64>,
+    /// How long a body streamed through the proxy may take in all.
+    pub body_timeout_seconds: Option<u64>,
 }
 
 /// A `[[gate]]` table of the configuration file.

@@ -18,6 +18,9 @@ pub(super) enum Refusal {
     Unreachable,
     /// The upstream did not answer in time.
     Timeout,
+    /// The resident's upload stalled (the body's idle or total timeout) before the upstream
+    /// answered.
+    SlowUpload,
 }
 
 impl Refusal {
@@ -27,6 +30,7 @@ impl Refusal {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unreachable => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::SlowUpload => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -36,6 +40,7 @@ impl Refusal {
             Self::TooLarge => "payload_too_large",
             Self::Unreachable => "upstream_unreachable",
             Self::Timeout => "upstream_timeout",
+            Self::SlowUpload => "upload_timeout",
         }
     }
 
@@ -43,6 +48,7 @@ impl Refusal {
         match self {
             Self::NoRule => lang.pick("Trang này không mở", "This page is not open"),
             Self::TooLarge => lang.pick("Tệp gửi lên quá lớn", "The upload is too large"),
+            Self::SlowUpload => lang.pick("Gửi dữ liệu bị gián đoạn", "The upload stalled"),
             Self::Unreachable | Self::Timeout => lang.pick(
                 "Cổng dịch vụ tạm thời không phản hồi",
                 "The service portal is not answering",
@@ -67,6 +73,10 @@ impl Refusal {
             Self::Timeout => lang.pick(
                 "Cổng dịch vụ không phản hồi kịp thời. Vui lòng thử lại sau ít phút.",
                 "The service portal did not answer in time. Please try again in a few minutes.",
+            ),
+            Self::SlowUpload => lang.pick(
+                "Dữ liệu gửi lên bị ngắt quãng quá lâu. Vui lòng kiểm tra kết nối mạng rồi gửi lại.",
+                "What you sent stopped arriving for too long. Please check your connection and send it again.",
             ),
         }
     }

@@ -1,6 +1,7 @@
 //! The reverse proxy: requests the gateway does not serve itself, gated by the rules, to the
 //! upstream on hyper-util's pooled client. Bodies stream both ways; the request body is
-//! limited; hop-by-hop fields are removed and `X-Forwarded-*` set.
+//! limited; hop-by-hop fields are removed and `X-Forwarded-*` set. Once the upstream's head is
+//! in, both bodies are bounded in time too ([`body_timeout`](super::body_timeout)).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,11 +11,12 @@ use axum::extract::{ConnectInfo, OriginalUri, Query, RawQuery, Request, State};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use http_body_util::{BodyExt as _, Limited};
+use http_body_util::Limited;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::body_timeout::{BodyTimeout, BodyTimeouts, Direction, Timed};
 use super::check::{Outcome, gate, login_url};
 use super::headers;
 use super::pages::Refusal;
@@ -80,6 +82,13 @@ impl UpstreamProxy {
     /// The assertion's audience.
     pub(crate) fn audience(&self) -> &str {
         &self.upstream.audience
+    }
+
+    fn body_timeouts(&self) -> BodyTimeouts {
+        BodyTimeouts {
+            idle: self.upstream.body_idle_timeout,
+            total: self.upstream.body_timeout,
+        }
     }
 }
 
@@ -266,9 +275,10 @@ async fn forward(
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
-    let body = Body::new(Limited::new(
-        body,
-        usize::try_from(limit).unwrap_or(usize::MAX),
+    let body = Body::new(Timed::new(
+        Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)),
+        Direction::Request,
+        proxy.body_timeouts(),
     ));
     let sent = tokio::time::timeout(
         proxy.upstream.response_timeout,
@@ -278,8 +288,11 @@ async fn forward(
     let response = match sent {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
-            if caused_by_limit(&error) {
+            if caused_by::<http_body_util::LengthLimitError>(&error) {
                 return Refusal::TooLarge.response(lang, json);
+            }
+            if caused_by::<BodyTimeout>(&error) {
+                return Refusal::SlowUpload.response(lang, json);
             }
             tracing::warn!(error = %error, "the upstream could not be reached");
             return Refusal::Unreachable.response(lang, json);
@@ -291,14 +304,15 @@ async fn forward(
     };
     let (mut parts, body) = response.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, Body::new(body.map_err(axum::Error::new)))
+    let body = Timed::new(body, Direction::Response, proxy.body_timeouts());
+    Response::from_parts(parts, Body::new(body))
 }
 
-/// Whether the client's body went over the limit while being sent.
-fn caused_by_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether sending the client's body failed because of `E` (over the limit, too slow).
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
+        if error.is::<E>() {
             return true;
         }
         source = error.source();
