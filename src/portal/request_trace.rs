@@ -88,10 +88,18 @@ where
         let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
         match &answer {
             Ok(response) if response.status().is_server_error() => {
-                tracing::error!(status = response.status().as_u16(), latency_ms, "response failed");
+                tracing::error!(
+                    status = response.status().as_u16(),
+                    latency_ms,
+                    "response failed"
+                );
             }
             Ok(response) => {
-                tracing::debug!(status = response.status().as_u16(), latency_ms, "finished processing request");
+                tracing::debug!(
+                    status = response.status().as_u16(),
+                    latency_ms,
+                    "finished processing request"
+                );
             }
             Err(error) => tracing::error!(%error, latency_ms, "response failed"),
         }

@@ -132,7 +132,10 @@ async fn headers_set_by_a_handler_are_kept() {
 #[tokio::test]
 async fn request_id_is_generated_and_shared_with_the_handler() {
     let response = get_with(app("http://127.0.0.1:8080", 0xfb), "/echo-id", None).await;
-    let id = response.headers()[REQUEST_ID_HEADER].to_str().unwrap().to_owned();
+    let id = response.headers()[REQUEST_ID_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_fresh_id(&id, 0xfb);
     assert_eq!(text(response).await, format!("{id} {id}"));
 }
@@ -143,7 +146,9 @@ fn assert_fresh_id(id: &str, random: u8) {
     assert_eq!(id.len(), 16, "{id}");
     let prefix = URL_SAFE_NO_PAD.encode([random; 3]);
     assert!(id.starts_with(&prefix), "{id} does not start with {prefix}");
-    assert!(is_well_formed_request_id(&HeaderValue::from_str(id).unwrap()));
+    assert!(is_well_formed_request_id(
+        &HeaderValue::from_str(id).unwrap()
+    ));
 }
 
 #[tokio::test]
@@ -153,7 +158,10 @@ async fn fresh_request_ids_do_not_repeat_or_count() {
     let mut suffixes = Vec::new();
     for _ in 0..1000 {
         let response = get_with(app.clone(), "/page", None).await;
-        let id = response.headers()[REQUEST_ID_HEADER].to_str().unwrap().to_owned();
+        let id = response.headers()[REQUEST_ID_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_fresh_id(&id, 0xfb);
         assert!(seen.insert(id.clone()), "{id} repeated");
         suffixes.push(id);
@@ -163,12 +171,18 @@ async fn fresh_request_ids_do_not_repeat_or_count() {
     let same_characters: usize = suffixes
         .windows(2)
         .map(|pair| {
-            pair[0].bytes().zip(pair[1].bytes()).skip(6)
+            pair[0]
+                .bytes()
+                .zip(pair[1].bytes())
+                .skip(6)
                 .filter(|(a, b)| a == b)
                 .count()
         })
         .sum();
-    assert!(same_characters < 999, "{same_characters} characters repeated");
+    assert!(
+        same_characters < 999,
+        "{same_characters} characters repeated"
+    );
 }
 
 #[tokio::test]
