@@ -16,8 +16,9 @@
 //!    `A–Z a–z 0–9 . _ -`) is kept, anything else is replaced by a fresh one, so a client
 //!    cannot inject text into logs. Fresh ids are 16 base64url characters: a random prefix per
 //!    process, then a keyed hash of a per-process counter, so they neither repeat in practice
-//!    nor tell a client how many requests the gateway served. The id is put in the request headers and extensions
-//!    ([`RequestId`]) for handlers and logs, and echoed on the response.
+//!    nor tell a client how many requests the gateway served. The id is put in the request
+//!    headers and extensions ([`RequestId`]) for handlers and logs, and echoed on the
+//!    response.
 //! 5. A header a handler already set is kept, so a handler can tighten a policy for its
 //!    response; the request id is always the one chosen by rule 4.
 //!
