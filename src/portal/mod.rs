@@ -60,6 +60,7 @@ mod providers;
 pub mod rate_limit;
 mod referral_page;
 mod request_checks;
+mod request_trace;
 mod resident;
 mod router;
 pub mod security;

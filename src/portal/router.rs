@@ -9,7 +9,6 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 use super::assisted::AssistedLayer;
 use super::errors::ErrorPagesLayer;
@@ -19,7 +18,8 @@ use super::limits::{UploadPermits, upload_concurrency_middleware};
 use super::metrics::MetricsLayer;
 use super::openapi::OPENAPI_PATH;
 use super::request_checks::RequestChecksLayer;
-use super::security::{request_span, security_layer};
+use super::request_trace::RequestTraceLayer;
+use super::security::security_layer;
 use super::{
     api, backoffice, dossiers, drafts, login_memory, pages, staff, stats_api, submit, upstream,
 };
@@ -96,7 +96,7 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
                     header::AUTHORIZATION,
                     header::HeaderName::from_static(dossiers::SECRET_HEADER),
                 ]))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(RequestTraceLayer)
                 // Header limits, then rate limits (the two checks as one layer).
                 .layer(RequestChecksLayer::new(limits, rate_limiter))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -132,10 +132,68 @@ async fn headers_set_by_a_handler_are_kept() {
 #[tokio::test]
 async fn request_id_is_generated_and_shared_with_the_handler() {
     let response = get_with(app("http://127.0.0.1:8080", 0xfb), "/echo-id", None).await;
-    // 12 bytes of 0xfb in base64url.
-    let expected = "-_v7-_v7-_v7-_v7";
-    assert_eq!(response.headers()[REQUEST_ID_HEADER], expected);
-    assert_eq!(text(response).await, format!("{expected} {expected}"));
+    let id = response.headers()[REQUEST_ID_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_fresh_id(&id, 0xfb);
+    assert_eq!(text(response).await, format!("{id} {id}"));
+}
+
+/// A fresh id: 16 base64url characters, starting with the process's random prefix (the
+/// generator fills it with `random`; three bytes of it are the first four characters).
+fn assert_fresh_id(id: &str, random: u8) {
+    assert_eq!(id.len(), 16, "{id}");
+    let prefix = URL_SAFE_NO_PAD.encode([random; 3]);
+    assert!(id.starts_with(&prefix), "{id} does not start with {prefix}");
+    assert!(is_well_formed_request_id(
+        &HeaderValue::from_str(id).unwrap()
+    ));
+}
+
+#[tokio::test]
+async fn fresh_request_ids_do_not_repeat_or_count() {
+    let app = app("http://127.0.0.1:8080", 0xfb);
+    let mut seen = std::collections::HashSet::new();
+    let mut suffixes = Vec::new();
+    for _ in 0..1000 {
+        let response = get_with(app.clone(), "/page", None).await;
+        let id = response.headers()[REQUEST_ID_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_fresh_id(&id, 0xfb);
+        assert!(seen.insert(id.clone()), "{id} repeated");
+        suffixes.push(id);
+    }
+    // The counter is hashed: consecutive ids share about one character in six by chance
+    // (1/64 each of ten), where consecutive counts would share all but one or two.
+    let same_characters: usize = suffixes
+        .windows(2)
+        .map(|pair| {
+            pair[0]
+                .bytes()
+                .zip(pair[1].bytes())
+                .skip(6)
+                .filter(|(a, b)| a == b)
+                .count()
+        })
+        .sum();
+    assert!(
+        same_characters < 999,
+        "{same_characters} characters repeated"
+    );
+}
+
+#[tokio::test]
+async fn two_layers_draw_different_ids() {
+    let first = get_with(app("http://127.0.0.1:8080", 7), "/page", None).await;
+    let second = get_with(app("http://127.0.0.1:8080", 7), "/page", None).await;
+    // Same random prefix, same counter value: only the per-process hash key tells them apart.
+    assert_ne!(
+        first.headers()[REQUEST_ID_HEADER],
+        second.headers()[REQUEST_ID_HEADER]
+    );
 }
 
 #[tokio::test]
@@ -158,11 +216,9 @@ async fn malformed_incoming_request_id_is_replaced() {
         too_long.as_str(),
     ] {
         let response = get_with(app("http://127.0.0.1:8080", 0), "/echo-id", Some(bad)).await;
-        assert_eq!(
-            response.headers()[REQUEST_ID_HEADER],
-            "AAAAAAAAAAAAAAAA",
-            "{bad:?}"
-        );
+        let id = response.headers()[REQUEST_ID_HEADER].to_str().unwrap();
+        assert_ne!(id, bad);
+        assert_fresh_id(id, 0);
     }
     let max = "b".repeat(64);
     let response = get_with(app("http://127.0.0.1:8080", 0), "/echo-id", Some(&max)).await;
