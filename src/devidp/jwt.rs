@@ -6,8 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
-    RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents, UnparsedPublicKey,
 };
 
 use super::SigningAlgorithm;
@@ -213,5 +214,33 @@ impl Signer {
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature)
         ))
+    }
+
+    /// The claims of `token` when it is a compact JWS this signer made: header `alg` and `kid`
+    /// are this key's, and the signature verifies with its public key. Expiry is not checked.
+    pub(crate) fn verify(&self, token: &str) -> Option<serde_json::Value> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        if header.get("alg")?.as_str()? != self.alg() || header.get("kid")?.as_str()? != self.kid
+        {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let message = signing_input.as_bytes();
+        let verified = match &self.key {
+            Key::Es256(pair) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key())
+                .verify(message, &signature),
+            Key::EdDsa(pair) => {
+                UnparsedPublicKey::new(&ED25519, pair.public_key()).verify(message, &signature)
+            }
+            Key::Rs256(pair) => {
+                let components: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+                components.verify(&RSA_PKCS1_2048_8192_SHA256, message, &signature)
+            }
+        };
+        verified.ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
     }
 }

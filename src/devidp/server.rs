@@ -933,8 +933,9 @@ fn parse_claims_acr(claims: &str) -> Result<Option<AcrRequest>, &'static str> {
 }
 
 /// OpenID Connect RP-Initiated Logout 1.0 §2: the simulator keeps no browser session, so it
-/// only records the request, checks `post_logout_redirect_uri` against the client and sends the
-/// browser back with `state`.
+/// only records the request, checks an `id_token_hint` (an ID token it issued, for `client_id`
+/// when given; expired is fine, §2), checks `post_logout_redirect_uri` against the client and
+/// sends the browser back with `state`.
 async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
     let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => params,
@@ -943,6 +944,30 @@ async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuer
         }
     };
     shared.record(RequestChannel::EndSession, &params);
+    if let Some(hint) = params.get("id_token_hint") {
+        let audience = shared
+            .signer
+            .verify(hint)
+            .and_then(|claims| claims.get("aud").and_then(|aud| aud.as_str().map(str::to_owned)));
+        let Some(audience) = audience else {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "id_token_hint is not an ID token this provider issued",
+            );
+        };
+        let for_client = params
+            .get("client_id")
+            .is_none_or(|client| client == audience)
+            && shared.client(&audience).is_some();
+        if !for_client {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "id_token_hint was not issued to this client",
+            );
+        }
+    }
     let Some(back) = params.get("post_logout_redirect_uri") else {
         return page(StatusCode::OK, html::signed_out_page());
     };

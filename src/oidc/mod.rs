@@ -470,6 +470,8 @@ pub struct VerifiedLogin {
     assurance: Assurance,
     userinfo: Option<Map<String, Value>>,
     id_token_claims: Option<Map<String, Value>>,
+    /// The verified ID token as the provider sent it, for `id_token_hint` at sign-out.
+    id_token: Option<String>,
     profile: ProviderProfile,
 }
 
@@ -549,6 +551,16 @@ impl VerifiedLogin {
     /// May hold personal data: never log or keep it.
     pub fn id_token_claims(&self) -> Option<&Map<String, Value>> {
         self.id_token_claims.as_ref()
+    }
+
+    /// The verified ID token as the provider sent it (compact JWS); `None` when the provider
+    /// sent none. It is what RP-Initiated Logout's `id_token_hint` carries.
+    ///
+    /// # Security
+    ///
+    /// Holds the subject and the provider's claims: never log it.
+    pub fn id_token(&self) -> Option<&str> {
+        self.id_token.as_deref()
     }
 }
 
@@ -1200,6 +1212,7 @@ impl RelyingParty {
             assurance,
             userinfo,
             id_token_claims: verified.as_ref().map(|v| v.claims().clone()),
+            id_token: verified.as_ref().and(tokens.id_token.clone()),
             profile: inner.config.profile,
         })
     }

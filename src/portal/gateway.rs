@@ -302,6 +302,8 @@ impl GatewayBuilder {
             .with_clock(Arc::clone(&self.clock))
             .with_random(Arc::clone(&self.random))
             .with_hooks(Arc::clone(&hooks) as Arc<dyn GateHooks>)
+            // The portal's sign-out forms post to its historical `/logout`.
+            .with_logout_path("/logout")
             .build()?;
         let sealer = Arc::new(
             DossierSealer::new(dossier_key, Arc::clone(&self.random))

@@ -99,6 +99,17 @@ impl CookieSettings {
         }
     }
 
+    /// The name of a cookie set on a narrower path than `/` (see
+    /// [`set_cookie_at`](Self::set_cookie_at)): `__Secure-` + `base` over https, since browsers
+    /// refuse a `__Host-` cookie whose `Path` is not `/`; `base` alone on plain-http loopback.
+    pub fn path_cookie_name(&self, base: &str) -> String {
+        if self.secure {
+            format!("__Secure-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
     /// The login-flow cookie's name.
     pub fn login_flow_cookie_name(&self) -> &'static str {
         if self.secure {
@@ -166,10 +177,47 @@ impl CookieSettings {
         Ok(self.render(name, "", Some(0)))
     }
 
+    /// As [`set_cookie`](Self::set_cookie), with `Path={path}` instead of `Path=/`: the browser
+    /// sends the cookie only to `path` and below. Name it with
+    /// [`path_cookie_name`](Self::path_cookie_name).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cookie`](Self::set_cookie); [`CookieValueError::InvalidValue`] also when `path`
+    /// does not start with `/` or holds a character outside cookie-octets.
+    pub fn set_cookie_at(
+        &self,
+        name: &str,
+        value: &str,
+        max_age: TimeDelta,
+        path: &str,
+    ) -> Result<String, CookieValueError> {
+        if !is_cookie_token(name) {
+            return Err(CookieValueError::InvalidName);
+        }
+        if !value.bytes().all(is_cookie_octet) || !is_cookie_path(path) {
+            return Err(CookieValueError::InvalidValue);
+        }
+        Ok(self.render_at(name, value, Some(max_age.num_seconds().max(0)), path))
+    }
+
+    /// The `Set-Cookie` value that removes the cookie `name` set at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cookie_at`](Self::set_cookie_at).
+    pub fn removal_at(&self, name: &str, path: &str) -> Result<String, CookieValueError> {
+        self.set_cookie_at(name, "", TimeDelta::zero(), path)
+    }
+
     fn render(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
-        let mut header = String::with_capacity(name.len() + value.len() + 64);
+        self.render_at(name, value, max_age, "/")
+    }
+
+    fn render_at(&self, name: &str, value: &str, max_age: Option<i64>, path: &str) -> String {
+        let mut header = String::with_capacity(name.len() + value.len() + path.len() + 64);
         // Writing to a String cannot fail.
-        let _ = write!(header, "{name}={value}; Path=/");
+        let _ = write!(header, "{name}={value}; Path={path}");
         if let Some(max_age) = max_age {
             let _ = write!(header, "; Max-Age={max_age}");
         }
@@ -179,6 +227,11 @@ impl CookieSettings {
         }
         header
     }
+}
+
+/// Whether `path` can be a cookie's `Path` attribute: absolute, cookie-octets only.
+fn is_cookie_path(path: &str) -> bool {
+    path.starts_with('/') && path.bytes().all(is_cookie_octet)
 }
 
 /// The value of the first cookie called `name` in a `Cookie` request header value.

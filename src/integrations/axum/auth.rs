@@ -360,6 +360,14 @@ async fn callback(
                             response
                         }
                     };
+                    // The ID token for `id_token_hint` at sign-out; a login without one
+                    // removes the previous sign-in's.
+                    let hint = gate
+                        .logout_hint_cookie(&login)
+                        .or_else(|| gate.logout_hint_removal());
+                    if let Some(cookie) = hint {
+                        append_cookie(&mut response, &cookie);
+                    }
                     // A login that silently came back below the level it asked for.
                     if login.assurance().level() < Some(level)
                         && let Some(cookie) = hooks.login_fell_short(
@@ -486,12 +494,16 @@ async fn logout(
                 .and_then(|id| gate.provider(id))
         });
     let mut response = provider
-        .and_then(|provider| gate.end_session_redirect(provider, lang))
+        .and_then(|provider| {
+            let hint = gate.logout_hint(&headers, provider.relying_party().issuer());
+            gate.end_session_redirect(provider, lang, hint.as_deref())
+        })
         .unwrap_or_else(|| Redirect::to(&format!("/?lang={}", lang.code())).into_response());
     let cookies = sessions.settings();
     let removals = [
         sessions.clear_cookie(),
         cookies.removal(cookies.login_flow_cookie_name()).ok(),
+        gate.logout_hint_removal(),
     ];
     for removal in removals.iter().flatten() {
         append_cookie(&mut response, removal);
@@ -508,10 +520,17 @@ impl Gate {
     /// The way on to `provider`'s end-session endpoint, with the sealed sign-out cookie that
     /// checks the `state` on return; `None` when the provider has no such endpoint.
     ///
-    /// No ID token is kept after sign-in (it would have to live in the session cookie), so
-    /// no `id_token_hint` is sent: `client_id` names the relying party instead (RP-Initiated
-    /// Logout 1.0 §2), and the provider may ask the resident to confirm.
-    fn end_session_redirect(&self, provider: &LoginProvider, lang: Lang) -> Option<Response> {
+    /// `id_token_hint` is the ID token kept at sign-in in the logout-hint cookie (see
+    /// `logout_hint`), when there is one for this provider: the provider then knows whose
+    /// session ends. Without it (a profile with no ID token, a token too large to keep, an
+    /// older sign-in) `client_id` names the relying party alone (RP-Initiated Logout 1.0 §2),
+    /// and the provider may ask the resident to confirm.
+    fn end_session_redirect(
+        &self,
+        provider: &LoginProvider,
+        lang: Lang,
+        id_token_hint: Option<&str>,
+    ) -> Option<Response> {
         let rp = provider.relying_party();
         let endpoint = rp.metadata().end_session_endpoint.as_ref()?;
         let config = rp.config();
@@ -522,6 +541,9 @@ impl Gate {
         let sessions = self.sessions();
         let state = crate::clock::random_token::<16>(sessions.random().as_ref()).ok()?;
         let mut url = endpoint.clone();
+        if let Some(hint) = id_token_hint {
+            url.query_pairs_mut().append_pair("id_token_hint", hint);
+        }
         url.query_pairs_mut()
             .append_pair("client_id", config.client_id())
             .append_pair("post_logout_redirect_uri", back.as_str())

@@ -222,6 +222,7 @@ pub struct Gate {
     catalog: Catalog,
     directory: Option<(Directory, WardCode)>,
     auth_prefix: String,
+    logout_path: String,
     pub(super) hooks: Arc<dyn GateHooks>,
 }
 
@@ -258,6 +259,7 @@ impl Gate {
             catalog: Catalog::default(),
             directory: None,
             auth_prefix: DEFAULT_AUTH_PREFIX.to_owned(),
+            logout_path: None,
             clock: Arc::new(crate::SystemClock),
             random: Arc::new(SystemRandom::new()),
             hooks: Arc::new(NoHooks),
@@ -319,6 +321,12 @@ impl Gate {
         format!("{}/login", self.auth_prefix)
     }
 
+    /// The path the application's sign-out forms post to (`{prefix}/logout` unless set with
+    /// [`GateBuilder::with_logout_path`]): the only path the logout-hint cookie is sent to.
+    pub fn logout_path(&self) -> &str {
+        &self.logout_path
+    }
+
     /// The stable pseudonym of `subject` at `issuer` (keyed hash): sessions hold it, never the
     /// provider's `sub`.
     pub fn pseudonym(&self, issuer: &str, subject: &str) -> SubjectPseudonym {
@@ -343,6 +351,7 @@ pub struct GateBuilder {
     catalog: Catalog,
     directory: Option<(Directory, WardCode)>,
     auth_prefix: String,
+    logout_path: Option<String>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     hooks: Arc<dyn GateHooks>,
@@ -400,6 +409,14 @@ impl GateBuilder {
         self
     }
 
+    /// The path the application's sign-out forms post to, where it mounts
+    /// [`logout_route`](super::logout_route) (`{prefix}/logout` unless set). The cookie that
+    /// keeps the ID token for `id_token_hint` is sent by browsers to this path only.
+    pub fn with_logout_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_path = Some(path.into());
+        self
+    }
+
     /// The clock ([`SystemClock`](crate::SystemClock) unless set).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -433,6 +450,12 @@ impl GateBuilder {
             return Err(GateError::AuthPrefix(self.auth_prefix));
         }
         check_providers(&self.providers, &self.auth_prefix)?;
+        let logout_path = self
+            .logout_path
+            .unwrap_or_else(|| format!("{}/logout", self.auth_prefix));
+        if !logout_path.starts_with('/') || logout_path.contains(['?', '#', ';', ' ']) {
+            return Err(GateError::LogoutPath(logout_path));
+        }
         if let Some((directory, ward)) = &self.directory
             && directory.ward(*ward).is_none()
         {
@@ -453,6 +476,7 @@ impl GateBuilder {
             catalog: self.catalog,
             directory: self.directory,
             auth_prefix: self.auth_prefix,
+            logout_path,
             hooks: self.hooks,
         }))
     }
@@ -468,6 +492,9 @@ pub enum GateError {
     /// The auth prefix is not a path such as `/auth`.
     #[error("auth prefix `{0}` must start with `/` and not end with `/`")]
     AuthPrefix(String),
+    /// The logout path is not a plain path such as `/logout`.
+    #[error("logout path `{0}` must start with `/` and hold no `?`, `#`, `;` or space")]
+    LogoutPath(String),
     /// The referral ward is not in the directory.
     #[error("ward `{0}` is not in the directory")]
     UnknownWard(String),

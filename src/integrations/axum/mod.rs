@@ -96,6 +96,7 @@ mod auth;
 mod gate;
 mod guard;
 mod layer;
+mod logout_hint;
 mod provider;
 #[cfg(feature = "portal")]
 pub(crate) use provider::profile_texts;
