@@ -944,6 +944,8 @@ async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuer
         }
     };
     shared.record(RequestChannel::EndSession, &params);
+    // §2: the client a hint was issued to stands for `client_id` when that is absent.
+    let mut hinted_client = None;
     if let Some(hint) = params.get("id_token_hint") {
         let audience = shared
             .signer
@@ -967,13 +969,15 @@ async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuer
                 "id_token_hint was not issued to this client",
             );
         }
+        hinted_client = Some(audience);
     }
     let Some(back) = params.get("post_logout_redirect_uri") else {
         return page(StatusCode::OK, html::signed_out_page());
     };
     // §3: the URI must be registered for the client. The simulator registers none apart from
     // the redirect URIs, so it accepts a URI on the origin of one of them.
-    let Some(client) = params.get("client_id").and_then(|id| shared.client(id)) else {
+    let client_id = params.get("client_id").or(hinted_client.as_deref());
+    let Some(client) = client_id.and_then(|id| shared.client(id)) else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "invalid_request",

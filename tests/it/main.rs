@@ -18,6 +18,7 @@ mod gateway;
 mod gateway_mode;
 mod gateway_mode_oidc;
 mod gateway_profiles;
+mod hint12;
 mod hostile;
 mod interop;
 mod journey_visit;
