@@ -719,8 +719,39 @@ async fn oidc_provider_sign_out_reaches_the_end_session_endpoint_and_ends_the_pr
     assert_eq!(params["ui_locales"], "en");
     let state = params["state"].clone();
     assert!(state.len() >= 20, "{state}");
+    // The ID token of this sign-in, kept for the sign-out: issued by oidc-provider to us.
+    let hint = params.get("id_token_hint").expect("an id_token_hint");
+    let payload = hint.split('.').nth(1).expect("a compact JWS");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["iss"],
+        device.provider.issuer().as_str().trim_end_matches('/')
+    );
+    assert_eq!(claims["aud"], RS256_CLIENT);
+    assert!(claims["sub"].as_str().is_some_and(|sub| !sub.is_empty()));
+    // oidc-provider checks the hint: one with another signature is refused outright.
+    let mut forged = end_session.clone();
+    // One character in the middle of the signature changed.
+    let (signed, signature) = hint.rsplit_once('.').unwrap();
+    let mut signature = signature.to_owned();
+    let middle = signature.len() / 2;
+    let flipped = if &signature[middle..=middle] == "A" { "B" } else { "A" };
+    signature.replace_range(middle..=middle, flipped);
+    let tampered = format!("{signed}.{signature}");
+    forged
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(params.iter().filter(|(k, _)| *k != "id_token_hint"))
+        .append_pair("id_token_hint", &tampered);
+    let refused = device.browser.get(forged).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 
-    // oidc-provider asks to confirm, ends its session and returns the state.
+    // oidc-provider accepts the genuine hint, asks to confirm, ends its session and returns
+    // the state.
     let back = device.confirm_at_provider(&end_session).await;
     assert_eq!(
         back.as_str().split('?').next(),
