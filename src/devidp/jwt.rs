@@ -223,8 +223,7 @@ impl Signer {
         let (header, payload) = signing_input.split_once('.')?;
         let header: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-        if header.get("alg")?.as_str()? != self.alg() || header.get("kid")?.as_str()? != self.kid
-        {
+        if header.get("alg")?.as_str()? != self.alg() || header.get("kid")?.as_str()? != self.kid {
             return None;
         }
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;

@@ -947,10 +947,11 @@ async fn end_session(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuer
     // §2: the client a hint was issued to stands for `client_id` when that is absent.
     let mut hinted_client = None;
     if let Some(hint) = params.get("id_token_hint") {
-        let audience = shared
-            .signer
-            .verify(hint)
-            .and_then(|claims| claims.get("aud").and_then(|aud| aud.as_str().map(str::to_owned)));
+        let audience = shared.signer.verify(hint).and_then(|claims| {
+            claims
+                .get("aud")
+                .and_then(|aud| aud.as_str().map(str::to_owned))
+        });
         let Some(audience) = audience else {
             return error_page(
                 StatusCode::BAD_REQUEST,

@@ -3,7 +3,9 @@
 //! Every cookie wardgate sets is `Path=/; HttpOnly; SameSite=Lax` with a `Max-Age`. On an
 //! `https` public URL it is also `Secure` and its name carries the `__Host-` prefix, which makes
 //! the browser refuse it unless it is `Secure`, host-only (no `Domain`) and `Path=/`: a sibling
-//! subdomain cannot plant or overwrite it.
+//! subdomain cannot plant or overwrite it. A cookie the browser should send to one path only
+//! ([`CookieSettings::set_cookie_at`]) carries `__Secure-` instead, since `__Host-` requires
+//! `Path=/`; its sealed value is bound to its name like every other.
 //!
 //! On plain `http` the gateway only runs on a loopback host (`127.0.0.0/8`, `::1`, `localhost`),
 //! for development. There the cookies lose `Secure` and therefore the `__Host-` prefix, since

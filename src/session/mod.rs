@@ -14,7 +14,8 @@
 //! 5. Values longer than [`MAX_SEALED_LEN`] are refused before decoding, and sealing never
 //!    produces one, so a session cookie stays under the browsers' 4096-byte limit.
 //! 6. Cookies are `__Host-` prefixed, `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/`; only plain
-//!    `http` on a loopback host drops `Secure` and the prefix ([`CookieSettings`]).
+//!    `http` on a loopback host drops `Secure` and the prefix ([`CookieSettings`]). A cookie on a
+//!    narrower path ([`CookieSettings::set_cookie_at`]) is `__Secure-` prefixed instead.
 //! 7. A session ends after [`SessionConfig::idle_timeout`] without activity and after
 //!    [`SessionConfig::absolute_timeout`] in any case.
 //! 8. The login-flow cookie lives [`LOGIN_FLOW_LIFETIME`] and is single use on an instance

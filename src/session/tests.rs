@@ -1410,3 +1410,34 @@ fn long_purposes_and_cookie_names_are_bound_as_well() {
         UnsealCause::Forged
     );
 }
+
+#[test]
+fn a_cookie_on_a_narrower_path_is_secure_prefixed_over_https_since_host_needs_path_root() {
+    let cookies =
+        CookieSettings::for_public_url(&"https://dichvucong.example.vn/".parse().unwrap()).unwrap();
+    let name = cookies.path_cookie_name("wardgate-logout-hint");
+    assert_eq!(name, "__Secure-wardgate-logout-hint");
+    assert_eq!(
+        cookies
+            .set_cookie_at(&name, "AQE", TimeDelta::hours(8), "/logout")
+            .unwrap(),
+        "__Secure-wardgate-logout-hint=AQE; Path=/logout; Max-Age=28800; HttpOnly; SameSite=Lax; Secure"
+    );
+    assert_eq!(
+        cookies.removal_at(&name, "/logout").unwrap(),
+        "__Secure-wardgate-logout-hint=; Path=/logout; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+    );
+    let local = CookieSettings::for_public_url(&"http://127.0.0.1:8080/".parse().unwrap()).unwrap();
+    assert_eq!(
+        local.path_cookie_name("wardgate-logout-hint"),
+        "wardgate-logout-hint"
+    );
+    // A path that could add attributes, or a relative one, is refused.
+    for path in ["/logout; Domain=example.vn", "logout", "/log out"] {
+        assert_eq!(
+            cookies.set_cookie_at(&name, "AQE", TimeDelta::hours(8), path),
+            Err(CookieValueError::InvalidValue),
+            "{path}"
+        );
+    }
+}

@@ -192,7 +192,11 @@ async fn sign_out_sends_the_id_token_of_the_sign_in_as_id_token_hint() {
     // Removed at sign-out, on the path it was set at.
     let removed = hint_cookies(&cookies);
     assert_eq!(removed.len(), 1, "{cookies:?}");
-    assert!(removed[0].contains("Path=/logout; Max-Age=0"), "{}", removed[0]);
+    assert!(
+        removed[0].contains("Path=/logout; Max-Age=0"),
+        "{}",
+        removed[0]
+    );
     assert!(!browser.jar.contains_key(HINT));
 
     // The simulator accepts the hint and sends the browser back.
@@ -237,7 +241,11 @@ async fn a_tampered_hint_cookie_is_ignored_and_sign_out_still_works() {
     // One character in the middle of the sealed value changed.
     let value = browser.jar.get_mut(HINT).expect("the hint cookie");
     let middle = value.len() / 2;
-    let flipped = if &value[middle..=middle] == "A" { "B" } else { "A" };
+    let flipped = if &value[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     value.replace_range(middle..=middle, flipped);
 
     let (cookies, end_session) = browser.sign_out().await;

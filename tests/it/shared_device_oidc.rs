@@ -739,7 +739,11 @@ async fn oidc_provider_sign_out_reaches_the_end_session_endpoint_and_ends_the_pr
     let (signed, signature) = hint.rsplit_once('.').unwrap();
     let mut signature = signature.to_owned();
     let middle = signature.len() / 2;
-    let flipped = if &signature[middle..=middle] == "A" { "B" } else { "A" };
+    let flipped = if &signature[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     signature.replace_range(middle..=middle, flipped);
     let tampered = format!("{signed}.{signature}");
     forged
