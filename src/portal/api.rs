@@ -196,7 +196,7 @@ pub(crate) async fn decision(
             .referral_with_ticket(
                 procedure,
                 &decision,
-                gw.held_ticket(&headers, procedure),
+                gw.held_ticket(&headers, procedure, session.as_ref()),
                 None,
                 session.is_none().then_some(client),
             )

@@ -48,11 +48,13 @@ impl Gateway {
 
     /// The draft this browser saved for `procedure`, if it is still kept (its data sealed) and
     /// belongs to whoever is signed in now: the next person on a shared device never sees,
-    /// pre-fills, links or deletes the previous one's draft.
+    /// pre-fills, links or deletes the previous one's draft. `reader` is the session the
+    /// handler already opened.
     pub(crate) async fn held_draft(
         &self,
         headers: &HeaderMap,
         procedure: &Procedure,
+        reader: Option<&Session>,
     ) -> Option<Draft> {
         let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
         let name = self.draft_cookie_name();
@@ -68,8 +70,7 @@ impl Gateway {
         if held.procedure != procedure.code().as_str() {
             return None;
         }
-        let reader = self.gate().sessions().open(headers);
-        if held.owner.as_deref() != reader.as_ref().map(Session::subject) {
+        if held.owner.as_deref() != reader.map(Session::subject) {
             return None;
         }
         let id = DraftId::from_stored(held.draft);
@@ -130,7 +131,7 @@ pub(crate) async fn save_draft(
     }
     let now = gw.clock.now();
     let answers = dossier_from_form(procedure, &form);
-    let draft = match gw.held_draft(&headers, procedure).await {
+    let draft = match gw.held_draft(&headers, procedure, Some(&session)).await {
         Some(mut draft) => {
             draft.saved_at = now;
             draft.keep_until(now + DRAFT_TTL)

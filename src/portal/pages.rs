@@ -184,7 +184,7 @@ pub(crate) async fn procedure(
             let Ok(key) = crate::clock::random_token::<16>(gw.random.as_ref()) else {
                 return internal_error(lang);
             };
-            let draft = gw.held_draft(&headers, procedure).await;
+            let draft = gw.held_draft(&headers, procedure, session.as_ref()).await;
             if query.saved.is_some() && draft.is_some() {
                 page = page.push(notice(
                     NoticeKind::Success,

@@ -340,8 +340,8 @@ pub(crate) async fn in_person_content(
         .referral_with_ticket(
             procedure,
             decision,
-            gw.held_ticket(headers, procedure),
-            gw.held_draft(headers, procedure).await,
+            gw.held_ticket(headers, procedure, session),
+            gw.held_draft(headers, procedure, session).await,
             session.is_none().then_some(client),
         )
         .await?;

@@ -203,11 +203,12 @@ impl Gateway {
     /// The ticket the resident's browser already holds for `procedure`, if any, and if it
     /// belongs to whoever is signed in now (a ticket taken signed out, to whoever is signed
     /// out): on a shared device the next person never reuses, sees or books the previous one's
-    /// ticket, and gets a fresh one instead.
+    /// ticket, and gets a fresh one instead. `reader` is the session the handler already opened.
     pub(crate) fn held_ticket(
         &self,
         headers: &HeaderMap,
         procedure: &Procedure,
+        reader: Option<&Session>,
     ) -> Option<TicketCode> {
         let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
         let name = self.ticket_cookie_name();
@@ -220,8 +221,7 @@ impl Gateway {
                 find_cookie(cookies, &name)?,
             )
             .ok()?;
-        let reader = self.gate().sessions().open(headers);
-        if held.owner.as_deref() != reader.as_ref().map(Session::subject) {
+        if held.owner.as_deref() != reader.map(Session::subject) {
             return None;
         }
         (held.procedure == procedure.code().as_str())

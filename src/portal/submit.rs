@@ -918,7 +918,10 @@ pub(crate) async fn submit_form(
         .await;
     }
     let had_files = !form.attachments.is_empty();
-    let draft = gw.held_draft(&headers, procedure).await.map(|d| d.id);
+    let draft = gw
+        .held_draft(&headers, procedure, Some(&session))
+        .await
+        .map(|d| d.id);
     match gw
         .submit_dossier(
             procedure,

@@ -29,6 +29,7 @@ use super::html::{
 use super::referral_page::{bring_section, help_section, level2_section, points_section};
 use crate::fallback::{Referral, Ticket, vietnam};
 use crate::i18n::{Lang, LocalText};
+use crate::integrations::axum::OptionalSession;
 use crate::policy::{Diagnostics, InPersonRoute, Procedure};
 use crate::store::Draft;
 
@@ -217,6 +218,7 @@ fn draft_form(
 /// `GET /tickets/{code}/draft`: the form to fill in before the visit.
 pub(crate) async fn draft_page(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<TicketQuery>,
     headers: HeaderMap,
@@ -246,7 +248,7 @@ pub(crate) async fn draft_page(
         return internal_error(lang);
     };
     // Only the browser that holds the ticket sees the answers again.
-    let holder = gw.held_ticket(&headers, procedure) == Some(ticket.code);
+    let holder = gw.held_ticket(&headers, procedure, session.as_ref()) == Some(ticket.code);
     let Ok(stored) = gw.store.draft(draft_id, gw.clock.now()).await else {
         return internal_error(lang);
     };
