@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Random;
 use crate::keys::{JwsError, KeyError, SigningKey, VerifyingKey};
 use crate::policy::{ProcedureCode, ReasonCode};
+use crate::pseudonym::SubjectPseudonym;
 use crate::store::DraftId;
 
 use super::WardCode;
@@ -177,7 +178,9 @@ fn check_value(body: &[u8]) -> u8 {
 
 /// A referral ticket: what the counter needs to pick up where the resident left off.
 ///
-/// Holds no personal data: the dossier stays in the draft it points to.
+/// Holds no personal data: the dossier stays in the draft it points to. A ticket taken signed
+/// in names its owner by subject pseudonym, in the store only: the signed ticket (the QR code)
+/// never carries it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Ticket {
@@ -198,6 +201,28 @@ pub struct Ticket {
     pub issued_at: DateTime<Utc>,
     /// When it stops being valid.
     pub expires_at: DateTime<Utc>,
+    /// The subject pseudonym of the resident who took it signed in; `None` when taken signed
+    /// out (its code is then the only reference). Stored, never signed into the QR code.
+    #[serde(skip)]
+    pub owner: Option<SubjectPseudonym>,
+}
+
+impl Ticket {
+    /// The same ticket, owned by `owner` (the subject pseudonym of the resident signed in).
+    #[must_use]
+    pub fn owned_by(mut self, owner: Option<SubjectPseudonym>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Whether the resident `reader` (their subject pseudonym, `None` when signed out) may see
+    /// and act on this ticket: anyone for a ticket taken signed out, only its owner otherwise.
+    pub fn open_to(&self, reader: Option<&str>) -> bool {
+        match &self.owner {
+            None => true,
+            Some(owner) => reader == Some(owner.as_str()),
+        }
+    }
 }
 
 /// A ticket with its compact JWS (what the QR code holds).
@@ -296,6 +321,7 @@ impl TicketIssuer {
             draft,
             issued_at: now,
             expires_at: now + self.validity,
+            owner: None,
         };
         self.sign(ticket)
     }

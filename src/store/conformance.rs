@@ -61,6 +61,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     tickets_round_trip_and_expire(make())
         .await
         .map_err(|e| format!("tickets_round_trip_and_expire: {e}"))?;
+    ticket_owner_round_trips(make())
+        .await
+        .map_err(|e| format!("ticket_owner_round_trips: {e}"))?;
     submission_commit_and_replay(make())
         .await
         .map_err(|e| format!("submission_commit_and_replay: {e}"))?;
@@ -445,6 +448,7 @@ pub async fn tickets_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), 
         draft: None,
         issued_at: now,
         expires_at: now + Duration::days(14),
+        owner: None,
     };
     store
         .save_ticket(&ticket)
@@ -466,6 +470,62 @@ pub async fn tickets_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), 
         .await
         .map_err(|e| e.to_string())?;
     check(expired.is_none(), || "expired ticket returned".to_owned())
+}
+
+/// A ticket taken signed in reads back with its owner's pseudonym, one taken signed out with
+/// none, and neither gets the other's: the portal shows a ticket only to its owner.
+///
+/// # Errors
+///
+/// A description of the first deviation.
+pub async fn ticket_owner_round_trips(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let ticket = |owner: Option<SubjectPseudonym>| -> Result<Ticket, String> {
+        Ok(Ticket {
+            code: code()?,
+            procedure: procedure()?,
+            ward: ward()?,
+            reception_point: "trung-tam".into(),
+            reason: ReasonCode::LevelBelowRequired,
+            draft: None,
+            issued_at: now,
+            expires_at: now + Duration::days(14),
+            owner,
+        })
+    };
+    let owned = ticket(Some(subject("owner-a")))?;
+    let unowned = ticket(None)?;
+    for saved in [&owned, &unowned] {
+        store.save_ticket(saved).await.map_err(|e| e.to_string())?;
+    }
+    let read_owned = store
+        .ticket(&owned.code, now)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the owned ticket is not read back".to_owned())?;
+    check(read_owned.owner == Some(subject("owner-a")), || {
+        format!("owner read back as {:?}", read_owned.owner)
+    })?;
+    check(read_owned == owned, || {
+        "the owned ticket reads back changed".to_owned()
+    })?;
+    check(
+        read_owned.open_to(Some(subject("owner-a").as_str()))
+            && !read_owned.open_to(Some(subject("owner-b").as_str()))
+            && !read_owned.open_to(None),
+        || "the owned ticket opens to someone else".to_owned(),
+    )?;
+    let read_unowned = store
+        .ticket(&unowned.code, now)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the signed-out ticket is not read back".to_owned())?;
+    check(read_unowned.owner.is_none(), || {
+        format!("a signed-out ticket reads back owned by {:?}", read_unowned.owner)
+    })?;
+    check(read_unowned == unowned, || {
+        "the signed-out ticket reads back changed".to_owned()
+    })
 }
 
 fn dossier_code() -> Result<DossierCode, String> {
@@ -1120,6 +1180,7 @@ pub async fn purge_removes_only_what_expired(store: Arc<dyn Store>) -> Result<()
             draft: None,
             issued_at: now,
             expires_at: now + Duration::days(days),
+            owner: None,
         })
     };
     let old_ticket = ticket(1)?;

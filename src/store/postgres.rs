@@ -46,6 +46,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("sql/postgres/0004_lookups_by_ticket.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("sql/postgres/0005_ticket_owner.sql"),
+    },
 ];
 
 /// The most submissions committed in one transaction.
@@ -153,7 +157,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 4;
+    pub const SCHEMA_VERSION: i64 = 5;
 
     /// Connects with the default [`PgOptions`] and migrates the schema.
     ///
@@ -403,8 +407,8 @@ impl PgStore {
     async fn save_ticket_now(&self, ticket: &Ticket) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tickets \
-             (code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(ticket.code.to_string())
         .bind(ticket.procedure.as_str())
@@ -414,6 +418,7 @@ impl PgStore {
         .bind(ticket.draft.as_ref().map(DraftId::as_str))
         .bind(nanos(ticket.issued_at, "ticket issue")?)
         .bind(nanos(ticket.expires_at, "ticket expiry")?)
+        .bind(ticket.owner.as_ref().map(SubjectPseudonym::as_str))
         .execute(&self.pool)
         .await
         .map(drop)

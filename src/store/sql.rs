@@ -154,7 +154,7 @@ pub(crate) fn draft_data(draft: &Draft) -> Result<String, StoreError> {
 
 /// The `tickets` columns, in order, for `SELECT`.
 pub(crate) const TICKET_COLUMNS: &str =
-    "code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns";
+    "code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns, owner";
 
 /// A ticket from its row.
 pub(crate) fn decode_ticket(row: &impl RowLike) -> Result<Ticket, StoreError> {
@@ -173,6 +173,7 @@ pub(crate) fn decode_ticket(row: &impl RowLike) -> Result<Ticket, StoreError> {
         draft: row.opt_text("draft")?.map(DraftId::from_stored),
         issued_at: from_nanos(row.int("issued_ns")?),
         expires_at: from_nanos(row.int("expires_ns")?),
+        owner: row.opt_text("owner")?.map(SubjectPseudonym::from_stored),
     })
 }
 

@@ -50,6 +50,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("sql/sqlite/0004_lookups_by_ticket.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("sql/sqlite/0005_ticket_owner.sql"),
+    },
 ];
 
 /// Read connections kept open (WAL lets them read while the writer commits).
@@ -111,7 +115,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 4;
+    pub const SCHEMA_VERSION: i64 = 5;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -1162,8 +1166,8 @@ async fn save_draft(conn: &mut SqliteConnection, draft: &Draft) -> Result<(), St
 async fn save_ticket(conn: &mut SqliteConnection, ticket: &Ticket) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tickets \
-         (code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         (code, procedure, ward, reception_point, reason, draft, issued_ns, expires_ns, owner) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(ticket.code.to_string())
     .bind(ticket.procedure.as_str())
@@ -1173,6 +1177,7 @@ async fn save_ticket(conn: &mut SqliteConnection, ticket: &Ticket) -> Result<(),
     .bind(ticket.draft.as_ref().map(DraftId::as_str))
     .bind(nanos(ticket.issued_at, "ticket issue")?)
     .bind(nanos(ticket.expires_at, "ticket expiry")?)
+    .bind(ticket.owner.as_ref().map(SubjectPseudonym::as_str))
     .execute(&mut *conn)
     .await
     .map(drop)
