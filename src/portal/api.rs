@@ -199,6 +199,7 @@ pub(crate) async fn decision(
                 gw.held_ticket(&headers, procedure, session.as_ref()),
                 None,
                 session.is_none().then_some(client),
+                session.as_ref().map(crate::session::Session::subject),
             )
             .await
             .map(|outcome| {

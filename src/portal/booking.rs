@@ -36,7 +36,9 @@ use super::resident::ResidentQuery;
 use crate::audit::{AuditEvent, BookingAction, BookingRecorded, PointRef};
 use crate::fallback::{BookingError, Ticket, TicketCode, available_slots, book, vietnam};
 use crate::i18n::{Lang, LocalText};
+use crate::integrations::axum::OptionalSession;
 use crate::policy::Procedure;
+use crate::session::Session;
 use crate::store::{Booking, BookingId};
 
 /// How many days ahead bookings are offered (today included).
@@ -421,6 +423,7 @@ async fn audit_booking(gw: &Gateway, booking: &Booking, action: BookingAction) {
 /// `POST /procedures/{code}/book`: books a slot for a referral's ticket.
 pub(crate) async fn book_slot(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -466,6 +469,9 @@ pub(crate) async fn book_slot(
         }
         Err(_) => return internal_error(lang),
     };
+    if !super::ticket_owner::may_use(&ticket, session.as_ref()) {
+        return super::ticket_owner::not_yours(lang, &ticket.code, session.as_ref());
+    }
     let address = client_address(&gw, peer, &headers);
     match under_cap(&gw, address).await {
         Ok(true) => {}
@@ -519,13 +525,20 @@ pub(crate) async fn book_slot(
     .into_response()
 }
 
-/// The ticket of a `/tickets/{code}/…` route, or the page to answer instead.
-pub(crate) async fn ticket_of(gw: &Gateway, lang: Lang, code: &str) -> Result<Ticket, Response> {
+/// The ticket of a `/tickets/{code}/…` route if `reader` may use it (see
+/// [`super::ticket_owner`]), or the page to answer instead.
+pub(crate) async fn ticket_of(
+    gw: &Gateway,
+    lang: Lang,
+    code: &str,
+    reader: Option<&Session>,
+) -> Result<Ticket, Response> {
     let Ok(code) = TicketCode::parse(code) else {
         return Err(not_found(lang));
     };
     match gw.store.ticket(&code, gw.clock.now()).await {
-        Ok(Some(ticket)) => Ok(ticket),
+        Ok(Some(ticket)) if super::ticket_owner::may_use(&ticket, reader) => Ok(ticket),
+        Ok(Some(_)) => Err(super::ticket_owner::not_yours(lang, &code, reader)),
         Ok(None) => Err(not_found(lang)),
         Err(_) => Err(internal_error(lang)),
     }
@@ -534,12 +547,13 @@ pub(crate) async fn ticket_of(gw: &Gateway, lang: Lang, code: &str) -> Result<Ti
 /// `GET /tickets/{code}/booking`: the confirmation of the ticket's booking.
 pub(crate) async fn confirmation(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     uri: Uri,
 ) -> Response {
     let lang = query.lang();
-    let ticket = match ticket_of(&gw, lang, &code).await {
+    let ticket = match ticket_of(&gw, lang, &code, session.as_ref()).await {
         Ok(ticket) => ticket,
         Err(response) => return response,
     };
@@ -605,12 +619,13 @@ pub(crate) struct TokenForm {
 /// `POST /tickets/{code}/booking/cancel`: cancels the ticket's booking.
 pub(crate) async fn cancel_booking(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     Form(input): Form<TokenForm>,
 ) -> Response {
     let lang = query.lang();
-    let ticket = match ticket_of(&gw, lang, &code).await {
+    let ticket = match ticket_of(&gw, lang, &code, session.as_ref()).await {
         Ok(ticket) => ticket,
         Err(response) => return response,
     };
@@ -638,6 +653,7 @@ pub(crate) async fn cancel_booking(
 /// `POST /tickets/{code}/booking/move`: moves the ticket's booking to another free slot.
 pub(crate) async fn move_booking(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<ResidentQuery>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -645,7 +661,7 @@ pub(crate) async fn move_booking(
     Form(input): Form<BookForm>,
 ) -> Response {
     let lang = query.lang();
-    let ticket = match ticket_of(&gw, lang, &code).await {
+    let ticket = match ticket_of(&gw, lang, &code, session.as_ref()).await {
         Ok(ticket) => ticket,
         Err(response) => return response,
     };

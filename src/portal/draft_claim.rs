@@ -99,8 +99,11 @@ async fn claimable(
         return Ok(None);
     }
     let now = gw.clock.now();
+    // Only a ticket taken signed out can be claimed: a signed-in resident's stays theirs.
     let ticket = match gw.store.ticket(&code, now).await {
-        Ok(Some(ticket)) if ticket.procedure == procedure.code() => ticket,
+        Ok(Some(ticket)) if ticket.procedure == procedure.code() && ticket.owner.is_none() => {
+            ticket
+        }
         Ok(_) => return Ok(None),
         Err(_) => return Err(()),
     };

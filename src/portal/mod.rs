@@ -74,6 +74,7 @@ mod stats_page;
 mod submit;
 mod ticket;
 mod ticket_allowance;
+mod ticket_owner;
 pub mod upstream;
 
 pub use gateway::{Gateway, GatewayBuilder, GatewayError};

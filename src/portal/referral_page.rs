@@ -343,6 +343,7 @@ pub(crate) async fn in_person_content(
             gw.held_ticket(headers, procedure, session),
             gw.held_draft(headers, procedure, session).await,
             session.is_none().then_some(client),
+            session.map(Session::subject),
         )
         .await?;
     let code = match &ticket {

@@ -13,6 +13,7 @@ use crate::fallback::{Referral, SignedTicket, TicketCode};
 use crate::i18n::Lang;
 use crate::integrations::axum::parse_outcome;
 use crate::policy::{Context, Decision, Procedure, decide};
+use crate::pseudonym::SubjectPseudonym;
 use crate::session::Session;
 use crate::session::find_cookie;
 use crate::store::{Draft, DraftId};
@@ -111,6 +112,9 @@ impl Gateway {
     /// the per-address [`TicketAllowance`](super::ticket_allowance::TicketAllowance). The
     /// referral itself is always built, so a spent allowance or a failing store costs the
     /// resident the ticket, never the address, hours and checklist.
+    ///
+    /// `owner` is the session's subject pseudonym (`None` signed out): a new ticket is stored
+    /// as theirs, and only a ticket open to them is reused.
     pub(crate) async fn referral_with_ticket(
         &self,
         procedure: &Procedure,
@@ -118,6 +122,7 @@ impl Gateway {
         reuse: Option<TicketCode>,
         draft: Option<Draft>,
         anonymous: Option<IpAddr>,
+        owner: Option<&str>,
     ) -> Option<ReferralWithTicket> {
         let Decision::InPerson(route) = decision else {
             return None;
@@ -125,7 +130,7 @@ impl Gateway {
         let now = self.clock.now();
         let referral = Referral::build(&self.directory, procedure, route, now).ok()?;
         let ticket = self
-            .ticket_for(&referral, procedure, reuse, draft, anonymous)
+            .ticket_for(&referral, procedure, reuse, draft, anonymous, owner)
             .await;
         Some(ReferralWithTicket { referral, ticket })
     }
@@ -139,11 +144,14 @@ impl Gateway {
         reuse: Option<TicketCode>,
         draft: Option<Draft>,
         anonymous: Option<IpAddr>,
+        owner: Option<&str>,
     ) -> Result<SignedTicket, NoTicket> {
         let now = self.clock.now();
         if let Some(code) = reuse {
             match self.store.ticket(&code, now).await {
-                Ok(Some(ticket)) if ticket.procedure == procedure.code() => {
+                Ok(Some(ticket))
+                    if ticket.procedure == procedure.code() && ticket.open_to(owner) =>
+                {
                     return self
                         .tickets
                         .sign(ticket)
@@ -174,10 +182,12 @@ impl Gateway {
                 DraftId::generate(self.random.as_ref()).map_err(|_| NoTicket::StoreUnavailable)?
             }
         };
-        let ticket = self
+        let mut ticket = self
             .tickets
             .issue(referral, Some(draft_id), now, self.random.as_ref())
             .map_err(|_| NoTicket::StoreUnavailable)?;
+        // Stored with the ticket only: the signed ticket (the QR code) never names its owner.
+        ticket.ticket.owner = owner.map(SubjectPseudonym::from_stored);
         if self.store.save_ticket(&ticket.ticket).await.is_err() {
             tracing::warn!("could not store a new ticket: the referral is shown without one");
             return Err(NoTicket::StoreUnavailable);

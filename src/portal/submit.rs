@@ -140,7 +140,14 @@ impl Gateway {
             Decision::SignIn(_) | Decision::StepUp(_) => self.challenge(procedure, &decision),
             Decision::InPerson(_) | Decision::Online(_) => {
                 let referral = self
-                    .referral_with_ticket(procedure, &decision, None, None, None)
+                    .referral_with_ticket(
+                        procedure,
+                        &decision,
+                        None,
+                        None,
+                        None,
+                        session.map(Session::subject),
+                    )
                     .await
                     .map(TicketedReferral::from);
                 let body = InPersonRequired {

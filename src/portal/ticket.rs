@@ -97,12 +97,13 @@ fn referral_of(
 /// `GET /tickets/{code}`: the printable ticket.
 pub(crate) async fn ticket_page(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<TicketQuery>,
     uri: Uri,
 ) -> Response {
     let lang = query.lang();
-    let ticket = match ticket_of(&gw, lang, &code).await {
+    let ticket = match ticket_of(&gw, lang, &code, session.as_ref()).await {
         Ok(ticket) => ticket,
         Err(response) => return response,
     };
@@ -225,7 +226,7 @@ pub(crate) async fn draft_page(
     uri: Uri,
 ) -> Response {
     let lang = query.lang();
-    let ticket = match ticket_of(&gw, lang, &code).await {
+    let ticket = match ticket_of(&gw, lang, &code, session.as_ref()).await {
         Ok(ticket) => ticket,
         Err(response) => return response,
     };
@@ -299,12 +300,13 @@ pub(crate) async fn draft_page(
 /// `POST /tickets/{code}/draft`: saves the pre-visit form as the ticket's draft.
 pub(crate) async fn save_draft(
     State(gw): State<Arc<Gateway>>,
+    OptionalSession(session): OptionalSession,
     Path(code): Path<String>,
     Query(query): Query<TicketQuery>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let lang = query.lang();
-    let ticket = match ticket_of(&gw, lang, &code).await {
+    let ticket = match ticket_of(&gw, lang, &code, session.as_ref()).await {
         Ok(ticket) => ticket,
         Err(response) => return response,
     };

@@ -27,6 +27,7 @@ mod limits;
 mod oidc_flow;
 mod operations;
 mod outbox_faults;
+mod owner12;
 mod perf16;
 mod profiles;
 mod provider_faults;
