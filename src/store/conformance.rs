@@ -521,7 +521,10 @@ pub async fn ticket_owner_round_trips(store: Arc<dyn Store>) -> Result<(), Strin
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the signed-out ticket is not read back".to_owned())?;
     check(read_unowned.owner.is_none(), || {
-        format!("a signed-out ticket reads back owned by {:?}", read_unowned.owner)
+        format!(
+            "a signed-out ticket reads back owned by {:?}",
+            read_unowned.owner
+        )
     })?;
     check(read_unowned == unowned, || {
         "the signed-out ticket reads back changed".to_owned()

@@ -84,10 +84,15 @@ impl Device {
         let store = Arc::new(MemoryStore::new());
         let officer = {
             // The staff list names the officer by the pseudonym this gateway gives them.
-            let probe = builder_on(&dir.0, Arc::clone(&store) as _, clock.clone(), random.clone())
-                .relying_party(rp.clone())
-                .build()
-                .unwrap();
+            let probe = builder_on(
+                &dir.0,
+                Arc::clone(&store) as _,
+                clock.clone(),
+                random.clone(),
+            )
+            .relying_party(rp.clone())
+            .build()
+            .unwrap();
             probe
                 .gate()
                 .pseudonym(idp.issuer().as_str(), OFFICER_SUB)
@@ -167,7 +172,10 @@ impl Device {
             .login(&format!("/login?procedure={BIRTH}"), persona)
             .await;
         assert_eq!(done.status(), StatusCode::SEE_OTHER, "{persona} signs in");
-        assert!(self.jar.contains_key("wardgate-session"), "{persona} signs in");
+        assert!(
+            self.jar.contains_key("wardgate-session"),
+            "{persona} signs in"
+        );
     }
 
     /// Signs out with the form of a page that has one.
@@ -199,7 +207,10 @@ impl Device {
 /// The value of the first field `name` after `from` in `page` (a hidden input, or a select's
 /// first option).
 fn field_after(page: &str, from: &str, name: &str) -> String {
-    let page = page.split(from).nth(1).unwrap_or_else(|| panic!("no {from}"));
+    let page = page
+        .split(from)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {from}"));
     page.split(&format!("name=\"{name}\""))
         .nth(1)
         .and_then(|after| after.split("value=\"").nth(1))
@@ -294,7 +305,12 @@ async fn shows_nothing(device: &mut Device, forms: &OwnersForms, path: &str, who
     assert!(page.contains(BELONGS_TO_A_RESIDENT), "{who}: {page}");
     let back = format!("return_to=%2Ftickets%2F{}%3Flang%3Dvi", forms.code);
     assert!(page.contains(&back), "{who}: no sign-in link back: {page}");
-    for secret in [BIRTH_NAME, forms.appointment.as_str(), "Giờ hẹn", "class=\"qr\""] {
+    for secret in [
+        BIRTH_NAME,
+        forms.appointment.as_str(),
+        "Giờ hẹn",
+        "class=\"qr\"",
+    ] {
         assert!(!page.contains(secret), "{who} sees {secret:?}: {page}");
     }
 }
@@ -570,7 +586,9 @@ mod store_postgres {
             .map(|c| c.to_ascii_lowercase())
             .collect();
         let schema = format!("wg_test_owner12_{schema}");
-        let options = PgOptions::default().max_connections(2).schema(schema.clone());
+        let options = PgOptions::default()
+            .max_connections(2)
+            .schema(schema.clone());
         let old = ticket(&draft());
         {
             let store = PgStore::connect_with(&database_url(), options.clone())

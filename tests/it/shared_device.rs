@@ -811,7 +811,10 @@ async fn the_next_person_on_a_kept_cookie_jar_sees_nothing_of_the_previous_ones_
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let page = body_text(response).await;
     assert!(!page.contains("Giờ hẹn"), "{page}");
-    assert!(page.contains("thuộc về một người dân đã đăng nhập"), "{page}");
+    assert!(
+        page.contains("thuộc về một người dân đã đăng nhập"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
