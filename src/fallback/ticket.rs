@@ -208,13 +208,6 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// The same ticket, owned by `owner` (the subject pseudonym of the resident signed in).
-    #[must_use]
-    pub fn owned_by(mut self, owner: Option<SubjectPseudonym>) -> Self {
-        self.owner = owner;
-        self
-    }
-
     /// Whether the resident `reader` (their subject pseudonym, `None` when signed out) may see
     /// and act on this ticket: anyone for a ticket taken signed out, only its owner otherwise.
     pub fn open_to(&self, reader: Option<&str>) -> bool {

@@ -673,6 +673,16 @@ async fn oidc_provider_the_next_resident_sees_nothing_of_the_previous_ones_draft
     // Their own ticket is a new one.
     let theirs = input(&device.page(&in_person).await, "ticket").expect("a ticket of their own");
     assert_ne!(theirs, code);
+    // The first one's ticket, from the browser history, is theirs only.
+    let ticket_page = format!("/tickets/{code}?lang=vi");
+    let shows_nothing_of_the_ticket = |status: StatusCode, page: &str, who: &str| {
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who}: the ticket page");
+        assert!(!page.contains("Giờ hẹn"), "{who}: the booking time");
+        assert!(!page.contains("Đăng ký khai sinh"), "{who}: the procedure");
+    };
+    let response = device.get(&ticket_page).await;
+    let status = response.status();
+    shows_nothing_of_the_ticket(status, &body_text(response).await, "signed out");
 
     // Signing in, the provider asks who they are (the first one's provider session is over).
     let authorize = device.begin(&format!("/login?procedure={BIRTH}")).await;
@@ -687,6 +697,9 @@ async fn oidc_provider_the_next_resident_sees_nothing_of_the_previous_ones_draft
         assert!(is_signed_in(&page), "{path}: signed in");
         sees_nothing(&page, path);
     }
+    let response = device.get(&ticket_page).await;
+    let status = response.status();
+    shows_nothing_of_the_ticket(status, &body_text(response).await, "the next resident");
 }
 
 #[tokio::test]
