@@ -68,6 +68,9 @@ pub(crate) fn not_yours(lang: Lang, code: &TicketCode, reader: Option<&Session>)
             ))
         }
     };
-    let page = Page::new(lang, title).push(notice(NoticeKind::Warning, title, body));
+    // The language switch stays on this ticket's address.
+    let page = Page::new(lang, title)
+        .current(&format!("/tickets/{code}"), None)
+        .push(notice(NoticeKind::Warning, title, body));
     (NOT_YOURS_STATUS, page).into_response()
 }

@@ -408,6 +408,11 @@ async fn a_ticket_taken_signed_in_is_shown_and_changed_only_for_its_owner() {
     );
     assert!(!page.contains(BELONGS_TO_A_RESIDENT), "{page}");
     assert!(!page.contains("Birth registration"), "{page}");
+    // Its language switch stays on the ticket's address.
+    assert!(
+        page.contains(&format!("href=\"/tickets/{code}?lang=vi\"")),
+        "{page}"
+    );
 
     // A signs in again through the page's link and comes back to the ticket, all of it.
     device.sign_out().await;
