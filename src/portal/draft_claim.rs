@@ -6,7 +6,8 @@
 //! succeeds only when this browser also holds that ticket as taken signed out: the code alone
 //! is read out at the counter and printed on paper, and must never read a draft's answers back.
 //! Once claimed, the ticket and its draft carry the resident's subject pseudonym (their
-//! cookies are sealed again for them). A wrong code, an unknown one and one held by no one here
+//! cookies are sealed again for them), and the stored ticket is theirs: its code alone no longer
+//! opens its page, booking, cancelling or moving. A wrong code, an unknown one and one held by no one here
 //! get the same answer, and the route counts against the per-address limit of code look-ups.
 
 use std::sync::Arc;
@@ -26,8 +27,9 @@ use crate::fallback::{Ticket, TicketCode};
 use crate::i18n::Lang;
 use crate::integrations::axum::OptionalSession;
 use crate::policy::Procedure;
+use crate::pseudonym::SubjectPseudonym;
 use crate::session::Session;
-use crate::store::Draft;
+use crate::store::{Draft, StoreError};
 
 /// The name of the field holding the typed appointment code.
 const CODE_FIELD: &str = "code";
@@ -117,6 +119,20 @@ async fn claimable(
     }
 }
 
+/// The answer to a wrong or unknown code, or one not held here: one answer, so the code cannot
+/// be probed.
+fn not_claimable(lang: Lang, back: &str) -> Response {
+    refused(
+        lang,
+        StatusCode::NOT_FOUND,
+        lang.pick(
+            "Không tìm thấy tờ khai nháp cho mã lịch hẹn này trên trình duyệt này. Vui lòng kiểm tra lại mã ghi trên phiếu hẹn.",
+            "No draft was found for this appointment code in this browser. Please check the code on your ticket.",
+        ),
+        back,
+    )
+}
+
 /// `POST /procedures/{code}/claim`: makes a draft typed signed out the signed-in resident's.
 pub(crate) async fn claim(
     State(gw): State<Arc<Gateway>>,
@@ -151,26 +167,23 @@ pub(crate) async fn claim(
         );
     }
     let typed = value(CODE_FIELD).unwrap_or_default();
-    let (ticket, draft) = match claimable(&gw, &headers, procedure, typed).await {
+    let (mut ticket, draft) = match claimable(&gw, &headers, procedure, typed).await {
         Ok(Some(found)) => found,
-        // Wrong, unknown or not held here: one answer, so the code cannot be probed.
-        Ok(None) => {
-            return refused(
-                lang,
-                StatusCode::NOT_FOUND,
-                lang.pick(
-                    "Không tìm thấy tờ khai nháp cho mã lịch hẹn này trên trình duyệt này. Vui lòng kiểm tra lại mã ghi trên phiếu hẹn.",
-                    "No draft was found for this appointment code in this browser. Please check the code on your ticket.",
-                ),
-                &back,
-            );
-        }
+        Ok(None) => return not_claimable(lang, &back),
         Err(()) => return internal_error(lang),
     };
+    let owner = session.subject();
+    // The stored ticket becomes theirs too, so its code alone no longer opens it. A claim by
+    // someone else in between wins; this one then gets the same answer as a wrong code.
+    let pseudonym = SubjectPseudonym::from_stored(owner);
+    match gw.store.claim_ticket(&ticket.code, &pseudonym).await {
+        Ok(true) => ticket.owner = Some(pseudonym),
+        Ok(false) | Err(StoreError::NotFound) => return not_claimable(lang, &back),
+        Err(_) => return internal_error(lang),
+    }
     let Ok(signed) = gw.tickets.sign(ticket) else {
         return internal_error(lang);
     };
-    let owner = session.subject();
     let (Some(ticket_cookie), Some(draft_cookie)) = (
         gw.ticket_cookie(&signed, Some(owner)),
         gw.draft_cookie(&draft, owner),

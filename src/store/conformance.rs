@@ -64,6 +64,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     ticket_owner_round_trips(make())
         .await
         .map_err(|e| format!("ticket_owner_round_trips: {e}"))?;
+    ticket_claim_sets_the_owner_once(make())
+        .await
+        .map_err(|e| format!("ticket_claim_sets_the_owner_once: {e}"))?;
     submission_commit_and_replay(make())
         .await
         .map_err(|e| format!("submission_commit_and_replay: {e}"))?;
@@ -528,6 +531,123 @@ pub async fn ticket_owner_round_trips(store: Arc<dyn Store>) -> Result<(), Strin
     })?;
     check(read_unowned == unowned, || {
         "the signed-out ticket reads back changed".to_owned()
+    })
+}
+
+/// Claiming a ticket taken signed out makes it its claimer's, once: a second claim, by another
+/// resident or the same, changes nothing; of concurrent claims exactly one wins; a ticket taken
+/// signed in cannot be claimed; an unknown code is [`StoreError::NotFound`].
+///
+/// # Errors
+///
+/// A description of the first deviation.
+pub async fn ticket_claim_sets_the_owner_once(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let ticket = |owner: Option<SubjectPseudonym>| -> Result<Ticket, String> {
+        Ok(Ticket {
+            code: code()?,
+            procedure: procedure()?,
+            ward: ward()?,
+            reception_point: "trung-tam".into(),
+            reason: ReasonCode::LevelBelowRequired,
+            draft: None,
+            issued_at: now,
+            expires_at: now + Duration::days(14),
+            owner,
+        })
+    };
+    let owner_of = |code: TicketCode| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .ticket(&code, now)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|t| t.owner)
+                .ok_or_else(|| format!("ticket {code} is not read back"))
+        }
+    };
+
+    let unowned = ticket(None)?;
+    store
+        .save_ticket(&unowned)
+        .await
+        .map_err(|e| e.to_string())?;
+    let first = store
+        .claim_ticket(&unowned.code, &subject("claimer"))
+        .await
+        .map_err(|e| format!("first claim: {e}"))?;
+    check(first, || "the first claim did not set the owner".to_owned())?;
+    let after = owner_of(unowned.code).await?;
+    check(after == Some(subject("claimer")), || {
+        format!("owner after the claim: {after:?}")
+    })?;
+    for (who, what) in [
+        ("other", "another resident"),
+        ("claimer", "the same resident"),
+    ] {
+        let again = store
+            .claim_ticket(&unowned.code, &subject(who))
+            .await
+            .map_err(|e| format!("a second claim by {what}: {e}"))?;
+        check(!again, || format!("a second claim by {what} answered true"))?;
+    }
+    let kept = owner_of(unowned.code).await?;
+    check(kept == Some(subject("claimer")), || {
+        format!("a second claim changed the owner to {kept:?}")
+    })?;
+
+    let taken_signed_in = ticket(Some(subject("taker")))?;
+    store
+        .save_ticket(&taken_signed_in)
+        .await
+        .map_err(|e| e.to_string())?;
+    let taken = store
+        .claim_ticket(&taken_signed_in.code, &subject("other"))
+        .await
+        .map_err(|e| format!("claiming a signed-in ticket: {e}"))?;
+    let owner = owner_of(taken_signed_in.code).await?;
+    check(!taken && owner == Some(subject("taker")), || {
+        format!("a ticket taken signed in was claimed: {taken}, owner {owner:?}")
+    })?;
+
+    let raced = ticket(None)?;
+    store.save_ticket(&raced).await.map_err(|e| e.to_string())?;
+    let claims = (0..16).map(|i| {
+        let store = Arc::clone(&store);
+        let code = raced.code;
+        tokio::spawn(async move {
+            let owner = subject(&format!("racer-{i}"));
+            store
+                .claim_ticket(&code, &owner)
+                .await
+                .map(|won| (won, owner))
+        })
+    });
+    let mut winners = Vec::new();
+    for claim in claims.collect::<Vec<_>>() {
+        let (won, owner) = claim
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("a racing claim: {e}"))?;
+        if won {
+            winners.push(owner);
+        }
+    }
+    let owner = owner_of(raced.code).await?;
+    check(
+        winners.len() == 1 && owner.as_ref() == winners.first(),
+        || {
+            format!(
+                "{} racing claims won; the owner is {owner:?}",
+                winners.len()
+            )
+        },
+    )?;
+
+    let unknown = store.claim_ticket(&code()?, &subject("claimer")).await;
+    check(matches!(unknown, Err(StoreError::NotFound)), || {
+        format!("claiming an unknown code answered {unknown:?}")
     })
 }
 

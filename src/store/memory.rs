@@ -295,6 +295,21 @@ impl Store for MemoryStore {
         })))
     }
 
+    fn claim_ticket<'a>(
+        &'a self,
+        code: &'a TicketCode,
+        owner: &'a SubjectPseudonym,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(ready(self.lock().and_then(|mut inner| {
+            let ticket = inner.tickets.get_mut(code).ok_or(StoreError::NotFound)?;
+            if ticket.owner.is_some() {
+                return Ok(false);
+            }
+            ticket.owner = Some(owner.clone());
+            Ok(true)
+        })))
+    }
+
     fn commit_submission<'a>(
         &'a self,
         commit: &'a SubmissionCommit,

@@ -183,6 +183,20 @@ pub trait Store: fmt::Debug + Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Option<Ticket>>;
 
+    /// Makes the ticket `code` the resident `owner`'s if it has no owner yet (it was taken
+    /// signed out and is now claimed signed in). Atomic: of concurrent claims, one sets it.
+    /// `true` when this call set the owner; `false` when the ticket already had one, the same
+    /// or another (it is left unchanged).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when no ticket has `code`, [`StoreError::Backend`].
+    fn claim_ticket<'a>(
+        &'a self,
+        code: &'a TicketCode,
+        owner: &'a SubjectPseudonym,
+    ) -> StoreFuture<'a, bool>;
+
     /// Commits a submission atomically, in one transaction: inserts `commit.record` and
     /// `commit.outbox`, appends `commit.audit` to the audit chain, and deletes
     /// `commit.delete_draft` if set. Nothing is written when it fails.

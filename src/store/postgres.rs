@@ -404,6 +404,32 @@ impl PgStore {
             .map_err(backend)
     }
 
+    /// Sets the owner of ticket `code` where it has none: `true` when this did it.
+    async fn claim_ticket_now(
+        &self,
+        code: &TicketCode,
+        owner: &SubjectPseudonym,
+    ) -> Result<bool, StoreError> {
+        let claimed =
+            sqlx::query("UPDATE tickets SET owner = $1 WHERE code = $2 AND owner IS NULL")
+                .bind(owner.as_str())
+                .bind(code.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected()
+                > 0;
+        if claimed {
+            return Ok(true);
+        }
+        let exists = sqlx::query("SELECT 1 FROM tickets WHERE code = $1")
+            .bind(code.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        exists.map(|_| false).ok_or(StoreError::NotFound)
+    }
+
     async fn save_ticket_now(&self, ticket: &Ticket) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tickets \
@@ -1508,6 +1534,14 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Option<Ticket>> {
         Box::pin(self.ticket_now(code, now))
+    }
+
+    fn claim_ticket<'a>(
+        &'a self,
+        code: &'a TicketCode,
+        owner: &'a SubjectPseudonym,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.claim_ticket_now(code, owner))
     }
 
     fn commit_submission<'a>(

@@ -453,6 +453,7 @@ enum Write {
     SaveDraft(Draft),
     DeleteDraft(DraftId),
     SaveTicket(Ticket),
+    ClaimTicket(TicketCode, SubjectPseudonym),
     CommitSubmission(Box<SubmissionCommit>),
     DueOutbox {
         now: DateTime<Utc>,
@@ -484,6 +485,8 @@ enum Done {
     Booking(Booking),
     Written,
     Deleted(bool),
+    /// Whether a claim set the ticket's owner.
+    Claimed(bool),
     Committed(CommitOutcome),
     Outbox(Vec<OutboxEntry>),
     Audit(AuditRecord),
@@ -652,6 +655,9 @@ fn apply<'c>(
             Write::SaveTicket(ticket) => {
                 save_ticket(conn, ticket).await?;
                 Done::Written
+            }
+            Write::ClaimTicket(code, owner) => {
+                Done::Claimed(claim_ticket(conn, code, owner).await?)
             }
             Write::CommitSubmission(commit) => {
                 Done::Committed(commit_submission(writer, commit).await?)
@@ -1190,6 +1196,31 @@ async fn save_ticket(conn: &mut SqliteConnection, ticket: &Ticket) -> Result<(),
     })
 }
 
+/// Sets the owner of ticket `code` where it has none: `true` when this did it.
+async fn claim_ticket(
+    conn: &mut SqliteConnection,
+    code: &TicketCode,
+    owner: &SubjectPseudonym,
+) -> Result<bool, StoreError> {
+    let claimed = sqlx::query("UPDATE tickets SET owner = ? WHERE code = ? AND owner IS NULL")
+        .bind(owner.as_str())
+        .bind(code.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+        > 0;
+    if claimed {
+        return Ok(true);
+    }
+    let exists = sqlx::query("SELECT 1 FROM tickets WHERE code = ?")
+        .bind(code.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    exists.map(|_| false).ok_or(StoreError::NotFound)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The trait.
 // ---------------------------------------------------------------------------------------------
@@ -1247,6 +1278,19 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Option<Ticket>> {
         Box::pin(self.ticket_now(code, now))
+    }
+
+    fn claim_ticket<'a>(
+        &'a self,
+        code: &'a TicketCode,
+        owner: &'a SubjectPseudonym,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            match self.write(Write::ClaimTicket(*code, owner.clone())).await? {
+                Done::Claimed(claimed) => Ok(claimed),
+                other => Err(mismatch(&other)),
+            }
+        })
     }
 
     fn commit_submission<'a>(

@@ -257,18 +257,24 @@ struct OwnersForms {
 async fn resident_a_books(device: &mut Device) -> OwnersForms {
     device.resident_login("level1").await;
     let referral = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
-    let code = ticket_code(&referral);
+    books_from(device, &referral).await
+}
+
+/// Books the first free slot the `referral` page offers with its ticket: the forms of the
+/// ticket and draft pages, as this browser has them.
+async fn books_from(device: &mut Device, referral: &str) -> OwnersForms {
+    let code = ticket_code(referral);
     let book = vec![
-        ("ticket", field(&referral, "ticket")),
-        ("point", field(&referral, "point")),
-        ("start", field(&referral, "start")),
-        ("ticket_token", field(&referral, "ticket_token")),
+        ("ticket", field(referral, "ticket")),
+        ("point", field(referral, "point")),
+        ("start", field(referral, "start")),
+        ("ticket_token", field(referral, "ticket_token")),
     ];
     let pairs: Vec<(&str, &str)> = book.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let booked = device
         .post_form(&format!("/procedures/{BIRTH}/book"), &pairs)
         .await;
-    assert_eq!(booked.status(), StatusCode::SEE_OTHER, "A books a slot");
+    assert_eq!(booked.status(), StatusCode::SEE_OTHER, "a slot is booked");
 
     let response = device.get(&format!("/tickets/{code}")).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -521,6 +527,116 @@ async fn a_ticket_taken_signed_out_still_opens_by_its_code_and_pre_fills_no_sign
     assert!(!draft_page.contains("Trần Văn Khoa"), "{draft_page}");
     let form = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
     assert!(!form.contains("Trần Văn Khoa"), "{form}");
+}
+
+#[tokio::test]
+async fn a_ticket_claimed_signed_in_is_then_shown_and_changed_only_for_its_claimer() {
+    let mut device = Device::new().await;
+    // Signed out: a ticket, a booking and the form typed before the visit.
+    let referral = body_text(
+        device
+            .get(&format!("/procedures/{BIRTH}?in_person=1"))
+            .await,
+    )
+    .await;
+    let forms = books_from(&mut device, &referral).await;
+    let code = forms.code.clone();
+    let typed = device
+        .post_form(
+            &format!("/tickets/{code}/draft"),
+            &[
+                ("ticket_token", &forms.draft_token),
+                ("child_name", "Trần Văn Khoa"),
+            ],
+        )
+        .await;
+    assert_eq!(typed.status(), StatusCode::SEE_OTHER);
+    let booking = device.booking_of(&code).await.expect("the booking");
+    let ticket_code = TicketCode::parse(&code).unwrap();
+    let owner = |device: &Device| {
+        let store = Arc::clone(&device.store);
+        async move {
+            store
+                .ticket(&ticket_code, Utc::now())
+                .await
+                .unwrap()
+                .unwrap()
+                .owner
+        }
+    };
+    assert_eq!(owner(&device).await, None);
+
+    // A resident signs in on that browser and claims it with its code.
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let claimed = device
+        .post_form(
+            &format!("/procedures/{BIRTH}/claim"),
+            &[
+                ("csrf_token", &field_after(&page, "/claim", "csrf_token")),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&claimed),
+        format!("/procedures/{BIRTH}?lang=vi&claimed=1")
+    );
+    // The stored ticket is now theirs, by their session's pseudonym.
+    let claimer = device
+        .gateway
+        .gate()
+        .pseudonym(device._idp.issuer().as_str(), "devidp-p2-7f3a91c4e0b25d68");
+    assert_eq!(owner(&device).await, Some(claimer));
+    let response = device.get(&format!("/tickets/{code}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = body_text(response).await;
+    assert!(page.contains(BIRTH_NAME), "{page}");
+    assert_eq!(appointment(&page), forms.appointment);
+
+    // Signed out, the same browser no longer opens it by its code, nor changes it.
+    device.sign_out().await;
+    let pages = [
+        format!("/tickets/{code}"),
+        format!("/tickets/{code}/draft"),
+        format!("/tickets/{code}/booking"),
+    ];
+    for path in &pages {
+        shows_nothing(&mut device, &forms, path, "a signed-out visitor").await;
+    }
+    cannot_act(&mut device, &forms, &booking, "a signed-out visitor").await;
+    // Nor does another browser with only the code.
+    device.jar.clear();
+    for path in &pages {
+        shows_nothing(&mut device, &forms, path, "another browser").await;
+    }
+
+    // Another resident signed in: the same.
+    device.resident_login("level1").await;
+    for path in &pages {
+        shows_nothing(&mut device, &forms, path, "another resident").await;
+    }
+    cannot_act(&mut device, &forms, &booking, "another resident").await;
+
+    // The claimer, signed in again, sees it and its booking, and can cancel it.
+    device.sign_out().await;
+    device.resident_login("level2").await;
+    for path in &pages {
+        let response = device.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "the claimer at {path}");
+        assert!(body_text(response).await.contains(BIRTH_NAME), "{path}");
+    }
+    let page = body_text(device.get(&format!("/tickets/{code}")).await).await;
+    let token = field_after(&page, "/booking/cancel", "ticket_token");
+    let cancelled = device
+        .post_form(
+            &format!("/tickets/{code}/booking/cancel"),
+            &[("ticket_token", &token)],
+        )
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(device.booking_of(&code).await, None);
 }
 
 /// Schema 5 on SQLite: a database at schema 4 with a ticket in it migrates, and the ticket

@@ -84,6 +84,16 @@ impl Store for TicketFaults {
         }
         self.inner.ticket(code, now)
     }
+    fn claim_ticket<'a>(
+        &'a self,
+        code: &'a TicketCode,
+        owner: &'a SubjectPseudonym,
+    ) -> StoreFuture<'a, bool> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Self::down();
+        }
+        self.inner.claim_ticket(code, owner)
+    }
     fn commit_submission<'a>(
         &'a self,
         commit: &'a SubmissionCommit,
