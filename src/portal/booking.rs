@@ -470,7 +470,7 @@ pub(crate) async fn book_slot(
         Err(_) => return internal_error(lang),
     };
     if !super::ticket_owner::may_use(&ticket, session.as_ref()) {
-        return super::ticket_owner::not_yours(lang, &ticket.code, session.as_ref());
+        return super::ticket_owner::not_yours(&gw, lang, &ticket.code, session.as_ref());
     }
     let address = client_address(&gw, peer, &headers);
     match under_cap(&gw, address).await {
@@ -538,7 +538,7 @@ pub(crate) async fn ticket_of(
     };
     match gw.store.ticket(&code, gw.clock.now()).await {
         Ok(Some(ticket)) if super::ticket_owner::may_use(&ticket, reader) => Ok(ticket),
-        Ok(Some(_)) => Err(super::ticket_owner::not_yours(lang, &code, reader)),
+        Ok(Some(_)) => Err(super::ticket_owner::not_yours(gw, lang, &code, reader)),
         Ok(None) => Err(not_found(lang)),
         Err(_) => Err(internal_error(lang)),
     }

@@ -25,7 +25,7 @@ use crate::support::devidp::choose_persona;
 
 /// The gateway the example builds from `env` and `toml`: one built-in simulator per provider,
 /// each in its provider's profile.
-async fn configured_gateway(env: &[(&str, &str)], toml: &str) -> TestGateway {
+pub(crate) async fn configured_gateway(env: &[(&str, &str)], toml: &str) -> TestGateway {
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -61,7 +61,7 @@ async fn profile_gateway(profile: ProviderProfile) -> TestGateway {
     configured_gateway(&[("WARDGATE_PROVIDER_PROFILE", profile.as_str())], "").await
 }
 
-const TWO_PROVIDERS: &str = r#"
+pub(crate) const TWO_PROVIDERS: &str = r#"
 [[providers]]
 id = "npsp"
 profile = "npsp"
@@ -73,7 +73,7 @@ profile = "vneid-direct"
 
 /// Starts a login at `login_path`, picks `persona` at the provider, and answers the callback
 /// with the login-flow cookie: the callback response and the session cookie, if any.
-async fn sign_in_at(
+pub(crate) async fn sign_in_at(
     gw: &TestGateway,
     login_path: &str,
     persona: &str,

@@ -639,6 +639,79 @@ async fn a_ticket_claimed_signed_in_is_then_shown_and_changed_only_for_its_claim
     assert_eq!(device.booking_of(&code).await, None);
 }
 
+#[tokio::test]
+async fn with_two_providers_the_not_yours_page_offers_each_and_comes_back_to_the_ticket() {
+    use crate::gateway_profiles::{TWO_PROVIDERS, configured_gateway, sign_in_at};
+
+    let gw = configured_gateway(&[], TWO_PROVIDERS).await;
+    // A level-1 resident signs in at the national portal and takes a ticket.
+    let (_, session) = sign_in_at(
+        &gw,
+        &format!("/login?procedure={BIRTH}&provider=npsp"),
+        "level1",
+    )
+    .await;
+    let session = session.expect("a session");
+    let referral = body_text(
+        gw.get(&format!("/procedures/{BIRTH}"), Some(&session))
+            .await,
+    )
+    .await;
+    let code = ticket_code(&referral);
+    let ticket = format!("/tickets/{code}");
+    assert_eq!(
+        gw.get(&ticket, Some(&session)).await.status(),
+        StatusCode::OK
+    );
+
+    // Anyone else: a sign-in at each provider, each with its explanation, back to the ticket.
+    let response = gw.get(&ticket, None).await;
+    assert_eq!(response.status(), NOT_YOURS);
+    let page = body_text(response).await;
+    assert!(page.contains(BELONGS_TO_A_RESIDENT), "{page}");
+    assert!(!page.contains(BIRTH_NAME), "{page}");
+    assert!(
+        page.contains("Hãy đăng nhập bằng đúng tài khoản đã dùng khi nhận phiếu hẹn"),
+        "{page}"
+    );
+    let back = format!("return_to=%2Ftickets%2F{code}%3Flang%3Dvi");
+    let mut links = Vec::new();
+    for (id, label) in [
+        ("npsp", "Cổng Dịch vụ công quốc gia"),
+        ("vneid", "Tài khoản định danh điện tử VNeID"),
+    ] {
+        let href = format!("/login?lang=vi&amp;provider={id}&amp;{back}");
+        assert!(page.contains(&format!("href=\"{href}\"")), "{id}: {page}");
+        assert!(
+            page.contains(&format!("Đăng nhập bằng {label}")),
+            "{id}: {page}"
+        );
+        links.push(href.replace("&amp;", "&"));
+    }
+    assert_eq!(page.matches("<p class=\"hint\">").count(), 2, "{page}");
+    let english = body_text(gw.get(&format!("{ticket}?lang=en"), None).await).await;
+    assert!(
+        english.contains(&format!(
+            "href=\"/login?lang=en&amp;provider=vneid&amp;return_to=%2Ftickets%2F{code}%3Flang%3Den\""
+        )),
+        "{english}"
+    );
+    assert!(english.contains("Sign in with National Public Service Portal"));
+    assert!(!english.contains("Đăng nhập bằng"), "{english}");
+
+    // The other provider's account is someone else: back at the ticket, still not theirs.
+    let (back_at, other) = sign_in_at(&gw, &links[1], "level1").await;
+    assert_eq!(location(&back_at), format!("{ticket}?lang=vi"));
+    let response = gw.get(&ticket, other.as_deref()).await;
+    assert_eq!(response.status(), NOT_YOURS);
+    // The account it was taken with: back at the ticket, all of it.
+    let (back_at, owner) = sign_in_at(&gw, &links[0], "level1").await;
+    assert_eq!(location(&back_at), format!("{ticket}?lang=vi"));
+    let response = gw.get(&format!("{ticket}?lang=vi"), owner.as_deref()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body_text(response).await.contains(BIRTH_NAME));
+}
+
 /// Schema 5 on SQLite: a database at schema 4 with a ticket in it migrates, and the ticket
 /// reads back with no owner.
 #[tokio::test]
