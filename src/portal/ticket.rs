@@ -8,7 +8,8 @@
 //! A resident without level 2 can type the form before the visit: it is kept as the draft
 //! linked to the ticket, so the counter officer opens it with the ticket instead of retyping.
 //! The ticket code alone lets a resident overwrite that draft but not read it back: the saved
-//! answers are shown again only to the browser that holds the ticket's cookie.
+//! answers are shown again only to the browser that holds the ticket's cookie, or to the
+//! ticket's owner signed in (on any browser, after signing out and in again).
 
 use std::sync::Arc;
 
@@ -248,8 +249,9 @@ pub(crate) async fn draft_page(
     let Some(token) = gw.ticket_form_token(&ticket) else {
         return internal_error(lang);
     };
-    // Only the browser that holds the ticket sees the answers again.
-    let holder = gw.held_ticket(&headers, procedure, session.as_ref()) == Some(ticket.code);
+    // Only the browser that holds the ticket, or its signed-in owner, sees the answers again.
+    let holder = super::ticket_owner::is_owner(&ticket, session.as_ref())
+        || gw.held_ticket(&headers, procedure, session.as_ref()) == Some(ticket.code);
     let Ok(stored) = gw.store.draft(draft_id, gw.clock.now()).await else {
         return internal_error(lang);
     };

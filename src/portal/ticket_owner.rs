@@ -28,6 +28,16 @@ pub(crate) fn may_use(ticket: &Ticket, reader: Option<&Session>) -> bool {
     ticket.open_to(reader.map(Session::subject))
 }
 
+/// Whether `reader` is the signed-in owner the store names for `ticket`: they see its saved
+/// draft again wherever they sign in, with no ticket cookie (sign-out clears it). A ticket taken
+/// signed out has no owner, so only the browser holding its cookie sees its draft.
+pub(crate) fn is_owner(ticket: &Ticket, reader: Option<&Session>) -> bool {
+    ticket
+        .owner
+        .as_ref()
+        .is_some_and(|owner| reader.map(Session::subject) == Some(owner.as_str()))
+}
+
 /// Where signing in for the ticket `code` starts, at `provider` (`None`: the gateway's only
 /// provider): the login comes back to the ticket.
 fn sign_in_href(lang: Lang, code: &TicketCode, provider: Option<&ProviderId>) -> String {

@@ -459,6 +459,77 @@ async fn a_ticket_taken_signed_in_is_shown_and_changed_only_for_its_owner() {
 }
 
 #[tokio::test]
+async fn the_owner_signed_in_again_on_a_fresh_browser_sees_and_updates_the_tickets_draft() {
+    let mut device = Device::new().await;
+    // A signs in, takes a ticket and types the form before the visit.
+    device.resident_login("level1").await;
+    let referral = body_text(device.get(&format!("/procedures/{BIRTH}")).await).await;
+    let code = ticket_code(&referral);
+    let draft = format!("/tickets/{code}/draft");
+    let page = body_text(device.get(&draft).await).await;
+    let saved = device
+        .post_form(
+            &draft,
+            &[
+                ("ticket_token", &field(&page, "ticket_token")),
+                ("child_name", "Trần Văn Khoa"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&saved), format!("{draft}?lang=vi&saved=1"));
+
+    // A signs out, and signs in again in a fresh cookie jar (another browser): no ticket
+    // cookie, yet the draft page shows A's answers.
+    device.sign_out().await;
+    device.jar.clear();
+    device.resident_login("level1").await;
+    let response = device.get(&draft).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    let page = body_text(response).await;
+    assert_eq!(field(&page, "child_name"), "Trần Văn Khoa", "{page}");
+    assert!(!page.contains("chỉ hiện lại trên trình duyệt"), "{page}");
+
+    // …and updates it: the page shows the new answers.
+    let updated = device
+        .post_form(
+            &draft,
+            &[
+                ("ticket_token", &field(&page, "ticket_token")),
+                ("child_name", "Trần Văn Minh"),
+            ],
+        )
+        .await;
+    assert_eq!(updated.status(), StatusCode::SEE_OTHER);
+    let page = body_text(device.get(&draft).await).await;
+    assert_eq!(field(&page, "child_name"), "Trần Văn Minh", "{page}");
+
+    // Resident B on that browser, and a signed-out visitor: the page for someone else, without
+    // the answers.
+    device.sign_out().await;
+    device.resident_login("level2").await;
+    let response = device.get(&draft).await;
+    assert_eq!(response.status(), NOT_YOURS, "resident B");
+    let page = body_text(response).await;
+    assert!(page.contains(BELONGS_TO_A_RESIDENT), "{page}");
+    assert!(
+        !page.contains("Trần Văn"),
+        "resident B sees A's answers: {page}"
+    );
+    device.sign_out().await;
+    device.jar.clear();
+    let response = device.get(&draft).await;
+    assert_eq!(response.status(), NOT_YOURS, "a signed-out visitor");
+    let page = body_text(response).await;
+    assert!(page.contains(BELONGS_TO_A_RESIDENT), "{page}");
+    assert!(
+        !page.contains("Trần Văn"),
+        "a visitor sees A's answers: {page}"
+    );
+}
+
+#[tokio::test]
 async fn officers_still_see_a_signed_in_residents_ticket() {
     let mut device = Device::new().await;
     let forms = resident_a_books(&mut device).await;
@@ -513,6 +584,12 @@ async fn a_ticket_taken_signed_out_still_opens_by_its_code_and_pre_fills_no_sign
     assert_eq!(response.status(), StatusCode::OK);
     let page = body_text(response).await;
     assert!(page.contains(BIRTH_NAME) && page.contains(&code), "{page}");
+    // Its draft page, but not the answers: only the browser holding the ticket sees them.
+    let response = other.get(&format!("/tickets/{code}/draft")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = body_text(response).await;
+    assert!(page.contains("chỉ hiện lại trên trình duyệt"), "{page}");
+    assert!(!page.contains("Trần Văn Khoa"), "{page}");
 
     // A resident signed in on the browser that took it opens it too, but their forms are not
     // pre-filled from its draft.
