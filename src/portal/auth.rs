@@ -142,9 +142,14 @@ impl GateHooks for PortalHooks {
         }
     }
 
-    fn choose_provider(&self, lang: Lang, procedure: Option<&Procedure>) -> Option<Response> {
+    fn choose_provider(
+        &self,
+        lang: Lang,
+        procedure: Option<&Procedure>,
+        return_to: Option<&ReturnPath>,
+    ) -> Option<Response> {
         let gw = self.gateway()?;
-        procedure.map(|procedure| chooser_page(&gw, lang, procedure))
+        procedure.map(|procedure| chooser_page(&gw, lang, procedure, return_to))
     }
 
     /// A resident signing in for a procedure comes back to its page.

@@ -34,15 +34,42 @@ use super::gateway::Gateway;
 use super::html::{ButtonKind, Page, html, link_button};
 use crate::i18n::Lang;
 use crate::policy::Procedure;
+use crate::session::ReturnPath;
 
 pub(crate) use crate::integrations::axum::profile_texts;
 pub use crate::integrations::axum::{
     DEFAULT_PROVIDER_ID, LoginProvider, MAX_PROVIDER_ID_LEN, ProviderId, ProviderIdError,
 };
 
+/// The `/login` query for `procedure` at `provider` (`None`: the chooser itself), keeping
+/// `return_to` so the resident comes back where the sign-in started.
+fn login_query(
+    procedure: &Procedure,
+    provider: Option<&ProviderId>,
+    lang: Lang,
+    return_to: Option<&ReturnPath>,
+) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("procedure", procedure.code().as_str());
+    if let Some(provider) = provider {
+        query.append_pair("provider", provider.as_str());
+    }
+    query.append_pair("lang", lang.code());
+    if let Some(return_to) = return_to {
+        query.append_pair("return_to", return_to.as_str());
+    }
+    query.finish()
+}
+
 /// The chooser for `procedure`: one button per provider, in order, each with its explanation,
-/// and the way to file in person for a resident who has none of them.
-pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> Response {
+/// and the way to file in person for a resident who has none of them. `return_to`, already
+/// checked as a same-origin path, rides on every button.
+pub(crate) fn chooser_page(
+    gw: &Gateway,
+    lang: Lang,
+    procedure: &Procedure,
+    return_to: Option<&ReturnPath>,
+) -> Response {
     let ward = gw.ward(None);
     let in_person = format!(
         "/procedures/{}?lang={}&in_person=1",
@@ -53,12 +80,22 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
         p {
             (lang.pick(
                 "Để nộp hồ sơ trực tuyến, bạn cần đăng nhập bằng tài khoản định danh điện tử mức độ 2. \
-                 Có nhiều cách đăng nhập; bạn chỉ cần chọn một cách dưới đây. Sau khi đăng nhập, bạn \
-                 sẽ quay lại thủ tục này.",
+                 Có nhiều cách đăng nhập; bạn chỉ cần chọn một cách dưới đây.",
                 "To file online you need to sign in with a level 2 electronic identity account. There \
-                 are several ways to sign in; choose just one below. After signing in you come back to \
-                 this procedure.",
+                 are several ways to sign in; choose just one below.",
             ))
+            " "
+            @if return_to.is_some() {
+                (lang.pick(
+                    "Sau khi đăng nhập, bạn sẽ quay lại trang bạn vừa xem.",
+                    "After signing in you come back to the page you were on.",
+                ))
+            } @else {
+                (lang.pick(
+                    "Sau khi đăng nhập, bạn sẽ quay lại thủ tục này.",
+                    "After signing in you come back to this procedure.",
+                ))
+            }
         }
         "\n"
         ul class="provider-choices" {
@@ -66,10 +103,8 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
             @for provider in gw.providers() {
                 @let label = provider.label_text();
                 @let href = format!(
-                    "/login?procedure={}&provider={}&lang={}",
-                    procedure.code(),
-                    provider.id(),
-                    lang.code()
+                    "/login?{}",
+                    login_query(procedure, Some(provider.id()), lang, return_to)
                 );
                 li {
                     "\n"
@@ -104,7 +139,8 @@ pub(crate) fn chooser_page(gw: &Gateway, lang: Lang, procedure: &Procedure) -> R
             ),
         ))
     };
-    let query = format!("procedure={}&lang={}", procedure.code(), lang.code());
+    // The language switch keeps `return_to` too.
+    let query = login_query(procedure, None, lang, return_to);
     Page::new(
         lang,
         lang.pick("Chọn cách đăng nhập", "Choose how to sign in"),

@@ -789,6 +789,111 @@ async fn with_two_providers_the_not_yours_page_offers_each_and_comes_back_to_the
     assert!(body_text(response).await.contains(BIRTH_NAME));
 }
 
+/// The provider buttons of the sign-in chooser `page`, as a browser follows them.
+fn chooser_buttons(page: &str) -> Vec<String> {
+    page.split("<ul class=\"provider-choices\">")
+        .nth(1)
+        .and_then(|list| list.split("</ul>").next())
+        .expect("a provider chooser")
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&"))
+        .collect()
+}
+
+#[tokio::test]
+async fn with_two_providers_the_sign_in_chooser_keeps_a_local_return_to_on_each_button() {
+    use crate::gateway_profiles::{TWO_PROVIDERS, configured_gateway, sign_in_at};
+
+    let gw = configured_gateway(&[], TWO_PROVIDERS).await;
+    let (_, session) = sign_in_at(
+        &gw,
+        &format!("/login?procedure={BIRTH}&provider=npsp"),
+        "level1",
+    )
+    .await;
+    let referral = body_text(
+        gw.get(&format!("/procedures/{BIRTH}"), session.as_deref())
+            .await,
+    )
+    .await;
+    let ticket = format!("/tickets/{}?lang=vi", ticket_code(&referral));
+    let back: String = url::form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+
+    // Sent to sign in from the ticket: the chooser, each button carrying the way back.
+    let chooser = format!("/login?procedure={BIRTH}&return_to={back}");
+    let response = gw.get(&chooser, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = body_text(response).await;
+    assert!(page.contains("<h1>Chọn cách đăng nhập</h1>"), "{page}");
+    assert!(
+        page.contains("Sau khi đăng nhập, bạn sẽ quay lại trang bạn vừa xem."),
+        "{page}"
+    );
+    assert!(!page.contains("quay lại thủ tục này"), "{page}");
+    let buttons = chooser_buttons(&page);
+    assert_eq!(
+        buttons,
+        ["npsp", "vneid"]
+            .map(|id| format!("/login?procedure={BIRTH}&provider={id}&lang=vi&return_to={back}"))
+    );
+    // The language switch keeps it too, and the English chooser says so in English.
+    let switch = format!("/login?procedure={BIRTH}&amp;return_to={back}&amp;lang=en");
+    assert!(page.contains(&format!("href=\"{switch}\"")), "{page}");
+    let english = body_text(gw.get(&switch.replace("&amp;", "&"), None).await).await;
+    assert!(
+        english.contains("After signing in you come back to the page you were on."),
+        "{english}"
+    );
+    assert!(!english.contains("Sau khi đăng nhập"), "{english}");
+
+    // The owner signs in through the button of the provider they took the ticket with: back
+    // at the ticket, all of it.
+    let (callback, owner) = sign_in_at(&gw, &buttons[0], "level1").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&callback), ticket);
+    let response = gw.get(&ticket, owner.as_deref()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body_text(response).await.contains(BIRTH_NAME));
+
+    // A return_to that is not a local path is dropped from the buttons, as `/login` drops it:
+    // signing in comes back to the procedure, never elsewhere.
+    for hostile in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/%2F%2Fevil.example",
+        "/\\evil.example",
+        "/tickets/../..//evil.example",
+        "javascript:alert(1)",
+    ] {
+        let encoded: String = url::form_urlencoded::byte_serialize(hostile.as_bytes()).collect();
+        let response = gw
+            .get(
+                &format!("/login?procedure={BIRTH}&return_to={encoded}"),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{hostile}");
+        let page = body_text(response).await;
+        assert!(!page.contains("return_to"), "{hostile}: {page}");
+        assert!(!page.contains("evil.example"), "{hostile}: {page}");
+        assert!(page.contains("quay lại thủ tục này"), "{hostile}: {page}");
+        let buttons = chooser_buttons(&page);
+        assert_eq!(
+            buttons,
+            ["npsp", "vneid"].map(|id| format!("/login?procedure={BIRTH}&provider={id}&lang=vi")),
+            "{hostile}"
+        );
+        let (callback, _) = sign_in_at(&gw, &buttons[1], "level2").await;
+        assert_eq!(
+            location(&callback),
+            format!("/procedures/{BIRTH}?lang=vi"),
+            "{hostile}"
+        );
+    }
+}
+
 /// Schema 5 on SQLite: a database at schema 4 with a ticket in it migrates, and the ticket
 /// reads back with no owner.
 #[tokio::test]

@@ -138,22 +138,22 @@ async fn login(
     } else {
         request
     };
+    // Only a same-origin path is kept, here and on the chooser's buttons alike.
+    let return_to = query.return_to.as_deref().and_then(ReturnPath::parse);
     let provider = match query.provider.as_deref() {
         Some(id) => match gate.provider(id) {
             Some(provider) => provider,
             None => return hooks.problem_page(AuthProblem::NotFound, lang, None),
         },
-        None if gate.providers().len() > 1 => match hooks.choose_provider(lang, procedure) {
-            Some(page) => return page,
-            None => gate.default_provider(),
-        },
+        None if gate.providers().len() > 1 => {
+            match hooks.choose_provider(lang, procedure, return_to.as_ref()) {
+                Some(page) => return page,
+                None => gate.default_provider(),
+            }
+        }
         None => gate.default_provider(),
     };
-    let return_path = query
-        .return_to
-        .as_deref()
-        .and_then(ReturnPath::parse)
-        .map_or_else(|| hooks.return_path(procedure, lang), String::from);
+    let return_path = return_to.map_or_else(|| hooks.return_path(procedure, lang), String::from);
     let started = if provider.available().await {
         provider
             .relying_party()

@@ -181,9 +181,15 @@ pub trait GateHooks: Send + Sync + 'static {
     }
 
     /// With several providers and none chosen: the page where the resident chooses (links
-    /// to `/login` with `provider=ID`), or `None` to use the first provider.
-    fn choose_provider(&self, lang: Lang, procedure: Option<&Procedure>) -> Option<Response> {
-        let _ = (lang, procedure);
+    /// to `/login` with `provider=ID`, and `return_to` when the login was given a valid one,
+    /// so the choice does not lose where to come back to), or `None` to use the first provider.
+    fn choose_provider(
+        &self,
+        lang: Lang,
+        procedure: Option<&Procedure>,
+        return_to: Option<&ReturnPath>,
+    ) -> Option<Response> {
+        let _ = (lang, procedure, return_to);
         None
     }
 
