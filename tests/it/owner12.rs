@@ -1,6 +1,8 @@
 //! A ticket taken signed in is its resident's: on a shared device, whoever comes next (signed
 //! out, or signed in as someone else) gets nothing of it by its code, and cannot book, cancel,
-//! move or type its draft; its owner, signed in again, sees and cancels it. A ticket taken
+//! move or type its draft; its owner, signed in again (on any browser), sees and cancels it and
+//! sees the draft they typed. With several providers, the sign-in chooser keeps a local
+//! `return_to` so the owner comes back to the ticket. A ticket taken
 //! signed out still opens by its code, and officers still see every ticket. Through the
 //! gateway's router against the provider simulator, with one cookie jar playing the browser;
 //! plus the schema migration that gives tickets their owner column on both backends.
@@ -704,6 +706,9 @@ async fn a_ticket_claimed_signed_in_is_then_shown_and_changed_only_for_its_claim
         assert_eq!(response.status(), StatusCode::OK, "the claimer at {path}");
         assert!(body_text(response).await.contains(BIRTH_NAME), "{path}");
     }
+    // With the answers typed before the claim, though sign-out cleared the ticket cookie.
+    let draft = body_text(device.get(&format!("/tickets/{code}/draft")).await).await;
+    assert_eq!(field(&draft, "child_name"), "Trần Văn Khoa", "{draft}");
     let page = body_text(device.get(&format!("/tickets/{code}")).await).await;
     let token = field_after(&page, "/booking/cancel", "ticket_token");
     let cancelled = device
