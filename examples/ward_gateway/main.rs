@@ -26,6 +26,8 @@ use wardgate::store::Store;
 use wardgate::submission::Outbox;
 use wardgate::{Clock, SystemClock};
 
+mod log_fields;
+
 // Requests allocate many small short-lived buffers; mimalloc serves them in a fraction of the
 // instructions glibc's malloc needs (BENCHMARKS.md).
 #[global_allocator]
@@ -140,12 +142,10 @@ fn init_logs() -> bool {
             .with_current_span(false)
             .init();
     } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_target(false)
-            // Colour codes only on a terminal: in a log file they are noise, and per request span.
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .init();
+        // Colour codes only on a terminal: in a log file they are noise, and per request span.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let subscriber = log_fields::text_subscriber(filter, ansi, std::io::stdout);
+        tracing_subscriber::util::SubscriberInitExt::init(subscriber);
     }
     json
 }
