@@ -14,7 +14,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::{RecordFields, VisitOutput as _};
 use tracing_subscriber::fmt::format::{DefaultFields, DefaultVisitor, Writer};
-use tracing_subscriber::fmt::{FormatFields, MakeWriter};
+use tracing_subscriber::fmt::{FormatFields, FormattedFields, MakeWriter};
 
 /// The human-readable log subscriber of the example gateway: `tracing-subscriber`'s full text
 /// format without the target, colours only when `ansi`, fields written by [`PlainFields`].
@@ -215,5 +215,196 @@ struct Sink<'a, 'w> {
 impl fmt::Write for Sink<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         self.buffer.write_str(text, self.writer)
+    }
+}
+
+/// The JSON log subscriber of the example gateway: `tracing-subscriber`'s JSON format (one
+/// object per line, the spans' fields under `spans`, no separate current span), the spans'
+/// fields written by [`JsonSpanFields`].
+pub(crate) fn json_subscriber<W>(
+    filter: EnvFilter,
+    writer: W,
+) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .fmt_fields(JsonSpanFields)
+        .with_writer(writer)
+        .finish()
+}
+
+/// A span's fields as the JSON object `tracing-subscriber`'s `JsonFields` makes of them (the
+/// JSON format uses a span's formatter only for spans; it reads the object back, in key order,
+/// when a line is logged inside the span), written straight into the span's string:
+/// `JsonFields` built a map of `serde_json` values, one allocated string per field, then
+/// serialised it, for every request.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JsonSpanFields;
+
+impl<'writer> FormatFields<'writer> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut visitor = JsonVisitor {
+            writer: writer.by_ref(),
+            buffer: Buffer::new(),
+            is_empty: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.finish()
+    }
+
+    /// Fields recorded after the span was made join its object (a field recorded again is
+    /// read back with its newer value, as `JsonFields` keeps it).
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut added = String::new();
+        self.format_fields(Writer::new(&mut added), fields)?;
+        if added == "{}" {
+            return Ok(());
+        }
+        match current.fields.strip_suffix('}') {
+            Some(open) if open != "{" => {
+                let joined = format!("{open},{}", added.get(1..).unwrap_or_default());
+                current.fields = joined;
+            }
+            _ => current.fields = added,
+        }
+        Ok(())
+    }
+}
+
+/// Writes the fields of one span as a JSON object; see [`JsonSpanFields`].
+struct JsonVisitor<'a> {
+    writer: Writer<'a>,
+    buffer: Buffer,
+    is_empty: bool,
+    result: fmt::Result,
+}
+
+impl JsonVisitor<'_> {
+    /// `"name":` then `value`, after `{` or `,`.
+    fn field(&mut self, name: &str, value: impl FnOnce(&mut Sink<'_, '_>) -> fmt::Result) {
+        if self.result.is_err() {
+            return;
+        }
+        let mut sink = self.buffer.sink(&mut self.writer);
+        let opening = if std::mem::replace(&mut self.is_empty, false) {
+            "{"
+        } else {
+            ","
+        };
+        self.result = (|| {
+            sink.write_str(opening)?;
+            json_string(&mut sink, name)?;
+            sink.write_str(":")?;
+            value(&mut sink)
+        })();
+    }
+
+    fn finish(mut self) -> fmt::Result {
+        self.result?;
+        let closing = if self.is_empty { "{}" } else { "}" };
+        self.buffer.write_str(closing, &mut self.writer)?;
+        self.buffer.flush(&mut self.writer)
+    }
+}
+
+impl Visit for JsonVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // As `serde_json` writes an `f64`: `null` when it is not finite.
+        if value.is_finite() {
+            self.field(field.name(), |sink| write!(sink, "{value:?}"));
+        } else {
+            self.field(field.name(), |sink| sink.write_str("null"));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field.name(), |sink| write!(sink, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field.name(), |sink| write!(sink, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field.name(), |sink| write!(sink, "{value}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field.name(), |sink| json_string(sink, value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.field(field.name(), |sink| {
+            sink.write_str("[")?;
+            for (i, byte) in value.iter().enumerate() {
+                if i > 0 {
+                    sink.write_str(",")?;
+                }
+                write!(sink, "{byte}")?;
+            }
+            sink.write_str("]")
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        // `JsonFields` drops the `r#` of a raw identifier only here.
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.field(name, |sink| {
+            sink.write_str("\"")?;
+            write!(JsonEscaped(sink), "{value:?}")?;
+            sink.write_str("\"")
+        });
+    }
+}
+
+/// `text` as a JSON string.
+fn json_string(sink: &mut Sink<'_, '_>, text: &str) -> fmt::Result {
+    sink.write_str("\"")?;
+    JsonEscaped(sink).write_str(text)?;
+    sink.write_str("\"")
+}
+
+/// Escapes what it is given as `serde_json` escapes the inside of a string: quote, backslash
+/// and control characters.
+struct JsonEscaped<'s, 'a, 'w>(&'s mut Sink<'a, 'w>);
+
+impl fmt::Write for JsonEscaped<'_, '_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let escaped = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0..0x20 => "",
+                _ => continue,
+            };
+            self.0.write_str(text.get(plain..at).unwrap_or_default())?;
+            if escaped.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escaped)?;
+            }
+            plain = at + 1;
+        }
+        self.0.write_str(text.get(plain..).unwrap_or_default())
     }
 }

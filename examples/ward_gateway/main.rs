@@ -136,11 +136,8 @@ fn init_logs() -> bool {
         .unwrap_or_else(|_| "info,wardgate=info".into());
     let json = std::env::var("WARDGATE_LOG_FORMAT").is_ok_and(|format| format == "json");
     if json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(false)
-            .init();
+        let subscriber = log_fields::json_subscriber(filter, std::io::stdout);
+        tracing_subscriber::util::SubscriberInitExt::init(subscriber);
     } else {
         // Colour codes only on a terminal: in a log file they are noise, and per request span.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
