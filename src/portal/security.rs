@@ -56,6 +56,7 @@ use std::task::{Context, Poll};
 use axum::extract::MatchedPath;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::Entry;
 use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderName, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -113,9 +114,13 @@ pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
+    // The security layer's extension, else the header (a type lookup is cheaper than a
+    // header name's).
     let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
+        .extensions()
+        .get::<RequestId>()
+        .map(RequestId::header_value)
+        .or_else(|| request.headers().get(REQUEST_ID_HEADER))
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     tracing::info_span!(
@@ -163,11 +168,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = match request.headers().get(REQUEST_ID_HEADER) {
-            Some(value) if is_well_formed_request_id(value) => value.clone(),
-            _ => self.settings.ids.next(),
+        // One lookup of the header, whether it is kept or replaced.
+        let id = match request.headers_mut().entry(REQUEST_ID_HEADER) {
+            Entry::Occupied(mut sent) => {
+                if !is_well_formed_request_id(sent.get()) {
+                    sent.insert(self.settings.ids.next());
+                }
+                sent.get().clone()
+            }
+            Entry::Vacant(none) => none.insert(self.settings.ids.next()).clone(),
         };
-        request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
         request.extensions_mut().insert(RequestId::new(id.clone()));
         SecurityHeadersFuture {
             inner: self.inner.call(request),
