@@ -26,6 +26,8 @@ use wardgate::store::Store;
 use wardgate::submission::Outbox;
 use wardgate::{Clock, SystemClock};
 
+mod log_fields;
+
 // Requests allocate many small short-lived buffers; mimalloc serves them in a fraction of the
 // instructions glibc's malloc needs (BENCHMARKS.md).
 #[global_allocator]
@@ -134,18 +136,13 @@ fn init_logs() -> bool {
         .unwrap_or_else(|_| "info,wardgate=info".into());
     let json = std::env::var("WARDGATE_LOG_FORMAT").is_ok_and(|format| format == "json");
     if json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(false)
-            .init();
+        let subscriber = log_fields::json_subscriber(filter, std::io::stdout);
+        tracing_subscriber::util::SubscriberInitExt::init(subscriber);
     } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_target(false)
-            // Colour codes only on a terminal: in a log file they are noise, and per request span.
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .init();
+        // Colour codes only on a terminal: in a log file they are noise, and per request span.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let subscriber = log_fields::text_subscriber(filter, ansi, std::io::stdout);
+        tracing_subscriber::util::SubscriberInitExt::init(subscriber);
     }
     json
 }

@@ -4,11 +4,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use super::assisted::AssistedLayer;
 use super::errors::ErrorPagesLayer;
@@ -91,13 +89,9 @@ pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
             ServiceBuilder::new()
                 .layer(security)
                 .layer(MetricsLayer::new(metrics))
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::COOKIE,
-                    header::AUTHORIZATION,
-                    header::HeaderName::from_static(dossiers::SECRET_HEADER),
-                ]))
                 .layer(RequestTraceLayer)
-                // Header limits, then rate limits (the two checks as one layer).
+                // Header limits, then rate limits (the two checks as one layer), and the
+                // cookies, `Authorization` and a dossier's secret marked sensitive.
                 .layer(RequestChecksLayer::new(limits, rate_limiter))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 // axum's own plain-text rejections become vi/en pages or JSON problems.

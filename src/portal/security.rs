@@ -56,6 +56,7 @@ use std::task::{Context, Poll};
 use axum::extract::MatchedPath;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::Entry;
 use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderName, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -98,7 +99,7 @@ const CROSS_ORIGIN_OPENER_POLICY: HeaderName =
 pub fn security_layer(public_url: &Url, random: Arc<dyn Random>) -> SecurityLayer {
     SecurityLayer {
         settings: Arc::new(Settings {
-            hsts: public_url.scheme() == "https",
+            headers: security_headers(public_url.scheme() == "https"),
             ids: RequestIds::new(random.as_ref()),
         }),
     }
@@ -113,9 +114,13 @@ pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
+    // The security layer's extension, else the header (a type lookup is cheaper than a
+    // header name's).
     let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
+        .extensions()
+        .get::<RequestId>()
+        .map(RequestId::header_value)
+        .or_else(|| request.headers().get(REQUEST_ID_HEADER))
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     tracing::info_span!(
@@ -163,15 +168,20 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = match request.headers().get(REQUEST_ID_HEADER) {
-            Some(value) if is_well_formed_request_id(value) => value.clone(),
-            _ => self.settings.ids.next(),
+        // One lookup of the header, whether it is kept or replaced.
+        let id = match request.headers_mut().entry(REQUEST_ID_HEADER) {
+            Entry::Occupied(mut sent) => {
+                if !is_well_formed_request_id(sent.get()) {
+                    sent.insert(self.settings.ids.next());
+                }
+                sent.get().clone()
+            }
+            Entry::Vacant(none) => none.insert(self.settings.ids.next()).clone(),
         };
-        request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
         request.extensions_mut().insert(RequestId::new(id.clone()));
         SecurityHeadersFuture {
             inner: self.inner.call(request),
-            hsts: self.settings.hsts,
+            settings: Arc::clone(&self.settings),
             id: Some(id),
         }
     }
@@ -183,7 +193,7 @@ pin_project_lite::pin_project! {
     pub struct SecurityHeadersFuture<F> {
         #[pin]
         inner: F,
-        hsts: bool,
+        settings: Arc<Settings>,
         id: Option<HeaderValue>,
     }
 }
@@ -197,23 +207,24 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = std::task::ready!(this.inner.poll(cx))?;
-        set_headers(response.headers_mut(), *this.hsts);
         if let Some(id) = this.id.take() {
-            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+            set_headers(response.headers_mut(), &this.settings.headers, id);
         }
         Poll::Ready(Ok(response))
     }
 }
 
+/// What the layer's services share.
 struct Settings {
-    hsts: bool,
+    /// The headers of rules 1 to 3, built once: every response starts from a copy.
+    headers: HeaderMap,
     ids: RequestIds,
 }
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
-            .field("hsts", &self.hsts)
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -274,42 +285,60 @@ fn is_well_formed_request_id(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn set_headers(headers: &mut HeaderMap, hsts: bool) {
-    // Room for all of them (and the request id) at once, instead of growing the map twice.
-    headers.reserve(10);
-    // The values are built at compile time (`const`): `from_static` checks every byte, which
-    // cost more than the rest of this layer when it ran on every response.
-    let mut set = |name: HeaderName, value: HeaderValue| {
-        headers.entry(name).or_insert(value);
-    };
-    set(
-        CONTENT_SECURITY_POLICY,
-        const { HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE) },
-    );
-    set(
-        X_CONTENT_TYPE_OPTIONS,
-        const { HeaderValue::from_static("nosniff") },
-    );
-    set(
-        REFERRER_POLICY,
-        const { HeaderValue::from_static("no-referrer") },
-    );
-    set(X_FRAME_OPTIONS, const { HeaderValue::from_static("DENY") });
-    set(
-        CROSS_ORIGIN_OPENER_POLICY,
-        const { HeaderValue::from_static("same-origin") },
-    );
-    set(
-        PERMISSIONS_POLICY,
-        const { HeaderValue::from_static(PERMISSIONS_POLICY_VALUE) },
-    );
-    set(CACHE_CONTROL, const { HeaderValue::from_static(NO_STORE) });
+/// The headers of rules 1 to 3, with HSTS when `hsts`.
+fn security_headers(hsts: bool) -> HeaderMap {
+    // Room for the handler's own headers and the request id: a copy keeps it.
+    let mut headers = HeaderMap::with_capacity(16);
+    let values = [
+        (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (REFERRER_POLICY, "no-referrer"),
+        (X_FRAME_OPTIONS, "DENY"),
+        (CROSS_ORIGIN_OPENER_POLICY, "same-origin"),
+        (PERMISSIONS_POLICY, PERMISSIONS_POLICY_VALUE),
+        (CACHE_CONTROL, NO_STORE),
+    ];
+    for (name, value) in values {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     if hsts {
-        set(
+        headers.insert(
             STRICT_TRANSPORT_SECURITY,
-            const { HeaderValue::from_static(STRICT_TRANSPORT_SECURITY_VALUE) },
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY_VALUE),
         );
     }
+    headers
+}
+
+/// Gives a response the `prepared` security headers and the request id `id`, keeping every
+/// header its handler set (rule 5) except a request id.
+///
+/// The response's headers are moved into a copy of `prepared` rather than the other way
+/// round: a handler sets two or three headers, so this hashes two or three names where
+/// looking up each of the eight security headers in the handler's map hashed eight (the copy
+/// itself hashes nothing).
+fn set_headers(headers: &mut HeaderMap, prepared: &HeaderMap, id: HeaderValue) {
+    let own = std::mem::replace(headers, prepared.clone());
+    // `into_iter` names a header once, then gives its further values without a name.
+    let mut name: Option<HeaderName> = None;
+    for (next, value) in own {
+        let first = next.is_some();
+        if first {
+            name = next;
+        }
+        match &name {
+            Some(name) if *name == REQUEST_ID_HEADER => {}
+            // The handler's first value replaces the prepared one, if any.
+            Some(name) if first => {
+                headers.insert(name.clone(), value);
+            }
+            Some(name) => {
+                headers.append(name.clone(), value);
+            }
+            None => {}
+        }
+    }
+    headers.insert(REQUEST_ID_HEADER, id);
 }
 
 #[cfg(test)]

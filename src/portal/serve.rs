@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{Extensions, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -116,11 +116,12 @@ pub async fn serve(
         let service = {
             let router = router.clone();
             let deadlines = Arc::clone(&deadlines);
+            let extensions = connection_extensions(peer);
             hyper::service::service_fn(move |request: Request<Incoming>| {
                 answer(
                     router.clone(),
                     request,
-                    peer,
+                    extensions.clone(),
                     Arc::clone(&deadlines),
                     options.request_timeout,
                 )
@@ -181,16 +182,39 @@ where
 /// The shortest time between two checks of a connection's deadlines.
 const MIN_CHECK_PERIOD: Duration = Duration::from_millis(10);
 
+/// What every request of a connection from `peer` starts with in its extensions: the peer's
+/// [`ConnectInfo<SocketAddr>`](ConnectInfo), which the rate limits key on, in a map with room
+/// for the seven entries a request gathers (the peer, the request id, axum's original URI,
+/// matched path, URL parameters and body limit, the session). Built empty, the map was grown
+/// and rehashed at the fourth of them on every request; a copy of this one keeps its room.
+fn connection_extensions(peer: SocketAddr) -> Extensions {
+    /// A placeholder, to make room.
+    #[derive(Clone, Copy)]
+    struct Room<const N: usize>;
+    let mut extensions = Extensions::new();
+    // Four entries grow the map to eight slots (room for seven); removing them keeps it.
+    extensions.insert(Room::<0>);
+    extensions.insert(Room::<1>);
+    extensions.insert(Room::<2>);
+    extensions.insert(Room::<3>);
+    extensions.remove::<Room<0>>();
+    extensions.remove::<Room<1>>();
+    extensions.remove::<Room<2>>();
+    extensions.remove::<Room<3>>();
+    extensions.insert(ConnectInfo(peer));
+    extensions
+}
+
 /// Answers one request with `router`, or with `408` when the connection's timer finds the
 /// request past its deadline (its body still being read, or its answer not ready).
 async fn answer(
     router: Router,
     mut request: Request<Incoming>,
-    peer: SocketAddr,
+    extensions: Extensions,
     deadlines: Arc<Deadlines>,
     timeout: Duration,
 ) -> Result<Response<Body>, Infallible> {
-    request.extensions_mut().insert(ConnectInfo(peer));
+    request.extensions_mut().extend(extensions);
     let _in_request = InRequest::enter(&deadlines, timeout);
     let mut response = std::pin::pin!(router.oneshot(request));
     std::future::poll_fn(|cx| match response.as_mut().poll(cx) {

@@ -23,6 +23,7 @@ mod hostile;
 mod interop;
 mod journey_visit;
 mod keys_rotation;
+mod layers16;
 mod limits;
 mod oidc_flow;
 mod operations;

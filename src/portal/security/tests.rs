@@ -3,6 +3,7 @@ use axum::body::Body;
 use axum::extract::Extension;
 use axum::routing::get;
 use http::StatusCode;
+use http::header::SET_COOKIE;
 use pretty_assertions::assert_eq;
 use tower::ServiceExt as _;
 
@@ -31,6 +32,21 @@ fn app(public_url: &str, random: u8) -> Router {
         .route(
             "/framed",
             get(|| async { ([(X_FRAME_OPTIONS, "SAMEORIGIN")], "") }),
+        )
+        .route(
+            "/cookies",
+            get(|| async {
+                let mut response = Response::new(Body::from("ok"));
+                let headers = response.headers_mut();
+                headers.append(SET_COOKIE, HeaderValue::from_static("a=1"));
+                headers.append(REQUEST_ID_HEADER, HeaderValue::from_static("handler-id"));
+                headers.append(SET_COOKIE, HeaderValue::from_static("b=2"));
+                headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
+                headers.append(CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
+                headers.append(REQUEST_ID_HEADER, HeaderValue::from_static("handler-id-2"));
+                headers.append(SET_COOKIE, HeaderValue::from_static("c=3"));
+                response
+            }),
         )
         .route(
             "/echo-id",
@@ -127,6 +143,50 @@ async fn headers_set_by_a_handler_are_kept() {
         response.headers().get_all(X_FRAME_OPTIONS).iter().count(),
         1
     );
+}
+
+#[tokio::test]
+async fn every_value_a_handler_set_is_kept_in_order_but_its_request_ids() {
+    let response = get_with(
+        app("https://dichvucong.example.vn", 7),
+        "/cookies",
+        Some("req-1"),
+    )
+    .await;
+    let headers = response.headers();
+    let all = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(SET_COOKIE), ["a=1", "b=2", "c=3"]);
+    assert_eq!(all(CACHE_CONTROL), ["private", "max-age=0"]);
+    assert_eq!(all(REQUEST_ID_HEADER), ["req-1"]);
+    assert_eq!(all(X_FRAME_OPTIONS), ["DENY"]);
+    assert_eq!(all(STRICT_TRANSPORT_SECURITY), ["max-age=31536000"]);
+    // Each name once: the eight security headers (the handler's `Cache-Control` in place of
+    // `no-store`), the handler's cookies, the request id, and axum's `Content-Length`.
+    let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "cache-control",
+            "content-length",
+            "content-security-policy",
+            "cross-origin-opener-policy",
+            "permissions-policy",
+            "referrer-policy",
+            "set-cookie",
+            "strict-transport-security",
+            "x-content-type-options",
+            "x-frame-options",
+            "x-request-id",
+        ]
+    );
+    assert_eq!(headers.len(), 7 + 3 + 2 + 1 + 1);
 }
 
 #[tokio::test]
