@@ -256,15 +256,15 @@ pub fn find_cookie<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
         return None;
     }
     // Every handler that reads a cookie scans the whole header, the session cookie's
-    // 300-character value included: `position_of` looks at eight bytes at a time.
+    // 300-character value included, sixteen bytes at a time.
     let mut rest = cookie_header;
     loop {
-        let (pair, next) = match position_of(rest.as_bytes(), b';') {
+        let (pair, next) = match crate::byte_scan::find_byte(rest.as_bytes(), b';') {
             // `;` and `=` are ASCII: the slices fall on character boundaries.
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
-        if let Some(at) = position_of(pair.as_bytes(), b'=') {
+        if let Some(at) = crate::byte_scan::find_byte(pair.as_bytes(), b'=') {
             let (pair_name, value) = (&pair[..at], &pair[at + 1..]);
             if pair_name.trim_matches([' ', '\t']) == name {
                 let value = value.trim_matches([' ', '\t']);
@@ -278,34 +278,6 @@ pub fn find_cookie<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
         }
         rest = next?;
     }
-}
-
-/// The index of the first `needle` in `bytes`, looking at eight bytes at a time.
-fn position_of(bytes: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    let pattern = ONES * u64::from(needle);
-    let mut words = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for word in &mut words {
-        // Whether a byte of the word is `needle`: a zero byte of `word ^ pattern` (exact: a
-        // borrow only starts at a zero byte). A chunk of eight always converts; were it not
-        // to, the byte search decides.
-        let maybe = <[u8; 8]>::try_from(word).map_or(true, |word| {
-            let word = u64::from_le_bytes(word) ^ pattern;
-            word.wrapping_sub(ONES) & !word & (ONES << 7) != 0
-        });
-        if maybe {
-            if let Some(at) = word.iter().position(|&byte| byte == needle) {
-                return Some(offset + at);
-            }
-        }
-        offset += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&byte| byte == needle)
-        .map(|at| offset + at)
 }
 
 /// The public URL does not allow safe cookies.

@@ -3,11 +3,13 @@
 //! maud escapes an interpolated `&str` byte by byte, pushing each byte into the page's buffer
 //! with a capacity check of its own. Almost every text on a page (Vietnamese or English labels,
 //! the ward's name, paths) contains none of the bytes HTML needs escaped, so [`Text`] first
-//! looks for one, eight bytes at a time, and copies a clean text with a single `push_str`.
+//! looks for one, sixteen bytes at a time, and copies a clean text with a single `push_str`.
 //! Its output is byte for byte maud's: `&`, `<`, `>` and `"` become entities and every other
 //! byte, `'` included, is copied (maud writes every attribute double-quoted).
 
 use maud::Render;
+
+use crate::byte_scan::{self, bytes_equal, splat};
 
 /// A text rendered escaped, as maud renders a `&str`, but faster: interpolate `(Text(value))`
 /// where a template would interpolate `(value)`.
@@ -47,42 +49,16 @@ fn is_special(byte: u8) -> bool {
     matches!(byte, b'&' | b'<' | b'>' | b'"')
 }
 
-/// `0x01` in every byte of a word.
-const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-
-/// Whether some byte of `word` is zero (exact: a borrow only starts at a zero byte).
-fn has_zero_byte(word: u64) -> bool {
-    word.wrapping_sub(ONES) & !word & (ONES << 7) != 0
+/// Non-zero exactly when some byte of `word` is `&`, `<`, `>` or `"`. `<` (0x3C) and `>` (0x3E)
+/// differ only in bit 1, `"` (0x22) and `&` (0x26) only in bit 2: setting that bit leaves two
+/// comparisons.
+fn special_bytes(word: u64) -> u64 {
+    bytes_equal(word | splat(0x02), b'>') | bytes_equal(word | splat(0x04), b'&')
 }
 
-/// Whether some byte of `word` is `&`, `<`, `>` or `"`. `<` (0x3C) and `>` (0x3E) differ only in
-/// bit 1, `"` (0x22) and `&` (0x26) only in bit 2: setting that bit leaves two comparisons.
-fn has_special_byte(word: u64) -> bool {
-    has_zero_byte((word | ONES * 0x02) ^ (ONES * b'>' as u64))
-        || has_zero_byte((word | ONES * 0x04) ^ (ONES * b'&' as u64))
-}
-
-/// The index of the first byte of `bytes` that needs escaping, looking at eight bytes at a
-/// time.
+/// The index of the first byte of `bytes` that needs escaping.
 fn find_special(bytes: &[u8]) -> Option<usize> {
-    let mut words = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for word in &mut words {
-        // A chunk of eight always converts; were it not to, the byte search below decides.
-        let maybe = <[u8; 8]>::try_from(word)
-            .map_or(true, |word| has_special_byte(u64::from_le_bytes(word)));
-        if maybe {
-            if let Some(at) = word.iter().position(|&byte| is_special(byte)) {
-                return Some(offset + at);
-            }
-        }
-        offset += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&byte| is_special(byte))
-        .map(|at| offset + at)
+    byte_scan::find(bytes, special_bytes, is_special)
 }
 
 /// Appends `text` to `buffer` with `&`, `<`, `>` and `"` replaced by their entities.
@@ -121,7 +97,7 @@ mod tests {
         assert_eq!(escaped(""), "");
         assert_eq!(escaped("Phường Thới Sơn"), "Phường Thới Sơn");
         assert_eq!(escaped("&<>\"'"), "&amp;&lt;&gt;&quot;'");
-        // Special bytes at the first and last byte of an eight-byte word, and in the remainder.
+        // Special bytes at the first and last byte of a 16-byte block, and in the remainder.
         let text = "&123456789abcde<fghijklmnopqrstu\"vw>";
         assert_eq!(
             escaped(text),
@@ -141,7 +117,7 @@ mod tests {
                 let mut word = [b'a'; 8];
                 word[position] = byte;
                 assert_eq!(
-                    has_special_byte(u64::from_le_bytes(word)),
+                    special_bytes(u64::from_le_bytes(word)) != 0,
                     is_special(byte),
                     "byte {byte:#04x} at {position}"
                 );
@@ -149,7 +125,7 @@ mod tests {
                 let mut word = [0u8; 8];
                 word[position] = byte;
                 assert_eq!(
-                    has_special_byte(u64::from_le_bytes(word)),
+                    special_bytes(u64::from_le_bytes(word)) != 0,
                     is_special(byte),
                     "byte {byte:#04x} at {position} among zeros"
                 );
