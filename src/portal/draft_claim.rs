@@ -19,7 +19,7 @@ use super::auth::{append_cookie, internal_error, not_found};
 use super::booking::refused;
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, CSRF_FIELD, FormMethod, Markup, NoticeKind, Text, button, form, html, notice,
+    ButtonKind, CSRF_FIELD, FormMethod, Markup, NoticeKind, Text, button, form_of, html, notice,
 };
 use super::resident::ResidentQuery;
 use crate::fallback::{Ticket, TicketCode};
@@ -33,9 +33,11 @@ use crate::store::Draft;
 const CODE_FIELD: &str = "code";
 
 /// The section under the online form: a notice after a claim, else (when no draft of the
-/// resident's is held) the form to claim one with its code.
+/// resident's is held) the form to claim one with its code. `fields` are [`claim_fields`] in
+/// `lang`, rendered once.
 pub(crate) fn claim_section(
     lang: Lang,
+    fields: &Markup,
     procedure: &Procedure,
     session: Option<&Session>,
     claimed: bool,
@@ -61,14 +63,6 @@ pub(crate) fn claim_section(
         procedure.code(),
         lang.code()
     );
-    let content = html! {
-        div class="field" {
-            label for="claim-code" { (Text(lang.pick("Mã lịch hẹn", "Appointment code"))) }
-            input id="claim-code" type="text" name=(Text(CODE_FIELD)) required autocomplete="off"
-                autocapitalize="characters" spellcheck="false";
-        }
-        (button(ButtonKind::Secondary, lang.pick("Dùng tờ khai này", "Use this form")))
-    };
     html! {
         section class="draft-claim" aria-labelledby="draft-claim" {
             h2 id="draft-claim" {
@@ -80,8 +74,21 @@ pub(crate) fn claim_section(
                     "If you filled in the form in this browser before signing in, enter the appointment code on your ticket to use it.",
                 )))
             }
-            (form(FormMethod::Post, &action, Some(session.csrf_token().secret()), content))
+            (form_of(FormMethod::Post, &action, Some(session.csrf_token().secret()), &[fields]))
         }
+    }
+}
+
+/// The claim form's field and button in `lang`: the same on every page, rendered once per
+/// language (`procedure_html`).
+pub(crate) fn claim_fields(lang: Lang) -> Markup {
+    html! {
+        div class="field" {
+            label for="claim-code" { (Text(lang.pick("Mã lịch hẹn", "Appointment code"))) }
+            input id="claim-code" type="text" name=(Text(CODE_FIELD)) required autocomplete="off"
+                autocapitalize="characters" spellcheck="false";
+        }
+        (button(ButtonKind::Secondary, lang.pick("Dùng tờ khai này", "Use this form")))
     }
 }
 

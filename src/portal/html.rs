@@ -386,11 +386,31 @@ pub enum FormMethod {
 /// A form posting to `action` (a same-origin path) with `content`, carrying `csrf_token` in a
 /// hidden [`CSRF_FIELD`] when given.
 pub fn form(method: FormMethod, action: &str, csrf_token: Option<&str>, content: Markup) -> Markup {
-    form_tag(method, action, None, csrf_token, content)
+    form_tag(method, action, None, csrf_token, &[&content])
 }
 
 /// A `POST` form sent as `multipart/form-data` (it can carry files), otherwise as [`form`].
 pub fn upload_form(action: &str, csrf_token: Option<&str>, content: Markup) -> Markup {
+    upload_form_of(action, csrf_token, &[&content])
+}
+
+/// A [`form`] around fragments the caller keeps (fragments rendered once, at start-up), copied
+/// straight into the form.
+pub(crate) fn form_of(
+    method: FormMethod,
+    action: &str,
+    csrf_token: Option<&str>,
+    content: &[&Markup],
+) -> Markup {
+    form_tag(method, action, None, csrf_token, content)
+}
+
+/// An [`upload_form`] around fragments the caller keeps, as [`form_of`].
+pub(crate) fn upload_form_of(
+    action: &str,
+    csrf_token: Option<&str>,
+    content: &[&Markup],
+) -> Markup {
     form_tag(
         FormMethod::Post,
         action,
@@ -405,21 +425,22 @@ fn form_tag(
     action: &str,
     enctype: Option<&str>,
     csrf_token: Option<&str>,
-    content: Markup,
+    content: &[&Markup],
 ) -> Markup {
     let method = match method {
         FormMethod::Get => "get",
         FormMethod::Post => "post",
     };
+    let content_bytes: usize = content.iter().map(|fragment| fragment.0.len()).sum();
     html! {
-        (Reserve(160 + action.len() + content.0.len()))
+        (Reserve(160 + action.len() + content_bytes))
         form method=(Text(method)) action=(Text(action)) enctype=[enctype.map(Text)] novalidate {
             "\n"
             @if let Some(token) = csrf_token {
                 input type="hidden" name=(Text(CSRF_FIELD)) value=(Text(token));
                 "\n"
             }
-            (content)
+            @for fragment in content { (fragment) }
         }
         "\n"
     }

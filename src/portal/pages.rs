@@ -14,7 +14,7 @@ use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
     ButtonKind, FormMethod, Markup, NoticeKind, Page, Render, Reserve, Text, TextField, button,
-    definition_list, form, html, link_button, notice, upload_form,
+    definition_list, form_of, html, link_button, notice, upload_form_of,
 };
 use super::procedure_html::ProcedureHtml;
 use super::referral_page::SignInAgain;
@@ -124,11 +124,11 @@ pub(crate) fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>)
             " " (Text(lang.pick("qua", "through"))) " " (Text(provider.label_text().get(lang)))
         }
         ": " (Text(level)) ". "
-        (form(
+        (form_of(
             FormMethod::Post,
             "/logout",
             Some(session.csrf_token().secret()),
-            button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
+            &[&gw.procedure_html.lang(lang).sign_out_button],
         ))
     };
     notice(
@@ -248,6 +248,7 @@ pub(crate) async fn procedure(
             ));
             page = page.push(super::draft_claim::claim_section(
                 lang,
+                &gw.procedure_html.lang(lang).claim_fields,
                 procedure,
                 session.as_ref(),
                 query.claimed.is_some(),
@@ -383,17 +384,20 @@ pub(crate) fn online_section(
         }
     };
     // A fresh key per rendered form: submitting twice (double click, reload) files once.
-    let fields = html! {
-        (Reserve(96 + fields_html.0.len()))
+    let key = html! {
         input type="hidden" name="idempotency_key" value=(Text(idempotency_key));
-        (fields_html)
     };
     let action = format!(
         "/procedures/{}/submit?lang={}",
         procedure.code(),
         lang.code()
     );
-    let form = upload_form(&action, session.map(|s| s.csrf_token().secret()), fields);
+    // The fields are copied once, straight into the form.
+    let form = upload_form_of(
+        &action,
+        session.map(|s| s.csrf_token().secret()),
+        &[&key, fields_html],
+    );
     html! {
         (Reserve(256 + form.0.len() + checklist_html.0.len()))
         h2 { (Text(lang.pick("Tờ khai", "Application form"))) }

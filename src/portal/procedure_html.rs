@@ -5,13 +5,14 @@
 //! procedure and the language. They are rendered when the gateway is built, by the same
 //! templates that render them on demand, into [`Markup`] (escaped once, at start-up), and a
 //! request copies them into its page.
-//! The home ward's name and unit word, which every page's shell shows, are formatted once too.
+//! The home ward's name and unit word, which every page's shell shows, the session panel's
+//! sign-out button and the draft-claim form's field are made once per language too.
 //! What depends on the request — the session panel, the idempotency key, the CSRF token, the
 //! grant's expiry, a draft's saved answers — is still rendered per request.
 
 use std::collections::HashMap;
 
-use super::html::Markup;
+use super::html::{ButtonKind, Markup, button};
 use super::pages::{checklist, form_fields};
 use crate::fallback::Ward;
 use crate::i18n::Lang;
@@ -54,13 +55,44 @@ impl WardTexts {
     }
 }
 
+/// Fragments of the procedure page that depend only on the language.
+#[derive(Debug)]
+pub(crate) struct LangHtml {
+    /// The session panel's sign-out button.
+    pub(crate) sign_out_button: Markup,
+    /// The draft-claim form's field and button.
+    pub(crate) claim_fields: Markup,
+}
+
+impl LangHtml {
+    fn render(lang: Lang) -> Self {
+        Self {
+            sign_out_button: button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
+            claim_fields: super::draft_claim::claim_fields(lang),
+        }
+    }
+}
+
 /// The fragments of every procedure of a catalog, in both languages.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ProcedureHtmlCache {
     /// Vietnamese, then English.
     by_code: HashMap<ProcedureCode, [ProcedureHtml; 2]>,
     /// Vietnamese, then English.
     home_ward: [WardTexts; 2],
+    /// Vietnamese, then English.
+    by_lang: [LangHtml; 2],
+}
+
+impl Default for ProcedureHtmlCache {
+    /// No procedure and no ward; the fragments that depend only on the language.
+    fn default() -> Self {
+        Self {
+            by_code: HashMap::new(),
+            home_ward: Default::default(),
+            by_lang: [LangHtml::render(Lang::Vi), LangHtml::render(Lang::En)],
+        }
+    }
 }
 
 impl ProcedureHtmlCache {
@@ -85,6 +117,16 @@ impl ProcedureHtmlCache {
                 WardTexts::new(Lang::Vi, home_ward),
                 WardTexts::new(Lang::En, home_ward),
             ],
+            by_lang: [LangHtml::render(Lang::Vi), LangHtml::render(Lang::En)],
+        }
+    }
+
+    /// The fragments that depend only on `lang`.
+    pub(crate) fn lang(&self, lang: Lang) -> &LangHtml {
+        let [vi, en] = &self.by_lang;
+        match lang {
+            Lang::Vi => vi,
+            Lang::En => en,
         }
     }
 
@@ -164,6 +206,34 @@ mod tests {
                 assert_eq!(cached.checklist.0, checklist(lang, procedure).0);
             }
         }
+        for lang in [Lang::Vi, Lang::En] {
+            let cached = cache.lang(lang);
+            let sign_out = button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out"));
+            assert_eq!(cached.sign_out_button.0, sign_out.0);
+            assert_eq!(
+                cached.claim_fields.0,
+                super::super::draft_claim::claim_fields(lang).0
+            );
+            assert_eq!(
+                cache.lang(lang).claim_fields.0,
+                ProcedureHtmlCache::default().lang(lang).claim_fields.0
+            );
+        }
+        assert!(
+            cache
+                .lang(Lang::En)
+                .sign_out_button
+                .0
+                .contains(">Sign out</button>")
+        );
+        assert!(cache.lang(Lang::Vi).claim_fields.0.contains("Mã lịch hẹn"));
+        assert!(
+            !cache
+                .lang(Lang::Vi)
+                .claim_fields
+                .0
+                .contains("Appointment code")
+        );
     }
 
     #[test]
