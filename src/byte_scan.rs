@@ -50,9 +50,23 @@ pub(crate) fn find(
         }
         offset += 16;
     }
-    blocks
-        .remainder()
-        .iter()
+    // The last 0 to 15 bytes, zero-padded into one more block: short texts (most of a page's)
+    // end here, and a byte loop over them cost more than the rest of the scan.
+    let rest = blocks.remainder();
+    let mut padded = [0u8; 16];
+    if let Some(head) = padded.get_mut(..rest.len()) {
+        head.copy_from_slice(rest);
+    }
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = padded;
+    let maybe = word_matches(u64::from_le_bytes([a, b, c, d, e, f, g, h]))
+        | word_matches(u64::from_le_bytes([i, j, k, l, m, n, o, p]))
+        != 0;
+    // The padding can only make `maybe` true wrongly (a search for zero): the byte search over
+    // the real bytes decides.
+    if !maybe {
+        return None;
+    }
+    rest.iter()
         .position(|&byte| byte_matches(byte))
         .map(|at| offset + at)
 }
@@ -103,6 +117,10 @@ mod tests {
         assert_eq!(find_byte(text, b'z'), Some(36));
         assert_eq!(find_byte(text, b'!'), None);
         assert_eq!(find_byte(b"", b'!'), None);
+        // The zero padding of the last block is not a match.
+        assert_eq!(find_byte(b"abc", 0), None);
+        assert_eq!(find_byte(b"ab\0c", 0), Some(2));
+        assert_eq!(find_byte(&[1; 16], 0), None);
     }
 
     proptest! {
