@@ -43,10 +43,8 @@ pub(crate) fn find(
             }
             _ => true,
         };
-        if maybe {
-            if let Some(at) = block.iter().position(|&byte| byte_matches(byte)) {
-                return Some(offset + at);
-            }
+        if maybe && let Some(at) = block.iter().position(|&byte| byte_matches(byte)) {
+            return Some(offset + at);
         }
         offset += 16;
     }
