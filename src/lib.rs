@@ -169,6 +169,7 @@
 
 pub mod assurance;
 pub mod audit;
+mod byte_scan;
 pub mod clock;
 #[cfg(feature = "devidp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devidp")))]

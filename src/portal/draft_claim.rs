@@ -20,7 +20,7 @@ use super::auth::{append_cookie, internal_error, not_found};
 use super::booking::refused;
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, CSRF_FIELD, FormMethod, Markup, NoticeKind, button, form, html, notice,
+    ButtonKind, CSRF_FIELD, FormMethod, Markup, NoticeKind, Text, button, form_of, html, notice,
 };
 use super::resident::ResidentQuery;
 use crate::fallback::{Ticket, TicketCode};
@@ -34,15 +34,12 @@ use crate::store::{Draft, StoreError};
 /// The name of the field holding the typed appointment code.
 const CODE_FIELD: &str = "code";
 
-/// Where the claim form posts for `procedure`.
-fn claim_path(procedure: &Procedure) -> String {
-    format!("/procedures/{}/claim", procedure.code())
-}
-
 /// The section under the online form: a notice after a claim, else (when no draft of the
-/// resident's is held) the form to claim one with its code.
+/// resident's is held) the form to claim one with its code. `fields` are [`claim_fields`] in
+/// `lang`, rendered once.
 pub(crate) fn claim_section(
     lang: Lang,
+    fields: &Markup,
     procedure: &Procedure,
     session: Option<&Session>,
     claimed: bool,
@@ -52,37 +49,48 @@ pub(crate) fn claim_section(
         return notice(
             NoticeKind::Success,
             lang.pick("Đã nhận tờ khai", "Form retrieved"),
-            lang.pick(
+            Text(lang.pick(
                 "Tờ khai bạn điền trước đã được gắn với tài khoản của bạn và điền sẵn ở trên.",
                 "The form you filled in earlier is now linked to your account and filled in above.",
-            ),
+            )),
         );
     }
     let Some(session) = session.filter(|_| !has_draft) else {
         return html! {};
     };
-    let action = format!("{}?lang={}", claim_path(procedure), lang.code());
-    let content = html! {
-        div class="field" {
-            label for="claim-code" { (lang.pick("Mã lịch hẹn", "Appointment code")) }
-            input id="claim-code" type="text" name=(CODE_FIELD) required autocomplete="off"
-                autocapitalize="characters" spellcheck="false";
-        }
-        (button(ButtonKind::Secondary, lang.pick("Dùng tờ khai này", "Use this form")))
-    };
+    // Where the claim form posts; built in one go, as this section is on every signed-in
+    // procedure page.
+    let action = format!(
+        "/procedures/{}/claim?lang={}",
+        procedure.code(),
+        lang.code()
+    );
     html! {
         section class="draft-claim" aria-labelledby="draft-claim" {
             h2 id="draft-claim" {
-                (lang.pick("Đã điền tờ khai trước khi đăng nhập?", "Filled in the form before signing in?"))
+                (Text(lang.pick("Đã điền tờ khai trước khi đăng nhập?", "Filled in the form before signing in?")))
             }
             p {
-                (lang.pick(
+                (Text(lang.pick(
                     "Nếu bạn đã điền tờ khai trên trình duyệt này khi chưa đăng nhập, hãy nhập mã lịch hẹn ghi trên phiếu hẹn để dùng lại tờ khai đó.",
                     "If you filled in the form in this browser before signing in, enter the appointment code on your ticket to use it.",
-                ))
+                )))
             }
-            (form(FormMethod::Post, &action, Some(session.csrf_token().secret()), content))
+            (form_of(FormMethod::Post, &action, Some(session.csrf_token().secret()), &[fields]))
         }
+    }
+}
+
+/// The claim form's field and button in `lang`: the same on every page, rendered once per
+/// language (`procedure_html`).
+pub(crate) fn claim_fields(lang: Lang) -> Markup {
+    html! {
+        div class="field" {
+            label for="claim-code" { (Text(lang.pick("Mã lịch hẹn", "Appointment code"))) }
+            input id="claim-code" type="text" name=(Text(CODE_FIELD)) required autocomplete="off"
+                autocapitalize="characters" spellcheck="false";
+        }
+        (button(ButtonKind::Secondary, lang.pick("Dùng tờ khai này", "Use this form")))
     }
 }
 

@@ -315,7 +315,7 @@ impl GatewayBuilder {
             pseudonyms,
             backoffice_keys: self.backoffice_keys,
             older_verifying_keys: self.older_verifying_keys,
-            procedure_html: ProcedureHtmlCache::new(&catalog),
+            procedure_html: ProcedureHtmlCache::new(&catalog, &home_ward),
             tickets: TicketIssuer::new(Arc::clone(&signing_key)),
             submitter: Submitter::new(
                 Arc::clone(&store),

@@ -40,6 +40,9 @@ use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 pub use maud::{Markup, PreEscaped, Render, html};
 
+mod escape;
+pub use escape::Text;
+
 /// Where the stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/assets/style.css";
 
@@ -210,27 +213,27 @@ impl Page {
         html! {
             (Reserve(SHELL_BYTES + self.title.len() * 2 + ward.len() * 2 + content + footer))
             (maud::DOCTYPE) "\n"
-            html lang=(lang.code()) {
+            html lang=(Text(lang.code())) {
                 "\n"
                 head {
                     "\n" meta charset="utf-8";
                     "\n" meta name="viewport" content="width=device-width, initial-scale=1";
-                    "\n" title { (self.title) " – " (ward) }
-                    "\n" link rel="stylesheet" href=(STYLESHEET_PATH);
+                    "\n" title { (Text(&self.title)) " – " (Text(ward)) }
+                    "\n" link rel="stylesheet" href=(Text(STYLESHEET_PATH));
                     "\n"
                 }
                 "\n"
                 body {
                     "\n" a class="skip-link" href="#main" {
-                        (lang.pick("Chuyển đến nội dung chính", "Skip to main content"))
+                        (Text(lang.pick("Chuyển đến nội dung chính", "Skip to main content")))
                     }
                     "\n" header class="site-header" {
                         "\n" div class="wrap" {
-                            "\n" p class="site-name" { a href="/" { (ward) } }
-                            "\n" p class="site-tagline" { (site) }
-                            "\n" nav class="lang-switch" aria-label=(lang.pick("Ngôn ngữ", "Language")) {
-                                a href=(self.switch_href()) lang=(other.code()) hreflang=(other.code()) {
-                                    (autonym(other))
+                            "\n" p class="site-name" { a href="/" { (Text(ward)) } }
+                            "\n" p class="site-tagline" { (Text(site)) }
+                            "\n" nav class="lang-switch" aria-label=(Text(lang.pick("Ngôn ngữ", "Language"))) {
+                                a href=(SwitchHref(self)) lang=(Text(other.code())) hreflang=(Text(other.code())) {
+                                    (Text(autonym(other)))
                                 }
                             }
                             "\n"
@@ -241,16 +244,16 @@ impl Page {
                         "\n"
                         @if self.sample_data {
                             p class="sample-banner" {
-                                strong { (lang.pick("Dữ liệu mẫu", "Sample data")) }
+                                strong { (Text(lang.pick("Dữ liệu mẫu", "Sample data"))) }
                                 ": "
-                                (lang.pick(
+                                (Text(lang.pick(
                                     "mã đơn vị, địa chỉ, giờ làm việc và thủ tục trên trang này chưa được đơn vị xác nhận.",
                                     "the unit codes, addresses, hours and procedures on this page are not confirmed by the unit.",
-                                ))
+                                )))
                             }
                             "\n"
                         }
-                        h1 { (self.title) } "\n"
+                        h1 { (Text(&self.title)) } "\n"
                         (super::assisted::assisted_banner(lang))
                         @for fragment in &self.body { (fragment) }
                     }
@@ -263,11 +266,11 @@ impl Page {
                                     @match lang {
                                         Lang::Vi => {
                                             "Không nộp được trực tuyến? Bạn luôn có thể nộp hồ sơ trực tiếp tại \
-                                             Trung tâm Phục vụ hành chính công của " (unit) "."
+                                             Trung tâm Phục vụ hành chính công của " (Text(unit)) "."
                                         }
                                         Lang::En => {
                                             "Cannot apply online? You can always submit your dossier in person at \
-                                             the " (unit) "'s Public Administrative Service Center."
+                                             the " (Text(unit)) "'s Public Administrative Service Center."
                                         }
                                     }
                                 },
@@ -281,6 +284,24 @@ impl Page {
                 "\n"
             }
             "\n"
+        }
+    }
+}
+
+/// The language switch's link, written straight into the page: without a query to keep it is
+/// the path and `?lang=…` (what [`Page::switch_href`] gives then, without building it apart).
+struct SwitchHref<'a>(&'a Page);
+
+impl Render for SwitchHref<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        let page = self.0;
+        match page.query.as_deref() {
+            None | Some("") => {
+                Text(&page.path).render_to(buffer);
+                buffer.push_str("?lang=");
+                Text(page.lang.other().code()).render_to(buffer);
+            }
+            Some(_) => Text(&page.switch_href()).render_to(buffer),
         }
     }
 }
@@ -332,8 +353,8 @@ impl NoticeKind {
 /// A notice box with an `h2` heading and `body` (markup, or text that is escaped).
 pub fn notice(kind: NoticeKind, heading: &str, body: impl Render) -> Markup {
     html! {
-        div class=(kind.class()) role=(kind.role()) {
-            "\n" h2 { (heading) } "\n" (body) "\n"
+        div class=(Text(kind.class())) role=(Text(kind.role())) {
+            "\n" h2 { (Text(heading)) } "\n" (body) "\n"
         }
         "\n"
     }
@@ -345,7 +366,7 @@ pub fn definition_list(items: &[(&str, Markup)]) -> Markup {
         dl class="details" {
             "\n"
             @for (term, description) in items {
-                dt { (term) } dd { (description) } "\n"
+                dt { (Text(term)) } dd { (description) } "\n"
             }
         }
         "\n"
@@ -365,11 +386,31 @@ pub enum FormMethod {
 /// A form posting to `action` (a same-origin path) with `content`, carrying `csrf_token` in a
 /// hidden [`CSRF_FIELD`] when given.
 pub fn form(method: FormMethod, action: &str, csrf_token: Option<&str>, content: Markup) -> Markup {
-    form_tag(method, action, None, csrf_token, content)
+    form_tag(method, action, None, csrf_token, &[&content])
 }
 
 /// A `POST` form sent as `multipart/form-data` (it can carry files), otherwise as [`form`].
 pub fn upload_form(action: &str, csrf_token: Option<&str>, content: Markup) -> Markup {
+    upload_form_of(action, csrf_token, &[&content])
+}
+
+/// A [`form`] around fragments the caller keeps (fragments rendered once, at start-up), copied
+/// straight into the form.
+pub(crate) fn form_of(
+    method: FormMethod,
+    action: &str,
+    csrf_token: Option<&str>,
+    content: &[&Markup],
+) -> Markup {
+    form_tag(method, action, None, csrf_token, content)
+}
+
+/// An [`upload_form`] around fragments the caller keeps, as [`form_of`].
+pub(crate) fn upload_form_of(
+    action: &str,
+    csrf_token: Option<&str>,
+    content: &[&Markup],
+) -> Markup {
     form_tag(
         FormMethod::Post,
         action,
@@ -384,21 +425,22 @@ fn form_tag(
     action: &str,
     enctype: Option<&str>,
     csrf_token: Option<&str>,
-    content: Markup,
+    content: &[&Markup],
 ) -> Markup {
     let method = match method {
         FormMethod::Get => "get",
         FormMethod::Post => "post",
     };
+    let content_bytes: usize = content.iter().map(|fragment| fragment.0.len()).sum();
     html! {
-        (Reserve(160 + action.len() + content.0.len()))
-        form method=(method) action=(action) enctype=[enctype] novalidate {
+        (Reserve(160 + action.len() + content_bytes))
+        form method=(Text(method)) action=(Text(action)) enctype=[enctype.map(Text)] novalidate {
             "\n"
             @if let Some(token) = csrf_token {
-                input type="hidden" name=(CSRF_FIELD) value=(token);
+                input type="hidden" name=(Text(CSRF_FIELD)) value=(Text(token));
                 "\n"
             }
-            (content)
+            @for fragment in content { (fragment) }
         }
         "\n"
     }
@@ -426,7 +468,7 @@ impl ButtonKind {
 /// A submit button.
 pub fn button(kind: ButtonKind, label: &str) -> Markup {
     html! {
-        button type="submit" class=(kind.class()) { (label) }
+        button type="submit" class=(Text(kind.class())) { (Text(label)) }
         "\n"
     }
 }
@@ -434,7 +476,7 @@ pub fn button(kind: ButtonKind, label: &str) -> Markup {
 /// A link styled as a button (for `GET` actions such as "sign in").
 pub fn link_button(kind: ButtonKind, href: &str, label: &str) -> Markup {
     html! {
-        a class=(kind.class()) href=(href) { (label) }
+        a class=(Text(kind.class())) href=(Text(href)) { (Text(label)) }
         "\n"
     }
 }

@@ -13,8 +13,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::auth::{internal_error, not_found};
 use super::gateway::Gateway;
 use super::html::{
-    ButtonKind, FormMethod, Markup, NoticeKind, Page, Reserve, TextField, button, definition_list,
-    form, html, link_button, notice, upload_form,
+    ButtonKind, FormMethod, Markup, NoticeKind, Page, Render, Reserve, Text, TextField, button,
+    definition_list, form_of, html, link_button, notice, upload_form_of,
 };
 use super::procedure_html::ProcedureHtml;
 use super::referral_page::SignInAgain;
@@ -39,9 +39,11 @@ fn pick(lang: Lang, text: &LocalText) -> &str {
 
 pub(crate) fn page(gw: &Gateway, lang: Lang, title: &str, uri: &Uri) -> Page {
     let ward = gw.ward(None);
+    // The home ward's name and unit word, formatted once when the gateway was built.
+    let texts = gw.procedure_html.home_ward(lang);
     Page::new(lang, title)
-        .ward_name(pick(lang, &ward.full_name()).to_owned())
-        .unit_word(pick(lang, &ward.unit_word()).to_owned())
+        .ward_name(texts.full_name.as_str())
+        .unit_word(texts.unit_word.as_str())
         .sample_data(ward.sample || gw.catalog.is_sample())
         .current(uri.path(), uri.query())
 }
@@ -54,6 +56,43 @@ fn format_time(lang: Lang, at: DateTime<FixedOffset>) -> String {
     match lang {
         Lang::Vi => at.format("%H:%M ngày %d/%m/%Y").to_string(),
         Lang::En => at.format("%H:%M on %d/%m/%Y").to_string(),
+    }
+}
+
+/// A time as [`format_time`] writes it, written straight into the page: chrono's `format`
+/// parses its pattern and formats the offset on every call.
+struct LocalTime(Lang, DateTime<FixedOffset>);
+
+impl Render for LocalTime {
+    fn render_to(&self, buffer: &mut String) {
+        use chrono::{Datelike, Timelike};
+        let LocalTime(lang, at) = *self;
+        let Ok(year) = u32::try_from(at.year()) else {
+            return Text(&format_time(lang, at)).render_to(buffer);
+        };
+        // chrono writes a year past 9999 with a sign: leave that to it.
+        if year > 9999 {
+            return Text(&format_time(lang, at)).render_to(buffer);
+        }
+        push_digits(buffer, at.hour(), 2);
+        buffer.push(':');
+        push_digits(buffer, at.minute(), 2);
+        buffer.push(' ');
+        Text(lang.pick("ngày", "on")).render_to(buffer);
+        buffer.push(' ');
+        push_digits(buffer, at.day(), 2);
+        buffer.push('/');
+        push_digits(buffer, at.month(), 2);
+        buffer.push('/');
+        push_digits(buffer, year, 4);
+    }
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(buffer: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        buffer.push(char::from(b'0' + digit as u8));
     }
 }
 
@@ -80,16 +119,16 @@ pub(crate) fn session_panel(gw: &Gateway, lang: Lang, session: Option<&Session>)
         |l| level_label(lang, l),
     );
     let body = html! {
-        (lang.pick("Bạn đã đăng nhập", "You are signed in"))
+        (Text(lang.pick("Bạn đã đăng nhập", "You are signed in")))
         @if let Some(provider) = provider {
-            " " (lang.pick("qua", "through")) " " (provider.label_text().get(lang))
+            " " (Text(lang.pick("qua", "through"))) " " (Text(provider.label_text().get(lang)))
         }
-        ": " (level) ". "
-        (form(
+        ": " (Text(level)) ". "
+        (form_of(
             FormMethod::Post,
             "/logout",
             Some(session.csrf_token().secret()),
-            button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
+            &[&gw.procedure_html.lang(lang).sign_out_button],
         ))
     };
     notice(
@@ -166,14 +205,17 @@ pub(crate) async fn procedure(
             .is_some_and(|s| s.step_up_tried(procedure.online_level(), max_age_key(procedure)));
     let name = pick(lang, &procedure.name()).to_owned();
     let mut page = page(&gw, lang, &name, &uri).push(session_panel(&gw, lang, session.as_ref()));
-    let reason = decision.reason().text(lang);
+    let reason = Text(decision.reason().text(lang));
     let mut ticket_cookie = None;
-    let login = format!("/login?procedure={}&lang={}", procedure.code(), lang.code());
-    let in_person = format!(
-        "/procedures/{}?lang={}&in_person=1",
-        procedure.code(),
-        lang.code()
-    );
+    // Each link is built only by the branches that show it.
+    let login = || format!("/login?procedure={}&lang={}", procedure.code(), lang.code());
+    let in_person = || {
+        format!(
+            "/procedures/{}?lang={}&in_person=1",
+            procedure.code(),
+            lang.code()
+        )
+    };
     match &decision {
         Decision::Online(grant) => {
             page = page.push(notice(
@@ -206,6 +248,7 @@ pub(crate) async fn procedure(
             ));
             page = page.push(super::draft_claim::claim_section(
                 lang,
+                &gw.procedure_html.lang(lang).claim_fields,
                 procedure,
                 session.as_ref(),
                 query.claimed.is_some(),
@@ -213,7 +256,7 @@ pub(crate) async fn procedure(
             ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
-                &in_person,
+                &in_person(),
                 lang.pick("Tôi muốn nộp trực tiếp", "I prefer to file in person"),
             ));
         }
@@ -226,7 +269,7 @@ pub(crate) async fn procedure(
             page = page.push(notice(NoticeKind::Info, heading, reason));
             page = page.push(link_button(
                 ButtonKind::Primary,
-                &login,
+                &login(),
                 lang.pick("Đăng nhập bằng VNeID", "Sign in with VNeID"),
             ));
             let no_eid = format!(
@@ -244,7 +287,7 @@ pub(crate) async fn procedure(
             ));
             page = page.push(link_button(
                 ButtonKind::Secondary,
-                &in_person,
+                &in_person(),
                 lang.pick(
                     "Nộp trực tiếp tại Trung tâm Phục vụ hành chính công",
                     "File in person at the Public Administrative Service Center",
@@ -258,6 +301,7 @@ pub(crate) async fn procedure(
         Decision::InPerson(_) => {
             // After a failed login, signing in again goes through "try again", which forgets
             // the failure first; otherwise the plain sign-in link.
+            let login = login();
             let sign_in_again = if failed_login {
                 SignInAgain::TryAgain {
                     procedure,
@@ -303,7 +347,7 @@ pub(crate) fn checklist(lang: Lang, procedure: &Procedure) -> Markup {
         ),
     ];
     html! {
-        h2 { (lang.pick("Giấy tờ cần chuẩn bị", "Documents to prepare")) }
+        h2 { (Text(lang.pick("Giấy tờ cần chuẩn bị", "Documents to prepare"))) }
         ul class="checklist" {
             @for document in procedure.documents() {
                 li { (pick(lang, document)) }
@@ -340,26 +384,29 @@ pub(crate) fn online_section(
         }
     };
     // A fresh key per rendered form: submitting twice (double click, reload) files once.
-    let fields = html! {
-        (Reserve(96 + fields_html.0.len()))
-        input type="hidden" name="idempotency_key" value=(idempotency_key);
-        (fields_html)
+    let key = html! {
+        input type="hidden" name="idempotency_key" value=(Text(idempotency_key));
     };
     let action = format!(
         "/procedures/{}/submit?lang={}",
         procedure.code(),
         lang.code()
     );
-    let form = upload_form(&action, session.map(|s| s.csrf_token().secret()), fields);
+    // The fields are copied once, straight into the form.
+    let form = upload_form_of(
+        &action,
+        session.map(|s| s.csrf_token().secret()),
+        &[&key, fields_html],
+    );
     html! {
         (Reserve(256 + form.0.len() + checklist_html.0.len()))
-        h2 { (lang.pick("Tờ khai", "Application form")) }
+        h2 { (Text(lang.pick("Tờ khai", "Application form"))) }
         p {
-            (lang.pick(
+            (Text(lang.pick(
                 "Phiên đăng nhập đủ điều kiện nộp đến",
                 "Your sign-in allows filing until"
-            ))
-            " " (format_time(lang, local(expires_at)))
+            )))
+            " " (LocalTime(lang, local(expires_at)))
         }
         (form)
         (checklist_html)
@@ -452,4 +499,43 @@ pub(crate) async fn fallback(uri: Uri, RawQuery(query): RawQuery) -> Response {
         return super::api::json_error(StatusCode::NOT_FOUND, "not_found", "no such route");
     }
     not_found(Lang::from_query(query.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn written(lang: Lang, at: DateTime<FixedOffset>) -> String {
+        html! { (LocalTime(lang, at)) }.into_string()
+    }
+
+    #[test]
+    fn local_time_is_written_as_chrono_formats_it() {
+        let Some(at) = vietnam().with_ymd_and_hms(2026, 3, 7, 9, 5, 0).single() else {
+            unreachable!("a valid local time");
+        };
+        assert_eq!(written(Lang::Vi, at), "09:05 ngày 07/03/2026");
+        assert_eq!(written(Lang::En, at), "09:05 on 07/03/2026");
+        let Some(early) = vietnam().with_ymd_and_hms(987, 12, 31, 23, 59, 0).single() else {
+            unreachable!("a valid local time");
+        };
+        assert_eq!(written(Lang::En, early), "23:59 on 31/12/0987");
+        assert_eq!(written(Lang::En, early), format_time(Lang::En, early));
+    }
+
+    proptest! {
+        #[test]
+        fn local_time_matches_format_time(seconds in -70_000_000_000_i64..400_000_000_000_i64) {
+            let Some(at) = DateTime::from_timestamp(seconds, 0) else {
+                return Ok(());
+            };
+            let at = local(at);
+            for lang in [Lang::Vi, Lang::En] {
+                prop_assert_eq!(written(lang, at), format_time(lang, at));
+            }
+        }
+    }
 }

@@ -5,13 +5,16 @@
 //! procedure and the language. They are rendered when the gateway is built, by the same
 //! templates that render them on demand, into [`Markup`] (escaped once, at start-up), and a
 //! request copies them into its page.
+//! The home ward's name and unit word, which every page's shell shows, the session panel's
+//! sign-out button and the draft-claim form's field are made once per language too.
 //! What depends on the request — the session panel, the idempotency key, the CSRF token, the
 //! grant's expiry, a draft's saved answers — is still rendered per request.
 
 use std::collections::HashMap;
 
-use super::html::Markup;
+use super::html::{ButtonKind, Markup, button};
 use super::pages::{checklist, form_fields};
+use crate::fallback::Ward;
 use crate::i18n::Lang;
 use crate::policy::{Catalog, Procedure, ProcedureCode};
 
@@ -34,16 +37,67 @@ impl ProcedureHtml {
     }
 }
 
-/// The fragments of every procedure of a catalog, in both languages.
+/// The home ward's texts of the page shell in one language.
 #[derive(Debug, Default)]
+pub(crate) struct WardTexts {
+    /// The name with the province ([`Ward::full_name`]).
+    pub(crate) full_name: String,
+    /// `phường`, `xã`… ([`Ward::unit_word`]).
+    pub(crate) unit_word: String,
+}
+
+impl WardTexts {
+    fn new(lang: Lang, ward: &Ward) -> Self {
+        Self {
+            full_name: ward.full_name().get(lang).to_owned(),
+            unit_word: ward.unit_word().get(lang).to_owned(),
+        }
+    }
+}
+
+/// Fragments of the procedure page that depend only on the language.
+#[derive(Debug)]
+pub(crate) struct LangHtml {
+    /// The session panel's sign-out button.
+    pub(crate) sign_out_button: Markup,
+    /// The draft-claim form's field and button.
+    pub(crate) claim_fields: Markup,
+}
+
+impl LangHtml {
+    fn render(lang: Lang) -> Self {
+        Self {
+            sign_out_button: button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out")),
+            claim_fields: super::draft_claim::claim_fields(lang),
+        }
+    }
+}
+
+/// The fragments of every procedure of a catalog, in both languages.
+#[derive(Debug)]
 pub(crate) struct ProcedureHtmlCache {
     /// Vietnamese, then English.
     by_code: HashMap<ProcedureCode, [ProcedureHtml; 2]>,
+    /// Vietnamese, then English.
+    home_ward: [WardTexts; 2],
+    /// Vietnamese, then English.
+    by_lang: [LangHtml; 2],
+}
+
+impl Default for ProcedureHtmlCache {
+    /// No procedure and no ward; the fragments that depend only on the language.
+    fn default() -> Self {
+        Self {
+            by_code: HashMap::new(),
+            home_ward: Default::default(),
+            by_lang: [LangHtml::render(Lang::Vi), LangHtml::render(Lang::En)],
+        }
+    }
 }
 
 impl ProcedureHtmlCache {
-    /// Renders the fragments of every procedure in `catalog`.
-    pub(crate) fn new(catalog: &Catalog) -> Self {
+    /// Renders the fragments of every procedure in `catalog`, and the texts of `home_ward`.
+    pub(crate) fn new(catalog: &Catalog, home_ward: &Ward) -> Self {
         let by_code = catalog
             .procedures()
             .iter()
@@ -57,7 +111,32 @@ impl ProcedureHtmlCache {
                 )
             })
             .collect();
-        Self { by_code }
+        Self {
+            by_code,
+            home_ward: [
+                WardTexts::new(Lang::Vi, home_ward),
+                WardTexts::new(Lang::En, home_ward),
+            ],
+            by_lang: [LangHtml::render(Lang::Vi), LangHtml::render(Lang::En)],
+        }
+    }
+
+    /// The fragments that depend only on `lang`.
+    pub(crate) fn lang(&self, lang: Lang) -> &LangHtml {
+        let [vi, en] = &self.by_lang;
+        match lang {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
+
+    /// The home ward's texts in `lang`.
+    pub(crate) fn home_ward(&self, lang: Lang) -> &WardTexts {
+        let [vi, en] = &self.home_ward;
+        match lang {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
     }
 
     /// The fragments of `procedure` in `lang`.
@@ -82,10 +161,40 @@ mod tests {
         }
     }
 
+    fn ward() -> Ward {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/wards.toml");
+        let directory = match crate::fallback::Directory::load(path) {
+            Ok(directory) => directory,
+            Err(error) => unreachable!("the sample directory loads: {error}"),
+        };
+        let Some(ward) = directory.wards().first() else {
+            unreachable!("the sample directory has wards");
+        };
+        ward.clone()
+    }
+
+    #[test]
+    fn the_home_wards_texts_are_what_the_ward_gives() {
+        let ward = ward();
+        let cache = ProcedureHtmlCache::new(&catalog(), &ward);
+        for lang in [Lang::Vi, Lang::En] {
+            let texts = cache.home_ward(lang);
+            assert_eq!(texts.full_name, ward.full_name().get(lang));
+            assert_eq!(texts.unit_word, ward.unit_word().get(lang));
+        }
+        assert!(
+            cache
+                .home_ward(Lang::Vi)
+                .full_name
+                .starts_with(&ward.name_vi)
+        );
+        assert_eq!(cache.home_ward(Lang::En).unit_word, "ward");
+    }
+
     #[test]
     fn cached_fragments_are_what_rendering_on_demand_gives() {
         let catalog = catalog();
-        let cache = ProcedureHtmlCache::new(&catalog);
+        let cache = ProcedureHtmlCache::new(&catalog, &ward());
         assert!(!catalog.procedures().is_empty());
         for procedure in catalog.procedures() {
             for lang in [Lang::Vi, Lang::En] {
@@ -97,6 +206,34 @@ mod tests {
                 assert_eq!(cached.checklist.0, checklist(lang, procedure).0);
             }
         }
+        for lang in [Lang::Vi, Lang::En] {
+            let cached = cache.lang(lang);
+            let sign_out = button(ButtonKind::Secondary, lang.pick("Đăng xuất", "Sign out"));
+            assert_eq!(cached.sign_out_button.0, sign_out.0);
+            assert_eq!(
+                cached.claim_fields.0,
+                super::super::draft_claim::claim_fields(lang).0
+            );
+            assert_eq!(
+                cache.lang(lang).claim_fields.0,
+                ProcedureHtmlCache::default().lang(lang).claim_fields.0
+            );
+        }
+        assert!(
+            cache
+                .lang(Lang::En)
+                .sign_out_button
+                .0
+                .contains(">Sign out</button>")
+        );
+        assert!(cache.lang(Lang::Vi).claim_fields.0.contains("Mã lịch hẹn"));
+        assert!(
+            !cache
+                .lang(Lang::Vi)
+                .claim_fields
+                .0
+                .contains("Appointment code")
+        );
     }
 
     #[test]
@@ -125,7 +262,7 @@ mod tests {
         let Some(birth) = catalog.procedure("1.001193") else {
             unreachable!("the birth registration is in the catalog");
         };
-        let fragments = ProcedureHtmlCache::new(&catalog);
+        let fragments = ProcedureHtmlCache::new(&catalog, &ward());
         let Some(cached) = fragments.get(birth, Lang::En) else {
             unreachable!("every procedure of the catalog is cached");
         };

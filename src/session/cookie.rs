@@ -252,19 +252,32 @@ fn is_cookie_path(path: &str) -> bool {
 /// assert_eq!(find_cookie(header, "broken"), None);
 /// ```
 pub fn find_cookie<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
-    cookie_header.split(';').find_map(|pair| {
-        let (pair_name, value) = pair.split_once('=')?;
-        if pair_name.trim_matches([' ', '\t']) != name || name.is_empty() {
-            return None;
+    if name.is_empty() {
+        return None;
+    }
+    // Every handler that reads a cookie scans the whole header, the session cookie's
+    // 300-character value included, sixteen bytes at a time.
+    let mut rest = cookie_header;
+    loop {
+        let (pair, next) = match crate::byte_scan::find_byte(rest.as_bytes(), b';') {
+            // `;` and `=` are ASCII: the slices fall on character boundaries.
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+            None => (rest, None),
+        };
+        if let Some(at) = crate::byte_scan::find_byte(pair.as_bytes(), b'=') {
+            let (pair_name, value) = (&pair[..at], &pair[at + 1..]);
+            if pair_name.trim_matches([' ', '\t']) == name {
+                let value = value.trim_matches([' ', '\t']);
+                return Some(
+                    value
+                        .strip_prefix('"')
+                        .and_then(|inner| inner.strip_suffix('"'))
+                        .unwrap_or(value),
+                );
+            }
         }
-        let value = value.trim_matches([' ', '\t']);
-        Some(
-            value
-                .strip_prefix('"')
-                .and_then(|inner| inner.strip_suffix('"'))
-                .unwrap_or(value),
-        )
-    })
+        rest = next?;
+    }
 }
 
 /// The public URL does not allow safe cookies.

@@ -1057,9 +1057,46 @@ fn find_cookie_parses_robustly() {
     assert_eq!(find_cookie("wardgate-session=x", SESSION_COOKIE), None);
 }
 
+/// `find_cookie` as it was written before its scan was made faster: the reference it must
+/// agree with.
+fn find_cookie_by_split<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
+    cookie_header.split(';').find_map(|pair| {
+        let (pair_name, value) = pair.split_once('=')?;
+        if pair_name.trim_matches([' ', '\t']) != name || name.is_empty() {
+            return None;
+        }
+        let value = value.trim_matches([' ', '\t']);
+        Some(
+            value
+                .strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'))
+                .unwrap_or(value),
+        )
+    })
+}
+
+#[test]
+fn find_cookie_finds_pairs_after_a_long_value() {
+    let sealed = "A".repeat(310);
+    let header = format!("{SESSION_COOKIE}={sealed}; wardgate-draft-1.001193=d;x=1=2");
+    assert_eq!(find_cookie(&header, SESSION_COOKIE), Some(sealed.as_str()));
+    assert_eq!(find_cookie(&header, "wardgate-draft-1.001193"), Some("d"));
+    assert_eq!(find_cookie(&header, "x"), Some("1=2"));
+    assert_eq!(find_cookie(&header, "wardgate-login-failure"), None);
+}
+
 // ---- properties ----
 
 proptest! {
+    #[test]
+    fn find_cookie_agrees_with_splitting(
+        pairs in proptest::collection::vec("[ \t]{0,2}[a-c=\"]{0,3}[ \t]{0,2}(=[ \t]{0,2}[a-c=\"; ]{0,40})?", 0..5),
+        name in "[a-c]{0,2}",
+    ) {
+        let header = pairs.join(";");
+        prop_assert_eq!(find_cookie(&header, &name), find_cookie_by_split(&header, &name));
+    }
+
     #[test]
     fn seal_then_open_is_identity(text in ".{0,400}", n in any::<u32>(), id in any::<u8>()) {
         let ring = KeyRing::new(KeyId::new(id), SealingKey::from_bytes(&[3; KEY_LEN]).unwrap())

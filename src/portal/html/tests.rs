@@ -122,6 +122,38 @@ fn language_switch_refuses_foreign_paths_and_escapes() {
 }
 
 #[test]
+fn language_switch_without_a_query_is_the_switch_href_escaped() {
+    for (path, query) in [
+        ("/procedures/1.001193", None),
+        ("/procedures/1.001193", Some("")),
+        ("/x\"<b>&", None),
+        ("/x", Some("lang=en")),
+        ("/x", Some("a=1&lang=en&b=%3C")),
+    ] {
+        for lang in [Lang::Vi, Lang::En] {
+            let page = Page::new(lang, "t").current(path, query);
+            let expected = html! { a href=(page.switch_href()) {} }.into_string();
+            let Some(href) = expected
+                .strip_prefix("<a ")
+                .and_then(|a| a.strip_suffix("></a>"))
+            else {
+                unreachable!("a link: {expected}");
+            };
+            let html = page.render();
+            assert!(
+                html.contains(&format!("<a {href} lang=")),
+                "{path} {query:?}: {html}"
+            );
+        }
+    }
+    let html = Page::new(Lang::Vi, "t").current("/x\"<b>&", None).render();
+    assert!(
+        html.contains("href=\"/x&quot;&lt;b&gt;&amp;?lang=en\""),
+        "{html}"
+    );
+}
+
+#[test]
 fn custom_footer_replaces_the_default() {
     let html = page().footer(html! { "Hotline: 1900 0000" }).render();
     assert!(html.contains("Hotline: 1900 0000"));
