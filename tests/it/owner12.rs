@@ -532,6 +532,59 @@ async fn the_owner_signed_in_again_on_a_fresh_browser_sees_and_updates_the_ticke
 }
 
 #[tokio::test]
+async fn the_owner_signed_in_again_finds_their_open_ticket_on_the_procedure_page() {
+    let mut device = Device::new().await;
+    let procedure_page = format!("/procedures/{BIRTH}");
+    let forms = resident_a_books(&mut device).await;
+    let code = forms.code.clone();
+    let booking = device.booking_of(&code).await.expect("A's booking");
+    let booked = "Bạn đã đặt lịch lúc";
+    let draft_link = format!("href=\"/tickets/{code}/draft?lang=vi\"");
+
+    // A signs out (which clears the ticket cookie) and signs in again in a fresh cookie jar:
+    // the procedure page shows the same code, its booking and its draft link, not a new ticket.
+    device.sign_out().await;
+    device.jar.clear();
+    device.resident_login("level1").await;
+    let page = body_text(device.get(&procedure_page).await).await;
+    assert_eq!(ticket_code(&page), code, "A gets a new ticket: {page}");
+    assert!(page.contains(booked), "A's booking is not shown: {page}");
+    assert!(page.contains(&draft_link), "{page}");
+    // The page hands the ticket back to this browser: reloading shows it again.
+    assert!(
+        device.jar.contains_key("wardgate-ticket"),
+        "{:?}",
+        device.jar
+    );
+    let again = body_text(device.get(&procedure_page).await).await;
+    assert_eq!(ticket_code(&again), code);
+
+    // Resident B, referred in person on the same procedure, gets a ticket of their own.
+    device.sign_out().await;
+    device.jar.clear();
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("{procedure_page}?in_person=1")).await).await;
+    let b_code = ticket_code(&page);
+    assert_ne!(b_code, code, "B is given A's ticket");
+    assert!(!page.contains(booked), "B sees A's booking: {page}");
+
+    // A, signed in again on that browser after B, still finds theirs, and B's stays B's.
+    device.sign_out().await;
+    device.resident_login("level1").await;
+    let page = body_text(device.get(&procedure_page).await).await;
+    assert_eq!(ticket_code(&page), code);
+    device.sign_out().await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("{procedure_page}?in_person=1")).await).await;
+    assert_eq!(ticket_code(&page), b_code);
+    assert_eq!(
+        device.booking_of(&code).await,
+        Some(booking),
+        "A's booking changed"
+    );
+}
+
+#[tokio::test]
 async fn officers_still_see_a_signed_in_residents_ticket() {
     let mut device = Device::new().await;
     let forms = resident_a_books(&mut device).await;
@@ -915,12 +968,14 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
         let store = SqliteStore::open(&path).await.unwrap();
         store.save_ticket(&old).await.unwrap();
     }
-    // Back to schema 4 as it was: no owner column, version 5 not recorded.
+    // Back to schema 4 as it was: no owner column or index on it, versions 5 and 6 not
+    // recorded.
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
         .await
         .unwrap();
     sqlx::raw_sql(
-        "ALTER TABLE tickets DROP COLUMN owner; DELETE FROM wardgate_migrations WHERE version = 5;",
+        "DROP INDEX tickets_owner_procedure; ALTER TABLE tickets DROP COLUMN owner; \
+         DELETE FROM wardgate_migrations WHERE version >= 5;",
     )
     .execute(&mut conn)
     .await
@@ -940,7 +995,24 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
         .unwrap()
         .get(0);
     assert_eq!(newest, SqliteStore::SCHEMA_VERSION);
-    assert_eq!(newest, 5);
+    assert_eq!(newest, 6);
+    // Schema 6: a resident's open ticket is read through its index, not a scan of all tickets.
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT code FROM tickets \
+         WHERE owner = 'p' AND procedure = '1.001193' AND expires_ns > 0 \
+         ORDER BY issued_ns DESC, code DESC LIMIT 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX tickets_owner_procedure")),
+        "{plan:?}"
+    );
 }
 
 /// Schema 5 on PostgreSQL (run with the other `store_postgres::` tests).
@@ -980,7 +1052,7 @@ mod store_postgres {
         let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
         sqlx::raw_sql(&format!(
             "ALTER TABLE \"{schema}\".tickets DROP COLUMN owner; \
-             DELETE FROM \"{schema}\".wardgate_migrations WHERE version = 5;"
+             DELETE FROM \"{schema}\".wardgate_migrations WHERE version >= 5;"
         ))
         .execute(&mut conn)
         .await
@@ -999,6 +1071,6 @@ mod store_postgres {
         let read = read.unwrap();
         assert_eq!(read.owner, None);
         assert_eq!(read, old);
-        assert_eq!(PgStore::SCHEMA_VERSION, 5);
+        assert_eq!(PgStore::SCHEMA_VERSION, 6);
     }
 }

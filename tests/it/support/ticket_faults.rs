@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use chrono::{DateTime, NaiveDate, Utc};
 use wardgate::audit::{AuditEntry, AuditRecord};
 use wardgate::fallback::{Ticket, TicketCode, WardCode};
+use wardgate::policy::ProcedureCode;
 use wardgate::pseudonym::SubjectPseudonym;
 use wardgate::store::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, MemoryStore, OutboxEntry,
@@ -93,6 +94,17 @@ impl Store for TicketFaults {
             return Self::down();
         }
         self.inner.claim_ticket(code, owner)
+    }
+    fn open_ticket_of<'a>(
+        &'a self,
+        owner: &'a SubjectPseudonym,
+        procedure: &'a ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Option<Ticket>> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Self::down();
+        }
+        self.inner.open_ticket_of(owner, procedure, now)
     }
     fn commit_submission<'a>(
         &'a self,
