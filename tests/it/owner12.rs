@@ -26,8 +26,11 @@ use wardgate::portal::config::StaffConfig;
 use wardgate::portal::{Gateway, gateway_router};
 use wardgate::store::{Booking, MemoryStore, Store as _};
 
-use crate::gateway::{BIRTH, PUBLIC, body_text, builder_on, location, set_cookies, tempdir};
+use crate::gateway::{
+    BIRTH, PUBLIC, TestGateway, body_text, builder_on, location, set_cookies, tempdir,
+};
 use crate::support::devidp::choose_persona;
+use crate::support::ticket_faults::TicketFaults;
 
 /// The simulator's subject of the officer persona.
 const OFFICER_SUB: &str = "devidp-staff-9d41c7a2e85b3f06";
@@ -582,6 +585,27 @@ async fn the_owner_signed_in_again_finds_their_open_ticket_on_the_procedure_page
         Some(booking),
         "A's booking changed"
     );
+}
+
+#[tokio::test]
+async fn a_failing_look_up_of_the_owners_open_ticket_issues_a_new_one() {
+    let store = Arc::new(TicketFaults::default());
+    let gw = TestGateway::with_parts(Arc::clone(&store) as _, |parts| parts).await;
+    // Resident A chooses the counter, so the page takes a ticket for them.
+    let page = format!("/procedures/{BIRTH}?in_person=1");
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.expect("A signs in");
+    let first = ticket_code(&body_text(gw.get(&page, Some(&session)).await).await);
+
+    // A signs in again without the ticket cookie while the look-up fails: the page still
+    // answers, with a new ticket instead of an error.
+    store.fail_owner_lookups();
+    let (_, session) = gw.sign_in("level2").await;
+    let response = gw.get(&page, session.as_deref()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let second = ticket_code(&body_text(response).await);
+    assert_ne!(second, first);
+    assert_eq!(store.tickets_saved(), 2);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! A memory store that counts the tickets saved and can be told to fail on tickets, for the
-//! referral tests: everything else goes straight to the [`MemoryStore`].
+//! A memory store that counts the tickets saved and can be told to fail on tickets (or only on
+//! looking up a resident's open ticket), for the referral tests: everything else goes straight
+//! to the [`MemoryStore`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -20,6 +21,7 @@ pub(crate) struct TicketFaults {
     inner: MemoryStore,
     tickets_saved: AtomicUsize,
     failing: AtomicBool,
+    failing_owner_lookups: AtomicBool,
 }
 
 impl TicketFaults {
@@ -31,6 +33,11 @@ impl TicketFaults {
     /// From now on, saving or reading a ticket fails as a lost database would.
     pub(crate) fn fail_tickets(&self) {
         self.failing.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, looking up a resident's open ticket fails; the rest still works.
+    pub(crate) fn fail_owner_lookups(&self) {
+        self.failing_owner_lookups.store(true, Ordering::SeqCst);
     }
 
     fn down<T: Send + 'static>() -> StoreFuture<'static, T> {
@@ -101,7 +108,8 @@ impl Store for TicketFaults {
         procedure: &'a ProcedureCode,
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Option<Ticket>> {
-        if self.failing.load(Ordering::SeqCst) {
+        if self.failing.load(Ordering::SeqCst) || self.failing_owner_lookups.load(Ordering::SeqCst)
+        {
             return Self::down();
         }
         self.inner.open_ticket_of(owner, procedure, now)
