@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::gateway::Gateway;
@@ -9,7 +10,7 @@ use super::html::{Markup, NoticeKind, notice};
 use crate::audit::{AuditEvent, DecisionRecorded, ReferralRecorded};
 use axum::http::{HeaderMap, header};
 
-use crate::fallback::{Referral, SignedTicket, TicketCode};
+use crate::fallback::{Referral, SignedTicket, Ticket, TicketCode};
 use crate::i18n::Lang;
 use crate::integrations::axum::parse_outcome;
 use crate::policy::{Context, Decision, Procedure, decide};
@@ -166,6 +167,12 @@ impl Gateway {
                 }
             }
         }
+        if let Some(ticket) = self.owners_open_ticket(procedure, owner, now).await {
+            return self
+                .tickets
+                .sign(ticket)
+                .map_err(|_| NoTicket::StoreUnavailable);
+        }
         if let Some(client) = anonymous
             && !self.ticket_allowance.take(client, now)
         {
@@ -204,6 +211,32 @@ impl Gateway {
         let event = ReferralRecorded::new(procedure.code(), reason, referral.ward.code);
         self.audit(None, AuditEvent::Referral(event)).await;
         Ok(ticket)
+    }
+
+    /// The open ticket a signed-in resident took earlier for `procedure`, found by their
+    /// pseudonym when the browser no longer holds it (they signed out, which clears the ticket
+    /// cookie, or came back on another device): they get the same code, booking and pre-visit
+    /// draft instead of a second ticket. A failing read leaves it to a new ticket.
+    async fn owners_open_ticket(
+        &self,
+        procedure: &Procedure,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<Ticket> {
+        let owner = SubjectPseudonym::from_stored(owner?);
+        match self
+            .store
+            .open_ticket_of(&owner, &procedure.code(), now)
+            .await
+        {
+            Ok(found) => found,
+            Err(_) => {
+                tracing::warn!(
+                    "could not look up a resident's open ticket: a new one is issued instead"
+                );
+                None
+            }
+        }
     }
 
     pub(crate) fn ticket_cookie_name(&self) -> String {

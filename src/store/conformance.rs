@@ -67,6 +67,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     ticket_claim_sets_the_owner_once(make())
         .await
         .map_err(|e| format!("ticket_claim_sets_the_owner_once: {e}"))?;
+    open_ticket_of_finds_the_owners_newest(make())
+        .await
+        .map_err(|e| format!("open_ticket_of_finds_the_owners_newest: {e}"))?;
     submission_commit_and_replay(make())
         .await
         .map_err(|e| format!("submission_commit_and_replay: {e}"))?;
@@ -649,6 +652,123 @@ pub async fn ticket_claim_sets_the_owner_once(store: Arc<dyn Store>) -> Result<(
     check(matches!(unknown, Err(StoreError::NotFound)), || {
         format!("claiming an unknown code answered {unknown:?}")
     })
+}
+
+/// [`Store::open_ticket_of`] finds the owner's newest unexpired ticket for the procedure: not
+/// an older one, an expired one, one for another procedure, another owner's, or one taken
+/// signed out until it is claimed.
+///
+/// # Errors
+///
+/// A description of the first deviation.
+pub async fn open_ticket_of_finds_the_owners_newest(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let birth = procedure()?;
+    let residence = ProcedureCode::parse("1.004194").map_err(|e| e.to_string())?;
+    let ticket = |owner: Option<&str>,
+                  procedure: &ProcedureCode,
+                  issued_at: DateTime<Utc>,
+                  expires_at: DateTime<Utc>|
+     -> Result<Ticket, String> {
+        Ok(Ticket {
+            code: code()?,
+            procedure: *procedure,
+            ward: ward()?,
+            reception_point: "trung-tam".into(),
+            reason: ReasonCode::LevelBelowRequired,
+            draft: None,
+            issued_at,
+            expires_at,
+            owner: owner.map(subject),
+        })
+    };
+    let older = ticket(
+        Some("a"),
+        &birth,
+        now - Duration::days(3),
+        now + Duration::days(11),
+    )?;
+    let newest = ticket(
+        Some("a"),
+        &birth,
+        now - Duration::days(1),
+        now + Duration::days(13),
+    )?;
+    // Issued later than `newest`, but each is ruled out otherwise.
+    let expired = ticket(Some("a"), &birth, now - Duration::hours(1), now)?;
+    let other_procedure = ticket(Some("a"), &residence, now, now + Duration::days(14))?;
+    let other_owner = ticket(Some("b"), &birth, now, now + Duration::days(14))?;
+    let signed_out = ticket(None, &birth, now, now + Duration::days(14))?;
+    for saved in [
+        &older,
+        &newest,
+        &expired,
+        &other_procedure,
+        &other_owner,
+        &signed_out,
+    ] {
+        store.save_ticket(saved).await.map_err(|e| e.to_string())?;
+    }
+    let open = |owner: &'static str, procedure: ProcedureCode, at: DateTime<Utc>| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .open_ticket_of(&subject(owner), &procedure, at)
+                .await
+                .map_err(|e| format!("open_ticket_of({owner}): {e}"))
+        }
+    };
+
+    let found = open("a", birth, now).await?;
+    check(found.as_ref() == Some(&newest), || {
+        format!(
+            "owner a's open ticket is {:?}, not the newest unexpired one {}",
+            found.map(|t| t.code),
+            newest.code
+        )
+    })?;
+    let found = open("a", residence, now).await?;
+    check(found.as_ref() == Some(&other_procedure), || {
+        format!(
+            "owner a's ticket for the other procedure is {:?}",
+            found.map(|t| t.code)
+        )
+    })?;
+    let found = open("b", birth, now).await?;
+    check(found.as_ref() == Some(&other_owner), || {
+        format!("owner b's open ticket is {:?}", found.map(|t| t.code))
+    })?;
+    let found = open("a", birth, now + Duration::days(13)).await?;
+    check(found.is_none(), || {
+        format!(
+            "once all of owner a's tickets expired, {:?} is found",
+            found.map(|t| t.code)
+        )
+    })?;
+    let found = open("c", birth, now).await?;
+    check(found.is_none(), || {
+        format!(
+            "a resident with no ticket of their own finds {:?}",
+            found.map(|t| t.code)
+        )
+    })?;
+
+    // Once claimed, the ticket taken signed out is its claimer's open ticket.
+    store
+        .claim_ticket(&signed_out.code, &subject("c"))
+        .await
+        .map_err(|e| format!("claiming the signed-out ticket: {e}"))?;
+    let found = open("c", birth, now).await?;
+    check(
+        found.as_ref().map(|t| (t.code, t.owner.clone()))
+            == Some((signed_out.code, Some(subject("c")))),
+        || {
+            format!(
+                "the claimer's open ticket is {:?}",
+                found.map(|t| (t.code, t.owner))
+            )
+        },
+    )
 }
 
 fn dossier_code() -> Result<DossierCode, String> {

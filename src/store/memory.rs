@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::Ticket;
 use crate::fallback::{TicketCode, WardCode};
+use crate::policy::ProcedureCode;
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
 
@@ -307,6 +308,27 @@ impl Store for MemoryStore {
             }
             ticket.owner = Some(owner.clone());
             Ok(true)
+        })))
+    }
+
+    fn open_ticket_of<'a>(
+        &'a self,
+        owner: &'a SubjectPseudonym,
+        procedure: &'a ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Option<Ticket>> {
+        Box::pin(ready(self.lock().map(|inner| {
+            inner
+                .tickets
+                .values()
+                .filter(|t| {
+                    t.owner.as_ref() == Some(owner)
+                        && t.procedure == *procedure
+                        && now < t.expires_at
+                })
+                // Ties on the issue time go to the greater code, as in the SQL stores.
+                .max_by_key(|t| (t.issued_at, t.code.to_string()))
+                .cloned()
         })))
     }
 

@@ -197,6 +197,20 @@ pub trait Store: fmt::Debug + Send + Sync {
         owner: &'a SubjectPseudonym,
     ) -> StoreFuture<'a, bool>;
 
+    /// The newest ticket (by issue time) of the resident `owner` for `procedure` that has not
+    /// expired at `now`, if any: the procedure page finds a signed-in resident's ticket again
+    /// when their browser no longer holds it. Tickets without an owner are never returned.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn open_ticket_of<'a>(
+        &'a self,
+        owner: &'a SubjectPseudonym,
+        procedure: &'a ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Option<Ticket>>;
+
     /// Commits a submission atomically, in one transaction: inserts `commit.record` and
     /// `commit.outbox`, appends `commit.audit` to the audit chain, and deletes
     /// `commit.delete_draft` if set. Nothing is written when it fails.

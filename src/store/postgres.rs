@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
+use crate::policy::ProcedureCode;
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
 
@@ -49,6 +50,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("sql/postgres/0005_ticket_owner.sql"),
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("sql/postgres/0006_tickets_by_owner.sql"),
     },
 ];
 
@@ -157,7 +162,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 5;
+    pub const SCHEMA_VERSION: i64 = 6;
 
     /// Connects with the default [`PgOptions`] and migrates the schema.
     ///
@@ -466,6 +471,28 @@ impl PgStore {
             format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE code = $1 AND expires_ns > $2");
         sqlx::query(&sql)
             .bind(code.to_string())
+            .bind(nanos_clamped(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_ticket(&row))
+            .transpose()
+    }
+
+    async fn open_ticket_of_now(
+        &self,
+        owner: &SubjectPseudonym,
+        procedure: &ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
+             WHERE owner = $1 AND procedure = $2 AND expires_ns > $3 \
+             ORDER BY issued_ns DESC, code DESC LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .bind(owner.as_str())
+            .bind(procedure.as_str())
             .bind(nanos_clamped(now))
             .fetch_optional(&self.pool)
             .await
@@ -1542,6 +1569,15 @@ impl Store for PgStore {
         owner: &'a SubjectPseudonym,
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.claim_ticket_now(code, owner))
+    }
+
+    fn open_ticket_of<'a>(
+        &'a self,
+        owner: &'a SubjectPseudonym,
+        procedure: &'a ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Option<Ticket>> {
+        Box::pin(self.open_ticket_of_now(owner, procedure, now))
     }
 
     fn commit_submission<'a>(

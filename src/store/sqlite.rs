@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{AuditEntry, AuditEvent, AuditRecord, ChainHash};
 use crate::fallback::{Ticket, TicketCode, WardCode};
+use crate::policy::ProcedureCode;
 use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
 
@@ -53,6 +54,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("sql/sqlite/0005_ticket_owner.sql"),
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("sql/sqlite/0006_tickets_by_owner.sql"),
     },
 ];
 
@@ -115,7 +120,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 5;
+    pub const SCHEMA_VERSION: i64 = 6;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -278,6 +283,28 @@ impl SqliteStore {
         let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE code = ? AND expires_ns > ?");
         sqlx::query(&sql)
             .bind(code.to_string())
+            .bind(nanos_clamped(now))
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+            .map(|row| decode_ticket(&row))
+            .transpose()
+    }
+
+    async fn open_ticket_of_now(
+        &self,
+        owner: &SubjectPseudonym,
+        procedure: &ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
+             WHERE owner = ? AND procedure = ? AND expires_ns > ? \
+             ORDER BY issued_ns DESC, code DESC LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .bind(owner.as_str())
+            .bind(procedure.as_str())
             .bind(nanos_clamped(now))
             .fetch_optional(&self.readers)
             .await
@@ -1291,6 +1318,15 @@ impl Store for SqliteStore {
                 other => Err(mismatch(&other)),
             }
         })
+    }
+
+    fn open_ticket_of<'a>(
+        &'a self,
+        owner: &'a SubjectPseudonym,
+        procedure: &'a ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Option<Ticket>> {
+        Box::pin(self.open_ticket_of_now(owner, procedure, now))
     }
 
     fn commit_submission<'a>(

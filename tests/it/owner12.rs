@@ -26,8 +26,11 @@ use wardgate::portal::config::StaffConfig;
 use wardgate::portal::{Gateway, gateway_router};
 use wardgate::store::{Booking, MemoryStore, Store as _};
 
-use crate::gateway::{BIRTH, PUBLIC, body_text, builder_on, location, set_cookies, tempdir};
+use crate::gateway::{
+    BIRTH, PUBLIC, TestGateway, body_text, builder_on, location, set_cookies, tempdir,
+};
 use crate::support::devidp::choose_persona;
+use crate::support::ticket_faults::TicketFaults;
 
 /// The simulator's subject of the officer persona.
 const OFFICER_SUB: &str = "devidp-staff-9d41c7a2e85b3f06";
@@ -532,6 +535,80 @@ async fn the_owner_signed_in_again_on_a_fresh_browser_sees_and_updates_the_ticke
 }
 
 #[tokio::test]
+async fn the_owner_signed_in_again_finds_their_open_ticket_on_the_procedure_page() {
+    let mut device = Device::new().await;
+    let procedure_page = format!("/procedures/{BIRTH}");
+    let forms = resident_a_books(&mut device).await;
+    let code = forms.code.clone();
+    let booking = device.booking_of(&code).await.expect("A's booking");
+    let booked = "Bạn đã đặt lịch lúc";
+    let draft_link = format!("href=\"/tickets/{code}/draft?lang=vi\"");
+
+    // A signs out (which clears the ticket cookie) and signs in again in a fresh cookie jar:
+    // the procedure page shows the same code, its booking and its draft link, not a new ticket.
+    device.sign_out().await;
+    device.jar.clear();
+    device.resident_login("level1").await;
+    let page = body_text(device.get(&procedure_page).await).await;
+    assert_eq!(ticket_code(&page), code, "A gets a new ticket: {page}");
+    assert!(page.contains(booked), "A's booking is not shown: {page}");
+    assert!(page.contains(&draft_link), "{page}");
+    // The page hands the ticket back to this browser: reloading shows it again.
+    assert!(
+        device.jar.contains_key("wardgate-ticket"),
+        "{:?}",
+        device.jar
+    );
+    let again = body_text(device.get(&procedure_page).await).await;
+    assert_eq!(ticket_code(&again), code);
+
+    // Resident B, referred in person on the same procedure, gets a ticket of their own.
+    device.sign_out().await;
+    device.jar.clear();
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("{procedure_page}?in_person=1")).await).await;
+    let b_code = ticket_code(&page);
+    assert_ne!(b_code, code, "B is given A's ticket");
+    assert!(!page.contains(booked), "B sees A's booking: {page}");
+
+    // A, signed in again on that browser after B, still finds theirs, and B's stays B's.
+    device.sign_out().await;
+    device.resident_login("level1").await;
+    let page = body_text(device.get(&procedure_page).await).await;
+    assert_eq!(ticket_code(&page), code);
+    device.sign_out().await;
+    device.resident_login("level2").await;
+    let page = body_text(device.get(&format!("{procedure_page}?in_person=1")).await).await;
+    assert_eq!(ticket_code(&page), b_code);
+    assert_eq!(
+        device.booking_of(&code).await,
+        Some(booking),
+        "A's booking changed"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_look_up_of_the_owners_open_ticket_issues_a_new_one() {
+    let store = Arc::new(TicketFaults::default());
+    let gw = TestGateway::with_parts(Arc::clone(&store) as _, |parts| parts).await;
+    // Resident A chooses the counter, so the page takes a ticket for them.
+    let page = format!("/procedures/{BIRTH}?in_person=1");
+    let (_, session) = gw.sign_in("level2").await;
+    let session = session.expect("A signs in");
+    let first = ticket_code(&body_text(gw.get(&page, Some(&session)).await).await);
+
+    // A signs in again without the ticket cookie while the look-up fails: the page still
+    // answers, with a new ticket instead of an error.
+    store.fail_owner_lookups();
+    let (_, session) = gw.sign_in("level2").await;
+    let response = gw.get(&page, session.as_deref()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let second = ticket_code(&body_text(response).await);
+    assert_ne!(second, first);
+    assert_eq!(store.tickets_saved(), 2);
+}
+
+#[tokio::test]
 async fn officers_still_see_a_signed_in_residents_ticket() {
     let mut device = Device::new().await;
     let forms = resident_a_books(&mut device).await;
@@ -915,12 +992,14 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
         let store = SqliteStore::open(&path).await.unwrap();
         store.save_ticket(&old).await.unwrap();
     }
-    // Back to schema 4 as it was: no owner column, version 5 not recorded.
+    // Back to schema 4 as it was: no owner column or index on it, versions 5 and 6 not
+    // recorded.
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
         .await
         .unwrap();
     sqlx::raw_sql(
-        "ALTER TABLE tickets DROP COLUMN owner; DELETE FROM wardgate_migrations WHERE version = 5;",
+        "DROP INDEX tickets_owner_procedure; ALTER TABLE tickets DROP COLUMN owner; \
+         DELETE FROM wardgate_migrations WHERE version >= 5;",
     )
     .execute(&mut conn)
     .await
@@ -940,7 +1019,24 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
         .unwrap()
         .get(0);
     assert_eq!(newest, SqliteStore::SCHEMA_VERSION);
-    assert_eq!(newest, 5);
+    assert_eq!(newest, 6);
+    // Schema 6: a resident's open ticket is read through its index, not a scan of all tickets.
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT code FROM tickets \
+         WHERE owner = 'p' AND procedure = '1.001193' AND expires_ns > 0 \
+         ORDER BY issued_ns DESC, code DESC LIMIT 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX tickets_owner_procedure")),
+        "{plan:?}"
+    );
 }
 
 /// Schema 5 on PostgreSQL (run with the other `store_postgres::` tests).
@@ -980,7 +1076,7 @@ mod store_postgres {
         let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
         sqlx::raw_sql(&format!(
             "ALTER TABLE \"{schema}\".tickets DROP COLUMN owner; \
-             DELETE FROM \"{schema}\".wardgate_migrations WHERE version = 5;"
+             DELETE FROM \"{schema}\".wardgate_migrations WHERE version >= 5;"
         ))
         .execute(&mut conn)
         .await
@@ -999,6 +1095,6 @@ mod store_postgres {
         let read = read.unwrap();
         assert_eq!(read.owner, None);
         assert_eq!(read, old);
-        assert_eq!(PgStore::SCHEMA_VERSION, 5);
+        assert_eq!(PgStore::SCHEMA_VERSION, 6);
     }
 }

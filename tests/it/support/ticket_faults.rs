@@ -1,11 +1,13 @@
-//! A memory store that counts the tickets saved and can be told to fail on tickets, for the
-//! referral tests: everything else goes straight to the [`MemoryStore`].
+//! A memory store that counts the tickets saved and can be told to fail on tickets (or only on
+//! looking up a resident's open ticket), for the referral tests: everything else goes straight
+//! to the [`MemoryStore`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use wardgate::audit::{AuditEntry, AuditRecord};
 use wardgate::fallback::{Ticket, TicketCode, WardCode};
+use wardgate::policy::ProcedureCode;
 use wardgate::pseudonym::SubjectPseudonym;
 use wardgate::store::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, MemoryStore, OutboxEntry,
@@ -19,6 +21,7 @@ pub(crate) struct TicketFaults {
     inner: MemoryStore,
     tickets_saved: AtomicUsize,
     failing: AtomicBool,
+    failing_owner_lookups: AtomicBool,
 }
 
 impl TicketFaults {
@@ -30,6 +33,11 @@ impl TicketFaults {
     /// From now on, saving or reading a ticket fails as a lost database would.
     pub(crate) fn fail_tickets(&self) {
         self.failing.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, looking up a resident's open ticket fails; the rest still works.
+    pub(crate) fn fail_owner_lookups(&self) {
+        self.failing_owner_lookups.store(true, Ordering::SeqCst);
     }
 
     fn down<T: Send + 'static>() -> StoreFuture<'static, T> {
@@ -93,6 +101,18 @@ impl Store for TicketFaults {
             return Self::down();
         }
         self.inner.claim_ticket(code, owner)
+    }
+    fn open_ticket_of<'a>(
+        &'a self,
+        owner: &'a SubjectPseudonym,
+        procedure: &'a ProcedureCode,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Option<Ticket>> {
+        if self.failing.load(Ordering::SeqCst) || self.failing_owner_lookups.load(Ordering::SeqCst)
+        {
+            return Self::down();
+        }
+        self.inner.open_ticket_of(owner, procedure, now)
     }
     fn commit_submission<'a>(
         &'a self,
