@@ -19,6 +19,7 @@ use wardgate::portal::config::GatewayConfig;
 
 use crate::gateway::{BIRTH, TestGateway, body_text, location, set_cookies};
 use crate::support::devidp::choose_persona;
+use crate::support::jar;
 
 /// The hint cookie's name on the tests' plain-http loopback URL (no prefix there).
 const HINT: &str = "wardgate-logout-hint";
@@ -68,21 +69,9 @@ impl Browser {
     /// Sends `request` with the jar's cookies; keeps what the response sets, drops what it
     /// removes.
     async fn send(&mut self, mut request: Request<Body>) -> Response<Body> {
-        let cookies: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        if !cookies.is_empty() {
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookies.join("; ").parse().unwrap());
-        }
+        jar::attach(&self.jar, &mut request);
         let response = self.gw.send(request).await;
-        for cookie in set_cookies(&response) {
-            let (name, value) = cookie.split(';').next().unwrap().split_once('=').unwrap();
-            if cookie.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
+        jar::keep(&mut self.jar, &response);
         response
     }
 

@@ -43,6 +43,7 @@ mod store_sqlite;
 mod support {
     pub(crate) mod devidp;
     pub(crate) mod hostile_idp;
+    pub(crate) mod jar;
     pub(crate) mod oidc_provider;
     pub(crate) mod openapi;
     pub(crate) mod store;

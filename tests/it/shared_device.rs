@@ -22,6 +22,7 @@ use wardgate::store::MemoryStore;
 
 use crate::gateway::{BIRTH, PUBLIC, body_text, builder_on, location, set_cookies, tempdir};
 use crate::support::devidp::choose_persona;
+use crate::support::jar;
 
 /// The simulator's subject of the level-1 persona.
 const LEVEL1_SUB: &str = "devidp-p1-2c8e5b07d9a4f163";
@@ -122,32 +123,11 @@ impl Device {
             .to_owned()
     }
 
-    fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
     /// Sends `request` with the jar's cookies and stores what the response sets or removes.
     async fn send(&mut self, mut request: Request<Body>) -> Response<Body> {
-        if !self.jar.is_empty() {
-            let cookies = self.cookie_header();
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookies.parse().unwrap());
-        }
+        jar::attach(&self.jar, &mut request);
         let response = self.router.clone().oneshot(request).await.unwrap();
-        for cookie in set_cookies(&response) {
-            let pair = cookie.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if cookie.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
+        jar::keep(&mut self.jar, &response);
         response
     }
 

@@ -25,6 +25,7 @@ use wardgate::portal::{Gateway, gateway_router};
 use wardgate::store::MemoryStore;
 
 use crate::gateway::{BIRTH, PUBLIC, body_text, builder_on, location, set_cookies, tempdir};
+use crate::support::jar;
 use crate::support::oidc_provider::{ACR_LEVEL_1, ACR_LEVEL_2, OidcProvider, RS256_CLIENT};
 
 /// The draft the first resident leaves on the device.
@@ -143,27 +144,9 @@ impl Device {
 
     /// Sends `request` with the jar's cookies and keeps what the response sets or removes.
     async fn send(&mut self, mut request: Request<Body>) -> Response<Body> {
-        if !self.jar.is_empty() {
-            let cookies = self
-                .jar
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookies.parse().unwrap());
-        }
+        jar::attach(&self.jar, &mut request);
         let response = self.router.clone().oneshot(request).await.unwrap();
-        for cookie in set_cookies(&response) {
-            let pair = cookie.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if cookie.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_owned(), value.to_owned());
-            }
-        }
+        jar::keep(&mut self.jar, &response);
         response
     }
 
