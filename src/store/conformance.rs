@@ -152,6 +152,26 @@ fn code() -> Result<TicketCode, String> {
     TicketCode::generate("TS", &SystemRandom::new()).map_err(|e| e.to_string())
 }
 
+/// A ticket for the conformance checks, with a fresh code, at the test ward's centre.
+fn stored_ticket(
+    procedure: ProcedureCode,
+    owner: Option<SubjectPseudonym>,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Ticket, String> {
+    Ok(Ticket {
+        code: code()?,
+        procedure,
+        ward: ward()?,
+        reception_point: "trung-tam".into(),
+        reason: ReasonCode::LevelBelowRequired,
+        draft: None,
+        issued_at,
+        expires_at,
+        owner,
+    })
+}
+
 /// Fills a slot of capacity 3, then the fourth booking fails with `SlotFull`; the booking is
 /// readable back.
 ///
@@ -445,17 +465,7 @@ pub async fn drafts_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), S
 /// What deviated.
 pub async fn tickets_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), String> {
     let now = t0()?;
-    let ticket = Ticket {
-        code: code()?,
-        procedure: procedure()?,
-        ward: ward()?,
-        reception_point: "trung-tam".into(),
-        reason: ReasonCode::NoEid,
-        draft: None,
-        issued_at: now,
-        expires_at: now + Duration::days(14),
-        owner: None,
-    };
+    let ticket = stored_ticket(procedure()?, None, now, now + Duration::days(14))?;
     store
         .save_ticket(&ticket)
         .await
@@ -486,18 +496,8 @@ pub async fn tickets_round_trip_and_expire(store: Arc<dyn Store>) -> Result<(), 
 /// A description of the first deviation.
 pub async fn ticket_owner_round_trips(store: Arc<dyn Store>) -> Result<(), String> {
     let now = t0()?;
-    let ticket = |owner: Option<SubjectPseudonym>| -> Result<Ticket, String> {
-        Ok(Ticket {
-            code: code()?,
-            procedure: procedure()?,
-            ward: ward()?,
-            reception_point: "trung-tam".into(),
-            reason: ReasonCode::LevelBelowRequired,
-            draft: None,
-            issued_at: now,
-            expires_at: now + Duration::days(14),
-            owner,
-        })
+    let ticket = |owner: Option<SubjectPseudonym>| {
+        stored_ticket(procedure()?, owner, now, now + Duration::days(14))
     };
     let owned = ticket(Some(subject("owner-a")))?;
     let unowned = ticket(None)?;
@@ -546,18 +546,8 @@ pub async fn ticket_owner_round_trips(store: Arc<dyn Store>) -> Result<(), Strin
 /// A description of the first deviation.
 pub async fn ticket_claim_sets_the_owner_once(store: Arc<dyn Store>) -> Result<(), String> {
     let now = t0()?;
-    let ticket = |owner: Option<SubjectPseudonym>| -> Result<Ticket, String> {
-        Ok(Ticket {
-            code: code()?,
-            procedure: procedure()?,
-            ward: ward()?,
-            reception_point: "trung-tam".into(),
-            reason: ReasonCode::LevelBelowRequired,
-            draft: None,
-            issued_at: now,
-            expires_at: now + Duration::days(14),
-            owner,
-        })
+    let ticket = |owner: Option<SubjectPseudonym>| {
+        stored_ticket(procedure()?, owner, now, now + Duration::days(14))
     };
     let owner_of = |code: TicketCode| {
         let store = Arc::clone(&store);
@@ -668,19 +658,8 @@ pub async fn open_ticket_of_finds_the_owners_newest(store: Arc<dyn Store>) -> Re
     let ticket = |owner: Option<&str>,
                   procedure: &ProcedureCode,
                   issued_at: DateTime<Utc>,
-                  expires_at: DateTime<Utc>|
-     -> Result<Ticket, String> {
-        Ok(Ticket {
-            code: code()?,
-            procedure: *procedure,
-            ward: ward()?,
-            reception_point: "trung-tam".into(),
-            reason: ReasonCode::LevelBelowRequired,
-            draft: None,
-            issued_at,
-            expires_at,
-            owner: owner.map(subject),
-        })
+                  expires_at: DateTime<Utc>| {
+        stored_ticket(*procedure, owner.map(subject), issued_at, expires_at)
     };
     let older = ticket(
         Some("a"),
@@ -1413,19 +1392,7 @@ pub async fn purge_removes_only_what_expired(store: Arc<dyn Store>) -> Result<()
         .save_draft(&live_draft)
         .await
         .map_err(|e| e.to_string())?;
-    let ticket = |days| -> Result<Ticket, String> {
-        Ok(Ticket {
-            code: code()?,
-            procedure: procedure()?,
-            ward: ward()?,
-            reception_point: "trung-tam".into(),
-            reason: ReasonCode::NoEid,
-            draft: None,
-            issued_at: now,
-            expires_at: now + Duration::days(days),
-            owner: None,
-        })
-    };
+    let ticket = |days| stored_ticket(procedure()?, None, now, now + Duration::days(days));
     let old_ticket = ticket(1)?;
     let live_ticket = ticket(20)?;
     store
