@@ -316,6 +316,7 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
         .with_random(Arc::clone(&random))
         .with_rate_limits(config.rate_limits().clone())
         .with_limits(*config.request_limits())
+        .with_anonymous_tickets_per_hour(config.anonymous_tickets_per_hour())
         .with_backoffice_keys(config.backoffice_status_keys().to_vec());
     // Gateway mode: the upstream portal behind the gateway, when one is configured.
     let gateway = match config.upstream() {

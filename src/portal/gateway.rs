@@ -1,6 +1,7 @@
 //! The gateway's shared state: everything a request handler needs, built once at start-up.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use url::Url;
@@ -79,6 +80,7 @@ pub struct GatewayBuilder {
     random: Arc<dyn Random>,
     limits: RequestLimits,
     rate_limits: RateLimits,
+    anonymous_tickets_per_hour: NonZeroU32,
     metrics_token: Option<MetricsToken>,
     backoffice_keys: Vec<BackOfficeKey>,
     stats_token: Option<super::stats_api::StatsToken>,
@@ -234,6 +236,14 @@ impl GatewayBuilder {
         self
     }
 
+    /// New referral tickets per client address and hour for clients without a session (10
+    /// unless set). Past it, their referrals render without a ticket; a ward centre whose
+    /// residents share one address (a help desk behind NAT) raises it.
+    pub fn with_anonymous_tickets_per_hour(mut self, per_hour: NonZeroU32) -> Self {
+        self.anonymous_tickets_per_hour = per_hour;
+        self
+    }
+
     /// A bearer token that opens `GET /metrics` on the public router. Without one (the
     /// default) `/metrics` is off the public router; [`metrics_router`](super::metrics_router)
     /// serves it on a separate listener.
@@ -348,7 +358,7 @@ impl GatewayBuilder {
             clock: self.clock,
             random: self.random,
             decisions: DecisionTally::default(),
-            ticket_allowance: TicketAllowance::default(),
+            ticket_allowance: TicketAllowance::new(self.anonymous_tickets_per_hour),
             upstream,
         });
         hooks.attach(&gateway);
@@ -473,6 +483,7 @@ impl Gateway {
             random: Arc::new(crate::clock::SystemRandom::new()),
             limits: RequestLimits::DEFAULT,
             rate_limits: RateLimits::default(),
+            anonymous_tickets_per_hour: TicketAllowance::DEFAULT_PER_HOUR,
             metrics_token: None,
             backoffice_keys: Vec::new(),
             stats_token: None,

@@ -4,8 +4,9 @@
 //! with a ticket stored for the counter and counted in the statistics. A browser keeps its
 //! ticket in a cookie and gets the same one back; a client without cookies would get a new one
 //! on every request. So new tickets for clients without a session are counted per address in a
-//! fixed one-hour window: past [`TicketAllowance::PER_HOUR`], the referral still renders in full,
-//! only without a new ticket.
+//! fixed one-hour window: past the allowance (`limits.anonymous_tickets_per_hour`, default
+//! [`TicketAllowance::DEFAULT_PER_HOUR`]), the referral still renders in full, only without a
+//! new ticket.
 //!
 //! Memory is bounded: at most [`TicketAllowance::MAX_TRACKED`] addresses are remembered. When
 //! the table is full, windows that have ended are forgotten first; if none has, the whole table
@@ -14,6 +15,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
@@ -23,8 +25,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::gateway::Gateway;
 
 /// The per-address count of new tickets for clients without a session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TicketAllowance {
+    per_hour: NonZeroU32,
     windows: Mutex<HashMap<IpAddr, Window>>,
 }
 
@@ -35,12 +38,20 @@ struct Window {
 }
 
 impl TicketAllowance {
-    /// New tickets per address and hour. A ward centre's help desk puts several residents
-    /// behind one address; each keeps the ticket in their browser, so this only bounds
-    /// clients that drop it.
-    pub(crate) const PER_HOUR: u32 = 10;
+    /// New tickets per address and hour unless configured. A ward centre's help desk puts
+    /// several residents behind one address; each keeps the ticket in their browser, so this
+    /// only bounds clients that drop it.
+    pub(crate) const DEFAULT_PER_HOUR: NonZeroU32 = NonZeroU32::new(10).unwrap();
     /// Most addresses remembered at once (a few MB at most).
     pub(crate) const MAX_TRACKED: usize = 100_000;
+
+    /// An allowance of `per_hour` new tickets per address and hour.
+    pub(crate) fn new(per_hour: NonZeroU32) -> Self {
+        Self {
+            per_hour,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
 
     /// Takes one new ticket from `client`'s allowance at `now`; `false` when it is spent.
     pub(crate) fn take(&self, client: IpAddr, now: DateTime<Utc>) -> bool {
@@ -67,11 +78,17 @@ impl TicketAllowance {
                 issued: 0,
             };
         }
-        if window.issued >= Self::PER_HOUR {
+        if window.issued >= self.per_hour.get() {
             return false;
         }
         window.issued += 1;
         true
+    }
+}
+
+impl Default for TicketAllowance {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_PER_HOUR)
     }
 }
 
@@ -111,11 +128,22 @@ mod tests {
         let allowance = TicketAllowance::default();
         let one = IpAddr::from([192, 0, 2, 1]);
         let other = IpAddr::from([192, 0, 2, 2]);
-        for n in 0..TicketAllowance::PER_HOUR {
+        for n in 0..TicketAllowance::DEFAULT_PER_HOUR.get() {
             assert!(allowance.take(one, t0()), "ticket {n} refused");
         }
         assert!(!allowance.take(one, t0() + Duration::minutes(59)));
         assert!(allowance.take(other, t0() + Duration::minutes(59)));
+        assert!(allowance.take(one, t0() + Duration::hours(1)));
+    }
+
+    #[test]
+    fn a_configured_allowance_replaces_the_default() {
+        let allowance = TicketAllowance::new(NonZeroU32::new(3).unwrap());
+        let one = IpAddr::from([192, 0, 2, 1]);
+        for n in 0..3 {
+            assert!(allowance.take(one, t0()), "ticket {n} refused");
+        }
+        assert!(!allowance.take(one, t0() + Duration::minutes(59)));
         assert!(allowance.take(one, t0() + Duration::hours(1)));
     }
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use serde_json::Value;
+use wardgate::portal::config::GatewayConfig;
 
 use crate::gateway::{BIRTH, TestGateway, body_json, body_text, set_cookies};
 use crate::support::ticket_faults::TicketFaults;
 
-/// The most new tickets one address gets per hour without a session.
+/// The most new tickets one address gets per hour without a session, unless configured.
 const ALLOWANCE: usize = 10;
 
 fn ticket_cookie(response: &Response<Body>) -> Option<String> {
@@ -53,6 +54,40 @@ async fn five_hundred_anonymous_referrals_from_one_address_mint_a_handful_of_tic
     assert_eq!(body["referral"].get("ticket"), None);
     assert_eq!(body["referral"].get("ticket_code"), None);
     assert_eq!(store.tickets_saved(), ALLOWANCE);
+}
+
+#[tokio::test]
+async fn a_configured_allowance_bounds_anonymous_tickets_at_its_own_number() {
+    // From the configuration, as the example gateway wires it.
+    let config = GatewayConfig::loader(|name| {
+        (name == "WARDGATE_ANONYMOUS_TICKETS_PER_HOUR").then(|| "3".to_owned())
+    })
+    .load_str(
+        "gateway.toml",
+        "[limits]\nanonymous_tickets_per_hour = 50\n",
+    )
+    .unwrap();
+    let store = Arc::new(TicketFaults::default());
+    let gw = TestGateway::with_parts(Arc::clone(&store) as _, |parts| {
+        parts.with_anonymous_tickets_per_hour(config.anonymous_tickets_per_hour())
+    })
+    .await;
+    let page = format!("/procedures/{BIRTH}?in_person=1&lang=vi");
+    let api = format!("/api/procedures/{BIRTH}/decision?in_person=1");
+    for n in 0..3 {
+        let html = body_text(gw.get(&page, None).await).await;
+        assert!(html.contains("class=\"ticket-code\""), "page view {n}");
+    }
+    assert_eq!(store.tickets_saved(), 3);
+    for n in 0..20 {
+        let body = body_json(gw.get(&api, None).await).await;
+        assert_eq!(
+            body["referral"]["ticket_unavailable"], "allowance_spent",
+            "decision {n}"
+        );
+        assert!(body["referral"]["point"].is_object(), "decision {n}");
+    }
+    assert_eq!(store.tickets_saved(), 3);
 }
 
 #[tokio::test]

@@ -32,6 +32,11 @@ pub const ENV_UPSTREAM: &str = "WARDGATE_UPSTREAM";
 pub const ENV_UPSTREAM_BODY_IDLE_TIMEOUT: &str = "WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS";
 /// How long a body streamed through gateway mode's proxy may take in all, in seconds.
 pub const ENV_UPSTREAM_BODY_TIMEOUT: &str = "WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS";
+/// How long connecting to gateway mode's upstream may take, in seconds.
+pub const ENV_UPSTREAM_CONNECT_TIMEOUT: &str = "WARDGATE_UPSTREAM_CONNECT_TIMEOUT_SECONDS";
+/// How long gateway mode's upstream may take to answer with its response head, counted from
+/// the start of the request (the resident's upload included), in seconds.
+pub const ENV_UPSTREAM_RESPONSE_TIMEOUT: &str = "WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS";
 /// Where `GET /metrics` is served apart from the public listener.
 pub const ENV_METRICS_BIND: &str = "WARDGATE_METRICS_BIND";
 /// Seconds an instance's claimed outbox entries stay hidden from the other instances' workers
@@ -56,6 +61,8 @@ pub const ENV_RATE_LIMIT_SUBMIT_PER_MINUTE: &str = "WARDGATE_RATE_LIMIT_SUBMIT_P
 pub const ENV_RATE_LIMIT_SUBMIT_BURST: &str = "WARDGATE_RATE_LIMIT_SUBMIT_BURST";
 /// Most client addresses the rate limiter remembers.
 pub const ENV_RATE_LIMIT_MAX_TRACKED: &str = "WARDGATE_RATE_LIMIT_MAX_TRACKED";
+/// New referral tickets per client address and hour for clients without a session.
+pub const ENV_ANONYMOUS_TICKETS_PER_HOUR: &str = "WARDGATE_ANONYMOUS_TICKETS_PER_HOUR";
 /// Comma-separated proxies (addresses or networks) whose `X-Forwarded-For` is believed.
 pub const ENV_TRUSTED_PROXIES: &str = "WARDGATE_TRUSTED_PROXIES";
 /// `WARDGATE_AUTHORIZATION_ENDPOINT`: the single provider's authorization endpoint, for a

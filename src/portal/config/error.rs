@@ -333,6 +333,22 @@ pub enum SettingError {
         /// The largest accepted.
         max: i64,
     },
+    /// `0` anonymous tickets per hour.
+    #[error(
+        "0 would mean a referral never carries a ticket for a resident who is not signed in, \
+         which is never what a ward wants: use 1 to {max} (more when many residents share one \
+         address)"
+    )]
+    NoAnonymousTickets {
+        /// The largest accepted.
+        max: i64,
+    },
+    /// A number below one where only whole numbers from 1 are accepted.
+    #[error("{value} is out of range: use 1 or more")]
+    BelowOne {
+        /// The value.
+        value: i64,
+    },
     /// Not an IP address or network.
     #[error("`{value}` is not an IP address or network such as `10.0.0.0/8`")]
     InvalidProxy {

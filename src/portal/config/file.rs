@@ -61,6 +61,7 @@ pub(super) struct RawLimits {
     pub(super) attachment_max_files: Option<i64>,
     pub(super) attachment_max_bytes: Option<i64>,
     pub(super) attachments_max_total_bytes: Option<i64>,
+    pub(super) anonymous_tickets_per_hour: Option<i64>,
 }
 
 #[derive(Default, Deserialize)]

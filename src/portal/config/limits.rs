@@ -1,14 +1,18 @@
 //! Per-address rate limits (`[rate_limit]`) and request limits (`[limits]`).
 
+use std::num::NonZeroU32;
+
 use super::env::{
-    ENV_RATE_LIMIT_LOGIN_BURST, ENV_RATE_LIMIT_LOGIN_PER_MINUTE, ENV_RATE_LIMIT_MAX_TRACKED,
-    ENV_RATE_LIMIT_SUBMIT_BURST, ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_TRUSTED_PROXIES, Lookup,
+    ENV_ANONYMOUS_TICKETS_PER_HOUR, ENV_RATE_LIMIT_LOGIN_BURST, ENV_RATE_LIMIT_LOGIN_PER_MINUTE,
+    ENV_RATE_LIMIT_MAX_TRACKED, ENV_RATE_LIMIT_SUBMIT_BURST, ENV_RATE_LIMIT_SUBMIT_PER_MINUTE,
+    ENV_TRUSTED_PROXIES, Lookup,
 };
 use super::error::{ConfigError, SettingError, invalid};
 use super::file::{RawLimits, RawRateLimit};
 use super::values::number;
 use crate::portal::limits::RequestLimits;
 use crate::portal::rate_limit::{RateLimit, RateLimits, TrustedProxy};
+use crate::portal::ticket_allowance::TicketAllowance;
 use crate::submission::AttachmentLimits;
 
 /// The range of a rate (per minute; 0 turns the limit off) and of a burst.
@@ -17,6 +21,9 @@ const BURST_RANGE: (i64, i64) = (1, 1_000_000);
 /// Upcoming bookings one address may hold: a few (0 turns the cap off).
 const ACTIVE_BOOKINGS_RANGE: (i64, i64) = (0, 100);
 const TRACKED_RANGE: (i64, i64) = (1_000, 10_000_000);
+/// New tickets per address and hour without a session: a help desk behind one NAT address may
+/// need hundreds; past ten thousand the allowance no longer bounds anything.
+const ANONYMOUS_TICKETS_RANGE: (i64, i64) = (1, 10_000);
 
 pub(super) fn build_rate_limits(
     cx: &Lookup<'_>,
@@ -162,4 +169,31 @@ pub(super) fn build_limits(cx: &Lookup<'_>, raw: RawLimits) -> Result<RequestLim
         attachments: AttachmentLimits::new(max_files, max_file_bytes, max_total_bytes),
         ..RequestLimits::DEFAULT
     })
+}
+
+/// `limits.anonymous_tickets_per_hour` / `WARDGATE_ANONYMOUS_TICKETS_PER_HOUR`.
+pub(super) fn build_anonymous_tickets(
+    cx: &Lookup<'_>,
+    from_file: Option<i64>,
+) -> Result<NonZeroU32, ConfigError> {
+    let (_, max) = ANONYMOUS_TICKETS_RANGE;
+    let per_hour = number(
+        cx,
+        Some(ENV_ANONYMOUS_TICKETS_PER_HOUR),
+        from_file,
+        "limits.anonymous_tickets_per_hour",
+        ANONYMOUS_TICKETS_RANGE,
+    )
+    // 0 reads like "no limit" but would mean no ticket at all: say so, not just the range.
+    .map_err(|error| match error {
+        ConfigError::Invalid {
+            origin,
+            problem: SettingError::OutOfRange { value: 0, .. },
+        } => invalid(origin, SettingError::NoAnonymousTickets { max }),
+        other => other,
+    })?;
+    Ok(per_hour
+        .and_then(|v| u32::try_from(v).ok())
+        .and_then(NonZeroU32::new)
+        .unwrap_or(TicketAllowance::DEFAULT_PER_HOUR))
 }

@@ -19,7 +19,7 @@ use super::env::{
 };
 use super::error::{ConfigError, Origin, SettingError, invalid};
 use super::file::{RawFile, parse_file, resolve};
-use super::limits::{build_limits, build_rate_limits};
+use super::limits::{build_anonymous_tickets, build_limits, build_rate_limits};
 use super::providers::{Provider, build_providers, check_decryptors};
 use super::session::build_session;
 use super::values::{parse_bind, parse_public_url, parse_web_url};
@@ -225,6 +225,8 @@ impl ConfigLoader {
         }
         let session = build_session(&cx, raw.session)?;
         let rate_limits = build_rate_limits(&cx, raw.rate_limit)?;
+        let anonymous_tickets_per_hour =
+            build_anonymous_tickets(&cx, raw.limits.anonymous_tickets_per_hour)?;
         let limits = build_limits(&cx, raw.limits)?;
         let upstream = super::upstream::build_upstream(&cx, raw.upstream, &raw.gate)?;
 
@@ -245,6 +247,7 @@ impl ConfigLoader {
             session,
             rate_limits,
             limits,
+            anonymous_tickets_per_hour,
             upstream,
         })
     }

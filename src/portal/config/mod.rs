@@ -170,6 +170,7 @@
 //! [`AttachmentLimits::MAX`]: crate::submission::AttachmentLimits::MAX
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use url::Url;
@@ -200,6 +201,7 @@ mod values;
 
 pub use args::{ArgumentError, config_file_from_args};
 pub use database::{DatabaseKind, DatabaseUrl};
+pub use env::ENV_ANONYMOUS_TICKETS_PER_HOUR;
 pub use env::ENV_OUTBOX_LEASE_SECONDS;
 pub use env::ENV_STATS_TOKEN;
 pub use env::ENV_UPSTREAM;
@@ -212,7 +214,10 @@ pub use env::{
     ENV_RATE_LIMIT_SUBMIT_PER_MINUTE, ENV_SIMULATOR, ENV_TOKEN_ENDPOINT,
     ENV_TOKEN_ENDPOINT_AUTH_METHOD, ENV_TRUSTED_PROXIES, ENV_USERINFO_ENDPOINT,
 };
-pub use env::{ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT};
+pub use env::{
+    ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT, ENV_UPSTREAM_CONNECT_TIMEOUT,
+    ENV_UPSTREAM_RESPONSE_TIMEOUT,
+};
 pub use error::{ConfigError, Origin, SettingError};
 pub use loader::ConfigLoader;
 pub use providers::{ClientSecret, ExternalProvider, Provider, ProviderConfig};
@@ -251,6 +256,7 @@ pub struct GatewayConfig {
     session: SessionTimeouts,
     rate_limits: RateLimits,
     limits: RequestLimits,
+    anonymous_tickets_per_hour: NonZeroU32,
 }
 
 impl GatewayConfig {
@@ -374,6 +380,13 @@ impl GatewayConfig {
     /// Request limits, with the attachment limits of `[limits]`.
     pub fn request_limits(&self) -> &RequestLimits {
         &self.limits
+    }
+
+    /// New referral tickets per client address and hour for clients without a session
+    /// (`limits.anonymous_tickets_per_hour`, `WARDGATE_ANONYMOUS_TICKETS_PER_HOUR`; default 10),
+    /// for [`GatewayBuilder::with_anonymous_tickets_per_hour`](super::GatewayBuilder::with_anonymous_tickets_per_hour).
+    pub fn anonymous_tickets_per_hour(&self) -> NonZeroU32 {
+        self.anonymous_tickets_per_hour
     }
 }
 #[cfg(test)]

@@ -1618,3 +1618,141 @@ fn the_outbox_lease_defaults_to_five_minutes_and_reads_the_environment_and_the_f
         "WARDGATE_OUTBOX_LEASE_SECONDS: 7200 is out of range: use 30 to 3600"
     );
 }
+
+#[test]
+fn the_anonymous_ticket_allowance_defaults_to_10_and_reads_the_file_then_the_environment() {
+    assert_eq!(
+        load(&[], "").unwrap().anonymous_tickets_per_hour().get(),
+        10
+    );
+    let toml = "[limits]\nanonymous_tickets_per_hour = 200\n";
+    assert_eq!(
+        load(&[], toml).unwrap().anonymous_tickets_per_hour().get(),
+        200
+    );
+    let env = [(ENV_ANONYMOUS_TICKETS_PER_HOUR, "3")];
+    assert_eq!(
+        load(&env, toml).unwrap().anonymous_tickets_per_hour().get(),
+        3
+    );
+    let env = [(ENV_ANONYMOUS_TICKETS_PER_HOUR, "10000")];
+    assert_eq!(
+        load(&env, "").unwrap().anonymous_tickets_per_hour().get(),
+        10_000
+    );
+    // The other limits of the section are not touched.
+    assert_eq!(
+        load(&[], toml).unwrap().request_limits(),
+        &RequestLimits::DEFAULT
+    );
+}
+
+#[test]
+fn a_refused_anonymous_ticket_allowance_names_the_variable_or_field() {
+    assert_eq!(
+        error(&[], "[limits]\nanonymous_tickets_per_hour = 0\n"),
+        "gateway.toml: limits.anonymous_tickets_per_hour: 0 would mean a referral never carries \
+         a ticket for a resident who is not signed in, which is never what a ward wants: use 1 \
+         to 10000 (more when many residents share one address)"
+    );
+    assert_eq!(
+        error(&[(ENV_ANONYMOUS_TICKETS_PER_HOUR, "0")], ""),
+        "WARDGATE_ANONYMOUS_TICKETS_PER_HOUR: 0 would mean a referral never carries a ticket \
+         for a resident who is not signed in, which is never what a ward wants: use 1 to 10000 \
+         (more when many residents share one address)"
+    );
+    assert_eq!(
+        error(&[(ENV_ANONYMOUS_TICKETS_PER_HOUR, "10001")], ""),
+        "WARDGATE_ANONYMOUS_TICKETS_PER_HOUR: 10001 is out of range: use 1 to 10000"
+    );
+    assert_eq!(
+        error(&[], "[limits]\nanonymous_tickets_per_hour = -1\n"),
+        "gateway.toml: limits.anonymous_tickets_per_hour: -1 is out of range: use 1 to 10000"
+    );
+    assert_eq!(
+        error(&[(ENV_ANONYMOUS_TICKETS_PER_HOUR, "many")], ""),
+        "WARDGATE_ANONYMOUS_TICKETS_PER_HOUR: `many` is not a whole number"
+    );
+    // The variable wins over the file, also over a refused value there.
+    let env = [(ENV_ANONYMOUS_TICKETS_PER_HOUR, "5")];
+    let toml = "[limits]\nanonymous_tickets_per_hour = 0\n";
+    assert_eq!(
+        load(&env, toml).unwrap().anonymous_tickets_per_hour().get(),
+        5
+    );
+}
+
+const UPSTREAM: &str = "[upstream]\nurl = \"http://127.0.0.1:9000\"\n";
+
+#[test]
+fn the_upstream_connect_and_response_timeouts_read_the_file_then_the_environment() {
+    use std::time::Duration;
+    let upstream = |env: &[(&str, &str)], toml: &str| {
+        let config = load(env, toml).unwrap();
+        let upstream = config.upstream().unwrap();
+        (upstream.connect_timeout(), upstream.response_timeout())
+    };
+    assert_eq!(
+        upstream(&[], UPSTREAM),
+        (
+            crate::portal::upstream::DEFAULT_CONNECT_TIMEOUT,
+            crate::portal::upstream::DEFAULT_RESPONSE_TIMEOUT
+        )
+    );
+    let toml = format!("{UPSTREAM}connect_timeout_seconds = 2\nresponse_timeout_seconds = 120\n");
+    assert_eq!(
+        upstream(&[], &toml),
+        (Duration::from_secs(2), Duration::from_secs(120))
+    );
+    let env = [
+        (ENV_UPSTREAM_CONNECT_TIMEOUT, "3"),
+        (ENV_UPSTREAM_RESPONSE_TIMEOUT, "900"),
+    ];
+    assert_eq!(
+        upstream(&env, &toml),
+        (Duration::from_secs(3), Duration::from_secs(900))
+    );
+    // One variable set, the other field still from the file.
+    assert_eq!(
+        upstream(&[(ENV_UPSTREAM_RESPONSE_TIMEOUT, "900")], &toml),
+        (Duration::from_secs(2), Duration::from_secs(900))
+    );
+    // Without an upstream the variables configure nothing and are not read.
+    assert!(
+        load(&[(ENV_UPSTREAM_CONNECT_TIMEOUT, "0")], "")
+            .unwrap()
+            .upstream()
+            .is_none()
+    );
+}
+
+#[test]
+fn a_refused_upstream_connect_or_response_timeout_names_the_variable_or_field() {
+    assert_eq!(
+        error(&[(ENV_UPSTREAM_CONNECT_TIMEOUT, "0")], UPSTREAM),
+        "WARDGATE_UPSTREAM_CONNECT_TIMEOUT_SECONDS: 0 is out of range: use 1 or more"
+    );
+    assert_eq!(
+        error(&[(ENV_UPSTREAM_RESPONSE_TIMEOUT, "-30")], UPSTREAM),
+        "WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS: -30 is out of range: use 1 or more"
+    );
+    assert_eq!(
+        error(&[(ENV_UPSTREAM_RESPONSE_TIMEOUT, "30s")], UPSTREAM),
+        "WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS: `30s` is not a whole number"
+    );
+    assert_eq!(
+        error(&[], &format!("{UPSTREAM}connect_timeout_seconds = 0\n")),
+        "gateway.toml: upstream.connect_timeout_seconds: 0 is out of range: use 1 or more"
+    );
+    assert_eq!(
+        error(&[], &format!("{UPSTREAM}response_timeout_seconds = 0\n")),
+        "gateway.toml: upstream.response_timeout_seconds: 0 is out of range: use 1 or more"
+    );
+    // The variable wins over a refused file value.
+    let toml = format!("{UPSTREAM}response_timeout_seconds = 0\n");
+    let config = load(&[(ENV_UPSTREAM_RESPONSE_TIMEOUT, "60")], &toml).unwrap();
+    assert_eq!(
+        config.upstream().unwrap().response_timeout(),
+        std::time::Duration::from_secs(60)
+    );
+}

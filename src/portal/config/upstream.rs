@@ -2,7 +2,10 @@
 
 use url::Url;
 
-use super::env::{ENV_UPSTREAM, ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT, Lookup};
+use super::env::{
+    ENV_UPSTREAM, ENV_UPSTREAM_BODY_IDLE_TIMEOUT, ENV_UPSTREAM_BODY_TIMEOUT,
+    ENV_UPSTREAM_CONNECT_TIMEOUT, ENV_UPSTREAM_RESPONSE_TIMEOUT, Lookup,
+};
 use super::error::{ConfigError, SettingError, invalid};
 use super::values::number;
 use crate::portal::upstream::{GateRuleToml, Upstream, UpstreamToml};
@@ -10,6 +13,9 @@ use crate::portal::upstream::{GateRuleToml, Upstream, UpstreamToml};
 /// The body timeouts, in seconds: up to an hour between two pieces, a day in all.
 const BODY_IDLE_RANGE: (i64, i64) = (1, 3_600);
 const BODY_TOTAL_RANGE: (i64, i64) = (1, 86_400);
+/// The connect and response timeouts keep what their fields always accepted: any whole number
+/// of seconds from 1 (TOML integers end at `i64::MAX`).
+const HEAD_RANGE: (i64, i64) = (1, i64::MAX);
 
 /// The upstream when `WARDGATE_UPSTREAM` or `upstream.url` is set; its rules from `[[gate]]`.
 pub(super) fn build_upstream(
@@ -30,12 +36,32 @@ pub(super) fn build_upstream(
             },
         )
     })?;
-    // The body timeouts also have variables; each is checked here, naming its own field.
+    // The timeouts also have variables; each is checked here, naming its own field.
     let seconds = |variable, from_file: Option<u64>, field, range| {
         let from_file = from_file.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         number(cx, Some(variable), from_file, field, range)
+            .map_err(|error| match error {
+                // Without an upper bound "1 to 9223372036854775807" says nothing useful.
+                ConfigError::Invalid {
+                    origin,
+                    problem: SettingError::OutOfRange { value, .. },
+                } if range == HEAD_RANGE => invalid(origin, SettingError::BelowOne { value }),
+                other => other,
+            })
             .map(|value| value.and_then(|v| u64::try_from(v).ok()))
     };
+    table.connect_timeout_seconds = seconds(
+        ENV_UPSTREAM_CONNECT_TIMEOUT,
+        table.connect_timeout_seconds,
+        "upstream.connect_timeout_seconds",
+        HEAD_RANGE,
+    )?;
+    table.response_timeout_seconds = seconds(
+        ENV_UPSTREAM_RESPONSE_TIMEOUT,
+        table.response_timeout_seconds,
+        "upstream.response_timeout_seconds",
+        HEAD_RANGE,
+    )?;
     table.body_idle_timeout_seconds = seconds(
         ENV_UPSTREAM_BODY_IDLE_TIMEOUT,
         table.body_idle_timeout_seconds,

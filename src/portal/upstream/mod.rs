@@ -248,6 +248,18 @@ impl Upstream {
         Ok(self)
     }
 
+    /// How long connecting to the upstream may take.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// How long the upstream may take to answer with its response head, counted from the
+    /// start of the request: connecting (when no pooled connection is free), sending the head
+    /// and the request body, and the upstream's work until its head arrives.
+    pub fn response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
     /// How long a proxied body may go without data.
     pub fn body_idle_timeout(&self) -> Duration {
         self.body_idle_timeout
