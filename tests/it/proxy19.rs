@@ -1,7 +1,8 @@
 //! Gateway mode's body timeouts, over real sockets: the example's server ([`serve`]) in front
 //! of a raw upstream that sends its head and then stalls mid-body, or trickles its body
 //! steadily. The stalled response ends within the idle bound with an incomplete body; the
-//! steady one arrives whole although it takes longer than the idle bound.
+//! steady one arrives whole although it takes longer than the idle bound. The response-head
+//! timeout counts the resident's upload: a steady upload longer than it gets a `504`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,12 +78,19 @@ async fn trickles_steadily(mut stream: TcpStream) {
 
 /// The gateway, served on loopback in front of `upstream` with every path public.
 async fn gateway_in_front_of(upstream: Url) -> (SocketAddr, TestGateway) {
-    let upstream = Upstream::new(upstream)
+    serve_in_front_of(public_upstream(upstream)).await
+}
+
+fn public_upstream(url: Url) -> Upstream {
+    Upstream::new(url)
         .unwrap()
         .rule(GateRule::new("/", Requirement::Public).unwrap())
         .unwrap()
         .body_timeouts(IDLE, TOTAL)
-        .unwrap();
+        .unwrap()
+}
+
+async fn serve_in_front_of(upstream: Upstream) -> (SocketAddr, TestGateway) {
     let gateway = TestGateway::with_parts(Arc::new(MemoryStore::new()), |parts| {
         parts.with_upstream(upstream)
     })
@@ -182,4 +190,73 @@ async fn an_upload_that_stalls_before_the_upstream_answers_is_cut_off_with_408()
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.contains("Gửi dữ liệu bị gián đoạn"), "{answer}");
     assert!(took >= IDLE && took < IDLE + MARGIN, "{took:?}");
+}
+
+/// Reads the head and the 1000 bytes of body announced, then answers at once.
+async fn answers_once_the_upload_is_in(mut stream: TcpStream) {
+    read_head(&mut stream).await;
+    let mut body = [0u8; 1000];
+    if stream.read_exact(&mut body).await.is_ok() {
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nreceived")
+            .await;
+    }
+    let _ = stream.read_to_end(&mut Vec::new()).await;
+}
+
+/// Posts 1000 bytes in 10 pieces, one every 250 ms (2.5 s in all, never a second without
+/// data), and returns the answer's first bytes and how long it took to come.
+async fn upload_steadily(addr: SocketAddr) -> (String, Duration) {
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = client.into_split();
+    let started = Instant::now();
+    tokio::spawn(async move {
+        let head = b"POST /nop-ho-so HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain\r\n\
+                     content-length: 1000\r\n\r\n";
+        if writer.write_all(head).await.is_err() {
+            return;
+        }
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if writer.write_all(&[b'd'; 100]).await.is_err() {
+                return;
+            }
+        }
+        // Dropping the write half would half-close the connection, which the server takes for
+        // a client gone away: keep it open until the answer has been read.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(writer);
+    });
+    let mut answer = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut answer))
+        .await
+        .expect("the gateway answered")
+        .unwrap();
+    (
+        String::from_utf8_lossy(&answer[..n]).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn the_response_timeout_counts_the_upload_until_the_upstream_answers() {
+    let upstream = raw_upstream(answers_once_the_upload_is_in).await;
+    // Two seconds for the upstream's head: the 2.5 s upload alone is past it.
+    let short = public_upstream(upstream.clone())
+        .timeouts(Duration::from_secs(5), Duration::from_secs(2))
+        .unwrap();
+    let (addr, _gateway) = serve_in_front_of(short).await;
+    let (answer, took) = upload_steadily(addr).await;
+    assert!(answer.starts_with("HTTP/1.1 504 "), "{answer}");
+    let bound = Duration::from_secs(2);
+    assert!(took >= bound && took < bound + MARGIN, "{took:?}");
+
+    // With room for the upload, the same upload reaches the upstream and its answer comes back.
+    let long = public_upstream(upstream)
+        .timeouts(Duration::from_secs(5), Duration::from_secs(10))
+        .unwrap();
+    let (addr, _gateway) = serve_in_front_of(long).await;
+    let (answer, took) = upload_steadily(addr).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(took >= Duration::from_millis(2500), "{took:?}");
 }
