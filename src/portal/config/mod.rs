@@ -66,7 +66,9 @@
 //! | `WARDGATE_BACKOFFICE_STATUS_KEYS` | `backoffice_status_keys` (array) | none: `POST /api/backoffice/status` answers `503` |
 //! | `WARDGATE_OUTBOX_LEASE_SECONDS` | `outbox_lease_seconds` (30–3600) | `300`: a crashed instance's claimed dossiers wait this long before another instance delivers them |
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
-//! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `upstream.connect_timeout_seconds`, `upstream.response_timeout_seconds`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
+//! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
+//! | `WARDGATE_UPSTREAM_CONNECT_TIMEOUT_SECONDS` | `upstream.connect_timeout_seconds` (1 or more) | 5: connecting to the upstream, then `502` |
+//! | `WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS` | `upstream.response_timeout_seconds` (1 or more) | 30: from the start of the proxied request to the upstream's response head, then `504`; it counts connecting and sending the resident's whole upload, so set it above the longest upload plus the upstream's work |
 //! | `WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS` | `upstream.body_idle_timeout_seconds` (1 to 3600) | 30: a proxied body, either way, cut off after this long without data |
 //! | `WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS` | `upstream.body_timeout_seconds` (1 to 86400) | 600: a proxied body cut off after this long in all |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |
@@ -84,13 +86,17 @@
 //! | `WARDGATE_RATE_LIMIT_MAX_TRACKED` | `rate_limit.max_tracked_addresses` | 100000 |
 //! | `WARDGATE_TRUSTED_PROXIES` | `rate_limit.trusted_proxies` (array) | none: `X-Forwarded-For` ignored |
 //! | — | `limits.attachment_max_files`, `limits.attachment_max_bytes`, `limits.attachments_max_total_bytes` | 5, 4 MiB, 8 MiB |
+//! | `WARDGATE_ANONYMOUS_TICKETS_PER_HOUR` | `limits.anonymous_tickets_per_hour` (1 to 10000) | 10 new referral tickets per client address and hour for clients without a session; past it referrals render without one |
 //!
 //! Rate limits count per client address ([`super::rate_limit`]): login starts and callbacks
 //! each get the login limit, submissions and drafts the submission one; `burst` requests pass
 //! at once, then `per_minute`. Per minute is 0 to 1,000,000, a burst 1 to 1,000,000, tracked
 //! addresses 1,000 to 10,000,000. Trusted proxies are IP addresses or networks
 //! (`10.0.0.0/8`), comma-separated in the variable. Attachments: 0 to 20 files (0 refuses
-//! attachments), 1 byte to 8 MiB per file and in total ([`AttachmentLimits::MAX`]).
+//! attachments), 1 byte to 8 MiB per file and in total ([`AttachmentLimits::MAX`]). The
+//! anonymous ticket allowance is also per address: a ward centre whose help desk puts many
+//! residents behind one NAT address raises it; `0` is refused, as it would leave every referral
+//! to a resident who is not signed in without a ticket.
 //!
 //! Relative paths in the file are relative to the file's directory; the default catalog and
 //! directory paths are relative to [`ConfigLoader::defaults_base`] (the example passes the crate
