@@ -41,6 +41,7 @@ impl TicketAllowance {
     /// New tickets per address and hour unless configured. A ward centre's help desk puts
     /// several residents behind one address; each keeps the ticket in their browser, so this
     /// only bounds clients that drop it.
+    // A constant: checked when compiling, it cannot fail at run time.
     pub(crate) const DEFAULT_PER_HOUR: NonZeroU32 = NonZeroU32::new(10).unwrap();
     /// Most addresses remembered at once (a few MB at most).
     pub(crate) const MAX_TRACKED: usize = 100_000;

@@ -40,28 +40,30 @@ pub(super) fn build_upstream(
     let seconds = |variable, from_file: Option<u64>, field, range| {
         let from_file = from_file.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         number(cx, Some(variable), from_file, field, range)
-            .map_err(|error| match error {
-                // Without an upper bound "1 to 9223372036854775807" says nothing useful.
-                ConfigError::Invalid {
-                    origin,
-                    problem: SettingError::OutOfRange { value, .. },
-                } if range == HEAD_RANGE => invalid(origin, SettingError::BelowOne { value }),
-                other => other,
-            })
             .map(|value| value.and_then(|v| u64::try_from(v).ok()))
     };
-    table.connect_timeout_seconds = seconds(
+    // Without an upper bound, "use 1 to 9223372036854775807" would say nothing useful.
+    let from_one = |checked: Result<Option<u64>, ConfigError>| {
+        checked.map_err(|error| match error {
+            ConfigError::Invalid {
+                origin,
+                problem: SettingError::OutOfRange { value, .. },
+            } => invalid(origin, SettingError::BelowOne { value }),
+            other => other,
+        })
+    };
+    table.connect_timeout_seconds = from_one(seconds(
         ENV_UPSTREAM_CONNECT_TIMEOUT,
         table.connect_timeout_seconds,
         "upstream.connect_timeout_seconds",
         HEAD_RANGE,
-    )?;
-    table.response_timeout_seconds = seconds(
+    ))?;
+    table.response_timeout_seconds = from_one(seconds(
         ENV_UPSTREAM_RESPONSE_TIMEOUT,
         table.response_timeout_seconds,
         "upstream.response_timeout_seconds",
         HEAD_RANGE,
-    )?;
+    ))?;
     table.body_idle_timeout_seconds = seconds(
         ENV_UPSTREAM_BODY_IDLE_TIMEOUT,
         table.body_idle_timeout_seconds,
