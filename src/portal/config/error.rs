@@ -343,12 +343,6 @@ pub enum SettingError {
         /// The largest accepted.
         max: i64,
     },
-    /// A number below one where only whole numbers from 1 are accepted.
-    #[error("{value} is out of range: use 1 or more")]
-    BelowOne {
-        /// The value.
-        value: i64,
-    },
     /// Not an IP address or network.
     #[error("`{value}` is not an IP address or network such as `10.0.0.0/8`")]
     InvalidProxy {

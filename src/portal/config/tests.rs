@@ -1730,11 +1730,11 @@ fn the_upstream_connect_and_response_timeouts_read_the_file_then_the_environment
 fn a_refused_upstream_connect_or_response_timeout_names_the_variable_or_field() {
     assert_eq!(
         error(&[(ENV_UPSTREAM_CONNECT_TIMEOUT, "0")], UPSTREAM),
-        "WARDGATE_UPSTREAM_CONNECT_TIMEOUT_SECONDS: 0 is out of range: use 1 or more"
+        "WARDGATE_UPSTREAM_CONNECT_TIMEOUT_SECONDS: 0 is out of range: use 1 to 300"
     );
     assert_eq!(
         error(&[(ENV_UPSTREAM_RESPONSE_TIMEOUT, "-30")], UPSTREAM),
-        "WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS: -30 is out of range: use 1 or more"
+        "WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS: -30 is out of range: use 1 to 86400"
     );
     assert_eq!(
         error(&[(ENV_UPSTREAM_RESPONSE_TIMEOUT, "30s")], UPSTREAM),
@@ -1742,11 +1742,11 @@ fn a_refused_upstream_connect_or_response_timeout_names_the_variable_or_field() 
     );
     assert_eq!(
         error(&[], &format!("{UPSTREAM}connect_timeout_seconds = 0\n")),
-        "gateway.toml: upstream.connect_timeout_seconds: 0 is out of range: use 1 or more"
+        "gateway.toml: upstream.connect_timeout_seconds: 0 is out of range: use 1 to 300"
     );
     assert_eq!(
         error(&[], &format!("{UPSTREAM}response_timeout_seconds = 0\n")),
-        "gateway.toml: upstream.response_timeout_seconds: 0 is out of range: use 1 or more"
+        "gateway.toml: upstream.response_timeout_seconds: 0 is out of range: use 1 to 86400"
     );
     // The variable wins over a refused file value.
     let toml = format!("{UPSTREAM}response_timeout_seconds = 0\n");

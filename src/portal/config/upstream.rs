@@ -13,9 +13,11 @@ use crate::portal::upstream::{GateRuleToml, Upstream, UpstreamToml};
 /// The body timeouts, in seconds: up to an hour between two pieces, a day in all.
 const BODY_IDLE_RANGE: (i64, i64) = (1, 3_600);
 const BODY_TOTAL_RANGE: (i64, i64) = (1, 86_400);
-/// The connect and response timeouts keep what their fields always accepted: any whole number
-/// of seconds from 1 (TOML integers end at `i64::MAX`).
-const HEAD_RANGE: (i64, i64) = (1, i64::MAX);
+/// The connect timeout, in seconds: up to five minutes (a loopback or LAN upstream answers in
+/// milliseconds). The response timeout counts the resident's whole upload: up to a day, as the
+/// body's.
+const CONNECT_RANGE: (i64, i64) = (1, 300);
+const RESPONSE_RANGE: (i64, i64) = (1, 86_400);
 
 /// The upstream when `WARDGATE_UPSTREAM` or `upstream.url` is set; its rules from `[[gate]]`.
 pub(super) fn build_upstream(
@@ -42,28 +44,18 @@ pub(super) fn build_upstream(
         number(cx, Some(variable), from_file, field, range)
             .map(|value| value.and_then(|v| u64::try_from(v).ok()))
     };
-    // Without an upper bound, "use 1 to 9223372036854775807" would say nothing useful.
-    let from_one = |checked: Result<Option<u64>, ConfigError>| {
-        checked.map_err(|error| match error {
-            ConfigError::Invalid {
-                origin,
-                problem: SettingError::OutOfRange { value, .. },
-            } => invalid(origin, SettingError::BelowOne { value }),
-            other => other,
-        })
-    };
-    table.connect_timeout_seconds = from_one(seconds(
+    table.connect_timeout_seconds = seconds(
         ENV_UPSTREAM_CONNECT_TIMEOUT,
         table.connect_timeout_seconds,
         "upstream.connect_timeout_seconds",
-        HEAD_RANGE,
-    ))?;
-    table.response_timeout_seconds = from_one(seconds(
+        CONNECT_RANGE,
+    )?;
+    table.response_timeout_seconds = seconds(
         ENV_UPSTREAM_RESPONSE_TIMEOUT,
         table.response_timeout_seconds,
         "upstream.response_timeout_seconds",
-        HEAD_RANGE,
-    ))?;
+        RESPONSE_RANGE,
+    )?;
     table.body_idle_timeout_seconds = seconds(
         ENV_UPSTREAM_BODY_IDLE_TIMEOUT,
         table.body_idle_timeout_seconds,
