@@ -11,8 +11,8 @@ use wardgate::policy::ProcedureCode;
 use wardgate::pseudonym::SubjectPseudonym;
 use wardgate::store::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, MemoryStore, OutboxEntry,
-    PurgeReport, SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture,
-    SubmissionCommit, SubmissionRecord,
+    OutboxSummary, PurgeReport, SlotKey, StatusOutcome, StatusReport, Store, StoreError,
+    StoreFuture, SubmissionCommit, SubmissionRecord,
 };
 use wardgate::submission::{DossierCode, IdempotencyKey};
 
@@ -168,6 +168,9 @@ impl Store for TicketFaults {
         reason: &'a str,
     ) -> StoreFuture<'a, ()> {
         self.inner.park(code, attempts, reason)
+    }
+    fn outbox_summary(&self) -> StoreFuture<'_, OutboxSummary> {
+        self.inner.outbox_summary()
     }
     fn record_status<'a>(&'a self, report: &'a StatusReport) -> StoreFuture<'a, StatusOutcome> {
         self.inner.record_status(report)
