@@ -23,7 +23,7 @@ use wardgate::portal::config::{GatewayConfig, Provider, ProviderConfig, StaffCon
 use wardgate::portal::data_dir::{self, GatewayKeys, KeyKind, KeyPolicy};
 use wardgate::portal::{DEFAULT_PROVIDER_ID, Gateway, LoginProvider, gateway_router};
 use wardgate::store::Store;
-use wardgate::submission::Outbox;
+use wardgate::submission::{DeliveryObserver, Outbox};
 use wardgate::{Clock, SystemClock};
 
 mod log_fields;
@@ -354,7 +354,9 @@ async fn run(config_file: Option<PathBuf>, json_logs: bool) -> Result<(), Box<dy
                 Arc::clone(&random),
             )
             .lease(chrono::Duration::from_std(lease)?)
-            .batch_size(batch);
+            .batch_size(batch)
+            // Each attempt's outcome is counted in `wardgate_outbox_deliveries_total`.
+            .observer(Arc::clone(gateway.metrics()) as Arc<dyn DeliveryObserver>);
             Some(Arc::new(outbox).spawn(Duration::from_secs(5)))
         }
         None => {

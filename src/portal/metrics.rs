@@ -18,6 +18,12 @@
 //!    concurrent requests only contend on the cache lines of the counters they increment. A family holds at most a fixed number of
 //!    series ([`MAX_SERIES_PER_FAMILY`]); rule 1 keeps the real number far below it.
 //!
+//! The outbox gauges (`wardgate_outbox_pending`, `wardgate_outbox_parked`,
+//! `wardgate_outbox_oldest_pending_seconds`) are not recorded here: they are read from the store
+//! at each scrape ([`render_with_outbox`](Metrics::render_with_outbox)), so they hold for every
+//! instance sharing the store. A scrape that cannot read the store leaves them out and counts
+//! `wardgate_outbox_summary_errors_total`.
+//!
 //! Latency is measured with the monotonic [`Instant`]; it is an observation, not a decision,
 //! so it does not go through the injected [`Clock`](crate::clock::Clock).
 //!
@@ -50,9 +56,13 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 use tower::{Layer, Service};
+
+use crate::store::OutboxSummary;
+use crate::submission::{DeliveryObserver, DeliveryOutcome};
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -83,6 +93,8 @@ pub struct Metrics {
     provider_logins: Counter<(String, &'static str)>,
     submissions: Counter<&'static str>,
     referrals: Counter<&'static str>,
+    outbox_deliveries: Counter<&'static str>,
+    outbox_summary_errors: AtomicU64,
     /// Per route template: requests by status and the latency histogram.
     routes: SeriesTable<String, RouteStats>,
     in_flight: AtomicU64,
@@ -97,6 +109,8 @@ impl Default for Metrics {
             provider_logins: Counter::default(),
             submissions: Counter::default(),
             referrals: Counter::default(),
+            outbox_deliveries: Counter::default(),
+            outbox_summary_errors: AtomicU64::new(0),
             routes: SeriesTable::with_capacity(MAX_SERIES_PER_FAMILY),
             in_flight: AtomicU64::new(0),
         }
@@ -147,6 +161,17 @@ impl Metrics {
         self.referrals.increment(reason);
     }
 
+    /// Counts a delivery attempt of this instance's outbox worker by what it ended in; the
+    /// [`DeliveryObserver`] the [`Outbox`](crate::submission::Outbox) is given calls this.
+    pub fn record_outbox_delivery(&self, outcome: DeliveryOutcome) {
+        self.outbox_deliveries.increment(outcome.as_str());
+    }
+
+    /// Counts a scrape whose outbox gauges were left out: the store could not be read.
+    pub fn record_outbox_summary_error(&self) {
+        self.outbox_summary_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a finished HTTP request for the route template `route` and records its latency.
     ///
     /// `route` must be a route template (or [`UNMATCHED_ROUTE`]), never a raw path.
@@ -162,8 +187,18 @@ impl Metrics {
         stats.latency.observe(elapsed);
     }
 
-    /// The metrics in the Prometheus text format 0.0.4.
+    /// The metrics in the Prometheus text format 0.0.4, without the outbox gauges.
     pub fn render(&self) -> String {
+        self.render_parts(None)
+    }
+
+    /// The metrics in the Prometheus text format 0.0.4, with the outbox gauges from `outbox`
+    /// (the store's summary) and the age of its oldest pending entry at `now`.
+    pub fn render_with_outbox(&self, outbox: &OutboxSummary, now: DateTime<Utc>) -> String {
+        self.render_parts(Some((outbox, now)))
+    }
+
+    fn render_parts(&self, outbox: Option<(&OutboxSummary, DateTime<Utc>)>) -> String {
         let mut out = String::new();
         family(
             &mut out,
@@ -238,6 +273,7 @@ impl Metrics {
                 value,
             );
         }
+        self.render_outbox(&mut out, outbox);
         family(
             &mut out,
             "wardgate_http_requests_total",
@@ -281,14 +317,88 @@ impl Metrics {
         out
     }
 
+    fn render_outbox(&self, out: &mut String, outbox: Option<(&OutboxSummary, DateTime<Utc>)>) {
+        family(
+            out,
+            "wardgate_outbox_deliveries_total",
+            "counter",
+            "Delivery attempts of this instance's outbox worker by outcome.",
+        );
+        for (outcome, value) in self.outbox_deliveries.snapshot() {
+            sample(
+                out,
+                "wardgate_outbox_deliveries_total",
+                &[("outcome", outcome)],
+                value,
+            );
+        }
+        family(
+            out,
+            "wardgate_outbox_summary_errors_total",
+            "counter",
+            "Scrapes that could not read the outbox from the store; those scrapes leave out \
+             wardgate_outbox_pending, wardgate_outbox_parked and \
+             wardgate_outbox_oldest_pending_seconds.",
+        );
+        sample(
+            out,
+            "wardgate_outbox_summary_errors_total",
+            &[],
+            self.outbox_summary_errors.load(Ordering::Relaxed),
+        );
+        let Some((summary, now)) = outbox else {
+            return;
+        };
+        // Whole seconds; negative ages (a clock behind the one that queued) are zero.
+        let oldest = u64::try_from(summary.oldest_pending_age(now).num_seconds()).unwrap_or(0);
+        for (name, help, value) in [
+            (
+                "wardgate_outbox_pending",
+                "Outbox entries waiting for delivery to the back office, read from the store \
+                 (all instances).",
+                summary.pending,
+            ),
+            (
+                "wardgate_outbox_parked",
+                "Outbox entries the back office refused for good, read from the store (all \
+                 instances); an officer must act.",
+                summary.parked,
+            ),
+            (
+                "wardgate_outbox_oldest_pending_seconds",
+                "Age of the oldest outbox entry waiting for delivery, read from the store (all \
+                 instances); 0 when none waits.",
+                oldest,
+            ),
+        ] {
+            family(out, name, "gauge", help);
+            sample(out, name, &[], value);
+        }
+    }
+
     /// A `200` response carrying [`render`](Self::render)'s output, for `GET /metrics`.
     pub fn response(&self) -> Response {
-        (
-            [(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_TEXT))],
-            self.render(),
-        )
-            .into_response()
+        text_response(self.render())
     }
+
+    /// A `200` response carrying [`render_with_outbox`](Self::render_with_outbox)'s output.
+    pub fn response_with_outbox(&self, outbox: &OutboxSummary, now: DateTime<Utc>) -> Response {
+        text_response(self.render_with_outbox(outbox, now))
+    }
+}
+
+impl DeliveryObserver for Metrics {
+    fn delivery_attempted(&self, outcome: DeliveryOutcome) {
+        self.record_outbox_delivery(outcome);
+    }
+}
+
+fn text_response(text: String) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_TEXT))],
+        text,
+    )
+        .into_response()
 }
 
 /// Middleware counting requests per route template and status and recording their latency.

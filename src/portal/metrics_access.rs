@@ -16,6 +16,10 @@ use axum::routing::get;
 use super::bearer::BearerSecret;
 use super::gateway::Gateway;
 
+/// How long a scrape waits for the store's outbox summary before answering without it: a
+/// database that hangs must not take the other metrics down with it.
+const OUTBOX_SUMMARY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The shortest token accepted: guessing must be hopeless.
 pub const MIN_METRICS_TOKEN_LEN: usize = 32;
 
@@ -66,7 +70,25 @@ pub fn metrics_router(gateway: Arc<Gateway>) -> Router {
 }
 
 async fn all_metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    gw.metrics.response()
+    scrape(&gw).await
+}
+
+/// The metrics with the outbox gauges read from the store now; without them (and counted in
+/// `wardgate_outbox_summary_errors_total`) when the store fails or does not answer in time.
+async fn scrape(gw: &Gateway) -> Response {
+    match tokio::time::timeout(OUTBOX_SUMMARY_TIMEOUT, gw.store.outbox_summary()).await {
+        Ok(Ok(summary)) => gw.metrics.response_with_outbox(&summary, gw.clock.now()),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the outbox could not be read for /metrics");
+            gw.metrics.record_outbox_summary_error();
+            gw.metrics.response()
+        }
+        Err(_) => {
+            tracing::warn!("the outbox could not be read for /metrics in time");
+            gw.metrics.record_outbox_summary_error();
+            gw.metrics.response()
+        }
+    }
 }
 
 /// `GET /metrics` on the public router: `404` without a configured token (as if the route did
@@ -77,7 +99,7 @@ async fn all_metrics(State(gw): State<Arc<Gateway>>) -> Response {
     tag = "operations",
     operation_id = "metrics",
     summary = "Prometheus metrics",
-    description = "Decisions by outcome and reason, logins, submissions, referrals, HTTP requests and latency by route template. Labels never carry personal data. Not served on the public listener unless `WARDGATE_METRICS_TOKEN` is set (then with `Authorization: Bearer`); `WARDGATE_METRICS_BIND` serves it on a separate listener.",
+    description = "Decisions by outcome and reason, logins, submissions, referrals, outbox deliveries and backlog (read from the store), HTTP requests and latency by route template. Labels never carry personal data. Not served on the public listener unless `WARDGATE_METRICS_TOKEN` is set (then with `Authorization: Bearer`); `WARDGATE_METRICS_BIND` serves it on a separate listener.",
     security(()),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain; version=0.0.4"),
@@ -88,7 +110,7 @@ async fn all_metrics(State(gw): State<Arc<Gateway>>) -> Response {
 pub(crate) async fn public_metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     match &gw.metrics_token {
         None => StatusCode::NOT_FOUND.into_response(),
-        Some(token) if token.admits(&headers) => gw.metrics.response(),
+        Some(token) if token.admits(&headers) => scrape(&gw).await,
         Some(_) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],

@@ -31,7 +31,7 @@ use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxStatus,
-    SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord,
+    OutboxSummary, SlotKey, Store, StoreError, SubmissionCommit, SubmissionRecord,
 };
 
 /// Runs every check, each on a fresh store from `make`.
@@ -82,6 +82,9 @@ pub async fn run_all(make: impl Fn() -> Arc<dyn Store>) -> Result<(), String> {
     outbox_lease_retry_deliver_park(make())
         .await
         .map_err(|e| format!("outbox_lease_retry_deliver_park: {e}"))?;
+    outbox_summary_counts_what_waits(make())
+        .await
+        .map_err(|e| format!("outbox_summary_counts_what_waits: {e}"))?;
     audit_chain_appends_and_pages(make(), 24)
         .await
         .map_err(|e| format!("audit_chain_appends_and_pages: {e}"))?;
@@ -1268,6 +1271,98 @@ pub async fn outbox_lease_retry_deliver_park(store: Arc<dyn Store>) -> Result<()
         matches!(missing, Err(StoreError::UnknownDossier { .. })),
         || format!("unknown park: {missing:?}"),
     )
+}
+
+/// The outbox summary counts pending and parked entries and gives the queuing time of the oldest
+/// pending one: delivered entries are not counted, a rescheduled or leased entry is still
+/// pending and keeps its queuing time, and an empty outbox (or one with everything delivered)
+/// has no oldest.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn outbox_summary_counts_what_waits(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let empty = summary_of(store.as_ref()).await?;
+    check(empty == OutboxSummary::default(), || {
+        format!("empty outbox summarised as {empty:?}")
+    })?;
+    let mut codes = Vec::new();
+    for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        let at = now + Duration::seconds(i as i64);
+        let commit = commit_for(
+            &subject(name),
+            &idempotency_key(name)?,
+            dossier_code()?,
+            None,
+            at,
+        )?;
+        codes.push(commit.record.dossier_code);
+        store
+            .commit_submission(&commit)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let (a, b, c, d) = (codes[0], codes[1], codes[2], codes[3]);
+    let expect = |got: OutboxSummary, want: OutboxSummary, when: &str| {
+        check(got == want, || {
+            format!("{when}: {got:?}, expected {want:?}")
+        })
+    };
+    expect(
+        summary_of(store.as_ref()).await?,
+        OutboxSummary::new(4, 0, Some(now)),
+        "four queued",
+    )?;
+
+    let later = now + Duration::seconds(10);
+    store
+        .mark_delivered(&a, later)
+        .await
+        .map_err(|e| e.to_string())?;
+    expect(
+        summary_of(store.as_ref()).await?,
+        OutboxSummary::new(3, 0, Some(now + Duration::seconds(1))),
+        "the oldest delivered",
+    )?;
+
+    store
+        .park(&b, 1, "http status 422")
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .reschedule(&c, later + Duration::minutes(1), 1, "timeout")
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .due_outbox(
+            later + Duration::minutes(1),
+            later + Duration::minutes(6),
+            10,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    expect(
+        summary_of(store.as_ref()).await?,
+        OutboxSummary::new(2, 1, Some(now + Duration::seconds(2))),
+        "one parked, one rescheduled and both pending leased",
+    )?;
+
+    for code in [c, d] {
+        store
+            .mark_delivered(&code, later)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    expect(
+        summary_of(store.as_ref()).await?,
+        OutboxSummary::new(0, 1, None),
+        "everything else delivered",
+    )
+}
+
+async fn summary_of(store: &dyn Store) -> Result<OutboxSummary, String> {
+    store.outbox_summary().await.map_err(|e| e.to_string())
 }
 
 /// `tasks` concurrent appends get sequence numbers 1..=tasks without gaps and form one valid

@@ -15,8 +15,8 @@ use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxStatus,
-    PurgeReport, ReportId, SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture,
-    SubmissionCommit, SubmissionRecord, day_bounds,
+    OutboxSummary, PurgeReport, ReportId, SlotKey, StatusOutcome, StatusReport, Store, StoreError,
+    StoreFuture, SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// A [`Store`] in memory, behind one mutex (so booking is atomic). Lost on restart.
@@ -466,6 +466,27 @@ impl Store for MemoryStore {
                 entry.last_error = Some(reason.to_owned());
             }
             Ok(())
+        })))
+    }
+
+    fn outbox_summary(&self) -> StoreFuture<'_, OutboxSummary> {
+        Box::pin(ready(self.lock().map(|inner| {
+            let mut summary = OutboxSummary::default();
+            for entry in inner.outbox.values() {
+                match entry.status {
+                    OutboxStatus::Pending => {
+                        summary.pending += 1;
+                        summary.oldest_pending = Some(
+                            summary
+                                .oldest_pending
+                                .map_or(entry.created_at, |oldest| oldest.min(entry.created_at)),
+                        );
+                    }
+                    OutboxStatus::Parked => summary.parked += 1,
+                    OutboxStatus::Delivered => {}
+                }
+            }
+            summary
         })))
     }
 

@@ -310,6 +310,15 @@ pub trait Store: fmt::Debug + Send + Sync {
         reason: &'a str,
     ) -> StoreFuture<'a, ()>;
 
+    /// How many outbox entries wait for delivery and how many are parked, and when the oldest
+    /// waiting one was queued, for the gateway's monitoring. Read through an index of the
+    /// entries not yet delivered: delivered entries, however many, cost nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn outbox_summary(&self) -> StoreFuture<'_, OutboxSummary>;
+
     /// Records a back-office status `report` for a stored submission, idempotently by its
     /// report id: a report already stored with the same content is
     /// [`StatusOutcome::AlreadyRecorded`]; one stored under the same id with other content is
@@ -775,6 +784,38 @@ impl fmt::Debug for OutboxEntry {
             .field("last_error", &self.last_error)
             .field("delivered_at", &self.delivered_at)
             .finish()
+    }
+}
+
+/// The outbox at a glance ([`Store::outbox_summary`]): what waits for delivery and what is
+/// stuck. Counts and a time only; no dossier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxSummary {
+    /// Entries waiting for delivery (including those being sent under a lease).
+    pub pending: u64,
+    /// Entries the back office refused for good; staff must act.
+    pub parked: u64,
+    /// When the oldest pending entry was queued; `None` when none is pending.
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
+impl OutboxSummary {
+    /// A summary (for stores).
+    pub fn new(pending: u64, parked: u64, oldest_pending: Option<DateTime<Utc>>) -> Self {
+        Self {
+            pending,
+            parked,
+            oldest_pending,
+        }
+    }
+
+    /// How long the oldest pending entry has waited at `now`: zero when none is pending (or
+    /// when it was queued after `now`, by a clock ahead of this one).
+    pub fn oldest_pending_age(&self, now: DateTime<Utc>) -> chrono::Duration {
+        self.oldest_pending
+            .map_or_else(chrono::Duration::zero, |queued| now - queued)
+            .max(chrono::Duration::zero())
     }
 }
 

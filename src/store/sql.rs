@@ -16,8 +16,8 @@ use crate::submission::{DossierCode, IdempotencyKey, PayloadDigest};
 
 use super::StoreError;
 use super::{
-    BackOfficeStatus, Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, ReportId,
-    SlotKey, StatusReport, SubmissionRecord,
+    BackOfficeStatus, Booking, BookingId, Draft, DraftId, OutboxEntry, OutboxStatus, OutboxSummary,
+    ReportId, SlotKey, StatusReport, SubmissionRecord,
 };
 
 /// One schema migration: applied in order, once, inside a transaction.
@@ -245,6 +245,30 @@ pub(crate) fn decode_outbox(row: &impl RowLike) -> Result<OutboxEntry, StoreErro
         last_error: row.opt_text("last_error")?,
         delivered_at: row.opt_int("delivered_ns")?.map(from_nanos),
     })
+}
+
+/// Pending and parked entries by status, with the oldest queuing time: one covering scan of
+/// the `outbox_undelivered` index (schema 7), whose condition this query repeats word for word so
+/// that SQLite uses it; delivered entries are not read.
+pub(crate) const OUTBOX_SUMMARY: &str = "SELECT status, COUNT(*) AS entries, \
+     MIN(created_ns) AS oldest_ns FROM outbox WHERE status <> 'delivered' GROUP BY status";
+
+/// The summary from the rows of [`OUTBOX_SUMMARY`].
+pub(crate) fn decode_outbox_summary(rows: &[impl RowLike]) -> Result<OutboxSummary, StoreError> {
+    let mut summary = OutboxSummary::default();
+    for row in rows {
+        let entries =
+            u64::try_from(row.int("entries")?).map_err(|_| corrupt("outbox", "status"))?;
+        match OutboxStatus::from_name(&row.text("status")?) {
+            Some(OutboxStatus::Pending) => {
+                summary.pending = entries;
+                summary.oldest_pending = Some(from_nanos(row.int("oldest_ns")?));
+            }
+            Some(OutboxStatus::Parked) => summary.parked = entries,
+            _ => return Err(corrupt("outbox", "status")),
+        }
+    }
+    Ok(summary)
 }
 
 /// The `dossier_statuses` columns, in order, for `SELECT`.

@@ -22,15 +22,15 @@ use crate::pseudonym::SubjectPseudonym;
 use crate::submission::{DossierCode, IdempotencyKey};
 
 use super::sql::{
-    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, STATUS_COLUMNS,
-    SUBMISSION_COLUMNS, TICKET_COLUMNS, backend, decode_audit, decode_draft, decode_outbox,
-    decode_status, decode_submission, decode_ticket, draft_data, is_unique_violation, json_text,
-    nanos, nanos_clamped, newest, sql_limit, sql_seq,
+    AUDIT_COLUMNS, BookingRow, DRAFT_COLUMNS, Migration, OUTBOX_COLUMNS, OUTBOX_SUMMARY,
+    STATUS_COLUMNS, SUBMISSION_COLUMNS, TICKET_COLUMNS, backend, decode_audit, decode_draft,
+    decode_outbox, decode_outbox_summary, decode_status, decode_submission, decode_ticket,
+    draft_data, is_unique_violation, json_text, nanos, nanos_clamped, newest, sql_limit, sql_seq,
 };
 use super::{
-    Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, PurgeReport,
-    SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture, SubmissionCommit,
-    SubmissionRecord, day_bounds,
+    Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, OutboxEntry, OutboxSummary,
+    PurgeReport, SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture,
+    SubmissionCommit, SubmissionRecord, day_bounds,
 };
 
 /// The schema scripts, in order.
@@ -58,6 +58,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 6,
         sql: include_str!("sql/sqlite/0006_tickets_by_owner.sql"),
+    },
+    Migration {
+        version: 7,
+        sql: include_str!("sql/sqlite/0007_outbox_undelivered.sql"),
     },
 ];
 
@@ -120,7 +124,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// The newest schema version this build knows.
-    pub const SCHEMA_VERSION: i64 = 6;
+    pub const SCHEMA_VERSION: i64 = 7;
 
     /// Opens (creating it, and its parent directory, if missing) the SQLite file at
     /// `url_or_path`: a URL such as `sqlite:///var/lib/wardgate/wardgate.db` or
@@ -1404,6 +1408,16 @@ impl Store for SqliteStore {
 
     fn outbox_entry<'a>(&'a self, code: &'a DossierCode) -> StoreFuture<'a, Option<OutboxEntry>> {
         Box::pin(self.outbox_entry_now(code))
+    }
+
+    fn outbox_summary(&self) -> StoreFuture<'_, OutboxSummary> {
+        Box::pin(async move {
+            let rows = sqlx::query(OUTBOX_SUMMARY)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(backend)?;
+            decode_outbox_summary(&rows)
+        })
     }
 
     fn mark_delivered<'a>(

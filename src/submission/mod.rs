@@ -129,7 +129,9 @@ pub use attachment::{
     MediaType, attachments_from_json,
 };
 pub use counter::{CounterIntake, CounterReceived, counter_subject};
-pub use outbox::{DeliveryReport, Outbox, OutboxWorker, backoff};
+pub use outbox::{
+    DeliveryObserver, DeliveryOutcome, DeliveryReport, Outbox, OutboxWorker, backoff,
+};
 pub use receipt::{
     HANDOFF_JWS_TYPE, Handoff, HandoffAssurance, MAX_HANDOFF_LEN, RECEIPT_JWS_TYPE,
     RECEIPT_VERSION, Receipt, ReceiptError, ReceiptVerifier,

@@ -50,6 +50,37 @@ pub struct DeliveryReport {
     pub parked: u32,
 }
 
+/// What one delivery attempt ended in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// The back office acknowledged the envelope.
+    Delivered,
+    /// It failed for now and was rescheduled.
+    Retry,
+    /// It was refused for good (or could not be opened or sent) and was parked.
+    Parked,
+}
+
+impl DeliveryOutcome {
+    /// The stable snake_case name (a metrics label).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry => "retry",
+            Self::Parked => "parked",
+        }
+    }
+}
+
+/// Told what each delivery attempt of an [`Outbox`] ended in, once its outcome is stored: the
+/// portal's metrics count them (`wardgate_outbox_deliveries_total`). Called on the worker's
+/// task, so it must return at once.
+pub trait DeliveryObserver: Send + Sync {
+    /// One attempt ended in `outcome`.
+    fn delivery_attempted(&self, outcome: DeliveryOutcome);
+}
+
 /// Forwards pending hand-off envelopes from the store to the back office.
 ///
 /// Envelopes are stored sealed ([`DossierSealer::seal_handoff`]); each is opened just before it
@@ -70,6 +101,7 @@ pub struct Outbox {
     random: Arc<dyn Random>,
     batch: usize,
     lease: Duration,
+    observer: Option<Arc<dyn DeliveryObserver>>,
 }
 
 impl fmt::Debug for Outbox {
@@ -105,6 +137,7 @@ impl Outbox {
             random,
             batch: DEFAULT_BATCH,
             lease: Duration::seconds(DEFAULT_LEASE_SECONDS),
+            observer: None,
         }
     }
 
@@ -123,6 +156,13 @@ impl Outbox {
         self
     }
 
+    /// Tells `observer` what each delivery attempt ended in (none unless set).
+    #[must_use]
+    pub fn observer(mut self, observer: Arc<dyn DeliveryObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Sends the entries due at `now`, once each.
     ///
     /// # Errors
@@ -136,16 +176,21 @@ impl Outbox {
             .await?;
         let mut report = DeliveryReport::default();
         for entry in entries {
-            self.deliver(&entry, &mut report).await?;
+            let outcome = self.deliver(&entry).await?;
+            match outcome {
+                DeliveryOutcome::Delivered => report.delivered += 1,
+                DeliveryOutcome::Retry => report.retried += 1,
+                DeliveryOutcome::Parked => report.parked += 1,
+            }
+            if let Some(observer) = &self.observer {
+                observer.delivery_attempted(outcome);
+            }
         }
         Ok(report)
     }
 
-    async fn deliver(
-        &self,
-        entry: &OutboxEntry,
-        report: &mut DeliveryReport,
-    ) -> Result<(), StoreError> {
+    /// Sends one entry and stores what came of it.
+    async fn deliver(&self, entry: &OutboxEntry) -> Result<DeliveryOutcome, StoreError> {
         let code = entry.dossier_code;
         let attempts = entry.attempts.saturating_add(1);
         let envelope = match self.sealer.open_handoff(code, &entry.envelope) {
@@ -155,8 +200,7 @@ impl Outbox {
                 self.store
                     .park(&code, attempts, "the sealed envelope could not be opened")
                     .await?;
-                report.parked += 1;
-                return Ok(());
+                return Ok(DeliveryOutcome::Parked);
             }
         };
         let outcome = match self.request(entry, &envelope) {
@@ -165,8 +209,7 @@ impl Outbox {
                 self.store
                     .park(&code, attempts, "the request could not be built")
                     .await?;
-                report.parked += 1;
-                return Ok(());
+                return Ok(DeliveryOutcome::Parked);
             }
         };
         let failure = match outcome {
@@ -175,8 +218,7 @@ impl Outbox {
                 if self.store.mark_delivered(&code, self.clock.now()).await? {
                     tracing::info!(dossier_code = %code, attempts, "envelope delivered");
                 }
-                report.delivered += 1;
-                return Ok(());
+                return Ok(DeliveryOutcome::Delivered);
             }
             Ok(response) => {
                 let status = response.status();
@@ -184,8 +226,7 @@ impl Outbox {
                 if status.is_client_error() && !retryable_client_error(status) {
                     tracing::error!(dossier_code = %code, status = status.as_u16(), "back office refused the envelope; parked");
                     self.store.park(&code, attempts, &message).await?;
-                    report.parked += 1;
-                    return Ok(());
+                    return Ok(DeliveryOutcome::Parked);
                 }
                 (message, retry_after(&response))
             }
@@ -199,8 +240,7 @@ impl Outbox {
         self.store
             .reschedule(&code, self.clock.now() + wait, attempts, &message)
             .await?;
-        report.retried += 1;
-        Ok(())
+        Ok(DeliveryOutcome::Retry)
     }
 
     fn request(&self, entry: &OutboxEntry, envelope: &str) -> Option<http::Request<Vec<u8>>> {

@@ -1551,3 +1551,59 @@ fn a_rotated_sealer_opens_what_its_older_keys_sealed_and_seals_with_the_new_one(
         Err(SealError::Open)
     ));
 }
+
+/// Records every outcome it is told of.
+#[derive(Default)]
+struct Outcomes(Mutex<Vec<DeliveryOutcome>>);
+
+impl DeliveryObserver for Outcomes {
+    fn delivery_attempted(&self, outcome: DeliveryOutcome) {
+        self.0.lock().unwrap().push(outcome);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_is_told_each_attempts_outcome_once_stored() {
+    let f = fixture();
+    let office = BackOffice::answering(&[
+        Answer::Status(503),
+        Answer::Status(422),
+        Answer::Status(200),
+    ]);
+    for key in ["k1", "k2", "k3"] {
+        submit_one(&f, key).await;
+    }
+    let outcomes = Arc::new(Outcomes::default());
+    let worker = outbox(&f, &office).observer(Arc::clone(&outcomes) as Arc<dyn DeliveryObserver>);
+
+    let report = worker.run_once(f.clock.now()).await.unwrap();
+
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 1,
+            retried: 1,
+            parked: 1
+        }
+    );
+    assert_eq!(
+        *outcomes.0.lock().unwrap(),
+        vec![
+            DeliveryOutcome::Retry,
+            DeliveryOutcome::Parked,
+            DeliveryOutcome::Delivered
+        ]
+    );
+    // Nothing due: no attempt, nothing told.
+    worker.run_once(f.clock.now()).await.unwrap();
+    assert_eq!(outcomes.0.lock().unwrap().len(), 3);
+    assert_eq!(
+        [
+            DeliveryOutcome::Delivered,
+            DeliveryOutcome::Retry,
+            DeliveryOutcome::Parked
+        ]
+        .map(DeliveryOutcome::as_str),
+        ["delivered", "retry", "parked"]
+    );
+}

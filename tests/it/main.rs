@@ -28,6 +28,7 @@ mod limits;
 mod oidc_flow;
 mod operations;
 mod outbox_faults;
+mod outbox_metrics;
 mod owner12;
 mod perf16;
 mod profiles;

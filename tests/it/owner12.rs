@@ -973,13 +973,14 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
         let store = SqliteStore::open(&path).await.unwrap();
         store.save_ticket(&old).await.unwrap();
     }
-    // Back to schema 4 as it was: no owner column or index on it, versions 5 and 6 not
-    // recorded.
+    // Back to schema 4 as it was: no owner column or index on it, no schema 7 index, versions
+    // 5 to 7 not recorded.
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
         .await
         .unwrap();
     sqlx::raw_sql(
-        "DROP INDEX tickets_owner_procedure; ALTER TABLE tickets DROP COLUMN owner; \
+        "DROP INDEX tickets_owner_procedure; DROP INDEX outbox_undelivered; \
+         ALTER TABLE tickets DROP COLUMN owner; \
          DELETE FROM wardgate_migrations WHERE version >= 5;",
     )
     .execute(&mut conn)
@@ -1000,7 +1001,7 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
         .unwrap()
         .get(0);
     assert_eq!(newest, SqliteStore::SCHEMA_VERSION);
-    assert_eq!(newest, 6);
+    assert_eq!(newest, 7);
     // Schema 6: a resident's open ticket is read through its index, not a scan of all tickets.
     let plan: Vec<String> = sqlx::query(
         "EXPLAIN QUERY PLAN SELECT code FROM tickets \
@@ -1057,6 +1058,7 @@ mod store_postgres {
         let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
         sqlx::raw_sql(&format!(
             "ALTER TABLE \"{schema}\".tickets DROP COLUMN owner; \
+             DROP INDEX \"{schema}\".outbox_undelivered; \
              DELETE FROM \"{schema}\".wardgate_migrations WHERE version >= 5;"
         ))
         .execute(&mut conn)
@@ -1076,6 +1078,6 @@ mod store_postgres {
         let read = read.unwrap();
         assert_eq!(read.owner, None);
         assert_eq!(read, old);
-        assert_eq!(PgStore::SCHEMA_VERSION, 6);
+        assert_eq!(PgStore::SCHEMA_VERSION, 7);
     }
 }

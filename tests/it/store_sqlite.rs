@@ -126,6 +126,33 @@ async fn migrations_run_once() {
     assert_eq!(migration_versions(&path).await, expected);
 }
 
+/// Schema 7: the outbox summary behind `/metrics` reads only the index of undelivered entries,
+/// never the outbox table with its envelopes (kept, once delivered, until the retention purge).
+#[tokio::test]
+async fn the_outbox_summary_reads_only_the_undelivered_index() {
+    let dir = TempDir::new("sqlite-outbox-summary");
+    let path = dir.file("wardgate.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    // The store's query, word for word.
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT status, COUNT(*) AS entries, \
+         MIN(created_ns) AS oldest_ns FROM outbox WHERE status <> 'delivered' GROUP BY status",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert_eq!(
+        plan,
+        vec!["SCAN outbox USING COVERING INDEX outbox_undelivered".to_owned()]
+    );
+}
+
 #[tokio::test]
 async fn a_newer_schema_is_refused() {
     let dir = TempDir::new("sqlite-newer");

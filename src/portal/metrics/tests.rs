@@ -114,6 +114,8 @@ fn empty_metrics_announce_every_family() {
         ("wardgate_http_requests_total", "counter"),
         ("wardgate_login_failures_total", "counter"),
         ("wardgate_logins_total", "counter"),
+        ("wardgate_outbox_deliveries_total", "counter"),
+        ("wardgate_outbox_summary_errors_total", "counter"),
         ("wardgate_provider_logins_total", "counter"),
         ("wardgate_referrals_total", "counter"),
         ("wardgate_submissions_total", "counter"),
@@ -124,11 +126,119 @@ fn empty_metrics_announce_every_family() {
     assert_eq!(types, expected);
     assert_eq!(
         samples,
-        vec![Sample {
-            name: "wardgate_http_requests_in_flight".to_owned(),
-            labels: BTreeMap::new(),
-            value: 0.0
-        }]
+        vec![
+            Sample {
+                name: "wardgate_outbox_summary_errors_total".to_owned(),
+                labels: BTreeMap::new(),
+                value: 0.0
+            },
+            Sample {
+                name: "wardgate_http_requests_in_flight".to_owned(),
+                labels: BTreeMap::new(),
+                value: 0.0
+            }
+        ]
+    );
+}
+
+/// The lines from `# HELP wardgate_outbox_deliveries_total` up to the next family after the
+/// outbox ones.
+fn outbox_block(text: &str) -> &str {
+    let start = text
+        .find("# HELP wardgate_outbox_deliveries_total")
+        .expect("outbox families");
+    let end = text
+        .find("# HELP wardgate_http_requests_total")
+        .expect("the family after them");
+    &text[start..end]
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_772_413_200 + seconds, 0).expect("a valid time")
+}
+
+#[test]
+fn outbox_deliveries_and_gauges_are_rendered_exactly() {
+    let metrics = Metrics::new();
+    for outcome in [
+        DeliveryOutcome::Delivered,
+        DeliveryOutcome::Retry,
+        DeliveryOutcome::Delivered,
+        DeliveryOutcome::Parked,
+    ] {
+        metrics.delivery_attempted(outcome);
+    }
+    let summary = OutboxSummary::new(3, 1, Some(at(0)));
+    let text = metrics.render_with_outbox(&summary, at(930));
+    parse(&text);
+    assert_eq!(
+        outbox_block(&text),
+        "# HELP wardgate_outbox_deliveries_total Delivery attempts of this instance's outbox \
+         worker by outcome.\n\
+         # TYPE wardgate_outbox_deliveries_total counter\n\
+         wardgate_outbox_deliveries_total{outcome=\"delivered\"} 2\n\
+         wardgate_outbox_deliveries_total{outcome=\"parked\"} 1\n\
+         wardgate_outbox_deliveries_total{outcome=\"retry\"} 1\n\
+         # HELP wardgate_outbox_summary_errors_total Scrapes that could not read the outbox from \
+         the store; those scrapes leave out wardgate_outbox_pending, wardgate_outbox_parked and \
+         wardgate_outbox_oldest_pending_seconds.\n\
+         # TYPE wardgate_outbox_summary_errors_total counter\n\
+         wardgate_outbox_summary_errors_total 0\n\
+         # HELP wardgate_outbox_pending Outbox entries waiting for delivery to the back office, \
+         read from the store (all instances).\n\
+         # TYPE wardgate_outbox_pending gauge\n\
+         wardgate_outbox_pending 3\n\
+         # HELP wardgate_outbox_parked Outbox entries the back office refused for good, read \
+         from the store (all instances); an officer must act.\n\
+         # TYPE wardgate_outbox_parked gauge\n\
+         wardgate_outbox_parked 1\n\
+         # HELP wardgate_outbox_oldest_pending_seconds Age of the oldest outbox entry waiting \
+         for delivery, read from the store (all instances); 0 when none waits.\n\
+         # TYPE wardgate_outbox_oldest_pending_seconds gauge\n\
+         wardgate_outbox_oldest_pending_seconds 930\n"
+    );
+}
+
+#[test]
+fn the_oldest_pending_age_is_zero_when_nothing_waits_or_the_clock_is_behind() {
+    let metrics = Metrics::new();
+    let oldest = |text: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("wardgate_outbox_oldest_pending_seconds "))
+            .map(str::to_owned)
+    };
+    let nothing = metrics.render_with_outbox(&OutboxSummary::new(0, 2, None), at(60));
+    assert!(
+        nothing.contains("\nwardgate_outbox_pending 0\n"),
+        "{nothing}"
+    );
+    assert!(
+        nothing.contains("\nwardgate_outbox_parked 2\n"),
+        "{nothing}"
+    );
+    assert_eq!(oldest(&nothing).as_deref(), Some("0"));
+    // Queued by an instance whose clock is ahead of this one's.
+    let ahead = metrics.render_with_outbox(&OutboxSummary::new(1, 0, Some(at(60))), at(0));
+    assert_eq!(oldest(&ahead).as_deref(), Some("0"));
+    // Whole seconds, cut down.
+    let later = at(1) + chrono::Duration::milliseconds(999);
+    let partial = metrics.render_with_outbox(&OutboxSummary::new(1, 0, Some(at(0))), later);
+    assert_eq!(oldest(&partial).as_deref(), Some("1"));
+}
+
+#[test]
+fn a_failed_outbox_summary_is_counted_and_its_gauges_left_out() {
+    let metrics = Metrics::new();
+    metrics.record_outbox_summary_error();
+    metrics.record_outbox_summary_error();
+    let text = metrics.render();
+    let block = outbox_block(&text);
+    assert!(
+        block.ends_with(
+            "# TYPE wardgate_outbox_summary_errors_total counter\n\
+             wardgate_outbox_summary_errors_total 2\n"
+        ),
+        "{block}"
     );
 }
 

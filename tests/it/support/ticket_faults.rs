@@ -1,6 +1,6 @@
 //! A memory store that counts the tickets saved and can be told to fail on tickets (or only on
-//! looking up a resident's open ticket), for the referral tests: everything else goes straight
-//! to the [`MemoryStore`].
+//! looking up a resident's open ticket), for the referral tests, or on the outbox summary, for
+//! the metrics tests: everything else goes straight to the [`MemoryStore`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -11,8 +11,8 @@ use wardgate::policy::ProcedureCode;
 use wardgate::pseudonym::SubjectPseudonym;
 use wardgate::store::{
     Booking, BookingId, BookingRequest, CommitOutcome, Draft, DraftId, MemoryStore, OutboxEntry,
-    PurgeReport, SlotKey, StatusOutcome, StatusReport, Store, StoreError, StoreFuture,
-    SubmissionCommit, SubmissionRecord,
+    OutboxSummary, PurgeReport, SlotKey, StatusOutcome, StatusReport, Store, StoreError,
+    StoreFuture, SubmissionCommit, SubmissionRecord,
 };
 use wardgate::submission::{DossierCode, IdempotencyKey};
 
@@ -22,6 +22,7 @@ pub(crate) struct TicketFaults {
     tickets_saved: AtomicUsize,
     failing: AtomicBool,
     failing_owner_lookups: AtomicBool,
+    failing_outbox_summaries: AtomicBool,
 }
 
 impl TicketFaults {
@@ -38,6 +39,11 @@ impl TicketFaults {
     /// From now on, looking up a resident's open ticket fails; the rest still works.
     pub(crate) fn fail_owner_lookups(&self) {
         self.failing_owner_lookups.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, summarising the outbox fails; the rest still works.
+    pub(crate) fn fail_outbox_summaries(&self) {
+        self.failing_outbox_summaries.store(true, Ordering::SeqCst);
     }
 
     fn down<T: Send + 'static>() -> StoreFuture<'static, T> {
@@ -168,6 +174,12 @@ impl Store for TicketFaults {
         reason: &'a str,
     ) -> StoreFuture<'a, ()> {
         self.inner.park(code, attempts, reason)
+    }
+    fn outbox_summary(&self) -> StoreFuture<'_, OutboxSummary> {
+        if self.failing_outbox_summaries.load(Ordering::SeqCst) {
+            return Self::down();
+        }
+        self.inner.outbox_summary()
     }
     fn record_status<'a>(&'a self, report: &'a StatusReport) -> StoreFuture<'a, StatusOutcome> {
         self.inner.record_status(report)
