@@ -2,7 +2,8 @@
 //! of a raw upstream that sends its head and then stalls mid-body, or trickles its body
 //! steadily. The stalled response ends within the idle bound with an incomplete body; the
 //! steady one arrives whole although it takes longer than the idle bound. The response-head
-//! timeout counts the resident's upload: a steady upload longer than it gets a `504`.
+//! timeout starts once the resident's upload is sent: a steady upload longer than it still
+//! reaches the upstream, and an upstream slow to answer after it gets the `504`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -206,6 +207,19 @@ async fn answers_once_the_upload_is_in(mut stream: TcpStream) {
 
 /// Posts 1000 bytes in 10 pieces, one every 250 ms (2.5 s in all, never a second without
 /// data), and returns the answer's first bytes and how long it took to come.
+/// Reads the 1000 bytes of the upload, then answers only four seconds later.
+async fn answers_four_seconds_after_the_upload(mut stream: TcpStream) {
+    read_head(&mut stream).await;
+    let mut body = [0u8; 1000];
+    if stream.read_exact(&mut body).await.is_ok() {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate")
+            .await;
+    }
+    let _ = stream.read_to_end(&mut Vec::new()).await;
+}
+
 async fn upload_steadily(addr: SocketAddr) -> (String, Duration) {
     let client = TcpStream::connect(addr).await.unwrap();
     let (mut reader, mut writer) = client.into_split();
@@ -239,24 +253,27 @@ async fn upload_steadily(addr: SocketAddr) -> (String, Duration) {
 }
 
 #[tokio::test]
-async fn the_response_timeout_counts_the_upload_until_the_upstream_answers() {
-    let upstream = raw_upstream(answers_once_the_upload_is_in).await;
-    // Two seconds for the upstream's head: the 2.5 s upload alone is past it.
-    let short = public_upstream(upstream.clone())
+async fn the_response_timeout_starts_once_the_upload_is_sent() {
+    // Two seconds for the upstream's head: less than the 2.5 s upload, which the body
+    // timeouts bound instead, so the upload reaches the upstream and its answer comes back.
+    let prompt = raw_upstream(answers_once_the_upload_is_in).await;
+    let short = public_upstream(prompt)
+        .timeouts(Duration::from_secs(5), Duration::from_secs(2))
+        .unwrap();
+    let (addr, _gateway) = serve_in_front_of(short).await;
+    let (answer, took) = upload_steadily(addr).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(took >= Duration::from_millis(2500), "{took:?}");
+
+    // An upstream that takes the whole upload and then keeps the resident waiting gets its two
+    // seconds from the end of the upload, then the resident gets the 504 page.
+    let slow = raw_upstream(answers_four_seconds_after_the_upload).await;
+    let short = public_upstream(slow)
         .timeouts(Duration::from_secs(5), Duration::from_secs(2))
         .unwrap();
     let (addr, _gateway) = serve_in_front_of(short).await;
     let (answer, took) = upload_steadily(addr).await;
     assert!(answer.starts_with("HTTP/1.1 504 "), "{answer}");
-    let bound = Duration::from_secs(2);
+    let bound = Duration::from_millis(2500) + Duration::from_secs(2);
     assert!(took >= bound && took < bound + MARGIN, "{took:?}");
-
-    // With room for the upload, the same upload reaches the upstream and its answer comes back.
-    let long = public_upstream(upstream)
-        .timeouts(Duration::from_secs(5), Duration::from_secs(10))
-        .unwrap();
-    let (addr, _gateway) = serve_in_front_of(long).await;
-    let (answer, took) = upload_steadily(addr).await;
-    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
-    assert!(took >= Duration::from_millis(2500), "{took:?}");
 }

@@ -68,7 +68,7 @@
 //! | `WARDGATE_METRICS_BIND` | `metrics_bind` | none: `/metrics` is served on no separate listener |
 //! | `WARDGATE_UPSTREAM` | `upstream.url`, and `upstream.audience`, `upstream.max_body_bytes`, `[[gate]]` (`path_prefix` or `default = true`, and one of `procedure`, `level`, `public = true`) | none: the gateway serves only its own pages |
 //! | `WARDGATE_UPSTREAM_CONNECT_TIMEOUT_SECONDS` | `upstream.connect_timeout_seconds` (1 to 300) | 5: connecting to the upstream, then `502` |
-//! | `WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS` | `upstream.response_timeout_seconds` (1 to 86400) | 30: from the start of the proxied request to the upstream's response head, then `504`; it counts connecting and sending the resident's whole upload, so set it above the longest upload plus the upstream's work |
+//! | `WARDGATE_UPSTREAM_RESPONSE_TIMEOUT_SECONDS` | `upstream.response_timeout_seconds` (1 to 86400) | 30: from the end of the resident's upload to the upstream's response head, then `504`; the upload is bounded by the body timeouts |
 //! | `WARDGATE_UPSTREAM_BODY_IDLE_TIMEOUT_SECONDS` | `upstream.body_idle_timeout_seconds` (1 to 3600) | 30: a proxied body, either way, cut off after this long without data |
 //! | `WARDGATE_UPSTREAM_BODY_TIMEOUT_SECONDS` | `upstream.body_timeout_seconds` (1 to 86400) | 600: a proxied body cut off after this long in all |
 //! | `WARDGATE_METRICS_TOKEN` | `metrics_token` | none: `/metrics` answers `404` on the public listener |

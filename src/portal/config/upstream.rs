@@ -14,8 +14,7 @@ use crate::portal::upstream::{GateRuleToml, Upstream, UpstreamToml};
 const BODY_IDLE_RANGE: (i64, i64) = (1, 3_600);
 const BODY_TOTAL_RANGE: (i64, i64) = (1, 86_400);
 /// The connect timeout, in seconds: up to five minutes (a loopback or LAN upstream answers in
-/// milliseconds). The response timeout counts the resident's whole upload: up to a day, as the
-/// body's.
+/// milliseconds). The response timeout: up to a day, as the body's.
 const CONNECT_RANGE: (i64, i64) = (1, 300);
 const RESPONSE_RANGE: (i64, i64) = (1, 86_400);
 

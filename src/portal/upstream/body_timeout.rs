@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
 /// Which body a [`Timed`] wraps, for the log line.
@@ -70,6 +71,9 @@ pub(super) struct Timed<B> {
     total: Pin<Box<Sleep>>,
     /// Set once the body ended or was cut off: nothing more is polled.
     done: bool,
+    /// Told when the body is dropped: hyper drops a request body once it has sent all of it
+    /// (at once when there is none), or when the exchange fails.
+    on_drop: Option<oneshot::Sender<()>>,
 }
 
 impl<B> Timed<B> {
@@ -83,7 +87,15 @@ impl<B> Timed<B> {
             idle: Box::pin(sleep(timeouts.idle)),
             total: Box::pin(sleep_until(now + timeouts.total)),
             done: false,
+            on_drop: None,
         }
+    }
+
+    /// Tells `dropped` when the body is dropped: for a request body, once it is sent (the
+    /// proxy's response timeout starts then).
+    pub(super) fn signal_drop(mut self, dropped: oneshot::Sender<()>) -> Self {
+        self.on_drop = Some(dropped);
+        self
     }
 
     fn cut(&mut self, why: BodyTimeout) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
@@ -95,6 +107,15 @@ impl<B> Timed<B> {
             "an upstream body stalled or took too long: the transfer was cut off"
         );
         Poll::Ready(Some(Err(axum::Error::new(why))))
+    }
+}
+
+impl<B> Drop for Timed<B> {
+    fn drop(&mut self) {
+        if let Some(dropped) = self.on_drop.take() {
+            // Nobody waiting any more (the answer came first) is fine.
+            let _ = dropped.send(());
+        }
     }
 }
 

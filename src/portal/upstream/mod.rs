@@ -208,7 +208,8 @@ impl Upstream {
         Ok(self)
     }
 
-    /// How long connecting and waiting for the upstream's response head may take.
+    /// How long connecting may take, and how long the upstream may take to answer once the
+    /// upload has been sent (see [`response_timeout`](Self::response_timeout)).
     ///
     /// # Errors
     ///
@@ -254,8 +255,9 @@ impl Upstream {
     }
 
     /// How long the upstream may take to answer with its response head, counted from the
-    /// start of the request: connecting (when no pooled connection is free), sending the head
-    /// and the request body, and the upstream's work until its head arrives.
+    /// moment the resident's upload has been sent (at once for a request without a body). The
+    /// upload is bounded by the [body timeouts](Self::body_timeouts); connecting and uploading
+    /// together by the connect timeout plus the total body timeout.
     pub fn response_timeout(&self) -> Duration {
         self.response_timeout
     }

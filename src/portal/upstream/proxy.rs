@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri, Query, RawQuery, Request, State};
@@ -15,6 +16,7 @@ use http_body_util::Limited;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
 
 use super::body_timeout::{BodyTimeout, BodyTimeouts, Direction, Timed};
 use super::check::{Outcome, gate, login_url};
@@ -275,14 +277,20 @@ async fn forward(
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
-    let body = Body::new(Timed::new(
-        Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)),
-        Direction::Request,
-        proxy.body_timeouts(),
-    ));
-    let sent = tokio::time::timeout(
-        proxy.upstream.response_timeout,
+    let (uploaded, upload_done) = oneshot::channel();
+    let body = Body::new(
+        Timed::new(
+            Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)),
+            Direction::Request,
+            proxy.body_timeouts(),
+        )
+        .signal_drop(uploaded),
+    );
+    let sent = answer_after_upload(
         proxy.client.request(Request::from_parts(parts, body)),
+        upload_done,
+        proxy.upstream.connect_timeout + proxy.upstream.body_timeout,
+        proxy.upstream.response_timeout,
     )
     .await;
     let response = match sent {
@@ -306,6 +314,33 @@ async fn forward(
     headers::remove_hop_by_hop(&mut parts.headers);
     let body = Timed::new(body, Direction::Response, proxy.body_timeouts());
     Response::from_parts(parts, Body::new(body))
+}
+
+/// The upstream's `answer`, given at most `response_timeout` from the moment the resident's
+/// upload has been sent (`upload_done`): a large scan over a slow line must not run out the
+/// time the upstream has to answer. The upload itself is bounded by the body timeouts while
+/// hyper reads it; `upload_bound` (connecting and the longest upload) also ends an exchange
+/// whose upstream stops reading. An upstream may answer before the upload ends.
+async fn answer_after_upload<F: Future>(
+    answer: F,
+    upload_done: oneshot::Receiver<()>,
+    upload_bound: Duration,
+    response_timeout: Duration,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut answer = std::pin::pin!(answer);
+    let early = tokio::time::timeout(upload_bound, async {
+        tokio::select! {
+            biased;
+            answered = &mut answer => Some(answered),
+            // Sent or not, the body is gone: the exchange either answers or fails now.
+            _ = upload_done => None,
+        }
+    })
+    .await?;
+    match early {
+        Some(answered) => Ok(answered),
+        None => tokio::time::timeout(response_timeout, answer).await,
+    }
 }
 
 /// Whether sending the client's body failed because of `E` (over the limit, too slow).
