@@ -1126,16 +1126,15 @@ pub async fn concurrent_commits_form_one_chain(
     })
 }
 
-/// The outbox hands out due entries under a lease, keeps rescheduled entries until due, marks
-/// delivery once, never hands out delivered or parked entries, and names unknown codes.
-///
-/// # Errors
-///
-/// What deviated.
-pub async fn outbox_lease_retry_deliver_park(store: Arc<dyn Store>) -> Result<(), String> {
-    let now = t0()?;
+/// Commits one submission for each of `names`, a second apart from `now`, so each queues an
+/// outbox entry; their dossier codes in order.
+async fn commit_one_each(
+    store: &dyn Store,
+    names: &[&str],
+    now: DateTime<Utc>,
+) -> Result<Vec<DossierCode>, String> {
     let mut codes = Vec::new();
-    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let at = now + Duration::seconds(i as i64);
         let commit = commit_for(
             &subject(name),
@@ -1150,6 +1149,18 @@ pub async fn outbox_lease_retry_deliver_park(store: Arc<dyn Store>) -> Result<()
             .await
             .map_err(|e| e.to_string())?;
     }
+    Ok(codes)
+}
+
+/// The outbox hands out due entries under a lease, keeps rescheduled entries until due, marks
+/// delivery once, never hands out delivered or parked entries, and names unknown codes.
+///
+/// # Errors
+///
+/// What deviated.
+pub async fn outbox_lease_retry_deliver_park(store: Arc<dyn Store>) -> Result<(), String> {
+    let now = t0()?;
+    let codes = commit_one_each(store.as_ref(), &["a", "b", "c"], now).await?;
     let (a, b, c) = (codes[0], codes[1], codes[2]);
     let later = now + Duration::seconds(10);
     let lease = later + Duration::minutes(5);
@@ -1287,22 +1298,7 @@ pub async fn outbox_summary_counts_what_waits(store: Arc<dyn Store>) -> Result<(
     check(empty == OutboxSummary::default(), || {
         format!("empty outbox summarised as {empty:?}")
     })?;
-    let mut codes = Vec::new();
-    for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
-        let at = now + Duration::seconds(i as i64);
-        let commit = commit_for(
-            &subject(name),
-            &idempotency_key(name)?,
-            dossier_code()?,
-            None,
-            at,
-        )?;
-        codes.push(commit.record.dossier_code);
-        store
-            .commit_submission(&commit)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    let codes = commit_one_each(store.as_ref(), &["a", "b", "c", "d"], now).await?;
     let (a, b, c, d) = (codes[0], codes[1], codes[2], codes[3]);
     let expect = |got: OutboxSummary, want: OutboxSummary, when: &str| {
         check(got == want, || {
