@@ -500,22 +500,14 @@ async fn the_counter_refuses_a_forged_form_and_records_one_outcome_per_ticket() 
 /// The same month on PostgreSQL (run by `.ci/run test` with `--ignored store_postgres::`).
 mod store_postgres {
     use sqlx::Connection as _;
-    use wardgate::clock::SystemRandom;
-    use wardgate::store::{BookingId, PgOptions, PgStore};
+    use wardgate::store::{PgOptions, PgStore};
 
     #[tokio::test]
     #[ignore = "needs PostgreSQL: run through .ci/run"]
     async fn a_scripted_month_on_postgresql_gives_the_figures_the_issue_names() {
         let url = std::env::var("WARDGATE_TEST_DATABASE_URL")
             .expect("WARDGATE_TEST_DATABASE_URL is set by .ci/run");
-        let nonce = BookingId::generate(&SystemRandom::new()).unwrap();
-        let schema: String = nonce
-            .as_str()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let schema = format!("wg_test_counter_{schema}");
+        let schema = crate::support::store::fresh_schema("counter_");
         let options = PgOptions::default()
             .max_connections(8)
             .schema(schema.clone());

@@ -1024,10 +1024,9 @@ async fn sqlite_tickets_stored_before_schema_5_read_back_without_an_owner() {
 /// Schema 5 on PostgreSQL (run with the other `store_postgres::` tests).
 mod store_postgres {
     use sqlx::Connection as _;
-    use wardgate::clock::SystemRandom;
-    use wardgate::store::{BookingId, PgOptions, PgStore, Store as _};
+    use wardgate::store::{PgOptions, PgStore, Store as _};
 
-    use crate::support::store::{draft, t0, ticket};
+    use crate::support::store::{draft, fresh_schema, t0, ticket};
 
     fn database_url() -> String {
         std::env::var("WARDGATE_TEST_DATABASE_URL")
@@ -1037,14 +1036,7 @@ mod store_postgres {
     #[tokio::test]
     #[ignore = "needs PostgreSQL: run through .ci/run"]
     async fn tickets_stored_before_schema_5_read_back_without_an_owner() {
-        let nonce = BookingId::generate(&SystemRandom::new()).unwrap();
-        let schema: String = nonce
-            .as_str()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let schema = format!("wg_test_owner12_{schema}");
+        let schema = fresh_schema("owner12_");
         let options = PgOptions::default()
             .max_connections(2)
             .schema(schema.clone());

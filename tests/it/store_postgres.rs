@@ -12,7 +12,7 @@ use sqlx::{Connection as _, Row as _};
 use wardgate::clock::SystemRandom;
 use wardgate::store::{self, BookingId, BookingRequest, PgOptions, PgStore, Store, StoreError};
 
-use crate::support::store::{booking_request, draft, t0, ticket};
+use crate::support::store::{booking_request, draft, fresh_schema, t0, ticket};
 
 const NEEDS: &str = "needs PostgreSQL: run through .ci/run";
 
@@ -31,14 +31,7 @@ struct Schemas(Mutex<Vec<String>>);
 
 impl Schemas {
     fn fresh(&self) -> String {
-        let nonce = BookingId::generate(&SystemRandom::new()).unwrap();
-        let name: String = nonce
-            .as_str()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let name = format!("wg_test_{name}");
+        let name = fresh_schema("");
         self.0.lock().unwrap().push(name.clone());
         name
     }

@@ -43,6 +43,18 @@ impl Drop for TempDir {
     }
 }
 
+/// A PostgreSQL schema name no other test uses: `wg_test_{prefix}` and a random suffix.
+pub(crate) fn fresh_schema(prefix: &str) -> String {
+    let nonce = BookingId::generate(&SystemRandom::new()).unwrap();
+    let suffix: String = nonce
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    format!("wg_test_{prefix}{suffix}")
+}
+
 /// 2026-03-02 01:00 UTC, 08:00 in Vietnam, with a sub-microsecond part to check that times
 /// read back exactly.
 pub(crate) fn t0() -> DateTime<Utc> {
